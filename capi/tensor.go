@@ -1,0 +1,81 @@
+package main
+
+/*
+#include "mlxprim.h"
+*/
+import "C"
+
+import (
+	"unsafe"
+
+	"github.com/mlxprim/mlxprim/core/errs"
+	"github.com/mlxprim/mlxprim/core/tensor"
+)
+
+// tensorArg converts a caller's mlxp_tensor into a core view after checking everything
+// the descriptor itself can get wrong. name is the argument name for messages.
+func tensorArg(name string, t *C.mlxp_tensor) (tensor.Tensor, error) {
+	if t == nil {
+		return tensor.Tensor{}, errs.New(errs.InvalidArgument, "%s is NULL", name)
+	}
+	if t.device.device_type != C.MLXP_DEVICE_CPU {
+		return tensor.Tensor{}, errs.New(errs.InvalidArgument, "%s: device type %d is not the CPU (%d)", name, t.device.device_type, C.MLXP_DEVICE_CPU)
+	}
+	ndim := int(t.ndim)
+	if ndim < 0 || ndim > tensor.MaxNDim {
+		return tensor.Tensor{}, errs.New(errs.InvalidArgument, "%s: ndim %d is outside 0..%d", name, ndim, tensor.MaxNDim)
+	}
+	dt, err := tensor.FromDLPack(uint8(t.dtype.code), uint8(t.dtype.bits), uint16(t.dtype.lanes))
+	if err != nil {
+		return tensor.Tensor{}, errs.New(errs.KindOf(err), "%s: %v", name, err)
+	}
+	if ndim > 0 && t.shape == nil {
+		return tensor.Tensor{}, errs.New(errs.InvalidArgument, "%s: shape is NULL with ndim %d", name, ndim)
+	}
+	out := tensor.Tensor{DType: dt, Shape: make([]int, ndim)}
+	for i, d := range unsafe.Slice((*int64)(unsafe.Pointer(t.shape)), ndim) {
+		out.Shape[i] = int(d)
+	}
+	if t.strides == nil {
+		out.Strides = tensor.RowMajorStrides(out.Shape)
+	} else {
+		out.Strides = make([]int, ndim)
+		for i, s := range unsafe.Slice((*int64)(unsafe.Pointer(t.strides)), ndim) {
+			out.Strides[i] = int(s)
+		}
+	}
+	if t.data != nil {
+		out.Data = unsafe.Add(t.data, uintptr(t.byte_offset))
+	}
+	if err := out.Validate(name); err != nil {
+		return tensor.Tensor{}, err
+	}
+	return out, nil
+}
+
+// optionalTensorArg is tensorArg for arguments that may be NULL (absent).
+func optionalTensorArg(name string, t *C.mlxp_tensor) (*tensor.Tensor, error) {
+	if t == nil {
+		return nil, nil
+	}
+	v, err := tensorArg(name, t)
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// paramsCover reports whether a params struct of structSize bytes, as declared by the
+// caller, contains the field at offset with the given size. Fields beyond it keep their
+// defaults, so callers built against an older header keep working.
+func paramsCover(structSize C.size_t, offset, size uintptr) bool {
+	return uintptr(structSize) >= offset+size
+}
+
+// checkStructSize rejects a params struct too small to hold even its struct_size field.
+func checkStructSize(name string, structSize C.size_t) error {
+	if uintptr(structSize) < unsafe.Sizeof(structSize) {
+		return errs.New(errs.InvalidArgument, "%s: struct_size %d is too small; initialize it with its _params_init function", name, structSize)
+	}
+	return nil
+}
