@@ -51,3 +51,9 @@ func invalid(format string, args ...any) C.mlxp_status {
 // staticString returns a C copy of s that lives for the whole process (never freed):
 // strings handed to C callers must not be Go memory.
 func staticString(s string) *C.char { return C.CString(s) }
+
+// lastError returns the calling thread's last error message (for tests).
+func lastError() string { return C.GoString(C.mlxp_last_error()) }
+
+// statusCode names the C status type for Go code that cannot mention C (tests).
+type statusCode = C.mlxp_status

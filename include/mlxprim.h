@@ -208,9 +208,10 @@ mlxp_status mlxp_get_num_threads(int32_t* out_n);
  * tensor must be row-major contiguous with an even innermost size. Each op states which
  * dtypes it takes.
  *
- * Overlap: an output may be the very same tensor as an input (same data, byte_offset,
- * shape and strides), which computes in place; any other overlap between an output and
- * another tensor of the call is rejected with MLXP_ERR_INVALID_ARGUMENT.
+ * Overlap: an output may be the very same tensor as an input (same address, dtype, shape
+ * and strides), which computes in place. Otherwise an output whose address range (from
+ * its lowest to its highest element) intersects the range of another tensor of the call
+ * is rejected with MLXP_ERR_INVALID_ARGUMENT, even if the elements interleave.
  * ==================================================================================== */
 
 #define MLXP_MAX_NDIM 16
