@@ -28,7 +28,7 @@ type buffer struct {
 }
 
 func newBuffer(dt tensor.DType, shape []int, strided bool) *buffer {
-	n := tensor.NumElOf(shape)
+	n := max(tensor.NumElOf(shape), shape[len(shape)-1])
 	b := &buffer{mem: make([]uint32, 2*n+4)}
 	base := unsafe.Pointer(&b.mem[0])
 	strides := tensor.RowMajorStrides(shape)
