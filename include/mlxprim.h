@@ -383,7 +383,9 @@ mlxp_status mlxp_rng_create(uint64_t seed, mlxp_rng** out_rng);
  * mlxp_rng_uniform — fill out with independent uniform samples in [0, 1).
  *
  * Promises: samples are drawn from Philox-4x32-10 with key (seed low 32 bits, seed high
- * 32 bits) and a 128-bit counter starting at 0; each 32-bit output word w gives the sample
+ * 32 bits); block b = 0, 1, ... of the stream uses the 128-bit counter b as four 32-bit
+ * words, least significant first, and its output words x0..x3 are used in that order.
+ * Each 32-bit output word w gives the sample
  * (w >> 8) * 2^-24, rounded to out's dtype (a half-type sample can round up to 1.0).
  * Elements are filled in row-major order of out's shape, whatever its strides. One counter
  * block yields 4 words; a call consumes ceil(numel / 4) blocks, so the stream after a call

@@ -1,0 +1,171 @@
+"""Locate and load libmlxprim, and declare every function of include/mlxprim.h.
+
+The library is found at the path in the environment variable MLXPRIM_LIBRARY when it is
+set, else next to this file (libmlxprim.so on Linux, libmlxprim.dylib on macOS).
+"""
+
+import ctypes
+import os
+import sys
+from ctypes import (
+    POINTER,
+    Structure,
+    c_char_p,
+    c_float,
+    c_int32,
+    c_int64,
+    c_size_t,
+    c_uint8,
+    c_uint16,
+    c_uint64,
+    c_void_p,
+)
+
+from ._errors import OK, error_for_status
+
+# The ABI this binding was written for (MLXP_ABI_VERSION in include/mlxprim.h).
+ABI_VERSION = 0
+
+MAX_NDIM = 16
+DEVICE_CPU = 1
+
+DTYPE_INT = 0
+DTYPE_UINT = 1
+DTYPE_FLOAT = 2
+DTYPE_BFLOAT = 4
+DTYPE_BOOL = 6
+
+
+# ---------------------------------------------------------------------------------------
+# Structures, field for field as in the header.
+# ---------------------------------------------------------------------------------------
+
+class Device(Structure):
+    _fields_ = [("device_type", c_int32), ("device_id", c_int32)]
+
+
+class DType(Structure):
+    _fields_ = [("code", c_uint8), ("bits", c_uint8), ("lanes", c_uint16)]
+
+
+class Tensor(Structure):
+    """mlxp_tensor, laid out as DLPack's DLTensor."""
+    _fields_ = [
+        ("data", c_void_p),
+        ("device", Device),
+        ("ndim", c_int32),
+        ("dtype", DType),
+        ("shape", POINTER(c_int64)),
+        ("strides", POINTER(c_int64)),
+        ("byte_offset", c_uint64),
+    ]
+
+
+class SoftmaxParams(Structure):
+    _fields_ = [("struct_size", c_size_t), ("temperature", c_float), ("log", c_int32)]
+
+
+class RmsNormParams(Structure):
+    _fields_ = [("struct_size", c_size_t), ("eps", c_float)]
+
+
+# mlxp_status is int32_t; handles (mlxp_rng*) are opaque tokens carried as void*.
+Status = c_int32
+TensorP = POINTER(Tensor)
+
+
+def _library_path():
+    env = os.environ.get("MLXPRIM_LIBRARY")
+    if env:
+        if not os.path.isfile(env):
+            raise ImportError(
+                f"MLXPRIM_LIBRARY is set to {env!r}, but no file exists there; "
+                "point it at libmlxprim.so (or .dylib) or unset it to use the packaged copy"
+            )
+        return env
+    name = "libmlxprim.dylib" if sys.platform == "darwin" else "libmlxprim.so"
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+    if not os.path.isfile(path):
+        raise ImportError(
+            f"libmlxprim not found: {path} does not exist and MLXPRIM_LIBRARY is not set. "
+            "Install a wheel that contains the library, or build it with "
+            "`bash scripts/build.sh` and set MLXPRIM_LIBRARY=<repo>/build/lib/" + name
+        )
+    return path
+
+
+def _load(path):
+    try:
+        return ctypes.CDLL(path)
+    except OSError as e:
+        raise ImportError(f"cannot load libmlxprim from {path}: {e}") from e
+
+
+PATH = _library_path()
+lib = _load(PATH)
+
+# (name, restype, argtypes) for every function of include/mlxprim.h.
+_SIGNATURES = [
+    ("mlxp_version", Status, [POINTER(c_int32)]),
+    ("mlxp_version_string", Status, [POINTER(c_char_p)]),
+    ("mlxp_abi_version", Status, [POINTER(c_int32)]),
+    ("mlxp_last_error", c_char_p, []),
+    ("mlxp_status_string", Status, [Status, POINTER(c_char_p)]),
+    ("mlxp_cpu_features", Status, [POINTER(c_char_p)]),
+    ("mlxp_cpu_isa", Status, [POINTER(c_char_p)]),
+    ("mlxp_set_num_threads", Status, [c_int32]),
+    ("mlxp_get_num_threads", Status, [POINTER(c_int32)]),
+    ("mlxp_softmax_params_init", Status, [POINTER(SoftmaxParams)]),
+    ("mlxp_softmax", Status, [TensorP, TensorP, POINTER(SoftmaxParams)]),
+    ("mlxp_rms_norm_params_init", Status, [POINTER(RmsNormParams)]),
+    ("mlxp_rms_norm", Status,
+     [TensorP, TensorP, TensorP, TensorP, TensorP, POINTER(RmsNormParams)]),
+    ("mlxp_rng_create", Status, [c_uint64, POINTER(c_void_p)]),
+    ("mlxp_rng_uniform", Status, [c_void_p, TensorP]),
+    ("mlxp_rng_destroy", Status, [c_void_p]),
+]
+
+for _name, _restype, _argtypes in _SIGNATURES:
+    try:
+        _fn = getattr(lib, _name)
+    except AttributeError as e:
+        raise ImportError(f"{PATH} does not export {_name}; is it an older libmlxprim?") from e
+    _fn.restype = _restype
+    _fn.argtypes = _argtypes
+
+FUNCTIONS = tuple(s[0] for s in _SIGNATURES)
+
+
+def last_error():
+    """mlxp_last_error() of the calling thread, as str."""
+    return lib.mlxp_last_error().decode("utf-8", "replace")
+
+
+def status_string(status):
+    out = c_char_p()
+    check(lib.mlxp_status_string(status, ctypes.byref(out)))
+    return out.value.decode()
+
+
+def check(status):
+    """Raise the mapped exception, carrying mlxp_last_error(), for a non-OK status."""
+    if status != OK:
+        message = last_error()
+        if not message:
+            out = c_char_p()
+            lib.mlxp_status_string(status, ctypes.byref(out))
+            message = out.value.decode() if out.value else f"status {status}"
+        raise error_for_status(status, message)
+
+
+def _abi():
+    out = c_int32()
+    check(lib.mlxp_abi_version(ctypes.byref(out)))
+    return out.value
+
+
+if _abi() != ABI_VERSION:
+    raise ImportError(
+        f"{PATH} has ABI version {_abi()}, but this mlxprim binding was written for ABI "
+        f"version {ABI_VERSION}; install a matching library"
+    )
