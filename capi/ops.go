@@ -8,6 +8,7 @@ import "C"
 import (
 	"unsafe"
 
+	"github.com/mlxprim/mlxprim/core/errs"
 	"github.com/mlxprim/mlxprim/core/kernels"
 )
 
@@ -15,7 +16,7 @@ import (
 func mlxpgo_softmax_params_init(p *C.mlxp_softmax_params) (status C.mlxp_status) {
 	defer guard(&status)
 	if p == nil {
-		return invalid("params is NULL")
+		return invalid("p is NULL")
 	}
 	d := kernels.DefaultSoftmaxParams()
 	*p = C.mlxp_softmax_params{struct_size: C.size_t(unsafe.Sizeof(*p)), temperature: C.float(d.Temperature)}
@@ -35,7 +36,10 @@ func softmaxParams(p *C.mlxp_softmax_params) (kernels.SoftmaxParams, error) {
 		out.Temperature = float32(p.temperature)
 	}
 	if paramsCover(p.struct_size, unsafe.Offsetof(p.log), unsafe.Sizeof(p.log)) {
-		out.Log = p.log != 0
+		if p.log != 0 && p.log != 1 {
+			return out, errs.New(errs.InvalidArgument, "params.log must be 0 or 1, got %d", p.log)
+		}
+		out.Log = p.log == 1
 	}
 	return out, nil
 }
@@ -62,7 +66,7 @@ func mlxpgo_softmax(x, out *C.mlxp_tensor, params *C.mlxp_softmax_params) (statu
 func mlxpgo_rms_norm_params_init(p *C.mlxp_rms_norm_params) (status C.mlxp_status) {
 	defer guard(&status)
 	if p == nil {
-		return invalid("params is NULL")
+		return invalid("p is NULL")
 	}
 	*p = C.mlxp_rms_norm_params{struct_size: C.size_t(unsafe.Sizeof(*p)), eps: kernels.DefaultRMSNormEps}
 	return C.MLXP_OK

@@ -193,7 +193,7 @@ mlxp_status mlxp_get_num_threads(int32_t* out_n);
  *   offset  8  mlxp_device device        {device_type, device_id}; only MLXP_DEVICE_CPU
  *   offset 16  int32_t     ndim          0..MLXP_MAX_NDIM
  *   offset 20  mlxp_dtype  dtype         {code, bits, lanes}; lanes must be 1
- *   offset 24  int64_t*    shape         ndim sizes, each >= 0 (may be NULL when ndim == 0)
+ *   offset 24  int64_t*    shape         ndim sizes, each >= 0 (NULL only when ndim == 0)
  *   offset 32  int64_t*    strides       ndim strides in elements (any sign), or NULL
  *                                        for row-major contiguous
  *   offset 40  uint64_t    byte_offset   added to data before indexing
@@ -263,7 +263,7 @@ typedef struct mlxp_tensor {
 typedef struct mlxp_softmax_params {
     size_t struct_size;  /* sizeof(mlxp_softmax_params); set by the init function */
     float temperature;   /* logits are divided by this; > 0 and finite; default 1.0 */
-    int32_t log;         /* 0: softmax (default); 1: log-softmax */
+    int32_t log;         /* 0: softmax (default); 1: log-softmax; other values are an error */
 } mlxp_softmax_params;
 
 /**
@@ -292,7 +292,7 @@ mlxp_status mlxp_softmax_params_init(mlxp_softmax_params* p);
  *   x      — input, not NULL; any strides.
  *   out    — output, not NULL; any strides; may be x itself (in place).
  *   params — NULL for defaults, else initialized by mlxp_softmax_params_init().
- * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT (NULL tensor or data, bad params,
+ * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT (NULL tensor, data or shape, bad params,
  *   struct_size too small, overlap, non-CPU device, lanes != 1, ndim out of range,
  *   negative size); MLXP_ERR_SHAPE_MISMATCH (out's shape differs from x's, N == 0,
  *   ndim == 0); MLXP_ERR_UNSUPPORTED_DTYPE (dtype not listed, or out's dtype differs).
@@ -343,9 +343,9 @@ mlxp_status mlxp_rms_norm_params_init(mlxp_rms_norm_params* p);
  *   out          — normalized output, not NULL; may be x or residual itself.
  *   residual_out — receives h, or NULL; may be x or residual itself.
  *   params       — NULL for defaults, else initialized by mlxp_rms_norm_params_init().
- * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT (NULL x or out, NULL data, bad eps,
+ * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT (NULL x or out, NULL data or shape, bad eps,
  *   struct_size too small, overlap, out and residual_out the same memory, non-CPU device,
- *   lanes != 1); MLXP_ERR_SHAPE_MISMATCH (any shape differs from its contract);
+ *   lanes != 1, ndim out of range, negative size); MLXP_ERR_SHAPE_MISMATCH (any shape differs from its contract);
  *   MLXP_ERR_UNSUPPORTED_DTYPE (dtype not listed, or an output's dtype differs from x's).
  * Thread safety: safe from any thread; concurrent calls may not write the same memory.
  */

@@ -27,5 +27,5 @@ Darwin)
   ln -sfn "libmlxprim.so.$abi" "$out/lib/libmlxprim.so"
   ;;
 esac
-cp "$root/include/mlxprim.h" "$out/include/mlxprim.h"
+cp -p "$root/include/mlxprim.h" "$out/include/mlxprim.h"
 echo "built $out/lib (ABI $abi)"
