@@ -347,6 +347,11 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("%s: got %v (kind %v), want kind %v", c.name, c.err, errs.KindOf(c.err), c.kind)
 		}
 	}
+	// Empty outputs at one address do not overlap: they hold no element.
+	empty := tensor.Tensor{Data: x.Data, DType: tensor.Float32, Shape: []int{0, 3}, Strides: []int{3, 1}}
+	if err := RMSNorm(RMSNormArgs{X: empty, Out: empty, ResidualOut: &empty, Eps: 1}); err != nil {
+		t.Errorf("empty outputs at one address: %v", err)
+	}
 	// Overlap of same-shaped views at a different offset.
 	big := make([]float32, 12)
 	a := tensor.FromFloat32(big[:6], 2, 3)

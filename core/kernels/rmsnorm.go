@@ -69,8 +69,9 @@ func RMSNorm(a RMSNormArgs) error {
 		}
 	}
 	if a.ResidualOut != nil {
-		// The two outputs must be disjoint: not even the same view.
-		if err := tensor.CheckOutputOverlap(outputs[1], outputs[0]); err != nil || tensor.SameView(outputs[0].T, outputs[1].T) {
+		// The two outputs must be disjoint: not even the same view (empty ones never clash).
+		sameView := a.Out.NumEl() > 0 && tensor.SameView(outputs[0].T, outputs[1].T)
+		if err := tensor.CheckOutputOverlap(outputs[1], outputs[0]); err != nil || sameView {
 			return errs.New(errs.InvalidArgument, "residual_out overlaps out")
 		}
 	}

@@ -1,0 +1,61 @@
+import MLXPrim
+import XCTest
+
+/// Deterministic test inputs from a 64-bit LCG (Knuth's MMIX constants), independent of the
+/// library's own generator.
+struct TestData {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed
+    }
+
+    /// A value uniform in [-scale, scale), from the top 53 bits of the state.
+    mutating func next(scale: Double) -> Double {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return (Double(state >> 11) * 0x1p-53 * 2 - 1) * scale
+    }
+
+    mutating func values<T: BinaryFloatingPoint>(_ count: Int, scale: Double) -> [T] {
+        (0..<count).map { _ in T(next(scale: scale)) }
+    }
+}
+
+/// Elements of a shape.
+func product(_ shape: [Int]) -> Int {
+    shape.reduce(1, *)
+}
+
+/// Asserts |got[i] - want[i]| <= rtol * |want[i]| + atol for every i (NaN only where want is NaN).
+func assertClose<T: BinaryFloatingPoint>(
+    _ got: [T], _ want: [Double], rtol: Double, atol: Double, _ what: String,
+    file: StaticString = #filePath, line: UInt = #line
+) {
+    XCTAssertEqual(got.count, want.count, "\(what): count", file: file, line: line)
+    var failures = 0
+    for (i, (g, w)) in zip(got.map(Double.init), want).enumerated() {
+        let ok = w.isNaN ? g.isNaN : abs(g - w) <= rtol * abs(w) + atol
+        if !ok && failures < 5 {
+            XCTFail("\(what)[\(i)]: got \(g), want \(w) (rtol \(rtol), atol \(atol))",
+                    file: file, line: line)
+        }
+        failures += ok ? 0 : 1
+    }
+    XCTAssertEqual(failures, 0, "\(what): elements out of tolerance", file: file, line: line)
+}
+
+/// Asserts that body throws MLXPrimError with the given status and a non-empty message.
+func assertThrows<R>(
+    _ status: MLXPrimError.Status, _ what: String,
+    file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> R
+) {
+    do {
+        _ = try body()
+        XCTFail("\(what): no error, want \(status)", file: file, line: line)
+    } catch let error as MLXPrimError {
+        XCTAssertEqual(error.status, status, "\(what): \(error)", file: file, line: line)
+        XCTAssertFalse(error.message.isEmpty, "\(what): empty message", file: file, line: line)
+    } catch {
+        XCTFail("\(what): unexpected error \(error)", file: file, line: line)
+    }
+}
