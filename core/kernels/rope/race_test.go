@@ -1,0 +1,5 @@
+//go:build race
+
+package rope
+
+const raceEnabled = true
