@@ -48,7 +48,7 @@ ctest_all() {
     ctest --test-dir build/cmake --output-on-failure
 }
 pytest_all() {
-  MLXPRIM_LIBRARY="$root/build/lib/libmlxprim.so" python3 -m pytest -q bindings/python/tests tests/readme
+  MLXPRIM_LIBRARY="$root/build/lib/libmlxprim.so" python3 -m pytest -q bindings/python/tests tests/readme tests/bench
 }
 swift_tests() { bash scripts/test-swift.sh; }
 

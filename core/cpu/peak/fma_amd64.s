@@ -1,0 +1,121 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// The FMA peak loops. Each iteration issues 12 independent fused multiply-adds, one per
+// accumulator register, so 12 chains hide the FMA latency (4 cycles) on two FMA pipes.
+// VFMADD213PS c, m, acc computes acc = m*acc + c.
+
+// func fmaAVX512(acc *[192]float32, m, c float32, n int)
+//
+//	for range n { for i := range acc { acc[i] = m*acc[i] + c } }  // fused, one rounding
+//
+// acc lives in Z0-Z11 (12 independent chains), m in Z12, c in Z13.
+TEXT ·fmaAVX512(SB), NOSPLIT, $0-24
+	MOVQ acc+0(FP), DI
+	VBROADCASTSS m+8(FP), Z12
+	VBROADCASTSS c+12(FP), Z13
+	MOVQ n+16(FP), CX
+	VMOVUPS 0(DI), Z0
+	VMOVUPS 64(DI), Z1
+	VMOVUPS 128(DI), Z2
+	VMOVUPS 192(DI), Z3
+	VMOVUPS 256(DI), Z4
+	VMOVUPS 320(DI), Z5
+	VMOVUPS 384(DI), Z6
+	VMOVUPS 448(DI), Z7
+	VMOVUPS 512(DI), Z8
+	VMOVUPS 576(DI), Z9
+	VMOVUPS 640(DI), Z10
+	VMOVUPS 704(DI), Z11
+	TESTQ CX, CX
+	JLE fmaAVX512_done
+
+fmaAVX512_loop:
+	VFMADD213PS Z13, Z12, Z0
+	VFMADD213PS Z13, Z12, Z1
+	VFMADD213PS Z13, Z12, Z2
+	VFMADD213PS Z13, Z12, Z3
+	VFMADD213PS Z13, Z12, Z4
+	VFMADD213PS Z13, Z12, Z5
+	VFMADD213PS Z13, Z12, Z6
+	VFMADD213PS Z13, Z12, Z7
+	VFMADD213PS Z13, Z12, Z8
+	VFMADD213PS Z13, Z12, Z9
+	VFMADD213PS Z13, Z12, Z10
+	VFMADD213PS Z13, Z12, Z11
+	DECQ CX
+	JNZ fmaAVX512_loop
+
+fmaAVX512_done:
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, 256(DI)
+	VMOVUPS Z5, 320(DI)
+	VMOVUPS Z6, 384(DI)
+	VMOVUPS Z7, 448(DI)
+	VMOVUPS Z8, 512(DI)
+	VMOVUPS Z9, 576(DI)
+	VMOVUPS Z10, 640(DI)
+	VMOVUPS Z11, 704(DI)
+	VZEROUPPER
+	RET
+
+// func fmaAVX2(acc *[96]float32, m, c float32, n int)
+//
+//	for range n { for i := range acc { acc[i] = m*acc[i] + c } }  // fused, one rounding
+//
+// acc lives in Y0-Y11 (12 independent chains), m in Y12, c in Y13.
+TEXT ·fmaAVX2(SB), NOSPLIT, $0-24
+	MOVQ acc+0(FP), DI
+	VBROADCASTSS m+8(FP), Y12
+	VBROADCASTSS c+12(FP), Y13
+	MOVQ n+16(FP), CX
+	VMOVUPS 0(DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VMOVUPS 128(DI), Y4
+	VMOVUPS 160(DI), Y5
+	VMOVUPS 192(DI), Y6
+	VMOVUPS 224(DI), Y7
+	VMOVUPS 256(DI), Y8
+	VMOVUPS 288(DI), Y9
+	VMOVUPS 320(DI), Y10
+	VMOVUPS 352(DI), Y11
+	TESTQ CX, CX
+	JLE fmaAVX2_done
+
+fmaAVX2_loop:
+	VFMADD213PS Y13, Y12, Y0
+	VFMADD213PS Y13, Y12, Y1
+	VFMADD213PS Y13, Y12, Y2
+	VFMADD213PS Y13, Y12, Y3
+	VFMADD213PS Y13, Y12, Y4
+	VFMADD213PS Y13, Y12, Y5
+	VFMADD213PS Y13, Y12, Y6
+	VFMADD213PS Y13, Y12, Y7
+	VFMADD213PS Y13, Y12, Y8
+	VFMADD213PS Y13, Y12, Y9
+	VFMADD213PS Y13, Y12, Y10
+	VFMADD213PS Y13, Y12, Y11
+	DECQ CX
+	JNZ fmaAVX2_loop
+
+fmaAVX2_done:
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS Y4, 128(DI)
+	VMOVUPS Y5, 160(DI)
+	VMOVUPS Y6, 192(DI)
+	VMOVUPS Y7, 224(DI)
+	VMOVUPS Y8, 256(DI)
+	VMOVUPS Y9, 288(DI)
+	VMOVUPS Y10, 320(DI)
+	VMOVUPS Y11, 352(DI)
+	VZEROUPPER
+	RET

@@ -1,0 +1,1008 @@
+#!/usr/bin/env python3
+"""Benchmark libmlxprim's kernels against other libraries on identical inputs, in one process.
+
+For every op and shape it prints the median time of each library, the ratio of each peer's
+time to ours (> 1: mlxprim is faster) and our achieved GFLOP/s and GB/s as a fraction of the
+machine's roofline, measured by the `mlxp-peak` command (FMA peak and DRAM read bandwidth
+at the same thread count). Data that stays in cache can beat the DRAM roofline (> 100%).
+
+Peers, where installed: NumPy (a naive formula), mlx[cpu], jax[cpu], onnxruntime, torch.
+Every library is limited to the same thread count (--threads, default 2): BLAS/OpenMP
+environment variables and XLA_FLAGS are set before any numeric import, the process is
+pinned to that many CPUs when the machine has more, and mlxprim.set_num_threads,
+torch.set_num_threads, onnxruntime's intra_op_num_threads and threadpoolctl apply it at run
+time. Before timing, every library's output is checked against a float64 reference written
+from the op's formula; a peer that disagrees is reported as a mismatch and not timed, and a
+mismatch of ours makes the script exit with status 1. Inputs are float32. Our calls write
+into a preallocated output (as an engine does); peers allocate theirs as they usually do.
+
+Usage (from the repository root, after `bash scripts/build.sh`):
+
+    python3 tests/bench/kernels.py [--threads 2] [--ops softmax,rms_norm] [--quick]
+        [--json build/bench/kernels.json] [--plot build/bench/kernels.png] [--install]
+        [--peak PEAK.json]   (peaks saved earlier by `go run ./cmd/mlxp-peak > PEAK.json`)
+
+--install pip-installs the pinned peers below. torch is not among them: PyPI's Linux
+x86_64 torch wheel depends on the CUDA packages (several GB), and the CPU-only wheel is not
+on PyPI; an installed torch is used when present. OpenBLAS (NumPy's BLAS) honours
+OPENBLAS_CORETYPE when set in the environment; the chosen kernel is printed in the header.
+
+Ops are a registry: adding one is one `register(Op(...))` entry below. An op whose mlxprim
+function is missing is skipped with a "not in this build" line.
+"""
+
+import argparse
+import gc
+import importlib
+import inspect
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Peers installed by --install, pinned to versions that install on Python 3.11 here.
+PINNED = [
+    "numpy==2.4.6",
+    "mlx[cpu]==0.32.4",
+    "jax[cpu]==0.10.2",
+    "jaxlib==0.10.2",
+    "onnxruntime==1.32.0",
+    "onnx==1.23.2",
+    "matplotlib==3.11.2",
+    "threadpoolctl==3.8.0",
+]
+
+PEERS = ["numpy", "mlx", "jax", "torch", "onnxruntime"]
+OURS = "mlxprim"
+
+
+# ---------------------------------------------------------------------------------------
+# Thread limits: environment first (read by the libraries when they load), then run time.
+# ---------------------------------------------------------------------------------------
+
+THREAD_ENV = ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "BLIS_NUM_THREADS"]
+
+
+def limit_threads_env(n):
+    """Set the thread-count variables and pin the process to n CPUs when it has more.
+    Effective only before the numeric libraries are imported."""
+    for var in THREAD_ENV:
+        os.environ[var] = str(n)
+    eigen = "true" if n > 1 else "false"
+    flags = os.environ.get("XLA_FLAGS", "")
+    os.environ["XLA_FLAGS"] = (
+        f"{flags} --xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={n}"
+    ).strip()
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if n < len(cpus):
+        os.sched_setaffinity(0, cpus[:n])
+
+
+def limit_threads_runtime(L, n):
+    """Apply the thread count through each loaded library's own setting. Returns a function
+    that restores mlxprim's and the BLAS pools' previous sizes (for in-process callers)."""
+    before = L.mp.get_num_threads()
+    L.mp.set_num_threads(n)
+    if L.torch is not None:
+        L.torch.set_num_threads(n)
+        try:
+            L.torch.set_num_interop_threads(1)
+        except RuntimeError:  # only allowed before torch's first parallel work
+            pass
+    limiter = None
+    if L.threadpoolctl is not None:
+        limiter = L.threadpoolctl.threadpool_limits(limits=n)
+
+    def restore():
+        L.mp.set_num_threads(before)
+        if limiter is not None:
+            limiter.restore_original_limits()
+    return restore
+
+
+# ---------------------------------------------------------------------------------------
+# Libraries
+# ---------------------------------------------------------------------------------------
+
+def load_libraries(threads):
+    """Import mlxprim and every peer that is installed. Returns (L, versions, missing):
+    the libraries as attributes of L (None when missing), their versions, and why each
+    missing one is missing."""
+    import numpy as np
+
+    if not os.environ.get("MLXPRIM_LIBRARY"):
+        lib = ROOT / "build" / "lib" / "libmlxprim.so"
+        if lib.exists():
+            os.environ["MLXPRIM_LIBRARY"] = str(lib)
+    try:
+        import mlxprim
+    except ImportError:
+        sys.path.insert(0, str(ROOT / "bindings" / "python"))
+        import mlxprim
+
+    L = SimpleNamespace(np=np, mp=mlxprim, mx=None, mxnn=None, jax=None, jnp=None,
+                        torch=None, F=None, ort=None, onnx=None, threadpoolctl=None,
+                        threads=threads)
+    versions = {OURS: mlxprim.__version__, "numpy": np.__version__}
+    missing = {}
+
+    def attempt(name, fn):
+        try:
+            fn()
+        except Exception as e:  # not installed, or fails to load: the peer is left out
+            missing[name] = f"{type(e).__name__}: {e}".splitlines()[0][:160]
+
+    def mlx():
+        import mlx.core as mx
+        import mlx.nn as mxnn
+        L.mx, L.mxnn = mx, mxnn
+        versions["mlx"] = mx.__version__
+
+    def jax():
+        import jax
+        jax.config.update("jax_platforms", "cpu")
+        import jax.numpy as jnp
+        L.jax, L.jnp = jax, jnp
+        versions["jax"] = jax.__version__
+
+    def torch():
+        import torch
+        import torch.nn.functional as F
+        L.torch, L.F = torch, F
+        versions["torch"] = torch.__version__
+
+    def ort():
+        import onnxruntime
+        L.ort = onnxruntime
+        versions["onnxruntime"] = onnxruntime.__version__
+        try:
+            import onnx
+            L.onnx = onnx
+            versions["onnx"] = onnx.__version__
+        except ImportError as e:
+            missing["onnx"] = str(e)
+
+    def tpc():
+        import threadpoolctl
+        L.threadpoolctl = threadpoolctl
+
+    attempt("mlx", mlx)
+    attempt("jax", jax)
+    attempt("torch", torch)
+    attempt("onnxruntime", ort)
+    attempt("threadpoolctl", tpc)
+    return L, versions, missing
+
+
+def available(L, peer):
+    return {"numpy": True, "mlx": L.mx is not None, "jax": L.jax is not None,
+            "torch": L.torch is not None,
+            "onnxruntime": L.ort is not None and L.onnx is not None}[peer]
+
+
+def to_numpy(L, y):
+    """A library's output as NumPy (a tuple for multi-output ops)."""
+    if isinstance(y, (tuple, list)):
+        return tuple(to_numpy(L, v) for v in y)
+    if L.torch is not None and isinstance(y, L.torch.Tensor):
+        return y.detach().cpu().numpy()
+    return L.np.asarray(y)
+
+
+# ---------------------------------------------------------------------------------------
+# The op registry
+# ---------------------------------------------------------------------------------------
+
+# A run function takes no argument, computes the op once (forcing lazy libraries to
+# finish) and returns the output. A preparer builds it from the inputs, outside timing.
+Run = Callable[[], Any]
+Preparer = Callable[[SimpleNamespace, dict], Run]
+
+
+@dataclass
+class Op:
+    """One benchmarked operation.
+
+    name:       mlxprim's function name (mlxprim.<name>); the op is skipped if absent.
+    shapes:     full-run shapes; quick: small shapes for --quick.
+    make:       (shape, numpy Generator) -> dict of float32 NumPy inputs.
+    reference:  inputs -> float64 result from the formula (a tuple for multi-output ops).
+    work:       shape -> (flops, bytes moved), the roofline's two counts.
+    ours:       preparer of mlxprim's call.
+    peers:      peer name -> preparer.
+    atol, rtol: the agreement check |got - ref| <= atol + rtol * |ref| (float32 results).
+    label:      shape -> short text for tables.
+    """
+    name: str
+    shapes: list
+    quick: list
+    make: Callable
+    reference: Callable
+    work: Callable
+    ours: Preparer
+    peers: dict
+    atol: float
+    rtol: float
+    label: Callable = lambda s: "x".join(map(str, s))
+
+
+OPS = {}
+
+
+class Unsupported(Exception):
+    """A peer cannot run this op (a missing function in its installed version)."""
+
+
+def _np():
+    import numpy  # imported lazily: the thread limits must be set first
+    return numpy
+
+
+def register(op):
+    OPS[op.name] = op
+    return op
+
+
+def numel(shape):
+    return math.prod(shape)
+
+
+def with_out(fn, *args, like, **kw):
+    """Call fn(*args, **kw), into a preallocated out= when fn takes one."""
+    try:
+        takes_out = "out" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        takes_out = False
+    if takes_out:
+        out = _np().empty_like(like)
+        return lambda: fn(*args, out=out, **kw)
+    return lambda: fn(*args, **kw)
+
+
+def mx_run(L, f, *args):
+    """An mlx run function: build the lazy graph, evaluate it, return the result."""
+    mx = L.mx
+    xs = [mx.array(a) for a in args]
+
+    def run():
+        y = f(*xs)
+        mx.eval(y)
+        return y
+    return run
+
+
+def jax_run(L, f, *args):
+    """A jax run function: f jitted, inputs on the CPU device, result awaited."""
+    g = L.jax.jit(f)
+    xs = [L.jax.device_put(a) for a in args]
+    return lambda: L.jax.block_until_ready(g(*xs))
+
+
+def torch_run(L, f, *args):
+    xs = [L.torch.from_numpy(a) for a in args]
+
+    def run():
+        with L.torch.inference_mode():
+            return f(*xs)
+    return run
+
+
+def ort_run(L, nodes, inputs, opset=17):
+    """An onnxruntime run function for a one-output graph of the given nodes, whose inputs
+    are named by the keys of inputs (float32 arrays) and whose output is named "y"."""
+    h, tp = L.onnx.helper, L.onnx.TensorProto.FLOAT
+    graph = h.make_graph(
+        nodes, "bench",
+        [h.make_tensor_value_info(k, tp, list(v.shape)) for k, v in inputs.items()],
+        [h.make_tensor_value_info("y", tp, None)])
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", opset)])
+    model.ir_version = 8  # understood by every onnxruntime that runs opset 17
+    so = L.ort.SessionOptions()
+    so.intra_op_num_threads = L.threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = L.ort.ExecutionMode.ORT_SEQUENTIAL
+    sess = L.ort.InferenceSession(model.SerializeToString(), so,
+                                  providers=["CPUExecutionProvider"])
+    feeds = dict(inputs)
+    return lambda: sess.run(None, feeds)[0]
+
+
+# --- softmax ----------------------------------------------------------------------------
+
+def softmax_ref(i):
+    x = i["x"].astype("float64")
+    e = _np().exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def softmax_numpy(L, i):
+    np, x = L.np, i["x"]
+
+    def run():
+        e = np.exp(x - x.max(-1, keepdims=True))
+        e /= e.sum(-1, keepdims=True)
+        return e
+    return run
+
+
+register(Op(
+    name="softmax",
+    shapes=[(8192, 128), (2048, 1024), (128, 32000), (16, 131072)],
+    quick=[(64, 128), (5, 1000)],
+    make=lambda s, rng: {"x": (3 * rng.standard_normal(s)).astype("float32")},
+    reference=softmax_ref,
+    work=lambda s: (5 * numel(s), 8 * numel(s)),  # max, sub, exp, sum, div; read + write
+    ours=lambda L, i: with_out(L.mp.softmax, i["x"], like=i["x"]),
+    peers={
+        "numpy": softmax_numpy,
+        "mlx": lambda L, i: mx_run(L, lambda x: L.mx.softmax(x, axis=-1), i["x"]),
+        "jax": lambda L, i: jax_run(L, lambda x: L.jax.nn.softmax(x, axis=-1), i["x"]),
+        "torch": lambda L, i: torch_run(L, lambda x: L.torch.softmax(x, dim=-1), i["x"]),
+        "onnxruntime": lambda L, i: ort_run(
+            L, [L.onnx.helper.make_node("Softmax", ["x"], ["y"], axis=-1)], {"x": i["x"]}),
+    },
+    # Float32 exp and a float32 row sum of up to 131072 terms: a few units of 2^-24 times
+    # sqrt(n) relative error at most; outputs are as small as 1e-60, hence the atol.
+    atol=1e-9, rtol=2e-4,
+))
+
+
+# --- rms_norm -------------------------------------------------------------------------
+
+RMS_EPS = 1e-6
+
+
+def rms_make(s, rng):
+    return {"x": rng.standard_normal(s).astype("float32"),
+            "w": (1 + 0.1 * rng.standard_normal(s[-1])).astype("float32")}
+
+
+def rms_ref(i):
+    np = _np()
+    x, w = i["x"].astype(np.float64), i["w"].astype(np.float64)
+    return x / np.sqrt((x * x).mean(-1, keepdims=True) + RMS_EPS) * w
+
+
+def rms_numpy(L, i):
+    np, x, w = L.np, i["x"], i["w"]
+    return lambda: x * (1 / np.sqrt(np.mean(x * x, -1, keepdims=True) + RMS_EPS)) * w
+
+
+def rms_torch(L, i):
+    if not hasattr(L.F, "rms_norm"):
+        raise Unsupported("torch.nn.functional.rms_norm is missing in this torch")
+    d = i["x"].shape[-1]
+    return torch_run(L, lambda x, w: L.F.rms_norm(x, (d,), w, RMS_EPS), i["x"], i["w"])
+
+
+register(Op(
+    name="rms_norm",
+    shapes=[(1, 4096), (128, 4096), (2048, 4096)],
+    quick=[(4, 64), (3, 1000)],
+    make=rms_make,
+    reference=rms_ref,
+    work=lambda s: (4 * numel(s), 8 * numel(s) + 4 * s[-1]),  # x, out; w once
+    ours=lambda L, i: with_out(L.mp.rms_norm, i["x"], i["w"], like=i["x"], eps=RMS_EPS),
+    peers={
+        "numpy": rms_numpy,
+        "mlx": lambda L, i: mx_run(L, lambda x, w: L.mx.fast.rms_norm(x, w, RMS_EPS),
+                                   i["x"], i["w"]),
+        "jax": lambda L, i: jax_run(
+            L, lambda x, w: x * L.jax.lax.rsqrt(L.jnp.mean(x * x, -1, keepdims=True)
+                                                + RMS_EPS) * w, i["x"], i["w"]),
+        "torch": rms_torch,
+    },
+    atol=1e-5, rtol=1e-5,  # a float32 mean of squares and a few roundings: ~1e-6 relative
+))
+
+
+# --- layer_norm -----------------------------------------------------------------------
+
+LN_EPS = 1e-5
+
+
+def ln_make(s, rng):
+    return {"x": (1 + 2 * rng.standard_normal(s)).astype("float32"),
+            "w": (1 + 0.1 * rng.standard_normal(s[-1])).astype("float32"),
+            "b": (0.1 * rng.standard_normal(s[-1])).astype("float32")}
+
+
+def ln_ref(i):
+    np = _np()
+    x = i["x"].astype(np.float64)
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + LN_EPS) * i["w"] + i["b"]
+
+
+def ln_numpy(L, i):
+    np, x, w, b = L.np, i["x"], i["w"], i["b"]
+
+    def run():
+        mu = x.mean(-1, keepdims=True)
+        d = x - mu
+        return d / np.sqrt((d * d).mean(-1, keepdims=True) + LN_EPS) * w + b
+    return run
+
+
+def ln_jax(L, i):
+    jnp = L.jnp
+
+    def f(x, w, b):
+        mu = jnp.mean(x, -1, keepdims=True)
+        d = x - mu
+        return d * L.jax.lax.rsqrt(jnp.mean(d * d, -1, keepdims=True) + LN_EPS) * w + b
+    return jax_run(L, f, i["x"], i["w"], i["b"])
+
+
+register(Op(
+    name="layer_norm",
+    shapes=[(1, 4096), (128, 4096), (2048, 4096)],
+    quick=[(4, 64), (3, 1000)],
+    make=ln_make,
+    reference=ln_ref,
+    work=lambda s: (7 * numel(s), 8 * numel(s) + 8 * s[-1]),
+    ours=lambda L, i: with_out(L.mp.layer_norm, i["x"], i["w"], i["b"], like=i["x"]),
+    peers={
+        "numpy": ln_numpy,
+        "mlx": lambda L, i: mx_run(
+            L, lambda x, w, b: L.mx.fast.layer_norm(x, w, b, LN_EPS), i["x"], i["w"], i["b"]),
+        "jax": ln_jax,
+        "torch": lambda L, i: torch_run(
+            L, lambda x, w, b: L.F.layer_norm(x, (x.shape[-1],), w, b, LN_EPS),
+            i["x"], i["w"], i["b"]),
+        "onnxruntime": lambda L, i: ort_run(
+            L, [L.onnx.helper.make_node("LayerNormalization", ["x", "w", "b"], ["y"],
+                                        axis=-1, epsilon=LN_EPS)],
+            {"x": i["x"], "w": i["w"], "b": i["b"]}),
+    },
+    atol=2e-5, rtol=2e-5,  # float32 mean and variance (inputs with mean 1): ~1e-6 relative
+))
+
+
+# --- swiglu ---------------------------------------------------------------------------
+
+def swiglu_make(s, rng):
+    return {"gate": (2 * rng.standard_normal(s)).astype("float32"),
+            "up": rng.standard_normal(s).astype("float32")}
+
+
+def swiglu_ref(i):
+    np = _np()
+    g, u = i["gate"].astype(np.float64), i["up"].astype(np.float64)
+    return g / (1 + np.exp(-g)) * u
+
+
+def swiglu_numpy(L, i):
+    np, g, u = L.np, i["gate"], i["up"]
+    return lambda: g / (1 + np.exp(-g)) * u
+
+
+def swiglu_mlx(L, i):
+    f = L.mx.compile(lambda g, u: L.mxnn.silu(g) * u)
+    return mx_run(L, f, i["gate"], i["up"])
+
+
+register(Op(
+    name="swiglu",
+    shapes=[(1, 14336), (128, 14336), (1024, 14336)],
+    quick=[(4, 64), (3, 1000)],
+    make=swiglu_make,
+    reference=swiglu_ref,
+    work=lambda s: (5 * numel(s), 12 * numel(s)),  # gate, up, out
+    ours=lambda L, i: with_out(L.mp.swiglu, i["gate"], i["up"], like=i["gate"]),
+    peers={
+        "numpy": swiglu_numpy,
+        "mlx": swiglu_mlx,
+        "jax": lambda L, i: jax_run(L, lambda g, u: L.jax.nn.silu(g) * u, i["gate"], i["up"]),
+        "torch": lambda L, i: torch_run(L, lambda g, u: L.F.silu(g) * u, i["gate"], i["up"]),
+    },
+    atol=1e-6, rtol=1e-5,  # float32 exp and two roundings
+))
+
+
+# --- rope -----------------------------------------------------------------------------
+# q [B, S, Hq, D] and k [B, S, Hkv, D] (BSHD), "half" pairing (d with d + D/2), base 10000,
+# token s at position offset + s: the library's documented defaults.
+
+ROPE_BASE = 10000.0
+
+
+def rope_make(s, rng):
+    b, seq, hq, hkv, d, offset = s
+    return {"q": rng.standard_normal((b, seq, hq, d)).astype("float32"),
+            "k": rng.standard_normal((b, seq, hkv, d)).astype("float32"),
+            "offset": offset}
+
+
+def rope_tables(np, seq, d, offset, dtype):
+    """cos and sin of the rotation angles, [1, S, 1, D/2], computed in float64."""
+    inv = ROPE_BASE ** (-np.arange(0, d // 2, dtype=np.float64) * 2 / d)
+    ang = (offset + np.arange(seq, dtype=np.float64))[:, None] * inv[None, :]
+    return (np.cos(ang).astype(dtype)[None, :, None, :],
+            np.sin(ang).astype(dtype)[None, :, None, :])
+
+
+def rope_formula(xp, x, cos, sin):
+    """Rotate the pairs (d, d + D/2) of x by the angles whose cos and sin are given."""
+    d = x.shape[-1] // 2
+    x1, x2 = x[..., :d], x[..., d:]
+    return xp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+
+
+def rope_ref(i):
+    np = _np()
+    q, k = i["q"].astype(np.float64), i["k"].astype(np.float64)
+    cos, sin = rope_tables(np, q.shape[1], q.shape[-1], i["offset"], np.float64)
+    return rope_formula(np, q, cos, sin), rope_formula(np, k, cos, sin)
+
+
+def rope_numpy(L, i):
+    np, q, k = L.np, i["q"], i["k"]
+
+    def run():  # tables rebuilt per call, as the op itself must
+        cos, sin = rope_tables(np, q.shape[1], q.shape[-1], i["offset"], np.float32)
+        return rope_formula(np, q, cos, sin), rope_formula(np, k, cos, sin)
+    return run
+
+
+def rope_mlx(L, i):
+    # mlx.fast.rope rotates over the second-to-last axis: give it [B, H, S, D] views.
+    mx = L.mx
+    d, off = i["q"].shape[-1], i["offset"]
+    q, k = (mx.array(i[n]).transpose(0, 2, 1, 3) for n in ("q", "k"))
+
+    def run():
+        y = tuple(mx.fast.rope(t, d, traditional=False, base=ROPE_BASE, scale=1.0, offset=off)
+                  .transpose(0, 2, 1, 3) for t in (q, k))
+        mx.eval(y)
+        return y
+    return run
+
+
+def rope_jax(L, i):
+    # Tables are inputs (precomputed), so jax does only the rotation.
+    cos, sin = rope_tables(L.np, i["q"].shape[1], i["q"].shape[-1], i["offset"], "float32")
+    jnp = L.jnp
+    return jax_run(L, lambda q, k, c, s: (rope_formula(jnp, q, c, s), rope_formula(jnp, k, c, s)),
+                   i["q"], i["k"], cos, sin)
+
+
+def rope_torch(L, i):
+    cos, sin = rope_tables(L.np, i["q"].shape[1], i["q"].shape[-1], i["offset"], "float32")
+    t = L.torch
+    return torch_run(L, lambda q, k, c, s: (rope_formula(t, q, c, s), rope_formula(t, k, c, s)),
+                     i["q"], i["k"], cos, sin)
+
+
+register(Op(
+    name="rope",
+    # (batch, seq, q heads, kv heads, head dim, offset): decode at position 4095, prefill.
+    shapes=[(1, 1, 32, 8, 128, 4095), (1, 512, 32, 8, 128, 0), (1, 2048, 32, 8, 128, 0)],
+    quick=[(1, 3, 4, 2, 16, 5), (2, 17, 4, 4, 64, 0)],
+    make=rope_make,
+    reference=rope_ref,
+    work=lambda s: (3 * s[0] * s[1] * (s[2] + s[3]) * s[4],
+                    8 * s[0] * s[1] * (s[2] + s[3]) * s[4]),
+    ours=lambda L, i: (lambda: L.mp.rope(i["q"], i["k"], positions=None, offset=i["offset"])),
+    peers={"numpy": rope_numpy, "mlx": rope_mlx, "jax": rope_jax, "torch": rope_torch},
+    # Angles up to ~4096 rad: a float32 angle (as mlx computes it) is off by up to 2.4e-4
+    # rad; float64 tables give ~1e-7.
+    atol=2e-3, rtol=1e-4,
+    label=lambda s: f"B{s[0]} S{s[1]} H{s[2]}/{s[3]} D{s[4]}" + (f" @{s[5]}" if s[5] else ""),
+))
+
+
+# --- matmul ---------------------------------------------------------------------------
+
+def mm_make(s, rng):
+    m, k, n = s
+    return {"a": rng.uniform(-1, 1, (m, k)).astype("float32"),
+            "b": rng.uniform(-1, 1, (k, n)).astype("float32")}
+
+
+def mm_ref(i):
+    np = _np()
+    return i["a"].astype(np.float64) @ i["b"].astype(np.float64)
+
+
+register(Op(
+    name="matmul",
+    # (M, K, N): a decode GEMV, a small prefill batch and a square block.
+    shapes=[(1, 4096, 4096), (64, 4096, 4096), (512, 2048, 2048)],
+    quick=[(3, 17, 5), (33, 64, 31)],
+    make=mm_make,
+    reference=mm_ref,
+    work=lambda s: (2 * s[0] * s[1] * s[2], 4 * (s[0] * s[1] + s[1] * s[2] + s[0] * s[2])),
+    ours=lambda L, i: with_out(L.mp.matmul, i["a"], i["b"],
+                               like=L.np.empty((i["a"].shape[0], i["b"].shape[1]), "float32")),
+    peers={
+        "numpy": lambda L, i: (lambda a=i["a"], b=i["b"]: a @ b),
+        "mlx": lambda L, i: mx_run(L, lambda a, b: a @ b, i["a"], i["b"]),
+        "jax": lambda L, i: jax_run(L, lambda a, b: a @ b, i["a"], i["b"]),
+        "torch": lambda L, i: torch_run(L, lambda a, b: a @ b, i["a"], i["b"]),
+        "onnxruntime": lambda L, i: ort_run(
+            L, [L.onnx.helper.make_node("MatMul", ["a", "b"], ["y"])], {"a": i["a"], "b": i["b"]}),
+    },
+    # float32 dot products of K terms in [-1, 1]: error ~ sqrt(K) * 2^-24 * |terms|.
+    atol=2e-4 * 64, rtol=1e-4,
+    label=lambda s: f"{s[0]}x{s[1]}x{s[2]}",
+))
+
+
+# ---------------------------------------------------------------------------------------
+# Checking and timing
+# ---------------------------------------------------------------------------------------
+
+def check(L, op, got, ref):
+    """(ok, max abs error, message) for got against the float64 reference."""
+    np = L.np
+    got = got if isinstance(got, tuple) else (got,)
+    ref = ref if isinstance(ref, tuple) else (ref,)
+    if len(got) != len(ref):
+        return False, math.inf, f"{len(got)} outputs, want {len(ref)}"
+    worst = 0.0
+    for g, r in zip(got, ref):
+        if g.shape != r.shape:
+            return False, math.inf, f"shape {g.shape}, want {r.shape}"
+        g = g.astype(np.float64)
+        err = np.abs(g - r)
+        worst = max(worst, float(err.max(initial=0.0)))
+        bad = ~(err <= op.atol + op.rtol * np.abs(r))
+        if bad.any():
+            j = np.unravel_index(int(np.argmax(bad)), r.shape)
+            return False, worst, f"at {j}: {g[j]:.9g} vs reference {r[j]:.9g}"
+    return True, worst, ""
+
+
+def time_run(run, min_time, min_repeats, max_repeats):
+    """Median seconds of run() after warm-up, and the number of timed calls."""
+    t0 = time.perf_counter()
+    run()  # first call: compiles, allocates, faults pages in
+    first = time.perf_counter() - t0
+    slow = first > 0.25  # e.g. a reference-BLAS matmul: fewer calls, same median
+    for _ in range(1 if slow else 3):
+        run()
+    if slow:
+        min_repeats = min(min_repeats, 3)
+    samples = []
+    deadline = time.perf_counter() + min_time
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        while len(samples) < min_repeats or (
+                time.perf_counter() < deadline and len(samples) < max_repeats):
+            t = time.perf_counter_ns()
+            run()
+            samples.append(time.perf_counter_ns() - t)
+    finally:
+        if gc_was:
+            gc.enable()
+    return statistics.median(samples) / 1e9, len(samples)
+
+
+@dataclass
+class Settings:
+    min_time: float = 0.3
+    min_repeats: int = 5
+    max_repeats: int = 2000
+    seed: int = 0
+
+
+def bench_shape(L, op, shape, libs, peak, st, log):
+    """Check then time every library on one shape. Returns the result record."""
+    rng = L.np.random.default_rng([st.seed, sum(map(ord, op.name)), *shape])
+    inputs = op.make(shape, rng)
+    ref = op.reference(inputs)
+    flops, nbytes = op.work(shape)
+    rec = {"op": op.name, "shape": list(shape), "label": op.label(shape),
+           "flops": flops, "bytes": nbytes, "times": {}, "repeats": {}, "ratio": {},
+           "check": {}, "status": {}}
+    for lib in [OURS] + libs:
+        if lib != OURS and lib not in op.peers:
+            rec["status"][lib] = "n/a: no implementation for this op"
+            continue
+        try:
+            run = op.ours(L, inputs) if lib == OURS else op.peers[lib](L, inputs)
+            out = to_numpy(L, run())
+        except Unsupported as e:
+            rec["status"][lib] = f"unsupported: {e}"
+            continue
+        except Exception as e:
+            rec["status"][lib] = f"error: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
+            continue
+        ok, err, msg = check(L, op, out, ref)
+        rec["check"][lib] = {"ok": ok, "max_abs_err": err, "message": msg}
+        if not ok:
+            rec["status"][lib] = f"mismatch: {msg}"
+            log(f"  {op.name} {op.label(shape)}: {lib} output disagrees with the reference "
+                f"{msg} (max |err| {err:.3g})")
+            continue
+        secs, n = time_run(run, st.min_time, st.min_repeats, st.max_repeats)
+        rec["times"][lib] = secs
+        rec["repeats"][lib] = n
+        rec["status"][lib] = "ok"
+    t = rec["times"].get(OURS)
+    if t:
+        for lib in libs:
+            if lib in rec["times"]:
+                rec["ratio"][lib] = rec["times"][lib] / t
+        rec["gflops"] = flops / t / 1e9
+        rec["gbs"] = nbytes / t / 1e9
+        if peak:
+            f_peak, b_peak = peak["fma_gflops"]["all"], peak["read_gbs"]["all"]
+            bound = max(flops / (f_peak * 1e9), nbytes / (b_peak * 1e9))
+            rec["bound"] = "compute" if flops / f_peak >= nbytes / b_peak else "memory"
+            rec["roofline_fraction"] = bound / t
+    return rec
+
+
+# ---------------------------------------------------------------------------------------
+# Peak, report, plot
+# ---------------------------------------------------------------------------------------
+
+def measure_peak(threads, quick, log):
+    """Run mlxp-peak (a built binary on PATH, else `go run ./cmd/mlxp-peak`)."""
+    import shutil
+    args = ["-threads", str(threads), "-isa", "selected"]
+    if quick:
+        args += ["-duration", "20ms", "-repeats", "1", "-buffer-mib", "64"]
+    exe = shutil.which("mlxp-peak")
+    cmd = [exe, *args] if exe else ["go", "run", "./cmd/mlxp-peak", *args]
+    try:
+        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        log(f"peak: {' '.join(cmd)} failed ({e}); fractions of peak are left out")
+        return None
+    if p.returncode != 0:
+        log(f"peak: {' '.join(cmd)} exited {p.returncode}: {p.stderr.strip()[:300]}")
+        return None
+    return json.loads(p.stdout)
+
+
+def fmt_time(s):
+    if s is None:
+        return "-"
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} us"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def print_table(results, libs, out=None):
+    out = out or sys.stdout
+    cols = [OURS] + libs
+    head = f"{'op':<11}{'shape':<22}" + "".join(f"{c:>20}" for c in cols)
+    head += f"{'ours GFLOP/s':>14}{'ours GB/s':>11}{'% roofline':>12}"
+    print(head, file=out)
+    print("-" * len(head), file=out)
+    for r in results:
+        cells = []
+        for c in cols:
+            if c in r["times"]:
+                cell = fmt_time(r["times"][c])
+                if c != OURS and c in r["ratio"]:
+                    cell += f" ({r['ratio'][c]:.2f}x)"
+            else:
+                st = r["status"].get(c, "n/a")
+                cell = st.split(":")[0]
+            cells.append(f"{cell:>20}")
+        extra = ""
+        if "gflops" in r:
+            extra += f"{r['gflops']:>14.2f}{r['gbs']:>11.2f}"
+        if "roofline_fraction" in r:
+            extra += f"{100 * r['roofline_fraction']:>9.1f}% {r['bound'][0]}"
+        print(f"{r['op']:<11}{r['label']:<22}" + "".join(cells) + extra, file=out)
+
+
+def plot(results, libs, meta, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = [r for r in results if r["ratio"] or "roofline_fraction" in r]
+    labels = [f"{r['op']}\n{r['label']}" for r in rows]
+    x = np.arange(len(rows))
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(max(8, 1.1 * len(rows) + 3), 8),
+                                  gridspec_kw={"height_ratios": [3, 1.3]}, sharex=True)
+    width = 0.8 / max(1, len(libs))
+    for j, lib in enumerate(libs):
+        vals = [r["ratio"].get(lib, np.nan) for r in rows]
+        bars = ax.bar(x - 0.4 + width * (j + 0.5), vals, width,
+                      label=f"{lib} {meta['versions'].get(lib, '')}")
+        for b, v in zip(bars, vals):
+            if np.isfinite(v):
+                ax.annotate(f"{v:.2g}", (b.get_x() + b.get_width() / 2, v), ha="center",
+                            va="bottom", fontsize=6)
+    ax.axhline(1, color="black", lw=1)
+    ax.set_yscale("log")
+    finite = [v for r in rows for v in r["ratio"].values() if v > 0]
+    if finite:  # headroom above the tallest bar for the legend
+        ax.set_ylim(min(min(finite), 1) / 1.5, max(max(finite), 1) * 6)
+    ax.set_ylabel("peer time / mlxprim time\n(> 1: mlxprim faster)")
+    ax.set_title(f"libmlxprim {meta['versions'][OURS]} vs peers: {meta['threads']} threads, "
+                 f"{meta['cpu']}, isa {meta['isa']}, float32")
+    ax.legend(fontsize=8, ncol=min(len(libs), 5))
+    ax.grid(axis="y", which="both", alpha=0.3)
+    frac = [100 * r.get("roofline_fraction", np.nan) for r in rows]
+    ax2.bar(x, frac, 0.5, color="tab:gray")
+    for xi, v, r in zip(x, frac, rows):
+        if np.isfinite(v):
+            ax2.annotate(f"{v:.0f}% {r.get('bound', '')[:3]}", (xi, v), ha="center",
+                         va="bottom", fontsize=7)
+    if np.isfinite(frac).any():
+        ax2.set_ylim(0, np.nanmax(frac) * 1.25)
+    ax2.set_ylabel("mlxprim % of roofline")
+    ax2.set_xticks(x, labels, fontsize=7)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--threads", type=int, default=2, help="threads for every library (default 2)")
+    p.add_argument("--ops", default="", help="comma-separated ops (default: all): " + ",".join(OPS))
+    p.add_argument("--peers", default="", help="comma-separated peers (default: all installed)")
+    p.add_argument("--quick", action="store_true",
+                   help="small shapes and short timing (smoke test)")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="draw ratio bars (needs matplotlib)")
+    p.add_argument("--install", action="store_true", help="pip-install the pinned peers first")
+    p.add_argument("--no-peak", action="store_true", help="skip the mlxp-peak measurement")
+    p.add_argument("--peak", metavar="FILE",
+                   help="read the peaks from this mlxp-peak JSON instead of measuring them")
+    p.add_argument("--min-time", type=float, help="seconds of timed calls per library and shape")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    if a.threads < 1:
+        p.error("--threads must be >= 1")
+    a.ops = [o for o in a.ops.split(",") if o] or list(OPS)
+    unknown = [o for o in a.ops if o not in OPS]
+    if unknown:
+        p.error(f"unknown op(s) {unknown}; known: {list(OPS)}")
+    a.peers = [x for x in a.peers.split(",") if x] or list(PEERS)
+    bad = [x for x in a.peers if x not in PEERS]
+    if bad:
+        p.error(f"unknown peer(s) {bad}; known: {PEERS}")
+    return a
+
+
+def install():
+    print("installing pinned peers:", " ".join(PINNED))
+    print("torch is left out: PyPI's Linux torch wheel pulls the CUDA packages, and the "
+          "CPU-only wheel is not on PyPI")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    *PINNED], check=True)
+    importlib.invalidate_caches()
+
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main(argv=None):
+    a = parse_args(sys.argv[1:] if argv is None else argv)
+    if a.install:
+        install()
+    # Limits last for this run only, so an in-process caller (the smoke test) gets its
+    # environment, CPU affinity and pool sizes back.
+    env = dict(os.environ)
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    limit_threads_env(a.threads)
+    L, versions, missing = load_libraries(a.threads)
+    restore = limit_threads_runtime(L, a.threads)
+    try:
+        return benchmark(a, L, versions, missing)
+    finally:
+        restore()
+        os.environ.clear()
+        os.environ.update(env)
+        if affinity is not None:
+            os.sched_setaffinity(0, affinity)
+
+
+def benchmark(a, L, versions, missing):
+    """Benchmark the selected ops; print the table, write JSON and plot. Exit status."""
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    libs = [p for p in a.peers if available(L, p)]
+    left_out = {p: missing.get(p) or missing.get("onnx") or "not installed"
+                for p in a.peers if p not in libs}
+    st = Settings(seed=a.seed)
+    if a.quick:
+        st.min_time, st.min_repeats, st.max_repeats = 0.01, 3, 50
+    if a.min_time is not None:
+        st.min_time = a.min_time
+
+    if a.peak:
+        peak = json.loads(Path(a.peak).read_text())
+        if peak.get("threads") != a.threads:
+            log(f"--peak: {a.peak} was measured with {peak.get('threads')} threads, "
+                f"this run uses {a.threads}")
+            return 2
+    else:
+        peak = None if a.no_peak else measure_peak(a.threads, a.quick, log)
+    blas = []
+    if L.threadpoolctl is not None:
+        blas = [{k: d.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
+                for d in L.threadpoolctl.threadpool_info()]
+    meta = {
+        "threads": a.threads, "quick": a.quick, "cpu": cpu_model(), "isa": L.mp.cpu_isa(),
+        "python": platform.python_version(), "versions": versions,
+        "left_out": left_out,
+        "blas": blas, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        "dtype": "float32", "seed": a.seed,
+    }
+    print(f"libmlxprim {versions[OURS]} (isa {meta['isa']}), threads={a.threads}, "
+          f"{meta['cpu']}, python {meta['python']}")
+    print("peers: " + ", ".join(f"{p} {versions[p]}" for p in libs))
+    for p, why in left_out.items():
+        print(f"left out: {p} ({why})")
+    for b in blas:
+        print(f"blas: {b['internal_api']} {b['version']} kernel {b['architecture']} "
+              f"threads {b['num_threads']}")
+    if peak:
+        print(f"peak (threads={a.threads}): FMA {peak['fma_gflops']['all']:.1f} GFLOP/s "
+              f"(1 thread {peak['fma_gflops']['1']:.1f}), read {peak['read_gbs']['all']:.1f} GB/s "
+              f"(1 thread {peak['read_gbs']['1']:.1f})")
+    print("times are medians; (Nx) = peer time / mlxprim time; % roofline = max(flops / FMA "
+          "peak, bytes / read peak) / time, c = compute-bound, m = memory-bound\n")
+
+    results, skipped, failed = [], [], []
+    for name in a.ops:
+        op = OPS[name]
+        if not hasattr(L.mp, op.name):
+            line = f"{op.name}: not in this build (mlxprim.{op.name} is missing)"
+            print(line)
+            skipped.append({"op": op.name, "reason": "not in this build"})
+            continue
+        for shape in (op.quick if a.quick else op.shapes):
+            rec = bench_shape(L, op, shape, libs, peak, st, log)
+            results.append(rec)
+            if not rec["check"].get(OURS, {}).get("ok"):
+                failed.append(f"{op.name} {rec['label']} ({rec['status'].get(OURS)})")
+    print()
+    print_table(results, libs)
+    doc = {"meta": meta, "peak": peak, "results": results, "skipped": skipped}
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(doc, indent=1))
+        print(f"\nwrote {a.json}")
+    if a.plot:
+        try:
+            plot(results, libs, meta, a.plot)
+            print(f"wrote {a.plot}")
+        except ImportError as e:
+            log(f"plot: matplotlib is not installed ({e})")
+    if failed:
+        log("mlxprim disagrees with the reference on: " + ", ".join(failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
