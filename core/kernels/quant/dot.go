@@ -1,0 +1,108 @@
+package quant
+
+import "github.com/mlxprim/mlxprim/core/cpu"
+
+// The micro-kernels behind the linear layers. Each path (generic, AVX2, AVX-512) provides
+// the same set; dot_generic.go holds the definitions, dot_amd64.s the fast versions, and
+// kernelsFor (dot_amd64.go, dot_other.go) picks one set at call time from cpu.Selected().
+//
+// Every dot kernel computes Σ_j x[j]·ŵ[j] in float32 where ŵ is exactly the dequantized
+// weight; paths differ only in the (fixed) order of the float32 additions and in whether
+// each product is rounded (plain Go) or fused into the addition (FMA).
+//
+// The 4-bit kernels read x permuted in blocks of 32 (see permute32): the 16 even
+// elements of a block first, then the 16 odd ones, so that the low nibbles of the
+// block's 16 bytes meet x's first half and the high nibbles its second half.
+type kernelSet struct {
+	// dotI8 returns Σ_j x[j]·(f32(q[j]-z)·s) over j < len(q); len(x) >= len(q).
+	dotI8 func(x []float32, q []int8, s float32, z int32) float32
+	// dotU8 returns Σ_j x[j]·(f32(f32(q[j])·s[g]) + b[g]) with g = j >> shift; len(q) is a
+	// multiple of 32 and shift >= 5 (groups of at least 32).
+	dotU8 func(x []float32, q []byte, s, b []float32, shift uint) float32
+	// prepI4 readies a 4-bit row for dotI4 (paths that read tables from memory build
+	// row.tab here; the others need nothing). It is called once per weight row.
+	prepI4 func(row *i4Row)
+	// dotI4 returns, over blocks k of 16 bytes of w, Σ_i xp[32k+i]·t[w[16k+i]&15] +
+	// xp[32k+16+i]·t[w[16k+i]>>4], where t is the table of the block's group
+	// g = k >> row.shift: t[n] = the dequantized value of nibble n (see i4Row).
+	dotI4 func(xp []float32, w []byte, row *i4Row) float32
+	// dotI4x2 returns dotI4(xp, w0, row0) and dotI4(xp, w1, row1), bit for bit (one pass
+	// over x for two weight rows).
+	dotI4x2 func(xp []float32, w0, w1 []byte, row0, row1 *i4Row) (float32, float32)
+	// tabSym fills tab[16g+k] = f32(signed nibble k)·s[g] for every g < len(s).
+	tabSym func(tab, s []float32)
+	// tabAsym fills tab[16g+k] = f32(k - z[g])·s[g].
+	tabAsym func(tab, s []float32, z []byte)
+	// tabAffine fills tab[16g+k] = f32(f32(k)·s[g]) + b[g] (two roundings, as MLX).
+	tabAffine func(tab, s, b []float32)
+	// widenF16 and widenBF16 convert len(dst) half-precision values to float32 exactly.
+	widenF16  func(dst []float32, src []uint16)
+	widenBF16 func(dst []float32, src []uint16)
+}
+
+// i4Kind names the three 4-bit formats.
+type i4Kind int
+
+const (
+	i4Sym    i4Kind = iota // ŵ = f32(signed nibble)·s
+	i4Asym                 // ŵ = f32(nibble - z)·s
+	i4Affine               // ŵ = f32(f32(nibble)·s) + b (MLX)
+)
+
+// i4Row is one weight row of a 4-bit format: per-group parameters and table scratch.
+type i4Row struct {
+	kind  i4Kind
+	s, b  []float32 // per-group scale, and bias for i4Affine
+	z     []byte    // per-group zero point for i4Asym
+	shift uint      // log2(group) - 5: the block-to-group shift
+	tab   []float32 // 16 floats per group, filled by prepI4 where a path needs it
+}
+
+// buildTables fills row.tab with the given builders.
+func buildTables(row *i4Row, sym func(tab, s []float32), asym func(tab, s []float32, z []byte), aff func(tab, s, b []float32)) {
+	switch row.kind {
+	case i4Sym:
+		sym(row.tab, row.s)
+	case i4Asym:
+		asym(row.tab, row.s, row.z)
+	default:
+		aff(row.tab, row.s, row.b)
+	}
+}
+
+// selectKernels returns the kernel set of the path in use now.
+func selectKernels() *kernelSet { return kernelsFor(cpu.Selected()) }
+
+// genericKernels is the plain-Go set: the definition of every kernel and the test oracle.
+var genericKernels = kernelSet{
+	dotI8:     dotI8Generic,
+	dotU8:     dotU8Generic,
+	prepI4:    prepI4Generic,
+	dotI4:     dotI4Generic,
+	dotI4x2:   dotI4x2Generic,
+	tabSym:    tabSymGeneric,
+	tabAsym:   tabAsymGeneric,
+	tabAffine: tabAffineGeneric,
+	widenF16:  widenF16Generic,
+	widenBF16: widenBF16Generic,
+}
+
+// permute32 writes src into dst with each block of 32 reordered as the 4-bit kernels read
+// it: dst[32k+i] = src[32k+2i] and dst[32k+16+i] = src[32k+2i+1] for i < 16. len(src)
+// is a multiple of 32.
+func permute32(dst, src []float32) {
+	for k := 0; k+32 <= len(src); k += 32 {
+		d, s := dst[k:k+32], src[k:k+32]
+		for i := range 16 {
+			d[i], d[16+i] = s[2*i], s[2*i+1]
+		}
+	}
+}
+
+// Nibble values the table builders start from.
+var (
+	// signedLevels[k] is the two's complement value of nibble k.
+	signedLevels = [16]float32{0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1}
+	// unsignedLevels[k] is k.
+	unsignedLevels = [16]float32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+)

@@ -1,0 +1,272 @@
+package quant
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/mlxprim/mlxprim/core/cpu"
+	"github.com/mlxprim/mlxprim/core/tensor"
+)
+
+// Kernel-level tests: every path of cpu.Available() against float64 references written
+// from each kernel's definition, at sizes that hit every tail of every unrolled loop.
+
+// checkDot compares a float32 dot product with its float64 reference. Any fixed-order
+// float32 summation of n products (fused or rounded) is within γ(n+8)·Σ|terms| of the
+// exact sum (Higham, Accuracy and Stability, §3.1), with γ(k) ≈ k·2^-24.
+func checkDot(t *testing.T, what string, got float32, want, sumAbs float64, n int) {
+	t.Helper()
+	if tol := float64(n+8) * 0x1p-24 * sumAbs; !(math.Abs(float64(got)-want) <= tol) {
+		t.Fatalf("%s: %v, want %v (tolerance %v)", what, got, want, tol)
+	}
+}
+
+func randX(rng *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	return x
+}
+
+func TestDotI8(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 11))
+	forEachISA(t, func(t *testing.T) {
+		ks := kernelsFor(cpu.Selected())
+		for _, n := range []int{1, 7, 15, 16, 17, 31, 33, 63, 64, 65, 127, 1023, 1040} {
+			for _, z := range []int32{0, -128, 37, 127} {
+				x := randX(rng, n+5) // longer than q: only len(q) elements count
+				q := make([]int8, n)
+				for i := range q {
+					q[i] = int8(rng.IntN(256) - 128)
+				}
+				s := float32(rng.Float64()*0.1 + 1e-3)
+				var want, abs float64
+				for j := range q {
+					w := float64(float32(float64(int32(q[j])-z) * float64(s)))
+					want += float64(x[j]) * w
+					abs += math.Abs(float64(x[j]) * w)
+				}
+				checkDot(t, name("dotI8 n=", n, " z=", z), ks.dotI8(x, q, s, z), want, abs, n)
+			}
+		}
+	})
+}
+
+func TestDotU8(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 13))
+	forEachISA(t, func(t *testing.T) {
+		ks := kernelsFor(cpu.Selected())
+		for _, n := range []int{32, 64, 96, 128, 160, 1056} {
+			for _, shift := range []uint{5, 6, 7} {
+				ng := (n-1)>>shift + 1
+				x := randX(rng, n)
+				q := make([]byte, n)
+				for i := range q {
+					q[i] = byte(rng.IntN(256))
+				}
+				s, b := randX(rng, ng), randX(rng, ng)
+				var want, abs float64
+				for j := range q {
+					g := j >> shift
+					w := float64(float32(float64(float32(float64(q[j])*float64(s[g]))) + float64(b[g])))
+					want += float64(x[j]) * w
+					abs += math.Abs(float64(x[j]) * w)
+				}
+				checkDot(t, name("dotU8 n=", n, " shift=", shift), ks.dotU8(x, q, s, b, shift), want, abs, n)
+			}
+		}
+	})
+}
+
+func TestDotI4(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 15))
+	forEachISA(t, func(t *testing.T) {
+		ks := kernelsFor(cpu.Selected())
+		for _, nblk := range []int{1, 2, 3, 4, 5, 7, 8, 9, 33} {
+			for _, shift := range []uint{0, 1, 2} {
+				for _, kind := range []i4Kind{i4Sym, i4Asym, i4Affine} {
+					ng := (nblk-1)>>shift + 1
+					xp := randX(rng, 32*nblk)
+					w := make([]byte, 16*nblk)
+					for i := range w {
+						w[i] = byte(rng.IntN(256))
+					}
+					row := &i4Row{kind: kind, s: randX(rng, ng), b: randX(rng, ng), z: make([]byte, ng), shift: shift, tab: make([]float32, 16*ng)}
+					for i := range row.z {
+						row.z[i] = byte(rng.IntN(16))
+						if nblk%2 == 1 {
+							row.z[i] = byte(rng.IntN(256)) // any byte a zeros tensor may hold
+						}
+					}
+					// ŵ of nibble n in group g, from the format's formula.
+					what := func(g int, n byte) float64 {
+						s := float64(row.s[g])
+						switch kind {
+						case i4Sym:
+							return float64(float32(float64(int8(n<<4)>>4) * s))
+						case i4Asym:
+							return float64(float32(float64(int(n)-int(row.z[g])) * s))
+						}
+						return float64(float32(float64(float32(float64(n)*s)) + float64(row.b[g])))
+					}
+					var want, abs float64
+					for k := range nblk {
+						g := k >> shift
+						for i := range 16 {
+							v := w[16*k+i]
+							lo := float64(xp[32*k+i]) * what(g, v&15)
+							hi := float64(xp[32*k+16+i]) * what(g, v>>4)
+							want += lo + hi
+							abs += math.Abs(lo) + math.Abs(hi)
+						}
+					}
+					ks.prepI4(row)
+					checkDot(t, name("dotI4 kind=", kind, " nblk=", nblk, " shift=", shift), ks.dotI4(xp, w, row), want, abs, 32*nblk)
+				}
+			}
+		}
+	})
+}
+
+// TestDotI4x2 checks that the two-row kernels give each row's one-row result bit for bit.
+func TestDotI4x2(t *testing.T) {
+	rng := rand.New(rand.NewPCG(18, 19))
+	forEachISA(t, func(t *testing.T) {
+		ks := kernelsFor(cpu.Selected())
+		for _, nblk := range []int{1, 3, 4, 5, 8, 9, 33} {
+			for _, shift := range []uint{0, 1, 2} {
+				for _, kind := range []i4Kind{i4Sym, i4Asym, i4Affine} {
+					ng := (nblk-1)>>shift + 1
+					xp := randX(rng, 32*nblk)
+					var rows [2]*i4Row
+					var ws [2][]byte
+					for i := range rows {
+						ws[i] = make([]byte, 16*nblk)
+						for j := range ws[i] {
+							ws[i][j] = byte(rng.IntN(256))
+						}
+						rows[i] = &i4Row{kind: kind, s: randX(rng, ng), b: randX(rng, ng), z: make([]byte, ng), shift: shift, tab: make([]float32, 16*ng)}
+						for j := range rows[i].z {
+							rows[i].z[j] = byte(rng.IntN(256))
+						}
+						ks.prepI4(rows[i])
+					}
+					a, b := ks.dotI4x2(xp, ws[0], ws[1], rows[0], rows[1])
+					wa, wb := ks.dotI4(xp, ws[0], rows[0]), ks.dotI4(xp, ws[1], rows[1])
+					if math.Float32bits(a) != math.Float32bits(wa) || math.Float32bits(b) != math.Float32bits(wb) {
+						t.Fatalf("kind=%d nblk=%d shift=%d: x2 gives %v %v, one-row %v %v", kind, nblk, shift, a, b, wa, wb)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestTables checks the table builders bit for bit, and that they write nothing past
+// their tables.
+func TestTables(t *testing.T) {
+	rng := rand.New(rand.NewPCG(16, 17))
+	forEachISA(t, func(t *testing.T) {
+		ks := kernelsFor(cpu.Selected())
+		for _, ng := range []int{1, 3, 17} {
+			s, b := randX(rng, ng), randX(rng, ng)
+			z := make([]byte, ng)
+			for i := range z {
+				z[i] = byte(rng.IntN(256))
+			}
+			const guard = float32(-12345)
+			for _, kind := range []string{"sym", "asym", "affine"} {
+				tab := make([]float32, 16*ng+8)
+				for i := range tab {
+					tab[i] = guard
+				}
+				switch kind {
+				case "sym":
+					ks.tabSym(tab[:16*ng], s)
+				case "asym":
+					ks.tabAsym(tab[:16*ng], s, z)
+				case "affine":
+					ks.tabAffine(tab[:16*ng], s, b)
+				}
+				for g := range ng {
+					for k := range 16 {
+						var want float32
+						switch kind {
+						case "sym":
+							level := float64(k)
+							if k >= 8 {
+								level -= 16
+							}
+							want = float32(level * float64(s[g]))
+						case "asym":
+							want = float32(float64(k-int(z[g])) * float64(s[g]))
+						case "affine":
+							want = float32(float64(float32(float64(k)*float64(s[g]))) + float64(b[g]))
+						}
+						if got := tab[16*g+k]; got != want {
+							t.Fatalf("%s ng=%d tab[%d][%d] = %v, want %v", kind, ng, g, k, got, want)
+						}
+					}
+				}
+				for _, v := range tab[16*ng:] {
+					if v != guard {
+						t.Fatalf("%s ng=%d wrote past the tables", kind, ng)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestWiden checks every float16 and bfloat16 bit pattern, at lengths with tails.
+func TestWiden(t *testing.T) {
+	src := make([]uint16, 1<<16)
+	for i := range src {
+		src[i] = uint16(i)
+	}
+	forEachISA(t, func(t *testing.T) {
+		ks := kernelsFor(cpu.Selected())
+		for _, n := range []int{1 << 16, 13} {
+			for _, bf := range []bool{false, true} {
+				dst := make([]float32, n+4)
+				if bf {
+					ks.widenBF16(dst[:n], src[:n])
+				} else {
+					ks.widenF16(dst[:n], src[:n])
+				}
+				for i := range n {
+					want := tensor.F16ToF32(src[i])
+					if bf {
+						want = tensor.BF16ToF32(src[i])
+					}
+					same := math.Float32bits(dst[i]) == math.Float32bits(want) ||
+						(math.IsNaN(float64(dst[i])) && math.IsNaN(float64(want)))
+					if !same {
+						t.Fatalf("bf16=%v %#04x -> %v, want %v", bf, src[i], dst[i], want)
+					}
+				}
+				if dst[n] != 0 {
+					t.Fatal("widen wrote past its output")
+				}
+			}
+		}
+	})
+}
+
+func TestPermute32(t *testing.T) {
+	src := make([]float32, 64)
+	for i := range src {
+		src[i] = float32(i)
+	}
+	dst := make([]float32, 64)
+	permute32(dst, src)
+	for k := 0; k < 64; k += 32 {
+		for i := range 16 {
+			if dst[k+i] != float32(k+2*i) || dst[k+16+i] != float32(k+2*i+1) {
+				t.Fatalf("permute32: %v", dst)
+			}
+		}
+	}
+}

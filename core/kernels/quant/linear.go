@@ -1,0 +1,394 @@
+package quant
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"sync"
+	"unsafe"
+
+	"github.com/mlxprim/mlxprim/core/cpu"
+	"github.com/mlxprim/mlxprim/core/errs"
+	"github.com/mlxprim/mlxprim/core/tensor"
+)
+
+// Int8Linear computes y[..., r] = Σ_j x[..., j]·ŵ[r, j] + bias[r] with int8 weights
+// quantized per output row: q Int8 [out, in] (row-major contiguous), scales Float32 [out],
+// zeros Int32 [out] or nil (symmetric), ŵ = f32(q - z)·s. x [..., in] and y [..., out]
+// are float32, float16 or bfloat16 with any strides and the same leading shape; bias
+// [out] is optional (nil) and any float dtype. y may be the very same view as x (in
+// place); any other overlap with an input is an error. Nothing is written on error.
+func Int8Linear(x, q, scales tensor.Tensor, zeros, bias *tensor.Tensor, y tensor.Tensor) error {
+	out, in, err := checkPackedWeights("q", q, tensor.Int8)
+	if err != nil {
+		return err
+	}
+	if err := checkInt8Params(out, scales, zeros); err != nil {
+		return err
+	}
+	weights := []tensor.Named{{Name: "q", T: q}, {Name: "scales", T: scales}}
+	if zeros != nil {
+		weights = append(weights, tensor.Named{Name: "zeros", T: *zeros})
+	}
+	job, err := newLinearJob(x, y, bias, in, out, weights)
+	if err != nil || job == nil {
+		return err
+	}
+	ks := selectKernels()
+	xs := job.loadX(ks, false)
+	defer putFloats(xs)
+	cpu.ParallelFor(out, rowGrain(in), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			s, z := int8RowParams(r, scales, zeros)
+			w := unsafe.Slice((*int8)(unsafe.Add(q.Data, r*in)), in)
+			for m := range job.rows {
+				job.store(m, r, ks.dotI8((*xs)[m*in:(m+1)*in], w, s, z))
+			}
+		}
+	})
+	return nil
+}
+
+// Int4Linear computes y[..., r] = Σ_j x[..., j]·ŵ[r, j] + bias[r] with int4 weights
+// quantized per group of group (32, 64 or 128) elements: q Int4 [out, in], scales
+// Float32 [out, in/group], zeros Uint8 [out, in/group] or nil (symmetric, two's
+// complement nibbles); ŵ as DequantizeInt4 gives it. x, y and bias are as for Int8Linear.
+func Int4Linear(x, q, scales tensor.Tensor, zeros *tensor.Tensor, group int, bias *tensor.Tensor, y tensor.Tensor) error {
+	out, in, err := checkMatrix("q", q, tensor.Int4)
+	if err != nil {
+		return err
+	}
+	if in == 0 {
+		return errs.New(errs.ShapeMismatch, "q: in_features must be positive")
+	}
+	if err := checkGroup(group, in); err != nil {
+		return err
+	}
+	if err := checkInt4Params(out, in, group, q, scales, zeros); err != nil {
+		return err
+	}
+	weights := []tensor.Named{{Name: "q", T: q}, {Name: "scales", T: scales}}
+	if zeros != nil {
+		weights = append(weights, tensor.Named{Name: "zeros", T: *zeros})
+	}
+	job, err := newLinearJob(x, y, bias, in, out, weights)
+	if err != nil || job == nil {
+		return err
+	}
+	ks := selectKernels()
+	xs := job.loadX(ks, true)
+	defer putFloats(xs)
+	ng, shift := in/group, uint(bits.TrailingZeros(uint(group))-5)
+	kind := i4Sym
+	if zeros != nil {
+		kind = i4Asym
+	}
+	cpu.ParallelFor(out, rowGrain(in/2), func(lo, hi int) {
+		sc := getScratch(2*17*ng, 2*ng)
+		defer putScratch(sc)
+		// prep readies weight row r in scratch slot i.
+		prep := func(i, r int) (*i4Row, []byte) {
+			row, f := &sc.rows[i], sc.f[i*17*ng:(i+1)*17*ng]
+			*row = i4Row{kind: kind, shift: shift, tab: f[:16*ng], s: rowF32(ks, scales, r, f[16*ng:])}
+			if zeros != nil {
+				row.z = rowU8(*zeros, r, sc.b[i*ng:(i+1)*ng])
+			}
+			ks.prepI4(row)
+			return row, unsafe.Slice((*byte)(unsafe.Add(q.Data, r*in/2)), in/2)
+		}
+		for r := lo; r < hi; r += 2 {
+			job.rowsI4(ks, *xs, r, hi, prep)
+		}
+	})
+	return nil
+}
+
+// rowsI4 computes output column r, and r+1 when r+1 < hi, for every row of x. With
+// several rows of x, two weight rows (then in cache) share each pass over x; with one,
+// rows go one at a time, which streams weights from memory faster. Both ways give the
+// same bits.
+func (j *linearJob) rowsI4(ks *kernelSet, xs []float32, r, hi int, prep func(i, r int) (*i4Row, []byte)) {
+	in := j.in
+	row0, w0 := prep(0, r)
+	if j.rows == 1 {
+		j.store(0, r, ks.dotI4(xs, w0, row0))
+		if r+1 < hi {
+			row1, w1 := prep(1, r+1)
+			j.store(0, r+1, ks.dotI4(xs, w1, row1))
+		}
+		return
+	}
+	if r+1 == hi {
+		for m := range j.rows {
+			j.store(m, r, ks.dotI4(xs[m*in:(m+1)*in], w0, row0))
+		}
+		return
+	}
+	row1, w1 := prep(1, r+1)
+	for m := range j.rows {
+		a, b := ks.dotI4x2(xs[m*in:(m+1)*in], w0, w1, row0, row1)
+		j.store(m, r, a)
+		j.store(m, r+1, b)
+	}
+}
+
+// AffineLinear computes y[..., r] = Σ_j x[..., j]·ŵ[r, j] + bias[r] with weights in MLX's
+// affine format (see QuantizeAffine): wq Int32 [out, in*bits/32] (row-major contiguous),
+// scales and biases [out, in/group] of one float dtype, bits 4 or 8, group 32, 64 or 128;
+// ŵ = f32(f32(q·s) + b) with s and b widened to float32. x, y and bias are as for
+// Int8Linear.
+func AffineLinear(x, wq, scales, biases tensor.Tensor, group, nbits int, bias *tensor.Tensor, y tensor.Tensor) error {
+	if err := checkBits(nbits); err != nil {
+		return err
+	}
+	out, words, err := checkPackedWeights("wq", wq, tensor.Int32)
+	if err != nil {
+		return err
+	}
+	in := words * 32 / nbits
+	if err := checkGroup(group, in); err != nil {
+		return err
+	}
+	if err := checkAffineParams(out, in, group, nbits, wq, scales, biases); err != nil {
+		return err
+	}
+	weights := []tensor.Named{{Name: "wq", T: wq}, {Name: "scales", T: scales}, {Name: "biases", T: biases}}
+	job, err := newLinearJob(x, y, bias, in, out, weights)
+	if err != nil || job == nil {
+		return err
+	}
+	ks := selectKernels()
+	xs := job.loadX(ks, nbits == 4)
+	defer putFloats(xs)
+	ng, rowBytes := in/group, in*nbits/8
+	shift := uint(bits.TrailingZeros(uint(group)) - 5)
+	cpu.ParallelFor(out, rowGrain(rowBytes), func(lo, hi int) {
+		sc := getScratch(2*18*ng, 2*rowBytes)
+		defer putScratch(sc)
+		// prep readies weight row r in scratch slot i.
+		prep := func(i, r int) (*i4Row, []byte) {
+			row, f := &sc.rows[i], sc.f[i*18*ng:(i+1)*18*ng]
+			*row = i4Row{kind: i4Affine, shift: shift, tab: f[:16*ng],
+				s: rowF32(ks, scales, r, f[16*ng:17*ng]), b: rowF32(ks, biases, r, f[17*ng:])}
+			w := rowBytesLE(unsafe.Add(wq.Data, r*rowBytes), rowBytes, sc.b[i*rowBytes:(i+1)*rowBytes])
+			if nbits == 4 {
+				ks.prepI4(row)
+			}
+			return row, w
+		}
+		if nbits == 4 {
+			for r := lo; r < hi; r += 2 {
+				job.rowsI4(ks, *xs, r, hi, prep)
+			}
+			return
+		}
+		for r := lo; r < hi; r++ {
+			row, w := prep(0, r)
+			for m := range job.rows {
+				job.store(m, r, ks.dotU8((*xs)[m*in:(m+1)*in], w, row.s, row.b, shift+5))
+			}
+		}
+	})
+	return nil
+}
+
+// linearJob holds what every linear layer shares: the activations, the output and the
+// optional bias, already validated.
+type linearJob struct {
+	x, y    tensor.Tensor
+	in, out int
+	rows    int       // rows of x (and y)
+	bias    []float32 // widened bias, or nil
+	yRow    []int     // element offset of each row of y
+	yStep   int       // stride of y's last axis
+}
+
+// newLinearJob validates x, y and bias against the weights' in and out. It returns a nil
+// job (and no error) when there is nothing to compute.
+func newLinearJob(x, y tensor.Tensor, bias *tensor.Tensor, in, out int, weights []tensor.Named) (*linearJob, error) {
+	if err := checkFloat("x", x); err != nil {
+		return nil, err
+	}
+	if x.NDim() == 0 || x.Shape[x.NDim()-1] != in {
+		return nil, errs.New(errs.ShapeMismatch, "x: shape %v, want [..., %d] (in_features)", x.Shape, in)
+	}
+	if err := checkFloat("y", y); err != nil {
+		return nil, err
+	}
+	want := append(append([]int{}, x.Shape[:x.NDim()-1]...), out)
+	if err := checkShape("y", y, want...); err != nil {
+		return nil, err
+	}
+	inputs := weights
+	if bias != nil {
+		if err := checkFloat("bias", *bias); err != nil {
+			return nil, err
+		}
+		if err := checkShape("bias", *bias, out); err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, tensor.Named{Name: "bias", T: *bias})
+	}
+	// y may be x itself (x is read in full before y is written), nothing else.
+	if err := checkOutputs([]tensor.Named{{Name: "y", T: y}}, inputs); err != nil {
+		return nil, err
+	}
+	if err := tensor.CheckOutputOverlap(tensor.Named{Name: "y", T: y}, tensor.Named{Name: "x", T: x}); err != nil {
+		return nil, err
+	}
+	j := &linearJob{x: x, y: y, in: in, out: out, rows: x.NumRows(), yStep: y.Strides[y.NDim()-1]}
+	if j.rows == 0 || out == 0 {
+		return nil, nil
+	}
+	if bias != nil {
+		j.bias = make([]float32, out)
+		bias.LoadRow(0, j.bias)
+	}
+	j.yRow = make([]int, j.rows)
+	for m := range j.yRow {
+		j.yRow[m] = y.RowOffset(m)
+	}
+	return j, nil
+}
+
+// loadX widens every row of x to float32 (permuted for the 4-bit kernels) into a pooled
+// buffer of rows*in floats.
+func (j *linearJob) loadX(ks *kernelSet, permute bool) *[]float32 {
+	xs := getFloats(j.rows * j.in)
+	var tmp []float32
+	if permute {
+		tmp = make([]float32, j.in)
+	}
+	step := j.x.Strides[j.x.NDim()-1]
+	for m := range j.rows {
+		dst := (*xs)[m*j.in : (m+1)*j.in]
+		src := dst
+		if permute {
+			src = tmp
+		}
+		off := j.x.RowOffset(m)
+		if step == 1 && j.x.DType != tensor.Float32 {
+			half := unsafe.Slice((*uint16)(unsafe.Add(j.x.Data, off*2)), j.in)
+			if j.x.DType == tensor.Float16 {
+				ks.widenF16(src, half)
+			} else {
+				ks.widenBF16(src, half)
+			}
+		} else {
+			j.x.LoadRow(off, src)
+		}
+		if permute {
+			permute32(dst, src)
+		}
+	}
+	return xs
+}
+
+// store writes y[m, r] = v + bias[r], rounded once to y's dtype.
+func (j *linearJob) store(m, r int, v float32) {
+	if j.bias != nil {
+		v += j.bias[r]
+	}
+	storeF32(j.y, j.yRow[m]+r*j.yStep, v)
+}
+
+// checkPackedWeights validates a row-major contiguous weight matrix [out, cols] of dtype
+// dt with cols > 0.
+func checkPackedWeights(name string, t tensor.Tensor, dt tensor.DType) (out, cols int, err error) {
+	out, cols, err = checkMatrix(name, t, dt)
+	if err != nil {
+		return 0, 0, err
+	}
+	if cols == 0 {
+		return 0, 0, errs.New(errs.ShapeMismatch, "%s: in_features must be positive", name)
+	}
+	return out, cols, checkContiguous(name, t)
+}
+
+// rowGrain is how many weight rows one parallel chunk covers: about 32 KiB of packed
+// weights. It depends only on the row size, never on the thread count.
+func rowGrain(rowBytes int) int { return max(1, (32<<10)/max(rowBytes, 1)) }
+
+// rowF32 returns row r of a float matrix as float32: a view when it is contiguous
+// float32, otherwise widened into buf.
+func rowF32(ks *kernelSet, t tensor.Tensor, r int, buf []float32) []float32 {
+	off, step := r*t.Strides[0], t.Strides[1]
+	switch {
+	case step == 1 && t.DType == tensor.Float32:
+		return unsafe.Slice((*float32)(unsafe.Add(t.Data, off*4)), len(buf))
+	case step == 1 && t.DType == tensor.Float16:
+		ks.widenF16(buf, unsafe.Slice((*uint16)(unsafe.Add(t.Data, off*2)), len(buf)))
+	case step == 1 && t.DType == tensor.BFloat16:
+		ks.widenBF16(buf, unsafe.Slice((*uint16)(unsafe.Add(t.Data, off*2)), len(buf)))
+	default:
+		t.LoadRow(off, buf)
+	}
+	return buf
+}
+
+// rowU8 returns row r of a Uint8 matrix: a view when contiguous, otherwise copied to buf.
+func rowU8(t tensor.Tensor, r int, buf []byte) []byte {
+	n := t.Shape[1]
+	if t.Strides[1] == 1 {
+		return unsafe.Slice((*byte)(unsafe.Add(t.Data, r*t.Strides[0])), n)
+	}
+	for g := range n {
+		buf[g] = *(*byte)(unsafe.Add(t.Data, elemOffset(t, r, g)))
+	}
+	return buf[:n]
+}
+
+// littleEndian reports the byte order of this machine: MLX's words are read as bytes.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// rowBytesLE returns n bytes of 32-bit words at p in little-endian order: a view on
+// little-endian machines, a converted copy in buf otherwise.
+func rowBytesLE(p unsafe.Pointer, n int, buf []byte) []byte {
+	src := unsafe.Slice((*byte)(p), n)
+	if littleEndian {
+		return src
+	}
+	for i := 0; i < n; i += 4 {
+		binary.LittleEndian.PutUint32(buf[i:], binary.NativeEndian.Uint32(src[i:]))
+	}
+	return buf[:n]
+}
+
+// scratch is per-chunk working memory, pooled so that steady-state calls do not allocate.
+type scratch struct {
+	f    []float32
+	b    []byte
+	rows [2]i4Row
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func getScratch(nf, nb int) *scratch {
+	sc := scratchPool.Get().(*scratch)
+	if cap(sc.f) < nf {
+		sc.f = make([]float32, nf)
+	}
+	if cap(sc.b) < nb {
+		sc.b = make([]byte, nb)
+	}
+	sc.f, sc.b = sc.f[:nf], sc.b[:nb]
+	return sc
+}
+
+// putScratch returns sc to the pool without keeping references to caller memory.
+func putScratch(sc *scratch) {
+	sc.rows = [2]i4Row{}
+	scratchPool.Put(sc)
+}
+
+var floatsPool = sync.Pool{New: func() any { return new([]float32) }}
+
+func getFloats(n int) *[]float32 {
+	p := floatsPool.Get().(*[]float32)
+	if cap(*p) < n {
+		*p = make([]float32, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+func putFloats(p *[]float32) { floatsPool.Put(p) }
