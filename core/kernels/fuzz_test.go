@@ -50,6 +50,14 @@ func fuzzBody(t *testing.T, dt uint8, d0, d1, s0, s1, off, outShift int64, log b
 		}
 		check(Softmax(x, out, SoftmaxParams{Temperature: temp, Log: log}))
 		check(RMSNorm(RMSNormArgs{X: x, Out: out, Eps: temp}))
+		check(LayerNorm(LayerNormArgs{X: x, Out: out, Eps: temp}))
+		check(GroupNorm(GroupNormArgs{X: x, Groups: int(d1 % 4), Out: out, Eps: temp}))
+		check(RMSNormBackward(RMSNormBackwardArgs{H: x, DY: x, DX: out, Eps: temp}))
+		check(LayerNormBackward(LayerNormBackwardArgs{H: x, DY: x, DX: out, Eps: temp}))
+		check(GroupNormBackward(GroupNormBackwardArgs{H: x, Groups: int(d0 % 3), DY: x, DX: out, Eps: temp}))
+		check(Activate(GELU, x, out))
+		check(ActivateBackward(SiLU, x, x, out))
+		check(GLU(SiLU, x, x, out))
 	}
 }
 

@@ -1,12 +1,6 @@
 package kernels
 
-import (
-	"math"
-
-	"github.com/mlxprim/mlxprim/core/cpu"
-	"github.com/mlxprim/mlxprim/core/errs"
-	"github.com/mlxprim/mlxprim/core/tensor"
-)
+import "github.com/mlxprim/mlxprim/core/tensor"
 
 // DefaultRMSNormEps is the epsilon added to the mean square when none is given.
 const DefaultRMSNormEps = 1e-6
@@ -25,100 +19,29 @@ type RMSNormArgs struct {
 // RMSNorm normalizes each row of the last axis: with h = x (+ residual, rounded to x's
 // dtype as an unfused add would be), out = h / sqrt(mean(h^2) + eps) * weight.
 // ResidualOut, when given, receives h. Outputs may be the same tensors as inputs.
+// The mean square is a float32 sum of squares in a fixed order (rowKernels.sumSqDev).
 func RMSNorm(a RMSNormArgs) error {
 	if err := checkFloatRows("x", a.X); err != nil {
 		return err
 	}
 	d := a.X.Shape[a.X.NDim()-1]
-	inputs := []tensor.Named{{Name: "x", T: a.X}}
-	if a.Weight != nil {
-		if err := checkFloatRows("weight", *a.Weight); err != nil {
-			return err
-		}
-		if a.Weight.NDim() != 1 || a.Weight.Shape[0] != d {
-			return errs.New(errs.ShapeMismatch, "weight: shape %v, want [%d]", a.Weight.Shape, d)
-		}
-		inputs = append(inputs, tensor.Named{Name: "weight", T: *a.Weight})
+	if err := checkParams(d, optTensor{"weight", a.Weight}); err != nil {
+		return err
 	}
-	if a.Residual != nil {
-		if err := checkFloatRows("residual", *a.Residual); err != nil {
-			return err
-		}
-		if err := checkSameShape("residual", *a.Residual, "x", a.X); err != nil {
-			return err
-		}
-		inputs = append(inputs, tensor.Named{Name: "residual", T: *a.Residual})
+	if err := checkNormForward(a.X, []optTensor{{"weight", a.Weight}}, a.Residual, a.Out, a.ResidualOut, a.Eps); err != nil {
+		return err
 	}
-	outputs := []tensor.Named{{Name: "out", T: a.Out}}
-	if a.ResidualOut != nil {
-		outputs = append(outputs, tensor.Named{Name: "residual_out", T: *a.ResidualOut})
+	if a.X.NumEl() == 0 {
+		return nil
 	}
-	for _, named := range outputs {
-		name, o := named.Name, named.T
-		if err := checkFloatRows(name, o); err != nil {
-			return err
-		}
-		if err := checkSameShape(name, o, "x", a.X); err != nil {
-			return err
-		}
-		if o.DType != a.X.DType {
-			return errs.New(errs.UnsupportedDtype, "%s: dtype %v differs from x dtype %v", name, o.DType, a.X.DType)
-		}
-		if err := tensor.CheckOutputOverlap(named, inputs...); err != nil {
-			return err
-		}
-	}
-	if a.ResidualOut != nil {
-		// The two outputs must be disjoint: not even the same view (empty ones never clash).
-		sameView := a.Out.NumEl() > 0 && tensor.SameView(outputs[0].T, outputs[1].T)
-		if err := tensor.CheckOutputOverlap(outputs[1], outputs[0]); err != nil || sameView {
-			return errs.New(errs.InvalidArgument, "residual_out overlaps out")
-		}
-	}
-	if eps := float64(a.Eps); !(eps >= 0) || math.IsInf(eps, 0) {
-		return errs.New(errs.InvalidArgument, "eps must be non-negative and finite, got %v", a.Eps)
-	}
-
-	var w []float32
-	if a.Weight != nil {
-		w = make([]float32, d)
-		a.Weight.LoadRow(0, w)
-	}
-	cpu.ParallelFor(a.X.NumRows(), rowsPerChunk(d), func(lo, hi int) {
-		h := make([]float32, d)
-		var res []float32
-		if a.Residual != nil {
-			res = make([]float32, d)
-		}
-		for r := lo; r < hi; r++ {
-			a.X.LoadRow(a.X.RowOffset(r), h)
-			if res != nil {
-				a.Residual.LoadRow(a.Residual.RowOffset(r), res)
-				for j := range h {
-					h[j] = tensor.Round(h[j]+res[j], a.X.DType)
-				}
-			}
-			if a.ResidualOut != nil {
-				a.ResidualOut.StoreRow(a.ResidualOut.RowOffset(r), h)
-			}
-			rmsNormRow(h, w, a.Eps)
-			a.Out.StoreRow(a.Out.RowOffset(r), h)
+	w := loadVector(rowOps(), a.Weight, d)
+	normRows(a.X, a.Residual, a.ResidualOut, a.Out, func(k *rowKernels, dst, h []float32) {
+		r := rstd(k.sumSqDev(h, 0)/float32(d), a.Eps)
+		if w != nil {
+			k.normAffine(dst, h, 0, r, w, nil)
+		} else {
+			k.scaleShift(dst, h, 0, r, 0)
 		}
 	})
 	return nil
-}
-
-// rmsNormRow replaces h with h / sqrt(mean(h^2) + eps) * w (w nil means ones).
-func rmsNormRow(h, w []float32, eps float32) {
-	var ss float32
-	for _, v := range h {
-		ss += v * v
-	}
-	inv := float32(1 / math.Sqrt(float64(ss/float32(len(h))+eps)))
-	for j := range h {
-		h[j] *= inv
-		if w != nil {
-			h[j] *= w[j]
-		}
-	}
 }

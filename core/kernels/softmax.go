@@ -39,47 +39,44 @@ func Softmax(x, out tensor.Tensor, p SoftmaxParams) error {
 	if err := tensor.CheckOutputOverlap(tensor.Named{Name: "out", T: out}, tensor.Named{Name: "x", T: x}); err != nil {
 		return err
 	}
+	k := rowOps()
+	xs, outs := newRowIO(k, x), newRowIO(k, out)
+	kOut := k.forOutput(outs)
 	n := x.Shape[x.NDim()-1]
 	cpu.ParallelFor(x.NumRows(), rowsPerChunk(n), func(lo, hi int) {
-		row := make([]float32, n)
+		buf := getScratch(3 * n)
+		defer putScratch(buf)
+		xb, ob, tmp := (*buf)[:n], (*buf)[n:2*n], (*buf)[2*n:]
 		for r := lo; r < hi; r++ {
-			x.LoadRow(x.RowOffset(r), row)
-			softmaxRow(row, p)
-			out.StoreRow(out.RowOffset(r), row)
+			var next []byte // fetched while this row's exponentials are computed
+			if r+1 < hi {
+				next = xs.bytes(xs.offset(r+1), n)
+			}
+			oo := outs.offset(r)
+			o := outs.dst(oo, ob)
+			softmaxRow(k, kOut, o, xs.load(xs.offset(r), xb), next, tmp, p)
+			outs.store(oo, o)
 		}
 	})
 	return nil
 }
 
-// softmaxRow replaces row with its softmax (or log-softmax) at temperature p.Temperature.
-func softmaxRow(row []float32, p SoftmaxParams) {
+// softmaxRow writes the softmax (or log-softmax) of x at temperature p.Temperature into
+// dst, which may be x itself; tmp is scratch of x's length, kOut writes dst, and next is
+// the memory read after this row (prefetched meanwhile). m is the largest non-NaN logit; a
+// NaN or +Inf logit makes the sum, hence the whole row, NaN, and so does a row of -Inf
+// only.
+func softmaxRow(k, kOut *rowKernels, dst, x []float32, next []byte, tmp []float32, p SoftmaxParams) {
 	if p.Temperature != 1 {
-		for j := range row {
-			row[j] /= p.Temperature
-		}
+		k.div(tmp, x, p.Temperature)
+		x = tmp
 	}
-	m := float32(math.Inf(-1))
-	for _, v := range row {
-		if v > m || v != v {
-			m = v
-		}
-		if m != m {
-			break
-		}
-	}
-	var sum float32
-	for _, v := range row {
-		sum += float32(math.Exp(float64(v - m)))
-	}
+	m := k.max(x)
 	if p.Log {
-		shift := m + float32(math.Log(float64(sum)))
-		for j := range row {
-			row[j] -= shift
-		}
+		sum := k.expSum(nil, x, m, next)
+		kOut.scaleShift(dst, x, m+float32(math.Log(float64(sum))), 1, 0)
 		return
 	}
-	inv := 1 / sum
-	for j, v := range row {
-		row[j] = float32(math.Exp(float64(v-m))) * inv
-	}
+	sum := k.expSum(tmp, x, m, next)
+	kOut.scaleShift(dst, tmp, 0, 1/sum, 0)
 }

@@ -1,0 +1,361 @@
+//go:build !purego
+
+package kernels
+
+import (
+	"unsafe"
+
+	xcpu "golang.org/x/sys/cpu"
+
+	"github.com/mlxprim/mlxprim/core/cpu"
+)
+
+// The AVX-512 and AVX2 row primitives (rowops_avx512_amd64.s, rowops_avx2_amd64.s).
+//
+// Accuracy of the SIMD approximations (float32 results; rowops_test.go checks them):
+//   - exp: Cody-Waite reduction and a degree-7 polynomial; within 1 ulp of the exact value
+//     for results >= 2^-126 (measured 0.88 ulp), within 2^-149 for subnormal results;
+//     exp(-Inf) = 0, exp(+Inf) = +Inf, NaN stays NaN.
+//   - SiLU x/(1+exp(-x)) and GELU-tanh x/(1+exp(-2u)) (the same function as
+//     0.5x(1+tanh(u)), u = sqrt(2/pi)(x+0.044715x^3)): exp plus one division.
+//   - GELU x*Phi(x): Phi from erfc(z) = t*exp(-z^2 + E(t)), t = 1/(1+z/2), with the
+//     degree-9 polynomial E of Numerical Recipes' erfcc (relative error below 1.2e-7), so
+//     Phi keeps its relative accuracy in the lower tail.
+//   - All three and their derivatives are within 3e-7 * max(1, |f(x)|) (derivatives
+//     4e-7 * max(1, |f'(x)|)); measured worst cases 1.4e-7 and 2.3e-7.
+
+// hasF16C says whether the AVX2 path may convert float16 in hardware.
+var hasF16C = xcpu.X86.HasF16C
+
+// kernelsFor returns the row kernels of path isa, in priority order.
+func kernelsFor(isa cpu.ISA) *rowKernels {
+	switch isa {
+	case cpu.AVX512:
+		return &avx512Kernels
+	case cpu.AVX2:
+		return &avx2Kernels
+	}
+	return &genericKernels
+}
+
+var avx512Kernels = rowKernels{
+	f16ToF32:   f16ToF32AVX512,
+	f32ToF16:   f32ToF16AVX512,
+	bf16ToF32:  bf16ToF32AVX512,
+	f32ToBF16:  f32ToBF16AVX512,
+	sum:        sumAVX512,
+	sumSqDev:   sumSqDevAVX512,
+	max:        maxAVX512,
+	dot:        dotAVX512,
+	add:        addAVX512,
+	mul:        mulAVX512,
+	scaleShift: scaleShiftAVX512,
+	normAffine: normAffineAVX512,
+	div:        divAVX512,
+	axpby:      axpbyAVX512,
+	expSum:     expSumAVX512,
+	act: [numActivations]func(dst, x, up []float32){
+		SiLU:     siluAVX512,
+		GELU:     geluAVX512,
+		GELUTanh: geluTanhAVX512,
+	},
+	actGrad: [numActivations]func(a, da, x []float32){
+		SiLU:     siluGradAVX512,
+		GELU:     geluGradAVX512,
+		GELUTanh: geluTanhGradAVX512,
+	},
+}
+
+var avx2Kernels = rowKernels{
+	f16ToF32:   pick(hasF16C, f16ToF32AVX2Tail, f16ToF32Generic),
+	f32ToF16:   pick(hasF16C, f32ToF16AVX2Tail, f32ToF16Generic),
+	bf16ToF32:  bf16ToF32AVX2Tail,
+	f32ToBF16:  f32ToBF16AVX2Tail,
+	sum:        sumAVX2,
+	sumSqDev:   sumSqDevAVX2,
+	max:        maxAVX2,
+	dot:        dotAVX2,
+	add:        addAVX2,
+	mul:        mulAVX2,
+	scaleShift: scaleShiftAVX2,
+	normAffine: normAffineAVX2,
+	div:        divAVX2,
+	axpby:      axpbyAVX2,
+	expSum:     expSumAVX2,
+	act: [numActivations]func(dst, x, up []float32){
+		SiLU:     siluAVX2,
+		GELU:     geluAVX2,
+		GELUTanh: geluTanhAVX2,
+	},
+	actGrad: [numActivations]func(a, da, x []float32){
+		SiLU:     siluGradAVX2,
+		GELU:     geluGradAVX2,
+		GELUTanh: geluTanhGradAVX2,
+	},
+}
+
+func pick[T any](cond bool, yes, no T) T {
+	if cond {
+		return yes
+	}
+	return no
+}
+
+// The AVX2 16-bit conversions cover whole blocks of 8; the last few elements go through
+// the generic loop, which rounds identically.
+
+func f16ToF32AVX2Tail(dst []float32, src []uint16) {
+	n := len(src) &^ 7
+	f16ToF32AVX2(dst[:n], src[:n])
+	f16ToF32Generic(dst[n:len(src)], src[n:])
+}
+
+func f32ToF16AVX2Tail(dst []uint16, src []float32) {
+	n := len(src) &^ 7
+	f32ToF16AVX2(dst[:n], src[:n])
+	f32ToF16Generic(dst[n:len(src)], src[n:])
+}
+
+func bf16ToF32AVX2Tail(dst []float32, src []uint16) {
+	n := len(src) &^ 7
+	bf16ToF32AVX2(dst[:n], src[:n])
+	bf16ToF32Generic(dst[n:len(src)], src[n:])
+}
+
+func f32ToBF16AVX2Tail(dst []uint16, src []float32) {
+	n := len(src) &^ 7
+	f32ToBF16AVX2(dst[:n], src[:n])
+	f32ToBF16Generic(dst[n:len(src)], src[n:])
+}
+
+// Assembly routines; each is documented in its .s file by the Go loop it computes.
+
+//go:noescape
+func f16ToF32AVX512(dst []float32, src []uint16)
+
+//go:noescape
+func f32ToF16AVX512(dst []uint16, src []float32)
+
+//go:noescape
+func bf16ToF32AVX512(dst []float32, src []uint16)
+
+//go:noescape
+func f32ToBF16AVX512(dst []uint16, src []float32)
+
+//go:noescape
+func sumAVX512(x []float32) float32
+
+//go:noescape
+func sumSqDevAVX512(x []float32, c float32) float32
+
+//go:noescape
+func maxAVX512(x []float32) float32
+
+//go:noescape
+func dotAVX512(x, y []float32) float32
+
+//go:noescape
+func addAVX512(dst, a, b []float32)
+
+//go:noescape
+func mulAVX512(dst, a, b []float32)
+
+//go:noescape
+func scaleShiftAVX512(dst, x []float32, c, s, b float32)
+
+//go:noescape
+func normAffineAVX512(dst, x []float32, c, s float32, w, b []float32)
+
+//go:noescape
+func divAVX512(dst, x []float32, t float32)
+
+//go:noescape
+func axpbyAVX512(dst, x, y []float32, a, b, c float32)
+
+//go:noescape
+func expSumAVX512(dst, x []float32, m float32, next []byte) float32
+
+//go:noescape
+func siluAVX512(dst, x, up []float32)
+
+//go:noescape
+func geluAVX512(dst, x, up []float32)
+
+//go:noescape
+func geluTanhAVX512(dst, x, up []float32)
+
+//go:noescape
+func siluGradAVX512(a, da, x []float32)
+
+//go:noescape
+func geluGradAVX512(a, da, x []float32)
+
+//go:noescape
+func geluTanhGradAVX512(a, da, x []float32)
+
+//go:noescape
+func f16ToF32AVX2(dst []float32, src []uint16)
+
+//go:noescape
+func f32ToF16AVX2(dst []uint16, src []float32)
+
+//go:noescape
+func bf16ToF32AVX2(dst []float32, src []uint16)
+
+//go:noescape
+func f32ToBF16AVX2(dst []uint16, src []float32)
+
+//go:noescape
+func sumAVX2(x []float32) float32
+
+//go:noescape
+func sumSqDevAVX2(x []float32, c float32) float32
+
+//go:noescape
+func maxAVX2(x []float32) float32
+
+//go:noescape
+func dotAVX2(x, y []float32) float32
+
+//go:noescape
+func addAVX2(dst, a, b []float32)
+
+//go:noescape
+func mulAVX2(dst, a, b []float32)
+
+//go:noescape
+func scaleShiftAVX2(dst, x []float32, c, s, b float32)
+
+//go:noescape
+func normAffineAVX2(dst, x []float32, c, s float32, w, b []float32)
+
+//go:noescape
+func divAVX2(dst, x []float32, t float32)
+
+//go:noescape
+func axpbyAVX2(dst, x, y []float32, a, b, c float32)
+
+//go:noescape
+func expSumAVX2(dst, x []float32, m float32, next []byte) float32
+
+//go:noescape
+func siluAVX2(dst, x, up []float32)
+
+//go:noescape
+func geluAVX2(dst, x, up []float32)
+
+//go:noescape
+func geluTanhAVX2(dst, x, up []float32)
+
+//go:noescape
+func siluGradAVX2(a, da, x []float32)
+
+//go:noescape
+func geluGradAVX2(a, da, x []float32)
+
+//go:noescape
+func geluTanhGradAVX2(a, da, x []float32)
+
+// The streaming twins: scaleShift, normAffine and act with non-temporal stores.
+var avx512Stream, avx2Stream rowKernels
+
+func init() {
+	avx512Stream = avx512Kernels
+	avx512Stream.scaleShift = streamScaleShift(scaleShiftAVX512, scaleShiftNTAVX512)
+	avx512Stream.normAffine = streamNormAffine(normAffineAVX512, normAffineNTAVX512)
+	avx512Stream.act = [numActivations]func(dst, x, up []float32){
+		SiLU:     streamAct(siluAVX512, siluNTAVX512),
+		GELU:     streamAct(geluAVX512, geluNTAVX512),
+		GELUTanh: streamAct(geluTanhAVX512, geluTanhNTAVX512),
+	}
+	avx512Kernels.stream = &avx512Stream
+
+	avx2Stream = avx2Kernels
+	avx2Stream.scaleShift = streamScaleShift(scaleShiftAVX2, scaleShiftNTAVX2)
+	avx2Stream.normAffine = streamNormAffine(normAffineAVX2, normAffineNTAVX2)
+	avx2Stream.act = [numActivations]func(dst, x, up []float32){
+		SiLU:     streamAct(siluAVX2, siluNTAVX2),
+		GELU:     streamAct(geluAVX2, geluNTAVX2),
+		GELUTanh: streamAct(geluTanhAVX2, geluTanhNTAVX2),
+	}
+	avx2Kernels.stream = &avx2Stream
+}
+
+// alignedFrom returns how many leading elements of dst come before its first 64-byte
+// boundary: those go through the cached kernel, the rest through the non-temporal one,
+// whose stores need the alignment. A dst not aligned to 4 bytes never gets there.
+func alignedFrom(dst []float32) int {
+	if len(dst) == 0 {
+		return 0
+	}
+	a := uintptr(unsafe.Pointer(&dst[0]))
+	if a%4 != 0 {
+		return len(dst)
+	}
+	return min(len(dst), int((64-a%64)%64/4))
+}
+
+// split cuts an optional slice at h (nil stays nil).
+func split(s []float32, h int) ([]float32, []float32) {
+	if s == nil {
+		return nil, nil
+	}
+	return s[:h], s[h:]
+}
+
+func streamScaleShift(plain, nt func(dst, x []float32, c, s, b float32)) func(dst, x []float32, c, s, b float32) {
+	return func(dst, x []float32, c, s, b float32) {
+		h := alignedFrom(dst[:len(x)])
+		plain(dst[:h], x[:h], c, s, b)
+		nt(dst[h:len(x)], x[h:], c, s, b)
+	}
+}
+
+func streamNormAffine(plain, nt func(dst, x []float32, c, s float32, w, b []float32)) func(dst, x []float32, c, s float32, w, b []float32) {
+	return func(dst, x []float32, c, s float32, w, b []float32) {
+		h := alignedFrom(dst[:len(x)])
+		w0, w1 := split(w, h)
+		b0, b1 := split(b, h)
+		plain(dst[:h], x[:h], c, s, w0, b0)
+		nt(dst[h:len(x)], x[h:], c, s, w1, b1)
+	}
+}
+
+func streamAct(plain, nt func(dst, x, up []float32)) func(dst, x, up []float32) {
+	return func(dst, x, up []float32) {
+		h := alignedFrom(dst[:len(x)])
+		u0, u1 := split(up, h)
+		plain(dst[:h], x[:h], u0)
+		nt(dst[h:len(x)], x[h:], u1)
+	}
+}
+
+//go:noescape
+func scaleShiftNTAVX512(dst, x []float32, c, s, b float32)
+
+//go:noescape
+func normAffineNTAVX512(dst, x []float32, c, s float32, w, b []float32)
+
+//go:noescape
+func siluNTAVX512(dst, x, up []float32)
+
+//go:noescape
+func geluNTAVX512(dst, x, up []float32)
+
+//go:noescape
+func geluTanhNTAVX512(dst, x, up []float32)
+
+//go:noescape
+func scaleShiftNTAVX2(dst, x []float32, c, s, b float32)
+
+//go:noescape
+func normAffineNTAVX2(dst, x []float32, c, s float32, w, b []float32)
+
+//go:noescape
+func siluNTAVX2(dst, x, up []float32)
+
+//go:noescape
+func geluNTAVX2(dst, x, up []float32)
+
+//go:noescape
+func geluTanhNTAVX2(dst, x, up []float32)

@@ -1,0 +1,8 @@
+//go:build !amd64 || purego
+
+package kernels
+
+import "github.com/mlxprim/mlxprim/core/cpu"
+
+// kernelsFor returns the plain-Go row kernels: this build has no assembly.
+func kernelsFor(cpu.ISA) *rowKernels { return &genericKernels }
