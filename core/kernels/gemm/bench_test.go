@@ -1,0 +1,139 @@
+package gemm
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/mlxprim/mlxprim/core/tensor"
+)
+
+// Benchmarks report GFLOP/s (2*M*N*K per call) or, for the decode shapes, GB/s of
+// weight bytes read. Run: go test -run '^$' -bench . ./core/kernels/gemm
+
+func randF32(n int, seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 1))
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return v
+}
+
+func randBits(n int, seed uint64, dt tensor.DType) []uint16 {
+	v := randF32(n, seed)
+	out := make([]uint16, n)
+	for i, x := range v {
+		if dt == tensor.Float16 {
+			out[i] = tensor.F32ToF16(x)
+		} else {
+			out[i] = tensor.F32ToBF16(x)
+		}
+	}
+	return out
+}
+
+func reportFlops(b *testing.B, flops float64) {
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+func BenchmarkMatmulF32(b *testing.B) {
+	for _, n := range []int{256, 512, 1024, 2048} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			a := tensor.FromFloat32(randF32(n*n, 1), n, n)
+			w := tensor.FromFloat32(randF32(n*n, 2), n, n)
+			c := tensor.FromFloat32(make([]float32, n*n), n, n)
+			for b.Loop() {
+				if err := Matmul(a, w, c, DefaultParams()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportFlops(b, 2*float64(n)*float64(n)*float64(n))
+		})
+	}
+}
+
+func BenchmarkMatmulBF16(b *testing.B) {
+	for _, n := range []int{1024, 2048} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			a := tensor.FromUint16(randBits(n*n, 1, tensor.BFloat16), tensor.BFloat16, n, n)
+			w := tensor.FromUint16(randBits(n*n, 2, tensor.BFloat16), tensor.BFloat16, n, n)
+			c := tensor.FromFloat32(make([]float32, n*n), n, n)
+			for b.Loop() {
+				if err := Matmul(a, w, c, DefaultParams()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportFlops(b, 2*float64(n)*float64(n)*float64(n))
+		})
+	}
+}
+
+// BenchmarkDecode is the matvec-like shape of token generation: M = 1..8 rows against a
+// 4096x4096 weight stored [out, in] (y = x W^T), float32 and bfloat16 weights.
+func BenchmarkDecode(b *testing.B) {
+	const n = 4096
+	for _, dt := range []tensor.DType{tensor.Float32, tensor.BFloat16} {
+		var w tensor.Tensor
+		if dt == tensor.Float32 {
+			w = tensor.FromFloat32(randF32(n*n, 2), n, n)
+		} else {
+			w = tensor.FromUint16(randBits(n*n, 2, dt), dt, n, n)
+		}
+		for _, m := range []int{1, 2, 4, 8} {
+			b.Run(fmt.Sprintf("%v/M=%d", dt, m), func(b *testing.B) {
+				var x tensor.Tensor
+				if dt == tensor.Float32 {
+					x = tensor.FromFloat32(randF32(m*n, 1), m, n)
+				} else {
+					x = tensor.FromUint16(randBits(m*n, 1, dt), dt, m, n)
+				}
+				y := tensor.FromFloat32(make([]float32, m*n), m, n)
+				for b.Loop() {
+					if err := Linear(x, w, nil, y); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(n*n*dt.Bits()/8)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+			})
+		}
+	}
+}
+
+// BenchmarkLinear is a 4096x4096 layer over a batch of rows (prefill-like).
+func BenchmarkLinear(b *testing.B) {
+	const n = 4096
+	for _, m := range []int{64, 512} {
+		b.Run(fmt.Sprintf("M=%d", m), func(b *testing.B) {
+			x := tensor.FromFloat32(randF32(m*n, 1), m, n)
+			w := tensor.FromFloat32(randF32(n*n, 2), n, n)
+			bias := tensor.FromFloat32(randF32(n, 3), n)
+			y := tensor.FromFloat32(make([]float32, m*n), m, n)
+			for b.Loop() {
+				if err := Linear(x, w, &bias, y); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportFlops(b, 2*float64(m)*n*n)
+		})
+	}
+}
+
+// BenchmarkGatedLinear: SwiGLU-style gate/up projection (4096 -> 4096, two weights).
+func BenchmarkGatedLinear(b *testing.B) {
+	const n = 4096
+	wg := tensor.FromFloat32(randF32(n*n, 2), n, n)
+	wu := tensor.FromFloat32(randF32(n*n, 3), n, n)
+	for _, m := range []int{1, 64} {
+		b.Run(fmt.Sprintf("M=%d", m), func(b *testing.B) {
+			x := tensor.FromFloat32(randF32(m*n, 1), m, n)
+			out := tensor.FromFloat32(make([]float32, m*n), m, n)
+			for b.Loop() {
+				if err := GatedLinear(x, wg, wu, out, swiglu); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportFlops(b, 4*float64(m)*n*n)
+		})
+	}
+}

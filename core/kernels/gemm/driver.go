@@ -1,0 +1,442 @@
+package gemm
+
+import (
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/mlxprim/mlxprim/core/cpu"
+	"github.com/mlxprim/mlxprim/core/tensor"
+)
+
+// The blocked driver (Goto/BLIS). The columns are taken in blocks of the path's nc and
+// K in blocks of its fixed kc. For each K block the B panels (kc x nr) are packed into
+// a shared buffer, then work items (mc rows by a share of the columns) run in parallel:
+// each takes micro-panels of mr rows of A (read in place when they are float32/bfloat16
+// rows with unit stride, packed otherwise) and runs the micro-kernel against every
+// packed B panel. Packing the next K block's panels is appended to the current block's
+// parallel loop, into a second buffer. Problems with few rows (runNarrow) instead give
+// each worker its own columns for all of K.
+//
+// Accumulators live as float32 either in C itself (direct) or in a workspace, and carry
+// over between K blocks, so each element is one chain over k whatever the schedule;
+// after the last K block a finisher turns each row segment into the output.
+
+// mSuper bounds the rows handled per pass, and so the workspace size.
+const mSuper = 2048
+
+// serialFlops: below this many flops per pass a problem runs on the calling goroutine.
+const serialFlops = 1 << 21
+
+// finisher writes row i of out, columns j0..j0+len(acc[0])-1, from the float32
+// accumulators of each B operand. tmp is scratch of len(acc[0]) elements.
+type finisher interface {
+	finish(out *operand, i, j0 int, acc [2][]float32, tmp []float32)
+}
+
+// problem is one blocked GEMM: out[m x n] from a[m x k] and each b[t] (k x n).
+type problem struct {
+	spec    *kernelSpec
+	m, n, k int
+	a       operand
+	b       [2]operand
+	nb      int // number of B operands (2 for GatedLinear)
+	out     operand
+	// direct: accumulate straight into out (float32, unit column stride). The kernel then
+	// applies alpha itself; fin, if set, post-processes out in place.
+	direct bool
+	alpha  float32
+	fin    finisher
+	serial bool // run on the caller's goroutine (small problems, or inside a parallel batch)
+}
+
+// scratch is one worker's buffers, reused through a pool.
+type scratch struct {
+	a    [maxMR * maxKC / 2]float32          // packed A micro-panel (float32 rows, or bfloat16 rows)
+	tile [maxMR * maxNR]float32              // edge tile in direct mode
+	tmp  [maxNC]float32                      // finisher row
+	bt   [maxPanel]float32                   // widened columns of a transposed B
+	b    [2][narrowPanels * maxPanel]float32 // private B panels (runNarrow)
+}
+
+// maxNC bounds every path's nc, and so the columns one finisher call covers.
+const maxNC = 512
+
+// Problems with at most narrowRows rows run in runNarrow, where a work item packs and
+// covers up to narrowPanels B panels.
+const (
+	narrowRows   = 96
+	narrowPanels = 4
+)
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// floatPool hands out float32 buffers for packed B blocks and workspaces.
+var floatPool sync.Pool
+
+func getFloats(n int) *[]float32 {
+	if p, ok := floatPool.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float32, n)
+	return &s
+}
+
+func putFloats(p *[]float32) { floatPool.Put(p) }
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// run executes the problem.
+func (p *problem) run() {
+	sp := p.spec
+	if p.m <= narrowRows {
+		p.runNarrow()
+		return
+	}
+	nPmax := ceilDiv(min(sp.nc, p.n), sp.nr)
+	var packed [2][2]*[]float32 // [slot][operand]: two slots, one being packed while the other is used
+	var ws [2]*[]float32
+	for t := range p.nb {
+		for slot := range 2 {
+			packed[slot][t] = getFloats(sp.panel() * nPmax)
+			defer putFloats(packed[slot][t])
+		}
+		if !p.direct {
+			ws[t] = getFloats(ceilDiv(min(mSuper, p.m), sp.mr) * sp.mr * nPmax * sp.nr)
+			defer putFloats(ws[t])
+		}
+	}
+	for jc := 0; jc < p.n; jc += sp.nc {
+		nc := min(sp.nc, p.n-jc)
+		for i0 := 0; i0 < p.m; i0 += mSuper {
+			b := block{i0: i0, mm: min(mSuper, p.m-i0), jc: jc, nc: nc, wld: ceilDiv(nc, sp.nr) * sp.nr}
+			var slots [2][2][]float32
+			for t := range p.nb {
+				slots[0][t], slots[1][t] = *packed[0][t], *packed[1][t]
+				if ws[t] != nil {
+					b.ws[t] = *ws[t]
+				}
+			}
+			p.pass(b, slots)
+		}
+	}
+}
+
+// block is the part of the problem one pass covers: rows i0..i0+mm-1, columns
+// jc..jc+nc-1, and the current K block pc..pc+kc-1.
+type block struct {
+	i0, mm, jc, nc int
+	pc, kc         int
+	last           bool         // the last K block
+	packed         [2][]float32 // packed B panels of the block, from panel index jp0
+	jp0            int
+	ws             [2][]float32 // workspaces (not direct): row r, column j at r*wld+j
+	wld            int
+}
+
+// atK returns the block for the K block starting at pc.
+func (p *problem) atK(b block, pc int, packed [2][]float32) block {
+	b.pc, b.kc = pc, min(p.spec.kc, p.k-pc)
+	b.last = pc+p.spec.kc >= p.k
+	b.packed = packed
+	return b
+}
+
+// pass computes one block over all of K in one parallel loop of ordered phases: phase 0
+// packs the first K block's B panels; phase q >= 1 runs the work items of K block q-1
+// (mc rows, and when rows are few a share of the columns) and then packs K block q into
+// the other buffer slot. A task starts only when every task of the earlier phases has
+// finished; those were handed out first, so waiting never deadlocks, and the workers
+// stay awake across phases instead of being started again for each K block.
+func (p *problem) pass(b0 block, slots [2][2][]float32) {
+	sp := p.spec
+	nP := ceilDiv(b0.nc, sp.nr)
+	mP := ceilDiv(b0.mm, sp.mr)
+	perItem := sp.mc / sp.mr
+	mItems := ceilDiv(mP, perItem)
+	threads := cpu.NumThreads()
+	nSplit := 1
+	if mItems < 4*threads {
+		nSplit = min(nP, ceilDiv(4*threads, mItems))
+	}
+	items := mItems * nSplit
+	kBlocks := max(1, ceilDiv(p.k, sp.kc))
+	blocks := make([]block, kBlocks)
+	packN := make([][2]int, kBlocks) // per K block: tasks for operand 0, for both
+	starts := make([]int, kBlocks+2) // first task of each phase; starts[q+1] ends phase q
+	for q := range blocks {
+		blocks[q] = p.atK(b0, q*sp.kc, slots[q%2])
+		n0 := p.packTasks(&blocks[q], 0, nP)
+		n := n0
+		if p.nb == 2 {
+			n += p.packTasks(&blocks[q], 1, nP)
+		}
+		packN[q] = [2]int{n0, n}
+	}
+	starts[1] = packN[0][1]
+	for q := 1; q <= kBlocks; q++ {
+		starts[q+1] = starts[q] + items
+		if q < kBlocks {
+			starts[q+1] += packN[q][1]
+		}
+	}
+	total := starts[kBlocks+1]
+	grain := 1
+	if p.serial || 2*b0.mm*b0.nc*p.k < serialFlops {
+		grain = total
+	}
+	var done atomic.Int64
+	cpu.ParallelFor(total, grain, func(lo, hi int) {
+		s := scratchPool.Get().(*scratch)
+		defer scratchPool.Put(s)
+		q := sort.SearchInts(starts, lo+1) - 1
+		for x := lo; x < hi; x++ {
+			for x >= starts[q+1] {
+				q++
+			}
+			waitFor(&done, int64(starts[q]))
+			p.passTask(s, blocks, packN, q, x-starts[q], items, nSplit, perItem, mP, nP)
+			done.Add(1)
+		}
+	})
+}
+
+// waitFor returns once n tasks are done. The wait is normally short (the other workers
+// finishing the previous phase), so it spins on the counter first and yields only after
+// that, which also lets a single OS thread run the other goroutines.
+func waitFor(done *atomic.Int64, n int64) {
+	for spins := 0; done.Load() < n; spins++ {
+		if spins >= 1<<14 {
+			runtime.Gosched()
+		}
+	}
+}
+
+// passTask runs task i of phase q of pass: a work item of K block q-1, or a packing
+// task of K block q.
+func (p *problem) passTask(s *scratch, blocks []block, packN [][2]int, q, i, items, nSplit, perItem, mP, nP int) {
+	if q > 0 && i < items {
+		mi, ni := i/nSplit, i%nSplit
+		p.tiles(s, &blocks[q-1], mi*perItem, min(mP, (mi+1)*perItem), ni*nP/nSplit, (ni+1)*nP/nSplit)
+		return
+	}
+	if q > 0 {
+		i -= items
+	}
+	t := 0
+	if n0 := packN[q][0]; i >= n0 {
+		t, i = 1, i-n0
+	}
+	p.packTask(s, &blocks[q], t, i, 0, nP)
+}
+
+// runNarrow handles problems with few rows (decode-like shapes): the
+// columns are split into chunks, and each worker packs its own chunk's B panels and
+// walks all of K, so one parallel loop covers the whole call. The per-element chain is
+// the same as in pass, so results are bit-identical.
+func (p *problem) runNarrow() {
+	sp := p.spec
+	nP := ceilDiv(p.n, sp.nr)
+	var ws [2]*[]float32
+	if !p.direct {
+		for t := range p.nb {
+			ws[t] = getFloats(ceilDiv(p.m, sp.mr) * sp.mr * nP * sp.nr)
+			defer putFloats(ws[t])
+		}
+	}
+	// Few rows: one panel per item, so each item reads its 32 columns of B as long
+	// streams. More rows: wider items, so rows of A are reused across more panels.
+	per := narrowPanels
+	if p.m <= 16 {
+		per = 1
+	}
+	items := ceilDiv(nP, per)
+	grain := 1
+	if p.serial || 2*p.m*p.n*p.k < serialFlops {
+		grain = items
+	}
+	cpu.ParallelFor(items, grain, func(lo, hi int) {
+		s := scratchPool.Get().(*scratch)
+		defer scratchPool.Put(s)
+		for it := lo; it < hi; it++ {
+			jp0, jp1 := it*per, min(nP, (it+1)*per)
+			b := block{mm: p.m, nc: p.n, jp0: jp0, wld: nP * sp.nr}
+			for t := range p.nb {
+				b.packed[t] = s.b[t][:]
+				if ws[t] != nil {
+					b.ws[t] = *ws[t]
+				}
+			}
+			for b.pc = 0; ; b.pc += sp.kc {
+				b.kc = min(sp.kc, p.k-b.pc)
+				b.last = b.pc+sp.kc >= p.k
+				for t := range p.nb {
+					for x := range p.packTasks(&b, t, jp1-jp0) {
+						p.packTask(s, &b, t, x, jp0, jp1)
+					}
+				}
+				p.tiles(s, &b, 0, ceilDiv(p.m, sp.mr), jp0, jp1)
+				if b.last {
+					break
+				}
+			}
+		}
+	})
+}
+
+// packRows is how many rows of B one row-wise packing task covers.
+const packRows = 32
+
+// rowPacked reports whether B operand t is packed by rows, all panels at once.
+func (p *problem) rowPacked(t int) bool {
+	if p.spec.bf16 {
+		return p.b[t].cs == 1
+	}
+	return rowWise(&p.b[t])
+}
+
+// packTasks returns how many packing tasks operand t needs for np panels of the block:
+// groups of packRows rows when it is packed by rows, else one per panel.
+func (p *problem) packTasks(b *block, t, np int) int {
+	if p.rowPacked(t) {
+		return max(1, ceilDiv(b.kc, packRows))
+	}
+	return np
+}
+
+// packTask runs packing task x of operand t over panels jpa..jpb-1 of the block.
+func (p *problem) packTask(s *scratch, b *block, t, x, jpa, jpb int) {
+	sp := p.spec
+	if !p.rowPacked(t) {
+		p.packPanel(s, b, t, jpa+x)
+		return
+	}
+	j0 := b.jc + jpa*sp.nr
+	cols := min((jpb-jpa)*sp.nr, b.jc+b.nc-j0)
+	buf := b.packed[t][(jpa-b.jp0)*sp.panel():]
+	kb, ke := x*packRows, min(b.kc, (x+1)*packRows)
+	if sp.bf16 {
+		half := unsafe.Slice((*uint16)(unsafe.Pointer(&buf[0])), 2*len(buf))
+		packBRowsBF16(half, 2*sp.panel(), sp.nr, &p.b[t], b.pc, b.kc, kb/2, ceilDiv(ke, 2), j0, cols)
+		return
+	}
+	packBRows(buf, sp.panel(), sp.nr, &p.b[t], b.pc, kb, ke, j0, cols)
+}
+
+// packPanel packs B panel jp of operand t for the block's K block into b.packed[t].
+func (p *problem) packPanel(s *scratch, b *block, t, jp int) {
+	sp := p.spec
+	panel := sp.panel()
+	j0 := b.jc + jp*sp.nr
+	cols := min(sp.nr, b.jc+b.nc-j0)
+	buf := b.packed[t][(jp-b.jp0)*panel : (jp-b.jp0+1)*panel]
+	if sp.bf16 {
+		packBBF16(unsafe.Slice((*uint16)(unsafe.Pointer(&buf[0])), 2*panel), sp.nr, &p.b[t], b.pc, b.kc, j0, cols)
+		return
+	}
+	packB(buf, sp.nr, &p.b[t], b.pc, b.kc, j0, cols, s.bt[:])
+}
+
+// tiles runs A micro-panels pr0..pr1-1 against B panels pc0..pc1-1 for the block's K
+// block and, after the last one, finishes those rows and columns.
+func (p *problem) tiles(s *scratch, b *block, pr0, pr1, pc0, pc1 int) {
+	sp := p.spec
+	mr, nr := sp.mr, sp.nr
+	panel := sp.panel()
+	flags := uintptr(0)
+	if b.pc > 0 {
+		flags |= flagLoad
+	}
+	if b.last && p.direct && p.alpha != 1 {
+		flags |= flagAlpha
+	}
+	kk := b.kc
+	if sp.bf16 {
+		kk = (b.kc + 1) / 2
+	}
+	for ip := pr0; ip < pr1; ip++ {
+		r0 := ip * mr
+		rows := min(mr, b.mm-r0)
+		i := b.i0 + r0
+		kmr, run := mr, sp.run // a short panel takes the short kernel when there is one
+		if sp.small != nil && rows <= sp.smallMR {
+			kmr, run = sp.smallMR, sp.small
+		}
+		aPtr, lda := p.aPanel(s, i, rows, kmr, b.pc, b.kc)
+		for jp := pc0; jp < pc1; jp++ {
+			j0 := jp * nr // relative to jc
+			cols := min(nr, b.nc-j0)
+			for t := range p.nb {
+				bp := unsafe.Pointer(&b.packed[t][(jp-b.jp0)*panel])
+				if !p.direct {
+					c := unsafe.Pointer(&b.ws[t][r0*b.wld+j0])
+					run(kk, aPtr, lda, bp, c, uintptr(b.wld*4), flags, p.alpha)
+					continue
+				}
+				if step, ok := p.out.rowStep(i, rows); ok && rows == kmr && cols == nr {
+					run(kk, aPtr, lda, bp, p.out.at(i, b.jc+j0), uintptr(step*4), flags, p.alpha)
+					continue
+				}
+				// Edge or irregular tile: go through a full-size scratch tile.
+				tile := s.tile[:kmr*nr]
+				if flags&flagLoad != 0 {
+					for r := range rows {
+						copy(tile[r*nr:r*nr+cols], unsafe.Slice((*float32)(p.out.at(i+r, b.jc+j0)), cols))
+					}
+				}
+				run(kk, aPtr, lda, bp, unsafe.Pointer(&tile[0]), uintptr(nr*4), flags, p.alpha)
+				for r := range rows {
+					copy(unsafe.Slice((*float32)(p.out.at(i+r, b.jc+j0)), cols), tile[r*nr:r*nr+cols])
+				}
+			}
+		}
+	}
+	if !b.last || p.fin == nil {
+		return
+	}
+	c0, c1 := pc0*nr, min(b.nc, pc1*nr)
+	w := c1 - c0
+	for r := pr0 * mr; r < min(b.mm, pr1*mr); r++ {
+		var acc [2][]float32
+		for t := range p.nb {
+			if p.direct {
+				acc[t] = unsafe.Slice((*float32)(p.out.at(b.i0+r, b.jc+c0)), w)
+			} else {
+				acc[t] = b.ws[t][r*b.wld+c0 : r*b.wld+c1]
+			}
+		}
+		p.fin.finish(&p.out, b.i0+r, b.jc+c0, acc, s.tmp[:w])
+	}
+}
+
+// aPanel returns the A micro-panel of kmr rows for rows i..i+rows-1 and K block
+// k0..k0+kc-1: the rows in place when the kernel can read them directly, else a packed
+// copy in s.a (zero rows pad it to kmr).
+func (p *problem) aPanel(s *scratch, i, rows, kmr, k0, kc int) (unsafe.Pointer, uintptr) {
+	sp := p.spec
+	a := &p.a
+	if kc == 0 {
+		return unsafe.Pointer(&s.a[0]), 0 // nothing is read
+	}
+	want := tensor.Float32
+	if sp.bf16 {
+		want = tensor.BFloat16
+	}
+	if a.dt == want && a.cs == 1 && rows == kmr && (!sp.bf16 || kc%2 == 0) {
+		if step, ok := a.rowStep(i, rows); ok {
+			return a.at(i, k0), uintptr(step * a.size())
+		}
+	}
+	if sp.bf16 {
+		ld := sp.kc
+		buf := unsafe.Slice((*uint16)(unsafe.Pointer(&s.a[0])), kmr*ld)
+		packABF16(buf, ld, a, i, rows, kmr, k0, kc)
+		return unsafe.Pointer(&buf[0]), uintptr(ld * 2)
+	}
+	ld := sp.kc
+	packA(s.a[:], ld, a, i, rows, kmr, k0, kc)
+	return unsafe.Pointer(&s.a[0]), uintptr(ld * 4)
+}

@@ -1,0 +1,48 @@
+package gemm
+
+// The finishers: how float32 accumulators become output values. Each multiplication and
+// addition is rounded to float32 on its own (explicit conversions forbid fusion), then
+// the value is rounded once to the output dtype.
+
+// matmulFin writes alpha*acc + beta*old.
+type matmulFin struct{ alpha, beta float32 }
+
+func (f matmulFin) finish(out *operand, i, j0 int, acc [2][]float32, tmp []float32) {
+	p := out.at(i, j0)
+	if f.beta != 0 {
+		loadF32(tmp, p, out.cs, out.dt)
+	}
+	for j, v := range acc[0] {
+		if f.alpha != 1 {
+			v = float32(f.alpha * v)
+		}
+		if f.beta != 0 {
+			v += float32(f.beta * tmp[j])
+		}
+		tmp[j] = v
+	}
+	storeF32(p, out.cs, out.dt, tmp)
+}
+
+// linearFin writes acc + bias (bias may be nil).
+type linearFin struct{ bias []float32 }
+
+func (f linearFin) finish(out *operand, i, j0 int, acc [2][]float32, tmp []float32) {
+	copy(tmp, acc[0])
+	if f.bias != nil {
+		for j, b := range f.bias[j0 : j0+len(tmp)] {
+			tmp[j] += b
+		}
+	}
+	storeF32(out.at(i, j0), out.cs, out.dt, tmp)
+}
+
+// gatedFin writes combine(gate, up).
+type gatedFin struct {
+	combine func(dst, gate, up []float32)
+}
+
+func (f gatedFin) finish(out *operand, i, j0 int, acc [2][]float32, tmp []float32) {
+	f.combine(tmp, acc[0], acc[1])
+	storeF32(out.at(i, j0), out.cs, out.dt, tmp)
+}

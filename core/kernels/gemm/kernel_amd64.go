@@ -1,0 +1,49 @@
+//go:build !purego
+
+package gemm
+
+import (
+	"unsafe"
+
+	"github.com/mlxprim/mlxprim/core/cpu"
+	"github.com/mlxprim/mlxprim/core/tensor"
+	xcpu "golang.org/x/sys/cpu"
+)
+
+var (
+	avx512Spec = kernelSpec{name: "avx512", mr: 12, nr: 32, kc: 256, nc: 512, mc: 12, run: sgemm512, smallMR: 4, small: sgemm512x4}
+	avx2Spec   = kernelSpec{name: "avx2", mr: 6, nr: 16, kc: 256, nc: 512, mc: 24, run: sgemm256}
+	bf16Spec   = kernelSpec{name: "avx512bf16", mr: 12, nr: 32, kc: 512, nc: 512, mc: 24, bf16: true, run: bgemm512, smallMR: 4, small: bgemm512x4}
+)
+
+// hasBF16 reports VDPBF16PS support; the AVX-512 path must also be selected.
+var hasBF16 = xcpu.X86.HasAVX512BF16
+
+// pickKernel chooses the path for operands of dtype dt, in priority order.
+func pickKernel(dt tensor.DType) *kernelSpec {
+	switch cpu.Selected() {
+	case cpu.AVX512:
+		if dt == tensor.BFloat16 && hasBF16 {
+			return &bf16Spec
+		}
+		return &avx512Spec
+	case cpu.AVX2:
+		return &avx2Spec
+	}
+	return &genericSpec
+}
+
+//go:noescape
+func sgemm512(kc int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, c unsafe.Pointer, ldc uintptr, flags uintptr, alpha float32)
+
+//go:noescape
+func bgemm512(kc int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, c unsafe.Pointer, ldc uintptr, flags uintptr, alpha float32)
+
+//go:noescape
+func sgemm256(kc int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, c unsafe.Pointer, ldc uintptr, flags uintptr, alpha float32)
+
+//go:noescape
+func sgemm512x4(kc int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, c unsafe.Pointer, ldc uintptr, flags uintptr, alpha float32)
+
+//go:noescape
+func bgemm512x4(kc int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, c unsafe.Pointer, ldc uintptr, flags uintptr, alpha float32)
