@@ -8,7 +8,6 @@ import "C"
 import (
 	"unsafe"
 
-	"github.com/mlxprim/mlxprim/core/errs"
 	"github.com/mlxprim/mlxprim/core/kernels"
 )
 
@@ -36,10 +35,11 @@ func softmaxParams(p *C.mlxp_softmax_params) (kernels.SoftmaxParams, error) {
 		out.Temperature = float32(p.temperature)
 	}
 	if paramsCover(p.struct_size, unsafe.Offsetof(p.log), unsafe.Sizeof(p.log)) {
-		if p.log != 0 && p.log != 1 {
-			return out, errs.New(errs.InvalidArgument, "params.log must be 0 or 1, got %d", p.log)
+		v, err := boolField("log", p.log)
+		if err != nil {
+			return out, err
 		}
-		out.Log = p.log == 1
+		out.Log = v
 	}
 	return out, nil
 }

@@ -79,3 +79,11 @@ func checkStructSize(name string, structSize C.size_t) error {
 	}
 	return nil
 }
+
+// boolField reads a 0/1 flag of a params struct; any other value is an error naming it.
+func boolField(name string, v C.int32_t) (bool, error) {
+	if v != 0 && v != 1 {
+		return false, errs.New(errs.InvalidArgument, "params.%s must be 0 or 1, got %d", name, v)
+	}
+	return v == 1, nil
+}

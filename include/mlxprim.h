@@ -354,6 +354,489 @@ mlxp_status mlxp_rms_norm(const mlxp_tensor* x, const mlxp_tensor* weight,
                           mlxp_tensor* residual_out, const mlxp_rms_norm_params* params);
 
 /* ======================================================================================
+ * Matrix multiply and linear layers
+ *
+ * Accumulation is float32 whatever the input dtype; a float16/bfloat16 output is rounded
+ * once at the end. Every element's float32 result depends only on its row of A, its column
+ * of B, K and the CPU path (mlxp_cpu_isa): never on M, N, the batch or the thread count.
+ * ==================================================================================== */
+
+/** Activation kinds for mlxp_activation, mlxp_glu and mlxp_gated_linear. */
+enum {
+    MLXP_ACT_SILU = 1,      /* x * sigmoid(x) */
+    MLXP_ACT_GELU = 2,      /* x/2 * (1 + erf(x/sqrt(2))), exact */
+    MLXP_ACT_GELU_TANH = 3  /* x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) */
+};
+
+/** Parameters of mlxp_matmul. Initialize with mlxp_matmul_params_init(). */
+typedef struct mlxp_matmul_params {
+    size_t struct_size; /* sizeof(mlxp_matmul_params); set by the init function */
+    int32_t trans_a;    /* 0 (default): a is [..., M, K]; 1: a is [..., K, M], used transposed */
+    int32_t trans_b;    /* 0 (default): b is [..., K, N]; 1: b is [..., N, K], used transposed */
+    float alpha;        /* scales op(a) op(b); finite; default 1 */
+    float beta;         /* scales the old c; finite; default 0, and then c is never read */
+} mlxp_matmul_params;
+
+/**
+ * mlxp_matmul_params_init — fill p with the defaults (no transposes, alpha 1, beta 0) and
+ * struct_size = sizeof(mlxp_matmul_params).
+ *
+ * Parameters: p — not NULL.
+ * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT if p is NULL.
+ * Thread safety: safe from any thread.
+ */
+mlxp_status mlxp_matmul_params_init(mlxp_matmul_params* p);
+
+/**
+ * mlxp_matmul — batched matrix multiply: c = alpha * op(a) op(b) + beta * c.
+ *
+ * Shapes: a [..., M, K] (trans_a: [..., K, M]), b [..., K, N] (trans_b: [..., N, K]),
+ *         c [..., M, N], each with ndim >= 2. The batch dimensions of a and b broadcast
+ *         (NumPy rules) to c's batch dimensions. Sizes may be 0.
+ * Dtypes: a and b float32, float16 or bfloat16, both the same; c float32, float16 or
+ *         bfloat16. bfloat16 inputs use the CPU's bfloat16 dot-product instructions when
+ *         it has them (avx512bf16), which accumulate pairs of products in float32.
+ * Parameters: a, b — not NULL, any strides; c — not NULL, any strides, must not overlap a
+ *   or b; params — NULL for defaults, else initialized by mlxp_matmul_params_init().
+ * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT (NULL argument or data, overlap, non-finite
+ *   alpha/beta, trans flags other than 0/1, bad descriptor); MLXP_ERR_SHAPE_MISMATCH
+ *   (inner sizes differ, batch dims do not broadcast to c's, ndim < 2);
+ *   MLXP_ERR_UNSUPPORTED_DTYPE (dtype not listed, a and b differ).
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_matmul(const mlxp_tensor* a, const mlxp_tensor* b, mlxp_tensor* c,
+                        const mlxp_matmul_params* params);
+
+/**
+ * mlxp_linear — a linear layer: y = x w^T + bias.
+ *
+ * Shapes: x [..., in] (ndim >= 1), w [out, in], bias [out] or NULL, y [..., out] with x's
+ *         leading dimensions.
+ * Dtypes: x and w float32, float16 or bfloat16, both the same; bias any of the three;
+ *         y any of the three. Accumulation is float32, bias added in float32.
+ * Parameters: x, w — not NULL; bias — NULL for none; y — not NULL, must not overlap the
+ *   inputs.
+ * Returns: as mlxp_matmul.
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_linear(const mlxp_tensor* x, const mlxp_tensor* w, const mlxp_tensor* bias,
+                        mlxp_tensor* y);
+
+/**
+ * mlxp_gated_linear — the fused gated MLP input: out = act(x w_gate^T) * (x w_up^T).
+ *
+ * Promises: both products are computed from one pass over x, in float32, and combined
+ * before the single rounding into out; equals mlxp_glu applied to the two mlxp_linear
+ * results kept in float32.
+ * Shapes: x [..., in], w_gate and w_up [hidden, in], out [..., hidden].
+ * Dtypes: x, w_gate, w_up the same of float32, float16, bfloat16; out any of the three.
+ * Parameters: activation — MLXP_ACT_SILU (SwiGLU), MLXP_ACT_GELU or MLXP_ACT_GELU_TANH
+ *   (GeGLU); tensors not NULL; out must not overlap the inputs.
+ * Returns: as mlxp_matmul; MLXP_ERR_INVALID_ARGUMENT for an unknown activation.
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_gated_linear(const mlxp_tensor* x, const mlxp_tensor* w_gate,
+                              const mlxp_tensor* w_up, int32_t activation, mlxp_tensor* out);
+
+/* ======================================================================================
+ * LayerNorm, GroupNorm and normalization backward passes
+ *
+ * Forward ops share mlxp_rms_norm's contract for the fused residual: h = x + residual
+ * rounded to x's dtype (exactly an unfused add), residual_out receives h, statistics and
+ * arithmetic in float32, one rounding into out. Backward ops take h (x, or the forward
+ * call's residual_out) and return dx, which is also the gradient of x and of residual.
+ * Weight and bias gradients are sums over rows in a fixed order: bit-identical for any
+ * thread count.
+ * ==================================================================================== */
+
+/** Parameters of the normalization ops. Initialize with mlxp_norm_params_init(). */
+typedef struct mlxp_norm_params {
+    size_t struct_size; /* sizeof(mlxp_norm_params); set by the init function */
+    float eps;          /* added to the variance (mean square for RMSNorm); >= 0, finite;
+                           default 1e-5 (the LayerNorm and GroupNorm convention; RMSNorm's
+                           own default, 1e-6, applies when mlxp_rms_norm_backward gets NULL) */
+    int32_t num_groups; /* GroupNorm only: G >= 1 with C % G == 0; default 1 */
+} mlxp_norm_params;
+
+/**
+ * mlxp_norm_params_init — fill p with eps 1e-5, num_groups 1 and
+ * struct_size = sizeof(mlxp_norm_params).
+ *
+ * Parameters: p — not NULL.
+ * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT if p is NULL.
+ * Thread safety: safe from any thread.
+ */
+mlxp_status mlxp_norm_params_init(mlxp_norm_params* p);
+
+/**
+ * mlxp_layer_norm — layer normalization over the last axis, with optional affine
+ * parameters and fused residual add.
+ *
+ * Promises: out[r, j] = (h[r, j] - mean_r) / sqrt(var_r + eps) * weight[j] + bias[j]
+ * (biased variance; weight 1 and bias 0 when NULL).
+ * Shapes: x [..., D] (ndim >= 1, D >= 1); weight, bias [D] or NULL; residual NULL or x's
+ *         shape; out and residual_out (when given) x's shape.
+ * Dtypes: float32, float16, bfloat16; out and residual_out have x's dtype; weight, bias
+ *         and residual may each be any of the three.
+ * Parameters: out — not NULL, may be x or residual itself; residual_out — NULL or a
+ *   tensor that may be x or residual itself; params — NULL for defaults (eps 1e-5).
+ * Returns: as mlxp_rms_norm.
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_layer_norm(const mlxp_tensor* x, const mlxp_tensor* weight,
+                            const mlxp_tensor* bias, const mlxp_tensor* residual,
+                            mlxp_tensor* out, mlxp_tensor* residual_out,
+                            const mlxp_norm_params* params);
+
+/**
+ * mlxp_group_norm — group normalization of channels-first tensors, with optional affine
+ * parameters and fused residual add.
+ *
+ * Promises: for each sample n and group g, statistics over the C/G channels of the group
+ * and all spatial positions; out = (h - mean) / sqrt(var + eps) * weight[c] + bias[c].
+ * Shapes: x [N, C, *spatial] (ndim >= 2); weight, bias [C] or NULL; residual, out and
+ *         residual_out x's shape. params->num_groups divides C.
+ * Dtypes, parameters, returns and thread safety: as mlxp_layer_norm; also
+ *   MLXP_ERR_INVALID_ARGUMENT when num_groups < 1 and MLXP_ERR_SHAPE_MISMATCH when it
+ *   does not divide C.
+ */
+mlxp_status mlxp_group_norm(const mlxp_tensor* x, const mlxp_tensor* weight,
+                            const mlxp_tensor* bias, const mlxp_tensor* residual,
+                            mlxp_tensor* out, mlxp_tensor* residual_out,
+                            const mlxp_norm_params* params);
+
+/**
+ * mlxp_rms_norm_backward — gradients of mlxp_rms_norm.
+ *
+ * Promises: with r = 1/sqrt(mean(h^2) + eps) and g = dy * weight:
+ *   dx = r * g - h * r^3 * mean(g * h)   (+ d_residual_out when given)
+ *   dweight[j] = sum over rows of dy * h * r.
+ * Shapes: h, dy, d_residual_out, dx [..., D]; weight and dweight [D] or NULL.
+ * Dtypes: float32, float16, bfloat16, any mix; arithmetic in float32.
+ * Parameters: h — the forward input (x, or the forward residual_out); weight — as in the
+ *   forward call or NULL; dy — gradient of out; d_residual_out — gradient reaching the
+ *   forward residual_out from later layers, or NULL; dx — not NULL, may be dy itself;
+ *   dweight — NULL to skip; params — NULL for eps 1e-6, else its eps is used.
+ * Returns: as mlxp_rms_norm.
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_rms_norm_backward(const mlxp_tensor* h, const mlxp_tensor* weight,
+                                   const mlxp_tensor* dy, const mlxp_tensor* d_residual_out,
+                                   mlxp_tensor* dx, mlxp_tensor* dweight,
+                                   const mlxp_norm_params* params);
+
+/**
+ * mlxp_layer_norm_backward — gradients of mlxp_layer_norm.
+ *
+ * Promises: with xhat = (h - mean) r, r = 1/sqrt(var + eps), g = dy * weight:
+ *   dx = r * (g - mean(g) - xhat * mean(g * xhat))   (+ d_residual_out when given)
+ *   dweight = sum over rows of dy * xhat, dbias = sum over rows of dy.
+ * Shapes, dtypes and parameters: as mlxp_rms_norm_backward, plus dbias [D] or NULL.
+ *   params — NULL for eps 1e-5.
+ * Returns: as mlxp_rms_norm. Thread safety: as mlxp_rms_norm_backward.
+ */
+mlxp_status mlxp_layer_norm_backward(const mlxp_tensor* h, const mlxp_tensor* weight,
+                                     const mlxp_tensor* dy, const mlxp_tensor* d_residual_out,
+                                     mlxp_tensor* dx, mlxp_tensor* dweight, mlxp_tensor* dbias,
+                                     const mlxp_norm_params* params);
+
+/**
+ * mlxp_group_norm_backward — gradients of mlxp_group_norm (the layer-norm formula applied
+ * per (sample, group); dweight and dbias [C] summed over samples and positions).
+ *
+ * Shapes: h, dy, d_residual_out, dx [N, C, *spatial]; weight, dweight, dbias [C] or NULL.
+ * Parameters, returns, thread safety: as mlxp_layer_norm_backward; params->num_groups
+ *   as in the forward call.
+ */
+mlxp_status mlxp_group_norm_backward(const mlxp_tensor* h, const mlxp_tensor* weight,
+                                     const mlxp_tensor* dy, const mlxp_tensor* d_residual_out,
+                                     mlxp_tensor* dx, mlxp_tensor* dweight, mlxp_tensor* dbias,
+                                     const mlxp_norm_params* params);
+
+/* ======================================================================================
+ * Activations
+ * ==================================================================================== */
+
+/**
+ * mlxp_activation — out = act(x) elementwise, act one of MLXP_ACT_*.
+ *
+ * Promises: computed in float32 (GELU's erf and all exponentials to within a few float32
+ * ulps), rounded once into out. Inputs are meant to be finite: +Inf gives +Inf, -Inf NaN.
+ * Shapes: out has x's shape (any ndim, any size).
+ * Dtypes: float32, float16, bfloat16, x and out each independently.
+ * Parameters: activation — MLXP_ACT_SILU, MLXP_ACT_GELU or MLXP_ACT_GELU_TANH; x, out —
+ *   not NULL; out may be x itself.
+ * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT (unknown activation, NULL, overlap);
+ *   MLXP_ERR_SHAPE_MISMATCH; MLXP_ERR_UNSUPPORTED_DTYPE.
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_activation(int32_t activation, const mlxp_tensor* x, mlxp_tensor* out);
+
+/**
+ * mlxp_activation_backward — dx = dy * act'(x).
+ *
+ * Shapes: x, dy, dx the same shape. Dtypes: any float, independently.
+ * Parameters: dx — not NULL, may be dy or x itself. Returns, thread safety: as
+ *   mlxp_activation.
+ */
+mlxp_status mlxp_activation_backward(int32_t activation, const mlxp_tensor* x,
+                                     const mlxp_tensor* dy, mlxp_tensor* dx);
+
+/**
+ * mlxp_glu — gated linear unit: out = act(gate) * up (SwiGLU with MLXP_ACT_SILU, GeGLU
+ * with MLXP_ACT_GELU or MLXP_ACT_GELU_TANH).
+ *
+ * Shapes: gate, up and out the same shape. Dtypes: any float, independently.
+ * Parameters: out — not NULL, may be gate or up itself. Returns, thread safety: as
+ *   mlxp_activation.
+ */
+mlxp_status mlxp_glu(int32_t activation, const mlxp_tensor* gate, const mlxp_tensor* up,
+                     mlxp_tensor* out);
+
+/**
+ * mlxp_glu_backward — dgate = dout * up * act'(gate), dup = dout * act(gate).
+ *
+ * Shapes: all five tensors the same shape. Dtypes: any float, independently.
+ * Parameters: dgate, dup — not NULL, distinct; each may be one of the inputs itself.
+ * Returns, thread safety: as mlxp_activation.
+ */
+mlxp_status mlxp_glu_backward(int32_t activation, const mlxp_tensor* gate,
+                              const mlxp_tensor* up, const mlxp_tensor* dout,
+                              mlxp_tensor* dgate, mlxp_tensor* dup);
+
+/* ======================================================================================
+ * Rotary position embeddings (RoPE)
+ *
+ * For a token at position p, pair i of the rotary dims (x_a, x_b) becomes
+ *   x_a' = m * (x_a cos(p f_i) - x_b sin(p f_i)),   x_b' = m * (x_b cos(p f_i) + x_a sin(p f_i))
+ * with inverse frequencies f_i = base^(-2i/R) changed by the scaling variant, and the
+ * attention factor m (1 except for YaRN). Angles and their cos/sin are computed in float64,
+ * cos and sin (times m) rounded once to float32; the rotation runs in float32 and each
+ * result is rounded once to the tensor's dtype. Every kernel path gives identical bits.
+ * The scaling variants follow Hugging Face transformers' modeling_rope_utils.py.
+ * ==================================================================================== */
+
+/** Which rotary dims form a pair. */
+enum {
+    MLXP_ROPE_HALF = 0,        /* d and d + R/2 (GPT-NeoX, Llama: "rotate_half") */
+    MLXP_ROPE_INTERLEAVED = 1  /* 2d and 2d + 1 (GPT-J: "rotate_every_two") */
+};
+
+/** The order of the four dimensions of an attention tensor. */
+enum {
+    MLXP_LAYOUT_BSHD = 0, /* [batch, seq, heads, head_dim] */
+    MLXP_LAYOUT_BHSD = 1  /* [batch, heads, seq, head_dim] */
+};
+
+/** RoPE context-extension variants (R is the rotary dim, s the factor, O the original
+ *  maximum positions). */
+enum {
+    MLXP_ROPE_SCALING_NONE = 0,        /* f_i = base^(-2i/R) */
+    MLXP_ROPE_SCALING_LINEAR = 1,      /* f_i / s (position interpolation) */
+    MLXP_ROPE_SCALING_NTK = 2,         /* base * s^(R/(R-2)) ("NTK-aware"); R > 2 */
+    MLXP_ROPE_SCALING_YARN = 3,        /* YaRN ramp between f_i and f_i / s, cos/sin times m */
+    MLXP_ROPE_SCALING_LLAMA3 = 4,      /* Llama 3.1: low frequencies / s, band blended */
+    MLXP_ROPE_SCALING_DYNAMIC_NTK = 5  /* base * (s L/O - (s-1))^(R/(R-2)), L = max(seq_len, O) */
+};
+
+/** Parameters of mlxp_rope. Initialize with mlxp_rope_params_init(). */
+typedef struct mlxp_rope_params {
+    size_t struct_size;             /* sizeof(mlxp_rope_params); set by the init function */
+    double base;                    /* frequency base; > 0; default 10000 */
+    int32_t rotary_dim;             /* R: leading dims that rotate; even, <= head_dim;
+                                       0 (default) = head_dim; the rest pass through */
+    int32_t pairing;                /* MLXP_ROPE_HALF (default) or MLXP_ROPE_INTERLEAVED */
+    int32_t layout;                 /* MLXP_LAYOUT_BSHD (default) or MLXP_LAYOUT_BHSD */
+    int32_t scaling;                /* MLXP_ROPE_SCALING_*; default NONE */
+    int64_t offset;                 /* position of token 0 when positions is NULL; default 0 */
+    double factor;                  /* s: context extension ratio, > 0; default 1; used by
+                                       every scaling but NONE */
+    int64_t original_max_positions; /* O: trained context length, > 0; YaRN, LLAMA3 and
+                                       DYNAMIC_NTK; default 0 (must be set for them) */
+    double beta_fast;               /* YaRN ramp bound in rotations; 0 (default) = 32 */
+    double beta_slow;               /* YaRN ramp bound in rotations; 0 (default) = 1 */
+    double attention_factor;        /* YaRN m; 0 (default) = 0.1 ln(s) + 1 for s > 1, or the
+                                       mscale ratio below when both mscales are set */
+    double mscale;                  /* YaRN "mscale" config entry; 0 (default) = absent */
+    double mscale_all_dim;          /* YaRN "mscale_all_dim" config entry; 0 = absent */
+    int32_t yarn_no_truncate;       /* YaRN: 1 keeps the ramp bounds fractional ("truncate":
+                                       false); 0 (default) rounds them with floor/ceil */
+    double low_freq_factor;         /* LLAMA3; 0 < low < high; default 1 */
+    double high_freq_factor;        /* LLAMA3; default 4 */
+    int64_t seq_len;                /* DYNAMIC_NTK: current sequence length; default 0 */
+    int32_t inverse;                /* 1: rotate by -angle (the transpose: the backward
+                                       pass); 0 (default): forward */
+} mlxp_rope_params;
+
+/**
+ * mlxp_rope_params_init — fill p with the defaults listed in mlxp_rope_params and
+ * struct_size = sizeof(mlxp_rope_params).
+ *
+ * Parameters: p — not NULL.
+ * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT if p is NULL.
+ * Thread safety: safe from any thread.
+ */
+mlxp_status mlxp_rope_params_init(mlxp_rope_params* p);
+
+/**
+ * mlxp_rope — rotate q and (optionally) k by their tokens' positions, in one call.
+ *
+ * Promises: each (token, head) row is rotated independently, so results are
+ * bit-identical for any thread count and batch composition. With inverse = 1 the call
+ * computes the gradient of the forward call (dq from dq_out). For YaRN the rotary dims are
+ * also scaled by m.
+ * Shapes (BSHD; BHSD swaps the middle two): q [B, S, Hq, D], k [B, S, Hk, D] with the same
+ *         B, S and D; q_out and k_out have their input's shape and dtype. positions is NULL
+ *         (token s has position offset + s) or an int32/int64 tensor [S] (shared by the
+ *         batch) or [B, S].
+ * Dtypes: q and k float32, float16 or bfloat16, each independently.
+ * Parameters: q, q_out — not NULL; q_out may be q itself (in place). k, k_out — both NULL
+ *   (q only) or both given; k_out may be k itself. No other overlap is allowed, so views
+ *   of one fused QKV buffer are rotated one call each. positions — NULL or as above.
+ *   params — NULL for defaults, else initialized by mlxp_rope_params_init().
+ * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT (NULL argument, bad params: odd or too
+ *   large rotary_dim, unknown enum, non-positive base or factor, missing
+ *   original_max_positions, bad YaRN or Llama-3 factors; overlap; one of k/k_out NULL);
+ *   MLXP_ERR_SHAPE_MISMATCH (ndim != 4, B/S/D differ, positions shape);
+ *   MLXP_ERR_UNSUPPORTED_DTYPE. Nothing is written on failure.
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_rope(const mlxp_tensor* q, mlxp_tensor* q_out, const mlxp_tensor* k,
+                      mlxp_tensor* k_out, const mlxp_tensor* positions,
+                      const mlxp_rope_params* params);
+
+/* ======================================================================================
+ * Quantization and weight-only quantized linear layers
+ *
+ * A weight matrix w is [out, in], quantized along in. Quantize arithmetic is float64 on
+ * the float32-widened weights, each scale rounded once to float32, integers rounded to
+ * nearest with ties to even. Weights must be finite. Rows (int8) or groups (int4) whose
+ * elements are all equal get a finite scale and dequantize exactly to that value.
+ *
+ * int8, per output row:   q int8 [out, in], scales float32 [out], zeros int32 [out]
+ *   symmetric (zeros NULL): s = max|w| / 127, q = clamp(round(w/s), -127, 127), w^ = q * s
+ *   asymmetric: range widened to include 0, s = (hi - lo) / 255, z in [-128, 127],
+ *               q = clamp(round(w/s) + z, -128, 127), w^ = (q - z) * s
+ * int4, per group of 32, 64 or 128 along in:   q packed int4 [out, in] (element 2i in the
+ *   low nibble, 2i+1 in the high nibble; in even), scales float32 [out, in/group],
+ *   zeros uint8 [out, in/group]
+ *   symmetric (zeros NULL): two's-complement nibbles, q in [-7, 7], w^ = q * s
+ *   asymmetric: unsigned nibbles 0..15, zero point z in 0..15, w^ = (q - z) * s
+ * MLX affine (mx.quantize(w, group_size, bits), bits 4 or 8, groups 32, 64, 128):
+ *   wq [out, in*bits/32] of 32-bit words passed as an int32 tensor, element j of a row in
+ *   word j/(32/bits) at bit bits*(j%(32/bits)); scales and biases [out, in/group] in w's
+ *   float dtype; w^ = scales * q + biases. Dequantization reproduces mx.dequantize bit
+ *   for bit.
+ *
+ * The linear layers compute y[..., r] = sum_j x[..., j] w^[r, j] + bias[r], decoding the
+ * weights inside the dot-product kernels (the float weights are never materialized),
+ * accumulating in float32 in a fixed order (bit-identical for any thread count and batch)
+ * and rounding once into y. Quantized weights must be row-major contiguous.
+ * ==================================================================================== */
+
+/**
+ * mlxp_quantize_int8 — per-row int8 quantization.
+ *
+ * Shapes: w [out, in]; q [out, in] int8; scales [out] float32; zeros [out] int32 or NULL.
+ * Dtypes: w float32, float16 or bfloat16.
+ * Parameters: zeros — NULL for symmetric quantization, else receives the zero points.
+ * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT (NULL argument, non-finite weight, overlap);
+ *   MLXP_ERR_SHAPE_MISMATCH; MLXP_ERR_UNSUPPORTED_DTYPE. Nothing is written on failure.
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_quantize_int8(const mlxp_tensor* w, mlxp_tensor* q, mlxp_tensor* scales,
+                               mlxp_tensor* zeros);
+
+/**
+ * mlxp_dequantize_int8 — w = f32((q - zeros) * scales) per row (zeros 0 when NULL), then
+ * rounded to w's dtype: the same float32 value the linear layers use. Shapes and dtypes as mlxp_quantize_int8. Returns and thread safety
+ * as mlxp_quantize_int8.
+ */
+mlxp_status mlxp_dequantize_int8(const mlxp_tensor* q, const mlxp_tensor* scales,
+                                 const mlxp_tensor* zeros, mlxp_tensor* w);
+
+/**
+ * mlxp_quantize_int4 — per-group int4 quantization with low-nibble-first packing.
+ *
+ * Shapes: w [out, in] with in even and a multiple of group_size; q int4 [out, in]
+ *         (contiguous, (out*in)/2 bytes); scales float32 [out, in/group_size]; zeros
+ *         uint8 [out, in/group_size] or NULL (symmetric).
+ * Parameters: group_size — 32, 64 or 128.
+ * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT (odd in, in not a multiple of group_size,
+ *   other group sizes, non-finite weight, NULL, overlap); MLXP_ERR_SHAPE_MISMATCH;
+ *   MLXP_ERR_UNSUPPORTED_DTYPE. Nothing is written on failure.
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_quantize_int4(const mlxp_tensor* w, int32_t group_size, mlxp_tensor* q,
+                               mlxp_tensor* scales, mlxp_tensor* zeros);
+
+/**
+ * mlxp_dequantize_int4 — inverse of mlxp_quantize_int4: w = f32((q - z) * s) per group,
+ * then rounded to w's dtype (float32, float16 or bfloat16). Shapes, parameters, returns
+ * and thread safety as mlxp_quantize_int4.
+ */
+mlxp_status mlxp_dequantize_int4(const mlxp_tensor* q, const mlxp_tensor* scales,
+                                 const mlxp_tensor* zeros, int32_t group_size,
+                                 mlxp_tensor* w);
+
+/**
+ * mlxp_quantize_affine — MLX's affine quantization (mx.quantize with mode "affine").
+ *
+ * Promises: follows MLX's CPU algorithm; words, scales and biases equal mx.quantize's for
+ * the tested inputs (float32, float16 and bfloat16 weights).
+ * Shapes: w [out, in]; wq int32 [out, in*bits/32]; scales, biases [out, in/group_size] in
+ *         w's dtype.
+ * Parameters: group_size — 32, 64 or 128; bits — 4 or 8.
+ * Returns, thread safety: as mlxp_quantize_int4.
+ */
+mlxp_status mlxp_quantize_affine(const mlxp_tensor* w, int32_t group_size, int32_t bits,
+                                 mlxp_tensor* wq, mlxp_tensor* scales, mlxp_tensor* biases);
+
+/**
+ * mlxp_dequantize_affine — mx.dequantize, bit for bit: w = scales * q + biases with each
+ * operation rounded to the scales' dtype. Shapes and parameters as mlxp_quantize_affine;
+ * w has the scales' dtype. Returns, thread safety: as mlxp_quantize_int4.
+ */
+mlxp_status mlxp_dequantize_affine(const mlxp_tensor* wq, const mlxp_tensor* scales,
+                                   const mlxp_tensor* biases, int32_t group_size,
+                                   int32_t bits, mlxp_tensor* w);
+
+/**
+ * mlxp_int8_linear — y = x w^T + bias with int8 per-row weights (see the section head).
+ *
+ * Shapes: x [..., in]; q [out, in]; scales [out]; zeros [out] or NULL; bias [out] or NULL;
+ *         y [..., out] with x's leading dims.
+ * Dtypes: x, y, bias float32, float16 or bfloat16, independently.
+ * Parameters: y — may be x itself when in == out; any other overlap is rejected.
+ * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT; MLXP_ERR_SHAPE_MISMATCH;
+ *   MLXP_ERR_UNSUPPORTED_DTYPE. Nothing is written on failure.
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_int8_linear(const mlxp_tensor* x, const mlxp_tensor* q,
+                             const mlxp_tensor* scales, const mlxp_tensor* zeros,
+                             const mlxp_tensor* bias, mlxp_tensor* y);
+
+/**
+ * mlxp_int4_linear — y = x w^T + bias with int4 per-group weights. Shapes as
+ * mlxp_quantize_int4 for q, scales, zeros; x, bias, y as mlxp_int8_linear.
+ * Returns, thread safety: as mlxp_int8_linear.
+ */
+mlxp_status mlxp_int4_linear(const mlxp_tensor* x, const mlxp_tensor* q,
+                             const mlxp_tensor* scales, const mlxp_tensor* zeros,
+                             int32_t group_size, const mlxp_tensor* bias, mlxp_tensor* y);
+
+/**
+ * mlxp_affine_linear — y = x w^T + bias with weights in MLX's affine format, dequantized
+ * as f32(f32(q*s) + b) with s and b widened to float32 (MLX's CPU quantized matmul).
+ * Shapes as mlxp_quantize_affine for wq, scales, biases; x, bias, y as mlxp_int8_linear.
+ * Returns, thread safety: as mlxp_int8_linear.
+ */
+mlxp_status mlxp_affine_linear(const mlxp_tensor* x, const mlxp_tensor* wq,
+                               const mlxp_tensor* scales, const mlxp_tensor* biases,
+                               int32_t group_size, int32_t bits, const mlxp_tensor* bias,
+                               mlxp_tensor* y);
+
+/* ======================================================================================
  * Random number generator
  *
  * A counter-based generator (Philox-4x32-10): the stream is a pure function of the seed,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: installs what a fresh machine lacks, then runs every check.
-#   go vet, the export-guard analyzer, go test -race, the library build, CTest (C tests,
+#   go vet, the export-guard analyzer, go test -race (and again without assembly, -tags
+#   purego), the library build, CTest (C tests,
 #   symbol/ABI checks, install/consumer test, valgrind), pytest, and the Swift tests.
 # Exits non-zero if any step fails; every step runs even after a failure.
 # Set MLXP_SKIP_SWIFT=1 to leave out the Swift step (it needs root and debootstrap).
@@ -40,6 +41,8 @@ step() {
 }
 
 go_tests() { go test -race -count=1 ./...; }
+# The purego build leaves out every assembly kernel: the plain-Go definitions alone.
+go_tests_purego() { go vet -tags purego ./... && go test -count=1 -tags purego ./...; }
 export_guard() { go run ./cmd/exportguard ./capi; }
 build_lib() { bash scripts/build.sh "$root/build"; }
 ctest_all() {
@@ -56,6 +59,7 @@ step "install dependencies" install_deps
 step "go vet" go vet ./...
 step "export guard" export_guard
 step "go test -race" go_tests
+step "go test -tags purego" go_tests_purego
 step "build library" build_lib
 step "ctest" ctest_all
 step "pytest" pytest_all

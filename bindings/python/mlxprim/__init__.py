@@ -10,7 +10,10 @@ Numerical conventions (from include/mlxprim.h):
     even, keeping NaN and Inf.
   * Results are deterministic: bit-identical on every run and for any thread count, and a
     row's result never depends on the other rows of a batch.
-  * RMSNorm eps defaults to 1e-6.
+  * RMSNorm eps defaults to 1e-6; LayerNorm and GroupNorm eps to 1e-5.
+  * RoPE pairings are named: "half" (d with d + R/2, NeoX/Llama) and "interleaved"
+    (2d with 2d+1, GPT-J); base 10000 by default.
+  * Packed int4 weights are uint8 arrays [out, in/2], element 2i in the low nibble.
 
 Errors raise subclasses of :class:`MlxpError` carrying ``.status`` and ``.message``.
 The library is loaded from ``$MLXPRIM_LIBRARY`` if set, else from this package's folder.
@@ -32,7 +35,15 @@ from ._errors import (
     ShapeMismatchError,
     UnsupportedDtypeError,
 )
+from ._activations import (activation, activation_backward, geglu, gelu, glu,
+                           glu_backward, silu, swiglu)
+from ._linalg import gated_linear, linear, matmul
+from ._norms import (group_norm, group_norm_backward, layer_norm, layer_norm_backward,
+                     rms_norm_backward)
 from ._ops import log_softmax, rms_norm, softmax
+from ._quant import (affine_linear, dequantize_affine, dequantize_int4, dequantize_int8,
+                     int4_linear, int8_linear, quantize_affine, quantize_int4, quantize_int8)
+from ._rope import rope
 from ._rng import Rng
 
 __all__ = [
@@ -47,6 +58,32 @@ __all__ = [
     "softmax",
     "log_softmax",
     "rms_norm",
+    "rms_norm_backward",
+    "layer_norm",
+    "layer_norm_backward",
+    "group_norm",
+    "group_norm_backward",
+    "matmul",
+    "linear",
+    "gated_linear",
+    "activation",
+    "activation_backward",
+    "silu",
+    "gelu",
+    "glu",
+    "glu_backward",
+    "swiglu",
+    "geglu",
+    "rope",
+    "quantize_int8",
+    "dequantize_int8",
+    "int8_linear",
+    "quantize_int4",
+    "dequantize_int4",
+    "int4_linear",
+    "quantize_affine",
+    "dequantize_affine",
+    "affine_linear",
     "Rng",
     "MlxpError",
     "InvalidArgumentError",

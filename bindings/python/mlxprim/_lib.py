@@ -11,6 +11,7 @@ from ctypes import (
     POINTER,
     Structure,
     c_char_p,
+    c_double,
     c_float,
     c_int32,
     c_int64,
@@ -34,6 +35,21 @@ DTYPE_UINT = 1
 DTYPE_FLOAT = 2
 DTYPE_BFLOAT = 4
 DTYPE_BOOL = 6
+
+ACT_SILU = 1
+ACT_GELU = 2
+ACT_GELU_TANH = 3
+
+ROPE_HALF = 0
+ROPE_INTERLEAVED = 1
+LAYOUT_BSHD = 0
+LAYOUT_BHSD = 1
+ROPE_SCALING_NONE = 0
+ROPE_SCALING_LINEAR = 1
+ROPE_SCALING_NTK = 2
+ROPE_SCALING_YARN = 3
+ROPE_SCALING_LLAMA3 = 4
+ROPE_SCALING_DYNAMIC_NTK = 5
 
 
 # ---------------------------------------------------------------------------------------
@@ -67,6 +83,39 @@ class SoftmaxParams(Structure):
 
 class RmsNormParams(Structure):
     _fields_ = [("struct_size", c_size_t), ("eps", c_float)]
+
+
+class MatmulParams(Structure):
+    _fields_ = [("struct_size", c_size_t), ("trans_a", c_int32), ("trans_b", c_int32),
+                ("alpha", c_float), ("beta", c_float)]
+
+
+class NormParams(Structure):
+    _fields_ = [("struct_size", c_size_t), ("eps", c_float), ("num_groups", c_int32)]
+
+
+class RopeParams(Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("base", c_double),
+        ("rotary_dim", c_int32),
+        ("pairing", c_int32),
+        ("layout", c_int32),
+        ("scaling", c_int32),
+        ("offset", c_int64),
+        ("factor", c_double),
+        ("original_max_positions", c_int64),
+        ("beta_fast", c_double),
+        ("beta_slow", c_double),
+        ("attention_factor", c_double),
+        ("mscale", c_double),
+        ("mscale_all_dim", c_double),
+        ("yarn_no_truncate", c_int32),
+        ("low_freq_factor", c_double),
+        ("high_freq_factor", c_double),
+        ("seq_len", c_int64),
+        ("inverse", c_int32),
+    ]
 
 
 # mlxp_status is int32_t; handles (mlxp_rng*) are opaque tokens carried as void*.
@@ -120,6 +169,39 @@ _SIGNATURES = [
     ("mlxp_rms_norm_params_init", Status, [POINTER(RmsNormParams)]),
     ("mlxp_rms_norm", Status,
      [TensorP, TensorP, TensorP, TensorP, TensorP, POINTER(RmsNormParams)]),
+    ("mlxp_matmul_params_init", Status, [POINTER(MatmulParams)]),
+    ("mlxp_matmul", Status, [TensorP, TensorP, TensorP, POINTER(MatmulParams)]),
+    ("mlxp_linear", Status, [TensorP, TensorP, TensorP, TensorP]),
+    ("mlxp_gated_linear", Status, [TensorP, TensorP, TensorP, c_int32, TensorP]),
+    ("mlxp_norm_params_init", Status, [POINTER(NormParams)]),
+    ("mlxp_layer_norm", Status,
+     [TensorP, TensorP, TensorP, TensorP, TensorP, TensorP, POINTER(NormParams)]),
+    ("mlxp_group_norm", Status,
+     [TensorP, TensorP, TensorP, TensorP, TensorP, TensorP, POINTER(NormParams)]),
+    ("mlxp_rms_norm_backward", Status,
+     [TensorP, TensorP, TensorP, TensorP, TensorP, TensorP, POINTER(NormParams)]),
+    ("mlxp_layer_norm_backward", Status,
+     [TensorP, TensorP, TensorP, TensorP, TensorP, TensorP, TensorP, POINTER(NormParams)]),
+    ("mlxp_group_norm_backward", Status,
+     [TensorP, TensorP, TensorP, TensorP, TensorP, TensorP, TensorP, POINTER(NormParams)]),
+    ("mlxp_activation", Status, [c_int32, TensorP, TensorP]),
+    ("mlxp_activation_backward", Status, [c_int32, TensorP, TensorP, TensorP]),
+    ("mlxp_glu", Status, [c_int32, TensorP, TensorP, TensorP]),
+    ("mlxp_glu_backward", Status, [c_int32, TensorP, TensorP, TensorP, TensorP, TensorP]),
+    ("mlxp_rope_params_init", Status, [POINTER(RopeParams)]),
+    ("mlxp_rope", Status, [TensorP, TensorP, TensorP, TensorP, TensorP, POINTER(RopeParams)]),
+    ("mlxp_quantize_int8", Status, [TensorP, TensorP, TensorP, TensorP]),
+    ("mlxp_dequantize_int8", Status, [TensorP, TensorP, TensorP, TensorP]),
+    ("mlxp_quantize_int4", Status, [TensorP, c_int32, TensorP, TensorP, TensorP]),
+    ("mlxp_dequantize_int4", Status, [TensorP, TensorP, TensorP, c_int32, TensorP]),
+    ("mlxp_quantize_affine", Status, [TensorP, c_int32, c_int32, TensorP, TensorP, TensorP]),
+    ("mlxp_dequantize_affine", Status,
+     [TensorP, TensorP, TensorP, c_int32, c_int32, TensorP]),
+    ("mlxp_int8_linear", Status, [TensorP, TensorP, TensorP, TensorP, TensorP, TensorP]),
+    ("mlxp_int4_linear", Status,
+     [TensorP, TensorP, TensorP, TensorP, c_int32, TensorP, TensorP]),
+    ("mlxp_affine_linear", Status,
+     [TensorP, TensorP, TensorP, TensorP, c_int32, c_int32, TensorP, TensorP]),
     ("mlxp_rng_create", Status, [c_uint64, POINTER(c_void_p)]),
     ("mlxp_rng_uniform", Status, [c_void_p, TensorP]),
     ("mlxp_rng_destroy", Status, [c_void_p]),

@@ -21,7 +21,22 @@ STRUCTS = {
                     ["data", "device", "ndim", "dtype", "shape", "strides", "byte_offset"]),
     "mlxp_softmax_params": (_lib.SoftmaxParams, ["struct_size", "temperature", "log"]),
     "mlxp_rms_norm_params": (_lib.RmsNormParams, ["struct_size", "eps"]),
+    "mlxp_matmul_params": (_lib.MatmulParams,
+                           ["struct_size", "trans_a", "trans_b", "alpha", "beta"]),
+    "mlxp_norm_params": (_lib.NormParams, ["struct_size", "eps", "num_groups"]),
+    "mlxp_rope_params": (_lib.RopeParams,
+                         ["struct_size", "base", "rotary_dim", "pairing", "layout", "scaling",
+                          "offset", "factor", "original_max_positions", "beta_fast",
+                          "beta_slow", "attention_factor", "mscale", "mscale_all_dim",
+                          "yarn_no_truncate", "low_freq_factor", "high_freq_factor",
+                          "seq_len", "inverse"]),
 }
+
+# Enum constants of the header that the binding mirrors in _lib.
+ENUMS = ["ACT_SILU", "ACT_GELU", "ACT_GELU_TANH", "ROPE_HALF", "ROPE_INTERLEAVED",
+         "LAYOUT_BSHD", "LAYOUT_BHSD", "ROPE_SCALING_NONE", "ROPE_SCALING_LINEAR",
+         "ROPE_SCALING_NTK", "ROPE_SCALING_YARN", "ROPE_SCALING_LLAMA3",
+         "ROPE_SCALING_DYNAMIC_NTK"]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +52,7 @@ def c_layout(tmp_path_factory):
             lines.append(f'  printf("{name}.{f} %zu\\n", offsetof({name}, {f}));')
     for const in ["MLXP_ABI_VERSION", "MLXP_MAX_NDIM", "MLXP_DEVICE_CPU", "MLXP_DTYPE_INT",
                   "MLXP_DTYPE_UINT", "MLXP_DTYPE_FLOAT", "MLXP_DTYPE_BFLOAT",
-                  "MLXP_DTYPE_BOOL"]:
+                  "MLXP_DTYPE_BOOL"] + ["MLXP_" + e for e in ENUMS]:
         lines.append(f'  printf("{const} %d\\n", (int){const});')
     for i, const in enumerate(["MLXP_OK", "MLXP_ERR_INVALID_ARGUMENT",
                                "MLXP_ERR_SHAPE_MISMATCH", "MLXP_ERR_UNSUPPORTED_DTYPE",
@@ -69,6 +84,8 @@ def test_constants(c_layout):
     assert c_layout["MLXP_DEVICE_CPU"] == _lib.DEVICE_CPU
     for n in ("INT", "UINT", "FLOAT", "BFLOAT", "BOOL"):
         assert c_layout[f"MLXP_DTYPE_{n}"] == getattr(_lib, f"DTYPE_{n}")
+    for e in ENUMS:
+        assert c_layout["MLXP_" + e] == getattr(_lib, e), e
     from mlxprim import _errors
     for i in range(10):
         assert c_layout[f"status.{i}"] == i
@@ -89,7 +106,7 @@ def test_every_header_function_is_declared():
     text = open(HEADER).read()
     decls = re.findall(r"^(?:mlxp_status|const char\*)\s+(mlxp_\w+)\(([^;]*)\);", text,
                        flags=re.M)
-    assert len(decls) >= 16
+    assert len(decls) >= 41
     declared = {name: fn for name, *fn in _lib._SIGNATURES}
     assert set(declared) == {name for name, _ in decls}
     assert set(_lib.FUNCTIONS) == set(declared)
