@@ -619,8 +619,9 @@ def mm_ref(i):
 
 register(Op(
     name="matmul",
-    # (M, K, N): a decode GEMV, a small prefill batch and a square block.
-    shapes=[(1, 4096, 4096), (64, 4096, 4096), (512, 2048, 2048)],
+    # (M, K, N): a decode GEMV, a small prefill batch and square blocks.
+    shapes=[(1, 4096, 4096), (64, 4096, 4096), (512, 2048, 2048), (1024, 1024, 1024),
+            (2048, 2048, 2048)],
     quick=[(3, 17, 5), (33, 64, 31)],
     make=mm_make,
     reference=mm_ref,
@@ -637,6 +638,117 @@ register(Op(
     },
     # float32 dot products of K terms in [-1, 1]: error ~ sqrt(K) * 2^-24 * |terms|.
     atol=2e-4 * 64, rtol=1e-4,
+    label=lambda s: f"{s[0]}x{s[1]}x{s[2]}",
+))
+
+
+# --- weight-only quantized linear layers (decode matvec) --------------------------------
+# Inputs are quantized here with NumPy from the formulas of the header, so every library
+# multiplies by exactly the same dequantized weights.
+
+def q8_make(s, rng):
+    np = _np()
+    m, out, inp = s
+    w = rng.standard_normal((out, inp)).astype(np.float32)
+    scales = (np.abs(w).max(axis=1) / 127).astype(np.float32)
+    q = np.clip(np.rint(w / scales[:, None]), -127, 127).astype(np.int8)
+    return {"x": rng.standard_normal((m, inp)).astype(np.float32), "q": q, "scales": scales}
+
+
+def q8_ref(i):
+    np = _np()
+    w = i["q"].astype(np.float64) * i["scales"].astype(np.float32)[:, None].astype(np.float64)
+    return i["x"].astype(np.float64) @ w.T
+
+
+def q8_numpy(L, i):
+    np = L.np
+    q, sc, x = i["q"], i["scales"], i["x"]
+    return lambda: x @ (q.astype(np.float32) * sc[:, None]).T
+
+
+register(Op(
+    name="int8_linear",
+    # (M, out, in): decode matvec on Llama-7B-sized projections, and a small batch.
+    shapes=[(1, 4096, 4096), (1, 11008, 4096), (8, 4096, 4096)],
+    quick=[(1, 64, 96), (3, 33, 64)],
+    make=q8_make,
+    reference=q8_ref,
+    work=lambda s: (2 * s[0] * s[1] * s[2], s[1] * s[2] + 4 * s[1] + 4 * s[0] * (s[1] + s[2])),
+    ours=lambda L, i: with_out(L.mp.int8_linear, i["x"], i["q"], i["scales"],
+                               like=L.np.empty((i["x"].shape[0], i["q"].shape[0]), "float32")),
+    peers={"numpy": q8_numpy},
+    atol=1e-3, rtol=1e-4,
+    label=lambda s: f"{s[0]}x{s[1]}x{s[2]}",
+))
+
+
+def q4_make(s, rng):
+    np = _np()
+    m, out, inp = s
+    group = 64
+    w = rng.standard_normal((out, inp // group, group)).astype(np.float32)
+    scales = (np.abs(w).max(axis=2) / 7).astype(np.float32)
+    codes = np.clip(np.rint(w / scales[:, :, None]), -7, 7).astype(np.int8).reshape(out, inp)
+    nibbles = (codes & 0xF).astype(np.uint8)
+    packed = (nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)).astype(np.uint8)
+    return {"x": rng.standard_normal((m, inp)).astype(np.float32), "q": packed,
+            "scales": scales, "codes": codes}
+
+
+def q4_weights(i, np):
+    group = i["codes"].shape[1] // i["scales"].shape[1]
+    return i["codes"].astype(np.float32) * np.repeat(i["scales"], group, axis=1)
+
+
+def q4_ref(i):
+    np = _np()
+    return i["x"].astype(np.float64) @ q4_weights(i, np).astype(np.float64).T
+
+
+def q4_numpy(L, i):
+    np = L.np
+    codes, sc, x = i["q"], i["scales"], i["x"]
+
+    def run():  # unpack the nibbles and dequantize, then multiply: the naive way
+        lo = (codes & 0xF).astype(np.int8)
+        hi = (codes >> 4).astype(np.int8)
+        c = np.empty((codes.shape[0], codes.shape[1] * 2), np.int8)
+        c[:, 0::2] = np.where(lo > 7, lo - 16, lo)
+        c[:, 1::2] = np.where(hi > 7, hi - 16, hi)
+        return x @ (c.astype(np.float32) * np.repeat(sc, 64, axis=1)).T
+    return run
+
+
+def q4_mlx(L, i):
+    # The same weights in MLX's affine 4-bit format: unsigned codes c + 8, scale s and
+    # bias -8 s per group, packed eight per 32-bit word low nibble first.
+    mx, np = L.mx, L.np
+    u = (i["codes"] + 8).astype(np.uint8)
+    words = (u[:, 0::2] | (u[:, 1::2] << 4)).view(np.uint32)
+    wq, scales = mx.array(words), mx.array(i["scales"])
+    biases, x = mx.array(-8 * i["scales"]), mx.array(i["x"])
+    mx.eval(wq, scales, biases, x)
+
+    def run():
+        y = mx.quantized_matmul(x, wq, scales, biases, transpose=True, group_size=64, bits=4)
+        mx.eval(y)
+        return y
+    return run
+
+
+register(Op(
+    name="int4_linear",
+    shapes=[(1, 4096, 4096), (1, 11008, 4096), (8, 4096, 4096)],
+    quick=[(1, 64, 128), (3, 33, 64)],
+    make=q4_make,
+    reference=q4_ref,
+    work=lambda s: (2 * s[0] * s[1] * s[2],
+                    s[1] * s[2] // 2 + 4 * s[1] * s[2] // 64 + 4 * s[0] * (s[1] + s[2])),
+    ours=lambda L, i: with_out(L.mp.int4_linear, i["x"], i["q"], i["scales"],
+                               like=L.np.empty((i["x"].shape[0], i["q"].shape[0]), "float32")),
+    peers={"numpy": q4_numpy, "mlx": q4_mlx},
+    atol=1e-3, rtol=1e-4,
     label=lambda s: f"{s[0]}x{s[1]}x{s[2]}",
 ))
 
