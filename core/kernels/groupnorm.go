@@ -95,7 +95,7 @@ func checkGroups(name string, x tensor.Tensor, groups int) error {
 		return errs.New(errs.ShapeMismatch, "%s: has no channels", name)
 	}
 	if groups < 1 {
-		return errs.New(errs.InvalidArgument, "groups must be at least 1, got %d", groups)
+		return errs.New(errs.InvalidArgument, "num_groups must be at least 1, got %d", groups)
 	}
 	if x.Shape[1]%groups != 0 {
 		return errs.New(errs.ShapeMismatch, "%s: %d channels do not split into %d groups", name, x.Shape[1], groups)

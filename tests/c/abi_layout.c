@@ -43,5 +43,38 @@ int main(void) {
     SIZE(mlxp_rms_norm_params);
     FIELD(mlxp_rms_norm_params, struct_size);
     FIELD(mlxp_rms_norm_params, eps);
+
+    SIZE(mlxp_matmul_params);
+    FIELD(mlxp_matmul_params, struct_size);
+    FIELD(mlxp_matmul_params, trans_a);
+    FIELD(mlxp_matmul_params, trans_b);
+    FIELD(mlxp_matmul_params, alpha);
+    FIELD(mlxp_matmul_params, beta);
+
+    SIZE(mlxp_norm_params);
+    FIELD(mlxp_norm_params, struct_size);
+    FIELD(mlxp_norm_params, eps);
+    FIELD(mlxp_norm_params, num_groups);
+
+    SIZE(mlxp_rope_params);
+    FIELD(mlxp_rope_params, struct_size);
+    FIELD(mlxp_rope_params, base);
+    FIELD(mlxp_rope_params, rotary_dim);
+    FIELD(mlxp_rope_params, pairing);
+    FIELD(mlxp_rope_params, layout);
+    FIELD(mlxp_rope_params, scaling);
+    FIELD(mlxp_rope_params, offset);
+    FIELD(mlxp_rope_params, factor);
+    FIELD(mlxp_rope_params, original_max_positions);
+    FIELD(mlxp_rope_params, beta_fast);
+    FIELD(mlxp_rope_params, beta_slow);
+    FIELD(mlxp_rope_params, attention_factor);
+    FIELD(mlxp_rope_params, mscale);
+    FIELD(mlxp_rope_params, mscale_all_dim);
+    FIELD(mlxp_rope_params, yarn_no_truncate);
+    FIELD(mlxp_rope_params, low_freq_factor);
+    FIELD(mlxp_rope_params, high_freq_factor);
+    FIELD(mlxp_rope_params, seq_len);
+    FIELD(mlxp_rope_params, inverse);
     return 0;
 }

@@ -16,7 +16,10 @@ STATIC_CHECK(device_size, sizeof(mlxp_device) == 8);
 STATIC_CHECK(dtype_size, sizeof(mlxp_dtype) == 4);
 STATIC_CHECK(status_size, sizeof(mlxp_status) == 4);
 STATIC_CHECK(params_first, offsetof(mlxp_softmax_params, struct_size) == 0 &&
-                               offsetof(mlxp_rms_norm_params, struct_size) == 0);
+                               offsetof(mlxp_rms_norm_params, struct_size) == 0 &&
+                               offsetof(mlxp_matmul_params, struct_size) == 0 &&
+                               offsetof(mlxp_norm_params, struct_size) == 0 &&
+                               offsetof(mlxp_rope_params, struct_size) == 0);
 
 /* Taking each function's address with its documented type catches a changed signature. */
 mlxp_status (*const check_softmax)(const mlxp_tensor*, mlxp_tensor*, const mlxp_softmax_params*) = mlxp_softmax;
@@ -24,9 +27,37 @@ mlxp_status (*const check_rms_norm)(const mlxp_tensor*, const mlxp_tensor*, cons
                                     mlxp_tensor*, const mlxp_rms_norm_params*) = mlxp_rms_norm;
 mlxp_status (*const check_uniform)(mlxp_rng*, mlxp_tensor*) = mlxp_rng_uniform;
 const char* (*const check_last_error)(void) = mlxp_last_error;
+mlxp_status (*const check_matmul_params_init)(mlxp_matmul_params*) = mlxp_matmul_params_init;
+mlxp_status (*const check_matmul)(const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, const mlxp_matmul_params*) = mlxp_matmul;
+mlxp_status (*const check_linear)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*) = mlxp_linear;
+mlxp_status (*const check_gated_linear)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, int32_t, mlxp_tensor*) = mlxp_gated_linear;
+mlxp_status (*const check_norm_params_init)(mlxp_norm_params*) = mlxp_norm_params_init;
+mlxp_status (*const check_layer_norm)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_norm_params*) = mlxp_layer_norm;
+mlxp_status (*const check_group_norm)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_norm_params*) = mlxp_group_norm;
+mlxp_status (*const check_rms_norm_backward)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_norm_params*) = mlxp_rms_norm_backward;
+mlxp_status (*const check_layer_norm_backward)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_norm_params*) = mlxp_layer_norm_backward;
+mlxp_status (*const check_group_norm_backward)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_norm_params*) = mlxp_group_norm_backward;
+mlxp_status (*const check_activation)(int32_t, const mlxp_tensor*, mlxp_tensor*) = mlxp_activation;
+mlxp_status (*const check_activation_backward)(int32_t, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*) = mlxp_activation_backward;
+mlxp_status (*const check_glu)(int32_t, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*) = mlxp_glu;
+mlxp_status (*const check_glu_backward)(int32_t, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*) = mlxp_glu_backward;
+mlxp_status (*const check_rope_params_init)(mlxp_rope_params*) = mlxp_rope_params_init;
+mlxp_status (*const check_rope)(const mlxp_tensor*, mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, const mlxp_tensor*, const mlxp_rope_params*) = mlxp_rope;
+mlxp_status (*const check_quantize_int8)(const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, mlxp_tensor*) = mlxp_quantize_int8;
+mlxp_status (*const check_dequantize_int8)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*) = mlxp_dequantize_int8;
+mlxp_status (*const check_quantize_int4)(const mlxp_tensor*, int32_t, mlxp_tensor*, mlxp_tensor*, mlxp_tensor*) = mlxp_quantize_int4;
+mlxp_status (*const check_dequantize_int4)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, int32_t, mlxp_tensor*) = mlxp_dequantize_int4;
+mlxp_status (*const check_quantize_affine)(const mlxp_tensor*, int32_t, int32_t, mlxp_tensor*, mlxp_tensor*, mlxp_tensor*) = mlxp_quantize_affine;
+mlxp_status (*const check_dequantize_affine)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, int32_t, int32_t, mlxp_tensor*) = mlxp_dequantize_affine;
+mlxp_status (*const check_int8_linear)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*) = mlxp_int8_linear;
+mlxp_status (*const check_int4_linear)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, int32_t, const mlxp_tensor*, mlxp_tensor*) = mlxp_int4_linear;
+mlxp_status (*const check_affine_linear)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, int32_t, int32_t, const mlxp_tensor*, mlxp_tensor*) = mlxp_affine_linear;
 
 int check_constants(void);
 int check_constants(void) {
     return MLXP_OK + MLXP_ERR_INTERNAL + MLXP_DEVICE_CPU + MLXP_DTYPE_BOOL + MLXP_MAX_NDIM + MLXP_ABI_VERSION +
-           MLXP_VERSION_NUMBER;
+           MLXP_VERSION_NUMBER + MLXP_ACT_SILU + MLXP_ACT_GELU + MLXP_ACT_GELU_TANH + MLXP_ROPE_HALF +
+           MLXP_ROPE_INTERLEAVED + MLXP_LAYOUT_BSHD + MLXP_LAYOUT_BHSD + MLXP_ROPE_SCALING_NONE +
+           MLXP_ROPE_SCALING_LINEAR + MLXP_ROPE_SCALING_NTK + MLXP_ROPE_SCALING_YARN + MLXP_ROPE_SCALING_LLAMA3 +
+           MLXP_ROPE_SCALING_DYNAMIC_NTK;
 }

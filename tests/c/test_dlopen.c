@@ -22,7 +22,15 @@
     X(mlxp_status_string) X(mlxp_cpu_features) X(mlxp_cpu_isa)                    \
     X(mlxp_set_num_threads) X(mlxp_get_num_threads) X(mlxp_softmax_params_init)   \
     X(mlxp_softmax) X(mlxp_rms_norm_params_init) X(mlxp_rms_norm)                 \
-    X(mlxp_rng_create) X(mlxp_rng_uniform) X(mlxp_rng_destroy)
+    X(mlxp_rng_create) X(mlxp_rng_uniform) X(mlxp_rng_destroy)                    \
+    X(mlxp_matmul_params_init) X(mlxp_matmul) X(mlxp_linear) X(mlxp_gated_linear) \
+    X(mlxp_norm_params_init) X(mlxp_layer_norm) X(mlxp_group_norm)                \
+    X(mlxp_rms_norm_backward) X(mlxp_layer_norm_backward)                         \
+    X(mlxp_group_norm_backward) X(mlxp_activation) X(mlxp_activation_backward)    \
+    X(mlxp_glu) X(mlxp_glu_backward) X(mlxp_rope_params_init) X(mlxp_rope)        \
+    X(mlxp_quantize_int8) X(mlxp_dequantize_int8) X(mlxp_quantize_int4)           \
+    X(mlxp_dequantize_int4) X(mlxp_quantize_affine) X(mlxp_dequantize_affine)     \
+    X(mlxp_int8_linear) X(mlxp_int4_linear) X(mlxp_affine_linear)
 
 typedef struct {
 #define FIELD(name) __typeof__(name)* name;
@@ -187,6 +195,22 @@ int main(int argc, char** argv) {
     CHECK(api.mlxp_softmax_params_init(&sp) == MLXP_OK && sp.temperature == 1.0f && sp.log == 0 &&
               sp.struct_size == sizeof sp,
           "softmax_params_init");
+
+    /* A kernel added later in the ABI: a 2x2 matmul through the table, and the defaults of
+     * the new parameter structs. */
+    float ma[4] = {1, 2, 3, 4}, mb[4] = {5, 6, 7, 8}, mc[4];
+    int64_t m22[2] = {2, 2};
+    mlxp_tensor tma = tu_tensor(ma, TU_F32, 2, m22, NULL), tmb = tu_tensor(mb, TU_F32, 2, m22, NULL),
+                tmc = tu_tensor(mc, TU_F32, 2, m22, NULL);
+    CHECK(api.mlxp_matmul(&tma, &tmb, &tmc, NULL) == MLXP_OK, "matmul: %s", api.mlxp_last_error());
+    CHECK(mc[0] == 19 && mc[1] == 22 && mc[2] == 43 && mc[3] == 50, "matmul = [%g %g %g %g]", (double)mc[0],
+          (double)mc[1], (double)mc[2], (double)mc[3]);
+    mlxp_norm_params np;
+    mlxp_rope_params rp;
+    CHECK(api.mlxp_norm_params_init(&np) == MLXP_OK && np.struct_size == sizeof np && np.num_groups == 1,
+          "norm_params_init");
+    CHECK(api.mlxp_rope_params_init(&rp) == MLXP_OK && rp.struct_size == sizeof rp && rp.base == 10000,
+          "rope_params_init");
 
     /* A second dlopen of the same path returns the same, still working, library. */
     void* again = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);

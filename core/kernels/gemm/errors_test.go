@@ -60,10 +60,10 @@ func TestBadInput(t *testing.T) {
 			return Linear(x.t, f32(5, 5).t, nil, x.t)
 		}, errs.InvalidArgument, "y", x},
 		{"gated nil combine", func() error { return GatedLinear(x.t, w.t, w.t, y.t, nil) }, errs.InvalidArgument, "combine", y},
-		{"gated up shape", func() error { return GatedLinear(x.t, w.t, f32(7, 5).t, y.t, swiglu) }, errs.ShapeMismatch, "wUp", y},
+		{"gated up shape", func() error { return GatedLinear(x.t, w.t, f32(7, 5).t, y.t, swiglu) }, errs.ShapeMismatch, "w_up", y},
 		{"gated up dtype", func() error {
 			return GatedLinear(x.t, w.t, newBuf(tensor.Float16, []int{6, 5}, rowMajor).t, y.t, swiglu)
-		}, errs.UnsupportedDtype, "wUp", y},
+		}, errs.UnsupportedDtype, "w_up", y},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -65,22 +65,22 @@ func GatedLinear(x, wGate, wUp tensor.Tensor, out tensor.Tensor, combine func(ds
 	if combine == nil {
 		return errs.New(errs.InvalidArgument, "combine: function is nil")
 	}
-	if err := checkOperands([3]string{"x", "wGate", "out"}, x, wGate, out); err != nil {
+	if err := checkOperands([3]string{"x", "w_gate", "out"}, x, wGate, out); err != nil {
 		return err
 	}
-	if err := checkFloat("wUp", wUp); err != nil {
+	if err := checkFloat("w_up", wUp); err != nil {
 		return err
 	}
 	if wUp.DType != x.DType {
-		return errs.New(errs.UnsupportedDtype, "wUp: dtype %v differs from x's %v", wUp.DType, x.DType)
+		return errs.New(errs.UnsupportedDtype, "w_up: dtype %v differs from x's %v", wUp.DType, x.DType)
 	}
-	if err := checkLinearShapes(x, wGate, "wGate", out, "out"); err != nil {
+	if err := checkLinearShapes(x, wGate, "w_gate", out, "out"); err != nil {
 		return err
 	}
 	if !slices.Equal(wUp.Shape, wGate.Shape) {
-		return errs.New(errs.ShapeMismatch, "wUp: shape %v differs from wGate's %v", wUp.Shape, wGate.Shape)
+		return errs.New(errs.ShapeMismatch, "w_up: shape %v differs from w_gate's %v", wUp.Shape, wGate.Shape)
 	}
-	if err := checkOutput("out", out, tensor.Named{Name: "x", T: x}, tensor.Named{Name: "wGate", T: wGate}, tensor.Named{Name: "wUp", T: wUp}); err != nil {
+	if err := checkOutput("out", out, tensor.Named{Name: "x", T: x}, tensor.Named{Name: "w_gate", T: wGate}, tensor.Named{Name: "w_up", T: wUp}); err != nil {
 		return err
 	}
 	if out.NumEl() == 0 {

@@ -90,10 +90,10 @@ func checkGroup(group, in int) error {
 		ok = ok || g == group
 	}
 	if !ok {
-		return errs.New(errs.InvalidArgument, "group: group size %d is not 32, 64 or 128", group)
+		return errs.New(errs.InvalidArgument, "group_size: group size %d is not 32, 64 or 128", group)
 	}
 	if in%group != 0 {
-		return errs.New(errs.InvalidArgument, "group: in_features %d is not a multiple of group size %d", in, group)
+		return errs.New(errs.InvalidArgument, "group_size: in_features %d is not a multiple of group size %d", in, group)
 	}
 	return nil
 }
