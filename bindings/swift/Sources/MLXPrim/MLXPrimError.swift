@@ -53,21 +53,14 @@ func check(_ code: mlxp_status) throws {
 }
 
 /// The binding's own check that a Swift buffer holds exactly the elements `shape` names.
-/// The library cannot see a buffer's length, so this is the one shape check done here;
-/// negative sizes are left to the library, which rejects them.
+/// The library cannot see a buffer's length, so the binding checks lengths (and works out
+/// the shapes of the outputs it allocates); every other shape rule is the library's.
+/// Negative sizes are left to the library, which rejects them.
 func checkCount(_ count: Int, _ name: String, shape: [Int]) throws {
     guard shape.allSatisfy({ $0 >= 0 }) else {
         return
     }
-    var product = 1
-    for dim in shape {
-        let (next, overflow) = product.multipliedReportingOverflow(by: dim)
-        guard !overflow else {
-            throw MLXPrimError(
-                status: .shapeMismatch, message: "\(name): shape \(shape) has too many elements")
-        }
-        product = next
-    }
+    let product = try elementCount(shape, name)
     guard count == product else {
         throw MLXPrimError(
             status: .shapeMismatch,

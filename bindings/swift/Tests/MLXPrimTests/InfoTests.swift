@@ -66,10 +66,19 @@ final class InfoTests: XCTestCase {
         let shape = [64, 257]
         let x: [Float] = data.values(product(shape), scale: 5)
         let w: [Float] = data.values(257, scale: 1)
+        let (packed, scales, _) = try MLXPrim.quantizeInt4(
+            Array(x.prefix(64 * 128)), rows: 64, cols: 128, groupSize: 64)
         var results: [[Float]] = []
         for threads in [1, 2, 7] {
             try MLXPrim.setNumThreads(threads)
-            results.append(try MLXPrim.softmax(x, shape: shape) + MLXPrim.rmsNorm(x, shape: shape, weight: w).output)
+            var all = try MLXPrim.softmax(x, shape: shape)
+            all += try MLXPrim.rmsNorm(x, shape: shape, weight: w).output
+            all += try MLXPrim.matmul(x, shape: shape, x, shape: shape, transB: true).values
+            all += try MLXPrim.layerNorm(x, shape: [64, 257], weight: w).output
+            all += try MLXPrim.int4Linear(
+                x: Array(x.prefix(3 * 128)), xShape: [3, 128], packed: packed, scales: scales,
+                out: 64, in: 128, groupSize: 64)
+            results.append(all)
         }
         XCTAssertEqual(results[0], results[1])
         XCTAssertEqual(results[0], results[2])

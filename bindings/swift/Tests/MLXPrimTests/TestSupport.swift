@@ -59,3 +59,31 @@ func assertThrows<R>(
         XCTFail("\(what): unexpected error \(error)", file: file, line: line)
     }
 }
+
+/// Asserts |got[i] - want[i]| <= bounds[i] for every i: for results whose error bound
+/// differs per element (sums of products).
+func assertWithin<T: BinaryFloatingPoint>(
+    _ got: [T], _ want: [Double], bounds: [Double], _ what: String,
+    file: StaticString = #filePath, line: UInt = #line
+) {
+    XCTAssertEqual(got.count, want.count, "\(what): count", file: file, line: line)
+    var failures = 0
+    for (i, (g, w)) in zip(got.map(Double.init), want).enumerated() {
+        let ok = abs(g - w) <= bounds[i]
+        if !ok && failures < 5 {
+            XCTFail("\(what)[\(i)]: got \(g), want \(w) (bound \(bounds[i]))", file: file, line: line)
+        }
+        failures += ok ? 0 : 1
+    }
+    XCTAssertEqual(failures, 0, "\(what): elements out of bounds", file: file, line: line)
+}
+
+/// The error bound of a sum of k products accumulated in float32 in any fixed order and
+/// rounded once into a type with unit roundoff `outputRoundoff`: (k + 2) u * sum |terms|
+/// (the classic gamma_k bound, u = 2^-24, plus slack for the bias add and the scaling)
+/// plus the final rounding.
+func dotBound(
+    terms k: Int, sumAbs: Double, value: Double, outputRoundoff: Double = 0x1p-24
+) -> Double {
+    Double(k + 2) * 0x1p-24 * sumAbs + outputRoundoff * abs(value)
+}
