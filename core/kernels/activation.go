@@ -183,7 +183,7 @@ func (s spans) io(j int) *rowIO {
 // grain is how many spans one parallel chunk takes.
 func (s spans) grain() int {
 	if s.flat {
-		return 1
+		return max(1, rowGrain/spanLen)
 	}
 	return rowsPerChunk(s.n)
 }

@@ -9,9 +9,11 @@ import (
 	"github.com/mlxprim/mlxprim/core/tensor"
 )
 
-// rowGrain is how many elements one parallel chunk should cover at least: below it,
-// spreading rows across threads costs more than it saves.
-const rowGrain = 1 << 14
+// rowGrain is how many elements one parallel chunk should cover at least. Waking a
+// parked worker thread costs tens of microseconds when calls arrive from another runtime
+// (a Python or C caller), so a chunk should hold more work than that: 64K elements take
+// about 20 us for the memory-bound row ops.
+const rowGrain = 1 << 16
 
 // rowsPerChunk returns how many rows of length n make one parallel chunk.
 func rowsPerChunk(n int) int { return max(1, rowGrain/max(n, 1)) }
