@@ -30,7 +30,7 @@ def _matmul_shape(a, b, trans_a, trans_b):
 
 def _fresh(shape, dtype, like_arg, name):
     """A new array of shape and dtype (default: like_arg's dtype). When the shape cannot be
-    derived, a 0-d placeholder, which the library rejects with its own message."""
+    derived, a 0-d array, which the library rejects with its own message."""
     dt = like_arg.dtype if dtype is None and like_arg is not None else dtype
     dt = numpy_dtype(np.float32 if dt is None else dt, name)
     return np.empty(() if shape is None else shape, dt)
