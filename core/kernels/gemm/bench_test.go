@@ -100,6 +100,25 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeMatmul is the decode shape with a row-major float32 B [K, N]
+// (Matmul without TransB): M = 1..8 rows against 4096x4096.
+func BenchmarkDecodeMatmul(b *testing.B) {
+	const n = 4096
+	w := tensor.FromFloat32(randF32(n*n, 2), n, n)
+	for _, m := range []int{1, 2, 4, 8} {
+		b.Run(fmt.Sprintf("M=%d", m), func(b *testing.B) {
+			x := tensor.FromFloat32(randF32(m*n, 1), m, n)
+			y := tensor.FromFloat32(make([]float32, m*n), m, n)
+			for b.Loop() {
+				if err := Matmul(x, w, y, DefaultParams()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n*n*4)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+		})
+	}
+}
+
 // BenchmarkLinear is a 4096x4096 layer over a batch of rows (prefill-like).
 func BenchmarkLinear(b *testing.B) {
 	const n = 4096

@@ -59,6 +59,7 @@ type scratch struct {
 	tmp  [maxNC]float32                      // finisher row
 	bt   [maxPanel]float32                   // widened columns of a transposed B
 	b    [2][narrowPanels * maxPanel]float32 // private B panels (runNarrow)
+	gv   [2][gemvBand]float32                // accumulator rows (runGemv)
 }
 
 // maxNC bounds every path's nc, and so the columns one finisher call covers.
@@ -92,6 +93,10 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 // run executes the problem.
 func (p *problem) run() {
 	sp := p.spec
+	if p.gemvFits() {
+		p.runGemv()
+		return
+	}
 	if p.m <= narrowRows {
 		p.runNarrow()
 		return

@@ -38,6 +38,9 @@ type kernelSpec struct {
 	// rows use it (decode shapes) and get the same bits.
 	smallMR int
 	small   microKernel
+	// gemv, when set, is the path's few-rows kernel pair (gemv.go), with the same
+	// chain per element.
+	gemv *gemvSpec
 }
 
 // panel returns the size of one packed B panel (kc x nr values) in float32 words.

@@ -1,0 +1,183 @@
+package gemm
+
+import (
+	"unsafe"
+
+	"github.com/mlxprim/mlxprim/core/cpu"
+	"github.com/mlxprim/mlxprim/core/tensor"
+)
+
+// The few-rows path (decode shapes): with at most gemvRows rows of A, float32 operands
+// and a B whose rows (row-major B) or columns (transposed B, such as Linear's weight)
+// are contiguous, B is streamed once, in place, instead of being packed. Each output
+// element is still one chain acc = fma(a_ik, b_kj, acc) over k in order, starting
+// from +0, so the bits equal the blocked path's on the same ISA path; the finishing
+// step (alpha, finisher) is the blocked path's too.
+//
+// The columns are split into bands of gemvBand (fixed, so independent of the thread
+// count), one work item each. A row-major B is read a group of 8 rows at a time across
+// the band (4 KiB per row, so each page is visited once per band), the accumulators
+// staying in the band's workspace. A transposed B is read as tiles of vec columns (W
+// rows) by vec k's, transposed in registers.
+
+// gemvRows is the largest row count that takes the few-rows path.
+const gemvRows = 8
+
+// gemvBand is the number of output columns per work item.
+const gemvBand = 1024
+
+// gemvSpec is the few-rows kernel pair of an ISA path (see gemv_amd64.s): vec float32
+// per vector; n for a row-major B, t for a transposed B.
+type gemvSpec struct {
+	vec int
+	n   func(m, k int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, ldb uintptr, c unsafe.Pointer, ldc uintptr, nv int, mask int)
+	t   func(m, kt, kr int, a unsafe.Pointer, w unsafe.Pointer, ldw uintptr, c unsafe.Pointer, mask int)
+}
+
+// gemvFits reports whether the problem can take the few-rows path.
+func (p *problem) gemvFits() bool {
+	g := p.spec.gemv
+	if g == nil || p.m > gemvRows || p.k == 0 || p.a.dt != tensor.Float32 {
+		return false
+	}
+	for t := range p.nb {
+		b := &p.b[t]
+		// A transposed B gathers its last k's with 32-bit indices r*cs.
+		if b.cs != 1 && (b.rs != 1 || max(b.cs, -b.cs) > (1<<31-1)/g.vec) {
+			return false
+		}
+	}
+	return true
+}
+
+// gemvWork is the per-call state of the few-rows path.
+type gemvWork struct {
+	g     *gemvSpec
+	rows  []float32    // A as m contiguous rows of k (for a row-major B)
+	tiles []float32    // A in tiles of vec k's: tile q, row i at (q*m+i)*vec (for a transposed B)
+	ws    [2][]float32 // accumulators per B operand, m*npad each (layout: see accRow)
+	npad  int
+}
+
+// runGemv runs the problem on the few-rows path; the caller checked gemvFits.
+func (p *problem) runGemv() {
+	g := p.spec.gemv
+	m, n, k, vec := p.m, p.n, p.k, g.vec
+	wk := gemvWork{g: g, npad: ceilDiv(n, gemvBand) * gemvBand}
+	for t := range p.nb {
+		ws := getFloats(m * wk.npad)
+		defer putFloats(ws)
+		wk.ws[t] = *ws
+		if p.b[t].cs == 1 && wk.rows == nil {
+			buf := getFloats(m * k)
+			defer putFloats(buf)
+			wk.rows = *buf
+			for i := range m {
+				loadF32(wk.rows[i*k:(i+1)*k], p.a.at(i, 0), p.a.cs, p.a.dt)
+			}
+		}
+		if p.b[t].cs != 1 && wk.tiles == nil {
+			buf := getFloats(ceilDiv(k, vec) * m * vec)
+			defer putFloats(buf)
+			wk.tiles = *buf
+			for i := range m {
+				for q := 0; q < k; q += vec {
+					d := wk.tiles[(q/vec*m+i)*vec:]
+					loadF32(d[:min(vec, k-q)], p.a.at(i, q), p.a.cs, p.a.dt)
+				}
+			}
+		}
+	}
+	items := ceilDiv(n, gemvBand)
+	grain := 1
+	if p.serial || 2*m*n*k < serialFlops {
+		grain = items
+	}
+	cpu.ParallelFor(items, grain, func(lo, hi int) {
+		s := scratchPool.Get().(*scratch)
+		defer scratchPool.Put(s)
+		for it := lo; it < hi; it++ {
+			j0 := it * gemvBand
+			w := min(gemvBand, n-j0)
+			for t := range p.nb {
+				p.gemvBand(&wk, t, j0, w)
+			}
+			p.gemvFinish(s, &wk, j0, w)
+		}
+	})
+}
+
+// gemvBand computes the accumulators of columns j0..j0+w-1 for B operand t. A row-major
+// B keeps them as rows of npad columns; a transposed one as blocks of m rows x vec
+// columns, one per vec columns.
+func (p *problem) gemvBand(wk *gemvWork, t, j0, w int) {
+	g, m, k, vec := wk.g, p.m, p.k, wk.g.vec
+	ws, b := wk.ws[t], &p.b[t]
+	if b.cs == 1 {
+		for i := range m {
+			clear(ws[i*wk.npad+j0 : i*wk.npad+j0+ceilDiv(w, vec)*vec])
+		}
+		mask := 0
+		if r := w % vec; r != 0 {
+			mask = 1<<r - 1
+		}
+		g.n(m, k, unsafe.Pointer(&wk.rows[0]), uintptr(k*4), b.at(0, j0), uintptr(b.rs*4),
+			unsafe.Pointer(&ws[j0]), uintptr(wk.npad*4), w/vec, mask)
+		return
+	}
+	for j := j0; j < j0+w; j += vec {
+		c := ws[j*m : (j+vec)*m]
+		clear(c)
+		rows := min(vec, j0+w-j)
+		kt, kr := k/vec, k%vec
+		if rows < vec {
+			kt, kr = 0, k // a partial tile is gathered for all k
+		}
+		g.t(m, kt, kr, unsafe.Pointer(&wk.tiles[0]), b.at(0, j), uintptr(b.cs*4), unsafe.Pointer(&c[0]), 1<<rows-1)
+	}
+}
+
+// accRow returns the accumulators of row i, columns j0..j0+w-1, for B operand t, copied
+// into buf when they are not contiguous.
+func (p *problem) accRow(wk *gemvWork, t, i, j0, w int, buf []float32) []float32 {
+	ws, vec := wk.ws[t], wk.g.vec
+	if p.b[t].cs == 1 {
+		return ws[i*wk.npad+j0 : i*wk.npad+j0+w]
+	}
+	for j := j0; j < j0+w; j += vec {
+		n := min(vec, j0+w-j)
+		copy(buf[j-j0:j-j0+n], ws[(j/vec*p.m+i)*vec:])
+	}
+	return buf[:w]
+}
+
+// gemvFinish turns the accumulators of columns j0..j0+w-1 into the output, as the
+// blocked path does: in direct mode they are scaled by alpha into out (the kernel's
+// last K block), then the finisher, if any, runs on each row segment.
+func (p *problem) gemvFinish(s *scratch, wk *gemvWork, j0, w int) {
+	for i := range p.m {
+		var acc [2][]float32
+		for t := range p.nb {
+			acc[t] = p.accRow(wk, t, i, j0, w, s.gv[t][:])
+		}
+		if p.direct {
+			dst := unsafe.Slice((*float32)(p.out.at(i, j0)), w)
+			for j, v := range acc[0] {
+				if p.alpha != 1 {
+					v *= p.alpha
+				}
+				dst[j] = v
+			}
+			acc[0] = dst
+		}
+		// The finisher's scratch holds maxNC columns.
+		for c := 0; p.fin != nil && c < w; c += maxNC {
+			e := min(w, c+maxNC)
+			var part [2][]float32
+			for t := range p.nb {
+				part[t] = acc[t][c:e]
+			}
+			p.fin.finish(&p.out, i, j0+c, part, s.tmp[:e-c])
+		}
+	}
+}
