@@ -1,0 +1,97 @@
+package attention
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mlxprim/mlxprim/core/cpu"
+	"github.com/mlxprim/mlxprim/core/cpu/peak"
+	"github.com/mlxprim/mlxprim/core/tensor"
+)
+
+// machine limits, measured once per benchmark run, so that each figure is also reported
+// as a fraction of them (FMA peak of the selected path on all threads, streaming read).
+var (
+	limitsOnce sync.Once
+	limits     peak.Report
+)
+
+func machineLimits(b *testing.B) peak.Report {
+	limitsOnce.Do(func() {
+		r, err := peak.Measure(peak.Options{ISAs: []cpu.ISA{cpu.Selected()}, Duration: 100 * time.Millisecond,
+			Repeats: 2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		limits = r
+	})
+	return limits
+}
+
+func benchTensor(r *rand.Rand, shape ...int) tensor.Tensor {
+	return tensor.FromFloat32(randSlice(r, tensor.NumElOf(shape)), shape...)
+}
+
+// BenchmarkPrefill: float32 BSHD self-attention, B=1, H=8; 4*B*H*Lq*Lk*D flops, halved
+// when causal.
+func BenchmarkPrefill(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, causal := range []bool{false, true} {
+		for _, d := range []int{64, 128} {
+			for _, l := range []int{512, 1024, 2048, 4096} {
+				b.Run(fmt.Sprintf("causal=%v/D=%d/L=%d", causal, d, l), func(b *testing.B) {
+					lim := machineLimits(b)
+					const h = 8
+					q, k, v, out := benchTensor(r, 1, l, h, d), benchTensor(r, 1, l, h, d), benchTensor(r, 1, l, h, d), benchTensor(r, 1, l, h, d)
+					p := DefaultParams()
+					p.Causal = causal
+					b.ResetTimer()
+					for range b.N {
+						if err := Forward(q, k, v, out, nil, p); err != nil {
+							b.Fatal(err)
+						}
+					}
+					flops := 4.0 * h * float64(l) * float64(l) * float64(d)
+					if causal {
+						flops /= 2
+					}
+					gf := flops * float64(b.N) / b.Elapsed().Seconds() / 1e9
+					b.ReportMetric(gf, "GFLOP/s")
+					b.ReportMetric(100*gf/lim.FMA[cpu.Selected()].All, "%peak")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkDecode: one query token (B=1, D=128, float32) against Lk cached keys, with
+// Hq=32 query heads on Hkv=8 KV heads (work split by head) and Hq=8 on one KV head (MQA:
+// split-KV across chunks); reports the key+value bytes read per second.
+func BenchmarkDecode(b *testing.B) {
+	r := rand.New(rand.NewPCG(2, 2))
+	const d = 128
+	for _, heads := range [][2]int{{32, 8}, {8, 1}} {
+		hq, hkv := heads[0], heads[1]
+		for _, lk := range []int{1024, 4096, 16384, 32768} {
+			b.Run(fmt.Sprintf("Hq=%d/Hkv=%d/Lk=%d", hq, hkv, lk), func(b *testing.B) {
+				lim := machineLimits(b)
+				q, out := benchTensor(r, 1, 1, hq, d), benchTensor(r, 1, 1, hq, d)
+				k, v := benchTensor(r, 1, lk, hkv, d), benchTensor(r, 1, lk, hkv, d)
+				p := DefaultParams()
+				p.Causal = true
+				b.ResetTimer()
+				for range b.N {
+					if err := Forward(q, k, v, out, nil, p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				gbs := 2.0 * float64(lk*hkv*d*4) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+				b.ReportMetric(gbs, "GB/s")
+				b.ReportMetric(100*gbs/lim.Read.All, "%read")
+			})
+		}
+	}
+}

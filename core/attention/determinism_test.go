@@ -1,0 +1,149 @@
+package attention
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"unsafe"
+
+	"github.com/mlxprim/mlxprim/core/cpu"
+	"github.com/mlxprim/mlxprim/core/tensor"
+)
+
+// sub returns the view of t (BSHD, float32) restricted to [start, start+n) along dim.
+func sub(t tensor.Tensor, dim, start, n int) tensor.Tensor {
+	v := t
+	v.Shape = slices.Clone(t.Shape)
+	v.Shape[dim] = n
+	v.Data = unsafe.Add(t.Data, start*t.Strides[dim]*4)
+	return v
+}
+
+// outBits returns the output and lse bits of pr.
+func outBits(pr *problem) ([]float32, []float32) {
+	return slices.Clone(pr.o.f32), slices.Clone(pr.lse.f32)
+}
+
+func detCfgs() map[string]cfg {
+	lq := 300
+	if raceEnabled {
+		lq = 70
+	}
+	prefill := baseCfg(2, lq, 2100, 4, 64)
+	prefill.Hkv = 2
+	prefill.p.Causal = true
+	prefill.p.ALiBiSlopes = ALiBiSlopes(4)
+	prefill.p.SoftCap = 5
+	decode := baseCfg(1, 3, 5000, 2, 128)
+	decode.p.Causal = true
+	return map[string]cfg{"prefill": prefill, "decode": decode}
+}
+
+// TestThreadCountInvariance: 1, 2 and 3 threads give bit-identical results.
+func TestThreadCountInvariance(t *testing.T) {
+	defer cpu.SetNumThreads(cpu.NumThreads())
+	forEachISA(t, func(t *testing.T) {
+		for name, c := range detCfgs() {
+			t.Run(name, func(t *testing.T) {
+				pr := newProblem(c, 1)
+				var ref0, ref1 []float32
+				for _, n := range []int{1, 2, 3} {
+					if err := cpu.SetNumThreads(n); err != nil {
+						t.Fatal(err)
+					}
+					if err := pr.run(); err != nil {
+						t.Fatal(err)
+					}
+					o, l := outBits(pr)
+					if ref0 == nil {
+						ref0, ref1 = o, l
+						continue
+					}
+					if !slices.Equal(o, ref0) || !slices.Equal(l, ref1) {
+						t.Fatalf("%d threads: result differs from 1 thread", n)
+					}
+				}
+			})
+		}
+	})
+}
+
+// TestBatchInvariance: each batch computed alone equals the same batch inside the call.
+func TestBatchInvariance(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		c := baseCfg(3, 70, 1500, 2, 64)
+		c.p.Causal = true
+		c.p.KeyLengths = []int32{1500, 900, 1200}
+		pr := newProblem(c, 2)
+		if err := pr.run(); err != nil {
+			t.Fatal(err)
+		}
+		for b := range c.B {
+			out := make([]float32, c.Lq*c.Hq*c.Dv)
+			lse := make([]float32, c.Hq*c.Lq)
+			ot := tensor.FromFloat32(out, 1, c.Lq, c.Hq, c.Dv)
+			lt := tensor.FromFloat32(lse, 1, c.Hq, c.Lq)
+			p := c.p
+			p.KeyLengths = c.p.KeyLengths[b : b+1]
+			if err := Forward(sub(pr.q.t, 0, b, 1), sub(pr.k.t, 0, b, 1), sub(pr.v.t, 0, b, 1), ot, &lt, p); err != nil {
+				t.Fatal(err)
+			}
+			for i := range c.Lq {
+				for h := range c.Hq {
+					for d := range c.Dv {
+						if got, want := out[(i*c.Hq+h)*c.Dv+d], float32(pr.o.get(b, i, h, d)); got != want {
+							t.Fatalf("batch %d alone: out[%d %d %d] = %v, in batch %v", b, i, h, d, got, want)
+						}
+					}
+					if got, want := lse[h*c.Lq+i], float32(pr.lse.get(b, h, i)); got != want {
+						t.Fatalf("batch %d alone: lse differs", b)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestRowAloneEqualsPrefill: a query row computed alone (Lq = 1 against the keys it can
+// see, the decode path) equals the same row inside a long causal prefill, bit for bit.
+func TestRowAloneEqualsPrefill(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		for _, window := range []int{-1, 700} {
+			t.Run(fmt.Sprintf("window=%d", window), func(t *testing.T) {
+				l, rows := 2200, []int{0, 1, 63, 64, 1023, 1024, 1100, 2047, 2199}
+				if raceEnabled {
+					l, rows = 1100, []int{0, 63, 64, 1023, 1024, 1099}
+				}
+				c := baseCfg(1, l, l, 2, 64)
+				c.p.Causal = true
+				c.p.WindowLeft = window
+				c.p.ALiBiSlopes = []float32{0.01, 0.002}
+				pr := newProblem(c, 3)
+				if err := pr.run(); err != nil {
+					t.Fatal(err)
+				}
+				out := make([]float32, c.Hq*c.Dv)
+				lse := make([]float32, c.Hq)
+				ot := tensor.FromFloat32(out, 1, 1, c.Hq, c.Dv)
+				lt := tensor.FromFloat32(lse, 1, c.Hq, 1)
+				for _, i := range rows {
+					q := sub(pr.q.t, 1, i, 1)
+					k, v := sub(pr.k.t, 1, 0, i+1), sub(pr.v.t, 1, 0, i+1)
+					if err := Forward(q, k, v, ot, &lt, c.p); err != nil {
+						t.Fatal(err)
+					}
+					for h := range c.Hq {
+						for d := range c.Dv {
+							if got, want := out[h*c.Dv+d], float32(pr.o.get(0, i, h, d)); got != want {
+								t.Fatalf("row %d alone: out[h=%d d=%d] = %v, in prefill %v", i, h, d, got, want)
+							}
+						}
+						if got, want := lse[h], float32(pr.lse.get(0, h, i)); got != want {
+							t.Fatalf("row %d alone: lse %v, in prefill %v", i, got, want)
+						}
+					}
+				}
+			})
+		}
+	})
+}

@@ -1,0 +1,411 @@
+package attention
+
+import (
+	"math"
+	"sync"
+	"unsafe"
+
+	"github.com/mlxprim/mlxprim/core/cpu"
+)
+
+// Fixed tile sizes. tileKeys and chunkKeys fix the arithmetic of a row (see the package
+// doc) and never depend on the inputs, the batch or the thread count. tileRows only
+// groups rows into work items (it changes no result).
+const (
+	tileRows  = 64   // rows (query positions x heads of a KV group) per work item
+	tileKeys  = 64   // keys per tile: one scores/expSum/accum call per row and tile
+	chunkKeys = 1024 // keys per chunk: the unit of the split-KV (flash-decoding) merge
+)
+
+var negInf = float32(math.Inf(-1))
+
+// state is the online-softmax state of a group of rows: running maximum m, sum l and
+// unnormalized output o (row r at o[r*dvp:]). A row with m = -Inf has seen no key.
+type state struct {
+	m, l, o []float32
+}
+
+func (st state) reset(rows, dvp int) {
+	for r := range rows {
+		st.m[r], st.l[r] = negInf, 0
+	}
+	clear(st.o[:rows*dvp])
+}
+
+// scratch is one worker's memory for one call; pooled so loops do not allocate.
+type scratch struct {
+	q      []float32 // packed query rows, dp each, zero padded
+	run    state     // the row's running state across chunks
+	chunk  state     // the state of the chunk being processed
+	s, s2  []float32 // one tile of scores / probabilities (two rows)
+	kt, vt []float32 // packed key / value tiles (when not used in place)
+	bias   []float32 // one tile of bias values
+}
+
+var scratchPool sync.Pool
+
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+func (pl *plan) getScratch(rows int) *scratch {
+	sc, _ := scratchPool.Get().(*scratch)
+	if sc == nil {
+		sc = new(scratch)
+	}
+	sc.q = grow(sc.q, rows*pl.dp)
+	for _, st := range []*state{&sc.run, &sc.chunk} {
+		st.m, st.l, st.o = grow(st.m, rows), grow(st.l, rows), grow(st.o, rows*pl.dvp)
+	}
+	sc.s, sc.s2 = grow(sc.s, tileKeys), grow(sc.s2, tileKeys)
+	sc.bias = grow(sc.bias, tileKeys)
+	sc.kt = grow(sc.kt, tileKeys*pl.dp)
+	sc.vt = grow(sc.vt, tileKeys*pl.dvp)
+	return sc
+}
+
+// rowSet is the rows of one work item: query positions r0..r1-1 of every query head that
+// reads KV head kvh of batch b, so that each key and value tile is loaded once for all of
+// them. Row r is head kvh*grp + r/n, position r0 + r%n, where n = r1 - r0.
+type rowSet struct {
+	b, kvh, r0, r1 int
+}
+
+func (rs rowSet) n(pl *plan) int { return (rs.r1 - rs.r0) * pl.grp }
+
+func (rs rowSet) row(pl *plan, r int) (h, i int) {
+	n := rs.r1 - rs.r0
+	return rs.kvh*pl.grp + r/n, rs.r0 + r%n
+}
+
+// run computes the whole call. Work items are rowSets; when they are too few to keep the
+// workers busy and the keys span several chunks, each chunk becomes an item too
+// (split-KV) and a second pass merges the chunk states in order. Both ways give the same
+// bits.
+func (pl *plan) run() {
+	if pl.B == 0 || pl.Lq == 0 || pl.Hq == 0 {
+		return
+	}
+	qr := max(1, tileRows/pl.grp) // query positions per item
+	nqt := (pl.Lq + qr - 1) / qr
+	nch := max(1, (pl.Lk+chunkKeys-1)/chunkKeys)
+	items := pl.B * pl.Hkv * nqt
+	set := func(g int) rowSet {
+		bh, qt := g/nqt, g%nqt
+		return rowSet{b: bh / pl.Hkv, kvh: bh % pl.Hkv, r0: qt * qr, r1: min((qt+1)*qr, pl.Lq)}
+	}
+	rows := min(qr, pl.Lq) * pl.grp
+	if nch > 1 && items < 4*cpu.NumThreads() {
+		pl.runSplit(items, nch, rows, set)
+		return
+	}
+	cpu.ParallelFor(items, 1, func(lo, hi int) {
+		sc := pl.getScratch(rows)
+		defer scratchPool.Put(sc)
+		for it := lo; it < hi; it++ {
+			// Last query tiles first: with a causal mask they are the longest.
+			rs := set(it - it%nqt + nqt - 1 - it%nqt)
+			pl.packQ(sc, rs)
+			pl.prefill(sc, rs)
+			pl.finish(sc.run, rs)
+		}
+	})
+}
+
+// prefill folds every chunk of the rows' key range into sc.run, in increasing order.
+func (pl *plan) prefill(sc *scratch, rs rowSet) {
+	sc.run.reset(rs.n(pl), pl.dvp)
+	c0, c1, ok := pl.chunkRange(rs)
+	if !ok {
+		return
+	}
+	// The first chunk goes straight into the empty running state, which is what merging
+	// it into an empty state would give.
+	pl.chunk(sc, sc.run, rs, c0)
+	for c := c0 + 1; c <= c1; c++ {
+		sc.chunk.reset(rs.n(pl), pl.dvp)
+		pl.chunk(sc, sc.chunk, rs, c)
+		for r := range rs.n(pl) {
+			mergeRow(sc.run, sc.chunk, r, pl.dvp)
+		}
+	}
+}
+
+// runSplit is run with one work item per (rowSet, chunk).
+func (pl *plan) runSplit(groups, nch, rows int, set func(int) rowSet) {
+	per := rows * (pl.dvp + 2)
+	parts := make([]float32, groups*nch*per)
+	part := func(g, c int) state {
+		p := parts[(g*nch+c)*per : (g*nch+c+1)*per]
+		return state{m: p[:rows], l: p[rows : 2*rows], o: p[2*rows:]}
+	}
+	cpu.ParallelFor(groups*nch, 1, func(lo, hi int) {
+		sc := pl.getScratch(rows)
+		defer scratchPool.Put(sc)
+		for it := lo; it < hi; it++ {
+			g, c := it/nch, it%nch
+			rs := set(g)
+			st := part(g, c)
+			st.reset(rs.n(pl), pl.dvp)
+			if c0, c1, ok := pl.chunkRange(rs); !ok || c < c0 || c > c1 {
+				continue
+			}
+			pl.packQ(sc, rs)
+			pl.chunk(sc, st, rs, c)
+		}
+	})
+	cpu.ParallelFor(groups, 1, func(lo, hi int) {
+		sc := pl.getScratch(rows)
+		defer scratchPool.Put(sc)
+		for g := lo; g < hi; g++ {
+			rs := set(g)
+			sc.run.reset(rs.n(pl), pl.dvp)
+			for c := range nch {
+				for r := range rs.n(pl) {
+					mergeRow(sc.run, part(g, c), r, pl.dvp)
+				}
+			}
+			pl.finish(sc.run, rs)
+		}
+	})
+}
+
+// keySpan returns the union [lo, hi) of the key ranges of rs's rows (the ends of a row's
+// range do not decrease with its position).
+func (pl *plan) keySpan(rs rowSet) (lo, hi int) {
+	lo, _ = pl.keyRange(rs.b, rs.r0)
+	_, hi = pl.keyRange(rs.b, rs.r1-1)
+	return max(lo, 0), min(hi, pl.Lk)
+}
+
+// chunkRange returns the chunks [c0, c1] that hold keys visible to rs's rows.
+func (pl *plan) chunkRange(rs rowSet) (c0, c1 int, ok bool) {
+	lo, hi := pl.keySpan(rs)
+	if lo >= hi {
+		return 0, 0, false
+	}
+	return lo / chunkKeys, (hi - 1) / chunkKeys, true
+}
+
+// packQ copies the query rows of rs into sc.q as float32, zero padded to dp.
+func (pl *plan) packQ(sc *scratch, rs rowSet) {
+	for r := range rs.n(pl) {
+		h, i := rs.row(pl, r)
+		row := sc.q[r*pl.dp : (r+1)*pl.dp]
+		pl.q.t.LoadRow(pl.q.off(rs.b, i, h), row[:pl.D])
+		clear(row[pl.D:])
+	}
+}
+
+// tile returns keys (or values) [pa, pe) of (b, kvh) as float32 rows of stride ld: the
+// tensor's own memory when it can be used in place, else a copy packed into buf.
+func tile(w view, inPlace bool, buf []float32, b, kvh, pa, pe, d, dp int) (rows []float32, ld int) {
+	if inPlace {
+		p := unsafe.Add(w.t.Data, w.off(b, pa, kvh)*4)
+		return unsafe.Slice((*float32)(p), (pe-pa-1)*w.ss+d), w.ss
+	}
+	for j := pa; j < pe; j++ {
+		row := buf[(j-pa)*dp : (j-pa+1)*dp]
+		w.t.LoadRow(w.off(b, j, kvh), row[:d])
+		clear(row[d:])
+	}
+	return buf, dp
+}
+
+// prefetch hints that rows [j0, j1) of (b, kvh) of w are needed next (in-place float32
+// rows only; packed tiles are copied anyway).
+func (pl *plan) prefetch(w view, inPlace bool, b, kvh, j0, j1, d int) {
+	if inPlace {
+		prefetchRows(unsafe.Add(w.t.Data, w.off(b, j0, kvh)*4), w.ss*4, j1-j0, d*4)
+	}
+}
+
+// chunk folds chunk c's visible keys into st for the rows of rs: tile by tile, each row
+// takes its visible keys of the tile, and updates its online softmax.
+func (pl *plan) chunk(sc *scratch, st state, rs rowSet, c int) {
+	kern, dp, dvp := pl.kern, pl.dp, pl.dvp
+	b := rs.b
+	lo, hi := pl.keySpan(rs)
+	a, e := max(c*chunkKeys, lo), min((c+1)*chunkKeys, hi)
+	for ts := a - a%tileKeys; ts < e; ts += tileKeys {
+		pa, pe := max(ts, a), min(ts+tileKeys, e)
+		kb, ks := tile(pl.k, pl.kDirect, sc.kt, b, rs.kvh, pa, pe, pl.D, dp)
+		vb, vs := tile(pl.v, pl.vDirect, sc.vt, b, rs.kvh, pa, pe, pl.Dv, dvp)
+		if next := ts + tileKeys; next < e {
+			pl.prefetch(pl.k, pl.kDirect, b, rs.kvh, next, min(next+tileKeys, e), pl.D)
+			pl.prefetch(pl.v, pl.vDirect, b, rs.kvh, next, min(next+tileKeys, e), pl.Dv)
+		}
+		kr := func(ra int) []float32 { return kb[(ra-pa)*ks:] }
+		vr := func(ra int) []float32 { return vb[(ra-pa)*vs:] }
+		// span returns row r's visible keys of the tile.
+		span := func(r int) (h, i, ra, rb int) {
+			h, i = rs.row(pl, r)
+			rlo, rhi := pl.keyRange(b, i)
+			return h, i, max(pa, rlo), min(pe, rhi)
+		}
+		for r, n := 0, rs.n(pl); r < n; r++ {
+			h, i, ra, rb := span(r)
+			if ra >= rb {
+				continue
+			}
+			q := sc.q[r*dp : (r+1)*dp]
+			if r+1 < n {
+				// Two rows over the same keys share the key and value loads.
+				if h2, i2, ra2, rb2 := span(r + 1); ra2 == ra && rb2 == rb {
+					s1, s2 := sc.s[:rb-ra], sc.s2[:rb-ra]
+					m1, m2 := kern.scores2(s1, s2, q, sc.q[(r+1)*dp:(r+2)*dp], kr(ra), ks, pl.scale)
+					if pl.elementwise {
+						m1 = pl.modify(sc, s1, b, h, i, ra)
+						m2 = pl.modify(sc, s2, b, h2, i2, ra)
+					}
+					o1, ok1 := pl.softmaxStep(st, r, s1, m1)
+					o2, ok2 := pl.softmaxStep(st, r+1, s2, m2)
+					switch {
+					case ok1 && ok2:
+						kern.accum2(o1, o2, s1, s2, vr(ra), vs)
+					case ok1:
+						kern.accum(o1, s1, vr(ra), vs)
+					case ok2:
+						kern.accum(o2, s2, vr(ra), vs)
+					}
+					r++
+					continue
+				}
+			}
+			s := sc.s[:rb-ra]
+			mx := kern.scores(s, q, kr(ra), ks, pl.scale)
+			if pl.elementwise {
+				mx = pl.modify(sc, s, b, h, i, ra)
+			}
+			if o, ok := pl.softmaxStep(st, r, s, mx); ok {
+				kern.accum(o, s, vr(ra), vs)
+			}
+		}
+	}
+}
+
+// softmaxStep folds row r's logits s (maximum mx) into its online softmax: it turns s
+// into probabilities relative to the new running maximum, rescales the row's sum and
+// output when the maximum grows, and returns the output row to which s·V must be added
+// (ok = false when the tile adds nothing: every logit -Inf, or the row is NaN).
+func (pl *plan) softmaxStep(st state, r int, s []float32, mx float32) (o []float32, ok bool) {
+	o = st.o[r*pl.dvp : (r+1)*pl.dvp]
+	m := st.m[r]
+	mt := max(m, mx)
+	if mt != mt {
+		// A NaN logit (NaN in q, k or bias) makes the whole row NaN, as in the math.
+		st.m[r], st.l[r] = mt, mt
+		for d := range o {
+			o[d] = mt
+		}
+		return nil, false
+	}
+	if mt == negInf {
+		return nil, false // every key of the tile is masked by the bias: no term
+	}
+	sum := pl.kern.expSum(s, mt)
+	if mt != m {
+		if m != negInf {
+			alpha := expf(m - mt)
+			for d := range o {
+				o[d] *= alpha
+			}
+			st.l[r] *= alpha
+		}
+		st.m[r] = mt
+	}
+	st.l[r] += sum
+	return o, true
+}
+
+// modify applies the soft cap, bias and ALiBi to the scaled logits s of query i, keys
+// ra.., and returns their maximum.
+func (pl *plan) modify(sc *scratch, s []float32, b, h, i, ra int) float32 {
+	var bias []float32
+	if pl.bias != nil {
+		bias = sc.bias[:len(s)]
+		st := pl.bias.Strides
+		pl.bias.LoadRow(b*st[0]+h*st[1]+i*st[2]+ra*st[3], bias)
+	}
+	var slope float32
+	if pl.alibi != nil {
+		slope = pl.alibi[h]
+	}
+	ip := i + pl.offset
+	mx := negInf
+	for j, x := range s {
+		if pl.cap > 0 {
+			x = pl.cap * float32(math.Tanh(float64(x/pl.cap)))
+		}
+		if bias != nil {
+			x += bias[j]
+		}
+		if pl.alibi != nil {
+			x -= slope * float32(ip-(ra+j))
+		}
+		s[j] = x
+		mx = max(mx, x)
+	}
+	return mx
+}
+
+// mergeRow folds row r of src into row r of dst (flash-decoding merge). An empty src
+// changes nothing; an empty dst takes src as is.
+func mergeRow(dst, src state, r, dvp int) {
+	ms := src.m[r]
+	if ms == negInf {
+		return
+	}
+	od, os := dst.o[r*dvp:(r+1)*dvp], src.o[r*dvp:(r+1)*dvp]
+	md := dst.m[r]
+	if md == negInf {
+		copy(od, os)
+		dst.m[r], dst.l[r] = ms, src.l[r]
+		return
+	}
+	m := max(md, ms)
+	a, c := expf(md-m), expf(ms-m)
+	for d := range od {
+		od[d] = float32(od[d]*a) + float32(os[d]*c)
+	}
+	dst.l[r] = float32(dst.l[r]*a) + float32(src.l[r]*c)
+	dst.m[r] = m
+}
+
+// finish normalizes the rows of st (adding the sink when set) and writes out and lse.
+func (pl *plan) finish(st state, rs rowSet) {
+	b := rs.b
+	for r := range rs.n(pl) {
+		h, i := rs.row(pl, r)
+		o := st.o[r*pl.dvp : r*pl.dvp+pl.Dv]
+		m, l := st.m[r], st.l[r]
+		lse := negInf
+		scale := float32(1) // multiplies o before the division by l
+		if pl.sinks != nil {
+			sink := pl.sinks[h]
+			lse = sink
+			if m != negInf {
+				mn := max(m, sink)
+				scale = expf(m - mn)
+				l = float32(l*scale) + expf(sink-mn)
+				m = mn
+			}
+		}
+		if st.m[r] == negInf {
+			clear(o)
+		} else {
+			for d := range o {
+				o[d] = float32(o[d]*scale) / l
+			}
+			lse = m + float32(math.Log(float64(l)))
+		}
+		pl.o.t.StoreRow(pl.o.off(b, i, h), o)
+		if pl.lse != nil {
+			s := pl.lse.Strides
+			*(*float32)(unsafe.Add(pl.lse.Data, (b*s[0]+h*s[1]+i*s[2])*4)) = lse
+		}
+	}
+}

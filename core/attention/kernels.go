@@ -1,0 +1,57 @@
+package attention
+
+import "github.com/mlxprim/mlxprim/core/cpu"
+
+// kernels are the float32 loops of one ISA path. kernels_generic.go defines each in plain
+// Go; kernels_amd64.go adds AVX2 and AVX-512 versions. All slices of q and o rows have a
+// length that is a multiple of 16 (the padded head dims dp and dvp).
+//
+// Determinism contract shared by every implementation: a result element depends only on
+// its own inputs and on the length of the loop, never on addresses, strides, or which
+// other elements are computed in the same call. In particular scores gives each s[j] the
+// same bits whether key j is computed alone or among others, and accum adds the terms of
+// each o[d] in increasing j, one rounding (or one fused multiply-add) per term.
+type kernels struct {
+	// scores sets s[j] = scale * dot(q, k[j*ks : j*ks+len(q)]) for j < len(s) and returns
+	// the largest s[j] (-Inf when s is empty). When some s[j] are NaN the result may be
+	// NaN or the largest other value, but it is NaN when all are; callers see any NaN
+	// through expSum's sum.
+	scores func(s, q, k []float32, ks int, scale float32) float32
+	// expSum sets x[j] = exp(x[j] - m) and returns the sum of the new x[j].
+	expSum func(x []float32, m float32) float32
+	// accum adds sum_j p[j] * v[j*vs : j*vs+len(o)] to o, in increasing j.
+	accum func(o, p, v []float32, vs int)
+
+	// scores2 and accum2 are scores and accum for two rows over the same keys (equal
+	// lengths), giving each row the very bits of the single-row kernel; the fast paths
+	// load each key or value row once for both.
+	scores2 func(s1, s2, q1, q2, k []float32, ks int, scale float32) (m1, m2 float32)
+	accum2  func(o1, o2, p1, p2, v []float32, vs int)
+}
+
+// pairScores is scores2 defined as two scores calls.
+func pairScores(scores func(s, q, k []float32, ks int, scale float32) float32) func(s1, s2, q1, q2, k []float32, ks int, scale float32) (float32, float32) {
+	return func(s1, s2, q1, q2, k []float32, ks int, scale float32) (float32, float32) {
+		return scores(s1, q1, k, ks, scale), scores(s2, q2, k, ks, scale)
+	}
+}
+
+// pairAccum is accum2 defined as two accum calls.
+func pairAccum(accum func(o, p, v []float32, vs int)) func(o1, o2, p1, p2, v []float32, vs int) {
+	return func(o1, o2, p1, p2, v []float32, vs int) {
+		accum(o1, p1, v, vs)
+		accum(o2, p2, v, vs)
+	}
+}
+
+// selectKernels returns the kernels of the selected ISA path, checked at call time so
+// tests can switch paths with cpu.UseISA.
+func selectKernels() *kernels {
+	switch isa := cpu.Selected(); {
+	case isa >= cpu.AVX512 && avx512Kernels != nil:
+		return avx512Kernels
+	case isa >= cpu.AVX2 && avx2Kernels != nil:
+		return avx2Kernels
+	}
+	return &genericKernels
+}

@@ -1,0 +1,53 @@
+//go:build !purego
+
+package attention
+
+// AVX-512 and AVX2 kernels (kernels_avx512_amd64.s, kernels_avx2_amd64.s); each routine
+// computes the generic loop of the same name. exp in expSum is a polynomial with at most
+// 1 ulp error (results >= 2^-126); the sums and dot products are added in the fixed trees
+// described in the assembly, so they differ from the generic path only by rounding.
+var (
+	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512,
+		scores2: scores2AVX512Go, accum2: accum2AVX512}
+	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2,
+		scores2: pairScores(scoresAVX2), accum2: pairAccum(accumAVX2)}
+)
+
+//go:noescape
+func scoresAVX512(s, q, k []float32, ks int, scale float32) float32
+
+//go:noescape
+func expSumAVX512(x []float32, m float32) float32
+
+//go:noescape
+func accumAVX512(o, p, v []float32, vs int)
+
+//go:noescape
+func scoresAVX2(s, q, k []float32, ks int, scale float32) float32
+
+//go:noescape
+func expSumAVX2(x []float32, m float32) float32
+
+//go:noescape
+func accumAVX2(o, p, v []float32, vs int)
+
+//go:noescape
+func scores2AVX512(s1, s2, q1, q2, k []float32, ks int, scale float32) (m1, m2 float32)
+
+//go:noescape
+func accum2AVX512(o1, o2, p1, p2, v []float32, vs int)
+
+// scores2AVX512Go runs scores2AVX512 on the whole groups of 8 keys and scoresAVX512 on
+// the rest of each row.
+func scores2AVX512Go(s1, s2, q1, q2, k []float32, ks int, scale float32) (float32, float32) {
+	n8 := len(s1) &^ 7
+	m1, m2 := negInf, negInf
+	if n8 > 0 {
+		m1, m2 = scores2AVX512(s1[:n8], s2[:n8], q1, q2, k, ks, scale)
+	}
+	if n8 < len(s1) {
+		m1 = max(m1, scoresAVX512(s1[n8:], q1, k[n8*ks:], ks, scale))
+		m2 = max(m2, scoresAVX512(s2[n8:], q2, k[n8*ks:], ks, scale))
+	}
+	return m1, m2
+}

@@ -1,0 +1,47 @@
+package attention
+
+import "math"
+
+// genericKernels is the plain-Go definition of every kernel (and the test oracle).
+var genericKernels = kernels{scores: scoresGeneric, expSum: expSumGeneric, accum: accumGeneric,
+	scores2: pairScores(scoresGeneric), accum2: pairAccum(accumGeneric)}
+
+// scoresGeneric: each dot product accumulates over d in increasing order.
+func scoresGeneric(s, q, k []float32, ks int, scale float32) float32 {
+	mx := float32(math.Inf(-1))
+	for j := range s {
+		kr := k[j*ks : j*ks+len(q)]
+		var acc float32
+		for d, qv := range q {
+			acc += qv * kr[d]
+		}
+		v := acc * scale
+		s[j] = v
+		if v > mx || v != v {
+			mx = v
+		}
+	}
+	return mx
+}
+
+func expSumGeneric(x []float32, m float32) float32 {
+	var sum float32
+	for j, v := range x {
+		e := expf(v - m)
+		x[j] = e
+		sum += e
+	}
+	return sum
+}
+
+func accumGeneric(o, p, v []float32, vs int) {
+	for j, pj := range p {
+		vr := v[j*vs : j*vs+len(o)]
+		for d, x := range vr {
+			o[d] += pj * x
+		}
+	}
+}
+
+// expf is exp in float32 (correctly rounded via float64); exp(-Inf) = 0.
+func expf(x float32) float32 { return float32(math.Exp(float64(x))) }

@@ -1,0 +1,188 @@
+package attention
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// Kernel-level tests: every ISA path against float64 references at tail sizes, with
+// strided key/value rows and guard values after every output.
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.Float64()*2 - 1)
+	}
+	return s
+}
+
+func TestKernelScores(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	forEachISA(t, func(t *testing.T) {
+		kern := selectKernels()
+		for _, dp := range []int{16, 32, 80, 128, 256} {
+			for _, n := range []int{0, 1, 7, 8, 9, 15, 31, 33, 64} {
+				for _, pad := range []int{0, 5} {
+					t.Run(fmt.Sprintf("dp=%d/n=%d/pad=%d", dp, n, pad), func(t *testing.T) {
+						ks := dp + pad
+						q, k := randSlice(r, dp), randSlice(r, max(0, (n-1)*ks+dp))
+						s := make([]float32, n+4)
+						for i := range s {
+							s[i] = guard
+						}
+						const scale = 0.3
+						mx := kern.scores(s[:n], q, k, ks, scale)
+						want := math.Inf(-1)
+						for j := range n {
+							var dot float64
+							for d := range dp {
+								dot += float64(q[d]) * float64(k[j*ks+d])
+							}
+							// float32 dot of dp terms of size <= 1: error <= dp * 2^-24 * sum|terms|.
+							if math.Abs(float64(s[j])-scale*dot) > 1e-6*float64(dp) {
+								t.Fatalf("s[%d] = %v, want %v", j, s[j], scale*dot)
+							}
+							want = max(want, float64(s[j]))
+							// Each key alone gives the same bits as in the group.
+							var one [1]float32
+							kern.scores(one[:], q, k[j*ks:], ks, scale)
+							if one[0] != s[j] {
+								t.Fatalf("s[%d] alone = %v, in a group %v", j, one[0], s[j])
+							}
+						}
+						if float64(mx) != want {
+							t.Fatalf("max = %v, want %v", mx, want)
+						}
+						for _, g := range s[n:] {
+							if g != guard {
+								t.Fatalf("write past s")
+							}
+						}
+					})
+				}
+			}
+		}
+	})
+}
+
+func TestKernelExpSum(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	forEachISA(t, func(t *testing.T) {
+		kern := selectKernels()
+		for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 64} {
+			x := make([]float32, n+3)
+			for i := range x {
+				x[i] = guard
+			}
+			for i := range n {
+				x[i] = float32(r.Float64()*40 - 30)
+			}
+			if n > 2 {
+				x[1] = float32(math.Inf(-1)) // a masked key
+				x[2] = -200                  // underflows to 0
+			}
+			in := append([]float32(nil), x...)
+			const m = 5
+			sum := kern.expSum(x[:n], m)
+			var want float64
+			for i := range n {
+				e := math.Exp(float64(in[i] - m)) // the float32 difference is exact input to exp
+				want += e
+				// polynomial exp: 1 ulp, plus the subnormal range
+				if math.Abs(float64(x[i])-e) > 3e-7*e+1e-44 {
+					t.Fatalf("n=%d: exp(%v - %v) = %v, want %v", n, in[i], m, x[i], e)
+				}
+			}
+			if math.Abs(float64(sum)-want) > 1e-6*want {
+				t.Fatalf("n=%d: sum %v, want %v", n, sum, want)
+			}
+			for _, g := range x[n:] {
+				if g != guard {
+					t.Fatalf("n=%d: write past x", n)
+				}
+			}
+		}
+	})
+}
+
+func TestKernelAccum(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	forEachISA(t, func(t *testing.T) {
+		kern := selectKernels()
+		for _, dvp := range []int{16, 32, 48, 80, 96, 128, 144, 256, 272} {
+			for _, n := range []int{0, 1, 7, 33, 64} {
+				vs := dvp + 3
+				p, v := randSlice(r, n), randSlice(r, max(0, (n-1)*vs+dvp))
+				o := randSlice(r, dvp+4)
+				for i := dvp; i < len(o); i++ {
+					o[i] = guard
+				}
+				want := make([]float64, dvp)
+				for d := range want {
+					want[d] = float64(o[d])
+					for j := range n {
+						want[d] += float64(p[j]) * float64(v[j*vs+d])
+					}
+				}
+				kern.accum(o[:dvp], p, v, vs)
+				for d := range want {
+					if math.Abs(float64(o[d])-want[d]) > 1e-6*float64(n+1) {
+						t.Fatalf("dvp=%d n=%d: o[%d] = %v, want %v", dvp, n, d, o[d], want[d])
+					}
+				}
+				for _, g := range o[dvp:] {
+					if g != guard {
+						t.Fatalf("dvp=%d n=%d: write past o", dvp, n)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestKernelPairs: scores2 and accum2 give each row exactly the bits of the single-row
+// kernels (the determinism contract), and write nothing past their outputs.
+func TestKernelPairs(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	forEachISA(t, func(t *testing.T) {
+		kern := selectKernels()
+		for _, dp := range []int{16, 64, 80, 128, 256, 272} {
+			for _, n := range []int{1, 7, 8, 9, 16, 33, 64} {
+				ks := dp + 3
+				q1, q2, k := randSlice(r, dp), randSlice(r, dp), randSlice(r, (n-1)*ks+dp)
+				s1, s2 := make([]float32, n+2), make([]float32, n+2)
+				s1[n], s2[n] = guard, guard
+				m1, m2 := kern.scores2(s1[:n], s2[:n], q1, q2, k, ks, 0.7)
+				w1, w2 := make([]float32, n), make([]float32, n)
+				x1, x2 := kern.scores(w1, q1, k, ks, 0.7), kern.scores(w2, q2, k, ks, 0.7)
+				for j := range n {
+					if s1[j] != w1[j] || s2[j] != w2[j] {
+						t.Fatalf("dp=%d n=%d: scores2 differs from scores at %d", dp, n, j)
+					}
+				}
+				if m1 != x1 || m2 != x2 || s1[n] != guard || s2[n] != guard {
+					t.Fatalf("dp=%d n=%d: max (%v %v) vs (%v %v), or a write past s", dp, n, m1, m2, x1, x2)
+				}
+
+				vs := dp + 5
+				v := randSlice(r, (n-1)*vs+dp)
+				o1, o2 := randSlice(r, dp+1), randSlice(r, dp+1)
+				o1[dp], o2[dp] = guard, guard
+				c1, c2 := append([]float32(nil), o1[:dp]...), append([]float32(nil), o2[:dp]...)
+				kern.accum2(o1[:dp], o2[:dp], w1, w2, v, vs)
+				kern.accum(c1, w1, v, vs)
+				kern.accum(c2, w2, v, vs)
+				for d := range dp {
+					if o1[d] != c1[d] || o2[d] != c2[d] {
+						t.Fatalf("dp=%d n=%d: accum2 differs from accum at %d", dp, n, d)
+					}
+				}
+				if o1[dp] != guard || o2[dp] != guard {
+					t.Fatalf("dp=%d n=%d: write past o", dp, n)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,13 @@
+//go:build !purego
+
+package attention
+
+import "unsafe"
+
+// prefetchRows asks the CPU to bring rows rows of rowBytes bytes, stride bytes apart from
+// p, into the cache. Keys and values of one head are rows a whole token apart (several
+// KiB in BSHD), a pattern the hardware prefetchers follow poorly across pages, so the
+// next tile is requested while the current one is computed.
+//
+//go:noescape
+func prefetchRows(p unsafe.Pointer, stride, rows, rowBytes int)
