@@ -1,7 +1,9 @@
 package cpu
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -98,4 +100,48 @@ func TestParallelForPanic(t *testing.T) {
 		}
 	})
 	t.Fatal("ParallelFor returned normally")
+}
+
+// TestParallelForConcurrentAndNested runs many loops at once, some nested inside others,
+// while the thread count changes: every index is still covered exactly once per loop.
+func TestParallelForConcurrentAndNested(t *testing.T) {
+	defer SetNumThreads(0)
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range 50 {
+				if it%10 == 0 {
+					SetNumThreads(1 + (g+it)%4)
+				}
+				n := 1 + (g*31+it*7)%300
+				counts := make([]atomic.Int32, n)
+				ParallelFor(n, 3, func(lo, hi int) {
+					for i := lo; i < hi; i++ {
+						counts[i].Add(1)
+						if i%50 == 0 { // a nested loop inside a chunk
+							var inner atomic.Int32
+							ParallelFor(20, 1, func(a, b int) { inner.Add(int32(b - a)) })
+							if inner.Load() != 20 {
+								errs <- "nested loop lost indices"
+							}
+						}
+					}
+				})
+				for i := range counts {
+					if c := counts[i].Load(); c != 1 {
+						errs <- fmt.Sprintf("index %d of %d visited %d times", i, n, c)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mlxprim/mlxprim/core/errs"
 )
@@ -32,11 +33,97 @@ func SetNumThreads(n int) error {
 // NumThreads returns the current pool size (>= 1).
 func NumThreads() int { return int(numThreads.Load()) }
 
+// job is one ParallelFor call shared with the helper workers. Chunks are claimed through
+// next, so any mix of helpers (including none) covers each chunk exactly once; the caller
+// waits for remaining to reach zero, never for a particular worker.
+type job struct {
+	n, grain, chunks int
+	body             func(lo, hi int)
+	next             atomic.Int64
+	remaining        atomic.Int64
+	done             chan struct{}
+	panicked         atomic.Pointer[any]
+}
+
+// work runs chunks until none is left.
+func (j *job) work() {
+	for {
+		c := int(j.next.Add(1) - 1)
+		if c >= j.chunks {
+			return
+		}
+		j.runChunk(c)
+	}
+}
+
+func (j *job) runChunk(c int) {
+	defer func() {
+		if r := recover(); r != nil {
+			j.panicked.CompareAndSwap(nil, &r)
+		}
+		if j.remaining.Add(-1) == 0 {
+			close(j.done)
+		}
+	}()
+	if j.panicked.Load() != nil {
+		return // stop early: the call will panic anyway
+	}
+	lo := c * j.grain
+	j.body(lo, min(lo+j.grain, j.n))
+}
+
+// The helper workers: started on demand, they take jobs from offers, and after a job
+// they keep polling for a short while before parking, because a caller's next parallel
+// loop usually follows within microseconds and waking a parked thread costs tens of them.
+var (
+	offers      = make(chan *job, MaxThreads)
+	workersMu   sync.Mutex
+	workerCount int
+)
+
+// spinFor is how long an idle worker keeps polling for new jobs before it parks.
+const spinFor = 50 * time.Microsecond
+
+func ensureWorkers(n int) {
+	workersMu.Lock()
+	defer workersMu.Unlock()
+	for ; workerCount < n; workerCount++ {
+		go worker()
+	}
+}
+
+func worker() {
+	for {
+		j := <-offers
+		for j != nil {
+			j.work()
+			j = poll()
+		}
+	}
+}
+
+// poll waits up to spinFor for another job without parking the thread.
+func poll() *job {
+	deadline := time.Now().Add(spinFor)
+	for i := 0; ; i++ {
+		select {
+		case j := <-offers:
+			return j
+		default:
+		}
+		if i%64 == 63 && time.Now().After(deadline) {
+			return nil
+		}
+		runtime.Gosched()
+	}
+}
+
 // ParallelFor calls body(lo, hi) for consecutive chunks [lo, hi) covering [0, n), each at
-// most grain long, on up to NumThreads() goroutines. Chunk boundaries depend only on n and
-// grain, never on the thread count, so a body that writes only its own chunk gives the
-// same result for every pool size. A panic in body is re-raised on the caller's
-// goroutine after all chunks stop, so the caller's recover sees it.
+// most grain long, on up to NumThreads() threads (the caller's and pool workers).
+// Chunk boundaries depend only on n and grain, never on the thread count, so a body that
+// writes only its own chunk gives the same result for every pool size. A panic in body is
+// re-raised on the caller's goroutine after all chunks stop, so the caller's recover sees
+// it. Concurrent calls are safe; they share the workers.
 func ParallelFor(n, grain int, body func(lo, hi int)) {
 	if n <= 0 {
 		return
@@ -45,41 +132,25 @@ func ParallelFor(n, grain int, body func(lo, hi int)) {
 		grain = 1
 	}
 	chunks := (n + grain - 1) / grain
-	workers := min(NumThreads(), chunks)
-	if workers <= 1 {
+	helpers := min(NumThreads(), chunks) - 1
+	if helpers <= 0 {
 		for lo := 0; lo < n; lo += grain {
 			body(lo, min(lo+grain, n))
 		}
 		return
 	}
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		panicked atomic.Pointer[any]
-	)
-	run := func() {
-		defer wg.Done()
-		defer func() {
-			if r := recover(); r != nil {
-				panicked.CompareAndSwap(nil, &r)
-			}
-		}()
-		for panicked.Load() == nil {
-			c := int(next.Add(1) - 1)
-			if c >= chunks {
-				return
-			}
-			lo := c * grain
-			body(lo, min(lo+grain, n))
+	j := &job{n: n, grain: grain, chunks: chunks, body: body, done: make(chan struct{})}
+	j.remaining.Store(int64(chunks))
+	ensureWorkers(helpers)
+	for range helpers {
+		select {
+		case offers <- j:
+		default: // every slot taken: the caller and whoever is free do the work
 		}
 	}
-	wg.Add(workers)
-	for range workers - 1 {
-		go run()
-	}
-	run()
-	wg.Wait()
-	if p := panicked.Load(); p != nil {
+	j.work()
+	<-j.done
+	if p := j.panicked.Load(); p != nil {
 		panic(fmt.Sprintf("parallel worker: %v", *p))
 	}
 }
