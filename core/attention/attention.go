@@ -137,7 +137,7 @@ func Forward(q, k, v, out tensor.Tensor, lse *tensor.Tensor, p Params) error {
 // returned; call Forward with the equivalent window to get one.
 func SlidingWindow(q, k, v, out tensor.Tensor, window int, causal bool, p Params) error {
 	if window < 0 {
-		return errInvalid("window: size %d is negative", window)
+		return errInvalid("window_size: %d is negative", window)
 	}
 	p.Causal = causal
 	p.WindowLeft, p.WindowRight = window, window

@@ -169,12 +169,15 @@ func (pl *plan) setOptions(p Params) error {
 	if isBad(pl.scale) {
 		return errInvalid("scale: %v is not finite", p.Scale)
 	}
-	if p.WindowLeft < -1 || p.WindowRight < -1 {
-		return errInvalid("window: (%d, %d), each side must be >= -1", p.WindowLeft, p.WindowRight)
+	if p.WindowLeft < -1 {
+		return errInvalid("window_left: %d, must be >= -1", p.WindowLeft)
+	}
+	if p.WindowRight < -1 {
+		return errInvalid("window_right: %d, must be >= -1", p.WindowRight)
 	}
 	pl.causal, pl.left, pl.right = p.Causal, p.WindowLeft, p.WindowRight
 	if p.SoftCap < 0 || isBad(p.SoftCap) {
-		return errInvalid("soft_cap: %v must be finite and >= 0", p.SoftCap)
+		return errInvalid("softcap: %v must be finite and >= 0", p.SoftCap)
 	}
 	pl.cap = p.SoftCap
 	if p.ALiBiSlopes != nil {

@@ -59,7 +59,7 @@ func (j *job) work() {
 func (j *job) runChunk(c int) {
 	defer func() {
 		if r := recover(); r != nil {
-			j.panicked.CompareAndSwap(nil, &r)
+			j.recordPanic(r)
 		}
 		if j.remaining.Add(-1) == 0 {
 			close(j.done)
@@ -71,6 +71,10 @@ func (j *job) runChunk(c int) {
 	lo := c * j.grain
 	j.body(lo, min(lo+j.grain, j.n))
 }
+
+// recordPanic keeps the first panic of the call. It is a separate function so that only
+// a panicking chunk moves its value to the heap: the hot path allocates nothing.
+func (j *job) recordPanic(r any) { j.panicked.CompareAndSwap(nil, &r) }
 
 // The helper workers: started on demand, they take jobs from offers, and after a job
 // they keep polling for a short while before parking, because a caller's next parallel
