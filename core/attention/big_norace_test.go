@@ -32,6 +32,10 @@ func TestForwardLarge(t *testing.T) {
 // is pooled; the hot loops allocate nothing). Not under the race detector, where
 // sync.Pool drops entries at random.
 func TestNoAllocPerTile(t *testing.T) {
+	// One thread: the worker pool's helpers, and the scratch each of them takes, are a
+	// cost per call that depends on scheduling, not on the number of tiles.
+	defer cpu.SetNumThreads(cpu.NumThreads())
+	cpu.SetNumThreads(1)
 	allocs := func(lq, lk int) float64 {
 		c := baseCfg(1, lq, lk, 2, 64)
 		c.p.Causal = true
