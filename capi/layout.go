@@ -19,6 +19,7 @@ func cLayout() map[string]uintptr {
 	var ro C.mlxp_rope_params
 	var np C.mlxp_norm_params
 	var mp C.mlxp_matmul_params
+	var ap C.mlxp_attention_params
 	return map[string]uintptr{
 		"mlxp_device.size":                        unsafe.Sizeof(d),
 		"mlxp_device.device_type":                 unsafe.Offsetof(d.device_type),
@@ -72,5 +73,17 @@ func cLayout() map[string]uintptr {
 		"mlxp_matmul_params.trans_b":              unsafe.Offsetof(mp.trans_b),
 		"mlxp_matmul_params.alpha":                unsafe.Offsetof(mp.alpha),
 		"mlxp_matmul_params.beta":                 unsafe.Offsetof(mp.beta),
+		"mlxp_attention_params.size":              unsafe.Sizeof(ap),
+		"mlxp_attention_params.struct_size":       unsafe.Offsetof(ap.struct_size),
+		"mlxp_attention_params.scale":             unsafe.Offsetof(ap.scale),
+		"mlxp_attention_params.causal":            unsafe.Offsetof(ap.causal),
+		"mlxp_attention_params.window_left":       unsafe.Offsetof(ap.window_left),
+		"mlxp_attention_params.window_right":      unsafe.Offsetof(ap.window_right),
+		"mlxp_attention_params.layout":            unsafe.Offsetof(ap.layout),
+		"mlxp_attention_params.softcap":           unsafe.Offsetof(ap.softcap),
+		"mlxp_attention_params.bias":              unsafe.Offsetof(ap.bias),
+		"mlxp_attention_params.alibi_slopes":      unsafe.Offsetof(ap.alibi_slopes),
+		"mlxp_attention_params.key_lengths":       unsafe.Offsetof(ap.key_lengths),
+		"mlxp_attention_params.sinks":             unsafe.Offsetof(ap.sinks),
 	}
 }

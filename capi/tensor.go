@@ -87,3 +87,44 @@ func boolField(name string, v C.int32_t) (bool, error) {
 	}
 	return v == 1, nil
 }
+
+// float32Values reads an optional 1-D float32 tensor argument into a Go slice (nil when
+// the argument is NULL).
+func float32Values(name string, t *C.mlxp_tensor) ([]float32, error) {
+	v, err := vectorArg(name, t, tensor.Float32)
+	if v == nil || err != nil {
+		return nil, err
+	}
+	out := make([]float32, v.Shape[0])
+	v.LoadRow(0, out)
+	return out, nil
+}
+
+// int32Values reads an optional 1-D int32 tensor argument into a Go slice (nil when the
+// argument is NULL).
+func int32Values(name string, t *C.mlxp_tensor) ([]int32, error) {
+	v, err := vectorArg(name, t, tensor.Int32)
+	if v == nil || err != nil {
+		return nil, err
+	}
+	out := make([]int32, v.Shape[0])
+	for i := range out {
+		out[i] = *(*int32)(unsafe.Add(v.Data, i*v.Strides[0]*4))
+	}
+	return out, nil
+}
+
+// vectorArg converts an optional 1-D tensor argument of dtype dt.
+func vectorArg(name string, t *C.mlxp_tensor, dt tensor.DType) (*tensor.Tensor, error) {
+	v, err := optionalTensorArg(name, t)
+	if v == nil || err != nil {
+		return nil, err
+	}
+	if v.DType != dt {
+		return nil, errs.New(errs.UnsupportedDtype, "%s: dtype %v, want %v", name, v.DType, dt)
+	}
+	if v.NDim() != 1 {
+		return nil, errs.New(errs.ShapeMismatch, "%s: shape %v, want one dimension", name, v.Shape)
+	}
+	return v, nil
+}

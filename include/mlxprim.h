@@ -837,6 +837,123 @@ mlxp_status mlxp_affine_linear(const mlxp_tensor* x, const mlxp_tensor* wq,
                                mlxp_tensor* y);
 
 /* ======================================================================================
+ * Attention
+ *
+ * A tiled FlashAttention-style forward pass: each query row runs an online softmax over
+ * key tiles counted from key 0, in float32, with O(L) extra memory; long key ranges are
+ * split across threads and merged in a fixed order. Results are bit-identical for any
+ * thread count and batch composition, and a row computed alone equals the same row inside
+ * a long prefill.
+ *
+ * Conventions: scale defaults to 1/sqrt(head_dim). Causal masking is bottom-right aligned:
+ * with Lq queries and Lk keys, query i sees key j iff j <= i + (Lk - Lq). A local window
+ * (left, right), -1 meaning unbounded, keeps key j iff
+ * i + (Lk-Lq) - left <= j <= i + (Lk-Lq) + right. Grouped-query attention: Hq % Hkv == 0
+ * and query head h reads KV head h / (Hq/Hkv). Logits are formed in this order: scale * q.k,
+ * soft cap (cap * tanh(x / cap)), additive bias, ALiBi (-slope[h] * (i + (Lk-Lq) - j)),
+ * then masks. A query with no visible key produces zeros (lse -Inf, or the sink logit when
+ * sinks are given), never NaN.
+ * ==================================================================================== */
+
+/** Parameters of mlxp_flash_attention and mlxp_sliding_window_attention. Initialize with
+ *  mlxp_attention_params_init(). The tensors it points to are borrowed for the call. */
+typedef struct mlxp_attention_params {
+    size_t struct_size;                 /* sizeof(mlxp_attention_params); set by init */
+    float scale;                        /* multiplies q.k; 0 (default) = 1/sqrt(head_dim) */
+    int32_t causal;                     /* 1 (default): bottom-right causal mask; 0: none */
+    int32_t window_left;                /* keys before the diagonal; -1 (default) = all */
+    int32_t window_right;               /* keys after the diagonal; -1 (default) = all */
+    int32_t layout;                     /* MLXP_LAYOUT_BSHD (default) or MLXP_LAYOUT_BHSD */
+    float softcap;                      /* > 0: logits -> softcap * tanh(logit / softcap)
+                                           (Gemma 2); 0 (default) = none */
+    const mlxp_tensor* bias;            /* NULL (default) or an additive logit bias of any
+                                           float dtype broadcastable to [B, Hq, Lq, Lk];
+                                           -Inf entries mask */
+    const mlxp_tensor* alibi_slopes;    /* NULL (default) or float32 [Hq];
+                                           mlxp_alibi_slopes() gives the standard ones */
+    const mlxp_tensor* key_lengths;     /* NULL (default) or int32 [B]: keys at or beyond
+                                           key_lengths[b] are masked (padding) */
+    const mlxp_tensor* sinks;           /* NULL (default) or float32 [Hq]: one extra logit
+                                           per head in the denominator, carrying no value */
+} mlxp_attention_params;
+
+/**
+ * mlxp_attention_params_init — fill p with the defaults listed in mlxp_attention_params
+ * (causal, no window, BSHD, default scale, no bias, ALiBi, key lengths, sinks or cap) and
+ * struct_size = sizeof(mlxp_attention_params).
+ *
+ * Parameters: p — not NULL.
+ * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT if p is NULL.
+ * Thread safety: safe from any thread.
+ */
+mlxp_status mlxp_attention_params_init(mlxp_attention_params* p);
+
+/**
+ * mlxp_alibi_slopes — the standard ALiBi slopes of Press et al. for num_heads heads, with
+ * the interpolation for head counts that are not powers of two.
+ *
+ * Parameters: num_heads — >= 1; out — not NULL, float32 [num_heads], any stride.
+ * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT; MLXP_ERR_SHAPE_MISMATCH;
+ *   MLXP_ERR_UNSUPPORTED_DTYPE.
+ * Thread safety: safe from any thread.
+ */
+mlxp_status mlxp_alibi_slopes(int32_t num_heads, mlxp_tensor* out);
+
+/**
+ * mlxp_flash_attention — out = softmax(scale * q k^T + masks) v.
+ *
+ * Shapes (BSHD; BHSD swaps the seq and heads axes of all four tensors): q [B, Lq, Hq, D],
+ *         k [B, Lk, Hkv, D], v [B, Lk, Hkv, Dv], out [B, Lq, Hq, Dv]; lse NULL or float32
+ *         [B, Hq, Lq] receiving the natural log of each row's softmax denominator.
+ * Dtypes: float32, float16 or bfloat16, each tensor independently; arithmetic float32.
+ * Parameters: q, k, v, out — not NULL, any strides (contiguous is fastest); out must not
+ *   overlap any other tensor of the call; params — NULL for defaults (causal).
+ * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT (NULL, bad params: window below -1,
+ *   non-finite scale, negative cap, layout, causal not 0/1; key length outside 0..Lk;
+ *   overlap); MLXP_ERR_SHAPE_MISMATCH (ndim != 4, Hq % Hkv != 0, head dims differ, B or
+ *   Lk differ, bias not broadcastable, slopes/sinks/key_lengths of the wrong length);
+ *   MLXP_ERR_UNSUPPORTED_DTYPE. Nothing is written on failure.
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_flash_attention(const mlxp_tensor* q, const mlxp_tensor* k,
+                                 const mlxp_tensor* v, mlxp_tensor* out, mlxp_tensor* lse,
+                                 const mlxp_attention_params* params);
+
+/**
+ * mlxp_sliding_window_attention — attention where query i sees key j iff
+ * |i + (Lk-Lq) - j| <= window_size, and also j <= i + (Lk-Lq) when causal is 1; work is
+ * proportional to the window, not to Lk.
+ *
+ * Parameters: window_size — >= 0; causal — 0 or 1 (replaces params->causal and the
+ *   window fields); the rest as mlxp_flash_attention (no lse).
+ * Returns, thread safety: as mlxp_flash_attention.
+ */
+mlxp_status mlxp_sliding_window_attention(const mlxp_tensor* q, const mlxp_tensor* k,
+                                          const mlxp_tensor* v, int32_t window_size,
+                                          int32_t causal, mlxp_tensor* out,
+                                          const mlxp_attention_params* params);
+
+/**
+ * mlxp_merge_attention_states — combine two partial attention results over disjoint key
+ * sets (split-KV, shared prefix): with m = max(lse_a, lse_b),
+ *   out = (exp(lse_a - m) o_a + exp(lse_b - m) o_b) / (exp(lse_a - m) + exp(lse_b - m)),
+ *   lse_out = m + log(exp(lse_a - m) + exp(lse_b - m)); a side with lse -Inf contributes
+ *   nothing (both -Inf: zeros and -Inf). Computed in float64.
+ *
+ * Shapes: o_a, o_b, out [B, L, H, D] (BSHD; pass other layouts as permuted strides);
+ *         lse_a, lse_b, lse_out float32 [B, H, L].
+ * Dtypes: o_a, o_b, out float32, float16 or bfloat16, independently.
+ * Parameters: lse_out — NULL to skip; out may be o_a or o_b itself and lse_out may be
+ *   lse_a or lse_b itself (in place); other overlaps are rejected.
+ * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT; MLXP_ERR_SHAPE_MISMATCH;
+ *   MLXP_ERR_UNSUPPORTED_DTYPE.
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_merge_attention_states(const mlxp_tensor* o_a, const mlxp_tensor* lse_a,
+                                        const mlxp_tensor* o_b, const mlxp_tensor* lse_b,
+                                        mlxp_tensor* out, mlxp_tensor* lse_out);
+
+/* ======================================================================================
  * Random number generator
  *
  * A counter-based generator (Philox-4x32-10): the stream is a pure function of the seed,

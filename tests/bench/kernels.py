@@ -753,6 +753,119 @@ register(Op(
 ))
 
 
+# --- flash_attention ------------------------------------------------------------------
+# q [B, Lq, H, D], k and v [B, Lk, H, D] (BSHD, the library's default), scale 1/sqrt(D),
+# bottom-right causal mask. Shapes are (B, Lq, Lk, H, D, causal); decode (Lq = 1) sees
+# every key either way, so it runs non-causal.
+
+def attn_make(s, rng):
+    b, lq, lk, h, d, causal = s
+    return {"q": rng.standard_normal((b, lq, h, d)).astype("float32"),
+            "k": rng.standard_normal((b, lk, h, d)).astype("float32"),
+            "v": rng.standard_normal((b, lk, h, d)).astype("float32"),
+            "causal": causal}
+
+
+def attn_masked(np, lq, lk, causal):
+    """[Lq, Lk] True where a key is hidden: j > i + (Lk - Lq) when causal."""
+    if not causal:
+        return None
+    return np.arange(lk)[None, :] > np.arange(lq)[:, None] + (lk - lq)
+
+
+def attn_ref(i):
+    np = _np()
+    q, k, v = (i[n].astype(np.float64) for n in ("q", "k", "v"))
+    lq, lk, d = q.shape[1], k.shape[1], q.shape[3]
+    hidden = attn_masked(np, lq, lk, i["causal"])
+    out = np.empty(q.shape)
+    for h in range(q.shape[2]):  # one head at a time bounds the float64 score matrix
+        s = np.einsum("bid,bjd->bij", q[:, :, h], k[:, :, h]) / math.sqrt(d)
+        if hidden is not None:
+            s[:, hidden] = -np.inf
+        p = np.exp(s - s.max(-1, keepdims=True))
+        out[:, :, h] = np.einsum("bij,bjd->bid", p / p.sum(-1, keepdims=True), v[:, :, h])
+    return out
+
+
+def attn_numpy(L, i):
+    np = L.np
+    q, k, v = (np.swapaxes(i[n], 1, 2) for n in ("q", "k", "v"))  # BHSD views
+    scale = np.float32(1 / math.sqrt(q.shape[-1]))
+    hidden = attn_masked(np, q.shape[2], k.shape[2], i["causal"])
+
+    def run():  # matmul, softmax, matmul
+        s = (q @ np.swapaxes(k, 2, 3)) * scale
+        if hidden is not None:
+            s[..., hidden] = -np.inf
+        s = np.exp(s - s.max(-1, keepdims=True))
+        s /= s.sum(-1, keepdims=True)
+        return np.swapaxes(s @ v, 1, 2)
+    return run
+
+
+def attn_mlx(L, i):
+    mx = L.mx
+    q, k, v = (mx.array(i[n]).transpose(0, 2, 1, 3) for n in ("q", "k", "v"))
+    mx.eval(q, k, v)
+    scale = 1 / math.sqrt(i["q"].shape[-1])
+    mask = "causal" if i["causal"] else None  # square when causal: alignment agrees
+
+    def run():
+        y = mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
+        y = y.transpose(0, 2, 1, 3)
+        mx.eval(y)
+        return y
+    return run
+
+
+def attn_jax(L, i):
+    if not hasattr(L.jax.nn, "dot_product_attention"):
+        raise Unsupported("jax.nn.dot_product_attention is missing in this jax")
+    causal = i["causal"]  # square when causal: jax's top-left alignment agrees
+    return jax_run(L, lambda q, k, v: L.jax.nn.dot_product_attention(q, k, v,
+                                                                    is_causal=causal),
+                   i["q"], i["k"], i["v"])
+
+
+def attn_torch(L, i):
+    causal = i["causal"]
+
+    def f(q, k, v):
+        y = L.F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
+                                             v.transpose(1, 2), is_causal=causal)
+        return y.transpose(1, 2)
+    return torch_run(L, f, i["q"], i["k"], i["v"])
+
+
+def attn_work(s):
+    b, lq, lk, h, d, causal = s
+    flops = 4 * b * h * lq * lk * d // (2 if causal else 1)
+    return flops, 4 * b * h * d * 2 * (lq + lk)  # q, out; k, v
+
+
+register(Op(
+    name="flash_attention",
+    shapes=[(1, n, n, 8, d, c) for d in (64, 128) for n in (512, 1024, 2048)
+            for c in (True, False)]
+    + [(1, 1, n, 8, d, False) for d in (64, 128) for n in (4096, 16384)],
+    quick=[(1, 16, 16, 2, 32, True), (2, 1, 100, 2, 16, False)],
+    make=attn_make,
+    reference=attn_ref,
+    work=attn_work,
+    ours=lambda L, i: with_out(L.mp.flash_attention, i["q"], i["k"], i["v"], like=i["q"],
+                               causal=i["causal"]),
+    peers={"numpy": attn_numpy, "mlx": attn_mlx, "jax": attn_jax, "torch": attn_torch},
+    # Outputs are softmax-weighted means of N(0, 1) values, |out| ~ 1/sqrt(visible keys)
+    # (>= 0.008); float32 logits, exp and sums of up to 16384 terms stay below ~1e-5
+    # absolute, while a wrong mask or scale is off by > 1e-3.
+    atol=3e-5, rtol=1e-4,
+    label=lambda s: ((f"B{s[0]} " if s[0] != 1 else "")
+                     + (f"L{s[1]}" if s[1] == s[2] else f"Lq{s[1]}/Lk{s[2]}")
+                     + f" H{s[3]} D{s[4]}" + (" causal" if s[5] else "")),
+))
+
+
 # ---------------------------------------------------------------------------------------
 # Checking and timing
 # ---------------------------------------------------------------------------------------
@@ -896,7 +1009,8 @@ def fmt_time(s):
 def print_table(results, libs, out=None):
     out = out or sys.stdout
     cols = [OURS] + libs
-    head = f"{'op':<11}{'shape':<22}" + "".join(f"{c:>20}" for c in cols)
+    w = max([11] + [len(r["op"]) + 1 for r in results])  # the longest op name
+    head = f"{'op':<{w}}{'shape':<22}" + "".join(f"{c:>20}" for c in cols)
     head += f"{'ours GFLOP/s':>14}{'ours GB/s':>11}{'% roofline':>12}"
     print(head, file=out)
     print("-" * len(head), file=out)
@@ -916,7 +1030,7 @@ def print_table(results, libs, out=None):
             extra += f"{r['gflops']:>14.2f}{r['gbs']:>11.2f}"
         if "roofline_fraction" in r:
             extra += f"{100 * r['roofline_fraction']:>9.1f}% {r['bound'][0]}"
-        print(f"{r['op']:<11}{r['label']:<22}" + "".join(cells) + extra, file=out)
+        print(f"{r['op']:<{w}}{r['label']:<22}" + "".join(cells) + extra, file=out)
 
 
 def plot(results, libs, meta, path):

@@ -76,5 +76,18 @@ int main(void) {
     FIELD(mlxp_rope_params, high_freq_factor);
     FIELD(mlxp_rope_params, seq_len);
     FIELD(mlxp_rope_params, inverse);
+
+    SIZE(mlxp_attention_params);
+    FIELD(mlxp_attention_params, struct_size);
+    FIELD(mlxp_attention_params, scale);
+    FIELD(mlxp_attention_params, causal);
+    FIELD(mlxp_attention_params, window_left);
+    FIELD(mlxp_attention_params, window_right);
+    FIELD(mlxp_attention_params, layout);
+    FIELD(mlxp_attention_params, softcap);
+    FIELD(mlxp_attention_params, bias);
+    FIELD(mlxp_attention_params, alibi_slopes);
+    FIELD(mlxp_attention_params, key_lengths);
+    FIELD(mlxp_attention_params, sinks);
     return 0;
 }

@@ -19,7 +19,8 @@ STATIC_CHECK(params_first, offsetof(mlxp_softmax_params, struct_size) == 0 &&
                                offsetof(mlxp_rms_norm_params, struct_size) == 0 &&
                                offsetof(mlxp_matmul_params, struct_size) == 0 &&
                                offsetof(mlxp_norm_params, struct_size) == 0 &&
-                               offsetof(mlxp_rope_params, struct_size) == 0);
+                               offsetof(mlxp_rope_params, struct_size) == 0 &&
+                               offsetof(mlxp_attention_params, struct_size) == 0);
 
 /* Taking each function's address with its documented type catches a changed signature. */
 mlxp_status (*const check_softmax)(const mlxp_tensor*, mlxp_tensor*, const mlxp_softmax_params*) = mlxp_softmax;
@@ -52,6 +53,11 @@ mlxp_status (*const check_dequantize_affine)(const mlxp_tensor*, const mlxp_tens
 mlxp_status (*const check_int8_linear)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*) = mlxp_int8_linear;
 mlxp_status (*const check_int4_linear)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, int32_t, const mlxp_tensor*, mlxp_tensor*) = mlxp_int4_linear;
 mlxp_status (*const check_affine_linear)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, int32_t, int32_t, const mlxp_tensor*, mlxp_tensor*) = mlxp_affine_linear;
+mlxp_status (*const check_attention_params_init)(mlxp_attention_params*) = mlxp_attention_params_init;
+mlxp_status (*const check_alibi_slopes)(int32_t, mlxp_tensor*) = mlxp_alibi_slopes;
+mlxp_status (*const check_flash_attention)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_attention_params*) = mlxp_flash_attention;
+mlxp_status (*const check_sliding_window_attention)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, int32_t, int32_t, mlxp_tensor*, const mlxp_attention_params*) = mlxp_sliding_window_attention;
+mlxp_status (*const check_merge_attention_states)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*) = mlxp_merge_attention_states;
 
 int check_constants(void);
 int check_constants(void) {

@@ -64,8 +64,19 @@ static_assert(std::is_same<decltype(&mlxp_int4_linear), mlxp_status (*)(const ml
               "mlxp_int4_linear signature");
 static_assert(std::is_same<decltype(&mlxp_affine_linear), mlxp_status (*)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, int32_t, int32_t, const mlxp_tensor*, mlxp_tensor*)>::value,
               "mlxp_affine_linear signature");
+static_assert(std::is_same<decltype(&mlxp_attention_params_init), mlxp_status (*)(mlxp_attention_params*)>::value,
+              "mlxp_attention_params_init signature");
+static_assert(std::is_same<decltype(&mlxp_alibi_slopes), mlxp_status (*)(int32_t, mlxp_tensor*)>::value,
+              "mlxp_alibi_slopes signature");
+static_assert(std::is_same<decltype(&mlxp_flash_attention), mlxp_status (*)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_attention_params*)>::value,
+              "mlxp_flash_attention signature");
+static_assert(std::is_same<decltype(&mlxp_sliding_window_attention), mlxp_status (*)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, int32_t, int32_t, mlxp_tensor*, const mlxp_attention_params*)>::value,
+              "mlxp_sliding_window_attention signature");
+static_assert(std::is_same<decltype(&mlxp_merge_attention_states), mlxp_status (*)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*)>::value,
+              "mlxp_merge_attention_states signature");
 static_assert(std::is_standard_layout<mlxp_matmul_params>::value && std::is_standard_layout<mlxp_norm_params>::value &&
-                  std::is_standard_layout<mlxp_rope_params>::value,
+                  std::is_standard_layout<mlxp_rope_params>::value &&
+                  std::is_standard_layout<mlxp_attention_params>::value,
               "parameter structs are plain C structs");
 static_assert(MLXP_ACT_SILU == 1 && MLXP_ACT_GELU == 2 && MLXP_ACT_GELU_TANH == 3, "activation values");
 static_assert(MLXP_ROPE_HALF == 0 && MLXP_ROPE_INTERLEAVED == 1 && MLXP_LAYOUT_BSHD == 0 && MLXP_LAYOUT_BHSD == 1,
@@ -81,6 +92,9 @@ extern "C" mlxp_status mlxp_rng_destroy(mlxp_rng* rng);
 extern "C" mlxp_status mlxp_matmul_params_init(mlxp_matmul_params* p);
 extern "C" mlxp_status mlxp_rope(const mlxp_tensor* q, mlxp_tensor* q_out, const mlxp_tensor* k, mlxp_tensor* k_out,
                                  const mlxp_tensor* positions, const mlxp_rope_params* params);
+extern "C" mlxp_status mlxp_merge_attention_states(const mlxp_tensor* o_a, const mlxp_tensor* lse_a,
+                                                   const mlxp_tensor* o_b, const mlxp_tensor* lse_b,
+                                                   mlxp_tensor* out, mlxp_tensor* lse_out);
 
 int check_constants();
 int check_constants() {

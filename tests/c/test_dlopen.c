@@ -30,7 +30,9 @@
     X(mlxp_glu) X(mlxp_glu_backward) X(mlxp_rope_params_init) X(mlxp_rope)        \
     X(mlxp_quantize_int8) X(mlxp_dequantize_int8) X(mlxp_quantize_int4)           \
     X(mlxp_dequantize_int4) X(mlxp_quantize_affine) X(mlxp_dequantize_affine)     \
-    X(mlxp_int8_linear) X(mlxp_int4_linear) X(mlxp_affine_linear)
+    X(mlxp_int8_linear) X(mlxp_int4_linear) X(mlxp_affine_linear)                 \
+    X(mlxp_attention_params_init) X(mlxp_alibi_slopes) X(mlxp_flash_attention)    \
+    X(mlxp_sliding_window_attention) X(mlxp_merge_attention_states)
 
 typedef struct {
 #define FIELD(name) __typeof__(name)* name;
@@ -211,6 +213,16 @@ int main(int argc, char** argv) {
           "norm_params_init");
     CHECK(api.mlxp_rope_params_init(&rp) == MLXP_OK && rp.struct_size == sizeof rp && rp.base == 10000,
           "rope_params_init");
+    mlxp_attention_params ap;
+    CHECK(api.mlxp_attention_params_init(&ap) == MLXP_OK && ap.struct_size == sizeof ap && ap.causal == 1 &&
+              ap.window_left == -1 && ap.window_right == -1 && ap.layout == MLXP_LAYOUT_BSHD && ap.bias == NULL,
+          "attention_params_init");
+    /* ALiBi for 2 heads: 2^-4, 2^-8 (exact in float32). */
+    float slopes[2];
+    int64_t sl2[1] = {2};
+    mlxp_tensor tsl = tu_tensor(slopes, TU_F32, 1, sl2, NULL);
+    CHECK(api.mlxp_alibi_slopes(2, &tsl) == MLXP_OK && slopes[0] == 0x1p-4f && slopes[1] == 0x1p-8f,
+          "alibi_slopes(2) = [%g %g]", (double)slopes[0], (double)slopes[1]);
 
     /* A second dlopen of the same path returns the same, still working, library. */
     void* again = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);

@@ -35,6 +35,8 @@ from ._errors import (
     ShapeMismatchError,
     UnsupportedDtypeError,
 )
+from ._attention import (alibi_slopes, flash_attention, merge_attention_states,
+                         sliding_window_attention)
 from ._activations import (activation, activation_backward, geglu, gelu, glu,
                            glu_backward, silu, swiglu)
 from ._linalg import gated_linear, linear, matmul
@@ -84,6 +86,10 @@ __all__ = [
     "quantize_affine",
     "dequantize_affine",
     "affine_linear",
+    "flash_attention",
+    "sliding_window_attention",
+    "merge_attention_states",
+    "alibi_slopes",
     "Rng",
     "MlxpError",
     "InvalidArgumentError",

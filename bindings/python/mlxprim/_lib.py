@@ -118,6 +118,22 @@ class RopeParams(Structure):
     ]
 
 
+class AttentionParams(Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("scale", c_float),
+        ("causal", c_int32),
+        ("window_left", c_int32),
+        ("window_right", c_int32),
+        ("layout", c_int32),
+        ("softcap", c_float),
+        ("bias", POINTER(Tensor)),  # the four optional tensors: NULL when absent
+        ("alibi_slopes", POINTER(Tensor)),
+        ("key_lengths", POINTER(Tensor)),
+        ("sinks", POINTER(Tensor)),
+    ]
+
+
 # mlxp_status is int32_t; handles (mlxp_rng*) are opaque tokens carried as void*.
 Status = c_int32
 TensorP = POINTER(Tensor)
@@ -202,6 +218,14 @@ _SIGNATURES = [
      [TensorP, TensorP, TensorP, TensorP, c_int32, TensorP, TensorP]),
     ("mlxp_affine_linear", Status,
      [TensorP, TensorP, TensorP, TensorP, c_int32, c_int32, TensorP, TensorP]),
+    ("mlxp_attention_params_init", Status, [POINTER(AttentionParams)]),
+    ("mlxp_alibi_slopes", Status, [c_int32, TensorP]),
+    ("mlxp_flash_attention", Status,
+     [TensorP, TensorP, TensorP, TensorP, TensorP, POINTER(AttentionParams)]),
+    ("mlxp_sliding_window_attention", Status,
+     [TensorP, TensorP, TensorP, c_int32, c_int32, TensorP, POINTER(AttentionParams)]),
+    ("mlxp_merge_attention_states", Status,
+     [TensorP, TensorP, TensorP, TensorP, TensorP, TensorP]),
     ("mlxp_rng_create", Status, [c_uint64, POINTER(c_void_p)]),
     ("mlxp_rng_uniform", Status, [c_void_p, TensorP]),
     ("mlxp_rng_destroy", Status, [c_void_p]),

@@ -30,6 +30,10 @@ STRUCTS = {
                           "beta_slow", "attention_factor", "mscale", "mscale_all_dim",
                           "yarn_no_truncate", "low_freq_factor", "high_freq_factor",
                           "seq_len", "inverse"]),
+    "mlxp_attention_params": (_lib.AttentionParams,
+                              ["struct_size", "scale", "causal", "window_left",
+                               "window_right", "layout", "softcap", "bias", "alibi_slopes",
+                               "key_lengths", "sinks"]),
 }
 
 # Enum constants of the header that the binding mirrors in _lib.
@@ -106,7 +110,7 @@ def test_every_header_function_is_declared():
     text = open(HEADER).read()
     decls = re.findall(r"^(?:mlxp_status|const char\*)\s+(mlxp_\w+)\(([^;]*)\);", text,
                        flags=re.M)
-    assert len(decls) >= 41
+    assert len(decls) >= 46
     declared = {name: fn for name, *fn in _lib._SIGNATURES}
     assert set(declared) == {name for name, _ in decls}
     assert set(_lib.FUNCTIONS) == set(declared)

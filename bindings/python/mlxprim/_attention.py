@@ -1,0 +1,242 @@
+"""Attention: FlashAttention-style forward, sliding windows, merging partial states and
+ALiBi slopes (mlxp_flash_attention and friends).
+
+Conventions (include/mlxprim.h): BSHD by default; causal masking is bottom-right aligned
+(query i sees key j iff j <= i + Lk - Lq); a window ``(left, right)`` keeps key j iff
+``i + Lk - Lq - left <= j <= i + Lk - Lq + right``, -1 meaning unbounded; query head h
+reads KV head ``h // (Hq // Hkv)``. Logits are ``scale * q.k``, then the soft cap, the
+bias, ALiBi ``-slope[h] * (i + Lk - Lq - j)``, then the masks. A query with no visible key
+gives zeros and lse -inf (or the sink logit), never NaN.
+"""
+
+import ctypes
+import numbers
+import operator
+
+import numpy as np
+
+from . import _lib
+from ._errors import InvalidArgumentError
+from ._lib import check, lib
+from ._tensor import as_tensor, empty_like, ref
+
+_LAYOUTS = {"BSHD": _lib.LAYOUT_BSHD, "BHSD": _lib.LAYOUT_BHSD}
+
+
+def _int32(value, name, what):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidArgumentError(f"{name}: expected an integer, got {value!r}")
+    v = operator.index(value)
+    if not -(1 << 31) <= v < 1 << 31:
+        raise InvalidArgumentError(f"{name} must be {what}, got {v}")
+    return v
+
+
+def _layout(layout):
+    try:
+        return _LAYOUTS[layout]
+    except (KeyError, TypeError):
+        raise InvalidArgumentError(
+            f"layout: unknown value {layout!r} (expected 'BSHD' or 'BHSD')") from None
+
+
+def _vector(obj, dtype):
+    """Lists and tuples become NumPy vectors of the dtype the header asks for; arrays are
+    passed as they are (the library checks their dtype)."""
+    if isinstance(obj, (list, tuple)):
+        return np.asarray(obj, dtype=dtype)
+    return obj
+
+
+def _params(scale, causal, window, layout, softcap):
+    p = _lib.AttentionParams()
+    check(lib.mlxp_attention_params_init(ctypes.byref(p)))
+    if scale is not None:
+        if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
+            raise InvalidArgumentError(f"scale: expected a number or None, got {scale!r}")
+        if float(scale) == 0.0:
+            # 0 means "default" to the library; a caller asking for 0 wants something else.
+            raise InvalidArgumentError(
+                "scale must be nonzero (None gives the default 1/sqrt(head_dim))")
+        p.scale = float(scale)
+    p.causal = 1 if causal else 0
+    try:
+        left, right = window
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(
+            f"window: expected a pair (left, right), got {window!r}") from None
+    p.window_left = _int32(left, "window left", ">= -1")
+    p.window_right = _int32(right, "window right", ">= -1")
+    p.layout = _layout(layout)
+    if isinstance(softcap, bool) or not isinstance(softcap, numbers.Real):
+        raise InvalidArgumentError(f"softcap: expected a number, got {softcap!r}")
+    p.softcap = float(softcap)
+    return p
+
+
+def _out_shape(qa, va):
+    """out's shape: q's with v's head dim (both layouts keep head_dim last), or None when a
+    shape is not 4-D (the library then reports it)."""
+    if qa is None or va is None or qa.shape is None or va.shape is None:
+        return None
+    if len(qa.shape) != 4 or len(va.shape) != 4:
+        return None
+    return qa.shape[:3] + (va.shape[3],)
+
+
+def _default_out(out, qa, va):
+    if out is not None:
+        return out
+    shape = _out_shape(qa, va)
+    if shape is None:
+        return empty_like(qa)  # the library reports the bad ndim
+    return np.empty(shape, qa.dtype)
+
+
+def _heads_and_len(qa, layout):
+    """(Hq, Lq) of q, or None when q's shape is not 4-D."""
+    if qa is None or qa.shape is None or len(qa.shape) != 4:
+        return None
+    if layout == _lib.LAYOUT_BSHD:
+        return qa.shape[2], qa.shape[1]
+    return qa.shape[1], qa.shape[2]
+
+
+def alibi_slopes(num_heads):
+    """The standard ALiBi slopes of Press et al. for ``num_heads`` heads (geometric
+    ``2 ** (-8 (h + 1) / n)`` for a power of two n, interpolated otherwise).
+
+    Returns:
+        A new float32 array ``[num_heads]``.
+    """
+    n = _int32(num_heads, "num_heads", "at least 1")
+    out = np.empty((max(n, 0),), np.float32)
+    oa = as_tensor(out, "out", writable=True)
+    check(lib.mlxp_alibi_slopes(n, ref(oa)))
+    return out
+
+
+_standard_alibi_slopes = alibi_slopes  # flash_attention's argument shadows the name
+
+
+def flash_attention(q, k, v, *, scale=None, causal=True, window=(-1, -1), layout="BSHD",
+                    softcap=0.0, bias=None, alibi_slopes=None, key_lengths=None, sinks=None,
+                    return_lse=False, out=None):
+    """``out = softmax(scale * q k^T + masks) v``, tiled with an online softmax.
+
+    Args:
+        q: ``[B, Lq, Hq, D]`` (BSHD) or ``[B, Hq, Lq, D]`` (BHSD).
+        k: ``[B, Lk, Hkv, D]``; v: ``[B, Lk, Hkv, Dv]`` (BHSD swaps the middle axes);
+            ``Hq % Hkv == 0`` (GQA/MQA). Each float32, float16 or bfloat16, any strides.
+        scale: multiplies q.k; None gives ``1/sqrt(D)``.
+        causal: bottom-right causal mask (query i sees key j iff ``j <= i + Lk - Lq``).
+        window: ``(left, right)`` local window around the diagonal, -1 = unbounded.
+        layout: "BSHD" or "BHSD" (all four tensors).
+        softcap: > 0 maps logits to ``softcap * tanh(logit / softcap)``; 0 = none.
+        bias: None or an additive logit bias (any float dtype) broadcastable to
+            ``[B, Hq, Lq, Lk]``; -inf entries mask.
+        alibi_slopes: None, a float32 ``[Hq]`` vector, or True for the standard slopes
+            (:func:`alibi_slopes`); adds ``-slope[h] * (i + Lk - Lq - j)``.
+        key_lengths: None or int32 ``[B]``: keys at or beyond ``key_lengths[b]`` are masked.
+        sinks: None or float32 ``[Hq]``: one extra logit per head in the denominator.
+        return_lse: also return the float32 ``[B, Hq, Lq]`` natural log of each row's
+            softmax denominator (-inf for a row that sees no key and has no sink).
+        out: where to write, ``[B, Lq, Hq, Dv]`` (BSHD) of any float dtype; default a new
+            array with q's dtype. It must not overlap the inputs.
+
+    Returns:
+        ``out``, or ``(out, lse)`` with ``return_lse=True``.
+
+    Raises:
+        InvalidArgumentError (bad params: window below -1, negative softcap, key length
+        outside 0..Lk), ShapeMismatchError (ndim, Hq % Hkv, head dims, B or Lk, bias
+        broadcast, vector lengths), UnsupportedDtypeError.
+    """
+    p = _params(scale, causal, window, layout, softcap)
+    qa = as_tensor(q, "q")
+    ka = as_tensor(k, "k")
+    va = as_tensor(v, "v")
+    if alibi_slopes is True:
+        hl = _heads_and_len(qa, p.layout)
+        alibi_slopes = None if hl is None else _standard_alibi_slopes(hl[0])
+    elif alibi_slopes is False:
+        alibi_slopes = None
+    # The descriptors must stay alive until the call returns: keep them in locals.
+    bias_a = as_tensor(bias, "bias")
+    alibi_a = as_tensor(_vector(alibi_slopes, np.float32), "alibi_slopes")
+    lens_a = as_tensor(_vector(key_lengths, np.int32), "key_lengths")
+    sinks_a = as_tensor(_vector(sinks, np.float32), "sinks")
+    for field, arg in (("bias", bias_a), ("alibi_slopes", alibi_a),
+                       ("key_lengths", lens_a), ("sinks", sinks_a)):
+        if arg is not None:
+            setattr(p, field, ctypes.pointer(arg.struct))
+    out = _default_out(out, qa, va)
+    oa = as_tensor(out, "out", writable=True)
+    lse = None
+    if return_lse:
+        hl = _heads_and_len(qa, p.layout)
+        shape = (0, 0, 0) if hl is None else (qa.shape[0],) + hl  # bad q: library reports
+        lse = np.empty(shape, np.float32)
+    la = as_tensor(lse, "lse", writable=True)
+    check(lib.mlxp_flash_attention(ref(qa), ref(ka), ref(va), ref(oa), ref(la),
+                                   ctypes.byref(p)))
+    if return_lse:
+        return out, lse
+    return out
+
+
+def sliding_window_attention(q, k, v, window_size, *, causal=True, scale=None,
+                             layout="BSHD", out=None):
+    """Attention where query i sees key j iff ``|i + Lk - Lq - j| <= window_size`` (and
+    ``j <= i + Lk - Lq`` when causal); work is proportional to the window, not to Lk.
+
+    Args:
+        q, k, v, scale, layout, out: as :func:`flash_attention`.
+        window_size: >= 0.
+        causal: also apply the bottom-right causal mask.
+
+    Returns:
+        ``out``.
+    """
+    w = _int32(window_size, "window_size", ">= 0")
+    p = _params(scale, True, (-1, -1), layout, 0.0)
+    qa = as_tensor(q, "q")
+    ka = as_tensor(k, "k")
+    va = as_tensor(v, "v")
+    out = _default_out(out, qa, va)
+    oa = as_tensor(out, "out", writable=True)
+    check(lib.mlxp_sliding_window_attention(ref(qa), ref(ka), ref(va), w,
+                                            1 if causal else 0, ref(oa), ctypes.byref(p)))
+    return out
+
+
+def merge_attention_states(o_a, lse_a, o_b, lse_b, *, out=None, lse_out=None):
+    """Combine two partial attention results over disjoint key sets (split-KV, shared
+    prefix). With ``m = max(lse_a, lse_b)``, ``wa = exp(lse_a - m)``, ``wb = exp(lse_b - m)``::
+
+        out = (wa o_a + wb o_b) / (wa + wb),    lse = m + log(wa + wb)
+
+    computed in float64; a side with lse -inf contributes nothing (both: zeros and -inf).
+
+    Args:
+        o_a, o_b: ``[B, L, H, D]`` (pass BHSD data as a transposed view), any float dtype.
+        lse_a, lse_b: float32 ``[B, H, L]``.
+        out: default a new array like o_a; may be o_a or o_b itself.
+        lse_out: default a new float32 array like lse_a; may be lse_a or lse_b itself.
+
+    Returns:
+        ``(out, lse_out)``.
+    """
+    oaa = as_tensor(o_a, "o_a")
+    laa = as_tensor(lse_a, "lse_a")
+    oba = as_tensor(o_b, "o_b")
+    lba = as_tensor(lse_b, "lse_b")
+    if out is None:
+        out = empty_like(oaa)
+    outa = as_tensor(out, "out", writable=True)
+    if lse_out is None and laa is not None and laa.shape is not None:
+        lse_out = np.empty(laa.shape, np.float32)
+    lsa = as_tensor(lse_out, "lse_out", writable=True)
+    check(lib.mlxp_merge_attention_states(ref(oaa), ref(laa), ref(oba), ref(lba),
+                                          ref(outa), ref(lsa)))
+    return out, lse_out

@@ -1,0 +1,313 @@
+import CMLXPrim
+
+/// The options of `flashAttention` and `slidingWindowAttention`: `mlxp_attention_params`
+/// with Swift types and the header's defaults.
+///
+/// Logits are formed in the header's order: scale * q.k, soft cap, bias, ALiBi, then the
+/// masks (causal, window, key lengths). Causal masking and the window are bottom-right
+/// aligned: query i sits at position i' = i + (Lk - Lq).
+public struct AttentionParams: Equatable, Sendable {
+    /// The order of the four dimensions of q, k, v and the output (MLXP_LAYOUT_*).
+    public typealias Layout = RopeParams.Layout
+
+    /// Multiplies q.k; finite. 0 means 1/sqrt(head_dim).
+    public var scale: Float = 0
+    /// true: query i sees key j only when j <= i + (Lk - Lq).
+    public var causal: Bool = true
+    /// Keys before (left) and after (right) the diagonal that stay visible; -1 means all.
+    public var windowLeft: Int = -1
+    public var windowRight: Int = -1
+    public var layout: Layout = .bshd
+    /// > 0: logits become softcap * tanh(logit / softcap) (Gemma 2); 0 means none.
+    public var softcap: Float = 0
+    /// An additive logit bias broadcastable (NumPy rules) to [B, Hq, Lq, Lk] whatever the
+    /// layout, with its shape in `biasShape`; -Inf entries mask. nil means none.
+    public var bias: [Float]? = nil
+    public var biasShape: [Int]? = nil
+    /// Hq ALiBi slopes: logits get -slope[h] * (i' - j). `MLXPrim.alibiSlopes(numHeads:)`
+    /// gives the standard ones. nil means no ALiBi.
+    public var alibiSlopes: [Float]? = nil
+    /// B lengths: keys at or beyond keyLengths[b] are masked (padding). nil means all Lk.
+    public var keyLengths: [Int32]? = nil
+    /// Hq logits, one per head, added to the softmax denominator and carrying no value
+    /// (attention sinks). nil means none.
+    public var sinks: [Float]? = nil
+
+    public init(
+        scale: Float = 0, causal: Bool = true, windowLeft: Int = -1, windowRight: Int = -1,
+        layout: Layout = .bshd, softcap: Float = 0, bias: [Float]? = nil,
+        biasShape: [Int]? = nil, alibiSlopes: [Float]? = nil, keyLengths: [Int32]? = nil,
+        sinks: [Float]? = nil
+    ) {
+        self.scale = scale
+        self.causal = causal
+        self.windowLeft = windowLeft
+        self.windowRight = windowRight
+        self.layout = layout
+        self.softcap = softcap
+        self.bias = bias
+        self.biasShape = biasShape
+        self.alibiSlopes = alibiSlopes
+        self.keyLengths = keyLengths
+        self.sinks = sinks
+    }
+
+    /// Calls body with the C struct (from mlxp_attention_params_init, so struct_size is the
+    /// library's) whose optional tensors point into this value's arrays for the call.
+    func withCParams<R>(
+        _ t: TensorArena, _ body: (UnsafePointer<mlxp_attention_params>) throws -> R
+    ) throws -> R {
+        if let bias {
+            guard let biasShape else {
+                throw MLXPrimError(
+                    status: .invalidArgument, message: "attention: bias needs biasShape")
+            }
+            try checkCount(bias.count, "bias", shape: biasShape)
+        }
+        var p = mlxp_attention_params()
+        try check(mlxp_attention_params_init(&p))
+        p.scale = scale
+        p.causal = causal ? 1 : 0
+        // Out-of-range values become values the library rejects, never a trap.
+        p.window_left = Int32(clamping: windowLeft)
+        p.window_right = Int32(clamping: windowRight)
+        p.layout = layout.rawValue
+        p.softcap = softcap
+        return try withOptionalBuffer(bias) { bias in
+            try withOptionalBuffer(alibiSlopes) { slopes in
+                try withOptionalBuffer(keyLengths) { lengths in
+                    try withOptionalBuffer(sinks) { sinks in
+                        p.bias = bias.map { UnsafePointer(t.tensor($0, biasShape!)) }
+                        p.alibi_slopes = t.vector(slopes).map { UnsafePointer($0) }
+                        p.key_lengths = lengths.map {
+                            UnsafePointer(t.tensor($0.baseAddress, .int32, [$0.count]))
+                        }
+                        p.sinks = t.vector(sinks).map { UnsafePointer($0) }
+                        return try withUnsafePointer(to: p) { try body($0) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension MLXPrim {
+    /// The standard ALiBi slopes of Press et al. for `numHeads` heads, as
+    /// `mlxp_alibi_slopes` defines them (with the interpolation for head counts that are
+    /// not powers of two): for 8 heads 2^-1, 2^-2, ..., 2^-8.
+    /// - Throws: `.invalidArgument` when numHeads < 1.
+    public static func alibiSlopes(numHeads: Int) throws -> [Float] {
+        var slopes = [Float](repeating: 0, count: max(numHeads, 0))
+        try slopes.withUnsafeMutableBufferPointer { out in
+            try withTensors { t in
+                try check(mlxp_alibi_slopes(Int32(clamping: numHeads), t.vector(out)))
+            }
+        }
+        return slopes
+    }
+
+    /// Scaled dot-product attention, as `mlxp_flash_attention` defines it:
+    /// softmax(scale * q k^T + bias + ALiBi + masks) v, in float32 with one rounding into T.
+    /// A query that sees no key gets zeros (lse -Inf, or its head's sink logit).
+    ///
+    /// - Parameters:
+    ///   - q: [B, Lq, Hq, D] (or [B, Hq, Lq, D] with layout `.bhsd`).
+    ///   - k: [B, Lk, Hkv, D] with Hq % Hkv == 0; query head h reads KV head h / (Hq/Hkv).
+    ///   - v: [B, Lk, Hkv, Dv].
+    ///   - params: scale, masks, layout and the optional bias, ALiBi, key lengths, sinks.
+    ///   - returnLSE: true also returns the natural log of each row's softmax denominator.
+    /// - Returns: the output, its shape ([B, Lq, Hq, Dv] or [B, Hq, Lq, Dv]) and, with
+    ///   `returnLSE`, the lse as [B, Hq, Lq].
+    /// - Throws: `MLXPrimError` with `.shapeMismatch` (a count, ndim, Hq % Hkv, head dims,
+    ///   lengths of the optional arrays) or `.invalidArgument` (window below -1, scale, cap,
+    ///   a key length outside 0...Lk).
+    public static func flashAttention<T: MLXPrimFloat>(
+        q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
+        params: AttentionParams = .init(), returnLSE: Bool = false
+    ) throws -> (output: [T], shape: [Int], lse: [Float]?) {
+        let outShape = attentionOutputShape(qShape, vShape)
+        var output = [T](repeating: 0, count: try elementCount(outShape, "out"))
+        var lse: [Float]? = nil
+        if returnLSE {
+            lse = [Float](repeating: 0, count: try elementCount(
+                attentionLSEShape(qShape, params.layout), "lse"))
+        }
+        try q.withUnsafeBufferPointer { q in
+            try k.withUnsafeBufferPointer { k in
+                try v.withUnsafeBufferPointer { v in
+                    try output.withUnsafeMutableBufferPointer { out in
+                        try withOptionalMutableBuffer(&lse) { lse in
+                            try flashAttention(
+                                q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape,
+                                params: params, into: out, lse: lse)
+                        }
+                    }
+                }
+            }
+        }
+        return (output, outShape, lse)
+    }
+
+    /// Attention written into caller memory; see
+    /// `flashAttention(q:qShape:k:kShape:v:vShape:params:returnLSE:)`. `out` holds the
+    /// output's elements, `lse` (or nil) B * Hq * Lq values; neither may overlap another
+    /// buffer of the call. On failure nothing is written.
+    public static func flashAttention<T: MLXPrimFloat>(
+        q: UnsafeBufferPointer<T>, qShape: [Int], k: UnsafeBufferPointer<T>, kShape: [Int],
+        v: UnsafeBufferPointer<T>, vShape: [Int], params: AttentionParams = .init(),
+        into out: UnsafeMutableBufferPointer<T>, lse: UnsafeMutableBufferPointer<Float>? = nil
+    ) throws {
+        let outShape = attentionOutputShape(qShape, vShape)
+        let lseShape = attentionLSEShape(qShape, params.layout)
+        try checkCount(q.count, "q", shape: qShape)
+        try checkCount(k.count, "k", shape: kShape)
+        try checkCount(v.count, "v", shape: vShape)
+        try checkCount(out.count, "out", shape: outShape)
+        if let lse {
+            try checkCount(lse.count, "lse", shape: lseShape)
+        }
+        try withTensors { t in
+            try params.withCParams(t) { p in
+                try check(mlxp_flash_attention(
+                    t.tensor(q, qShape), t.tensor(k, kShape), t.tensor(v, vShape),
+                    t.tensor(out, outShape), lse.map { t.tensor($0, lseShape) }, p))
+            }
+        }
+    }
+
+    /// Sliding-window attention, as `mlxp_sliding_window_attention` defines it: query i
+    /// sees key j iff |i + (Lk - Lq) - j| <= windowSize, and also j <= i + (Lk - Lq) when
+    /// `causal`. `windowSize` and `causal` replace the params' causal and window fields;
+    /// the rest (scale, layout, bias, ALiBi, key lengths, sinks, cap) apply as in
+    /// `flashAttention`.
+    /// - Returns: the output and its shape, as `flashAttention`.
+    /// - Throws: as `flashAttention`; `.invalidArgument` when windowSize < 0.
+    public static func slidingWindowAttention<T: MLXPrimFloat>(
+        q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
+        windowSize: Int, causal: Bool, params: AttentionParams = .init()
+    ) throws -> (output: [T], shape: [Int]) {
+        let outShape = attentionOutputShape(qShape, vShape)
+        var output = [T](repeating: 0, count: try elementCount(outShape, "out"))
+        try q.withUnsafeBufferPointer { q in
+            try k.withUnsafeBufferPointer { k in
+                try v.withUnsafeBufferPointer { v in
+                    try output.withUnsafeMutableBufferPointer { out in
+                        try slidingWindowAttention(
+                            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape,
+                            windowSize: windowSize, causal: causal, params: params, into: out)
+                    }
+                }
+            }
+        }
+        return (output, outShape)
+    }
+
+    /// Sliding-window attention written into `out`; see
+    /// `slidingWindowAttention(q:qShape:k:kShape:v:vShape:windowSize:causal:params:)`.
+    /// `out` must not overlap the inputs. On failure nothing is written.
+    public static func slidingWindowAttention<T: MLXPrimFloat>(
+        q: UnsafeBufferPointer<T>, qShape: [Int], k: UnsafeBufferPointer<T>, kShape: [Int],
+        v: UnsafeBufferPointer<T>, vShape: [Int], windowSize: Int, causal: Bool,
+        params: AttentionParams = .init(), into out: UnsafeMutableBufferPointer<T>
+    ) throws {
+        let outShape = attentionOutputShape(qShape, vShape)
+        try checkCount(q.count, "q", shape: qShape)
+        try checkCount(k.count, "k", shape: kShape)
+        try checkCount(v.count, "v", shape: vShape)
+        try checkCount(out.count, "out", shape: outShape)
+        try withTensors { t in
+            try params.withCParams(t) { p in
+                try check(mlxp_sliding_window_attention(
+                    t.tensor(q, qShape), t.tensor(k, kShape), t.tensor(v, vShape),
+                    Int32(clamping: windowSize), causal ? 1 : 0, t.tensor(out, outShape), p))
+            }
+        }
+    }
+
+    /// Combines two partial attention results over disjoint key sets (split-KV, a shared
+    /// prefix), as `mlxp_merge_attention_states` defines it: with m = max(lseA, lseB),
+    /// out = (e^(lseA-m) oA + e^(lseB-m) oB) / (e^(lseA-m) + e^(lseB-m)) and
+    /// lse = m + log(e^(lseA-m) + e^(lseB-m)), in float64. A side with lse -Inf contributes
+    /// nothing; both -Inf give zeros and -Inf.
+    ///
+    /// - Parameters:
+    ///   - oA, oB: [B, L, H, D] each (`shape`), e.g. `flashAttention` outputs in BSHD.
+    ///   - lseA, lseB: [B, H, L] each, the matching `flashAttention` lse.
+    /// - Returns: the merged output ([B, L, H, D]) and lse ([B, H, L]).
+    /// - Throws: `MLXPrimError` with `.shapeMismatch` or `.invalidArgument`.
+    public static func mergeAttentionStates<T: MLXPrimFloat>(
+        oA: [T], lseA: [Float], oB: [T], lseB: [Float], shape: [Int]
+    ) throws -> (output: [T], lse: [Float]) {
+        var output = [T](repeating: 0, count: try elementCount(shape, "out"))
+        var lse: [Float]? = [Float](
+            repeating: 0, count: try elementCount(mergeLSEShape(shape), "lse"))
+        try oA.withUnsafeBufferPointer { oA in
+            try lseA.withUnsafeBufferPointer { lseA in
+                try oB.withUnsafeBufferPointer { oB in
+                    try lseB.withUnsafeBufferPointer { lseB in
+                        try output.withUnsafeMutableBufferPointer { out in
+                            try withOptionalMutableBuffer(&lse) { lse in
+                                try mergeAttentionStates(
+                                    oA: oA, lseA: lseA, oB: oB, lseB: lseB, shape: shape,
+                                    into: out, lse: lse)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (output, lse!)
+    }
+
+    /// The merge written into caller memory; see
+    /// `mergeAttentionStates(oA:lseA:oB:lseB:shape:)`. `out` may be `oA` or `oB` itself and
+    /// `lse` (nil to skip) may be `lseA` or `lseB` itself; other overlaps are rejected. On
+    /// failure nothing is written.
+    public static func mergeAttentionStates<T: MLXPrimFloat>(
+        oA: UnsafeBufferPointer<T>, lseA: UnsafeBufferPointer<Float>, oB: UnsafeBufferPointer<T>,
+        lseB: UnsafeBufferPointer<Float>, shape: [Int], into out: UnsafeMutableBufferPointer<T>,
+        lse: UnsafeMutableBufferPointer<Float>? = nil
+    ) throws {
+        let lseShape = mergeLSEShape(shape)
+        try checkCount(oA.count, "oA", shape: shape)
+        try checkCount(oB.count, "oB", shape: shape)
+        try checkCount(out.count, "out", shape: shape)
+        try checkCount(lseA.count, "lseA", shape: lseShape)
+        try checkCount(lseB.count, "lseB", shape: lseShape)
+        if let lse {
+            try checkCount(lse.count, "lse", shape: lseShape)
+        }
+        try withTensors { t in
+            try check(mlxp_merge_attention_states(
+                t.tensor(oA, shape), t.tensor(lseA, lseShape), t.tensor(oB, shape),
+                t.tensor(lseB, lseShape), t.tensor(out, shape), lse.map { t.tensor($0, lseShape) }))
+        }
+    }
+
+    /// q's shape with v's head dim last. A shape that is not 4-D is passed on unchanged for
+    /// the library to reject.
+    private static func attentionOutputShape(_ qShape: [Int], _ vShape: [Int]) -> [Int] {
+        guard qShape.count == 4, vShape.count == 4 else {
+            return qShape
+        }
+        return Array(qShape.dropLast()) + [vShape[3]]
+    }
+
+    /// [B, Hq, Lq] from q's shape in either layout.
+    private static func attentionLSEShape(
+        _ qShape: [Int], _ layout: AttentionParams.Layout
+    ) -> [Int] {
+        guard qShape.count == 4 else {
+            return qShape
+        }
+        return layout == .bshd ? [qShape[0], qShape[2], qShape[1]] : Array(qShape.prefix(3))
+    }
+
+    /// [B, H, L] from [B, L, H, D].
+    private static func mergeLSEShape(_ shape: [Int]) -> [Int] {
+        guard shape.count == 4 else {
+            return shape
+        }
+        return [shape[0], shape[2], shape[1]]
+    }
+}

@@ -1,0 +1,34 @@
+/* Public entry points of the attention ops; see api.c for why they forward. */
+#include "mlxprim.h"
+#include "_cgo_export.h"
+
+mlxp_status mlxp_attention_params_init(mlxp_attention_params* p) {
+    return mlxpgo_attention_params_init(p);
+}
+
+mlxp_status mlxp_alibi_slopes(int32_t num_heads, mlxp_tensor* out) {
+    return mlxpgo_alibi_slopes(num_heads, out);
+}
+
+mlxp_status mlxp_flash_attention(const mlxp_tensor* q, const mlxp_tensor* k,
+                                 const mlxp_tensor* v, mlxp_tensor* out, mlxp_tensor* lse,
+                                 const mlxp_attention_params* params) {
+    return mlxpgo_flash_attention((mlxp_tensor*)q, (mlxp_tensor*)k, (mlxp_tensor*)v, out, lse,
+                                  (mlxp_attention_params*)params);
+}
+
+mlxp_status mlxp_sliding_window_attention(const mlxp_tensor* q, const mlxp_tensor* k,
+                                          const mlxp_tensor* v, int32_t window_size,
+                                          int32_t causal, mlxp_tensor* out,
+                                          const mlxp_attention_params* params) {
+    return mlxpgo_sliding_window_attention((mlxp_tensor*)q, (mlxp_tensor*)k, (mlxp_tensor*)v,
+                                           window_size, causal, out,
+                                           (mlxp_attention_params*)params);
+}
+
+mlxp_status mlxp_merge_attention_states(const mlxp_tensor* o_a, const mlxp_tensor* lse_a,
+                                        const mlxp_tensor* o_b, const mlxp_tensor* lse_b,
+                                        mlxp_tensor* out, mlxp_tensor* lse_out) {
+    return mlxpgo_merge_attention_states((mlxp_tensor*)o_a, (mlxp_tensor*)lse_a,
+                                         (mlxp_tensor*)o_b, (mlxp_tensor*)lse_b, out, lse_out);
+}

@@ -1,0 +1,734 @@
+/*
+ * test_attention.c — mlxp_flash_attention, mlxp_sliding_window_attention,
+ * mlxp_merge_attention_states and mlxp_alibi_slopes through the C ABI, against a dense
+ * reference in double written here from the header's formulas: every score is
+ * materialized, the masks are built explicitly (bottom-right causal, window (left, right),
+ * key lengths, bias -Inf), then softmax with the optional sink logit.
+ *
+ * Tolerance (see kernelutil.h for the float32 accumulation bound): the library forms
+ * each logit in float32 from D products, so a logit is off by at most
+ * acc_tol(D, scale * sum|q_d k_d|) plus a few ulps for the soft cap and ALiBi; a logit
+ * error e changes each softmax weight by a relative e (twice, through the numerator and
+ * the denominator), and the weighted sum of Lk values adds acc_tol(Lk, sum|p v|). So
+ *   |out - ref| <= 2 * logit_err * max|v| + acc_tol(Lk, max|v|) + out_rtol(dt) * |ref|
+ * and |lse - ref| <= 2 * logit_err + acc_tol(Lk, 1) * 2 (+ float32 rounding of lse).
+ * logit_err uses the largest possible logit magnitude of the case (|q|, |k| < 1), doubled.
+ */
+#include <math.h>
+
+#include "badinput.h"
+#include "kernelutil.h"
+
+/* ---- attention tensors: logical BSHD values in double, stored in any layout ------------- */
+
+/* A 4-D tensor of logical shape [B, L, H, D] (BSHD), stored as BSHD or BHSD in dt, with
+ * optional padding between rows and a non-unit innermost step (a strided view). */
+typedef struct {
+    int B, L, H, D;
+    int layout;
+    kbuf buf;
+    int64_t shape[4], strides[4];
+    mlxp_tensor t;
+} atensor;
+
+static void at_init(atensor* a, int B, int L, int H, int D, tu_dt dt, int layout, int step, int pad) {
+    a->B = B, a->L = L, a->H = H, a->D = D, a->layout = layout;
+    int64_t ph[4] = {B, layout == MLXP_LAYOUT_BSHD ? L : H, layout == MLXP_LAYOUT_BSHD ? H : L, D};
+    memcpy(a->shape, ph, sizeof ph);
+    a->strides[3] = step;
+    a->strides[2] = (int64_t)D * step + pad;
+    a->strides[1] = ph[2] * a->strides[2] + pad;
+    a->strides[0] = ph[1] * a->strides[1];
+    a->buf = kb_new(dt, ph[0] * a->strides[0]);
+    kb_sentinel(&a->buf);
+    a->t = kb_tensor(&a->buf, 4, a->shape, a->strides);
+}
+
+static int64_t at_off(const atensor* a, int b, int l, int h, int d) {
+    if (a->layout == MLXP_LAYOUT_BSHD)
+        return b * a->strides[0] + l * a->strides[1] + h * a->strides[2] + d * a->strides[3];
+    return b * a->strides[0] + h * a->strides[1] + l * a->strides[2] + d * a->strides[3];
+}
+
+static double at_get(const atensor* a, int b, int l, int h, int d) { return kb_get(&a->buf, at_off(a, b, l, h, d)); }
+
+static void at_fill(atensor* a, tu_rand* r, double lo, double hi) {
+    for (int b = 0; b < a->B; b++)
+        for (int l = 0; l < a->L; l++)
+            for (int h = 0; h < a->H; h++)
+                for (int d = 0; d < a->D; d++) kb_set(&a->buf, at_off(a, b, l, h, d), tu_uniform(r, lo, hi));
+}
+
+/* Whether every byte outside the tensor's elements still holds the sentinel. */
+static int at_gaps_untouched(const atensor* a) {
+    size_t es = tu_size(a->buf.dt);
+    char* mark = calloc((size_t)a->buf.n, 1);
+    for (int b = 0; b < a->B; b++)
+        for (int l = 0; l < a->L; l++)
+            for (int h = 0; h < a->H; h++)
+                for (int d = 0; d < a->D; d++) mark[at_off(a, b, l, h, d)] = 1;
+    int ok = 1;
+    for (int64_t i = 0; i < a->buf.n && ok; i++)
+        if (!mark[i]) ok = untouched((char*)a->buf.data + (size_t)i * es, es);
+    free(mark);
+    return ok;
+}
+
+static void at_free(atensor* a) { kb_free(&a->buf); }
+
+/* ---- the reference --------------------------------------------------------------------- */
+
+typedef struct {
+    int causal, wl, wr; /* window (left, right), -1 unbounded */
+    int sw;             /* >= 0: the sliding-window mask |i' - j| <= sw instead of (wl, wr) */
+    double scale;       /* 0: 1/sqrt(D) */
+    double softcap;
+    const double* bias; /* [bB, bH, Lq, Lk] with bB in {1, B}, bH in {1, Hq}, or NULL */
+    int bB, bH;
+    const double* slopes;    /* [Hq] or NULL */
+    const int32_t* klen;     /* [B] or NULL */
+    const double* sinks;     /* [Hq] or NULL */
+} refcfg;
+
+static refcfg ref_default(void) {
+    refcfg c;
+    memset(&c, 0, sizeof c);
+    c.causal = 1, c.wl = -1, c.wr = -1, c.sw = -1;
+    return c;
+}
+
+/* out[b][i][h][e] (contiguous BSHD, Dv) and lse[b][h][i]. */
+static void ref_attention(const atensor* q, const atensor* k, const atensor* v, const refcfg* c, double* out,
+                          double* lse) {
+    int B = q->B, Lq = q->L, Hq = q->H, D = q->D, Lk = k->L, Hkv = k->H, Dv = v->D;
+    int off = Lk - Lq;
+    double scale = c->scale != 0 ? c->scale : 1.0 / sqrt((double)D);
+    double* s = malloc(sizeof(double) * (size_t)Lk);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < Hq; h++)
+            for (int i = 0; i < Lq; i++) {
+                int kh = h / (Hq / Hkv);
+                int ip = i + off; /* the query's absolute position */
+                double m = c->sinks ? c->sinks[h] : -INFINITY;
+                for (int j = 0; j < Lk; j++) {
+                    double x = 0;
+                    for (int d = 0; d < D; d++) x += at_get(q, b, i, h, d) * at_get(k, b, j, kh, d);
+                    x *= scale;
+                    if (c->softcap > 0) x = c->softcap * tanh(x / c->softcap);
+                    if (c->bias) {
+                        int bb = c->bB == 1 ? 0 : b, bh = c->bH == 1 ? 0 : h;
+                        x += c->bias[(((size_t)bb * c->bH + bh) * Lq + i) * Lk + j];
+                    }
+                    if (c->slopes) x += -c->slopes[h] * (double)(ip - j);
+                    int visible = 1;
+                    if (c->causal && j > ip) visible = 0;
+                    if (c->sw >= 0) {
+                        if (abs(ip - j) > c->sw) visible = 0;
+                    } else {
+                        if (c->wl >= 0 && j < ip - c->wl) visible = 0;
+                        if (c->wr >= 0 && j > ip + c->wr) visible = 0;
+                    }
+                    if (c->klen && j >= c->klen[b]) visible = 0;
+                    s[j] = visible ? x : -INFINITY;
+                    if (s[j] > m) m = s[j];
+                }
+                double* o = out + (((size_t)b * Lq + i) * Hq + h) * Dv;
+                for (int e = 0; e < Dv; e++) o[e] = 0;
+                double* l = lse ? lse + ((size_t)b * Hq + h) * Lq + i : NULL;
+                if (m == -INFINITY) { /* no visible key and no sink */
+                    if (l) *l = -INFINITY;
+                    continue;
+                }
+                double den = c->sinks ? exp(c->sinks[h] - m) : 0;
+                for (int j = 0; j < Lk; j++) {
+                    if (s[j] == -INFINITY) continue;
+                    double p = exp(s[j] - m);
+                    den += p;
+                    for (int e = 0; e < Dv; e++) o[e] += p * at_get(v, b, j, kh, e);
+                }
+                for (int e = 0; e < Dv; e++) o[e] /= den;
+                if (l) *l = m + log(den);
+            }
+    free(s);
+}
+
+/* ---- one flash-attention case ---------------------------------------------------------- */
+
+typedef struct {
+    const char* name;
+    int B, Lq, Lk, Hq, Hkv, D, Dv;
+    tu_dt qdt, kdt, vdt, odt;
+    int layout;
+    int qstep, qpad; /* strided q */
+    int ostep, opad; /* strided out */
+    refcfg ref;
+    /* library-side optional tensors (the reference reads ref.*) */
+    int bias_dims;   /* 0: none; 4: [bB, bH, Lq, Lk]; 2: [Lq, Lk] */
+    tu_dt bias_dt;
+    int with_lse;
+    double max_logit; /* bound on |logit| used by the tolerance */
+    int expect_empty_rows; /* the case has rows with no visible key and no sink */
+} acase;
+
+static double logit_err(const acase* c) {
+    /* q.k of D products, each < 1, times the scale; soft cap / bias / ALiBi add ulps of
+     * the logit's magnitude. */
+    double sc = c->ref.scale != 0 ? c->ref.scale : 1.0 / sqrt((double)c->D);
+    return 2 * (acc_tol(c->D, sc * c->D) + 8 * 0x1p-24 * c->max_logit);
+}
+
+static void run_flash(const acase* c, uint64_t seed) {
+    tu_rand r = {seed};
+    atensor q, k, v, o;
+    at_init(&q, c->B, c->Lq, c->Hq, c->D, c->qdt, c->layout, c->qstep ? c->qstep : 1, c->qpad);
+    at_init(&k, c->B, c->Lk, c->Hkv, c->D, c->kdt, c->layout, 1, 0);
+    at_init(&v, c->B, c->Lk, c->Hkv, c->Dv, c->vdt, c->layout, 1, 0);
+    at_init(&o, c->B, c->Lq, c->Hq, c->Dv, c->odt, c->layout, c->ostep ? c->ostep : 1, c->opad);
+    at_fill(&q, &r, -1, 1);
+    at_fill(&k, &r, -1, 1);
+    at_fill(&v, &r, -1, 1);
+
+    size_t nrow = (size_t)c->B * c->Hq * c->Lq;
+    float* lse = malloc(sizeof(float) * nrow);
+    fill(lse, sizeof(float) * nrow);
+    int64_t lse_shape[3] = {c->B, c->Hq, c->Lq};
+    mlxp_tensor tl = tu_tensor(lse, TU_F32, 3, lse_shape, NULL);
+
+    mlxp_attention_params p;
+    CHECK_OK(mlxp_attention_params_init(&p));
+    p.scale = (float)c->ref.scale;
+    p.causal = c->ref.causal;
+    p.window_left = c->ref.wl;
+    p.window_right = c->ref.wr;
+    p.layout = c->layout;
+    p.softcap = (float)c->ref.softcap;
+
+    /* bias: stored in bias_dt; the reference reads the stored values */
+    kbuf bias = kb_new(c->bias_dt, 1);
+    int64_t bshape[4], bn = 0;
+    mlxp_tensor tb;
+    double* bias_ref = NULL;
+    refcfg rc = c->ref;
+    if (c->bias_dims) {
+        bshape[0] = rc.bB, bshape[1] = rc.bH, bshape[2] = c->Lq, bshape[3] = c->Lk;
+        bn = bshape[0] * bshape[1] * bshape[2] * bshape[3];
+        kb_free(&bias);
+        bias = kb_new(c->bias_dt, bn);
+        bias_ref = malloc(sizeof(double) * (size_t)bn);
+        for (int64_t i = 0; i < bn; i++) {
+            /* every 7th entry masks */
+            kb_set(&bias, i, i % 7 == 3 ? -INFINITY : tu_uniform(&r, -1, 1));
+            bias_ref[i] = kb_get(&bias, i);
+        }
+        tb = c->bias_dims == 4 ? kb_tensor(&bias, 4, bshape, NULL) : kb_tensor(&bias, 2, bshape + 2, NULL);
+        p.bias = &tb;
+        rc.bias = bias_ref;
+    }
+    float slopes32[64], sinks32[64];
+    int64_t hq_shape[1] = {c->Hq}, b_shape[1] = {c->B};
+    mlxp_tensor ts = tu_tensor(slopes32, TU_F32, 1, hq_shape, NULL);
+    mlxp_tensor tsk = tu_tensor(sinks32, TU_F32, 1, hq_shape, NULL);
+    double slopes_d[64], sinks_d[64];
+    if (rc.slopes) {
+        CHECK_OK(mlxp_alibi_slopes(c->Hq, &ts));
+        for (int h = 0; h < c->Hq; h++) slopes_d[h] = slopes32[h];
+        p.alibi_slopes = &ts;
+        rc.slopes = slopes_d;
+    }
+    if (rc.sinks) {
+        for (int h = 0; h < c->Hq; h++) sinks_d[h] = sinks32[h] = (float)c->ref.sinks[h];
+        p.sinks = &tsk;
+        rc.sinks = sinks_d;
+    }
+    int32_t klen[16];
+    mlxp_tensor tk = {0};
+    if (rc.klen) {
+        memcpy(klen, rc.klen, sizeof(int32_t) * (size_t)c->B);
+        tk = tu_tensor(klen, TU_F32, 1, b_shape, NULL);
+        tk.dtype.code = MLXP_DTYPE_INT;
+        tk.dtype.bits = 32;
+        p.key_lengths = &tk;
+    }
+
+    mlxp_status st = mlxp_flash_attention(&q.t, &k.t, &v.t, &o.t, c->with_lse ? &tl : NULL, &p);
+    CHECK(st == MLXP_OK, "%s: status %d (%s)", c->name, (int)st, mlxp_last_error());
+
+    double* ro = malloc(sizeof(double) * nrow * (size_t)c->Dv);
+    double* rl = malloc(sizeof(double) * nrow);
+    ref_attention(&q, &k, &v, &rc, ro, rl);
+
+    double le = logit_err(c);
+    int bad = 0, nan = 0, empty = 0;
+    double worst = 0;
+    for (int b = 0; b < c->B; b++)
+        for (int i = 0; i < c->Lq; i++)
+            for (int h = 0; h < c->Hq; h++) {
+                double lref = rl[((size_t)b * c->Hq + h) * c->Lq + i];
+                for (int e = 0; e < c->Dv; e++) {
+                    double got = at_get(&o, b, i, h, e);
+                    double ref = ro[(((size_t)b * c->Lq + i) * c->Hq + h) * c->Dv + e];
+                    double tol = 2 * le + acc_tol(c->Lk, 1.0) + out_rtol(c->odt) * fabs(ref);
+                    if (isnan(got)) nan++;
+                    if (lref == -INFINITY) {
+                        if (got != 0.0) bad++; /* an empty row is exactly zero */
+                    } else if (!near(got, ref, tol)) {
+                        if (bad < 3)
+                            fprintf(stderr, "  %s: out[%d,%d,%d,%d] = %.9g, ref %.9g, tol %.3g\n", c->name, b, i, h,
+                                    e, got, ref, tol);
+                        bad++;
+                    }
+                    if (fabs(got - ref) > worst && lref != -INFINITY) worst = fabs(got - ref);
+                }
+                if (!c->with_lse) continue;
+                double lg = lse[((size_t)b * c->Hq + h) * c->Lq + i];
+                if (isnan(lg)) nan++;
+                if (lref == -INFINITY) {
+                    empty++;
+                    if (lg != -INFINITY) bad++;
+                } else if (!near(lg, lref, 2 * le + 2 * acc_tol(c->Lk, 1.0) + 0x1p-23 * fabs(lref))) {
+                    if (bad < 3) fprintf(stderr, "  %s: lse[%d,%d,%d] = %.9g, ref %.9g\n", c->name, b, h, i, lg, lref);
+                    bad++;
+                }
+            }
+    CHECK(bad == 0, "%s: %d mismatches (worst out error %.3g)", c->name, bad, worst);
+    CHECK(nan == 0, "%s: %d NaN", c->name, nan);
+    if (c->expect_empty_rows && c->with_lse) CHECK(empty > 0, "%s: expected rows with no visible key", c->name);
+    CHECK(at_gaps_untouched(&o), "%s: out's padding was written", c->name);
+
+    free(ro), free(rl), free(lse), free(bias_ref);
+    kb_free(&bias);
+    at_free(&q), at_free(&k), at_free(&v), at_free(&o);
+}
+
+static void test_flash(void) {
+    static const double sinks4[4] = {0.5, -1.0, 2.0, -INFINITY};
+    static const int32_t klen2[2] = {5, 0}; /* batch 1 has no keys at all */
+    static const int32_t klen2b[2] = {9, 3};
+    static const double alibi_marker[1] = {0}; /* non-NULL: use mlxp_alibi_slopes */
+    static const double bias_marker[1] = {0};
+    refcfg d = ref_default();
+    refcfg nc = d;
+    nc.causal = 0;
+
+    acase cases[40];
+    int n = 0;
+#define BASE(nm) \
+    (acase) { nm, 2, 5, 9, 4, 2, 16, 16, TU_F32, TU_F32, TU_F32, TU_F32, MLXP_LAYOUT_BSHD, 0, 0, 0, 0, d, 0, TU_F32, 1, 4, 0 }
+    cases[n++] = BASE("gqa causal Lq<Lk");
+    cases[n] = BASE("non-causal"), cases[n].ref = nc, n++;
+    cases[n] = BASE("causal Lq>Lk (empty rows)"), cases[n].Lq = 7, cases[n].Lk = 4, cases[n].expect_empty_rows = 1, n++;
+    cases[n] = BASE("Lq == Lk, Dv != D, MHA"), cases[n].Lq = 6, cases[n].Lk = 6, cases[n].Hkv = 4, cases[n].Dv = 8, n++;
+    cases[n] = BASE("decode Lq=1 long Lk"), cases[n].Lq = 1, cases[n].Lk = 300, cases[n].B = 1, n++;
+    cases[n] = BASE("prefill Lq=Lk=70 D=64"), cases[n].Lq = 70, cases[n].Lk = 70, cases[n].B = 1, cases[n].D = 64,
+    cases[n].Dv = 64, n++;
+    static const int windows[][3] = {{1, 2, 1}, {0, 0, 0}, {0, 3, -1}, {0, -1, 2}, {1, 0, 0}, {0, 2, 3}};
+    for (int w = 0; w < 6; w++) {
+        cases[n] = BASE("window (left, right)");
+        cases[n].ref.causal = windows[w][0];
+        cases[n].ref.wl = windows[w][1];
+        cases[n].ref.wr = windows[w][2];
+        cases[n].Lk = 11;
+        if (windows[w][1] == 0 && windows[w][2] == 0 && !windows[w][0]) cases[n].Lq = 11;
+        n++;
+    }
+    cases[n] = BASE("alibi"), cases[n].ref.slopes = alibi_marker, cases[n].max_logit = 16, n++;
+    cases[n] = BASE("alibi non-causal"), cases[n].ref = nc, cases[n].ref.slopes = alibi_marker,
+    cases[n].max_logit = 16, n++;
+    cases[n] = BASE("bias [1,1,Lq,Lk] f32"), cases[n].ref = nc, cases[n].ref.bias = bias_marker, cases[n].ref.bB = 1,
+    cases[n].ref.bH = 1, cases[n].bias_dims = 4, n++;
+    cases[n] = BASE("bias [Lq,Lk] bf16 causal"), cases[n].ref.bias = bias_marker, cases[n].ref.bB = 1,
+    cases[n].ref.bH = 1, cases[n].bias_dims = 2, cases[n].bias_dt = TU_BF16, n++;
+    cases[n] = BASE("bias [B,Hq,Lq,Lk] f16"), cases[n].ref = nc, cases[n].ref.bias = bias_marker, cases[n].ref.bB = 2,
+    cases[n].ref.bH = 4, cases[n].bias_dims = 4, cases[n].bias_dt = TU_F16, n++;
+    cases[n] = BASE("key_lengths (one batch empty)"), cases[n].ref = nc, cases[n].ref.klen = klen2,
+    cases[n].expect_empty_rows = 1, n++;
+    cases[n] = BASE("key_lengths causal"), cases[n].ref.klen = klen2b, n++;
+    cases[n] = BASE("softcap"), cases[n].ref.scale = 1.0, cases[n].ref.softcap = 2.0, cases[n].max_logit = 16, n++;
+    cases[n] = BASE("explicit scale"), cases[n].ref.scale = 0.7, n++;
+    cases[n] = BASE("sinks"), cases[n].ref.sinks = sinks4, n++;
+    cases[n] = BASE("sinks with empty rows"), cases[n].ref.sinks = sinks4, cases[n].ref.klen = klen2, n++;
+    cases[n] = BASE("everything"), cases[n].ref.sinks = sinks4, cases[n].ref.klen = klen2b, cases[n].ref.softcap = 3,
+    cases[n].ref.slopes = alibi_marker, cases[n].ref.bias = bias_marker, cases[n].ref.bB = 1, cases[n].ref.bH = 1,
+    cases[n].bias_dims = 4, cases[n].ref.wl = 4, cases[n].max_logit = 24, n++;
+    cases[n] = BASE("BHSD"), cases[n].layout = MLXP_LAYOUT_BHSD, n++;
+    cases[n] = BASE("BHSD window bias"), cases[n].layout = MLXP_LAYOUT_BHSD, cases[n].ref.wl = 2,
+    cases[n].ref.bias = bias_marker, cases[n].ref.bB = 1, cases[n].ref.bH = 1, cases[n].bias_dims = 4, n++;
+    cases[n] = BASE("f16 in, f32 out"), cases[n].qdt = cases[n].kdt = cases[n].vdt = TU_F16, n++;
+    cases[n] = BASE("bf16 in, bf16 out"), cases[n].qdt = cases[n].kdt = cases[n].vdt = cases[n].odt = TU_BF16, n++;
+    cases[n] = BASE("mixed f16/bf16/f32 -> f16"), cases[n].qdt = TU_F16, cases[n].kdt = TU_BF16,
+    cases[n].odt = TU_F16, n++;
+    cases[n] = BASE("strided q (padded rows, step 2)"), cases[n].qstep = 2, cases[n].qpad = 3, n++;
+    cases[n] = BASE("strided q and out, BHSD, bf16"), cases[n].qstep = 3, cases[n].qpad = 1, cases[n].ostep = 2,
+    cases[n].opad = 5, cases[n].layout = MLXP_LAYOUT_BHSD, cases[n].qdt = TU_BF16, n++;
+    cases[n] = BASE("no lse"), cases[n].with_lse = 0, n++;
+#undef BASE
+    for (int i = 0; i < n; i++) run_flash(&cases[i], 1000 + (uint64_t)i);
+}
+
+/* ---- ALiBi slopes ---------------------------------------------------------------------- */
+
+/* Press et al. (github.com/ofirpress/attention_with_linear_biases): for n a power of two,
+ * slope_i = (2^(-8/n))^(i+1); otherwise the slopes of the closest lower power of two m,
+ * followed by every other slope of 2m (indices 0, 2, ...) until n are taken. */
+static void press_slopes(int n, double* out) {
+    int m = 1;
+    while (m * 2 <= n) m *= 2;
+    for (int i = 0; i < m; i++) out[i] = pow(pow(2.0, -8.0 / m), i + 1);
+    for (int i = 0; i < n - m; i++) out[m + i] = pow(pow(2.0, -8.0 / (2 * m)), 2 * i + 1);
+}
+
+static void test_alibi_slopes(void) {
+    int counts[] = {1, 2, 4, 8, 12, 6};
+    for (int c = 0; c < 6; c++) {
+        int n = counts[c];
+        float got[16];
+        double ref[16];
+        int64_t shape[1] = {n};
+        mlxp_tensor t = tu_tensor(got, TU_F32, 1, shape, NULL);
+        CHECK_OK(mlxp_alibi_slopes(n, &t));
+        press_slopes(n, ref);
+        for (int i = 0; i < n; i++)
+            /* float32 rounding of the exact slope, half an ulp, doubled */
+            CHECK(fabs(got[i] - ref[i]) <= 0x1p-23 * ref[i], "alibi_slopes(%d)[%d] = %.9g, Press et al. %.9g", n, i,
+                  (double)got[i], ref[i]);
+    }
+    /* The values the literature lists: 8 heads 1/2 .. 1/256; 12 heads adds 2^-0.5, 2^-1.5, ... */
+    float s8[8], s12[12];
+    int64_t n8[1] = {8}, n12[1] = {12};
+    mlxp_tensor t8 = tu_tensor(s8, TU_F32, 1, n8, NULL), t12 = tu_tensor(s12, TU_F32, 1, n12, NULL);
+    CHECK_OK(mlxp_alibi_slopes(8, &t8));
+    CHECK_OK(mlxp_alibi_slopes(12, &t12));
+    CHECK(s8[0] == 0.5f && s8[7] == 0x1p-8f, "alibi 8: %g .. %g", (double)s8[0], (double)s8[7]);
+    CHECK(fabs(s12[8] - sqrt(0.5)) < 1e-7 && fabs(s12[11] - pow(2, -3.5)) < 1e-7, "alibi 12 tail: %g %g",
+          (double)s12[8], (double)s12[11]);
+    /* strided out */
+    float wide[24];
+    fill(wide, sizeof wide);
+    int64_t st[1] = {2};
+    mlxp_tensor tw = tu_tensor(wide, TU_F32, 1, n12, st);
+    CHECK_OK(mlxp_alibi_slopes(12, &tw));
+    int ok = 1;
+    for (int i = 0; i < 12; i++) ok &= wide[2 * i] == s12[i] && untouched(&wide[2 * i + 1], sizeof(float));
+    CHECK(ok, "alibi_slopes with stride 2");
+}
+
+/* ---- sliding window -------------------------------------------------------------------- */
+
+static void test_sliding_window(void) {
+    struct {
+        int Lq, Lk, w, causal, layout;
+        tu_dt dt;
+    } cs[] = {
+        {9, 9, 2, 1, MLXP_LAYOUT_BSHD, TU_F32}, {9, 9, 2, 0, MLXP_LAYOUT_BSHD, TU_F32},
+        {4, 13, 3, 1, MLXP_LAYOUT_BSHD, TU_F32}, {4, 13, 0, 0, MLXP_LAYOUT_BSHD, TU_F32},
+        {6, 6, 1, 0, MLXP_LAYOUT_BHSD, TU_BF16}, {64, 64, 5, 1, MLXP_LAYOUT_BSHD, TU_F16},
+        {7, 3, 1, 1, MLXP_LAYOUT_BSHD, TU_F32}, /* rows beyond the keys' reach are empty */
+    };
+    for (int c = 0; c < (int)(sizeof cs / sizeof cs[0]); c++) {
+        tu_rand r = {77 + (uint64_t)c};
+        atensor q, k, v, o;
+        int B = 2, Hq = 4, Hkv = 2, D = 16;
+        at_init(&q, B, cs[c].Lq, Hq, D, cs[c].dt, cs[c].layout, 1, 0);
+        at_init(&k, B, cs[c].Lk, Hkv, D, cs[c].dt, cs[c].layout, 1, 0);
+        at_init(&v, B, cs[c].Lk, Hkv, D, cs[c].dt, cs[c].layout, 1, 0);
+        at_init(&o, B, cs[c].Lq, Hq, D, TU_F32, cs[c].layout, 1, 0);
+        at_fill(&q, &r, -1, 1), at_fill(&k, &r, -1, 1), at_fill(&v, &r, -1, 1);
+        mlxp_attention_params p;
+        mlxp_attention_params_init(&p);
+        p.layout = cs[c].layout;
+        p.window_left = 1; /* replaced by window_size, as the header says */
+        CHECK_OK(mlxp_sliding_window_attention(&q.t, &k.t, &v.t, cs[c].w, cs[c].causal, &o.t, &p));
+        refcfg rc = ref_default();
+        rc.causal = cs[c].causal;
+        rc.sw = cs[c].w;
+        size_t nrow = (size_t)B * cs[c].Lq * Hq;
+        double* ro = malloc(sizeof(double) * nrow * D);
+        double* rl = malloc(sizeof(double) * nrow);
+        ref_attention(&q, &k, &v, &rc, ro, rl);
+        /* tolerance as in the file comment, with |logit| <= sqrt(D) */
+        double tol = 4 * (acc_tol(D, 0.25 * D) + 8 * 0x1p-24 * 4) + acc_tol(cs[c].Lk, 1.0);
+        int bad = 0;
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < cs[c].Lq; i++)
+                for (int h = 0; h < Hq; h++)
+                    for (int e = 0; e < D; e++) {
+                        double got = at_get(&o, b, i, h, e), ref = ro[(((size_t)b * cs[c].Lq + i) * Hq + h) * D + e];
+                        if (!(fabs(got - ref) <= tol + 0x1p-23 * fabs(ref))) bad++;
+                    }
+        CHECK(bad == 0, "sliding window case %d (Lq %d Lk %d w %d causal %d): %d mismatches", c, cs[c].Lq, cs[c].Lk,
+              cs[c].w, cs[c].causal, bad);
+        free(ro), free(rl);
+        at_free(&q), at_free(&k), at_free(&v), at_free(&o);
+    }
+}
+
+/* ---- merge ----------------------------------------------------------------------------- */
+
+static mlxp_tensor view_keys(atensor* a, int64_t* shape, int j0, int len) {
+    /* BSHD contiguous: keys j0 .. j0+len-1 of every batch, as a view with the same strides */
+    mlxp_tensor t = a->t;
+    memcpy(shape, a->shape, sizeof a->shape);
+    shape[1] = len;
+    t.shape = shape;
+    t.byte_offset = (uint64_t)j0 * (uint64_t)a->strides[1] * tu_size(a->buf.dt);
+    return t;
+}
+
+static void test_merge(void) {
+    int B = 2, Lq = 5, Lk = 12, Hq = 4, Hkv = 2, D = 16;
+    tu_rand r = {4242};
+    atensor q, k, v, oa, ob, o2;
+    at_init(&q, B, Lq, Hq, D, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+    at_init(&k, B, Lk, Hkv, D, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+    at_init(&v, B, Lk, Hkv, D, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+    at_init(&oa, B, Lq, Hq, D, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+    at_init(&ob, B, Lq, Hq, D, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+    at_init(&o2, B, Lq, Hq, D, TU_BF16, MLXP_LAYOUT_BSHD, 1, 0);
+    at_fill(&q, &r, -1, 1), at_fill(&k, &r, -1, 1), at_fill(&v, &r, -1, 1);
+    size_t nrow = (size_t)B * Hq * Lq;
+    float *la = malloc(4 * nrow), *lb = malloc(4 * nrow), *lo = malloc(4 * nrow);
+    int64_t lshape[3] = {B, Hq, Lq};
+    mlxp_tensor tla = tu_tensor(la, TU_F32, 3, lshape, NULL), tlb = tu_tensor(lb, TU_F32, 3, lshape, NULL),
+                tlo = tu_tensor(lo, TU_F32, 3, lshape, NULL);
+    mlxp_attention_params p;
+    mlxp_attention_params_init(&p);
+    p.causal = 0; /* the halves are disjoint key sets; causality would move with each half's Lk */
+    int64_t ska[4], skb[4], sva[4], svb[4];
+    mlxp_tensor ka = view_keys(&k, ska, 0, Lk / 2), kb2 = view_keys(&k, skb, Lk / 2, Lk - Lk / 2);
+    mlxp_tensor va = view_keys(&v, sva, 0, Lk / 2), vb = view_keys(&v, svb, Lk / 2, Lk - Lk / 2);
+    CHECK_OK(mlxp_flash_attention(&q.t, &ka, &va, &oa.t, &tla, &p));
+    CHECK_OK(mlxp_flash_attention(&q.t, &kb2, &vb, &ob.t, &tlb, &p));
+
+    refcfg rc = ref_default();
+    rc.causal = 0;
+    double* ro = malloc(sizeof(double) * nrow * D);
+    double* rl = malloc(sizeof(double) * nrow);
+    ref_attention(&q, &k, &v, &rc, ro, rl);
+    /* flash tolerance of each half (file comment) plus the merge's float64 arithmetic */
+    double tol = 4 * (acc_tol(D, 0.25 * D) + 8 * 0x1p-24 * 4) + acc_tol(Lk, 1.0);
+
+    /* out of place, bf16 out */
+    CHECK_OK(mlxp_merge_attention_states(&oa.t, &tla, &ob.t, &tlb, &o2.t, &tlo));
+    int bad = 0;
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < Lq; i++)
+            for (int h = 0; h < Hq; h++) {
+                for (int e = 0; e < D; e++) {
+                    double ref = ro[(((size_t)b * Lq + i) * Hq + h) * D + e];
+                    if (!near(at_get(&o2, b, i, h, e), ref, tol + out_rtol(TU_BF16) * fabs(ref))) bad++;
+                }
+                size_t li = ((size_t)b * Hq + h) * Lq + i;
+                if (!near(lo[li], rl[li], tol + 0x1p-22 * fabs(rl[li]))) bad++;
+            }
+    CHECK(bad == 0, "merge (bf16 out) vs full attention: %d mismatches", bad);
+
+    /* in place: out = o_a, lse_out = lse_a */
+    CHECK_OK(mlxp_merge_attention_states(&oa.t, &tla, &ob.t, &tlb, &oa.t, &tla));
+    bad = 0;
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < Lq; i++)
+            for (int h = 0; h < Hq; h++) {
+                for (int e = 0; e < D; e++) {
+                    double ref = ro[(((size_t)b * Lq + i) * Hq + h) * D + e];
+                    if (!near(at_get(&oa, b, i, h, e), ref, tol + 0x1p-23 * fabs(ref))) bad++;
+                }
+                size_t li = ((size_t)b * Hq + h) * Lq + i;
+                if (!near(la[li], rl[li], tol + 0x1p-22 * fabs(rl[li]))) bad++;
+            }
+    CHECK(bad == 0, "merge in place vs full attention: %d mismatches", bad);
+
+    /* -Inf sides, hand-made: row 0 only a, row 1 only b, row 2 neither, row 3 both. The
+     * reference is the header's formula in double. */
+    float sa[4 * 2] = {1, 2, 3, 4, 5, 6, -7, 8}, sb[4 * 2] = {-1, 0.5f, 9, 10, 11, 12, 0.25f, -2};
+    float qa[4] = {0.3f, -INFINITY, -INFINITY, 1.5f}, qb[4] = {-INFINITY, 2.0f, -INFINITY, -0.5f};
+    float mo[8], ml[4];
+    fill(mo, sizeof mo), fill(ml, sizeof ml);
+    int64_t os[4] = {1, 4, 1, 2}, ls[3] = {1, 1, 4};
+    mlxp_tensor ta = tu_tensor(sa, TU_F32, 4, os, NULL), tb = tu_tensor(sb, TU_F32, 4, os, NULL),
+                tqa = tu_tensor(qa, TU_F32, 3, ls, NULL), tqb = tu_tensor(qb, TU_F32, 3, ls, NULL),
+                tmo = tu_tensor(mo, TU_F32, 4, os, NULL), tml = tu_tensor(ml, TU_F32, 3, ls, NULL);
+    CHECK_OK(mlxp_merge_attention_states(&ta, &tqa, &tb, &tqb, &tmo, &tml));
+    bad = 0;
+    for (int i = 0; i < 4; i++) {
+        double a = qa[i], b = qb[i], m = fmax(a, b);
+        for (int e = 0; e < 2; e++) {
+            double ref = 0;
+            if (m != -INFINITY) {
+                double wa = exp(a - m), wb = exp(b - m);
+                ref = (wa * sa[2 * i + e] + wb * sb[2 * i + e]) / (wa + wb);
+            }
+            if (!near(mo[2 * i + e], ref, 0x1p-23 * fabs(ref)) || isnan(mo[2 * i + e])) bad++;
+        }
+        double lref = m == -INFINITY ? -INFINITY : m + log(exp(a - m) + exp(b - m));
+        if (lref == -INFINITY ? ml[i] != -INFINITY : !near(ml[i], lref, 0x1p-23 * fabs(lref))) bad++;
+    }
+    CHECK(bad == 0, "merge with -Inf sides: %d mismatches", bad);
+    CHECK(mo[0] == sa[0] && mo[3] == sb[3] && mo[4] == 0 && mo[5] == 0 && ml[2] == -INFINITY,
+          "merge: one-sided rows copy, empty rows are zero with lse -Inf");
+
+    free(la), free(lb), free(lo), free(ro), free(rl);
+    at_free(&q), at_free(&k), at_free(&v), at_free(&oa), at_free(&ob), at_free(&o2);
+}
+
+/* ---- bad input ------------------------------------------------------------------------- */
+
+static void test_bad_input(void) {
+    /* valid shapes: q [1,3,4,8], k/v [1,5,2,8], out [1,3,4,8], lse [1,4,3] */
+    float qd[96], kd[80], vd[80], od[96], ld[12], other[96];
+    for (int i = 0; i < 96; i++) qd[i] = other[i] = 0.01f * (float)i;
+    for (int i = 0; i < 80; i++) kd[i] = vd[i] = 0.02f * (float)i;
+    int64_t qs[4] = {1, 3, 4, 8}, ks[4] = {1, 5, 2, 8}, k3[4] = {1, 5, 3, 8}, kd6[4] = {1, 5, 2, 6},
+            ls[3] = {1, 4, 3}, s3d[3] = {3, 4, 8};
+    mlxp_tensor q = tu_tensor(qd, TU_F32, 4, qs, NULL), k = tu_tensor(kd, TU_F32, 4, ks, NULL),
+                v = tu_tensor(vd, TU_F32, 4, ks, NULL), o = tu_tensor(od, TU_F32, 4, qs, NULL),
+                l = tu_tensor(ld, TU_F32, 3, ls, NULL);
+    mlxp_tensor kh3 = tu_tensor(kd, TU_F32, 4, k3, NULL), vh3 = tu_tensor(vd, TU_F32, 4, k3, NULL);
+    mlxp_tensor kdim = tu_tensor(kd, TU_F32, 4, kd6, NULL);
+    mlxp_tensor q3 = tu_tensor(qd, TU_F32, 3, s3d, NULL);
+    mlxp_attention_params p;
+#define RESET()                                                                  \
+    do {                                                                         \
+        fill(od, sizeof od), fill(ld, sizeof ld);                                \
+        mlxp_attention_params_init(&p);                                          \
+    } while (0)
+#define UNCHANGED(what) CHECK(untouched(od, sizeof od) && untouched(ld, sizeof ld), "%s: output written", what)
+
+    RESET();
+    CHECK_OK(mlxp_flash_attention(&q, &k, &v, &o, &l, &p)); /* the baseline is valid */
+
+    RESET(); EXPECT(mlxp_flash_attention(NULL, &k, &v, &o, &l, &p), MLXP_ERR_INVALID_ARGUMENT, "q"); UNCHANGED("q NULL");
+    RESET(); EXPECT(mlxp_flash_attention(&q, NULL, &v, &o, &l, &p), MLXP_ERR_INVALID_ARGUMENT, "k"); UNCHANGED("k NULL");
+    RESET(); EXPECT(mlxp_flash_attention(&q, &k, NULL, &o, &l, &p), MLXP_ERR_INVALID_ARGUMENT, "v"); UNCHANGED("v NULL");
+    RESET(); EXPECT(mlxp_flash_attention(&q, &k, &v, NULL, &l, &p), MLXP_ERR_INVALID_ARGUMENT, "out");
+    CHECK(untouched(ld, sizeof ld), "out NULL: lse written");
+    RESET(); EXPECT(mlxp_flash_attention(&q, &kh3, &vh3, &o, &l, &p), MLXP_ERR_SHAPE_MISMATCH, "k");
+        UNCHANGED("Hq % Hkv");
+    RESET(); EXPECT(mlxp_flash_attention(&q, &kdim, &v, &o, &l, &p), MLXP_ERR_SHAPE_MISMATCH, "k");
+        UNCHANGED("head dim");
+    RESET(); EXPECT(mlxp_flash_attention(&q3, &k, &v, &o, &l, &p), MLXP_ERR_SHAPE_MISMATCH, "q"); UNCHANGED("ndim");
+    RESET(); p.window_left = -2;
+    EXPECT(mlxp_flash_attention(&q, &k, &v, &o, &l, &p), MLXP_ERR_INVALID_ARGUMENT, "window_left");
+        UNCHANGED("window_left -2");
+    RESET(); p.window_right = -5;
+    EXPECT(mlxp_flash_attention(&q, &k, &v, &o, &l, &p), MLXP_ERR_INVALID_ARGUMENT, "window_right");
+        UNCHANGED("window_right -5");
+    RESET(); p.causal = 2;
+    EXPECT(mlxp_flash_attention(&q, &k, &v, &o, &l, &p), MLXP_ERR_INVALID_ARGUMENT, "causal"); UNCHANGED("causal 2");
+    RESET(); p.layout = 7;
+    EXPECT(mlxp_flash_attention(&q, &k, &v, &o, &l, &p), MLXP_ERR_INVALID_ARGUMENT, "layout"); UNCHANGED("layout 7");
+    RESET(); p.softcap = -1;
+    EXPECT(mlxp_flash_attention(&q, &k, &v, &o, &l, &p), MLXP_ERR_INVALID_ARGUMENT, "softcap");
+        UNCHANGED("softcap -1");
+    RESET(); p.scale = NAN;
+    EXPECT(mlxp_flash_attention(&q, &k, &v, &o, &l, &p), MLXP_ERR_INVALID_ARGUMENT, "scale"); UNCHANGED("scale NaN");
+    RESET(); p.struct_size = 0;
+    EXPECT(mlxp_flash_attention(&q, &k, &v, &o, &l, &p), MLXP_ERR_INVALID_ARGUMENT, "struct_size");
+        UNCHANGED("struct_size 0");
+
+    int32_t kl_bad_len[2] = {5, 5}, kl_range[1] = {6};
+    float kl_f32[1] = {5};
+    int64_t n1[1] = {1}, n2[1] = {2}, n3[1] = {3};
+    mlxp_tensor tkl2 = tu_tensor(kl_bad_len, TU_F32, 1, n2, NULL), tklr = tu_tensor(kl_range, TU_F32, 1, n1, NULL),
+                tklf = tu_tensor(kl_f32, TU_F32, 1, n1, NULL);
+    tkl2.dtype.code = tklr.dtype.code = MLXP_DTYPE_INT;
+    RESET(); p.key_lengths = &tkl2;
+    EXPECT(mlxp_flash_attention(&q, &k, &v, &o, &l, &p), MLXP_ERR_SHAPE_MISMATCH, "key_lengths");
+        UNCHANGED("key_lengths length 2");
+    RESET(); p.key_lengths = &tklf;
+    EXPECT(mlxp_flash_attention(&q, &k, &v, &o, &l, &p), MLXP_ERR_UNSUPPORTED_DTYPE, "key_lengths");
+        UNCHANGED("key_lengths float32");
+    RESET(); p.key_lengths = &tklr;
+    EXPECT(mlxp_flash_attention(&q, &k, &v, &o, &l, &p), MLXP_ERR_INVALID_ARGUMENT, "key_lengths");
+        UNCHANGED("key_lengths 6 > Lk");
+    float sl3[3] = {0.5f, 0.25f, 0.125f};
+    mlxp_tensor tsl3 = tu_tensor(sl3, TU_F32, 1, n3, NULL);
+    RESET(); p.alibi_slopes = &tsl3;
+    EXPECT(mlxp_flash_attention(&q, &k, &v, &o, &l, &p), MLXP_ERR_SHAPE_MISMATCH, "alibi_slopes");
+        UNCHANGED("alibi_slopes length 3");
+    RESET(); p.sinks = &tsl3;
+    EXPECT(mlxp_flash_attention(&q, &k, &v, &o, &l, &p), MLXP_ERR_SHAPE_MISMATCH, "sinks");
+        UNCHANGED("sinks length 3");
+    float bd[2 * 5] = {0};
+    int64_t bs[2] = {2, 5}; /* Lq is 3: [2, 5] does not broadcast to [1, 4, 3, 5] */
+    mlxp_tensor tbias = tu_tensor(bd, TU_F32, 2, bs, NULL);
+    RESET(); p.bias = &tbias;
+    EXPECT(mlxp_flash_attention(&q, &k, &v, &o, &l, &p), MLXP_ERR_SHAPE_MISMATCH, "bias"); UNCHANGED("bias shape");
+    int64_t lbad[3] = {1, 3, 4};
+    mlxp_tensor tlb = tu_tensor(ld, TU_F32, 3, lbad, NULL);
+    RESET(); EXPECT(mlxp_flash_attention(&q, &k, &v, &o, &tlb, &p), MLXP_ERR_SHAPE_MISMATCH, "lse");
+        UNCHANGED("lse shape");
+    mlxp_tensor oq = tu_tensor(qd, TU_F32, 4, qs, NULL);
+    memcpy(od, qd, sizeof od);
+    mlxp_attention_params_init(&p);
+    EXPECT(mlxp_flash_attention(&q, &k, &v, &oq, NULL, &p), MLXP_ERR_INVALID_ARGUMENT, "out");
+    CHECK(memcmp(qd, other, sizeof qd) == 0, "out overlapping q: q written");
+
+    /* sliding window */
+    RESET(); EXPECT(mlxp_sliding_window_attention(NULL, &k, &v, 2, 1, &o, &p), MLXP_ERR_INVALID_ARGUMENT, "q");
+        UNCHANGED("swa q NULL");
+    RESET(); EXPECT(mlxp_sliding_window_attention(&q, &k, &v, -1, 1, &o, &p), MLXP_ERR_INVALID_ARGUMENT,
+                    "window_size");
+        UNCHANGED("window_size -1");
+    RESET(); EXPECT(mlxp_sliding_window_attention(&q, &k, &v, 2, 2, &o, &p), MLXP_ERR_INVALID_ARGUMENT, "causal");
+        UNCHANGED("swa causal 2");
+
+    /* alibi slopes */
+    float sl[4];
+    int64_t n4[1] = {4};
+    mlxp_tensor tsl = tu_tensor(sl, TU_F32, 1, n4, NULL);
+    fill(sl, sizeof sl);
+    EXPECT(mlxp_alibi_slopes(0, &tsl), MLXP_ERR_INVALID_ARGUMENT, "num_heads");
+    EXPECT(mlxp_alibi_slopes(-3, &tsl), MLXP_ERR_INVALID_ARGUMENT, "num_heads");
+    EXPECT(mlxp_alibi_slopes(4, NULL), MLXP_ERR_INVALID_ARGUMENT, "out");
+    EXPECT(mlxp_alibi_slopes(3, &tsl), MLXP_ERR_SHAPE_MISMATCH, "out");
+    mlxp_tensor tslh = tu_tensor(sl, TU_F16, 1, n4, NULL);
+    EXPECT(mlxp_alibi_slopes(4, &tslh), MLXP_ERR_UNSUPPORTED_DTYPE, "out");
+    CHECK(untouched(sl, sizeof sl), "alibi_slopes failures wrote out");
+    EXPECT(mlxp_attention_params_init(NULL), MLXP_ERR_INVALID_ARGUMENT, "p");
+
+    /* merge */
+    float m1[8], m2[8], mo[8], la[4], lb[4], lo[4];
+    for (int i = 0; i < 8; i++) m1[i] = m2[i] = (float)i;
+    for (int i = 0; i < 4; i++) la[i] = lb[i] = 0.5f;
+    int64_t ms[4] = {1, 2, 2, 2}, mls[3] = {1, 2, 2}, mlbad[3] = {1, 2, 3};
+    mlxp_tensor ta = tu_tensor(m1, TU_F32, 4, ms, NULL), tb = tu_tensor(m2, TU_F32, 4, ms, NULL),
+                tmo = tu_tensor(mo, TU_F32, 4, ms, NULL), tla = tu_tensor(la, TU_F32, 3, mls, NULL),
+                tlbb = tu_tensor(lb, TU_F32, 3, mls, NULL), tlo = tu_tensor(lo, TU_F32, 3, mls, NULL),
+                tlbad = tu_tensor(lb, TU_F32, 3, mlbad, NULL);
+#define MUNCHANGED(what) CHECK(untouched(mo, sizeof mo) && untouched(lo, sizeof lo), "%s: output written", what)
+    fill(mo, sizeof mo), fill(lo, sizeof lo);
+    EXPECT(mlxp_merge_attention_states(NULL, &tla, &tb, &tlbb, &tmo, &tlo), MLXP_ERR_INVALID_ARGUMENT, "o_a");
+    MUNCHANGED("o_a NULL");
+    EXPECT(mlxp_merge_attention_states(&ta, &tla, &tb, NULL, &tmo, &tlo), MLXP_ERR_INVALID_ARGUMENT, "lse_b");
+    MUNCHANGED("lse_b NULL");
+    EXPECT(mlxp_merge_attention_states(&ta, &tla, &tb, &tlbad, &tmo, &tlo), MLXP_ERR_SHAPE_MISMATCH, "lse_b");
+    MUNCHANGED("lse_b shape");
+    mlxp_tensor tlah = tu_tensor(la, TU_F16, 3, mls, NULL);
+    EXPECT(mlxp_merge_attention_states(&ta, &tlah, &tb, &tlbb, &tmo, &tlo), MLXP_ERR_UNSUPPORTED_DTYPE, "lse_a");
+    MUNCHANGED("lse_a f16");
+    /* out overlapping o_b but not equal to it */
+    mlxp_tensor tshift = tb;
+    int64_t ms1[4] = {1, 2, 2, 2};
+    tshift.shape = ms1;
+    tshift.byte_offset = 4;
+    float big[9] = {0};
+    memcpy(big, m2, sizeof m2);
+    tshift.data = big;
+    mlxp_tensor tbig = tu_tensor(big, TU_F32, 4, ms, NULL);
+    float before[9];
+    memcpy(before, big, sizeof big);
+    EXPECT(mlxp_merge_attention_states(&ta, &tla, &tbig, &tlbb, &tshift, NULL), MLXP_ERR_INVALID_ARGUMENT, "out");
+    CHECK(memcmp(before, big, sizeof big) == 0, "merge: partially overlapping out was written");
+#undef MUNCHANGED
+#undef RESET
+#undef UNCHANGED
+}
+
+int main(void) {
+    test_alibi_slopes();
+    test_flash();
+    test_sliding_window();
+    test_merge();
+    test_bad_input();
+    return tu_finish("test_attention");
+}
