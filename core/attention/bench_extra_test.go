@@ -1,0 +1,78 @@
+package attention
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/mlxprim/mlxprim/core/kernels/rope"
+)
+
+// reportFlops reports GFLOP/s for flops per iteration.
+func reportFlops(b *testing.B, flops float64) {
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkVarlen: 8 causal sequences of length L packed together (H=8, D=128).
+func BenchmarkVarlen(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 3))
+	const h, d, n = 8, 128, 8
+	for _, l := range []int{64, 256, 1024} {
+		b.Run(fmt.Sprintf("seqs=%d/L=%d", n, l), func(b *testing.B) {
+			q, k, v, out := benchTensor(r, n*l, h, d), benchTensor(r, n*l, h, d), benchTensor(r, n*l, h, d), benchTensor(r, n*l, h, d)
+			cu := make([]int32, n+1)
+			for i := range cu {
+				cu[i] = int32(i * l)
+			}
+			p := DefaultParams()
+			p.Causal = true
+			b.ResetTimer()
+			for range b.N {
+				if err := ForwardVarlen(q, k, v, out, nil, cu, cu, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportFlops(b, 2.0*n*h*float64(l)*float64(l)*d)
+		})
+	}
+}
+
+// BenchmarkChunkedCross: Lq=64 queries over Lk keys (H=8, D=128), default chunk.
+func BenchmarkChunkedCross(b *testing.B) {
+	r := rand.New(rand.NewPCG(4, 4))
+	const h, d, lq = 8, 128, 64
+	for _, lk := range []int{4096, 16384} {
+		b.Run(fmt.Sprintf("Lk=%d", lk), func(b *testing.B) {
+			q, out := benchTensor(r, 1, lq, h, d), benchTensor(r, 1, lq, h, d)
+			k, v := benchTensor(r, 1, lk, h, d), benchTensor(r, 1, lk, h, d)
+			b.ResetTimer()
+			for range b.N {
+				if err := ChunkedCrossAttention(q, k, v, out, 0, false, DefaultParams()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportFlops(b, 4.0*h*lq*float64(lk)*d)
+		})
+	}
+}
+
+// BenchmarkForwardRoPE: causal prefill with RoPE (B=1, Hq=32, Hkv=8, D=128).
+func BenchmarkForwardRoPE(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 5))
+	const hq, hkv, d = 32, 8, 128
+	for _, l := range []int{512, 2048} {
+		b.Run(fmt.Sprintf("L=%d", l), func(b *testing.B) {
+			q, out := benchTensor(r, 1, l, hq, d), benchTensor(r, 1, l, hq, d)
+			k, v := benchTensor(r, 1, l, hkv, d), benchTensor(r, 1, l, hkv, d)
+			p := DefaultParams()
+			p.Causal = true
+			b.ResetTimer()
+			for range b.N {
+				if err := ForwardRoPE(q, k, v, out, nil, rope.DefaultParams(), p); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportFlops(b, 2.0*hq*float64(l)*float64(l)*d)
+		})
+	}
+}
