@@ -32,3 +32,29 @@ mlxp_status mlxp_merge_attention_states(const mlxp_tensor* o_a, const mlxp_tenso
     return mlxpgo_merge_attention_states((mlxp_tensor*)o_a, (mlxp_tensor*)lse_a,
                                          (mlxp_tensor*)o_b, (mlxp_tensor*)lse_b, out, lse_out);
 }
+
+mlxp_status mlxp_flash_attention_varlen(const mlxp_tensor* q, const mlxp_tensor* k,
+                                        const mlxp_tensor* v, const mlxp_tensor* cu_seqlens_q,
+                                        const mlxp_tensor* cu_seqlens_k, mlxp_tensor* out,
+                                        mlxp_tensor* lse, const mlxp_attention_params* params) {
+    return mlxpgo_flash_attention_varlen((mlxp_tensor*)q, (mlxp_tensor*)k, (mlxp_tensor*)v,
+                                         (mlxp_tensor*)cu_seqlens_q, (mlxp_tensor*)cu_seqlens_k,
+                                         out, lse, (mlxp_attention_params*)params);
+}
+
+mlxp_status mlxp_chunked_cross_attention(const mlxp_tensor* q, const mlxp_tensor* k,
+                                         const mlxp_tensor* v, int32_t chunk_size,
+                                         int32_t causal, mlxp_tensor* out,
+                                         const mlxp_attention_params* params) {
+    return mlxpgo_chunked_cross_attention((mlxp_tensor*)q, (mlxp_tensor*)k, (mlxp_tensor*)v,
+                                          chunk_size, causal, out, (mlxp_attention_params*)params);
+}
+
+mlxp_status mlxp_flash_attention_rope(const mlxp_tensor* q, const mlxp_tensor* k,
+                                      const mlxp_tensor* v, mlxp_tensor* out, mlxp_tensor* lse,
+                                      const mlxp_rope_params* rope,
+                                      const mlxp_attention_params* params) {
+    return mlxpgo_flash_attention_rope((mlxp_tensor*)q, (mlxp_tensor*)k, (mlxp_tensor*)v, out,
+                                       lse, (mlxp_rope_params*)rope,
+                                       (mlxp_attention_params*)params);
+}

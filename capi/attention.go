@@ -161,3 +161,74 @@ func mlxpgo_merge_attention_states(oA, lseA, oB, lseB, out, lseOut *C.mlxp_tenso
 	}
 	return result(attention.MergeStates(ts[0], ts[1], ts[2], ts[3], ts[4], lo))
 }
+
+//export mlxpgo_flash_attention_varlen
+func mlxpgo_flash_attention_varlen(q, k, v, cuQ, cuK, out, lse *C.mlxp_tensor, params *C.mlxp_attention_params) (status C.mlxp_status) {
+	defer guard(&status)
+	p, err := attentionParams(params)
+	if err != nil {
+		return fail(err)
+	}
+	ts, err := tensorArgs([]string{"q", "k", "v", "out"}, q, k, v, out)
+	if err != nil {
+		return fail(err)
+	}
+	l, err := optionalTensorArg("lse", lse)
+	if err != nil {
+		return fail(err)
+	}
+	if cuQ == nil || cuK == nil {
+		return invalid("cu_seqlens_q and cu_seqlens_k must not be NULL")
+	}
+	sq, err := int32Values("cu_seqlens_q", cuQ)
+	if err != nil {
+		return fail(err)
+	}
+	sk, err := int32Values("cu_seqlens_k", cuK)
+	if err != nil {
+		return fail(err)
+	}
+	return result(attention.ForwardVarlen(ts[0], ts[1], ts[2], ts[3], l, sq, sk, p))
+}
+
+//export mlxpgo_chunked_cross_attention
+func mlxpgo_chunked_cross_attention(q, k, v *C.mlxp_tensor, chunkSize, causal C.int32_t, out *C.mlxp_tensor, params *C.mlxp_attention_params) (status C.mlxp_status) {
+	defer guard(&status)
+	p, err := attentionParams(params)
+	if err != nil {
+		return fail(err)
+	}
+	if causal != 0 && causal != 1 {
+		return invalid("causal must be 0 or 1, got %d", causal)
+	}
+	ts, err := tensorArgs([]string{"q", "k", "v", "out"}, q, k, v, out)
+	if err != nil {
+		return fail(err)
+	}
+	return result(attention.ChunkedCrossAttention(ts[0], ts[1], ts[2], ts[3], int(chunkSize), causal == 1, p))
+}
+
+//export mlxpgo_flash_attention_rope
+func mlxpgo_flash_attention_rope(q, k, v, out, lse *C.mlxp_tensor, rp *C.mlxp_rope_params, params *C.mlxp_attention_params) (status C.mlxp_status) {
+	defer guard(&status)
+	p, err := attentionParams(params)
+	if err != nil {
+		return fail(err)
+	}
+	r, err := ropeParams(rp)
+	if err != nil {
+		return fail(err)
+	}
+	if r.Inverse {
+		return invalid("rope.inverse must be 0: attention uses the forward rotation")
+	}
+	ts, err := tensorArgs([]string{"q", "k", "v", "out"}, q, k, v, out)
+	if err != nil {
+		return fail(err)
+	}
+	l, err := optionalTensorArg("lse", lse)
+	if err != nil {
+		return fail(err)
+	}
+	return result(attention.ForwardRoPE(ts[0], ts[1], ts[2], ts[3], l, r, p))
+}

@@ -934,6 +934,66 @@ mlxp_status mlxp_sliding_window_attention(const mlxp_tensor* q, const mlxp_tenso
                                           const mlxp_attention_params* params);
 
 /**
+ * mlxp_flash_attention_varlen — attention over a packed batch of sequences of different
+ * lengths (FlashAttention's varlen API), with no padding.
+ *
+ * Promises: sequence b owns query rows cu_seqlens_q[b] .. cu_seqlens_q[b+1]-1 and key rows
+ * cu_seqlens_k[b] .. cu_seqlens_k[b+1]-1; it is attended alone, with the causal mask,
+ * window and ALiBi positions aligned bottom-right to its own lengths, so its rows equal
+ * mlxp_flash_attention on that sequence by itself, bit for bit.
+ * Shapes: q [total_q, Hq, D], k [total_k, Hkv, D], v [total_k, Hkv, Dv],
+ *         out [total_q, Hq, Dv], lse NULL or float32 [Hq, total_q]; cu_seqlens_q and
+ *         cu_seqlens_k int32 [num_sequences + 1], starting at 0, non-decreasing, ending at
+ *         total_q and total_k.
+ * Parameters: params — as mlxp_flash_attention, but layout must be MLXP_LAYOUT_BSHD and
+ *   bias and key_lengths must be NULL (the lengths are the cu_seqlens).
+ * Returns: as mlxp_flash_attention; MLXP_ERR_INVALID_ARGUMENT for inconsistent cu_seqlens
+ *   (the message names cu_seqlens_q or cu_seqlens_k).
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_flash_attention_varlen(const mlxp_tensor* q, const mlxp_tensor* k,
+                                        const mlxp_tensor* v, const mlxp_tensor* cu_seqlens_q,
+                                        const mlxp_tensor* cu_seqlens_k, mlxp_tensor* out,
+                                        mlxp_tensor* lse, const mlxp_attention_params* params);
+
+/**
+ * mlxp_chunked_cross_attention — attention over a long key axis computed chunk_size keys
+ * at a time, each chunk's normalized partial result merged in increasing chunk order (as
+ * mlxp_merge_attention_states, in float64); extra memory is two outputs' worth, whatever
+ * Lk. Masks, windows, ALiBi, bias, key lengths and soft cap keep their meaning over the
+ * whole key axis; sinks are added once.
+ *
+ * Promises: with chunk_size >= Lk the result is mlxp_flash_attention's, bit for bit;
+ * otherwise it differs only by rounding.
+ * Parameters: chunk_size — >= 0; 0 means 1024; causal — 0 or 1 (replaces params->causal;
+ *   cross attention is usually 0); the rest as mlxp_flash_attention (no lse).
+ * Returns, thread safety: as mlxp_flash_attention; MLXP_ERR_INVALID_ARGUMENT for a
+ *   negative chunk_size.
+ */
+mlxp_status mlxp_chunked_cross_attention(const mlxp_tensor* q, const mlxp_tensor* k,
+                                         const mlxp_tensor* v, int32_t chunk_size,
+                                         int32_t causal, mlxp_tensor* out,
+                                         const mlxp_attention_params* params);
+
+/**
+ * mlxp_flash_attention_rope — mlxp_flash_attention with rotary embeddings applied to q
+ * and k as they are read; q and k are left unchanged.
+ *
+ * Promises: equals mlxp_rope on q and on k (into copies) followed by mlxp_flash_attention,
+ * bit for bit. Positions follow the bottom-right alignment: key j has position
+ * rope->offset + j and query i has position rope->offset + (Lk - Lq) + i (prefill:
+ * both rope->offset + i; decode of the last Lq tokens of Lk cached keys).
+ * Parameters: rope — NULL for mlxp_rope_params_init's defaults, else its base, rotary_dim,
+ *   pairing, scaling fields and offset are used (its layout is ignored: params->layout
+ *   applies to every tensor; inverse must be 0); the rest as mlxp_flash_attention.
+ * Returns, thread safety: as mlxp_flash_attention and mlxp_rope.
+ */
+mlxp_status mlxp_flash_attention_rope(const mlxp_tensor* q, const mlxp_tensor* k,
+                                      const mlxp_tensor* v, mlxp_tensor* out, mlxp_tensor* lse,
+                                      const mlxp_rope_params* rope,
+                                      const mlxp_attention_params* params);
+
+/**
  * mlxp_merge_attention_states — combine two partial attention results over disjoint key
  * sets (split-KV, shared prefix): with m = max(lse_a, lse_b),
  *   out = (exp(lse_a - m) o_a + exp(lse_b - m) o_b) / (exp(lse_a - m) + exp(lse_b - m)),

@@ -57,6 +57,9 @@ mlxp_status (*const check_attention_params_init)(mlxp_attention_params*) = mlxp_
 mlxp_status (*const check_alibi_slopes)(int32_t, mlxp_tensor*) = mlxp_alibi_slopes;
 mlxp_status (*const check_flash_attention)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_attention_params*) = mlxp_flash_attention;
 mlxp_status (*const check_sliding_window_attention)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, int32_t, int32_t, mlxp_tensor*, const mlxp_attention_params*) = mlxp_sliding_window_attention;
+mlxp_status (*const check_flash_attention_varlen)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_attention_params*) = mlxp_flash_attention_varlen;
+mlxp_status (*const check_chunked_cross_attention)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, int32_t, int32_t, mlxp_tensor*, const mlxp_attention_params*) = mlxp_chunked_cross_attention;
+mlxp_status (*const check_flash_attention_rope)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_rope_params*, const mlxp_attention_params*) = mlxp_flash_attention_rope;
 mlxp_status (*const check_merge_attention_states)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*) = mlxp_merge_attention_states;
 
 int check_constants(void);

@@ -72,6 +72,12 @@ static_assert(std::is_same<decltype(&mlxp_flash_attention), mlxp_status (*)(cons
               "mlxp_flash_attention signature");
 static_assert(std::is_same<decltype(&mlxp_sliding_window_attention), mlxp_status (*)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, int32_t, int32_t, mlxp_tensor*, const mlxp_attention_params*)>::value,
               "mlxp_sliding_window_attention signature");
+static_assert(std::is_same<decltype(&mlxp_flash_attention_varlen), mlxp_status (*)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_attention_params*)>::value,
+              "mlxp_flash_attention_varlen signature");
+static_assert(std::is_same<decltype(&mlxp_chunked_cross_attention), mlxp_status (*)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, int32_t, int32_t, mlxp_tensor*, const mlxp_attention_params*)>::value,
+              "mlxp_chunked_cross_attention signature");
+static_assert(std::is_same<decltype(&mlxp_flash_attention_rope), mlxp_status (*)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_rope_params*, const mlxp_attention_params*)>::value,
+              "mlxp_flash_attention_rope signature");
 static_assert(std::is_same<decltype(&mlxp_merge_attention_states), mlxp_status (*)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*)>::value,
               "mlxp_merge_attention_states signature");
 static_assert(std::is_standard_layout<mlxp_matmul_params>::value && std::is_standard_layout<mlxp_norm_params>::value &&
@@ -95,6 +101,10 @@ extern "C" mlxp_status mlxp_rope(const mlxp_tensor* q, mlxp_tensor* q_out, const
 extern "C" mlxp_status mlxp_merge_attention_states(const mlxp_tensor* o_a, const mlxp_tensor* lse_a,
                                                    const mlxp_tensor* o_b, const mlxp_tensor* lse_b,
                                                    mlxp_tensor* out, mlxp_tensor* lse_out);
+
+extern "C" mlxp_status mlxp_flash_attention_rope(const mlxp_tensor* q, const mlxp_tensor* k, const mlxp_tensor* v,
+                                                 mlxp_tensor* out, mlxp_tensor* lse, const mlxp_rope_params* rope,
+                                                 const mlxp_attention_params* params);
 
 int check_constants();
 int check_constants() {

@@ -1,6 +1,7 @@
 /*
  * test_attention.c — mlxp_flash_attention, mlxp_sliding_window_attention,
- * mlxp_merge_attention_states and mlxp_alibi_slopes through the C ABI, against a dense
+ * mlxp_merge_attention_states, mlxp_alibi_slopes, mlxp_flash_attention_varlen,
+ * mlxp_chunked_cross_attention and mlxp_flash_attention_rope through the C ABI, against a dense
  * reference in double written here from the header's formulas: every score is
  * materialized, the masks are built explicitly (bottom-right causal, window (left, right),
  * key lengths, bias -Inf), then softmax with the optional sink logit.
@@ -724,11 +725,319 @@ static void test_bad_input(void) {
 #undef UNCHANGED
 }
 
+/* ---- varlen, chunked and rope-fused attention ------------------------------------------ */
+
+/* The tolerance of run_flash for one output element (see the comment at the top). */
+static double out_tol(int D, int Lk, double max_logit, double ref) {
+    acase c;
+    memset(&c, 0, sizeof c);
+    c.D = D, c.max_logit = max_logit;
+    return 2 * logit_err(&c) + acc_tol(Lk, 1.0) + out_rtol(TU_F32) * fabs(ref);
+}
+
+/* Three packed sequences (one with Lq != Lk), GQA: each sequence's rows equal
+ * mlxp_flash_attention on that sequence alone bit for bit, and the reference within
+ * run_flash's tolerance. */
+static void test_varlen(void) {
+    enum { NS = 3, HQ = 4, HKV = 2, D = 16, DV = 8 };
+    static const int lq[NS] = {3, 2, 5}, lk[NS] = {3, 6, 5};
+    int32_t cuq[NS + 1] = {0}, cuk[NS + 1] = {0};
+    for (int s = 0; s < NS; s++) cuq[s + 1] = cuq[s] + lq[s], cuk[s + 1] = cuk[s] + lk[s];
+    int tq = cuq[NS], tk = cuk[NS];
+    for (int causal = 0; causal <= 1; causal++) {
+        tu_rand r = {4242 + (uint64_t)causal};
+        atensor q[NS], k[NS], v[NS], o[NS];
+        float* pq = malloc(sizeof(float) * (size_t)tq * HQ * D);
+        float* pk = malloc(sizeof(float) * (size_t)tk * HKV * D);
+        float* pv = malloc(sizeof(float) * (size_t)tk * HKV * DV);
+        float* po = malloc(sizeof(float) * (size_t)tq * HQ * DV);
+        float* pl = malloc(sizeof(float) * (size_t)HQ * tq);
+        fill(po, sizeof(float) * (size_t)tq * HQ * DV);
+        fill(pl, sizeof(float) * (size_t)HQ * tq);
+        for (int s = 0; s < NS; s++) {
+            /* contiguous [1, L, H, D]: the packed rows are a plain copy */
+            at_init(&q[s], 1, lq[s], HQ, D, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+            at_init(&k[s], 1, lk[s], HKV, D, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+            at_init(&v[s], 1, lk[s], HKV, DV, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+            at_init(&o[s], 1, lq[s], HQ, DV, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+            at_fill(&q[s], &r, -1, 1), at_fill(&k[s], &r, -1, 1), at_fill(&v[s], &r, -1, 1);
+            memcpy(pq + (size_t)cuq[s] * HQ * D, q[s].buf.data, sizeof(float) * (size_t)lq[s] * HQ * D);
+            memcpy(pk + (size_t)cuk[s] * HKV * D, k[s].buf.data, sizeof(float) * (size_t)lk[s] * HKV * D);
+            memcpy(pv + (size_t)cuk[s] * HKV * DV, v[s].buf.data, sizeof(float) * (size_t)lk[s] * HKV * DV);
+        }
+        int64_t sq[3] = {tq, HQ, D}, sk[3] = {tk, HKV, D}, sv[3] = {tk, HKV, DV}, so[3] = {tq, HQ, DV},
+                sl[2] = {HQ, tq}, sc[1] = {NS + 1};
+        mlxp_tensor tq_ = tu_tensor(pq, TU_F32, 3, sq, NULL), tk_ = tu_tensor(pk, TU_F32, 3, sk, NULL),
+                    tv_ = tu_tensor(pv, TU_F32, 3, sv, NULL), to_ = tu_tensor(po, TU_F32, 3, so, NULL),
+                    tl_ = tu_tensor(pl, TU_F32, 2, sl, NULL), tcq = tu_tensor(cuq, TU_F32, 1, sc, NULL),
+                    tck = tu_tensor(cuk, TU_F32, 1, sc, NULL);
+        tcq.dtype.code = tck.dtype.code = MLXP_DTYPE_INT;
+        mlxp_attention_params p;
+        CHECK_OK(mlxp_attention_params_init(&p));
+        p.causal = causal;
+        CHECK_OK(mlxp_flash_attention_varlen(&tq_, &tk_, &tv_, &tcq, &tck, &to_, &tl_, &p));
+
+        int same = 1, bad = 0;
+        for (int s = 0; s < NS; s++) {
+            float* lse1 = malloc(sizeof(float) * (size_t)HQ * lq[s]);
+            int64_t ls1[3] = {1, HQ, lq[s]};
+            mlxp_tensor tl1 = tu_tensor(lse1, TU_F32, 3, ls1, NULL);
+            CHECK_OK(mlxp_flash_attention(&q[s].t, &k[s].t, &v[s].t, &o[s].t, &tl1, &p));
+            same &= memcmp(po + (size_t)cuq[s] * HQ * DV, o[s].buf.data, sizeof(float) * (size_t)lq[s] * HQ * DV) == 0;
+            for (int h = 0; h < HQ; h++)
+                same &= memcmp(pl + (size_t)h * tq + cuq[s], lse1 + (size_t)h * lq[s], sizeof(float) * (size_t)lq[s]) == 0;
+
+            refcfg rc = ref_default();
+            rc.causal = causal;
+            double* ro = malloc(sizeof(double) * (size_t)lq[s] * HQ * DV);
+            double* rl = malloc(sizeof(double) * (size_t)lq[s] * HQ);
+            ref_attention(&q[s], &k[s], &v[s], &rc, ro, rl);
+            for (int i = 0; i < lq[s]; i++)
+                for (int h = 0; h < HQ; h++) {
+                    for (int e = 0; e < DV; e++) {
+                        double ref = ro[((size_t)i * HQ + h) * DV + e];
+                        double got = po[((size_t)(cuq[s] + i) * HQ + h) * DV + e];
+                        if (!near(got, ref, out_tol(D, lk[s], 4, ref))) bad++;
+                    }
+                    double lref = rl[(size_t)h * lq[s] + i], lg = pl[(size_t)h * tq + cuq[s] + i];
+                    if (!near(lg, lref, 2 * out_tol(D, lk[s], 4, 0) + 0x1p-23 * fabs(lref))) bad++;
+                }
+            free(ro), free(rl), free(lse1);
+            at_free(&q[s]), at_free(&k[s]), at_free(&v[s]), at_free(&o[s]);
+        }
+        CHECK(same, "varlen (causal %d): rows differ from mlxp_flash_attention on each sequence alone", causal);
+        CHECK(bad == 0, "varlen (causal %d): %d mismatches against the reference", causal, bad);
+        free(pq), free(pk), free(pv), free(po), free(pl);
+    }
+}
+
+static void test_varlen_bad_input(void) {
+    /* valid: two sequences, q [3, 2, 4], k/v [5, 1, 4], out [3, 2, 4], lse [2, 3] */
+    float qd[24], kd[20], vd[20], od[24], ld[6];
+    for (int i = 0; i < 24; i++) qd[i] = 0.03f * (float)i;
+    for (int i = 0; i < 20; i++) kd[i] = vd[i] = 0.02f * (float)i;
+    int64_t qs[3] = {3, 2, 4}, ks[3] = {5, 1, 4}, ls[2] = {2, 3}, c3[1] = {3}, c4[1] = {4}, c2[1] = {2};
+    mlxp_tensor q = tu_tensor(qd, TU_F32, 3, qs, NULL), k = tu_tensor(kd, TU_F32, 3, ks, NULL),
+                v = tu_tensor(vd, TU_F32, 3, ks, NULL), o = tu_tensor(od, TU_F32, 3, qs, NULL),
+                l = tu_tensor(ld, TU_F32, 2, ls, NULL);
+    int32_t cq[3] = {0, 1, 3}, ck[3] = {0, 2, 5};
+    int32_t cq_start[3] = {1, 1, 3}, cq_decr[4] = {0, 2, 1, 3}, ck_4[4] = {0, 1, 2, 5}, ck_last[3] = {0, 2, 4},
+            ck_short[2] = {0, 5};
+    int64_t cq64[3] = {0, 1, 3};
+    float cqf[3] = {0, 1, 3};
+#define I32(name, data, shape)                                  \
+    mlxp_tensor name = tu_tensor(data, TU_F32, 1, shape, NULL); \
+    name.dtype.code = MLXP_DTYPE_INT
+    I32(tcq, cq, c3); I32(tck, ck, c3); I32(tcq_start, cq_start, c3); I32(tcq_decr, cq_decr, c4);
+    I32(tck_4, ck_4, c4); I32(tck_last, ck_last, c3); I32(tck_short, ck_short, c2);
+#undef I32
+    mlxp_tensor tcq64 = tu_tensor(cq64, TU_F32, 1, c3, NULL), tcqf = tu_tensor(cqf, TU_F32, 1, c3, NULL);
+    tcq64.dtype.code = MLXP_DTYPE_INT, tcq64.dtype.bits = 64;
+    mlxp_attention_params p;
+#define RESET()                                                                  \
+    do {                                                                         \
+        fill(od, sizeof od), fill(ld, sizeof ld);                                \
+        mlxp_attention_params_init(&p);                                          \
+    } while (0)
+#define UNCHANGED(what) CHECK(untouched(od, sizeof od) && untouched(ld, sizeof ld), "%s: output written", what)
+#define VARLEN(cu_q, cu_k) mlxp_flash_attention_varlen(&q, &k, &v, cu_q, cu_k, &o, &l, &p)
+    RESET(); CHECK_OK(VARLEN(&tcq, &tck)); /* the baseline is valid */
+    RESET(); EXPECT(VARLEN(&tcq_start, &tck), MLXP_ERR_INVALID_ARGUMENT, "cu_seqlens_q"); UNCHANGED("cu_q[0] = 1");
+    RESET(); EXPECT(VARLEN(&tcq_decr, &tck_4), MLXP_ERR_INVALID_ARGUMENT, "cu_seqlens_q"); UNCHANGED("cu_q decreasing");
+    RESET(); EXPECT(VARLEN(&tcq, &tck_last), MLXP_ERR_INVALID_ARGUMENT, "cu_seqlens_k"); UNCHANGED("cu_k last != 5");
+    RESET(); EXPECT(VARLEN(&tcq, &tck_short), MLXP_ERR_INVALID_ARGUMENT, "cu_seqlens_k");
+        UNCHANGED("cu_k shorter than cu_q");
+    RESET(); EXPECT(VARLEN(&tcq64, &tck), MLXP_ERR_UNSUPPORTED_DTYPE, "cu_seqlens_q"); UNCHANGED("cu_q int64");
+    RESET(); EXPECT(VARLEN(&tcq, &tcqf), MLXP_ERR_UNSUPPORTED_DTYPE, "cu_seqlens_k"); UNCHANGED("cu_k float32");
+    RESET(); EXPECT(VARLEN(NULL, &tck), MLXP_ERR_INVALID_ARGUMENT, "cu_seqlens_q"); UNCHANGED("cu_q NULL");
+    float bd[15] = {0};
+    int64_t bs[2] = {3, 5};
+    mlxp_tensor tb = tu_tensor(bd, TU_F32, 2, bs, NULL);
+    int32_t kl[2] = {1, 3};
+    int64_t n2[1] = {2};
+    mlxp_tensor tkl = tu_tensor(kl, TU_F32, 1, n2, NULL);
+    tkl.dtype.code = MLXP_DTYPE_INT;
+    RESET(); p.bias = &tb; EXPECT(VARLEN(&tcq, &tck), MLXP_ERR_INVALID_ARGUMENT, "bias"); UNCHANGED("varlen bias");
+    RESET(); p.key_lengths = &tkl;
+    EXPECT(VARLEN(&tcq, &tck), MLXP_ERR_INVALID_ARGUMENT, "key_lengths"); UNCHANGED("varlen key_lengths");
+    RESET(); p.layout = MLXP_LAYOUT_BHSD;
+    EXPECT(VARLEN(&tcq, &tck), MLXP_ERR_INVALID_ARGUMENT, "layout"); UNCHANGED("varlen BHSD");
+#undef VARLEN
+
+    /* chunked cross attention: q [1,3,2,4] against k/v [1,5,1,4] */
+    int64_t q4[4] = {1, 3, 2, 4}, k4[4] = {1, 5, 1, 4};
+    mlxp_tensor q_ = tu_tensor(qd, TU_F32, 4, q4, NULL), k_ = tu_tensor(kd, TU_F32, 4, k4, NULL),
+                v_ = tu_tensor(vd, TU_F32, 4, k4, NULL), o_ = tu_tensor(od, TU_F32, 4, q4, NULL);
+    RESET(); CHECK_OK(mlxp_chunked_cross_attention(&q_, &k_, &v_, 2, 0, &o_, &p));
+    RESET(); EXPECT(mlxp_chunked_cross_attention(&q_, &k_, &v_, 2, 2, &o_, &p), MLXP_ERR_INVALID_ARGUMENT, "causal");
+        UNCHANGED("chunked causal 2");
+    RESET(); EXPECT(mlxp_chunked_cross_attention(&q_, &k_, &v_, -1, 0, &o_, &p), MLXP_ERR_INVALID_ARGUMENT,
+                    "chunk_size");
+        UNCHANGED("chunk_size -1");
+
+    /* rope-fused attention */
+    int64_t l4[3] = {1, 2, 3};
+    mlxp_tensor l_ = tu_tensor(ld, TU_F32, 3, l4, NULL);
+    mlxp_rope_params rp;
+    mlxp_rope_params_init(&rp);
+    RESET(); CHECK_OK(mlxp_flash_attention_rope(&q_, &k_, &v_, &o_, &l_, &rp, &p));
+    rp.inverse = 1;
+    RESET(); EXPECT(mlxp_flash_attention_rope(&q_, &k_, &v_, &o_, &l_, &rp, &p), MLXP_ERR_INVALID_ARGUMENT, "inverse");
+        UNCHANGED("rope inverse 1");
+#undef RESET
+#undef UNCHANGED
+}
+
+/* Chunked cross attention: bit for bit mlxp_flash_attention when chunk_size >= Lk
+ * (including 0 = 1024), within tolerance of the reference otherwise. Each chunk's result
+ * carries run_flash's error bound and its lse the lse bound; the float64 merge is a convex
+ * combination whose weights move by the lse errors, so the bound used is the output bound
+ * plus twice the lse bound. */
+static void test_chunked(void) {
+    static const struct {
+        int B, Lq, Lk, Hq, Hkv, D;
+    } shapes[] = {{2, 5, 23, 4, 2, 16}, {1, 3, 1100, 2, 1, 8}};
+    static const int chunks[] = {1, 7, 0, -2 /* Lk */, -3 /* Lk + 9 */};
+    for (int sh = 0; sh < 2; sh++) {
+        int B = shapes[sh].B, Lq = shapes[sh].Lq, Lk = shapes[sh].Lk, Hq = shapes[sh].Hq, Hkv = shapes[sh].Hkv,
+            D = shapes[sh].D;
+        tu_rand r = {777 + (uint64_t)sh};
+        atensor q, k, v, o, of;
+        at_init(&q, B, Lq, Hq, D, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+        at_init(&k, B, Lk, Hkv, D, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+        at_init(&v, B, Lk, Hkv, D, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+        at_init(&o, B, Lq, Hq, D, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+        at_init(&of, B, Lq, Hq, D, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+        at_fill(&q, &r, -1, 1), at_fill(&k, &r, -1, 1), at_fill(&v, &r, -1, 1);
+        size_t n = (size_t)B * Lq * Hq * D;
+        double* ro = malloc(sizeof(double) * n);
+        for (int causal = 0; causal <= 1; causal++) {
+            mlxp_attention_params p;
+            CHECK_OK(mlxp_attention_params_init(&p));
+            p.causal = causal;
+            CHECK_OK(mlxp_flash_attention(&q.t, &k.t, &v.t, &of.t, NULL, &p));
+            p.causal = !causal; /* the causal argument replaces it */
+            refcfg rc = ref_default();
+            rc.causal = causal;
+            ref_attention(&q, &k, &v, &rc, ro, NULL);
+            for (int c = 0; c < 5; c++) {
+                int cs = chunks[c] == -2 ? Lk : chunks[c] == -3 ? Lk + 9 : chunks[c];
+                kb_sentinel(&o.buf);
+                mlxp_status st = mlxp_chunked_cross_attention(&q.t, &k.t, &v.t, cs, causal, &o.t, &p);
+                CHECK(st == MLXP_OK, "chunked Lk %d chunk %d: status %d (%s)", Lk, cs, (int)st, mlxp_last_error());
+                int whole = cs >= Lk || (cs == 0 && 1024 >= Lk);
+                if (whole)
+                    CHECK(memcmp(o.buf.data, of.buf.data, sizeof(float) * n) == 0,
+                          "chunked Lk %d chunk %d causal %d: differs from mlxp_flash_attention", Lk, cs, causal);
+                int bad = 0;
+                for (size_t i = 0; i < n; i++) {
+                    double lse_tol = 2 * out_tol(D, Lk, 4, 0) + 0x1p-23 * (log((double)Lk) + 4);
+                    double tol = out_tol(D, Lk, 4, ro[i]) + 2 * lse_tol;
+                    double got = kb_get(&o.buf, (int64_t)i);
+                    if (!near(got, ro[i], tol)) {
+                        if (bad < 3)
+                            fprintf(stderr, "  chunked Lk %d chunk %d: out[%zu] = %.9g, ref %.9g, tol %.3g\n", Lk, cs,
+                                    i, got, ro[i], tol);
+                        bad++;
+                    }
+                }
+                CHECK(bad == 0, "chunked Lk %d chunk %d causal %d: %d mismatches", Lk, cs, causal, bad);
+            }
+        }
+        free(ro);
+        at_free(&q), at_free(&k), at_free(&v), at_free(&o), at_free(&of);
+    }
+}
+
+/* mlxp_flash_attention_rope equals mlxp_rope on copies (explicit positions: key j at
+ * offset + j, query i at offset + (Lk - Lq) + i) followed by mlxp_flash_attention, bit for
+ * bit; q and k are left unchanged. */
+static void test_attention_rope(void) {
+    static const struct {
+        int pairing, layout, rotary_dim, scaling, null_rope;
+        int64_t offset;
+        int Lq, Lk;
+        tu_dt dt;
+    } cases[] = {
+        {MLXP_ROPE_HALF, MLXP_LAYOUT_BSHD, 0, MLXP_ROPE_SCALING_NONE, 0, 5, 3, 7, TU_F32},
+        {MLXP_ROPE_INTERLEAVED, MLXP_LAYOUT_BSHD, 0, MLXP_ROPE_SCALING_NONE, 0, 5, 3, 7, TU_F32},
+        {MLXP_ROPE_HALF, MLXP_LAYOUT_BHSD, 12, MLXP_ROPE_SCALING_LINEAR, 0, 11, 4, 9, TU_F32},
+        {MLXP_ROPE_INTERLEAVED, MLXP_LAYOUT_BHSD, 12, MLXP_ROPE_SCALING_LINEAR, 0, 0, 6, 6, TU_F32},
+        {MLXP_ROPE_HALF, MLXP_LAYOUT_BSHD, 0, MLXP_ROPE_SCALING_NONE, 0, 2, 2, 5, TU_BF16},
+        {MLXP_ROPE_INTERLEAVED, MLXP_LAYOUT_BSHD, 0, MLXP_ROPE_SCALING_NONE, 0, 2, 2, 5, TU_F16},
+        {MLXP_ROPE_HALF, MLXP_LAYOUT_BSHD, 0, MLXP_ROPE_SCALING_NONE, 1, 0, 5, 5, TU_F32},
+    };
+    enum { B = 2, HQ = 4, HKV = 2, D = 16 };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int Lq = cases[c].Lq, Lk = cases[c].Lk, layout = cases[c].layout;
+        tu_dt dt = cases[c].dt;
+        tu_rand r = {1000 + c};
+        atensor q, k, v, qr, kr, o1, o2;
+        at_init(&q, B, Lq, HQ, D, dt, layout, 1, 0);
+        at_init(&k, B, Lk, HKV, D, dt, layout, 1, 0);
+        at_init(&v, B, Lk, HKV, D, TU_F32, layout, 1, 0);
+        at_init(&qr, B, Lq, HQ, D, dt, layout, 1, 0);
+        at_init(&kr, B, Lk, HKV, D, dt, layout, 1, 0);
+        at_init(&o1, B, Lq, HQ, D, TU_F32, layout, 1, 0);
+        at_init(&o2, B, Lq, HQ, D, TU_F32, layout, 1, 0);
+        at_fill(&q, &r, -1, 1), at_fill(&k, &r, -1, 1), at_fill(&v, &r, -1, 1);
+        size_t qbytes = (size_t)q.buf.n * tu_size(dt), kbytes = (size_t)k.buf.n * tu_size(dt);
+        void* q0 = malloc(qbytes);
+        void* k0 = malloc(kbytes);
+        memcpy(q0, q.buf.data, qbytes), memcpy(k0, k.buf.data, kbytes);
+
+        mlxp_rope_params rp;
+        CHECK_OK(mlxp_rope_params_init(&rp));
+        rp.pairing = cases[c].pairing;
+        rp.rotary_dim = cases[c].rotary_dim;
+        rp.scaling = cases[c].scaling;
+        if (rp.scaling == MLXP_ROPE_SCALING_LINEAR) rp.factor = 2;
+        rp.offset = cases[c].offset;
+        /* the separate calls: explicit positions, the tensors' own layout */
+        mlxp_rope_params sep = rp;
+        sep.offset = 0;
+        sep.layout = layout;
+        int64_t pq_[16], pk_[16];
+        for (int i = 0; i < Lq; i++) pq_[i] = cases[c].offset + (Lk - Lq) + i;
+        for (int j = 0; j < Lk; j++) pk_[j] = cases[c].offset + j;
+        int64_t nq[1] = {Lq}, nk[1] = {Lk};
+        mlxp_tensor tpq = tu_tensor(pq_, TU_F32, 1, nq, NULL), tpk = tu_tensor(pk_, TU_F32, 1, nk, NULL);
+        tpq.dtype.code = tpk.dtype.code = MLXP_DTYPE_INT;
+        tpq.dtype.bits = tpk.dtype.bits = 64;
+        CHECK_OK(mlxp_rope(&q.t, &qr.t, NULL, NULL, &tpq, &sep));
+        CHECK_OK(mlxp_rope(&k.t, &kr.t, NULL, NULL, &tpk, &sep));
+
+        mlxp_attention_params p;
+        CHECK_OK(mlxp_attention_params_init(&p));
+        p.layout = layout;
+        float l1[B * HQ * 8], l2[B * HQ * 8];
+        int64_t ls[3] = {B, HQ, Lq};
+        mlxp_tensor tl1 = tu_tensor(l1, TU_F32, 3, ls, NULL), tl2 = tu_tensor(l2, TU_F32, 3, ls, NULL);
+        CHECK_OK(mlxp_flash_attention(&qr.t, &kr.t, &v.t, &o1.t, &tl1, &p));
+        /* rope's layout is ignored: params->layout applies */
+        rp.layout = layout == MLXP_LAYOUT_BSHD ? MLXP_LAYOUT_BHSD : MLXP_LAYOUT_BSHD;
+        mlxp_status st = mlxp_flash_attention_rope(&q.t, &k.t, &v.t, &o2.t, &tl2, cases[c].null_rope ? NULL : &rp, &p);
+        CHECK(st == MLXP_OK, "attention_rope case %zu: status %d (%s)", c, (int)st, mlxp_last_error());
+        size_t obytes = (size_t)o1.buf.n * sizeof(float), lbytes = sizeof(float) * (size_t)B * HQ * Lq;
+        CHECK(memcmp(o1.buf.data, o2.buf.data, obytes) == 0 && memcmp(l1, l2, lbytes) == 0,
+              "attention_rope case %zu (%s, pairing %d, layout %d): differs from mlxp_rope then mlxp_flash_attention",
+              c, tu_dt_name[dt], cases[c].pairing, layout);
+        CHECK(memcmp(q0, q.buf.data, qbytes) == 0 && memcmp(k0, k.buf.data, kbytes) == 0,
+              "attention_rope case %zu: q or k was written", c);
+        free(q0), free(k0);
+        at_free(&q), at_free(&k), at_free(&v), at_free(&qr), at_free(&kr), at_free(&o1), at_free(&o2);
+    }
+}
+
 int main(void) {
     test_alibi_slopes();
     test_flash();
     test_sliding_window();
     test_merge();
     test_bad_input();
+    test_varlen();
+    test_varlen_bad_input();
+    test_chunked();
+    test_attention_rope();
     return tu_finish("test_attention");
 }

@@ -32,7 +32,9 @@
     X(mlxp_dequantize_int4) X(mlxp_quantize_affine) X(mlxp_dequantize_affine)     \
     X(mlxp_int8_linear) X(mlxp_int4_linear) X(mlxp_affine_linear)                 \
     X(mlxp_attention_params_init) X(mlxp_alibi_slopes) X(mlxp_flash_attention)    \
-    X(mlxp_sliding_window_attention) X(mlxp_merge_attention_states)
+    X(mlxp_sliding_window_attention) X(mlxp_merge_attention_states)              \
+    X(mlxp_flash_attention_varlen) X(mlxp_chunked_cross_attention)               \
+    X(mlxp_flash_attention_rope)
 
 typedef struct {
 #define FIELD(name) __typeof__(name)* name;

@@ -35,7 +35,8 @@ from ._errors import (
     ShapeMismatchError,
     UnsupportedDtypeError,
 )
-from ._attention import (alibi_slopes, flash_attention, merge_attention_states,
+from ._attention import (alibi_slopes, chunked_cross_attention, flash_attention,
+                         flash_attention_rope, flash_attention_varlen, merge_attention_states,
                          sliding_window_attention)
 from ._activations import (activation, activation_backward, geglu, gelu, glu,
                            glu_backward, silu, swiglu)
@@ -87,6 +88,9 @@ __all__ = [
     "dequantize_affine",
     "affine_linear",
     "flash_attention",
+    "flash_attention_varlen",
+    "chunked_cross_attention",
+    "flash_attention_rope",
     "sliding_window_attention",
     "merge_attention_states",
     "alibi_slopes",

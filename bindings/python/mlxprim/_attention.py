@@ -1,5 +1,6 @@
-"""Attention: FlashAttention-style forward, sliding windows, merging partial states and
-ALiBi slopes (mlxp_flash_attention and friends).
+"""Attention: FlashAttention-style forward, packed variable-length batches, chunked cross
+attention, fused RoPE, sliding windows, merging partial states and ALiBi slopes
+(mlxp_flash_attention and friends).
 
 Conventions (include/mlxprim.h): BSHD by default; causal masking is bottom-right aligned
 (query i sees key j iff j <= i + Lk - Lq); a window ``(left, right)`` keeps key j iff
@@ -18,6 +19,7 @@ import numpy as np
 from . import _lib
 from ._errors import InvalidArgumentError
 from ._lib import check, lib
+from ._rope import rope_params
 from ._tensor import as_tensor, empty_like, ref
 
 _LAYOUTS = {"BSHD": _lib.LAYOUT_BSHD, "BHSD": _lib.LAYOUT_BHSD}
@@ -207,6 +209,136 @@ def sliding_window_attention(q, k, v, window_size, *, causal=True, scale=None,
     oa = as_tensor(out, "out", writable=True)
     check(lib.mlxp_sliding_window_attention(ref(qa), ref(ka), ref(va), w,
                                             1 if causal else 0, ref(oa), ctypes.byref(p)))
+    return out
+
+
+def flash_attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, *, scale=None, causal=True,
+                           window=(-1, -1), softcap=0.0, alibi_slopes=None, sinks=None,
+                           return_lse=False, out=None):
+    """Attention over a packed batch of sequences of different lengths, without padding.
+
+    Sequence b owns query rows ``cu_seqlens_q[b] : cu_seqlens_q[b+1]`` and key rows
+    ``cu_seqlens_k[b] : cu_seqlens_k[b+1]`` and is attended alone, masks and ALiBi aligned
+    bottom-right to its own lengths: its rows equal :func:`flash_attention` on that
+    sequence by itself, bit for bit.
+
+    Args:
+        q: ``[total_q, Hq, D]``; k: ``[total_k, Hkv, D]``; v: ``[total_k, Hkv, Dv]``.
+        cu_seqlens_q, cu_seqlens_k: int32 ``[num_sequences + 1]`` (lists are converted),
+            starting at 0, non-decreasing, ending at total_q and total_k.
+        scale, causal, window, softcap, alibi_slopes, sinks: as :func:`flash_attention`.
+        return_lse: also return the float32 ``[Hq, total_q]`` log-sum-exp.
+        out: where to write, ``[total_q, Hq, Dv]``; default a new array with q's dtype.
+
+    Returns:
+        ``out``, or ``(out, lse)`` with ``return_lse=True``.
+
+    Raises:
+        InvalidArgumentError (inconsistent cu_seqlens, naming which; bad params),
+        ShapeMismatchError, UnsupportedDtypeError.
+    """
+    p = _params(scale, causal, window, "BSHD", softcap)
+    qa = as_tensor(q, "q")
+    ka = as_tensor(k, "k")
+    va = as_tensor(v, "v")
+    cqa = as_tensor(_vector(cu_seqlens_q, np.int32), "cu_seqlens_q")
+    cka = as_tensor(_vector(cu_seqlens_k, np.int32), "cu_seqlens_k")
+    q3 = qa is not None and qa.shape is not None and len(qa.shape) == 3
+    if alibi_slopes is True:
+        alibi_slopes = _standard_alibi_slopes(qa.shape[1]) if q3 else None
+    elif alibi_slopes is False:
+        alibi_slopes = None
+    alibi_a = as_tensor(_vector(alibi_slopes, np.float32), "alibi_slopes")
+    sinks_a = as_tensor(_vector(sinks, np.float32), "sinks")
+    for field, arg in (("alibi_slopes", alibi_a), ("sinks", sinks_a)):
+        if arg is not None:
+            setattr(p, field, ctypes.pointer(arg.struct))
+    if out is None:
+        if q3 and va is not None and va.shape is not None and len(va.shape) == 3:
+            out = np.empty(qa.shape[:2] + (va.shape[2],), qa.dtype)
+        else:
+            out = empty_like(qa)  # the library reports the bad ndim
+    oa = as_tensor(out, "out", writable=True)
+    lse = None
+    if return_lse:
+        lse = np.empty((qa.shape[1], qa.shape[0]) if q3 else (0, 0), np.float32)
+    la = as_tensor(lse, "lse", writable=True)
+    check(lib.mlxp_flash_attention_varlen(ref(qa), ref(ka), ref(va), ref(cqa), ref(cka),
+                                          ref(oa), ref(la), ctypes.byref(p)))
+    if return_lse:
+        return out, lse
+    return out
+
+
+def chunked_cross_attention(q, k, v, *, chunk_size=1024, causal=False, scale=None,
+                            layout="BSHD", bias=None, key_lengths=None, out=None):
+    """Attention over a long key axis, ``chunk_size`` keys at a time, each chunk's partial
+    result merged in increasing chunk order (as :func:`merge_attention_states`); extra
+    memory is two outputs' worth whatever Lk. With ``chunk_size >= Lk`` the result is
+    :func:`flash_attention`'s bit for bit; otherwise it differs only by rounding.
+
+    Args:
+        q, k, v, scale, layout, bias, key_lengths, out: as :func:`flash_attention`.
+        chunk_size: keys per chunk, >= 0; 0 means 1024.
+        causal: bottom-right causal mask (cross attention usually has none).
+
+    Returns:
+        ``out``.
+    """
+    c = _int32(chunk_size, "chunk_size", ">= 0")
+    p = _params(scale, causal, (-1, -1), layout, 0.0)
+    qa = as_tensor(q, "q")
+    ka = as_tensor(k, "k")
+    va = as_tensor(v, "v")
+    bias_a = as_tensor(bias, "bias")
+    lens_a = as_tensor(_vector(key_lengths, np.int32), "key_lengths")
+    for field, arg in (("bias", bias_a), ("key_lengths", lens_a)):
+        if arg is not None:
+            setattr(p, field, ctypes.pointer(arg.struct))
+    out = _default_out(out, qa, va)
+    oa = as_tensor(out, "out", writable=True)
+    check(lib.mlxp_chunked_cross_attention(ref(qa), ref(ka), ref(va), c,
+                                           1 if causal else 0, ref(oa), ctypes.byref(p)))
+    return out
+
+
+def flash_attention_rope(q, k, v, *, rope_offset=0, base=10000.0, rotary_dim=0,
+                         pairing="half", scaling=None, causal=True, scale=None,
+                         window=(-1, -1), layout="BSHD", return_lse=False, out=None):
+    """:func:`flash_attention` with rotary embeddings applied to q and k as they are read;
+    q and k are left unchanged. Equals :func:`mlxprim.rope` on copies of q and k followed
+    by :func:`flash_attention`, bit for bit.
+
+    Positions are bottom-right aligned: key j is at ``rope_offset + j`` and query i at
+    ``rope_offset + (Lk - Lq) + i`` (prefill: both ``rope_offset + i``; decode: the last
+    Lq tokens of Lk cached keys).
+
+    Args:
+        q, k, v, causal, scale, window, layout, return_lse, out: as
+            :func:`flash_attention` (layout applies to every tensor).
+        rope_offset, base, rotary_dim, pairing, scaling: as ``offset``, ``base``,
+            ``rotary_dim``, ``pairing`` and ``scaling`` of :func:`mlxprim.rope`.
+
+    Returns:
+        ``out``, or ``(out, lse)`` with ``return_lse=True``.
+    """
+    rp = rope_params(offset=rope_offset, base=base, rotary_dim=rotary_dim, pairing=pairing,
+                     layout=layout, scaling=scaling)
+    p = _params(scale, causal, window, layout, 0.0)
+    qa = as_tensor(q, "q")
+    ka = as_tensor(k, "k")
+    va = as_tensor(v, "v")
+    out = _default_out(out, qa, va)
+    oa = as_tensor(out, "out", writable=True)
+    lse = None
+    if return_lse:
+        hl = _heads_and_len(qa, p.layout)
+        lse = np.empty((0, 0, 0) if hl is None else (qa.shape[0],) + hl, np.float32)
+    la = as_tensor(lse, "lse", writable=True)
+    check(lib.mlxp_flash_attention_rope(ref(qa), ref(ka), ref(va), ref(oa), ref(la),
+                                        ctypes.byref(rp), ctypes.byref(p)))
+    if return_lse:
+        return out, lse
     return out
 
 

@@ -92,6 +92,26 @@ def _apply_scaling(p, scaling):
             setattr(p, field, _float(value, name))
 
 
+def rope_params(*, offset=0, base=10000.0, rotary_dim=0, pairing="half", layout="BSHD",
+                scaling=None, inverse=False):
+    """An initialized mlxp_rope_params from rope()'s keyword arguments (shared with
+    flash_attention_rope)."""
+    p = _lib.RopeParams()
+    check(lib.mlxp_rope_params_init(ctypes.byref(p)))
+    p.base = _float(base, "base")
+    r = _int(rotary_dim, "rotary_dim")
+    if not -(1 << 31) <= r < 1 << 31:
+        raise InvalidArgumentError(f"rotary_dim must be even and <= head_dim, got {r}")
+    p.rotary_dim = r
+    p.pairing = _choice(_PAIRINGS, pairing, "pairing")
+    p.layout = _choice(_LAYOUTS, layout, "layout")
+    p.offset = _int(offset, "offset")
+    p.inverse = 1 if inverse else 0
+    if scaling is not None:
+        _apply_scaling(p, scaling)
+    return p
+
+
 def rope(q, k=None, *, positions=None, offset=0, base=10000.0, rotary_dim=0,
          pairing="half", layout="BSHD", scaling=None, inverse=False, out=None, k_out=None):
     """Rotate q (and k) by their tokens' positions, in one call.
@@ -127,20 +147,8 @@ def rope(q, k=None, *, positions=None, offset=0, base=10000.0, rotary_dim=0,
     Returns:
         ``out``, or ``(out, k_out)`` when k is given.
     """
-    p = _lib.RopeParams()
-    check(lib.mlxp_rope_params_init(ctypes.byref(p)))
-    p.base = _float(base, "base")
-    r = _int(rotary_dim, "rotary_dim")
-    if not -(1 << 31) <= r < 1 << 31:
-        raise InvalidArgumentError(f"rotary_dim must be even and <= head_dim, got {r}")
-    p.rotary_dim = r
-    p.pairing = _choice(_PAIRINGS, pairing, "pairing")
-    p.layout = _choice(_LAYOUTS, layout, "layout")
-    p.offset = _int(offset, "offset")
-    p.inverse = 1 if inverse else 0
-    if scaling is not None:
-        _apply_scaling(p, scaling)
-
+    p = rope_params(offset=offset, base=base, rotary_dim=rotary_dim, pairing=pairing,
+                    layout=layout, scaling=scaling, inverse=inverse)
     qa = as_tensor(q, "q")
     ka = as_tensor(k, "k")
     pa = as_tensor(positions, "positions")

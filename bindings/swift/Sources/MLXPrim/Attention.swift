@@ -224,6 +224,157 @@ extension MLXPrim {
         }
     }
 
+    /// Attention over a packed batch of sequences of different lengths, without padding, as
+    /// `mlxp_flash_attention_varlen` defines it: sequence b owns query rows
+    /// cuSeqlensQ[b] ..< cuSeqlensQ[b+1] and key rows cuSeqlensK[b] ..< cuSeqlensK[b+1] and is
+    /// attended alone (masks, window and ALiBi aligned bottom-right to its own lengths), so
+    /// its rows equal `flashAttention` on that sequence by itself, bit for bit.
+    ///
+    /// - Parameters:
+    ///   - q: [totalQ, Hq, D]; k: [totalK, Hkv, D]; v: [totalK, Hkv, Dv].
+    ///   - cuSeqlensQ, cuSeqlensK: numSequences + 1 offsets each, starting at 0,
+    ///     non-decreasing, ending at totalQ and totalK.
+    ///   - params: as `flashAttention`, but the layout must be `.bshd` and bias and
+    ///     keyLengths nil (the lengths are the cu_seqlens).
+    ///   - returnLSE: true also returns the lse as [Hq, totalQ].
+    /// - Returns: the output, its shape [totalQ, Hq, Dv] and, with `returnLSE`, the lse.
+    /// - Throws: as `flashAttention`; `.invalidArgument` for inconsistent cu_seqlens.
+    public static func flashAttentionVarlen<T: MLXPrimFloat>(
+        q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
+        cuSeqlensQ: [Int32], cuSeqlensK: [Int32], params: AttentionParams = .init(),
+        returnLSE: Bool = false
+    ) throws -> (output: [T], shape: [Int], lse: [Float]?) {
+        // [totalQ, Hq, Dv] and [Hq, totalQ]; shapes that are not 3-D go on to the library.
+        let packed = qShape.count == 3 && vShape.count == 3
+        let outShape = packed ? [qShape[0], qShape[1], vShape[2]] : qShape
+        let lseShape = packed ? [qShape[1], qShape[0]] : qShape
+        try checkCount(q.count, "q", shape: qShape)
+        try checkCount(k.count, "k", shape: kShape)
+        try checkCount(v.count, "v", shape: vShape)
+        var output = [T](repeating: 0, count: try elementCount(outShape, "out"))
+        var lse: [Float]? = nil
+        if returnLSE {
+            lse = [Float](repeating: 0, count: try elementCount(lseShape, "lse"))
+        }
+        try q.withUnsafeBufferPointer { q in
+            try k.withUnsafeBufferPointer { k in
+                try v.withUnsafeBufferPointer { v in
+                    try cuSeqlensQ.withUnsafeBufferPointer { cuQ in
+                        try cuSeqlensK.withUnsafeBufferPointer { cuK in
+                            try output.withUnsafeMutableBufferPointer { out in
+                                try withOptionalMutableBuffer(&lse) { lse in
+                                    try withTensors { t in
+                                        try params.withCParams(t) { p in
+                                            try check(mlxp_flash_attention_varlen(
+                                                t.tensor(q, qShape), t.tensor(k, kShape),
+                                                t.tensor(v, vShape),
+                                                t.tensor(cuQ.baseAddress, .int32, [cuQ.count]),
+                                                t.tensor(cuK.baseAddress, .int32, [cuK.count]),
+                                                t.tensor(out, outShape),
+                                                lse.map { t.tensor($0, lseShape) }, p))
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (output, outShape, lse)
+    }
+
+    /// Attention over a long key axis computed `chunkSize` keys at a time, as
+    /// `mlxp_chunked_cross_attention` defines it: each chunk's normalized partial result is
+    /// merged in increasing chunk order in float64, with extra memory of two outputs
+    /// whatever Lk. Masks, ALiBi, bias, key lengths and cap keep their meaning over the whole
+    /// key axis; sinks are added once. With chunkSize >= Lk the result is `flashAttention`'s
+    /// bit for bit; otherwise it differs only by rounding.
+    ///
+    /// - Parameters:
+    ///   - chunkSize: keys per chunk, >= 0; 0 means 1024.
+    ///   - causal: replaces the params' causal field (cross attention is usually false).
+    ///   - the rest as `flashAttention`.
+    /// - Returns: the output and its shape, as `flashAttention`.
+    /// - Throws: as `flashAttention`; `.invalidArgument` when chunkSize < 0.
+    public static func chunkedCrossAttention<T: MLXPrimFloat>(
+        q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
+        chunkSize: Int, causal: Bool, params: AttentionParams = .init()
+    ) throws -> (output: [T], shape: [Int]) {
+        let outShape = attentionOutputShape(qShape, vShape)
+        try checkCount(q.count, "q", shape: qShape)
+        try checkCount(k.count, "k", shape: kShape)
+        try checkCount(v.count, "v", shape: vShape)
+        var output = [T](repeating: 0, count: try elementCount(outShape, "out"))
+        try q.withUnsafeBufferPointer { q in
+            try k.withUnsafeBufferPointer { k in
+                try v.withUnsafeBufferPointer { v in
+                    try output.withUnsafeMutableBufferPointer { out in
+                        try withTensors { t in
+                            try params.withCParams(t) { p in
+                                // Out-of-range sizes become values the library rejects.
+                                try check(mlxp_chunked_cross_attention(
+                                    t.tensor(q, qShape), t.tensor(k, kShape),
+                                    t.tensor(v, vShape), Int32(clamping: chunkSize),
+                                    causal ? 1 : 0, t.tensor(out, outShape), p))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (output, outShape)
+    }
+
+    /// `flashAttention` with rotary embeddings applied to q and k as they are read (q and k
+    /// are left unchanged), as `mlxp_flash_attention_rope` defines it: equals `rope` on q
+    /// and on k followed by `flashAttention`, bit for bit. Key j has position
+    /// rope.offset + j and query i position rope.offset + (Lk - Lq) + i (bottom-right, as
+    /// in decoding the last Lq of Lk tokens).
+    ///
+    /// - Parameters:
+    ///   - rope: frequencies, rotaryDim, pairing, scaling and offset; its layout is ignored
+    ///     (params.layout applies to every tensor) and inverse must be false.
+    ///   - the rest as `flashAttention`.
+    /// - Returns: as `flashAttention`.
+    /// - Throws: as `flashAttention` and `rope`.
+    public static func flashAttentionRope<T: MLXPrimFloat>(
+        q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
+        rope: RopeParams = RopeParams(), params: AttentionParams = .init(),
+        returnLSE: Bool = false
+    ) throws -> (output: [T], shape: [Int], lse: [Float]?) {
+        let outShape = attentionOutputShape(qShape, vShape)
+        let lseShape = attentionLSEShape(qShape, params.layout)
+        try checkCount(q.count, "q", shape: qShape)
+        try checkCount(k.count, "k", shape: kShape)
+        try checkCount(v.count, "v", shape: vShape)
+        var output = [T](repeating: 0, count: try elementCount(outShape, "out"))
+        var lse: [Float]? = nil
+        if returnLSE {
+            lse = [Float](repeating: 0, count: try elementCount(lseShape, "lse"))
+        }
+        var r = try rope.cParams()
+        try q.withUnsafeBufferPointer { q in
+            try k.withUnsafeBufferPointer { k in
+                try v.withUnsafeBufferPointer { v in
+                    try output.withUnsafeMutableBufferPointer { out in
+                        try withOptionalMutableBuffer(&lse) { lse in
+                            try withTensors { t in
+                                try params.withCParams(t) { p in
+                                    try check(mlxp_flash_attention_rope(
+                                        t.tensor(q, qShape), t.tensor(k, kShape),
+                                        t.tensor(v, vShape), t.tensor(out, outShape),
+                                        lse.map { t.tensor($0, lseShape) }, &r, p))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (output, outShape, lse)
+    }
+
     /// Combines two partial attention results over disjoint key sets (split-KV, a shared
     /// prefix), as `mlxp_merge_attention_states` defines it: with m = max(lseA, lseB),
     /// out = (e^(lseA-m) oA + e^(lseB-m) oB) / (e^(lseA-m) + e^(lseB-m)) and

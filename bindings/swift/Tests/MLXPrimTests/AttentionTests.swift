@@ -388,4 +388,200 @@ final class AttentionTests: XCTestCase {
                                              shape: [1, 2, 2, 4])
         }
     }
+
+    /// Rows [lo, hi) of a packed [rows, ...] buffer with `rowSize` elements per row.
+    func rows<T>(_ x: [T], _ lo: Int, _ hi: Int, _ rowSize: Int) -> [T] {
+        Array(x[lo * rowSize..<hi * rowSize])
+    }
+
+    func checkVarlenEqualsEachSequenceAlone<T: MLXPrimFloat>(_: T.Type) throws {
+        // Three sequences of different lengths: Lq < Lk, Lq == Lk and Lq > Lk (whose first
+        // query rows see no key under the bottom-right causal mask).
+        let (hq, hkv, d, dv) = (4, 2, 8, 6)
+        let cuQ: [Int32] = [0, 2, 6, 10], cuK: [Int32] = [0, 5, 9, 12]
+        let (totalQ, totalK) = (Int(cuQ.last!), Int(cuK.last!))
+        var data = TestData(seed: 46)
+        let q: [T] = data.values(totalQ * hq * d, scale: 1)
+        let k: [T] = data.values(totalK * hkv * d, scale: 1)
+        let v: [T] = data.values(totalK * hkv * dv, scale: 1)
+        let params = AttentionParams(causal: true)
+        let got = try MLXPrim.flashAttentionVarlen(
+            q: q, qShape: [totalQ, hq, d], k: k, kShape: [totalK, hkv, d], v: v,
+            vShape: [totalK, hkv, dv], cuSeqlensQ: cuQ, cuSeqlensK: cuK, params: params,
+            returnLSE: true)
+        XCTAssertEqual(got.shape, [totalQ, hq, dv])
+        let lse = got.lse ?? []
+        XCTAssertEqual(lse.count, hq * totalQ)
+        for b in 0..<cuQ.count - 1 {
+            let (q0, q1, k0, k1) = (Int(cuQ[b]), Int(cuQ[b + 1]), Int(cuK[b]), Int(cuK[b + 1]))
+            let alone = try MLXPrim.flashAttention(
+                q: rows(q, q0, q1, hq * d), qShape: [1, q1 - q0, hq, d],
+                k: rows(k, k0, k1, hkv * d), kShape: [1, k1 - k0, hkv, d],
+                v: rows(v, k0, k1, hkv * dv), vShape: [1, k1 - k0, hkv, dv], params: params,
+                returnLSE: true)
+            // Bit for bit: the same rows attended alone.
+            XCTAssertEqual(rows(got.output, q0, q1, hq * dv), alone.output, "sequence \(b) out")
+            // lse [Hq, totalQ] against [1, Hq, Lq].
+            let packedLSE = (0..<hq).flatMap { h in (q0..<q1).map { lse[h * totalQ + $0] } }
+            XCTAssertEqual(packedLSE, alone.lse ?? [], "sequence \(b) lse")
+        }
+    }
+
+    func testVarlenEqualsEachSequenceAlone() throws {
+        try checkVarlenEqualsEachSequenceAlone(Float.self)
+        try checkVarlenEqualsEachSequenceAlone(Float16.self)
+    }
+
+    func testVarlenBadCuSeqlens() throws {
+        let (hq, d) = (2, 4)
+        var data = TestData(seed: 47)
+        let q: [Float] = data.values(5 * hq * d, scale: 1)
+        let k: [Float] = data.values(6 * hq * d, scale: 1)
+        func call(_ cuQ: [Int32], _ cuK: [Int32]) throws {
+            _ = try MLXPrim.flashAttentionVarlen(
+                q: q, qShape: [5, hq, d], k: k, kShape: [6, hq, d], v: k, vShape: [6, hq, d],
+                cuSeqlensQ: cuQ, cuSeqlensK: cuK)
+        }
+        // Sanity: consistent offsets are accepted.
+        XCTAssertNoThrow(try call([0, 2, 5], [0, 3, 6]))
+        let bad: [(String, [Int32], [Int32], String)] = [
+            ("q ends before totalQ", [0, 2, 4], [0, 3, 6], "cu_seqlens_q"),
+            ("q decreasing", [0, 3, 2, 5], [0, 1, 2, 6], "cu_seqlens_q"),
+            ("q not starting at 0", [1, 2, 5], [0, 3, 6], "cu_seqlens_q"),
+            ("k beyond totalK", [0, 2, 5], [0, 3, 7], "cu_seqlens_k"),
+            ("k decreasing", [0, 2, 3, 5], [0, 4, 3, 6], "cu_seqlens_k"),
+        ]
+        for (what, cuQ, cuK, name) in bad {
+            assertThrows(.invalidArgument, what) { try call(cuQ, cuK) }
+            do {
+                try call(cuQ, cuK)
+            } catch let error as MLXPrimError {
+                XCTAssertTrue(error.message.contains(name), "\(what): \(error.message)")
+            }
+        }
+        assertThrows(.invalidArgument, "layout BHSD") {
+            _ = try MLXPrim.flashAttentionVarlen(
+                q: q, qShape: [5, hq, d], k: k, kShape: [6, hq, d], v: k, vShape: [6, hq, d],
+                cuSeqlensQ: [0, 5], cuSeqlensK: [0, 6], params: AttentionParams(layout: .bhsd))
+        }
+    }
+
+    func checkChunkedEqualsFlashAttention<T: MLXPrimFloat>(_: T.Type) throws {
+        let (qShape, kShape, vShape) = ([2, 3, 4, 8], [2, 7, 2, 8], [2, 7, 2, 6])
+        var data = TestData(seed: 48)
+        let q: [T] = data.values(product(qShape), scale: 1)
+        let k: [T] = data.values(product(kShape), scale: 1)
+        let v: [T] = data.values(product(vShape), scale: 1)
+        for causal in [false, true] {
+            let whole = try MLXPrim.flashAttention(
+                q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape,
+                params: AttentionParams(causal: causal))
+            // chunkSize >= Lk (0 means 1024): one chunk, bit for bit.
+            for chunk in [7, 8, 0] {
+                let got = try MLXPrim.chunkedCrossAttention(
+                    q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape,
+                    chunkSize: chunk, causal: causal)
+                XCTAssertEqual(got.shape, [2, 3, 4, 6])
+                XCTAssertEqual(got.output, whole.output, "causal=\(causal) chunk=\(chunk)")
+            }
+        }
+    }
+
+    func testChunkedEqualsFlashAttentionForOneChunk() throws {
+        try checkChunkedEqualsFlashAttention(Float.self)
+        try checkChunkedEqualsFlashAttention(Float16.self)
+    }
+
+    func testChunkedSmallChunks() throws {
+        let (qShape, kShape, vShape) = ([2, 3, 4, 8], [2, 7, 2, 8], [2, 7, 2, 6])
+        var data = TestData(seed: 49)
+        let q: [Float] = data.values(product(qShape), scale: 1)
+        let k: [Float] = data.values(product(kShape), scale: 1)
+        let v: [Float] = data.values(product(vShape), scale: 1)
+        // Masks, ALiBi, key lengths and sinks keep their meaning over the whole key axis.
+        let extras = AttentionParams(
+            alibiSlopes: [0.5, 0.25, 0.125, 0.0625], keyLengths: [7, 5], sinks: [0.3, -1, 0, 2])
+        for (causal, params) in [(false, AttentionParams()), (true, AttentionParams()),
+                                 (true, extras)] {
+            var full = params
+            full.causal = causal
+            let got = try MLXPrim.chunkedCrossAttention(
+                q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape, chunkSize: 3,
+                causal: causal, params: params)
+            let whole = try MLXPrim.flashAttention(
+                q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape, params: full)
+            let want = attentionReference(
+                q: q.map(Double.init), qShape: qShape, k: k.map(Double.init), kShape: kShape,
+                v: v.map(Double.init), vShape: vShape, params: full)
+            // Three chunks, each within the float32 bound (atol32) and merged in float64
+            // with one more rounding: 2 atol32 from the Double reference, and so 3 atol32
+            // from flashAttention's own float32 result.
+            assertClose(got.output, want.out, rtol: 0, atol: 2 * atol32, "chunked causal=\(causal)")
+            assertClose(got.output, whole.output.map(Double.init), rtol: 0, atol: 3 * atol32,
+                        "chunked vs whole causal=\(causal)")
+        }
+        assertThrows(.invalidArgument, "chunkSize -1") {
+            try MLXPrim.chunkedCrossAttention(
+                q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape, chunkSize: -1,
+                causal: false)
+        }
+    }
+
+    func checkFlashAttentionRope<T: MLXPrimFloat>(
+        _: T.Type, rope: RopeParams, layout: AttentionParams.Layout, seed: UInt64
+    ) throws {
+        let (b, lq, lk, hq, hkv, d) = (2, 3, 5, 4, 2, 8)
+        let bshd = layout == .bshd
+        let qShape = bshd ? [b, lq, hq, d] : [b, hq, lq, d]
+        let kShape = bshd ? [b, lk, hkv, d] : [b, hkv, lk, d]
+        var data = TestData(seed: seed)
+        let q: [T] = data.values(product(qShape), scale: 1)
+        let k: [T] = data.values(product(kShape), scale: 1)
+        let v: [T] = data.values(product(kShape), scale: 1)
+        let params = AttentionParams(causal: true, layout: layout)
+        // rope's own layout is ignored: params.layout applies.
+        var fused = rope
+        fused.layout = bshd ? .bhsd : .bshd
+        let got = try MLXPrim.flashAttentionRope(
+            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: kShape, rope: fused,
+            params: params, returnLSE: true)
+        // Reference: explicit positions, key j at offset + j, query i at
+        // offset + (Lk - Lq) + i, then plain attention.
+        var separate = rope
+        separate.layout = layout
+        let kPositions = (0..<lk).map { Int32(rope.offset + $0) }
+        let qPositions = (0..<lq).map { Int32(rope.offset + (lk - lq) + $0) }
+        let rq = try MLXPrim.rope(q: q, qShape: qShape, positions: qPositions, params: separate).q
+        let rk = try MLXPrim.rope(q: k, qShape: kShape, positions: kPositions, params: separate).q
+        let want = try MLXPrim.flashAttention(
+            q: rq, qShape: qShape, k: rk, kShape: kShape, v: v, vShape: kShape, params: params,
+            returnLSE: true)
+        XCTAssertEqual(got.shape, want.shape)
+        XCTAssertEqual(got.output, want.output, "rope attention out \(rope) \(layout)")
+        XCTAssertEqual(got.lse, want.lse, "rope attention lse \(rope) \(layout)")
+    }
+
+    func testFlashAttentionRopeEqualsRopeThenAttention() throws {
+        try checkFlashAttentionRope(
+            Float.self, rope: RopeParams(offset: 7), layout: .bshd, seed: 50)
+        try checkFlashAttentionRope(
+            Float.self, rope: RopeParams(base: 500, rotaryDim: 6, pairing: .interleaved),
+            layout: .bhsd, seed: 51)
+        try checkFlashAttentionRope(
+            Float16.self, rope: RopeParams(scaling: .linear, offset: 3, factor: 2),
+            layout: .bshd, seed: 52)
+        try checkFlashAttentionRope(
+            Float16.self, rope: RopeParams(rotaryDim: 4), layout: .bhsd, seed: 53)
+    }
+
+    func testFlashAttentionRopeRejectsInverse() throws {
+        let shape = [1, 2, 2, 4]
+        var data = TestData(seed: 54)
+        let x: [Float] = data.values(product(shape), scale: 1)
+        assertThrows(.invalidArgument, "rope inverse") {
+            try MLXPrim.flashAttentionRope(
+                q: x, qShape: shape, k: x, kShape: shape, v: x, vShape: shape,
+                rope: RopeParams(inverse: true))
+        }
+    }
 }
