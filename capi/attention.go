@@ -232,3 +232,17 @@ func mlxpgo_flash_attention_rope(q, k, v, out, lse *C.mlxp_tensor, rp *C.mlxp_ro
 	}
 	return result(attention.ForwardRoPE(ts[0], ts[1], ts[2], ts[3], l, r, p))
 }
+
+//export mlxpgo_flash_attention_backward
+func mlxpgo_flash_attention_backward(q, k, v, out, dout, lse, dq, dk, dv *C.mlxp_tensor, params *C.mlxp_attention_params) (status C.mlxp_status) {
+	defer guard(&status)
+	p, err := attentionParams(params)
+	if err != nil {
+		return fail(err)
+	}
+	ts, err := tensorArgs([]string{"q", "k", "v", "out", "dout", "lse", "dq", "dk", "dv"}, q, k, v, out, dout, lse, dq, dk, dv)
+	if err != nil {
+		return fail(err)
+	}
+	return result(attention.Backward(ts[0], ts[1], ts[2], ts[3], ts[4], ts[5], ts[6], ts[7], ts[8], p))
+}

@@ -934,6 +934,33 @@ mlxp_status mlxp_sliding_window_attention(const mlxp_tensor* q, const mlxp_tenso
                                           const mlxp_attention_params* params);
 
 /**
+ * mlxp_flash_attention_backward — gradients of mlxp_flash_attention, FlashAttention-2
+ * style: the probabilities are recomputed from the saved lse instead of being stored.
+ *
+ * Promises: with s = scale q.k (soft-capped when params->softcap > 0), the logits x of the
+ * forward call (ALiBi and masks applied) and P = exp(x - lse):
+ *   dv = P^T dout;  dP = dout v^T;  dS = P * (dP - rowsum(dout * out));
+ *   soft cap: dS *= 1 - tanh^2(s / cap);  dq = scale dS k;  dk = scale dS^T q.
+ * With grouped-query heads, dk and dv sum over the query heads that share a KV head.
+ * Sinks enter only through lse; no gradient is produced for the sink logits. A row with
+ * no visible key gets dq = 0 and adds nothing to dk and dv. Arithmetic is float32 in a
+ * fixed order: bit-identical for any thread count.
+ * Shapes: q, k, v, out as mlxp_flash_attention; lse float32 [B, Hq, Lq] as returned by
+ *         the forward call; dout out's shape; dq, dk, dv the shapes of q, k, v.
+ * Dtypes: float32, float16 or bfloat16, each tensor independently (lse float32).
+ * Parameters: params — the forward call's parameters (NULL for defaults); params->bias
+ *   must be NULL (its gradient is not computed here). dq, dk, dv must not overlap each
+ *   other or any input.
+ * Returns: as mlxp_flash_attention; MLXP_ERR_INVALID_ARGUMENT when params->bias is set.
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_flash_attention_backward(const mlxp_tensor* q, const mlxp_tensor* k,
+                                          const mlxp_tensor* v, const mlxp_tensor* out,
+                                          const mlxp_tensor* dout, const mlxp_tensor* lse,
+                                          mlxp_tensor* dq, mlxp_tensor* dk, mlxp_tensor* dv,
+                                          const mlxp_attention_params* params);
+
+/**
  * mlxp_flash_attention_varlen — attention over a packed batch of sequences of different
  * lengths (FlashAttention's varlen API), with no padding.
  *

@@ -1,9 +1,9 @@
 /*
  * test_attention.c — mlxp_flash_attention, mlxp_sliding_window_attention,
  * mlxp_merge_attention_states, mlxp_alibi_slopes, mlxp_flash_attention_varlen,
- * mlxp_chunked_cross_attention and mlxp_flash_attention_rope through the C ABI, against a dense
- * reference in double written here from the header's formulas: every score is
- * materialized, the masks are built explicitly (bottom-right causal, window (left, right),
+ * mlxp_chunked_cross_attention, mlxp_flash_attention_rope and mlxp_flash_attention_backward
+ * through the C ABI, against a dense reference in double written here from the header's
+ * formulas (the backward one is described above its tests): every score is materialized, the masks are built explicitly (bottom-right causal, window (left, right),
  * key lengths, bias -Inf), then softmax with the optional sink logit.
  *
  * Tolerance (see kernelutil.h for the float32 accumulation bound): the library forms
@@ -1029,6 +1029,319 @@ static void test_attention_rope(void) {
     }
 }
 
+/* ---- backward -------------------------------------------------------------------------- */
+
+/* mlxp_flash_attention_backward against gradients in double derived here by the chain rule
+ * through out = softmax(x) v with x = cap(scale q.k) + ALiBi and masks (sinks only in the
+ * denominator). The reference gradients are themselves checked by a central finite
+ * difference of the loss sum(out * dout) on a few elements of q, k and v.
+ *
+ * Tolerance: the library works in float32 from its own float32 out and lse, over at most
+ * 12 keys and 16 head dims with every value in [-1, 1]; each gradient is a sum of at most
+ * 2 * 12 * 16 float32 products of O(1) terms (errors ~ 1e-7 observed), so
+ * |got - ref| <= 2e-5 * (1 + |ref|) (about 160 float32 ulps of 1), plus out_rtol(dt) * |ref|
+ * when the gradient is stored as bfloat16. Rows with no visible
+ * key must give dq exactly 0. Finite differences (h = 1e-5, all in double): truncation
+ * h^2 * f''' and cancellation 1e-16 / h are both far below 1e-6 * (1 + |g|). */
+
+typedef struct {
+    int B, Lq, Lk, Hq, Hkv, D, Dv;
+    int causal, wl, wr;
+    double scale, softcap; /* scale 0: 1/sqrt(D) */
+    const double* slopes;  /* [Hq] or NULL */
+    const int32_t* klen;   /* [B] or NULL */
+    const double* sinks;   /* [Hq] or NULL */
+} bcfg;
+
+/* q [B,Lq,Hq,D], k [B,Lk,Hkv,D], v [B,Lk,Hkv,Dv], dout and out [B,Lq,Hq,Dv], contiguous
+ * BSHD. Computes out; when dq is not NULL also dq, dk, dv and empty[b,h,i] (no visible key
+ * and no sink weight). */
+static void ref_backward(const bcfg* c, const double* q, const double* k, const double* v, const double* dout,
+                         double* out, double* dq, double* dk, double* dv, char* empty) {
+    int Lq = c->Lq, Lk = c->Lk, Hq = c->Hq, Hkv = c->Hkv, D = c->D, Dv = c->Dv, off = Lk - Lq;
+    double scale = c->scale != 0 ? c->scale : 1.0 / sqrt((double)D);
+    double s[64], x[64], p[64];
+    if (dq) {
+        memset(dq, 0, sizeof(double) * (size_t)c->B * Lq * Hq * D);
+        memset(dk, 0, sizeof(double) * (size_t)c->B * Lk * Hkv * D);
+        memset(dv, 0, sizeof(double) * (size_t)c->B * Lk * Hkv * Dv);
+    }
+    for (int b = 0; b < c->B; b++)
+        for (int h = 0; h < Hq; h++)
+            for (int i = 0; i < Lq; i++) {
+                int kh = h / (Hq / Hkv), ip = i + off;
+                const double* qi = q + (((size_t)b * Lq + i) * Hq + h) * D;
+                const double* gi = dout + (((size_t)b * Lq + i) * Hq + h) * Dv;
+                double* oi = out + (((size_t)b * Lq + i) * Hq + h) * Dv;
+                double m = c->sinks ? c->sinks[h] : -INFINITY;
+                for (int j = 0; j < Lk; j++) {
+                    const double* kj = k + (((size_t)b * Lk + j) * Hkv + kh) * D;
+                    s[j] = 0;
+                    for (int d = 0; d < D; d++) s[j] += qi[d] * kj[d];
+                    s[j] *= scale;
+                    x[j] = c->softcap > 0 ? c->softcap * tanh(s[j] / c->softcap) : s[j];
+                    if (c->slopes) x[j] += -c->slopes[h] * (double)(ip - j);
+                    int vis = !(c->causal && j > ip) && !(c->wl >= 0 && j < ip - c->wl) &&
+                              !(c->wr >= 0 && j > ip + c->wr) && !(c->klen && j >= c->klen[b]);
+                    if (!vis) x[j] = -INFINITY;
+                    if (x[j] > m) m = x[j];
+                }
+                for (int e = 0; e < Dv; e++) oi[e] = 0;
+                int no_key = 1;
+                for (int j = 0; j < Lk; j++) no_key &= x[j] == -INFINITY;
+                if (empty) empty[((size_t)b * Hq + h) * Lq + i] = (char)no_key;
+                if (m == -INFINITY) continue;
+                double den = c->sinks ? exp(c->sinks[h] - m) : 0;
+                for (int j = 0; j < Lk; j++) den += p[j] = x[j] == -INFINITY ? 0 : exp(x[j] - m);
+                for (int j = 0; j < Lk; j++) {
+                    p[j] /= den;
+                    const double* vj = v + (((size_t)b * Lk + j) * Hkv + kh) * Dv;
+                    for (int e = 0; e < Dv; e++) oi[e] += p[j] * vj[e];
+                }
+                if (!dq) continue;
+                double di = 0; /* rowsum(dout * out) */
+                for (int e = 0; e < Dv; e++) di += gi[e] * oi[e];
+                for (int j = 0; j < Lk; j++) {
+                    if (p[j] == 0) continue;
+                    const double* kj = k + (((size_t)b * Lk + j) * Hkv + kh) * D;
+                    const double* vj = v + (((size_t)b * Lk + j) * Hkv + kh) * Dv;
+                    double* dkj = dk + (((size_t)b * Lk + j) * Hkv + kh) * D;
+                    double* dvj = dv + (((size_t)b * Lk + j) * Hkv + kh) * Dv;
+                    double dp = 0;
+                    for (int e = 0; e < Dv; e++) dp += gi[e] * vj[e], dvj[e] += p[j] * gi[e];
+                    double ds = p[j] * (dp - di);
+                    if (c->softcap > 0) {
+                        double t = tanh(s[j] / c->softcap);
+                        ds *= 1 - t * t;
+                    }
+                    double* dqi = dq + (((size_t)b * Lq + i) * Hq + h) * D;
+                    for (int d = 0; d < D; d++) dqi[d] += scale * ds * kj[d], dkj[d] += scale * ds * qi[d];
+                }
+            }
+}
+
+static double ref_loss(const bcfg* c, const double* q, const double* k, const double* v, const double* dout,
+                       double* out) {
+    ref_backward(c, q, k, v, dout, out, NULL, NULL, NULL, NULL);
+    double l = 0;
+    for (size_t i = 0; i < (size_t)c->B * c->Lq * c->Hq * c->Dv; i++) l += out[i] * dout[i];
+    return l;
+}
+
+/* Central differences of the loss on three elements each of q, k and v. */
+static void check_ref_fd(const char* name, const bcfg* c, double* q, double* k, double* v, const double* dout,
+                         const double* dq, const double* dk, const double* dv, tu_rand* r) {
+    size_t nq = (size_t)c->B * c->Lq * c->Hq * c->D, nk = (size_t)c->B * c->Lk * c->Hkv * c->D,
+           nv = (size_t)c->B * c->Lk * c->Hkv * c->Dv;
+    double* out = malloc(sizeof(double) * (size_t)c->B * c->Lq * c->Hq * c->Dv);
+    double* xs[3] = {q, k, v};
+    const double* gs[3] = {dq, dk, dv};
+    size_t ns[3] = {nq, nk, nv};
+    const double h = 1e-5;
+    int bad = 0;
+    for (int t = 0; t < 3; t++)
+        for (int s = 0; s < 3; s++) {
+            size_t idx = (size_t)tu_uniform(r, 0, (double)ns[t]) % ns[t];
+            double x0 = xs[t][idx];
+            xs[t][idx] = x0 + h;
+            double lp = ref_loss(c, q, k, v, dout, out);
+            xs[t][idx] = x0 - h;
+            double lm = ref_loss(c, q, k, v, dout, out);
+            xs[t][idx] = x0;
+            double fd = (lp - lm) / (2 * h), g = gs[t][idx];
+            if (!near(fd, g, 1e-6 * (1 + fabs(g)))) {
+                fprintf(stderr, "  %s: d%c[%zu] reference %.12g, finite difference %.12g\n", name, "qkv"[t], idx, g,
+                        fd);
+                bad++;
+            }
+        }
+    CHECK(bad == 0, "%s: reference gradient disagrees with finite differences", name);
+    free(out);
+}
+
+static void at_to_double(const atensor* a, double* x) {
+    for (int b = 0; b < a->B; b++)
+        for (int l = 0; l < a->L; l++)
+            for (int h = 0; h < a->H; h++)
+                for (int d = 0; d < a->D; d++) *x++ = at_get(a, b, l, h, d);
+}
+
+/* Compares a gradient tensor with the reference (contiguous BSHD doubles). */
+static int grad_mismatches(const char* name, const char* what, const atensor* a, const double* ref) {
+    int bad = 0;
+    double rt = a->buf.dt == TU_F32 ? 0 : out_rtol(a->buf.dt);
+    for (int b = 0; b < a->B; b++)
+        for (int l = 0; l < a->L; l++)
+            for (int h = 0; h < a->H; h++)
+                for (int d = 0; d < a->D; d++) {
+                    double g = *ref++, got = at_get(a, b, l, h, d);
+                    if (!near(got, g, 2e-5 * (1 + fabs(g)) + rt * fabs(g))) {
+                        if (bad < 3)
+                            fprintf(stderr, "  %s: %s[%d,%d,%d,%d] = %.9g, ref %.9g\n", name, what, b, l, h, d, got,
+                                    g);
+                        bad++;
+                    }
+                }
+    return bad;
+}
+
+typedef struct {
+    const char* name;
+    bcfg c;
+    tu_dt dt; /* q, k, v, dout and the gradients; out is float32 */
+    int layout;
+    int alibi;
+    int expect_empty; /* the case has rows with no visible key */
+} bcase;
+
+static void run_backward(const bcase* bc, uint64_t seed) {
+    bcfg c = bc->c;
+    tu_rand r = {seed};
+    atensor q, k, v, o, dO, dq, dk, dv;
+    at_init(&q, c.B, c.Lq, c.Hq, c.D, bc->dt, bc->layout, 1, 0);
+    at_init(&k, c.B, c.Lk, c.Hkv, c.D, bc->dt, bc->layout, 1, 0);
+    at_init(&v, c.B, c.Lk, c.Hkv, c.Dv, bc->dt, bc->layout, 1, 0);
+    at_init(&o, c.B, c.Lq, c.Hq, c.Dv, TU_F32, bc->layout, 1, 0);
+    at_init(&dO, c.B, c.Lq, c.Hq, c.Dv, bc->dt, bc->layout, 1, 0);
+    at_init(&dq, c.B, c.Lq, c.Hq, c.D, bc->dt, bc->layout, 1, 0);
+    at_init(&dk, c.B, c.Lk, c.Hkv, c.D, bc->dt, bc->layout, 1, 0);
+    at_init(&dv, c.B, c.Lk, c.Hkv, c.Dv, bc->dt, bc->layout, 1, 0);
+    at_fill(&q, &r, -1, 1), at_fill(&k, &r, -1, 1), at_fill(&v, &r, -1, 1), at_fill(&dO, &r, -1, 1);
+
+    size_t nrow = (size_t)c.B * c.Hq * c.Lq;
+    float* lse = malloc(sizeof(float) * nrow);
+    int64_t lse_shape[3] = {c.B, c.Hq, c.Lq}, hq_shape[1] = {c.Hq}, b_shape[1] = {c.B};
+    mlxp_tensor tl = tu_tensor(lse, TU_F32, 3, lse_shape, NULL);
+
+    mlxp_attention_params p;
+    CHECK_OK(mlxp_attention_params_init(&p));
+    p.scale = (float)c.scale;
+    p.causal = c.causal;
+    p.window_left = c.wl;
+    p.window_right = c.wr;
+    p.layout = bc->layout;
+    p.softcap = (float)c.softcap;
+    float slopes32[8], sinks32[8];
+    double slopes_d[8], sinks_d[8];
+    mlxp_tensor ts = tu_tensor(slopes32, TU_F32, 1, hq_shape, NULL), tsk = tu_tensor(sinks32, TU_F32, 1, hq_shape, NULL);
+    if (bc->alibi) {
+        CHECK_OK(mlxp_alibi_slopes(c.Hq, &ts));
+        for (int h = 0; h < c.Hq; h++) slopes_d[h] = slopes32[h];
+        p.alibi_slopes = &ts;
+        c.slopes = slopes_d;
+    }
+    if (c.sinks) {
+        for (int h = 0; h < c.Hq; h++) sinks_d[h] = sinks32[h] = (float)c.sinks[h];
+        p.sinks = &tsk;
+        c.sinks = sinks_d;
+    }
+    int32_t klen[8];
+    mlxp_tensor tk = {0};
+    if (c.klen) {
+        memcpy(klen, c.klen, sizeof(int32_t) * (size_t)c.B);
+        tk = tu_tensor(klen, TU_F32, 1, b_shape, NULL);
+        tk.dtype.code = MLXP_DTYPE_INT;
+        tk.dtype.bits = 32;
+        p.key_lengths = &tk;
+    }
+
+    CHECK_OK(mlxp_flash_attention(&q.t, &k.t, &v.t, &o.t, &tl, &p));
+    mlxp_status st = mlxp_flash_attention_backward(&q.t, &k.t, &v.t, &o.t, &dO.t, &tl, &dq.t, &dk.t, &dv.t, &p);
+    CHECK(st == MLXP_OK, "%s: backward status %d (%s)", bc->name, (int)st, mlxp_last_error());
+
+    size_t nq = (size_t)c.B * c.Lq * c.Hq * c.D, nk = (size_t)c.B * c.Lk * c.Hkv * c.D,
+           nv = (size_t)c.B * c.Lk * c.Hkv * c.Dv, no = (size_t)c.B * c.Lq * c.Hq * c.Dv;
+    double *xq = malloc(sizeof(double) * nq), *xk = malloc(sizeof(double) * nk), *xv = malloc(sizeof(double) * nv),
+           *xg = malloc(sizeof(double) * no), *xo = malloc(sizeof(double) * no), *gq = malloc(sizeof(double) * nq),
+           *gk = malloc(sizeof(double) * nk), *gv = malloc(sizeof(double) * nv);
+    char* empty = malloc(nrow);
+    at_to_double(&q, xq), at_to_double(&k, xk), at_to_double(&v, xv), at_to_double(&dO, xg);
+    ref_backward(&c, xq, xk, xv, xg, xo, gq, gk, gv, empty);
+    check_ref_fd(bc->name, &c, xq, xk, xv, xg, gq, gk, gv, &r);
+
+    int bad = grad_mismatches(bc->name, "dq", &dq, gq) + grad_mismatches(bc->name, "dk", &dk, gk) +
+              grad_mismatches(bc->name, "dv", &dv, gv);
+    CHECK(bad == 0, "%s: %d gradient mismatches", bc->name, bad);
+
+    /* rows with no visible key: dq exactly 0 */
+    int nempty = 0, nonzero = 0;
+    for (int b = 0; b < c.B; b++)
+        for (int h = 0; h < c.Hq; h++)
+            for (int i = 0; i < c.Lq; i++) {
+                if (!empty[((size_t)b * c.Hq + h) * c.Lq + i]) continue;
+                nempty++;
+                for (int d = 0; d < c.D; d++) nonzero += at_get(&dq, b, i, h, d) != 0.0;
+            }
+    CHECK(nonzero == 0, "%s: %d dq entries of rows with no visible key are not 0", bc->name, nonzero);
+    if (bc->expect_empty) CHECK(nempty > 0, "%s: expected rows with no visible key", bc->name);
+
+    free(xq), free(xk), free(xv), free(xg), free(xo), free(gq), free(gk), free(gv), free(empty), free(lse);
+    at_free(&q), at_free(&k), at_free(&v), at_free(&o), at_free(&dO), at_free(&dq), at_free(&dk), at_free(&dv);
+}
+
+static void test_backward(void) {
+    static const double sinks4[4] = {0.5, -1.0, 2.0, -INFINITY};
+    static const int32_t klen_empty[2] = {6, 0}; /* batch 1 has no keys: its dq is 0 */
+    /* GQA (Hq 4, Hkv 2), causal with Lq 5 < Lk 9, D 16, Dv 8, BSHD float32 */
+    const bcase base = {"gqa causal Lq<Lk", {2, 5, 9, 4, 2, 16, 8, 1, -1, -1, 0, 0, NULL, NULL, NULL},
+                        TU_F32, MLXP_LAYOUT_BSHD, 0, 0};
+    bcase cases[10];
+    int n = 0;
+    cases[n++] = base;
+    cases[n] = base, cases[n].name = "causal Lq>Lk (empty rows)", cases[n].c.Lq = 7, cases[n].c.Lk = 4,
+    cases[n].expect_empty = 1, n++;
+    cases[n] = base, cases[n].name = "window (3, 1) non-causal", cases[n].c.causal = 0, cases[n].c.wl = 3,
+    cases[n].c.wr = 1, cases[n].c.Lq = 6, cases[n].c.Lk = 8, n++;
+    cases[n] = base, cases[n].name = "alibi", cases[n].alibi = 1, n++;
+    cases[n] = base, cases[n].name = "key_lengths {6, 0}", cases[n].c.causal = 0, cases[n].c.klen = klen_empty,
+    cases[n].expect_empty = 1, n++;
+    cases[n] = base, cases[n].name = "softcap 1", cases[n].c.softcap = 1.0, cases[n].c.scale = 0.5, n++;
+    cases[n] = base, cases[n].name = "sinks", cases[n].c.sinks = sinks4, n++;
+    cases[n] = base, cases[n].name = "BHSD", cases[n].layout = MLXP_LAYOUT_BHSD, cases[n].c.Lk = 12, n++;
+    cases[n] = base, cases[n].name = "bf16", cases[n].dt = TU_BF16, n++;
+    for (int i = 0; i < n; i++) run_backward(&cases[i], 5000 + (uint64_t)i);
+}
+
+static void test_backward_bad_input(void) {
+    /* valid: q [1,3,4,8], k/v [1,5,2,8], out/dout [1,3,4,8], lse [1,4,3] */
+    float qd[96], kd[80], vd[80], od[96], gd[96], ld[12], dqd[96], dkd[80], dvd[80], q0[96];
+    for (int i = 0; i < 96; i++) qd[i] = 0.01f * (float)i, gd[i] = 0.02f * (float)(i % 11) - 0.1f;
+    for (int i = 0; i < 80; i++) kd[i] = vd[i] = 0.02f * (float)(i % 13);
+    int64_t qs[4] = {1, 3, 4, 8}, ks[4] = {1, 5, 2, 8}, ls[3] = {1, 4, 3}, gs_bad[4] = {1, 3, 4, 7};
+    mlxp_tensor q = tu_tensor(qd, TU_F32, 4, qs, NULL), k = tu_tensor(kd, TU_F32, 4, ks, NULL),
+                v = tu_tensor(vd, TU_F32, 4, ks, NULL), o = tu_tensor(od, TU_F32, 4, qs, NULL),
+                g = tu_tensor(gd, TU_F32, 4, qs, NULL), l = tu_tensor(ld, TU_F32, 3, ls, NULL),
+                dq = tu_tensor(dqd, TU_F32, 4, qs, NULL), dk = tu_tensor(dkd, TU_F32, 4, ks, NULL),
+                dv = tu_tensor(dvd, TU_F32, 4, ks, NULL), g_bad = tu_tensor(gd, TU_F32, 4, gs_bad, NULL),
+                dq_on_q = tu_tensor(qd, TU_F32, 4, qs, NULL);
+    float bd[15] = {0};
+    int64_t bs[2] = {3, 5};
+    mlxp_tensor tb = tu_tensor(bd, TU_F32, 2, bs, NULL);
+    mlxp_attention_params p;
+    CHECK_OK(mlxp_attention_params_init(&p));
+    CHECK_OK(mlxp_flash_attention(&q, &k, &v, &o, &l, &p));
+    memcpy(q0, qd, sizeof qd);
+#define RESET()                                                    \
+    do {                                                           \
+        fill(dqd, sizeof dqd), fill(dkd, sizeof dkd), fill(dvd, sizeof dvd); \
+        mlxp_attention_params_init(&p);                            \
+    } while (0)
+#define UNCHANGED(what)                                                                                          \
+    CHECK(untouched(dqd, sizeof dqd) && untouched(dkd, sizeof dkd) && untouched(dvd, sizeof dvd) &&             \
+              memcmp(qd, q0, sizeof qd) == 0,                                                                    \
+          "%s: output written", what)
+#define BWD(dout_, lse_, dq_) mlxp_flash_attention_backward(&q, &k, &v, &o, dout_, lse_, dq_, &dk, &dv, &p)
+    RESET(); CHECK_OK(BWD(&g, &l, &dq)); /* the baseline is valid */
+    RESET(); p.bias = &tb; EXPECT(BWD(&g, &l, &dq), MLXP_ERR_INVALID_ARGUMENT, "bias"); UNCHANGED("backward bias");
+    RESET(); EXPECT(BWD(&g, &l, NULL), MLXP_ERR_INVALID_ARGUMENT, "dq"); UNCHANGED("dq NULL");
+    RESET(); EXPECT(BWD(&g_bad, &l, &dq), MLXP_ERR_SHAPE_MISMATCH, "dout"); UNCHANGED("dout shape");
+    RESET(); EXPECT(BWD(&g, NULL, &dq), MLXP_ERR_INVALID_ARGUMENT, "lse"); UNCHANGED("lse NULL");
+    RESET(); EXPECT(BWD(&g, &l, &dq_on_q), MLXP_ERR_INVALID_ARGUMENT, "dq"); UNCHANGED("dq overlapping q");
+#undef BWD
+#undef RESET
+#undef UNCHANGED
+}
+
 int main(void) {
     test_alibi_slopes();
     test_flash();
@@ -1039,5 +1352,7 @@ int main(void) {
     test_varlen_bad_input();
     test_chunked();
     test_attention_rope();
+    test_backward();
+    test_backward_bad_input();
     return tu_finish("test_attention");
 }

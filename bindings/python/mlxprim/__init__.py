@@ -36,7 +36,8 @@ from ._errors import (
     UnsupportedDtypeError,
 )
 from ._attention import (alibi_slopes, chunked_cross_attention, flash_attention,
-                         flash_attention_rope, flash_attention_varlen, merge_attention_states,
+                         flash_attention_backward, flash_attention_rope,
+                         flash_attention_varlen, merge_attention_states,
                          sliding_window_attention)
 from ._activations import (activation, activation_backward, geglu, gelu, glu,
                            glu_backward, silu, swiglu)
@@ -88,6 +89,7 @@ __all__ = [
     "dequantize_affine",
     "affine_linear",
     "flash_attention",
+    "flash_attention_backward",
     "flash_attention_varlen",
     "chunked_cross_attention",
     "flash_attention_rope",

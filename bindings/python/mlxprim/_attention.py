@@ -1,6 +1,6 @@
 """Attention: FlashAttention-style forward, packed variable-length batches, chunked cross
-attention, fused RoPE, sliding windows, merging partial states and ALiBi slopes
-(mlxp_flash_attention and friends).
+attention, fused RoPE, sliding windows, merging partial states, ALiBi slopes and the
+backward pass (mlxp_flash_attention and friends).
 
 Conventions (include/mlxprim.h): BSHD by default; causal masking is bottom-right aligned
 (query i sees key j iff j <= i + Lk - Lq); a window ``(left, right)`` keeps key j iff
@@ -74,6 +74,28 @@ def _params(scale, causal, window, layout, softcap):
         raise InvalidArgumentError(f"softcap: expected a number, got {softcap!r}")
     p.softcap = float(softcap)
     return p
+
+
+def _flash_params(qa, scale, causal, window, layout, softcap, bias, alibi_slopes,
+                  key_lengths, sinks):
+    """flash_attention's params with its optional tensors attached. Returns (params, the
+    tensor descriptors the params point to), the second to be kept alive by the caller."""
+    p = _params(scale, causal, window, layout, softcap)
+    if alibi_slopes is True:
+        hl = _heads_and_len(qa, p.layout)
+        alibi_slopes = None if hl is None else _standard_alibi_slopes(hl[0])
+    elif alibi_slopes is False:
+        alibi_slopes = None
+    keep = []
+    for field, obj in (("bias", bias),
+                       ("alibi_slopes", _vector(alibi_slopes, np.float32)),
+                       ("key_lengths", _vector(key_lengths, np.int32)),
+                       ("sinks", _vector(sinks, np.float32))):
+        arg = as_tensor(obj, field)
+        if arg is not None:
+            keep.append(arg)
+            setattr(p, field, ctypes.pointer(arg.struct))
+    return p, keep
 
 
 def _out_shape(qa, va):
@@ -154,24 +176,12 @@ def flash_attention(q, k, v, *, scale=None, causal=True, window=(-1, -1), layout
         outside 0..Lk), ShapeMismatchError (ndim, Hq % Hkv, head dims, B or Lk, bias
         broadcast, vector lengths), UnsupportedDtypeError.
     """
-    p = _params(scale, causal, window, layout, softcap)
     qa = as_tensor(q, "q")
     ka = as_tensor(k, "k")
     va = as_tensor(v, "v")
-    if alibi_slopes is True:
-        hl = _heads_and_len(qa, p.layout)
-        alibi_slopes = None if hl is None else _standard_alibi_slopes(hl[0])
-    elif alibi_slopes is False:
-        alibi_slopes = None
-    # The descriptors must stay alive until the call returns: keep them in locals.
-    bias_a = as_tensor(bias, "bias")
-    alibi_a = as_tensor(_vector(alibi_slopes, np.float32), "alibi_slopes")
-    lens_a = as_tensor(_vector(key_lengths, np.int32), "key_lengths")
-    sinks_a = as_tensor(_vector(sinks, np.float32), "sinks")
-    for field, arg in (("bias", bias_a), ("alibi_slopes", alibi_a),
-                       ("key_lengths", lens_a), ("sinks", sinks_a)):
-        if arg is not None:
-            setattr(p, field, ctypes.pointer(arg.struct))
+    # keep holds the descriptors p points to: they must stay alive until the call returns.
+    p, keep = _flash_params(qa, scale, causal, window, layout, softcap, bias, alibi_slopes,
+                            key_lengths, sinks)
     out = _default_out(out, qa, va)
     oa = as_tensor(out, "out", writable=True)
     lse = None
@@ -185,6 +195,59 @@ def flash_attention(q, k, v, *, scale=None, causal=True, window=(-1, -1), layout
     if return_lse:
         return out, lse
     return out
+
+
+def flash_attention_backward(q, k, v, out, dout, lse, *, scale=None, causal=True,
+                             window=(-1, -1), layout="BSHD", softcap=0.0, alibi_slopes=None,
+                             key_lengths=None, sinks=None, dq=None, dk=None, dv=None):
+    """Gradients of :func:`flash_attention`, FlashAttention-2 style: the probabilities are
+    recomputed from the saved ``lse`` instead of being stored.
+
+    With ``s = scale q.k`` (soft-capped when ``softcap > 0``), the forward logits x (ALiBi
+    and masks applied) and ``P = exp(x - lse)``::
+
+        dv = P^T dout;  dP = dout v^T;  dS = P * (dP - rowsum(dout * out))
+        soft cap: dS *= 1 - tanh^2(s / softcap);  dq = scale dS k;  dk = scale dS^T q
+
+    With grouped-query heads, dk and dv sum over the query heads sharing a KV head. Sinks
+    enter only through lse (no gradient for them). A row with no visible key gets dq = 0
+    and adds nothing to dk and dv. Bit-identical for any thread count.
+
+    Args:
+        q, k, v, scale, causal, window, layout, softcap, alibi_slopes, key_lengths, sinks:
+            exactly as given to the forward :func:`flash_attention` call. An additive bias
+            is not supported (its gradient is not computed), hence no ``bias`` argument.
+        out: the forward output; dout: the gradient reaching it (out's shape).
+        lse: float32 ``[B, Hq, Lq]`` from ``flash_attention(..., return_lse=True)``.
+        dq, dk, dv: where to write, the shapes of q, k, v (any float dtype); default new
+            arrays with the dtypes of q, k, v. They must not overlap each other or any
+            input.
+
+    Returns:
+        ``(dq, dk, dv)``.
+
+    Raises:
+        InvalidArgumentError, ShapeMismatchError, UnsupportedDtypeError, as
+        :func:`flash_attention`.
+    """
+    qa = as_tensor(q, "q")
+    ka = as_tensor(k, "k")
+    va = as_tensor(v, "v")
+    outa = as_tensor(out, "out")
+    douta = as_tensor(dout, "dout")
+    lsea = as_tensor(lse, "lse")
+    p, keep = _flash_params(qa, scale, causal, window, layout, softcap, None, alibi_slopes,
+                            key_lengths, sinks)
+    dq = empty_like(qa) if dq is None else dq
+    dk = empty_like(ka) if dk is None else dk
+    dv = empty_like(va) if dv is None else dv
+    dqa = as_tensor(dq, "dq", writable=True)
+    dka = as_tensor(dk, "dk", writable=True)
+    dva = as_tensor(dv, "dv", writable=True)
+    check(lib.mlxp_flash_attention_backward(ref(qa), ref(ka), ref(va), ref(outa),
+                                            ref(douta), ref(lsea), ref(dqa), ref(dka),
+                                            ref(dva), ctypes.byref(p)))
+    return dq, dk, dv
 
 
 def sliding_window_attention(q, k, v, window_size, *, causal=True, scale=None,

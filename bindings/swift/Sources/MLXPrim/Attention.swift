@@ -175,6 +175,84 @@ extension MLXPrim {
         }
     }
 
+    /// Gradients of `flashAttention`, as `mlxp_flash_attention_backward` defines them
+    /// (FlashAttention-2 style: the probabilities are recomputed from the saved lse). With
+    /// P = exp(x - lse) for the forward logits x:
+    /// dv = P^T dout, dS = P * (dout v^T - rowsum(dout * out)) (times 1 - tanh^2(s / cap)
+    /// with a soft cap), dq = scale dS k, dk = scale dS^T q. With grouped-query heads dk
+    /// and dv sum over the query heads sharing a KV head; sinks get no gradient; a row
+    /// with no visible key gives dq = 0.
+    ///
+    /// - Parameters:
+    ///   - q, k, v, params: exactly as given to the forward call; params.bias must be nil.
+    ///   - out, lse: the forward call's output and lse (`returnLSE: true`, [B, Hq, Lq]).
+    ///   - dout: the gradient of the output, in out's shape.
+    /// - Returns: dq, dk and dv in the shapes of q, k and v.
+    /// - Throws: as `flashAttention`; `.invalidArgument` when params.bias is set.
+    public static func flashAttentionBackward<T: MLXPrimFloat>(
+        q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
+        out: [T], dout: [T], lse: [Float], params: AttentionParams = .init()
+    ) throws -> (dq: [T], dk: [T], dv: [T]) {
+        var dq = [T](repeating: 0, count: try elementCount(qShape, "dq"))
+        var dk = [T](repeating: 0, count: try elementCount(kShape, "dk"))
+        var dv = [T](repeating: 0, count: try elementCount(vShape, "dv"))
+        try q.withUnsafeBufferPointer { q in
+            try k.withUnsafeBufferPointer { k in
+                try v.withUnsafeBufferPointer { v in
+                    try out.withUnsafeBufferPointer { out in
+                        try dout.withUnsafeBufferPointer { dout in
+                            try lse.withUnsafeBufferPointer { lse in
+                                try dq.withUnsafeMutableBufferPointer { dq in
+                                    try dk.withUnsafeMutableBufferPointer { dk in
+                                        try dv.withUnsafeMutableBufferPointer { dv in
+                                            try flashAttentionBackward(
+                                                q: q, qShape: qShape, k: k, kShape: kShape,
+                                                v: v, vShape: vShape, out: out, dout: dout,
+                                                lse: lse, params: params, dq: dq, dk: dk, dv: dv)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (dq, dk, dv)
+    }
+
+    /// Attention gradients written into caller memory; see
+    /// `flashAttentionBackward(q:qShape:k:kShape:v:vShape:out:dout:lse:params:)`. dq, dk and
+    /// dv hold q's, k's and v's element counts and may not overlap each other or any input.
+    /// On failure nothing is written.
+    public static func flashAttentionBackward<T: MLXPrimFloat>(
+        q: UnsafeBufferPointer<T>, qShape: [Int], k: UnsafeBufferPointer<T>, kShape: [Int],
+        v: UnsafeBufferPointer<T>, vShape: [Int], out: UnsafeBufferPointer<T>,
+        dout: UnsafeBufferPointer<T>, lse: UnsafeBufferPointer<Float>,
+        params: AttentionParams = .init(), dq: UnsafeMutableBufferPointer<T>,
+        dk: UnsafeMutableBufferPointer<T>, dv: UnsafeMutableBufferPointer<T>
+    ) throws {
+        let outShape = attentionOutputShape(qShape, vShape)
+        let lseShape = attentionLSEShape(qShape, params.layout)
+        try checkCount(q.count, "q", shape: qShape)
+        try checkCount(k.count, "k", shape: kShape)
+        try checkCount(v.count, "v", shape: vShape)
+        try checkCount(out.count, "out", shape: outShape)
+        try checkCount(dout.count, "dout", shape: outShape)
+        try checkCount(lse.count, "lse", shape: lseShape)
+        try checkCount(dq.count, "dq", shape: qShape)
+        try checkCount(dk.count, "dk", shape: kShape)
+        try checkCount(dv.count, "dv", shape: vShape)
+        try withTensors { t in
+            try params.withCParams(t) { p in
+                try check(mlxp_flash_attention_backward(
+                    t.tensor(q, qShape), t.tensor(k, kShape), t.tensor(v, vShape),
+                    t.tensor(out, outShape), t.tensor(dout, outShape), t.tensor(lse, lseShape),
+                    t.tensor(dq, qShape), t.tensor(dk, kShape), t.tensor(dv, vShape), p))
+            }
+        }
+    }
+
     /// Sliding-window attention, as `mlxp_sliding_window_attention` defines it: query i
     /// sees key j iff |i + (Lk - Lq) - j| <= windowSize, and also j <= i + (Lk - Lq) when
     /// `causal`. `windowSize` and `causal` replace the params' causal and window fields;

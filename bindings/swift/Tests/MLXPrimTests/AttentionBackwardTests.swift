@@ -1,0 +1,153 @@
+import Foundation
+import MLXPrim
+import XCTest
+
+/// Gradients of attention in Double by the chain rule, written from the forward formula
+/// (BSHD, no soft cap, bias or sinks): for batch b, query head h (KV head h / (Hq/Hkv)) and
+/// query i at position i' = i + Lk - Lq,
+///   x_ij = scale q_i.k_j - slope[h] (i' - j), masked to -Inf;  P = softmax_j(x);  o = P v.
+/// Backward: dv_j += P_ij do_i;  dP_ij = do_i.v_j;  dx_ij = P_ij (dP_ij - sum_l P_il dP_il);
+/// dq_i = scale sum_j dx_ij k_j;  dk_j += scale dx_ij q_i. A row with no visible key
+/// contributes nothing. dk and dv sum over the query heads sharing a KV head.
+func attentionBackwardReference(
+    q: [Double], qShape: [Int], k: [Double], kShape: [Int], v: [Double], vShape: [Int],
+    dout: [Double], params p: AttentionParams
+) -> (dq: [Double], dk: [Double], dv: [Double]) {
+    let (batch, lq, hq, d) = (qShape[0], qShape[1], qShape[2], qShape[3])
+    let (lk, hkv, dv) = (kShape[1], kShape[2], vShape[3])
+    let group = hq / hkv
+    let scale = p.scale == 0 ? 1 / Double(d).squareRoot() : Double(p.scale)
+    let shift = lk - lq
+    var gq = [Double](repeating: 0, count: q.count)
+    var gk = [Double](repeating: 0, count: k.count)
+    var gv = [Double](repeating: 0, count: v.count)
+    for b in 0..<batch {
+        for h in 0..<hq {
+            let kh = h / group
+            for i in 0..<lq {
+                let pos = i + shift
+                let qr = ((b * lq + i) * hq + h) * d
+                let orow = ((b * lq + i) * hq + h) * dv
+                let keys = (0..<lk).filter { j in
+                    var seen = !p.causal || j <= pos
+                    if p.windowLeft >= 0 { seen = seen && j >= pos - p.windowLeft }
+                    if p.windowRight >= 0 { seen = seen && j <= pos + p.windowRight }
+                    return seen
+                }
+                guard !keys.isEmpty else { continue }
+                let krow = { (j: Int) in ((b * lk + j) * hkv + kh) * d }
+                let vrow = { (j: Int) in ((b * lk + j) * hkv + kh) * dv }
+                let x = keys.map { j -> Double in
+                    var s = scale * (0..<d).reduce(0.0) { $0 + q[qr + $1] * k[krow(j) + $1] }
+                    if let slopes = p.alibiSlopes { s -= Double(slopes[h]) * Double(pos - j) }
+                    return s
+                }
+                let m = x.max()!
+                let e = x.map { exp($0 - m) }
+                let sum = e.reduce(0, +)
+                let prob = e.map { $0 / sum }
+                let dP = keys.map { j in
+                    (0..<dv).reduce(0.0) { $0 + dout[orow + $1] * v[vrow(j) + $1] }
+                }
+                let dot = zip(prob, dP).reduce(0.0) { $0 + $1.0 * $1.1 }
+                for (n, j) in keys.enumerated() {
+                    let dx = prob[n] * (dP[n] - dot)
+                    for c in 0..<dv { gv[vrow(j) + c] += prob[n] * dout[orow + c] }
+                    for c in 0..<d {
+                        gq[qr + c] += scale * dx * k[krow(j) + c]
+                        gk[krow(j) + c] += scale * dx * q[qr + c]
+                    }
+                }
+            }
+        }
+    }
+    return (gq, gk, gv)
+}
+
+final class AttentionBackwardTests: XCTestCase {
+    /// Runs the forward call (for out and lse) and the backward call on seeded inputs and
+    /// compares dq, dk, dv with the Double reference within tol * (1 + |g|); returns dq.
+    @discardableResult
+    func check<T: MLXPrimFloat>(
+        _: T.Type, qShape: [Int], kShape: [Int], vShape: [Int], params: AttentionParams,
+        tol: Double, seed: UInt64 = 70, file: StaticString = #filePath, line: UInt = #line
+    ) throws -> [T] {
+        var data = TestData(seed: seed)
+        let q: [T] = data.values(product(qShape), scale: 1)
+        let k: [T] = data.values(product(kShape), scale: 1)
+        let v: [T] = data.values(product(vShape), scale: 1)
+        let fwd = try MLXPrim.flashAttention(
+            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape, params: params,
+            returnLSE: true)
+        let dout: [T] = data.values(fwd.output.count, scale: 1)
+        let got = try MLXPrim.flashAttentionBackward(
+            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape, out: fwd.output,
+            dout: dout, lse: fwd.lse!, params: params)
+        let want = attentionBackwardReference(
+            q: q.map(Double.init), qShape: qShape, k: k.map(Double.init), kShape: kShape,
+            v: v.map(Double.init), vShape: vShape, dout: dout.map(Double.init), params: params)
+        assertClose(got.dq, want.dq, rtol: tol, atol: tol, "dq", file: file, line: line)
+        assertClose(got.dk, want.dk, rtol: tol, atol: tol, "dk", file: file, line: line)
+        assertClose(got.dv, want.dv, rtol: tol, atol: tol, "dv", file: file, line: line)
+        return got.dq
+    }
+
+    // float32: 2e-4 * (1 + |g|) covers float32 sums of a few products of O(1) values
+    // plus P recomputed through exp(x - lse) from a float32 lse.
+    let tol32 = 2e-4
+    // float16: inputs are exact in both; out, lse's use through out, and the gradients are
+    // rounded to 2^-11 relative, so 4e-3 * (1 + |g|) (a few half-precision ulps).
+    let tol16 = 4e-3
+
+    func testCausalGQA() throws {
+        // Hq 4 over Hkv 2, Lq 3 < Lk 5: bottom-right causal, query i sees keys 0...i + 2.
+        for seed: UInt64 in [70, 71] {
+            try check(Float.self, qShape: [1, 3, 4, 4], kShape: [1, 5, 2, 4],
+                      vShape: [1, 5, 2, 4], params: AttentionParams(), tol: tol32, seed: seed)
+        }
+        try check(Float16.self, qShape: [1, 3, 4, 4], kShape: [1, 5, 2, 4],
+                  vShape: [1, 5, 2, 4], params: AttentionParams(), tol: tol16)
+    }
+
+    func testAlibiAndWindow() throws {
+        // Non-causal with keys 2 before and 1 after the diagonal visible, ALiBi slopes from
+        // Press et al. computed in the test, batch 2, Dv != D, explicit scale.
+        let params = AttentionParams(
+            scale: 0.7, causal: false, windowLeft: 2, windowRight: 1,
+            alibiSlopes: pressSlopes(4).map(Float.init))
+        try check(Float.self, qShape: [2, 3, 4, 4], kShape: [2, 5, 2, 4], vShape: [2, 5, 2, 3],
+                  params: params, tol: tol32, seed: 72)
+        try check(Float16.self, qShape: [2, 3, 4, 4], kShape: [2, 5, 2, 4],
+                  vShape: [2, 5, 2, 3], params: params, tol: tol16, seed: 73)
+    }
+
+    func testEmptyRowsGiveZeroDq() throws {
+        // Lq 5 > Lk 3, causal: queries 0 and 1 see no key, so their dq rows are 0.
+        let dq = try check(Float.self, qShape: [1, 5, 2, 4], kShape: [1, 3, 1, 4],
+                           vShape: [1, 3, 1, 4], params: AttentionParams(), tol: tol32, seed: 74)
+        // Rows 0 and 1 hold 2 heads * D 4 values each.
+        XCTAssertEqual(Array(dq[0..<16]), [Float](repeating: 0, count: 16))
+        XCTAssertTrue(dq[16...].contains { $0 != 0 })
+    }
+
+    func testBiasIsRejected() throws {
+        var data = TestData(seed: 75)
+        let q: [Float] = data.values(1 * 2 * 2 * 4, scale: 1)
+        let k: [Float] = data.values(1 * 2 * 2 * 4, scale: 1)
+        let params = AttentionParams(bias: [0, 0], biasShape: [2])
+        let fwd = try MLXPrim.flashAttention(
+            q: q, qShape: [1, 2, 2, 4], k: k, kShape: [1, 2, 2, 4], v: k, vShape: [1, 2, 2, 4],
+            params: params, returnLSE: true)
+        assertThrows(.invalidArgument, "bias") {
+            try MLXPrim.flashAttentionBackward(
+                q: q, qShape: [1, 2, 2, 4], k: k, kShape: [1, 2, 2, 4], v: k,
+                vShape: [1, 2, 2, 4], out: fwd.output, dout: fwd.output, lse: fwd.lse!,
+                params: params)
+        }
+        assertThrows(.shapeMismatch, "lse count") {
+            try MLXPrim.flashAttentionBackward(
+                q: q, qShape: [1, 2, 2, 4], k: k, kShape: [1, 2, 2, 4], v: k,
+                vShape: [1, 2, 2, 4], out: fwd.output, dout: fwd.output, lse: [0])
+        }
+    }
+}
