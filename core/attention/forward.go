@@ -20,16 +20,35 @@ const (
 var negInf = float32(math.Inf(-1))
 
 // state is the online-softmax state of a group of rows: running maximum m, sum l and
-// unnormalized output o (row r at o[r*dvp:]). A row with m = -Inf has seen no key.
+// unnormalized output o, whose element (row r, column c) is o[r*rs+c*cs]. A row with
+// m = -Inf has seen no key.
 type state struct {
 	m, l, o []float32
+	rs, cs  int
 }
 
-func (st state) reset(rows, dvp int) {
-	for r := range rows {
+// lanes is the number of rows an item of n rows occupies in its state: a whole number of
+// 16-row vectors for the tile kernels.
+func (pl *plan) lanes(n int) int {
+	if pl.kern.tiles != nil {
+		return roundUp(n, 16)
+	}
+	return n
+}
+
+// reset empties st for an item of n rows and sets its layout: transposed (column c of
+// the 16-row vectors at o[c*lanes:]) when the tile kernels run on at least 16 rows, else
+// one row of dvp columns after another.
+func (pl *plan) reset(st *state, n int) {
+	lanes := pl.lanes(n)
+	st.rs, st.cs = pl.dvp, 1
+	if pl.kern.tiles != nil && n >= 16 {
+		st.rs, st.cs = 1, lanes
+	}
+	for r := range lanes {
 		st.m[r], st.l[r] = negInf, 0
 	}
-	clear(st.o[:rows*dvp])
+	clear(st.o[:lanes*pl.dvp])
 }
 
 // scratch is one worker's memory for one call; pooled so loops do not allocate.
@@ -40,6 +59,15 @@ type scratch struct {
 	s, s2  []float32 // one tile of scores / probabilities (two rows)
 	kt, vt []float32 // packed key / value tiles (when not used in place)
 	bias   []float32 // one tile of bias values
+	row    []float32 // one output row
+
+	// Tile kernels only: transposed queries [D][lanes] (scaled), the transposed score
+	// tile [tileKeys][lanes], each row's rescaling factor and visible key range.
+	// Items of fewer than 16 rows use the transposed key tile kt2 [dp][tileKeys] and
+	// row-major scores sr [16][tileKeys] instead of st.
+	qt, st, alpha []float32
+	kt2, sr       []float32
+	lo, hi        []int
 }
 
 var scratchPool sync.Pool
@@ -56,14 +84,25 @@ func (pl *plan) getScratch(rows int) *scratch {
 	if sc == nil {
 		sc = new(scratch)
 	}
+	lanes := pl.lanes(rows)
 	sc.q = grow(sc.q, rows*pl.dp)
 	for _, st := range []*state{&sc.run, &sc.chunk} {
-		st.m, st.l, st.o = grow(st.m, rows), grow(st.l, rows), grow(st.o, rows*pl.dvp)
+		st.m, st.l, st.o = grow(st.m, lanes), grow(st.l, lanes), grow(st.o, lanes*pl.dvp)
 	}
 	sc.s, sc.s2 = grow(sc.s, tileKeys), grow(sc.s2, tileKeys)
 	sc.bias = grow(sc.bias, tileKeys)
 	sc.kt = grow(sc.kt, tileKeys*pl.dp)
 	sc.vt = grow(sc.vt, tileKeys*pl.dvp)
+	sc.row = grow(sc.row, pl.dvp)
+	if pl.kern.tiles != nil {
+		sc.qt, sc.st = grow(sc.qt, pl.D*lanes), grow(sc.st, tileKeys*lanes)
+		sc.alpha = grow(sc.alpha, lanes)
+		sc.kt2, sc.sr = grow(sc.kt2, pl.dp*tileKeys), grow(sc.sr, 16*tileKeys)
+		if cap(sc.lo) < rows {
+			sc.lo, sc.hi = make([]int, rows), make([]int, rows)
+		}
+		sc.lo, sc.hi = sc.lo[:rows], sc.hi[:rows]
+	}
 	return sc
 }
 
@@ -110,14 +149,14 @@ func (pl *plan) run() {
 			rs := set(it - it%nqt + nqt - 1 - it%nqt)
 			pl.packQ(sc, rs)
 			pl.prefill(sc, rs)
-			pl.finish(sc.run, rs)
+			pl.finish(sc, sc.run, rs)
 		}
 	})
 }
 
 // prefill folds every chunk of the rows' key range into sc.run, in increasing order.
 func (pl *plan) prefill(sc *scratch, rs rowSet) {
-	sc.run.reset(rs.n(pl), pl.dvp)
+	pl.reset(&sc.run, rs.n(pl))
 	c0, c1, ok := pl.chunkRange(rs)
 	if !ok {
 		return
@@ -126,21 +165,28 @@ func (pl *plan) prefill(sc *scratch, rs rowSet) {
 	// it into an empty state would give.
 	pl.chunk(sc, sc.run, rs, c0)
 	for c := c0 + 1; c <= c1; c++ {
-		sc.chunk.reset(rs.n(pl), pl.dvp)
+		pl.reset(&sc.chunk, rs.n(pl))
 		pl.chunk(sc, sc.chunk, rs, c)
 		for r := range rs.n(pl) {
-			mergeRow(sc.run, sc.chunk, r, pl.dvp)
+			mergeRow(sc.run, sc.chunk, r, pl.Dv)
 		}
 	}
 }
 
 // runSplit is run with one work item per (rowSet, chunk).
 func (pl *plan) runSplit(groups, nch, rows int, set func(int) rowSet) {
-	per := rows * (pl.dvp + 2)
+	lanes := pl.lanes(rows)
+	per := lanes * (pl.dvp + 2)
 	parts := make([]float32, groups*nch*per)
-	part := func(g, c int) state {
+	// part returns the state of chunk c of group g (an item of n rows).
+	part := func(g, c, n int) state {
 		p := parts[(g*nch+c)*per : (g*nch+c+1)*per]
-		return state{m: p[:rows], l: p[rows : 2*rows], o: p[2*rows:]}
+		st := state{m: p[:lanes], l: p[lanes : 2*lanes], o: p[2*lanes:]}
+		st.rs, st.cs = pl.dvp, 1
+		if pl.kern.tiles != nil && n >= 16 {
+			st.rs, st.cs = 1, pl.lanes(n)
+		}
+		return st
 	}
 	cpu.ParallelFor(groups*nch, 1, func(lo, hi int) {
 		sc := pl.getScratch(rows)
@@ -148,8 +194,8 @@ func (pl *plan) runSplit(groups, nch, rows int, set func(int) rowSet) {
 		for it := lo; it < hi; it++ {
 			g, c := it/nch, it%nch
 			rs := set(g)
-			st := part(g, c)
-			st.reset(rs.n(pl), pl.dvp)
+			st := part(g, c, rs.n(pl))
+			pl.reset(&st, rs.n(pl))
 			if c0, c1, ok := pl.chunkRange(rs); !ok || c < c0 || c > c1 {
 				continue
 			}
@@ -162,13 +208,13 @@ func (pl *plan) runSplit(groups, nch, rows int, set func(int) rowSet) {
 		defer scratchPool.Put(sc)
 		for g := lo; g < hi; g++ {
 			rs := set(g)
-			sc.run.reset(rs.n(pl), pl.dvp)
+			pl.reset(&sc.run, rs.n(pl))
 			for c := range nch {
 				for r := range rs.n(pl) {
-					mergeRow(sc.run, part(g, c), r, pl.dvp)
+					mergeRow(sc.run, part(g, c, rs.n(pl)), r, pl.Dv)
 				}
 			}
-			pl.finish(sc.run, rs)
+			pl.finish(sc, sc.run, rs)
 		}
 	})
 }
@@ -190,8 +236,13 @@ func (pl *plan) chunkRange(rs rowSet) (c0, c1 int, ok bool) {
 	return lo / chunkKeys, (hi - 1) / chunkKeys, true
 }
 
-// packQ copies the query rows of rs into sc.q as float32, zero padded to dp.
+// packQ copies the query rows of rs into sc.q as float32, zero padded to dp; for the
+// tile kernels, into sc.qt, transposed and multiplied by the scale.
 func (pl *plan) packQ(sc *scratch, rs rowSet) {
+	if pl.kern.tiles != nil {
+		pl.packQT(sc, rs)
+		return
+	}
 	for r := range rs.n(pl) {
 		h, i := rs.row(pl, r)
 		row := sc.q[r*pl.dp : (r+1)*pl.dp]
@@ -226,6 +277,10 @@ func (pl *plan) prefetch(w view, inPlace bool, b, kvh, j0, j1, d int) {
 // chunk folds chunk c's visible keys into st for the rows of rs: tile by tile, each row
 // takes its visible keys of the tile, and updates its online softmax.
 func (pl *plan) chunk(sc *scratch, st state, rs rowSet, c int) {
+	if pl.kern.tiles != nil {
+		pl.chunkTiles(sc, st, rs, c)
+		return
+	}
 	kern, dp, dvp := pl.kern, pl.dp, pl.dvp
 	b := rs.b
 	lo, hi := pl.keySpan(rs)
@@ -352,35 +407,40 @@ func (pl *plan) modify(sc *scratch, s []float32, b, h, i, ra int) float32 {
 	return mx
 }
 
-// mergeRow folds row r of src into row r of dst (flash-decoding merge). An empty src
-// changes nothing; an empty dst takes src as is.
-func mergeRow(dst, src state, r, dvp int) {
+// mergeRow folds row r of src into row r of dst (flash-decoding merge) over the first dv
+// columns. An empty src changes nothing; an empty dst takes src as is.
+func mergeRow(dst, src state, r, dv int) {
 	ms := src.m[r]
 	if ms == negInf {
 		return
 	}
-	od, os := dst.o[r*dvp:(r+1)*dvp], src.o[r*dvp:(r+1)*dvp]
 	md := dst.m[r]
 	if md == negInf {
-		copy(od, os)
+		for d := range dv {
+			dst.o[r*dst.rs+d*dst.cs] = src.o[r*src.rs+d*src.cs]
+		}
 		dst.m[r], dst.l[r] = ms, src.l[r]
 		return
 	}
 	m := max(md, ms)
 	a, c := expf(md-m), expf(ms-m)
-	for d := range od {
-		od[d] = float32(od[d]*a) + float32(os[d]*c)
+	for d := range dv {
+		od := &dst.o[r*dst.rs+d*dst.cs]
+		*od = float32(*od*a) + float32(src.o[r*src.rs+d*src.cs]*c)
 	}
 	dst.l[r] = float32(dst.l[r]*a) + float32(src.l[r]*c)
 	dst.m[r] = m
 }
 
 // finish normalizes the rows of st (adding the sink when set) and writes out and lse.
-func (pl *plan) finish(st state, rs rowSet) {
+func (pl *plan) finish(sc *scratch, st state, rs rowSet) {
 	b := rs.b
 	for r := range rs.n(pl) {
 		h, i := rs.row(pl, r)
-		o := st.o[r*pl.dvp : r*pl.dvp+pl.Dv]
+		o := sc.row[:pl.Dv]
+		for d := range o {
+			o[d] = st.o[r*st.rs+d*st.cs]
+		}
 		m, l := st.m[r], st.l[r]
 		lse := negInf
 		scale := float32(1) // multiplies o before the division by l

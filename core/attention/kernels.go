@@ -27,6 +27,35 @@ type kernels struct {
 	// load each key or value row once for both.
 	scores2 func(s1, s2, q1, q2, k []float32, ks int, scale float32) (m1, m2 float32)
 	accum2  func(o1, o2, p1, p2, v []float32, vs int)
+
+	// tiles, when set, replaces scores, expSum and scores2 with the transposed tile
+	// kernels of tiles.go (the row kernels accum and accum2 stay in use).
+	tiles *tileKernels
+}
+
+// tileKernels work on transposed score tiles: 16 query rows per vector, rs floats between
+// consecutive keys (or head-dim elements) of a tile. Every element is one FMA chain, so
+// a row's bits never depend on the other rows of its vector.
+type tileKernels struct {
+	// qk sets st[j*rs+l] = sum_{t<d} k[j*ks+t]*qt[t*rs+l] for j < nkeys (a multiple of
+	// 16) and l < 16, accumulating in increasing t with one FMA per term.
+	qk func(st *float32, rs int, qt, k *float32, ks, d, nkeys int)
+	// softmax is the online-softmax step of 16 rows over keys j < nkeys (see
+	// softmaxTileAVX512): st becomes exp(st - max), m and l are updated, and alpha
+	// receives the factor that rescales each row's earlier output.
+	softmax func(st *float32, rs, nkeys int, m, l, alpha *float32)
+	// pv sets ot[c*rs+l] = ot[c*rs+l]*alpha[l] + sum_{j<nkeys} pt[j*rs+l]*v[j*vs+c] for
+	// c < dv (a multiple of 16), adding in increasing j with one FMA per term.
+	pv func(ot *float32, rs int, pt, v *float32, vs, nkeys, dv int, alpha *float32)
+
+	// The same steps with the keys in the lanes, for items of fewer than 16 rows:
+	// transpose sets kt[t*64+j] = k[j*ks+t] for j < nkeys and t < dp (multiples of 16);
+	// qkRows sets s[r*64+j] = qk's st[j*16+r] for r < nrows (a multiple of 4, <= 16) and
+	// j < 64, from qt with 16 lanes; softmaxRow is softmax for one row of contiguous
+	// scores (nkeys a multiple of 16), adding its sum one key at a time.
+	transpose  func(kt, k *float32, ks, dp, nkeys int)
+	qkRows     func(s, qt, kt *float32, d, nrows int)
+	softmaxRow func(s *float32, nkeys int, m, l, alpha *float32)
 }
 
 // pairScores is scores2 defined as two scores calls.

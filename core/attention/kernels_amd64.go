@@ -8,7 +8,9 @@ package attention
 // described in the assembly, so they differ from the generic path only by rounding.
 var (
 	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512,
-		scores2: scores2AVX512Go, accum2: accum2AVX512}
+		scores2: scores2AVX512Go, accum2: accum2AVX512,
+		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
+			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512}}
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2,
 		scores2: pairScores(scoresAVX2), accum2: pairAccum(accumAVX2)}
 )
@@ -51,3 +53,21 @@ func scores2AVX512Go(s1, s2, q1, q2, k []float32, ks int, scale float32) (float3
 	}
 	return m1, m2
 }
+
+//go:noescape
+func qkTileAVX512(st *float32, rs int, qt, k *float32, ks, d, nkeys int)
+
+//go:noescape
+func softmaxTileAVX512(st *float32, rs, nkeys int, m, l, alpha *float32)
+
+//go:noescape
+func pvTileAVX512(ot *float32, rs int, pt, v *float32, vs, nkeys, dv int, alpha *float32)
+
+//go:noescape
+func transposeTileAVX512(kt, k *float32, ks, dp, nkeys int)
+
+//go:noescape
+func qkRowsAVX512(s, qt, kt *float32, d, nrows int)
+
+//go:noescape
+func softmaxRowAVX512(s *float32, nkeys int, m, l, alpha *float32)

@@ -654,3 +654,659 @@ j1:
 done:
 	VZEROUPPER
 	RET
+
+// Tile kernels of the AVX-512 path (tiles.go). A tile holds the scores of up to 64 keys
+// for a block of query rows, transposed: st[j*rs + l] is key j's score for row lane l, so
+// every softmax step is a vertical operation over 16 rows at a time. Each call works on
+// one vector of 16 row lanes; rs (in floats) is the row-block width of the tile and of
+// the transposed queries and outputs.
+
+// func qkTileAVX512(st *float32, rs int, qt *float32, k *float32, ks int, d int, nkeys int)
+// for j < nkeys (a multiple of 16), l < 16:
+//     st[j*rs+l] = sum over t < d of k[j*ks+t]*qt[t*rs+l], one FMA chain in increasing t.
+// 16 keys per pass: one vector load of qt per t, each key's k[j*ks+t] broadcast from
+// memory. Key rows are reached from six bases (keys 0, 3, 6, 9, 12, 15) with index
+// scales 1, 2, 4 and 8 of ks.
+TEXT ·qkTileAVX512(SB), NOSPLIT, $0-56
+	MOVQ st+0(FP), DI
+	MOVQ rs+8(FP), DX
+	SHLQ $2, DX
+	MOVQ k+24(FP), R8
+	MOVQ ks+32(FP), R9
+	SHLQ $2, R9
+	MOVQ nkeys+48(FP), CX
+	TESTQ CX, CX
+	JLE qkdone
+
+qkblock:
+	MOVQ R8, R10
+	LEAQ (R8)(R9*2), R11
+	ADDQ R9, R11
+	LEAQ (R11)(R9*2), R12
+	ADDQ R9, R12
+	LEAQ (R12)(R9*2), R13
+	ADDQ R9, R13
+	LEAQ (R13)(R9*2), R14
+	ADDQ R9, R14
+	LEAQ (R14)(R9*2), BX
+	ADDQ R9, BX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	MOVQ qt+16(FP), SI
+	MOVQ d+40(FP), AX
+	TESTQ AX, AX
+	JLE qkstore
+
+qkt:
+	VMOVUPS (SI), Z16
+	VFMADD231PS.BCST (R10), Z16, Z0
+	VFMADD231PS.BCST (R10)(R9*1), Z16, Z1
+	VFMADD231PS.BCST (R10)(R9*2), Z16, Z2
+	VFMADD231PS.BCST (R11), Z16, Z3
+	VFMADD231PS.BCST (R10)(R9*4), Z16, Z4
+	VFMADD231PS.BCST (R11)(R9*2), Z16, Z5
+	VFMADD231PS.BCST (R12), Z16, Z6
+	VFMADD231PS.BCST (R11)(R9*4), Z16, Z7
+	VFMADD231PS.BCST (R10)(R9*8), Z16, Z8
+	VFMADD231PS.BCST (R13), Z16, Z9
+	VFMADD231PS.BCST (R12)(R9*4), Z16, Z10
+	VFMADD231PS.BCST (R11)(R9*8), Z16, Z11
+	VFMADD231PS.BCST (R14), Z16, Z12
+	VFMADD231PS.BCST (R13)(R9*4), Z16, Z13
+	VFMADD231PS.BCST (R12)(R9*8), Z16, Z14
+	VFMADD231PS.BCST (BX), Z16, Z15
+	ADDQ $4, R10
+	ADDQ $4, R11
+	ADDQ $4, R12
+	ADDQ $4, R13
+	ADDQ $4, R14
+	ADDQ $4, BX
+	ADDQ DX, SI
+	DECQ AX
+	JNZ qkt
+
+qkstore:
+	VMOVUPS Z0, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z1, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z2, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z3, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z4, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z5, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z6, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z7, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z8, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z9, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z10, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z11, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z12, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z13, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z14, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z15, (DI)
+	ADDQ DX, DI
+	MOVQ R9, AX
+	SHLQ $4, AX
+	ADDQ AX, R8
+	SUBQ $16, CX
+	JG qkblock
+
+qkdone:
+	VZEROUPPER
+	RET
+
+// func softmaxTileAVX512(st *float32, rs int, nkeys int, m, l, alpha *float32)
+// The online-softmax step of 16 row lanes over keys j < nkeys of a tile (nkeys >= 1):
+//     mn = max(m, max_j st[j*rs+l]); z = mn, or 0 when mn = -Inf (a row with no key yet)
+//     st[j*rs+l] = exp(st[j*rs+l] - z); sum = st[0] + st[1] + ... in increasing j
+//     alpha = exp(m - z); l = l*alpha + sum (rounded after the product); m = mn
+// Masked scores are -Inf and become exactly 0, which leaves the sum unchanged. When the
+// new l is NaN (a NaN score), m is set to NaN too.
+TEXT ·softmaxTileAVX512(SB), NOSPLIT, $0-48
+	MOVQ st+0(FP), DI
+	MOVQ rs+8(FP), DX
+	SHLQ $2, DX
+	MOVQ nkeys+16(FP), CX
+	MOVQ m+24(FP), R8
+	MOVQ l+32(FP), R9
+	MOVQ alpha+40(FP), R10
+	EXPCONSTS
+	BCAST(48, Z6)
+	VMOVAPS Z6, Z0
+	VMOVAPS Z6, Z1
+	MOVQ DI, SI
+	MOVQ CX, AX
+
+	// Maxima in two independent chains (the order of max does not matter).
+smmax2:
+	CMPQ AX, $2
+	JLT smmax1
+	VMAXPS (SI), Z0, Z0
+	VMAXPS (SI)(DX*1), Z1, Z1
+	LEAQ (SI)(DX*2), SI
+	SUBQ $2, AX
+	JMP smmax2
+
+smmax1:
+	TESTQ AX, AX
+	JZ smmaxed
+	VMAXPS (SI), Z0, Z0
+
+smmaxed:
+	VMAXPS Z1, Z0, Z0
+	VMOVUPS (R8), Z4
+	VMAXPS Z0, Z4, Z5
+	VMOVAPS Z5, Z7
+	VCMPPS $0, Z6, Z5, K1
+	VXORPS Z8, Z8, Z8
+	VMOVAPS Z8, K1, Z5
+	VSUBPS Z5, Z4, Z9
+	EXP(Z9, Z10, Z11)
+	VMOVUPS Z9, (R10)
+	VXORPS Z12, Z12, Z12
+	MOVQ DI, SI
+	MOVQ CX, AX
+
+smexp:
+	VMOVUPS (SI), Z13
+	VSUBPS Z5, Z13, Z13
+	EXP(Z13, Z14, Z15)
+	VMOVUPS Z13, (SI)
+	VADDPS Z13, Z12, Z12
+	ADDQ DX, SI
+	DECQ AX
+	JNZ smexp
+
+	VMULPS (R9), Z9, Z14
+	VADDPS Z12, Z14, Z14
+	VMOVUPS Z14, (R9)
+
+	// A NaN score may be dropped by VMAXPS but always reaches the sum: a row whose sum is
+	// NaN gets m = NaN, so it is never mistaken for a row without keys.
+	VCMPPS $3, Z14, Z14, K2
+	VMOVAPS Z14, K2, Z7
+	VMOVUPS Z7, (R8)
+	VZEROUPPER
+	RET
+
+// func pvTileAVX512(ot *float32, rs int, pt *float32, v *float32, vs int, nkeys int, dv int, alpha *float32)
+// for c < dv (a multiple of 16), l < 16:
+//     o = ot[c*rs+l] * alpha[l]; for j < nkeys { o = fma(pt[j*rs+l], v[j*vs+c], o) }
+//     ot[c*rs+l] = o
+// 16 output columns per pass, held in registers across the whole j loop; each column's
+// value v[j*vs+c] is broadcast from memory.
+TEXT ·pvTileAVX512(SB), NOSPLIT, $0-64
+	MOVQ ot+0(FP), DI
+	MOVQ rs+8(FP), DX
+	SHLQ $2, DX
+	MOVQ v+24(FP), R8
+	MOVQ vs+32(FP), R9
+	SHLQ $2, R9
+	MOVQ dv+48(FP), BX
+	MOVQ alpha+56(FP), AX
+	VMOVUPS (AX), Z17
+	TESTQ BX, BX
+	JLE pvdone
+
+pvblock:
+	MOVQ DI, R10
+	VMULPS (R10), Z17, Z0
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z1
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z2
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z3
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z4
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z5
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z6
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z7
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z8
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z9
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z10
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z11
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z12
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z13
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z14
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z15
+	MOVQ pt+16(FP), SI
+	MOVQ R8, R11
+	MOVQ nkeys+40(FP), CX
+	TESTQ CX, CX
+	JLE pvstore
+
+pvj:
+	VMOVUPS (SI), Z16
+	VFMADD231PS.BCST 0(R11), Z16, Z0
+	VFMADD231PS.BCST 4(R11), Z16, Z1
+	VFMADD231PS.BCST 8(R11), Z16, Z2
+	VFMADD231PS.BCST 12(R11), Z16, Z3
+	VFMADD231PS.BCST 16(R11), Z16, Z4
+	VFMADD231PS.BCST 20(R11), Z16, Z5
+	VFMADD231PS.BCST 24(R11), Z16, Z6
+	VFMADD231PS.BCST 28(R11), Z16, Z7
+	VFMADD231PS.BCST 32(R11), Z16, Z8
+	VFMADD231PS.BCST 36(R11), Z16, Z9
+	VFMADD231PS.BCST 40(R11), Z16, Z10
+	VFMADD231PS.BCST 44(R11), Z16, Z11
+	VFMADD231PS.BCST 48(R11), Z16, Z12
+	VFMADD231PS.BCST 52(R11), Z16, Z13
+	VFMADD231PS.BCST 56(R11), Z16, Z14
+	VFMADD231PS.BCST 60(R11), Z16, Z15
+	ADDQ DX, SI
+	ADDQ R9, R11
+	DECQ CX
+	JNZ pvj
+
+pvstore:
+	VMOVUPS Z0, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z1, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z2, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z3, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z4, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z5, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z6, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z7, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z8, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z9, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z10, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z11, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z12, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z13, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z14, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z15, (DI)
+	ADDQ DX, DI
+	ADDQ $64, R8
+	SUBQ $16, BX
+	JG pvblock
+
+pvdone:
+	VZEROUPPER
+	RET
+
+// Row kernels of the tile path for items of fewer than 16 rows (decode): the same scores,
+// probabilities and sums as the transposed kernels above, bit for bit, with the keys in
+// the vector lanes instead of the rows.
+
+// TRANSPOSE16 transposes the 16x16 block held in Z0..Z15 (row i in Zi) into Z0..Z15
+// (column i in Zi), through Z16..Z31.
+#define TRANSPOSE16 \
+	VUNPCKLPS Z1, Z0, Z16; \
+	VUNPCKHPS Z1, Z0, Z17; \
+	VUNPCKLPS Z3, Z2, Z18; \
+	VUNPCKHPS Z3, Z2, Z19; \
+	VUNPCKLPS Z5, Z4, Z20; \
+	VUNPCKHPS Z5, Z4, Z21; \
+	VUNPCKLPS Z7, Z6, Z22; \
+	VUNPCKHPS Z7, Z6, Z23; \
+	VUNPCKLPS Z9, Z8, Z24; \
+	VUNPCKHPS Z9, Z8, Z25; \
+	VUNPCKLPS Z11, Z10, Z26; \
+	VUNPCKHPS Z11, Z10, Z27; \
+	VUNPCKLPS Z13, Z12, Z28; \
+	VUNPCKHPS Z13, Z12, Z29; \
+	VUNPCKLPS Z15, Z14, Z30; \
+	VUNPCKHPS Z15, Z14, Z31; \
+	VSHUFPS $0x44, Z18, Z16, Z0; \
+	VSHUFPS $0xEE, Z18, Z16, Z1; \
+	VSHUFPS $0x44, Z19, Z17, Z2; \
+	VSHUFPS $0xEE, Z19, Z17, Z3; \
+	VSHUFPS $0x44, Z22, Z20, Z4; \
+	VSHUFPS $0xEE, Z22, Z20, Z5; \
+	VSHUFPS $0x44, Z23, Z21, Z6; \
+	VSHUFPS $0xEE, Z23, Z21, Z7; \
+	VSHUFPS $0x44, Z26, Z24, Z8; \
+	VSHUFPS $0xEE, Z26, Z24, Z9; \
+	VSHUFPS $0x44, Z27, Z25, Z10; \
+	VSHUFPS $0xEE, Z27, Z25, Z11; \
+	VSHUFPS $0x44, Z30, Z28, Z12; \
+	VSHUFPS $0xEE, Z30, Z28, Z13; \
+	VSHUFPS $0x44, Z31, Z29, Z14; \
+	VSHUFPS $0xEE, Z31, Z29, Z15; \
+	VSHUFF32X4 $0x88, Z4, Z0, Z16; \
+	VSHUFF32X4 $0xDD, Z4, Z0, Z17; \
+	VSHUFF32X4 $0x88, Z5, Z1, Z18; \
+	VSHUFF32X4 $0xDD, Z5, Z1, Z19; \
+	VSHUFF32X4 $0x88, Z6, Z2, Z20; \
+	VSHUFF32X4 $0xDD, Z6, Z2, Z21; \
+	VSHUFF32X4 $0x88, Z7, Z3, Z22; \
+	VSHUFF32X4 $0xDD, Z7, Z3, Z23; \
+	VSHUFF32X4 $0x88, Z12, Z8, Z24; \
+	VSHUFF32X4 $0xDD, Z12, Z8, Z25; \
+	VSHUFF32X4 $0x88, Z13, Z9, Z26; \
+	VSHUFF32X4 $0xDD, Z13, Z9, Z27; \
+	VSHUFF32X4 $0x88, Z14, Z10, Z28; \
+	VSHUFF32X4 $0xDD, Z14, Z10, Z29; \
+	VSHUFF32X4 $0x88, Z15, Z11, Z30; \
+	VSHUFF32X4 $0xDD, Z15, Z11, Z31; \
+	VSHUFF32X4 $0x88, Z24, Z16, Z0; \
+	VSHUFF32X4 $0xDD, Z24, Z16, Z8; \
+	VSHUFF32X4 $0x88, Z25, Z17, Z4; \
+	VSHUFF32X4 $0xDD, Z25, Z17, Z12; \
+	VSHUFF32X4 $0x88, Z26, Z18, Z1; \
+	VSHUFF32X4 $0xDD, Z26, Z18, Z9; \
+	VSHUFF32X4 $0x88, Z27, Z19, Z5; \
+	VSHUFF32X4 $0xDD, Z27, Z19, Z13; \
+	VSHUFF32X4 $0x88, Z28, Z20, Z2; \
+	VSHUFF32X4 $0xDD, Z28, Z20, Z10; \
+	VSHUFF32X4 $0x88, Z29, Z21, Z6; \
+	VSHUFF32X4 $0xDD, Z29, Z21, Z14; \
+	VSHUFF32X4 $0x88, Z30, Z22, Z3; \
+	VSHUFF32X4 $0xDD, Z30, Z22, Z11; \
+	VSHUFF32X4 $0x88, Z31, Z23, Z7; \
+	VSHUFF32X4 $0xDD, Z31, Z23, Z15
+
+// func transposeTileAVX512(kt *float32, k *float32, ks int, dp int, nkeys int)
+// kt[t*64+j] = k[j*ks+t] for j < nkeys and t < dp (both multiples of 16).
+TEXT ·transposeTileAVX512(SB), NOSPLIT, $0-40
+	MOVQ k+8(FP), R8
+	MOVQ ks+16(FP), R9
+	SHLQ $2, R9
+	MOVQ nkeys+32(FP), CX
+	MOVQ kt+0(FP), R12
+	TESTQ CX, CX
+	JLE trdone
+
+trkeys:
+	MOVQ dp+24(FP), BX
+	MOVQ R8, SI
+	MOVQ R12, DI
+
+trcols:
+	MOVQ SI, R10
+	VMOVUPS (R10), Z0
+	VMOVUPS (R10)(R9*1), Z1
+	VMOVUPS (R10)(R9*2), Z2
+	LEAQ (R10)(R9*2), R10
+	ADDQ R9, R10
+	VMOVUPS (R10), Z3
+	VMOVUPS (R10)(R9*1), Z4
+	VMOVUPS (R10)(R9*2), Z5
+	LEAQ (R10)(R9*2), R10
+	ADDQ R9, R10
+	VMOVUPS (R10), Z6
+	VMOVUPS (R10)(R9*1), Z7
+	VMOVUPS (R10)(R9*2), Z8
+	LEAQ (R10)(R9*2), R10
+	ADDQ R9, R10
+	VMOVUPS (R10), Z9
+	VMOVUPS (R10)(R9*1), Z10
+	VMOVUPS (R10)(R9*2), Z11
+	LEAQ (R10)(R9*2), R10
+	ADDQ R9, R10
+	VMOVUPS (R10), Z12
+	VMOVUPS (R10)(R9*1), Z13
+	VMOVUPS (R10)(R9*2), Z14
+	LEAQ (R10)(R9*2), R10
+	ADDQ R9, R10
+	VMOVUPS (R10), Z15
+	TRANSPOSE16
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, 256(DI)
+	VMOVUPS Z2, 512(DI)
+	VMOVUPS Z3, 768(DI)
+	VMOVUPS Z4, 1024(DI)
+	VMOVUPS Z5, 1280(DI)
+	VMOVUPS Z6, 1536(DI)
+	VMOVUPS Z7, 1792(DI)
+	VMOVUPS Z8, 2048(DI)
+	VMOVUPS Z9, 2304(DI)
+	VMOVUPS Z10, 2560(DI)
+	VMOVUPS Z11, 2816(DI)
+	VMOVUPS Z12, 3072(DI)
+	VMOVUPS Z13, 3328(DI)
+	VMOVUPS Z14, 3584(DI)
+	VMOVUPS Z15, 3840(DI)
+	ADDQ $64, SI
+	ADDQ $4096, DI
+	SUBQ $16, BX
+	JG trcols
+
+	MOVQ R9, AX
+	SHLQ $4, AX
+	ADDQ AX, R8
+	ADDQ $64, R12
+	SUBQ $16, CX
+	JG trkeys
+
+trdone:
+	VZEROUPPER
+	RET
+
+// func qkRowsAVX512(s *float32, qt *float32, kt *float32, d int, nrows int)
+// for r < nrows (a multiple of 4, at most 16), j < 64:
+//     s[r*64+j] = sum over t < d of kt[t*64+j]*qt[t*16+r], one FMA chain in increasing t
+// (the scores of qkTileAVX512 with the keys in the lanes). Four rows per pass.
+TEXT ·qkRowsAVX512(SB), NOSPLIT, $0-40
+	MOVQ s+0(FP), DI
+	MOVQ qt+8(FP), R8
+	MOVQ nrows+32(FP), CX
+	TESTQ CX, CX
+	JLE qrdone
+
+qrpass:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	MOVQ kt+16(FP), SI
+	MOVQ R8, R10
+	MOVQ d+24(FP), AX
+	TESTQ AX, AX
+	JLE qrstore
+
+qrt:
+	VMOVUPS 0(SI), Z16
+	VMOVUPS 64(SI), Z17
+	VMOVUPS 128(SI), Z18
+	VMOVUPS 192(SI), Z19
+	VBROADCASTSS 0(R10), Z20
+	VBROADCASTSS 4(R10), Z21
+	VBROADCASTSS 8(R10), Z22
+	VBROADCASTSS 12(R10), Z23
+	VFMADD231PS Z16, Z20, Z0
+	VFMADD231PS Z17, Z20, Z1
+	VFMADD231PS Z18, Z20, Z2
+	VFMADD231PS Z19, Z20, Z3
+	VFMADD231PS Z16, Z21, Z4
+	VFMADD231PS Z17, Z21, Z5
+	VFMADD231PS Z18, Z21, Z6
+	VFMADD231PS Z19, Z21, Z7
+	VFMADD231PS Z16, Z22, Z8
+	VFMADD231PS Z17, Z22, Z9
+	VFMADD231PS Z18, Z22, Z10
+	VFMADD231PS Z19, Z22, Z11
+	VFMADD231PS Z16, Z23, Z12
+	VFMADD231PS Z17, Z23, Z13
+	VFMADD231PS Z18, Z23, Z14
+	VFMADD231PS Z19, Z23, Z15
+	ADDQ $256, SI
+	ADDQ $64, R10
+	DECQ AX
+	JNZ qrt
+
+qrstore:
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, 256(DI)
+	VMOVUPS Z5, 320(DI)
+	VMOVUPS Z6, 384(DI)
+	VMOVUPS Z7, 448(DI)
+	VMOVUPS Z8, 512(DI)
+	VMOVUPS Z9, 576(DI)
+	VMOVUPS Z10, 640(DI)
+	VMOVUPS Z11, 704(DI)
+	VMOVUPS Z12, 768(DI)
+	VMOVUPS Z13, 832(DI)
+	VMOVUPS Z14, 896(DI)
+	VMOVUPS Z15, 960(DI)
+	ADDQ $1024, DI
+	ADDQ $16, R8
+	SUBQ $4, CX
+	JG qrpass
+
+qrdone:
+	VZEROUPPER
+	RET
+
+// func softmaxRowAVX512(s *float32, nkeys int, m, l, alpha *float32)
+// softmaxTileAVX512 for one row whose scores s[j], j < nkeys (a multiple of 16), are
+// contiguous: the same maximum, exponentials and factors, and the sum added one key at a
+// time in increasing j.
+TEXT ·softmaxRowAVX512(SB), NOSPLIT, $0-40
+	MOVQ s+0(FP), DI
+	MOVQ nkeys+8(FP), CX
+	MOVQ m+16(FP), R8
+	MOVQ l+24(FP), R9
+	MOVQ alpha+32(FP), R10
+	EXPCONSTS
+	BCAST(48, Z6)
+	VMOVAPS Z6, Z0
+	MOVQ DI, SI
+	MOVQ CX, AX
+
+srmax:
+	VMAXPS (SI), Z0, Z0
+	ADDQ $64, SI
+	SUBQ $16, AX
+	JG srmax
+
+	// The largest lane of Z0, into every lane.
+	VSHUFF32X4 $0x4E, Z0, Z0, Z1
+	VMAXPS Z1, Z0, Z0
+	VSHUFF32X4 $0xB1, Z0, Z0, Z1
+	VMAXPS Z1, Z0, Z0
+	VSHUFPS $0x4E, Z0, Z0, Z1
+	VMAXPS Z1, Z0, Z0
+	VSHUFPS $0xB1, Z0, Z0, Z1
+	VMAXPS Z1, Z0, Z0
+	VBROADCASTSS (R8), Z4
+	VMAXPS Z0, Z4, Z5
+	VMOVAPS Z5, Z7
+	VCMPPS $0, Z6, Z5, K1
+	VXORPS Z8, Z8, Z8
+	VMOVAPS Z8, K1, Z5
+	VSUBPS Z5, Z4, Z9
+	EXP(Z9, Z10, Z11)
+	VMOVSS X9, (R10)
+	VXORPS X12, X12, X12
+	MOVQ DI, SI
+	MOVQ CX, AX
+
+srexp:
+	VMOVUPS (SI), Z13
+	VSUBPS Z5, Z13, Z13
+	EXP(Z13, Z14, Z15)
+	VMOVUPS Z13, (SI)
+	// Add the 16 lanes to the sum one at a time, in increasing j.
+	VADDSS X13, X12, X12
+	VPSRLDQ $4, X13, X14
+	VADDSS X14, X12, X12
+	VPSRLDQ $8, X13, X14
+	VADDSS X14, X12, X12
+	VPSRLDQ $12, X13, X14
+	VADDSS X14, X12, X12
+	VEXTRACTF32X4 $1, Z13, X16
+	VADDSS X16, X12, X12
+	VPSRLDQ $4, X16, X14
+	VADDSS X14, X12, X12
+	VPSRLDQ $8, X16, X14
+	VADDSS X14, X12, X12
+	VPSRLDQ $12, X16, X14
+	VADDSS X14, X12, X12
+	VEXTRACTF32X4 $2, Z13, X16
+	VADDSS X16, X12, X12
+	VPSRLDQ $4, X16, X14
+	VADDSS X14, X12, X12
+	VPSRLDQ $8, X16, X14
+	VADDSS X14, X12, X12
+	VPSRLDQ $12, X16, X14
+	VADDSS X14, X12, X12
+	VEXTRACTF32X4 $3, Z13, X16
+	VADDSS X16, X12, X12
+	VPSRLDQ $4, X16, X14
+	VADDSS X14, X12, X12
+	VPSRLDQ $8, X16, X14
+	VADDSS X14, X12, X12
+	VPSRLDQ $12, X16, X14
+	VADDSS X14, X12, X12
+	ADDQ $64, SI
+	SUBQ $16, AX
+	JG srexp
+
+	VMULSS (R9), X9, X14
+	VADDSS X12, X14, X14
+	VMOVSS X14, (R9)
+	VCMPSS $3, X14, X14, K2
+	VMOVAPS Z14, K2, Z7
+	VMOVSS X7, (R8)
+	VZEROUPPER
+	RET

@@ -34,6 +34,7 @@ type plan struct {
 	elementwise  bool // soft cap, bias or ALiBi: logits need a pass in Go
 	kDirect      bool // k rows are used in place (float32, unit stride, D%16 == 0)
 	vDirect      bool
+	kRows        bool // k rows can feed the tile kernels in place (float32, unit stride)
 	kern         *kernels
 }
 
@@ -135,6 +136,7 @@ func newPlan(q, k, v, out tensor.Tensor, lse *tensor.Tensor, p Params) (*plan, e
 	pl.dp, pl.dvp = roundUp(pl.D, 16), roundUp(pl.Dv, 16)
 	pl.kDirect = direct(pl.k, pl.D)
 	pl.vDirect = direct(pl.v, pl.Dv)
+	pl.kRows = pl.k.t.DType == tensor.Float32 && pl.k.sd == 1 && pl.k.ss >= 0
 	pl.kern = selectKernels()
 	return &pl, nil
 }

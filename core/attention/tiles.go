@@ -1,0 +1,150 @@
+package attention
+
+import "unsafe"
+
+// The tile path (kernels with tiles set): for each tile of keys, the scores of all rows of
+// an item are computed at once into a transposed tile, 16 rows per vector, so the online
+// softmax runs vertically over 16 rows at a time, with no horizontal sums. The keys of a
+// tile are taken in whole blocks of 16 counted from the tile start; scores of keys a row
+// cannot see are set to -Inf before the softmax and so add exact zeros. Every score is
+// one FMA chain over the head dim, every sum runs in increasing key order, and every
+// output element is one FMA chain over the keys, so a row gets the same bits whichever
+// rows share its item, whether its output is kept transposed (items of 16 rows or more,
+// through the pv kernel) or row by row (fewer rows, through the row kernel accum).
+
+// packQT writes the query rows of rs, multiplied by the scale, into sc.qt transposed:
+// element t of row r at qt[t*lanes+r], with zero rows up to the next multiple of 16.
+func (pl *plan) packQT(sc *scratch, rs rowSet) {
+	n := rs.n(pl)
+	lanes := pl.lanes(n)
+	row := sc.q[:pl.D]
+	for r := range n {
+		h, i := rs.row(pl, r)
+		pl.q.t.LoadRow(pl.q.off(rs.b, i, h), row)
+		for t, x := range row {
+			sc.qt[t*lanes+r] = x * pl.scale
+		}
+	}
+	for t := range pl.D {
+		clear(sc.qt[t*lanes+n : (t+1)*lanes])
+	}
+}
+
+// chunkTiles is chunk for the tile kernels.
+func (pl *plan) chunkTiles(sc *scratch, st state, rs rowSet, c int) {
+	tk := pl.kern.tiles
+	n := rs.n(pl)
+	lanes := pl.lanes(n)
+	b, dvp := rs.b, pl.dvp
+	for r := range n {
+		_, i := rs.row(pl, r)
+		lo, hi := pl.keyRange(b, i)
+		sc.lo[r], sc.hi[r] = max(lo, 0), min(hi, pl.Lk)
+	}
+	lo, hi := pl.keySpan(rs)
+	a, e := max(c*chunkKeys, lo), min((c+1)*chunkKeys, hi)
+	for ts := a - a%tileKeys; ts < e; ts += tileKeys {
+		// Keys [pa, pe) are visible to some row; [ja, jb) rounds them out to blocks of 16.
+		pa, pe := max(ts, a), min(ts+tileKeys, e)
+		ja := ts + (pa-ts)/16*16
+		jb := min(ts+roundUp(pe-ts, 16), ts+tileKeys)
+		nk := jb - ja
+		wide := st.rs == 1
+		// Probabilities: key j's of row r at p[(j-ja)*pj + r*pr].
+		p, pj, pr := sc.st, lanes, 1
+		if wide {
+			kp, ks := pl.keyRows(sc, b, rs.kvh, ja, jb, pl.kRows)
+			for v := 0; v < lanes; v += 16 {
+				tk.qk(&sc.st[v], lanes, &sc.qt[v], kp, ks, pl.D, nk)
+			}
+			pl.maskTile(sc, rs, ja, jb, p, pj, pr)
+			for v := 0; v < lanes; v += 16 {
+				tk.softmax(&sc.st[v], lanes, nk, &st.m[v], &st.l[v], &sc.alpha[v])
+			}
+		} else {
+			p, pj, pr = sc.sr, 1, tileKeys
+			kp, ks := pl.keyRows(sc, b, rs.kvh, ja, jb, pl.kDirect)
+			tk.transpose(&sc.kt2[0], kp, ks, pl.dp, nk)
+			tk.qkRows(&sc.sr[0], &sc.qt[0], &sc.kt2[0], pl.D, roundUp(n, 4))
+			pl.maskTile(sc, rs, ja, jb, p, pj, pr)
+			for r := range n {
+				tk.softmaxRow(&sc.sr[r*tileKeys], nk, &st.m[r], &st.l[r], &sc.alpha[r])
+			}
+		}
+		vb, vs := tile(pl.v, pl.vDirect, sc.vt, b, rs.kvh, pa, pe, pl.Dv, dvp)
+		if next := ts + tileKeys; next < e {
+			pl.prefetch(pl.k, pl.kRows, b, rs.kvh, next, min(next+tileKeys, e), pl.D)
+			pl.prefetch(pl.v, pl.vDirect, b, rs.kvh, next, min(next+tileKeys, e), pl.Dv)
+		}
+		if wide {
+			p0 := (pa - ja) * lanes // probabilities of key pa
+			for v := 0; v < lanes; v += 16 {
+				tk.pv(&st.o[v], lanes, &sc.st[p0+v], &vb[0], vs, pe-pa, dvp, &sc.alpha[v])
+			}
+			continue
+		}
+		for r := range n {
+			o := st.o[r*dvp : (r+1)*dvp]
+			if al := sc.alpha[r]; al != 1 {
+				for d := range o {
+					o[d] *= al
+				}
+			}
+			ra, rb := max(pa, sc.lo[r]), min(pe, sc.hi[r])
+			if ra >= rb {
+				continue
+			}
+			pl.kern.accum(o, p[r*pr+(ra-ja) : r*pr+(rb-ja)], vb[(ra-pa)*vs:], vs)
+		}
+	}
+}
+
+// keyRows returns keys [ja, jb) of (b, kvh) as float32 rows of stride ks: the tensor's
+// own memory when inPlace allows it and every key exists, else a copy in sc.kt, zero
+// padded to dp columns, with zero rows past Lk.
+func (pl *plan) keyRows(sc *scratch, b, kvh, ja, jb int, inPlace bool) (*float32, int) {
+	w := pl.k
+	if inPlace && jb <= pl.Lk {
+		return (*float32)(unsafe.Add(w.t.Data, w.off(b, ja, kvh)*4)), w.ss
+	}
+	for j := ja; j < jb; j++ {
+		row := sc.kt[(j-ja)*pl.dp : (j-ja+1)*pl.dp]
+		if j < pl.Lk {
+			w.t.LoadRow(w.off(b, j, kvh), row[:pl.D])
+			clear(row[pl.D:])
+		} else {
+			clear(row)
+		}
+	}
+	return &sc.kt[0], pl.dp
+}
+
+// maskTile sets the scores of keys [ja, jb) that a row cannot see to -Inf, and applies
+// the soft cap, bias and ALiBi to the others; key j's score of row r is at
+// st[(j-ja)*sj + r*sr].
+func (pl *plan) maskTile(sc *scratch, rs rowSet, ja, jb int, st []float32, sj, sr int) {
+	n := rs.n(pl)
+	for r := range n {
+		va, vb := max(ja, sc.lo[r]), min(jb, sc.hi[r])
+		if va >= vb {
+			va, vb = jb, jb
+		}
+		for j := ja; j < va; j++ {
+			st[(j-ja)*sj+r*sr] = negInf
+		}
+		for j := vb; j < jb; j++ {
+			st[(j-ja)*sj+r*sr] = negInf
+		}
+		if pl.elementwise && va < vb {
+			h, i := rs.row(pl, r)
+			s := sc.s[:vb-va]
+			for j := range s {
+				s[j] = st[(va-ja+j)*sj+r*sr]
+			}
+			pl.modify(sc, s, rs.b, h, i, va)
+			for j, x := range s {
+				st[(va-ja+j)*sj+r*sr] = x
+			}
+		}
+	}
+}

@@ -1,0 +1,253 @@
+package attention
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// Tile-kernel tests (paths that have them): each kernel against float64 math, and the
+// row kernels against the transposed ones bit for bit, since a row's result may come
+// from either.
+
+func withTiles(t *testing.T, f func(t *testing.T, tk *tileKernels)) {
+	forEachISA(t, func(t *testing.T) {
+		tk := selectKernels().tiles
+		if tk == nil {
+			t.Skip("no tile kernels on this path")
+		}
+		f(t, tk)
+	})
+}
+
+func TestTileScores(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	withTiles(t, func(t *testing.T, tk *tileKernels) {
+		for _, d := range []int{1, 7, 16, 33, 64, 128, 256} {
+			for _, nk := range []int{16, 48, 64} {
+				t.Run(fmt.Sprintf("d=%d/nk=%d", d, nk), func(t *testing.T) {
+					const lanes = 32
+					dp := roundUp(d, 16)
+					ks := dp + 16 // rows with a gap, as a strided key view
+					qt, k := randSlice(r, d*lanes), randSlice(r, nk*ks)
+					st := make([]float32, tileKeys*lanes+1)
+					st[tileKeys*lanes] = guard
+					for v := 0; v < lanes; v += 16 {
+						tk.qk(&st[v], lanes, &qt[v], &k[0], ks, d, nk)
+					}
+					for j := range nk {
+						for l := range lanes {
+							var dot float64
+							for x := range d {
+								dot += float64(k[j*ks+x]) * float64(qt[x*lanes+l])
+							}
+							// d terms of size <= 1 rounded in float32: |error| <= d * 2^-24 * d.
+							if got := float64(st[j*lanes+l]); math.Abs(got-dot) > float64(d*d)*6e-8+1e-7 {
+								t.Fatalf("st[%d][%d] = %v, want %v", j, l, got, dot)
+							}
+						}
+					}
+					if st[tileKeys*lanes] != guard {
+						t.Fatal("write past the tile")
+					}
+					// The keys-in-lanes route gives the same bits: transpose, then qkRows
+					// over the first 16 lanes (as many rows as an item of < 16 rows has).
+					kz := make([]float32, nk*dp) // zero padded to dp columns, stride dp
+					for j := range nk {
+						copy(kz[j*dp:j*dp+d], k[j*ks:j*ks+d])
+					}
+					q16 := make([]float32, d*16)
+					for x := range d {
+						copy(q16[x*16:x*16+16], qt[x*lanes:x*lanes+16])
+					}
+					kt := make([]float32, dp*tileKeys)
+					tk.transpose(&kt[0], &kz[0], dp, dp, nk)
+					for x := range dp {
+						for j := range nk {
+							if kt[x*tileKeys+j] != kz[j*dp+x] {
+								t.Fatalf("transpose: kt[%d][%d] = %v, want %v", x, j, kt[x*tileKeys+j], kz[j*dp+x])
+							}
+						}
+					}
+					sr := make([]float32, 16*tileKeys)
+					tk.qkRows(&sr[0], &q16[0], &kt[0], d, 16)
+					for row := range 16 {
+						for j := range nk {
+							if a, b := sr[row*tileKeys+j], st[j*lanes+row]; a != b {
+								t.Fatalf("qkRows: s[%d][%d] = %v, qk gives %v", row, j, a, b)
+							}
+						}
+					}
+				})
+			}
+		}
+	})
+}
+
+// softmaxCase fills 16 rows' scores over nk keys with a mix of plain values, masked keys
+// (-Inf), fully masked rows and running states (m, l) both empty and set.
+func softmaxCase(r *rand.Rand, nk int) (st []float32, m, l []float32) {
+	st = make([]float32, nk*16)
+	for i := range st {
+		st[i] = float32(r.NormFloat64() * 4)
+	}
+	m, l = make([]float32, 16), make([]float32, 16)
+	for row := range 16 {
+		switch row % 4 {
+		case 0: // no key yet
+			m[row], l[row] = negInf, 0
+		case 1: // an earlier maximum above the tile's
+			m[row], l[row] = 20, 3.5
+		default:
+			m[row], l[row] = float32(r.NormFloat64()), float32(1+r.Float64()*5)
+		}
+		switch row % 5 {
+		case 3: // every key masked
+			for j := range nk {
+				st[j*16+row] = negInf
+			}
+		case 4: // a masked prefix
+			for j := range nk / 3 {
+				st[j*16+row] = negInf
+			}
+		}
+	}
+	return st, m, l
+}
+
+func TestTileSoftmax(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	withTiles(t, func(t *testing.T, tk *tileKernels) {
+		for _, nk := range []int{16, 32, 64} {
+			t.Run(fmt.Sprintf("nk=%d", nk), func(t *testing.T) {
+				st, m, l := softmaxCase(r, nk)
+				sr := make([]float32, 16*tileKeys)
+				for row := range 16 {
+					for j := range nk {
+						sr[row*tileKeys+j] = st[j*16+row]
+					}
+				}
+				m0, l0 := append([]float32(nil), m...), append([]float32(nil), l...)
+				mr, lr := append([]float32(nil), m...), append([]float32(nil), l...)
+				alpha, ar := make([]float32, 16), make([]float32, 16)
+				in := append([]float32(nil), st...)
+				tk.softmax(&st[0], 16, nk, &m[0], &l[0], &alpha[0])
+				for row := range 16 {
+					tk.softmaxRow(&sr[row*tileKeys], nk, &mr[row], &lr[row], &ar[row])
+				}
+				for row := range 16 {
+					mt := math.Inf(-1)
+					for j := range nk {
+						mt = max(mt, float64(in[j*16+row]))
+					}
+					mn := max(float64(m0[row]), mt)
+					z := mn
+					if math.IsInf(mn, -1) {
+						z = 0
+					}
+					var sum float64
+					for j := range nk {
+						p := math.Exp(float64(in[j*16+row]) - z)
+						sum += p
+						// exp within 2 ulp, after a subtraction rounded by half an ulp of
+						// |s - z|, which exp turns into a relative error of that size.
+						x := math.Abs(float64(in[j*16+row]) - z)
+						if got := float64(st[j*16+row]); math.Abs(got-p) > (3e-7+6e-8*x)*p {
+							t.Fatalf("row %d key %d: p = %v, want %v", row, j, got, p)
+						}
+						if st[j*16+row] != sr[row*tileKeys+j] {
+							t.Fatalf("row %d key %d: softmaxRow p differs", row, j)
+						}
+					}
+					a := math.Exp(float64(m0[row]) - z)
+					tolA := 0.0 // exactly 0 for a row without keys before
+					if !math.IsInf(float64(m0[row]), -1) {
+						tolA = (3e-7 + 6e-8*math.Abs(float64(m0[row])-z)) * a
+					}
+					wantL := float64(l0[row])*a + sum
+					if float64(m[row]) != mn || math.Abs(float64(alpha[row])-a) > tolA ||
+						math.Abs(float64(l[row])-wantL) > 1e-6*wantL {
+						t.Fatalf("row %d: m, alpha, l = %v %v %v, want %v %v %v", row, m[row], alpha[row], l[row], mn, a, wantL)
+					}
+					if mr[row] != m[row] || lr[row] != l[row] || ar[row] != alpha[row] {
+						t.Fatalf("row %d: softmaxRow state %v %v %v, softmax %v %v %v", row, mr[row], lr[row], ar[row], m[row], l[row], alpha[row])
+					}
+				}
+			})
+		}
+	})
+}
+
+func TestTileSoftmaxNaN(t *testing.T) {
+	withTiles(t, func(t *testing.T, tk *tileKernels) {
+		st := make([]float32, 16*16)
+		for i := range st {
+			st[i] = negInf
+		}
+		st[3*16+2] = float32(math.NaN()) // row 2: one NaN among masked keys
+		st[5*16+7] = float32(math.NaN()) // row 7: one NaN among ordinary scores
+		for j := range 16 {
+			if j != 5 {
+				st[j*16+7] = float32(j)
+			}
+		}
+		m, l, alpha := make([]float32, 16), make([]float32, 16), make([]float32, 16)
+		for i := range m {
+			m[i] = negInf
+		}
+		tk.softmax(&st[0], 16, 16, &m[0], &l[0], &alpha[0])
+		for row := range 16 {
+			nan := row == 2 || row == 7
+			if isNaN := m[row] != m[row]; isNaN != nan || (l[row] != l[row]) != nan {
+				t.Fatalf("row %d: m = %v, l = %v", row, m[row], l[row])
+			}
+		}
+	})
+}
+
+func TestTilePV(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	withTiles(t, func(t *testing.T, tk *tileKernels) {
+		for _, dv := range []int{16, 80, 128, 256} {
+			for _, nk := range []int{1, 17, 64} {
+				t.Run(fmt.Sprintf("dv=%d/nk=%d", dv, nk), func(t *testing.T) {
+					const lanes = 32
+					vs := dv + 16
+					ot, pt, v := randSlice(r, dv*lanes), randSlice(r, nk*lanes), randSlice(r, nk*vs)
+					alpha := randSlice(r, lanes)
+					o0 := append([]float32(nil), ot...)
+					for l := 0; l < lanes; l += 16 {
+						tk.pv(&ot[l], lanes, &pt[l], &v[0], vs, nk, dv, &alpha[l])
+					}
+					for l := range lanes {
+						// The row route: scale the row, then accum, must give the same bits.
+						row := make([]float32, dv)
+						p := make([]float32, nk)
+						for c := range dv {
+							row[c] = o0[c*lanes+l] * alpha[l]
+						}
+						for j := range nk {
+							p[j] = pt[j*lanes+l]
+						}
+						selectKernels().accum(row, p, v, vs)
+						for c := range dv {
+							want := float64(o0[c*lanes+l]) * float64(alpha[l])
+							for j := range nk {
+								want += float64(pt[j*lanes+l]) * float64(v[j*vs+c])
+							}
+							got := ot[c*lanes+l]
+							// nk+1 terms of size <= 1: |error| <= (nk+1) * 2^-24 * (nk+1).
+							if math.Abs(float64(got)-want) > float64((nk+1)*(nk+1))*6e-8 {
+								t.Fatalf("o[%d][%d] = %v, want %v", c, l, got, want)
+							}
+							if row[c] != got {
+								t.Fatalf("o[%d][%d]: accum gives %v, pv %v", c, l, row[c], got)
+							}
+						}
+					}
+				})
+			}
+		}
+	})
+}
