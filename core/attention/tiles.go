@@ -94,7 +94,7 @@ func (pl *plan) chunkTiles(sc *scratch, st state, rs rowSet, c int) {
 			if ra >= rb {
 				continue
 			}
-			pl.kern.accum(o, p[r*pr+(ra-ja) : r*pr+(rb-ja)], vb[(ra-pa)*vs:], vs)
+			pl.kern.accum(o, p[r*pr+(ra-ja):r*pr+(rb-ja)], vb[(ra-pa)*vs:], vs)
 		}
 	}
 }
