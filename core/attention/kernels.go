@@ -38,15 +38,16 @@ type kernels struct {
 // a row's bits never depend on the other rows of its vector.
 type tileKernels struct {
 	// qk sets st[j*rs+l] = sum_{t<d} k[j*ks+t]*qt[t*rs+l] for j < nkeys (a multiple of
-	// 16) and l < 16, accumulating in increasing t with one FMA per term.
-	qk func(st *float32, rs int, qt, k *float32, ks, d, nkeys int)
+	// 8) and l < 16*nv (nv is 1 or 2), accumulating in increasing t with one FMA per term.
+	qk func(st *float32, rs int, qt, k *float32, ks, d, nkeys, nv int)
 	// softmax is the online-softmax step of 16 rows over keys j < nkeys (see
 	// softmaxTileAVX512): st becomes exp(st - max), m and l are updated, and alpha
 	// receives the factor that rescales each row's earlier output.
 	softmax func(st *float32, rs, nkeys int, m, l, alpha *float32)
 	// pv sets ot[c*rs+l] = ot[c*rs+l]*alpha[l] + sum_{j<nkeys} pt[j*rs+l]*v[j*vs+c] for
-	// c < dv (a multiple of 16), adding in increasing j with one FMA per term.
-	pv func(ot *float32, rs int, pt, v *float32, vs, nkeys, dv int, alpha *float32)
+	// c < dv (a multiple of 16) and l < 16*nv (nv is 1 or 2), adding in increasing j with
+	// one FMA per term.
+	pv func(ot *float32, rs int, pt, v *float32, vs, nkeys, dv int, alpha *float32, nv int)
 
 	// The same steps with the keys in the lanes, for items of fewer than 16 rows:
 	// transpose sets kt[t*64+j] = k[j*ks+t] for j < nkeys and t < dp (multiples of 16);

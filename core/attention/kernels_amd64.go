@@ -55,13 +55,13 @@ func scores2AVX512Go(s1, s2, q1, q2, k []float32, ks int, scale float32) (float3
 }
 
 //go:noescape
-func qkTileAVX512(st *float32, rs int, qt, k *float32, ks, d, nkeys int)
+func qkTileAVX512(st *float32, rs int, qt, k *float32, ks, d, nkeys, nv int)
 
 //go:noescape
 func softmaxTileAVX512(st *float32, rs, nkeys int, m, l, alpha *float32)
 
 //go:noescape
-func pvTileAVX512(ot *float32, rs int, pt, v *float32, vs, nkeys, dv int, alpha *float32)
+func pvTileAVX512(ot *float32, rs int, pt, v *float32, vs, nkeys, dv int, alpha *float32, nv int)
 
 //go:noescape
 func transposeTileAVX512(kt, k *float32, ks, dp, nkeys int)

@@ -661,13 +661,13 @@ done:
 // one vector of 16 row lanes; rs (in floats) is the row-block width of the tile and of
 // the transposed queries and outputs.
 
-// func qkTileAVX512(st *float32, rs int, qt *float32, k *float32, ks int, d int, nkeys int)
-// for j < nkeys (a multiple of 16), l < 16:
+// func qkTileAVX512(st *float32, rs int, qt *float32, k *float32, ks int, d int, nkeys int, nv int)
+// for j < nkeys (a multiple of 8), l < 16*nv (nv is 1 or 2):
 //     st[j*rs+l] = sum over t < d of k[j*ks+t]*qt[t*rs+l], one FMA chain in increasing t.
-// 16 keys per pass: one vector load of qt per t, each key's k[j*ks+t] broadcast from
-// memory. Key rows are reached from six bases (keys 0, 3, 6, 9, 12, 15) with index
-// scales 1, 2, 4 and 8 of ks.
-TEXT ·qkTileAVX512(SB), NOSPLIT, $0-56
+// 8 keys per pass, so that the key rows read together fit in the ways of one L1 set even
+// when they lie 4 KiB apart; each k[j*ks+t] is broadcast once for both vectors. Key rows
+// are reached from three bases (keys 0, 3 and 6) with index scales 1, 2 and 4 of ks.
+TEXT ·qkTileAVX512(SB), NOSPLIT, $0-64
 	MOVQ st+0(FP), DI
 	MOVQ rs+8(FP), DX
 	SHLQ $2, DX
@@ -677,19 +677,15 @@ TEXT ·qkTileAVX512(SB), NOSPLIT, $0-56
 	MOVQ nkeys+48(FP), CX
 	TESTQ CX, CX
 	JLE qkdone
+	CMPQ nv+56(FP), $2
+	JLT qk1block
 
-qkblock:
+qk2block:
 	MOVQ R8, R10
 	LEAQ (R8)(R9*2), R11
 	ADDQ R9, R11
 	LEAQ (R11)(R9*2), R12
 	ADDQ R9, R12
-	LEAQ (R12)(R9*2), R13
-	ADDQ R9, R13
-	LEAQ (R13)(R9*2), R14
-	ADDQ R9, R14
-	LEAQ (R14)(R9*2), BX
-	ADDQ R9, BX
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -709,9 +705,92 @@ qkblock:
 	MOVQ qt+16(FP), SI
 	MOVQ d+40(FP), AX
 	TESTQ AX, AX
-	JLE qkstore
+	JLE qk2store
 
-qkt:
+qk2t:
+	VMOVUPS (SI), Z16
+	VMOVUPS 64(SI), Z17
+	VBROADCASTSS (R10), Z18
+	VBROADCASTSS (R10)(R9*1), Z19
+	VBROADCASTSS (R10)(R9*2), Z20
+	VBROADCASTSS (R11), Z21
+	VBROADCASTSS (R10)(R9*4), Z22
+	VBROADCASTSS (R11)(R9*2), Z23
+	VBROADCASTSS (R12), Z24
+	VBROADCASTSS (R11)(R9*4), Z25
+	VFMADD231PS Z16, Z18, Z0
+	VFMADD231PS Z17, Z18, Z1
+	VFMADD231PS Z16, Z19, Z2
+	VFMADD231PS Z17, Z19, Z3
+	VFMADD231PS Z16, Z20, Z4
+	VFMADD231PS Z17, Z20, Z5
+	VFMADD231PS Z16, Z21, Z6
+	VFMADD231PS Z17, Z21, Z7
+	VFMADD231PS Z16, Z22, Z8
+	VFMADD231PS Z17, Z22, Z9
+	VFMADD231PS Z16, Z23, Z10
+	VFMADD231PS Z17, Z23, Z11
+	VFMADD231PS Z16, Z24, Z12
+	VFMADD231PS Z17, Z24, Z13
+	VFMADD231PS Z16, Z25, Z14
+	VFMADD231PS Z17, Z25, Z15
+	ADDQ $4, R10
+	ADDQ $4, R11
+	ADDQ $4, R12
+	ADDQ DX, SI
+	DECQ AX
+	JNZ qk2t
+
+qk2store:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z2, (DI)
+	VMOVUPS Z3, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z4, (DI)
+	VMOVUPS Z5, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z6, (DI)
+	VMOVUPS Z7, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z8, (DI)
+	VMOVUPS Z9, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z10, (DI)
+	VMOVUPS Z11, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z12, (DI)
+	VMOVUPS Z13, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z14, (DI)
+	VMOVUPS Z15, 64(DI)
+	ADDQ DX, DI
+	LEAQ (R8)(R9*8), R8
+	SUBQ $8, CX
+	JG qk2block
+	JMP qkdone
+
+qk1block:
+	MOVQ R8, R10
+	LEAQ (R8)(R9*2), R11
+	ADDQ R9, R11
+	LEAQ (R11)(R9*2), R12
+	ADDQ R9, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	MOVQ qt+16(FP), SI
+	MOVQ d+40(FP), AX
+	TESTQ AX, AX
+	JLE qk1store
+
+qk1t:
 	VMOVUPS (SI), Z16
 	VFMADD231PS.BCST (R10), Z16, Z0
 	VFMADD231PS.BCST (R10)(R9*1), Z16, Z1
@@ -721,25 +800,14 @@ qkt:
 	VFMADD231PS.BCST (R11)(R9*2), Z16, Z5
 	VFMADD231PS.BCST (R12), Z16, Z6
 	VFMADD231PS.BCST (R11)(R9*4), Z16, Z7
-	VFMADD231PS.BCST (R10)(R9*8), Z16, Z8
-	VFMADD231PS.BCST (R13), Z16, Z9
-	VFMADD231PS.BCST (R12)(R9*4), Z16, Z10
-	VFMADD231PS.BCST (R11)(R9*8), Z16, Z11
-	VFMADD231PS.BCST (R14), Z16, Z12
-	VFMADD231PS.BCST (R13)(R9*4), Z16, Z13
-	VFMADD231PS.BCST (R12)(R9*8), Z16, Z14
-	VFMADD231PS.BCST (BX), Z16, Z15
 	ADDQ $4, R10
 	ADDQ $4, R11
 	ADDQ $4, R12
-	ADDQ $4, R13
-	ADDQ $4, R14
-	ADDQ $4, BX
 	ADDQ DX, SI
 	DECQ AX
-	JNZ qkt
+	JNZ qk1t
 
-qkstore:
+qk1store:
 	VMOVUPS Z0, (DI)
 	ADDQ DX, DI
 	VMOVUPS Z1, (DI)
@@ -756,27 +824,9 @@ qkstore:
 	ADDQ DX, DI
 	VMOVUPS Z7, (DI)
 	ADDQ DX, DI
-	VMOVUPS Z8, (DI)
-	ADDQ DX, DI
-	VMOVUPS Z9, (DI)
-	ADDQ DX, DI
-	VMOVUPS Z10, (DI)
-	ADDQ DX, DI
-	VMOVUPS Z11, (DI)
-	ADDQ DX, DI
-	VMOVUPS Z12, (DI)
-	ADDQ DX, DI
-	VMOVUPS Z13, (DI)
-	ADDQ DX, DI
-	VMOVUPS Z14, (DI)
-	ADDQ DX, DI
-	VMOVUPS Z15, (DI)
-	ADDQ DX, DI
-	MOVQ R9, AX
-	SHLQ $4, AX
-	ADDQ AX, R8
-	SUBQ $16, CX
-	JG qkblock
+	LEAQ (R8)(R9*8), R8
+	SUBQ $8, CX
+	JG qk1block
 
 qkdone:
 	VZEROUPPER
@@ -856,13 +906,13 @@ smexp:
 	VZEROUPPER
 	RET
 
-// func pvTileAVX512(ot *float32, rs int, pt *float32, v *float32, vs int, nkeys int, dv int, alpha *float32)
-// for c < dv (a multiple of 16), l < 16:
+// func pvTileAVX512(ot *float32, rs int, pt *float32, v *float32, vs int, nkeys int, dv int, alpha *float32, nv int)
+// for c < dv (a multiple of 16), l < 16*nv (nv is 1 or 2):
 //     o = ot[c*rs+l] * alpha[l]; for j < nkeys { o = fma(pt[j*rs+l], v[j*vs+c], o) }
 //     ot[c*rs+l] = o
-// 16 output columns per pass, held in registers across the whole j loop; each column's
-// value v[j*vs+c] is broadcast from memory.
-TEXT ·pvTileAVX512(SB), NOSPLIT, $0-64
+// The outputs of 8 columns (two vectors) or 16 columns (one vector) stay in registers
+// across the whole j loop; each value v[j*vs+c] is broadcast once for both vectors.
+TEXT ·pvTileAVX512(SB), NOSPLIT, $0-72
 	MOVQ ot+0(FP), DI
 	MOVQ rs+8(FP), DX
 	SHLQ $2, DX
@@ -872,10 +922,106 @@ TEXT ·pvTileAVX512(SB), NOSPLIT, $0-64
 	MOVQ dv+48(FP), BX
 	MOVQ alpha+56(FP), AX
 	VMOVUPS (AX), Z17
+	VMOVUPS 64(AX), Z18
 	TESTQ BX, BX
 	JLE pvdone
+	CMPQ nv+64(FP), $2
+	JLT pv1block
 
-pvblock:
+pv2block:
+	MOVQ DI, R10
+	VMULPS (R10), Z17, Z0
+	VMULPS 64(R10), Z18, Z1
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z2
+	VMULPS 64(R10), Z18, Z3
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z4
+	VMULPS 64(R10), Z18, Z5
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z6
+	VMULPS 64(R10), Z18, Z7
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z8
+	VMULPS 64(R10), Z18, Z9
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z10
+	VMULPS 64(R10), Z18, Z11
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z12
+	VMULPS 64(R10), Z18, Z13
+	ADDQ DX, R10
+	VMULPS (R10), Z17, Z14
+	VMULPS 64(R10), Z18, Z15
+	MOVQ pt+16(FP), SI
+	MOVQ R8, R11
+	MOVQ nkeys+40(FP), CX
+	TESTQ CX, CX
+	JLE pv2store
+
+pv2j:
+	VMOVUPS (SI), Z16
+	VMOVUPS 64(SI), Z19
+	VBROADCASTSS 0(R11), Z20
+	VBROADCASTSS 4(R11), Z21
+	VBROADCASTSS 8(R11), Z22
+	VBROADCASTSS 12(R11), Z23
+	VBROADCASTSS 16(R11), Z24
+	VBROADCASTSS 20(R11), Z25
+	VBROADCASTSS 24(R11), Z26
+	VBROADCASTSS 28(R11), Z27
+	VFMADD231PS Z16, Z20, Z0
+	VFMADD231PS Z19, Z20, Z1
+	VFMADD231PS Z16, Z21, Z2
+	VFMADD231PS Z19, Z21, Z3
+	VFMADD231PS Z16, Z22, Z4
+	VFMADD231PS Z19, Z22, Z5
+	VFMADD231PS Z16, Z23, Z6
+	VFMADD231PS Z19, Z23, Z7
+	VFMADD231PS Z16, Z24, Z8
+	VFMADD231PS Z19, Z24, Z9
+	VFMADD231PS Z16, Z25, Z10
+	VFMADD231PS Z19, Z25, Z11
+	VFMADD231PS Z16, Z26, Z12
+	VFMADD231PS Z19, Z26, Z13
+	VFMADD231PS Z16, Z27, Z14
+	VFMADD231PS Z19, Z27, Z15
+	ADDQ DX, SI
+	ADDQ R9, R11
+	DECQ CX
+	JNZ pv2j
+
+pv2store:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z2, (DI)
+	VMOVUPS Z3, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z4, (DI)
+	VMOVUPS Z5, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z6, (DI)
+	VMOVUPS Z7, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z8, (DI)
+	VMOVUPS Z9, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z10, (DI)
+	VMOVUPS Z11, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z12, (DI)
+	VMOVUPS Z13, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z14, (DI)
+	VMOVUPS Z15, 64(DI)
+	ADDQ DX, DI
+	ADDQ $32, R8
+	SUBQ $8, BX
+	JG pv2block
+	JMP pvdone
+
+pv1block:
 	MOVQ DI, R10
 	VMULPS (R10), Z17, Z0
 	ADDQ DX, R10
@@ -912,9 +1058,9 @@ pvblock:
 	MOVQ R8, R11
 	MOVQ nkeys+40(FP), CX
 	TESTQ CX, CX
-	JLE pvstore
+	JLE pv1store
 
-pvj:
+pv1j:
 	VMOVUPS (SI), Z16
 	VFMADD231PS.BCST 0(R11), Z16, Z0
 	VFMADD231PS.BCST 4(R11), Z16, Z1
@@ -935,9 +1081,9 @@ pvj:
 	ADDQ DX, SI
 	ADDQ R9, R11
 	DECQ CX
-	JNZ pvj
+	JNZ pv1j
 
-pvstore:
+pv1store:
 	VMOVUPS Z0, (DI)
 	ADDQ DX, DI
 	VMOVUPS Z1, (DI)
@@ -972,7 +1118,7 @@ pvstore:
 	ADDQ DX, DI
 	ADDQ $64, R8
 	SUBQ $16, BX
-	JG pvblock
+	JG pv1block
 
 pvdone:
 	VZEROUPPER

@@ -34,7 +34,7 @@ type plan struct {
 	elementwise  bool // soft cap, bias or ALiBi: logits need a pass in Go
 	kDirect      bool // k rows are used in place (float32, unit stride, D%16 == 0)
 	vDirect      bool
-	kRows        bool // k rows can feed the tile kernels in place (float32, unit stride)
+	kRows        bool // k rows can feed the tile kernels' scores in place (float32, unit stride)
 	kern         *kernels
 }
 

@@ -54,8 +54,8 @@ func (pl *plan) chunkTiles(sc *scratch, st state, rs rowSet, c int) {
 		p, pj, pr := sc.st, lanes, 1
 		if wide {
 			kp, ks := pl.keyRows(sc, b, rs.kvh, ja, jb, pl.kRows)
-			for v := 0; v < lanes; v += 16 {
-				tk.qk(&sc.st[v], lanes, &sc.qt[v], kp, ks, pl.D, nk)
+			for v := 0; v < lanes; v += 32 {
+				tk.qk(&sc.st[v], lanes, &sc.qt[v], kp, ks, pl.D, nk, min(2, (lanes-v)/16))
 			}
 			pl.maskTile(sc, rs, ja, jb, p, pj, pr)
 			for v := 0; v < lanes; v += 16 {
@@ -78,8 +78,8 @@ func (pl *plan) chunkTiles(sc *scratch, st state, rs rowSet, c int) {
 		}
 		if wide {
 			p0 := (pa - ja) * lanes // probabilities of key pa
-			for v := 0; v < lanes; v += 16 {
-				tk.pv(&st.o[v], lanes, &sc.st[p0+v], &vb[0], vs, pe-pa, dvp, &sc.alpha[v])
+			for v := 0; v < lanes; v += 32 {
+				tk.pv(&st.o[v], lanes, &sc.st[p0+v], &vb[0], vs, pe-pa, dvp, &sc.alpha[v], min(2, (lanes-v)/16))
 			}
 			continue
 		}
@@ -100,15 +100,14 @@ func (pl *plan) chunkTiles(sc *scratch, st state, rs rowSet, c int) {
 }
 
 // keyRows returns keys [ja, jb) of (b, kvh) as float32 rows of stride ks: the tensor's
-// own memory when inPlace allows it and every key exists, else a copy in sc.kt, zero
-// padded to dp columns, with zero rows past Lk.
+// own memory when inPlace allows it and every key exists, else a copy in sc.kt , zero padded to dp columns, with zero rows past Lk.
 func (pl *plan) keyRows(sc *scratch, b, kvh, ja, jb int, inPlace bool) (*float32, int) {
 	w := pl.k
 	if inPlace && jb <= pl.Lk {
 		return (*float32)(unsafe.Add(w.t.Data, w.off(b, ja, kvh)*4)), w.ss
 	}
 	for j := ja; j < jb; j++ {
-		row := sc.kt[(j-ja)*pl.dp : (j-ja+1)*pl.dp]
+		row := sc.kt[(j-ja)*pl.dp : (j-ja)*pl.dp+pl.dp]
 		if j < pl.Lk {
 			w.t.LoadRow(w.off(b, j, kvh), row[:pl.D])
 			clear(row[pl.D:])

@@ -24,8 +24,8 @@ func BenchmarkTileKernels(b *testing.B) {
 		m, l, alpha := make([]float32, lanes), make([]float32, lanes), make([]float32, lanes)
 		b.Run(fmt.Sprintf("qk/d=%d", d), func(b *testing.B) {
 			for range b.N {
-				for v := 0; v < lanes; v += 16 {
-					tk.qk(&st[v], lanes, &qt[v], &k[0], d, d, tileKeys)
+				for v := 0; v < lanes; v += 32 {
+					tk.qk(&st[v], lanes, &qt[v], &k[0], d, d, tileKeys, 2)
 				}
 			}
 			gflops(b, 2*tileKeys*lanes*float64(d))
@@ -39,8 +39,8 @@ func BenchmarkTileKernels(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("pv/d=%d", d), func(b *testing.B) {
 			for range b.N {
-				for x := 0; x < lanes; x += 16 {
-					tk.pv(&ot[x], lanes, &st[x], &v[0], d, tileKeys, d, &alpha[x])
+				for x := 0; x < lanes; x += 32 {
+					tk.pv(&ot[x], lanes, &st[x], &v[0], d, tileKeys, d, &alpha[x], 2)
 				}
 			}
 			gflops(b, 2*tileKeys*lanes*float64(d))

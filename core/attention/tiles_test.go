@@ -25,17 +25,16 @@ func TestTileScores(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	withTiles(t, func(t *testing.T, tk *tileKernels) {
 		for _, d := range []int{1, 7, 16, 33, 64, 128, 256} {
-			for _, nk := range []int{16, 48, 64} {
+			for _, nk := range []int{8, 16, 48, 64} {
 				t.Run(fmt.Sprintf("d=%d/nk=%d", d, nk), func(t *testing.T) {
-					const lanes = 32
+					const lanes = 48 // one call on two vectors, one on a single vector
 					dp := roundUp(d, 16)
 					ks := dp + 16 // rows with a gap, as a strided key view
 					qt, k := randSlice(r, d*lanes), randSlice(r, nk*ks)
 					st := make([]float32, tileKeys*lanes+1)
 					st[tileKeys*lanes] = guard
-					for v := 0; v < lanes; v += 16 {
-						tk.qk(&st[v], lanes, &qt[v], &k[0], ks, d, nk)
-					}
+					tk.qk(&st[0], lanes, &qt[0], &k[0], ks, d, nk, 2)
+					tk.qk(&st[32], lanes, &qt[32], &k[0], ks, d, nk, 1)
 					for j := range nk {
 						for l := range lanes {
 							var dot float64
@@ -212,14 +211,13 @@ func TestTilePV(t *testing.T) {
 		for _, dv := range []int{16, 80, 128, 256} {
 			for _, nk := range []int{1, 17, 64} {
 				t.Run(fmt.Sprintf("dv=%d/nk=%d", dv, nk), func(t *testing.T) {
-					const lanes = 32
+					const lanes = 48 // one call on two vectors, one on a single vector
 					vs := dv + 16
 					ot, pt, v := randSlice(r, dv*lanes), randSlice(r, nk*lanes), randSlice(r, nk*vs)
 					alpha := randSlice(r, lanes)
 					o0 := append([]float32(nil), ot...)
-					for l := 0; l < lanes; l += 16 {
-						tk.pv(&ot[l], lanes, &pt[l], &v[0], vs, nk, dv, &alpha[l])
-					}
+					tk.pv(&ot[0], lanes, &pt[0], &v[0], vs, nk, dv, &alpha[0], 2)
+					tk.pv(&ot[32], lanes, &pt[32], &v[0], vs, nk, dv, &alpha[32], 1)
 					for l := range lanes {
 						// The row route: scale the row, then accum, must give the same bits.
 						row := make([]float32, dv)
