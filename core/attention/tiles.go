@@ -50,6 +50,10 @@ func (pl *plan) chunkTiles(sc *scratch, st state, rs rowSet, c int) {
 		jb := min(ts+roundUp(pe-ts, 16), ts+tileKeys)
 		nk := jb - ja
 		wide := st.rs == 1
+		if next := ts + tileKeys; next < e {
+			pl.prefetch(pl.k, pl.kRows, b, rs.kvh, next, min(next+tileKeys, e), pl.D)
+			pl.prefetch(pl.v, pl.vDirect, b, rs.kvh, next, min(next+tileKeys, e), pl.Dv)
+		}
 		// Probabilities: key j's of row r at p[(j-ja)*pj + r*pr].
 		p, pj, pr := sc.st, lanes, 1
 		if wide {
@@ -72,10 +76,6 @@ func (pl *plan) chunkTiles(sc *scratch, st state, rs rowSet, c int) {
 			}
 		}
 		vb, vs := tile(pl.v, pl.vDirect, sc.vt, b, rs.kvh, pa, pe, pl.Dv, dvp)
-		if next := ts + tileKeys; next < e {
-			pl.prefetch(pl.k, pl.kRows, b, rs.kvh, next, min(next+tileKeys, e), pl.D)
-			pl.prefetch(pl.v, pl.vDirect, b, rs.kvh, next, min(next+tileKeys, e), pl.Dv)
-		}
 		if wide {
 			p0 := (pa - ja) * lanes // probabilities of key pa
 			for v := 0; v < lanes; v += 32 {
@@ -84,17 +84,27 @@ func (pl *plan) chunkTiles(sc *scratch, st state, rs rowSet, c int) {
 			continue
 		}
 		for r := range n {
-			o := st.o[r*dvp : (r+1)*dvp]
 			if al := sc.alpha[r]; al != 1 {
+				o := st.o[r*dvp : (r+1)*dvp]
 				for d := range o {
 					o[d] *= al
 				}
 			}
+		}
+		// Rows with the same visible keys share the value loads, two at a time.
+		for r := 0; r < n; r++ {
 			ra, rb := max(pa, sc.lo[r]), min(pe, sc.hi[r])
 			if ra >= rb {
 				continue
 			}
-			pl.kern.accum(o, p[r*pr+(ra-ja):r*pr+(rb-ja)], vb[(ra-pa)*vs:], vs)
+			o, pr0 := st.o[r*dvp:(r+1)*dvp], p[r*pr+(ra-ja):r*pr+(rb-ja)]
+			if r+1 < n && max(pa, sc.lo[r+1]) == ra && min(pe, sc.hi[r+1]) == rb {
+				pr1 := p[(r+1)*pr+(ra-ja) : (r+1)*pr+(rb-ja)]
+				pl.kern.accum2(o, st.o[(r+1)*dvp:(r+2)*dvp], pr0, pr1, vb[(ra-pa)*vs:], vs)
+				r++
+				continue
+			}
+			pl.kern.accum(o, pr0, vb[(ra-pa)*vs:], vs)
 		}
 	}
 }
