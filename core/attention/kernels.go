@@ -40,10 +40,11 @@ type tileKernels struct {
 	// qk sets st[j*rs+l] = sum_{t<d} k[j*ks+t]*qt[t*rs+l] for j < nkeys (a multiple of
 	// 8) and l < 16*nv (nv is 1 or 2), accumulating in increasing t with one FMA per term.
 	qk func(st *float32, rs int, qt, k *float32, ks, d, nkeys, nv int)
-	// softmax is the online-softmax step of 16 rows over keys j < nkeys (see
-	// softmaxTileAVX512): st becomes exp(st - max), m and l are updated, and alpha
-	// receives the factor that rescales each row's earlier output.
-	softmax func(st *float32, rs, nkeys int, m, l, alpha *float32)
+	// softmax is the online-softmax step of 16 rows over the tileKeys keys of a tile (see
+	// softmaxTileAVX512): st becomes exp(st - max), m and l are updated (the tile's sum
+	// added in a fixed tree), and alpha receives the factor that rescales each row's
+	// earlier output.
+	softmax func(st *float32, rs int, m, l, alpha *float32)
 	// pv sets ot[c*rs+l] = ot[c*rs+l]*alpha[l] + sum_{j<nkeys} pt[j*rs+l]*v[j*vs+c] for
 	// c < dv (a multiple of 16) and l < 16*nv (nv is 1 or 2), adding in increasing j with
 	// one FMA per term.
@@ -52,11 +53,11 @@ type tileKernels struct {
 	// The same steps with the keys in the lanes, for items of fewer than 16 rows:
 	// transpose sets kt[t*64+j] = k[j*ks+t] for j < nkeys and t < dp (multiples of 16);
 	// qkRows sets s[r*64+j] = qk's st[j*16+r] for r < nrows (a multiple of 4, <= 16) and
-	// j < 64, from qt with 16 lanes; softmaxRow is softmax for one row of contiguous
-	// scores (nkeys a multiple of 16), adding its sum one key at a time.
+	// j < 64, from qt with 16 lanes; softmaxRow is softmax for one row of 64 contiguous
+	// scores, with the same sum tree.
 	transpose  func(kt, k *float32, ks, dp, nkeys int)
 	qkRows     func(s, qt, kt *float32, d, nrows int)
-	softmaxRow func(s *float32, nkeys int, m, l, alpha *float32)
+	softmaxRow func(s, m, l, alpha *float32)
 }
 
 // pairScores is scores2 defined as two scores calls.

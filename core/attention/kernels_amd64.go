@@ -58,7 +58,7 @@ func scores2AVX512Go(s1, s2, q1, q2, k []float32, ks int, scale float32) (float3
 func qkTileAVX512(st *float32, rs int, qt, k *float32, ks, d, nkeys, nv int)
 
 //go:noescape
-func softmaxTileAVX512(st *float32, rs, nkeys int, m, l, alpha *float32)
+func softmaxTileAVX512(st *float32, rs int, m, l, alpha *float32)
 
 //go:noescape
 func pvTileAVX512(ot *float32, rs int, pt, v *float32, vs, nkeys, dv int, alpha *float32, nv int)
@@ -70,4 +70,4 @@ func transposeTileAVX512(kt, k *float32, ks, dp, nkeys int)
 func qkRowsAVX512(s, qt, kt *float32, d, nrows int)
 
 //go:noescape
-func softmaxRowAVX512(s *float32, nkeys int, m, l, alpha *float32)
+func softmaxRowAVX512(s, m, l, alpha *float32)

@@ -655,6 +655,37 @@ done:
 	VZEROUPPER
 	RET
 
+// PROB(addr, x) sets x = exp(addr - Z5), stores it back to addr, and clobbers Z10, Z11.
+#define PROB(addr, x) \
+	VMOVUPS addr, x; \
+	VSUBPS Z5, x, x; \
+	EXP(x, Z10, Z11); \
+	VMOVUPS x, addr
+
+// WTREE(w) is one step of softmaxTileAVX512's tree: with SI at key i and R12 at key
+// 32+i, it sets the probabilities of keys i, 16+i, 32+i, 48+i and of the same plus 8, sets
+// w = u[i] + u[i+8], and moves SI and R12 on by one key.
+#define WTREE(w) \
+	LEAQ (SI)(DX*8), R13; \
+	PROB(0(SI), Z0); \
+	PROB(0(SI)(R11*1), Z1); \
+	VADDPS Z1, Z0, Z2; \
+	PROB(0(R12), Z0); \
+	PROB(0(R12)(R11*1), Z1); \
+	VADDPS Z1, Z0, Z0; \
+	VADDPS Z0, Z2, w; \
+	LEAQ (R12)(DX*8), R14; \
+	PROB(0(R13), Z0); \
+	PROB(0(R13)(R11*1), Z1); \
+	VADDPS Z1, Z0, Z2; \
+	PROB(0(R14), Z0); \
+	PROB(0(R14)(R11*1), Z1); \
+	VADDPS Z1, Z0, Z0; \
+	VADDPS Z0, Z2, Z2; \
+	VADDPS Z2, w, w; \
+	ADDQ DX, SI; \
+	ADDQ DX, R12
+
 // Tile kernels of the AVX-512 path (tiles.go). A tile holds the scores of up to 64 keys
 // for a block of query rows, transposed: st[j*rs + l] is key j's score for row lane l, so
 // every softmax step is a vertical operation over 16 rows at a time. Each call works on
@@ -832,44 +863,39 @@ qkdone:
 	VZEROUPPER
 	RET
 
-// func softmaxTileAVX512(st *float32, rs int, nkeys int, m, l, alpha *float32)
-// The online-softmax step of 16 row lanes over keys j < nkeys of a tile (nkeys >= 1):
+// func softmaxTileAVX512(st *float32, rs int, m, l, alpha *float32)
+// The online-softmax step of 16 row lanes over the 64 keys of a tile:
 //     mn = max(m, max_j st[j*rs+l]); z = mn, or 0 when mn = -Inf (a row with no key yet)
-//     st[j*rs+l] = exp(st[j*rs+l] - z); sum = st[0] + st[1] + ... in increasing j
-//     alpha = exp(m - z); l = l*alpha + sum (rounded after the product); m = mn
-// Masked scores are -Inf and become exactly 0, which leaves the sum unchanged. When the
-// new l is NaN (a NaN score), m is set to NaN too.
-TEXT ·softmaxTileAVX512(SB), NOSPLIT, $0-48
+//     st[j*rs+l] = exp(st[j*rs+l] - z); alpha = exp(m - z); l = l*alpha + sum; m = mn
+// where sum adds the 64 probabilities in the fixed tree of SUMTREE below. Masked scores
+// are -Inf and become exactly 0, which leaves the sum unchanged. When the new l is NaN
+// (a NaN score), m is set to NaN too.
+//
+// The tree: u[i] = (p[i] + p[16+i]) + (p[32+i] + p[48+i]) for i < 16, then halving:
+// u[i] + u[i+8], then i and i+4, i and i+2, i and i+1 — the same tree as a 64-key row
+// summed as four 16-lane vectors added pairwise and reduced by HSUM.
+TEXT ·softmaxTileAVX512(SB), NOSPLIT, $0-40
 	MOVQ st+0(FP), DI
 	MOVQ rs+8(FP), DX
 	SHLQ $2, DX
-	MOVQ nkeys+16(FP), CX
-	MOVQ m+24(FP), R8
-	MOVQ l+32(FP), R9
-	MOVQ alpha+40(FP), R10
+	MOVQ m+16(FP), R8
+	MOVQ l+24(FP), R9
+	MOVQ alpha+32(FP), R10
 	EXPCONSTS
 	BCAST(48, Z6)
 	VMOVAPS Z6, Z0
 	VMOVAPS Z6, Z1
 	MOVQ DI, SI
-	MOVQ CX, AX
+	MOVQ $32, AX
 
 	// Maxima in two independent chains (the order of max does not matter).
-smmax2:
-	CMPQ AX, $2
-	JLT smmax1
+smmax:
 	VMAXPS (SI), Z0, Z0
 	VMAXPS (SI)(DX*1), Z1, Z1
 	LEAQ (SI)(DX*2), SI
-	SUBQ $2, AX
-	JMP smmax2
+	DECQ AX
+	JNZ smmax
 
-smmax1:
-	TESTQ AX, AX
-	JZ smmaxed
-	VMAXPS (SI), Z0, Z0
-
-smmaxed:
 	VMAXPS Z1, Z0, Z0
 	VMOVUPS (R8), Z4
 	VMAXPS Z0, Z4, Z5
@@ -880,19 +906,29 @@ smmaxed:
 	VSUBPS Z5, Z4, Z9
 	EXP(Z9, Z10, Z11)
 	VMOVUPS Z9, (R10)
-	VXORPS Z12, Z12, Z12
-	MOVQ DI, SI
-	MOVQ CX, AX
 
-smexp:
-	VMOVUPS (SI), Z13
-	VSUBPS Z5, Z13, Z13
-	EXP(Z13, Z14, Z15)
-	VMOVUPS Z13, (SI)
+	// Probabilities, and the tree: step i (0..7) handles keys i, 16+i, 32+i, 48+i and
+	// the same plus 8, leaving u[i] + u[i+8] in Z(12+i). R11 = 16 rows in bytes.
+	MOVQ DX, R11
+	SHLQ $4, R11
+	MOVQ DI, SI
+	LEAQ (SI)(R11*2), R12
+	WTREE(Z12)
+	WTREE(Z13)
+	WTREE(Z14)
+	WTREE(Z15)
+	WTREE(Z16)
+	WTREE(Z17)
+	WTREE(Z18)
+	WTREE(Z19)
+
+	VADDPS Z16, Z12, Z12
+	VADDPS Z17, Z13, Z13
+	VADDPS Z18, Z14, Z14
+	VADDPS Z19, Z15, Z15
+	VADDPS Z14, Z12, Z12
+	VADDPS Z15, Z13, Z13
 	VADDPS Z13, Z12, Z12
-	ADDQ DX, SI
-	DECQ AX
-	JNZ smexp
 
 	VMULPS (R9), Z9, Z14
 	VADDPS Z12, Z14, Z14
@@ -1363,27 +1399,22 @@ qrdone:
 	VZEROUPPER
 	RET
 
-// func softmaxRowAVX512(s *float32, nkeys int, m, l, alpha *float32)
-// softmaxTileAVX512 for one row whose scores s[j], j < nkeys (a multiple of 16), are
-// contiguous: the same maximum, exponentials and factors, and the sum added one key at a
-// time in increasing j.
-TEXT ·softmaxRowAVX512(SB), NOSPLIT, $0-40
+// func softmaxRowAVX512(s *float32, m, l, alpha *float32)
+// softmaxTileAVX512 for one row whose 64 scores s[j] are contiguous: the same maximum,
+// exponentials and factors, and the same sum tree: the four 16-key vectors added as
+// (0+1)+(2+3), then reduced by halving (lanes l and l+8, l+4, l+2, l+1).
+TEXT ·softmaxRowAVX512(SB), NOSPLIT, $0-32
 	MOVQ s+0(FP), DI
-	MOVQ nkeys+8(FP), CX
-	MOVQ m+16(FP), R8
-	MOVQ l+24(FP), R9
-	MOVQ alpha+32(FP), R10
+	MOVQ m+8(FP), R8
+	MOVQ l+16(FP), R9
+	MOVQ alpha+24(FP), R10
 	EXPCONSTS
 	BCAST(48, Z6)
-	VMOVAPS Z6, Z0
-	MOVQ DI, SI
-	MOVQ CX, AX
-
-srmax:
-	VMAXPS (SI), Z0, Z0
-	ADDQ $64, SI
-	SUBQ $16, AX
-	JG srmax
+	VMAXPS (DI), Z6, Z0
+	VMAXPS 64(DI), Z6, Z1
+	VMAXPS 128(DI), Z0, Z0
+	VMAXPS 192(DI), Z1, Z1
+	VMAXPS Z1, Z0, Z0
 
 	// The largest lane of Z0, into every lane.
 	VSHUFF32X4 $0x4E, Z0, Z0, Z1
@@ -1403,50 +1434,22 @@ srmax:
 	VSUBPS Z5, Z4, Z9
 	EXP(Z9, Z10, Z11)
 	VMOVSS X9, (R10)
-	VXORPS X12, X12, X12
-	MOVQ DI, SI
-	MOVQ CX, AX
 
-srexp:
-	VMOVUPS (SI), Z13
-	VSUBPS Z5, Z13, Z13
-	EXP(Z13, Z14, Z15)
-	VMOVUPS Z13, (SI)
-	// Add the 16 lanes to the sum one at a time, in increasing j.
-	VADDSS X13, X12, X12
-	VPSRLDQ $4, X13, X14
-	VADDSS X14, X12, X12
-	VPSRLDQ $8, X13, X14
-	VADDSS X14, X12, X12
-	VPSRLDQ $12, X13, X14
-	VADDSS X14, X12, X12
-	VEXTRACTF32X4 $1, Z13, X16
-	VADDSS X16, X12, X12
-	VPSRLDQ $4, X16, X14
-	VADDSS X14, X12, X12
-	VPSRLDQ $8, X16, X14
-	VADDSS X14, X12, X12
-	VPSRLDQ $12, X16, X14
-	VADDSS X14, X12, X12
-	VEXTRACTF32X4 $2, Z13, X16
-	VADDSS X16, X12, X12
-	VPSRLDQ $4, X16, X14
-	VADDSS X14, X12, X12
-	VPSRLDQ $8, X16, X14
-	VADDSS X14, X12, X12
-	VPSRLDQ $12, X16, X14
-	VADDSS X14, X12, X12
-	VEXTRACTF32X4 $3, Z13, X16
-	VADDSS X16, X12, X12
-	VPSRLDQ $4, X16, X14
-	VADDSS X14, X12, X12
-	VPSRLDQ $8, X16, X14
-	VADDSS X14, X12, X12
-	VPSRLDQ $12, X16, X14
-	VADDSS X14, X12, X12
-	ADDQ $64, SI
-	SUBQ $16, AX
-	JG srexp
+	PROB(0(DI), Z0)
+	PROB(64(DI), Z1)
+	PROB(128(DI), Z2)
+	PROB(192(DI), Z3)
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVHLPS X0, X0, X1
+	VADDPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VADDSS X1, X0, X12
 
 	VMULSS (R9), X9, X14
 	VADDSS X12, X14, X14

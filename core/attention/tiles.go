@@ -7,8 +7,8 @@ import "unsafe"
 // softmax runs vertically over 16 rows at a time, with no horizontal sums. The keys of a
 // tile are taken in whole blocks of 16 counted from the tile start; scores of keys a row
 // cannot see are set to -Inf before the softmax and so add exact zeros. Every score is
-// one FMA chain over the head dim, every sum runs in increasing key order, and every
-// output element is one FMA chain over the keys, so a row gets the same bits whichever
+// one FMA chain over the head dim, every tile's sum adds the tile's 64 probabilities in
+// one fixed tree, and every output element is one FMA chain over the keys, so a row gets the same bits whichever
 // rows share its item, whether its output is kept transposed (items of 16 rows or more,
 // through the pv kernel) or row by row (fewer rows, through the row kernel accum).
 
@@ -44,10 +44,10 @@ func (pl *plan) chunkTiles(sc *scratch, st state, rs rowSet, c int) {
 	lo, hi := pl.keySpan(rs)
 	a, e := max(c*chunkKeys, lo), min((c+1)*chunkKeys, hi)
 	for ts := a - a%tileKeys; ts < e; ts += tileKeys {
-		// Keys [pa, pe) are visible to some row; [ja, jb) rounds them out to blocks of 16.
+		// Keys [pa, pe) are visible to some row; scores and probabilities cover the whole
+		// tile [ja, jb), so that each row's sum has the same terms in the same tree.
 		pa, pe := max(ts, a), min(ts+tileKeys, e)
-		ja := ts + (pa-ts)/16*16
-		jb := min(ts+roundUp(pe-ts, 16), ts+tileKeys)
+		ja, jb := ts, ts+tileKeys
 		nk := jb - ja
 		wide := st.rs == 1
 		if next := ts + tileKeys; next < e {
@@ -63,7 +63,7 @@ func (pl *plan) chunkTiles(sc *scratch, st state, rs rowSet, c int) {
 			}
 			pl.maskTile(sc, rs, ja, jb, p, pj, pr)
 			for v := 0; v < lanes; v += 16 {
-				tk.softmax(&sc.st[v], lanes, nk, &st.m[v], &st.l[v], &sc.alpha[v])
+				tk.softmax(&sc.st[v], lanes, &st.m[v], &st.l[v], &sc.alpha[v])
 			}
 		} else {
 			p, pj, pr = sc.sr, 1, tileKeys
@@ -72,7 +72,7 @@ func (pl *plan) chunkTiles(sc *scratch, st state, rs rowSet, c int) {
 			tk.qkRows(&sc.sr[0], &sc.qt[0], &sc.kt2[0], pl.D, roundUp(n, 4))
 			pl.maskTile(sc, rs, ja, jb, p, pj, pr)
 			for r := range n {
-				tk.softmaxRow(&sc.sr[r*tileKeys], nk, &st.m[r], &st.l[r], &sc.alpha[r])
+				tk.softmaxRow(&sc.sr[r*tileKeys], &st.m[r], &st.l[r], &sc.alpha[r])
 			}
 		}
 		vb, vs := tile(pl.v, pl.vDirect, sc.vt, b, rs.kvh, pa, pe, pl.Dv, dvp)

@@ -33,7 +33,7 @@ func BenchmarkTileKernels(b *testing.B) {
 		b.Run(fmt.Sprintf("softmax/d=%d", d), func(b *testing.B) {
 			for range b.N {
 				for v := 0; v < lanes; v += 16 {
-					tk.softmax(&st[v], lanes, tileKeys, &m[v], &l[v], &alpha[v])
+					tk.softmax(&st[v], lanes, &m[v], &l[v], &alpha[v])
 				}
 			}
 		})
@@ -60,7 +60,7 @@ func BenchmarkTileKernels(b *testing.B) {
 		b.Run(fmt.Sprintf("softmaxRow/d=%d", d), func(b *testing.B) {
 			for range b.N {
 				for r := range 4 {
-					tk.softmaxRow(&sr[r*tileKeys], tileKeys, &m[r], &l[r], &alpha[r])
+					tk.softmaxRow(&sr[r*tileKeys], &m[r], &l[r], &alpha[r])
 				}
 			}
 		})
