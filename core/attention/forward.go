@@ -65,12 +65,23 @@ type scratch struct {
 	// tile [tileKeys][lanes], each row's rescaling factor and visible key range.
 	// Items of fewer than 16 rows use the transposed key tile kt2 [dp][tileKeys] and
 	// row-major scores sr [16][tileKeys] instead of st.
-	qt, st, alpha []float32
-	kt2, sr       []float32
-	lo, hi        []int
+	rows      itemRows
+	st, alpha []float32
+	kt2, sr   []float32
+	decode    []decodeItem // runByChunk: every item of a batch entry
 }
 
 var scratchPool sync.Pool
+
+// growRows returns tr with room for an item of n rows.
+func (pl *plan) growRows(tr itemRows, n int) itemRows {
+	tr.qt = grow(tr.qt, pl.D*pl.lanes(n))
+	if cap(tr.lo) < n {
+		tr.lo, tr.hi = make([]int, n), make([]int, n)
+	}
+	tr.lo, tr.hi = tr.lo[:n], tr.hi[:n]
+	return tr
+}
 
 func grow(b []float32, n int) []float32 {
 	if cap(b) < n {
@@ -95,13 +106,9 @@ func (pl *plan) getScratch(rows int) *scratch {
 	sc.vt = grow(sc.vt, tileKeys*pl.dvp)
 	sc.row = grow(sc.row, pl.dvp)
 	if pl.kern.tiles != nil {
-		sc.qt, sc.st = grow(sc.qt, pl.D*lanes), grow(sc.st, tileKeys*lanes)
-		sc.alpha = grow(sc.alpha, lanes)
+		sc.rows = pl.growRows(sc.rows, rows)
+		sc.st, sc.alpha = grow(sc.st, tileKeys*lanes), grow(sc.alpha, lanes)
 		sc.kt2, sc.sr = grow(sc.kt2, pl.dp*tileKeys), grow(sc.sr, 16*tileKeys)
-		if cap(sc.lo) < rows {
-			sc.lo, sc.hi = make([]int, rows), make([]int, rows)
-		}
-		sc.lo, sc.hi = sc.lo[:rows], sc.hi[:rows]
 	}
 	return sc
 }
@@ -137,6 +144,10 @@ func (pl *plan) run() {
 		return rowSet{b: bh / pl.Hkv, kvh: bh % pl.Hkv, r0: qt * qr, r1: min((qt+1)*qr, pl.Lq)}
 	}
 	rows := min(qr, pl.Lq) * pl.grp
+	if pl.kern.tiles != nil && rows < 16 && pl.Hkv*nqt > 1 && pl.B*nch >= cpu.NumThreads() {
+		pl.runByChunk(pl.Hkv*nqt, nch, rows, set)
+		return
+	}
 	if nch > 1 && items < 4*cpu.NumThreads() {
 		pl.runSplit(items, nch, rows, set)
 		return
@@ -173,28 +184,58 @@ func (pl *plan) prefill(sc *scratch, rs rowSet) {
 	}
 }
 
-// runSplit is run with one work item per (rowSet, chunk).
-func (pl *plan) runSplit(groups, nch, rows int, set func(int) rowSet) {
+// chunkStates holds one online-softmax state per (item, chunk) for the split passes.
+type chunkStates struct {
+	buf             []float32
+	nch, lanes, per int
+}
+
+func (pl *plan) newChunkStates(items, nch, rows int) chunkStates {
 	lanes := pl.lanes(rows)
 	per := lanes * (pl.dvp + 2)
-	parts := make([]float32, groups*nch*per)
-	// part returns the state of chunk c of group g (an item of n rows).
-	part := func(g, c, n int) state {
-		p := parts[(g*nch+c)*per : (g*nch+c+1)*per]
-		st := state{m: p[:lanes], l: p[lanes : 2*lanes], o: p[2*lanes:]}
-		st.rs, st.cs = pl.dvp, 1
-		if pl.kern.tiles != nil && n >= 16 {
-			st.rs, st.cs = 1, pl.lanes(n)
-		}
-		return st
+	return chunkStates{buf: make([]float32, items*nch*per), nch: nch, lanes: lanes, per: per}
+}
+
+// at returns the state of chunk c of item g (of n rows), laid out as reset lays it out.
+func (cs chunkStates) at(pl *plan, g, c, n int) state {
+	p := cs.buf[(g*cs.nch+c)*cs.per : (g*cs.nch+c+1)*cs.per]
+	st := state{m: p[:cs.lanes], l: p[cs.lanes : 2*cs.lanes], o: p[2*cs.lanes:]}
+	st.rs, st.cs = pl.dvp, 1
+	if pl.kern.tiles != nil && n >= 16 {
+		st.rs, st.cs = 1, pl.lanes(n)
 	}
-	cpu.ParallelFor(groups*nch, 1, func(lo, hi int) {
+	return st
+}
+
+// merge folds the chunk states of every item in increasing chunk order and writes the
+// results.
+func (pl *plan) merge(cs chunkStates, items, rows int, set func(int) rowSet) {
+	cpu.ParallelFor(items, 1, func(lo, hi int) {
+		sc := pl.getScratch(rows)
+		defer scratchPool.Put(sc)
+		for g := lo; g < hi; g++ {
+			rs := set(g)
+			pl.reset(&sc.run, rs.n(pl))
+			for c := range cs.nch {
+				for r := range rs.n(pl) {
+					mergeRow(sc.run, cs.at(pl, g, c, rs.n(pl)), r, pl.Dv)
+				}
+			}
+			pl.finish(sc, sc.run, rs)
+		}
+	})
+}
+
+// runSplit is run with one work item per (rowSet, chunk).
+func (pl *plan) runSplit(items, nch, rows int, set func(int) rowSet) {
+	cs := pl.newChunkStates(items, nch, rows)
+	cpu.ParallelFor(items*nch, 1, func(lo, hi int) {
 		sc := pl.getScratch(rows)
 		defer scratchPool.Put(sc)
 		for it := lo; it < hi; it++ {
 			g, c := it/nch, it%nch
 			rs := set(g)
-			st := part(g, c, rs.n(pl))
+			st := cs.at(pl, g, c, rs.n(pl))
 			pl.reset(&st, rs.n(pl))
 			if c0, c1, ok := pl.chunkRange(rs); !ok || c < c0 || c > c1 {
 				continue
@@ -203,20 +244,41 @@ func (pl *plan) runSplit(groups, nch, rows int, set func(int) rowSet) {
 			pl.chunk(sc, st, rs, c)
 		}
 	})
-	cpu.ParallelFor(groups, 1, func(lo, hi int) {
+	pl.merge(cs, items, rows, set)
+}
+
+// runByChunk is runSplit for the tile kernels on items of fewer than 16 rows (decode),
+// with one work item per (batch entry, chunk) covering the g items of that entry, whose
+// tiles go through decodeTile together so that keys and values are read in address
+// order. Every item's chunk state is computed as by runSplit: the results are the same
+// bits.
+func (pl *plan) runByChunk(g, nch, rows int, set func(int) rowSet) {
+	cs := pl.newChunkStates(pl.B*g, nch, rows)
+	cpu.ParallelFor(pl.B*nch, 1, func(lo, hi int) {
 		sc := pl.getScratch(rows)
 		defer scratchPool.Put(sc)
-		for g := lo; g < hi; g++ {
-			rs := set(g)
-			pl.reset(&sc.run, rs.n(pl))
-			for c := range nch {
-				for r := range rs.n(pl) {
-					mergeRow(sc.run, part(g, c, rs.n(pl)), r, pl.Dv)
+		items := pl.decodeItems(sc, g, rows)
+		for w := lo; w < hi; w++ {
+			b, c := w/nch, w%nch
+			ca, ce := c*chunkKeys, min((c+1)*chunkKeys, pl.Lk)
+			for i := range items {
+				it := &items[i]
+				it.rs = set(b*g + i)
+				n := it.rs.n(pl)
+				it.st = cs.at(pl, b*g+i, c, n)
+				pl.reset(&it.st, n)
+				klo, khi := pl.keySpan(it.rs)
+				it.a, it.e = max(ca, klo), min(ce, khi)
+				if it.a < it.e {
+					pl.packQT(sc, it.tr, it.rs)
 				}
 			}
-			pl.finish(sc, sc.run, rs)
+			for ts := ca; ts < ce; ts += tileKeys {
+				pl.decodeTile(sc, items, ts)
+			}
 		}
 	})
+	pl.merge(cs, pl.B*g, rows, set)
 }
 
 // keySpan returns the union [lo, hi) of the key ranges of rs's rows (the ends of a row's
@@ -240,7 +302,7 @@ func (pl *plan) chunkRange(rs rowSet) (c0, c1 int, ok bool) {
 // tile kernels, into sc.qt, transposed and multiplied by the scale.
 func (pl *plan) packQ(sc *scratch, rs rowSet) {
 	if pl.kern.tiles != nil {
-		pl.packQT(sc, rs)
+		pl.packQT(sc, sc.rows, rs)
 		return
 	}
 	for r := range rs.n(pl) {

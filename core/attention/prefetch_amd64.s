@@ -17,7 +17,7 @@ row:
 	XORQ AX, AX
 
 line:
-	PREFETCHT0 (SI)(AX*1)
+	PREFETCHT1 (SI)(AX*1)
 	ADDQ $64, AX
 	CMPQ AX, DX
 	JLT line

@@ -12,9 +12,16 @@ import "unsafe"
 // rows share its item, whether its output is kept transposed (items of 16 rows or more,
 // through the pv kernel) or row by row (fewer rows, through the row kernel accum).
 
-// packQT writes the query rows of rs, multiplied by the scale, into sc.qt transposed:
-// element t of row r at qt[t*lanes+r], with zero rows up to the next multiple of 16.
-func (pl *plan) packQT(sc *scratch, rs rowSet) {
+// itemRows is what the rows of one item need from tile to tile: their queries,
+// transposed and scaled (element t of row r at qt[t*lanes+r], zero rows up to the next
+// multiple of 16), and the visible key range [lo[r], hi[r]) of each row.
+type itemRows struct {
+	qt     []float32
+	lo, hi []int
+}
+
+// packQT fills tr for the rows of rs.
+func (pl *plan) packQT(sc *scratch, tr itemRows, rs rowSet) {
 	n := rs.n(pl)
 	lanes := pl.lanes(n)
 	row := sc.q[:pl.D]
@@ -22,90 +29,106 @@ func (pl *plan) packQT(sc *scratch, rs rowSet) {
 		h, i := rs.row(pl, r)
 		pl.q.t.LoadRow(pl.q.off(rs.b, i, h), row)
 		for t, x := range row {
-			sc.qt[t*lanes+r] = x * pl.scale
+			tr.qt[t*lanes+r] = x * pl.scale
 		}
+		lo, hi := pl.keyRange(rs.b, i)
+		tr.lo[r], tr.hi[r] = max(lo, 0), min(hi, pl.Lk)
 	}
 	for t := range pl.D {
-		clear(sc.qt[t*lanes+n : (t+1)*lanes])
+		clear(tr.qt[t*lanes+n : (t+1)*lanes])
 	}
 }
 
 // chunkTiles is chunk for the tile kernels.
 func (pl *plan) chunkTiles(sc *scratch, st state, rs rowSet, c int) {
+	lo, hi := pl.keySpan(rs)
+	a, e := max(c*chunkKeys, lo), min((c+1)*chunkKeys, hi)
+	for ts := a - a%tileKeys; ts < e; ts += tileKeys {
+		pl.tileStep(sc, sc.rows, st, rs, ts, a, e)
+	}
+}
+
+// tileStep folds the keys of tile [ts, ts+tileKeys) that lie in [a, e) into st, for the
+// rows of rs described by tr.
+func (pl *plan) tileStep(sc *scratch, tr itemRows, st state, rs rowSet, ts, a, e int) {
 	tk := pl.kern.tiles
 	n := rs.n(pl)
 	lanes := pl.lanes(n)
 	b, dvp := rs.b, pl.dvp
-	for r := range n {
-		_, i := rs.row(pl, r)
-		lo, hi := pl.keyRange(b, i)
-		sc.lo[r], sc.hi[r] = max(lo, 0), min(hi, pl.Lk)
+	// Keys [pa, pe) are visible to some row; scores and probabilities cover the whole
+	// tile [ja, jb), so that each row's sum has the same terms in the same tree.
+	pa, pe := max(ts, a), min(ts+tileKeys, e)
+	ja, jb := ts, ts+tileKeys
+	nk := jb - ja
+	wide := st.rs == 1
+	if next := ts + tileKeys; next < e {
+		pl.prefetch(pl.k, pl.kRows, b, rs.kvh, next, min(next+tileKeys, e), pl.D)
+		pl.prefetch(pl.v, pl.vDirect, b, rs.kvh, next, min(next+tileKeys, e), pl.Dv)
 	}
-	lo, hi := pl.keySpan(rs)
-	a, e := max(c*chunkKeys, lo), min((c+1)*chunkKeys, hi)
-	for ts := a - a%tileKeys; ts < e; ts += tileKeys {
-		// Keys [pa, pe) are visible to some row; scores and probabilities cover the whole
-		// tile [ja, jb), so that each row's sum has the same terms in the same tree.
-		pa, pe := max(ts, a), min(ts+tileKeys, e)
-		ja, jb := ts, ts+tileKeys
-		nk := jb - ja
-		wide := st.rs == 1
-		if next := ts + tileKeys; next < e {
-			pl.prefetch(pl.k, pl.kRows, b, rs.kvh, next, min(next+tileKeys, e), pl.D)
-			pl.prefetch(pl.v, pl.vDirect, b, rs.kvh, next, min(next+tileKeys, e), pl.Dv)
+	// Probabilities: key j's of row r at p[(j-ja)*pj + r*pr].
+	p, pj, pr := sc.st, lanes, 1
+	if wide {
+		kp, ks := pl.keyRows(sc, b, rs.kvh, ja, jb, pl.kRows)
+		for v := 0; v < lanes; v += 32 {
+			tk.qk(&sc.st[v], lanes, &tr.qt[v], kp, ks, pl.D, nk, min(2, (lanes-v)/16))
 		}
-		// Probabilities: key j's of row r at p[(j-ja)*pj + r*pr].
-		p, pj, pr := sc.st, lanes, 1
-		if wide {
-			kp, ks := pl.keyRows(sc, b, rs.kvh, ja, jb, pl.kRows)
-			for v := 0; v < lanes; v += 32 {
-				tk.qk(&sc.st[v], lanes, &sc.qt[v], kp, ks, pl.D, nk, min(2, (lanes-v)/16))
-			}
-			pl.maskTile(sc, rs, ja, jb, p, pj, pr)
-			for v := 0; v < lanes; v += 16 {
-				tk.softmax(&sc.st[v], lanes, &st.m[v], &st.l[v], &sc.alpha[v])
-			}
-		} else {
-			p, pj, pr = sc.sr, 1, tileKeys
-			kp, ks := pl.keyRows(sc, b, rs.kvh, ja, jb, pl.kDirect)
-			tk.transpose(&sc.kt2[0], kp, ks, pl.dp, nk)
-			tk.qkRows(&sc.sr[0], &sc.qt[0], &sc.kt2[0], pl.D, roundUp(n, 4))
-			pl.maskTile(sc, rs, ja, jb, p, pj, pr)
-			for r := range n {
-				tk.softmaxRow(&sc.sr[r*tileKeys], &st.m[r], &st.l[r], &sc.alpha[r])
+		pl.maskTile(sc, tr, rs, ja, jb, p, pj, pr)
+		for v := 0; v < lanes; v += 16 {
+			tk.softmax(&sc.st[v], lanes, &st.m[v], &st.l[v], &sc.alpha[v])
+		}
+	} else {
+		p, pj, pr = sc.sr, 1, tileKeys
+		kp, ks := pl.keyRows(sc, b, rs.kvh, ja, jb, pl.kDirect)
+		tk.transpose(&sc.kt2[0], kp, ks, pl.dp, nk)
+		tk.qkRows(&sc.sr[0], &tr.qt[0], &sc.kt2[0], pl.D, roundUp(n, 4))
+		pl.maskTile(sc, tr, rs, ja, jb, p, pj, pr)
+		for r := range n {
+			tk.softmaxRow(&sc.sr[r*tileKeys], &st.m[r], &st.l[r], &sc.alpha[r])
+		}
+	}
+	vb, vs := tile(pl.v, pl.vDirect, sc.vt, b, rs.kvh, pa, pe, pl.Dv, dvp)
+	if wide {
+		p0 := (pa - ja) * lanes // probabilities of key pa
+		for v := 0; v < lanes; v += 32 {
+			tk.pv(&st.o[v], lanes, &sc.st[p0+v], &vb[0], vs, pe-pa, dvp, &sc.alpha[v], min(2, (lanes-v)/16))
+		}
+		return
+	}
+	pl.rescaleRows(st, n, sc.alpha)
+	pl.accumRows(st, tr, n, sc.sr, ja, pa, pe, vb, vs)
+}
+
+// rescaleRows multiplies the output of each row r < n of st (row by row) by alpha[r].
+func (pl *plan) rescaleRows(st state, n int, alpha []float32) {
+	for r := range n {
+		if al := alpha[r]; al != 1 {
+			o := st.o[r*pl.dvp : (r+1)*pl.dvp]
+			for d := range o {
+				o[d] *= al
 			}
 		}
-		vb, vs := tile(pl.v, pl.vDirect, sc.vt, b, rs.kvh, pa, pe, pl.Dv, dvp)
-		if wide {
-			p0 := (pa - ja) * lanes // probabilities of key pa
-			for v := 0; v < lanes; v += 32 {
-				tk.pv(&st.o[v], lanes, &sc.st[p0+v], &vb[0], vs, pe-pa, dvp, &sc.alpha[v], min(2, (lanes-v)/16))
-			}
+	}
+}
+
+// accumRows adds to the output of each row r < n of st (row by row) the products of its
+// probabilities of keys [pa, pe) (key j's at p[r*tileKeys+j-ja]) with their values (rows
+// of stride vs in vb, key pa first), over the keys the row can see.
+func (pl *plan) accumRows(st state, tr itemRows, n int, p []float32, ja, pa, pe int, vb []float32, vs int) {
+	dvp := pl.dvp
+	// Rows with the same visible keys share the value loads, two at a time.
+	for r := 0; r < n; r++ {
+		ra, rb := max(pa, tr.lo[r]), min(pe, tr.hi[r])
+		if ra >= rb {
 			continue
 		}
-		for r := range n {
-			if al := sc.alpha[r]; al != 1 {
-				o := st.o[r*dvp : (r+1)*dvp]
-				for d := range o {
-					o[d] *= al
-				}
-			}
+		o, p0 := st.o[r*dvp:(r+1)*dvp], p[r*tileKeys+(ra-ja):r*tileKeys+(rb-ja)]
+		if r+1 < n && max(pa, tr.lo[r+1]) == ra && min(pe, tr.hi[r+1]) == rb {
+			p1 := p[(r+1)*tileKeys+(ra-ja) : (r+1)*tileKeys+(rb-ja)]
+			pl.kern.accum2(o, st.o[(r+1)*dvp:(r+2)*dvp], p0, p1, vb[(ra-pa)*vs:], vs)
+			r++
+			continue
 		}
-		// Rows with the same visible keys share the value loads, two at a time.
-		for r := 0; r < n; r++ {
-			ra, rb := max(pa, sc.lo[r]), min(pe, sc.hi[r])
-			if ra >= rb {
-				continue
-			}
-			o, pr0 := st.o[r*dvp:(r+1)*dvp], p[r*pr+(ra-ja):r*pr+(rb-ja)]
-			if r+1 < n && max(pa, sc.lo[r+1]) == ra && min(pe, sc.hi[r+1]) == rb {
-				pr1 := p[(r+1)*pr+(ra-ja) : (r+1)*pr+(rb-ja)]
-				pl.kern.accum2(o, st.o[(r+1)*dvp:(r+2)*dvp], pr0, pr1, vb[(ra-pa)*vs:], vs)
-				r++
-				continue
-			}
-			pl.kern.accum(o, pr0, vb[(ra-pa)*vs:], vs)
-		}
+		pl.kern.accum(o, p0, vb[(ra-pa)*vs:], vs)
 	}
 }
 
@@ -131,10 +154,10 @@ func (pl *plan) keyRows(sc *scratch, b, kvh, ja, jb int, inPlace bool) (*float32
 // maskTile sets the scores of keys [ja, jb) that a row cannot see to -Inf, and applies
 // the soft cap, bias and ALiBi to the others; key j's score of row r is at
 // st[(j-ja)*sj + r*sr].
-func (pl *plan) maskTile(sc *scratch, rs rowSet, ja, jb int, st []float32, sj, sr int) {
+func (pl *plan) maskTile(sc *scratch, tr itemRows, rs rowSet, ja, jb int, st []float32, sj, sr int) {
 	n := rs.n(pl)
 	for r := range n {
-		va, vb := max(ja, sc.lo[r]), min(jb, sc.hi[r])
+		va, vb := max(ja, tr.lo[r]), min(jb, tr.hi[r])
 		if va >= vb {
 			va, vb = jb, jb
 		}
