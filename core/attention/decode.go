@@ -1,5 +1,7 @@
 package attention
 
+import "unsafe"
+
 // decodeItem is one item of a batch entry during one chunk of runByChunk, with its own
 // scratch for the tile being processed.
 type decodeItem struct {
@@ -23,6 +25,7 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 	tk := pl.kern.tiles
 	on := func(it *decodeItem) bool { return it.a < it.e && ts+tileKeys > it.a && ts < it.e }
 	for j := ts; j < ts+tileKeys; j += decodeBlock {
+		pl.touchBlock(pl.k, items, j)
 		for i := range items {
 			if it := &items[i]; on(it) {
 				kp, ks := pl.keyRows(sc, it.rs.b, it.rs.kvh, j, j+decodeBlock, pl.kDirect)
@@ -44,6 +47,7 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 		pl.rescaleRows(it.st, n, it.alpha)
 	}
 	for j := ts; j < ts+tileKeys; j += decodeBlock {
+		pl.touchBlock(pl.v, items, j)
 		for i := range items {
 			it := &items[i]
 			pa, pe := max(it.a, j), min(it.e, j+decodeBlock)
@@ -69,4 +73,15 @@ func (pl *plan) decodeItems(sc *scratch, g, n int) []decodeItem {
 		it.alpha = grow(it.alpha, 16)
 	}
 	return items
+}
+
+// touchBlock reads positions [j, j+decodeBlock) of w (keys or values) of the batch entry
+// of items, every head, in address order (see touchRows), when they all exist.
+func (pl *plan) touchBlock(w view, items []decodeItem, j int) {
+	if j+decodeBlock > pl.Lk || w.sh < 0 || w.sd != 1 {
+		return
+	}
+	size := w.t.DType.Bits() / 8
+	row := ((pl.Hkv-1)*w.sh + w.t.Shape[3]) * size
+	touchRows(unsafe.Add(w.t.Data, w.off(items[0].rs.b, j, 0)*size), w.ss*size, decodeBlock, row)
 }

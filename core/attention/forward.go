@@ -331,7 +331,8 @@ func tile(w view, inPlace bool, buf []float32, b, kvh, pa, pe, d, dp int) (rows 
 // prefetch hints that rows [j0, j1) of (b, kvh) of w are needed next (in-place float32
 // rows only; packed tiles are copied anyway).
 func (pl *plan) prefetch(w view, inPlace bool, b, kvh, j0, j1, d int) {
-	if inPlace {
+	// Adjacent rows form one stream, which the hardware prefetches better by itself.
+	if inPlace && w.ss != d {
 		prefetchRows(unsafe.Add(w.t.Data, w.off(b, j0, kvh)*4), w.ss*4, j1-j0, d*4)
 	}
 }

@@ -27,3 +27,30 @@ line:
 
 done:
 	RET
+
+// func touchRows(p unsafe.Pointer, stride, rows, rowBytes int)
+// Reads one word of every 64-byte line of each row (as prefetchRows walks them), in
+// address order: plain independent loads, which the hardware follows as one sequential
+// stream when the rows are adjacent, unlike scattered prefetches or transposing reads.
+TEXT ·touchRows(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ stride+8(FP), R8
+	MOVQ rows+16(FP), CX
+	MOVQ rowBytes+24(FP), DX
+	TESTQ CX, CX
+	JLE tdone
+
+trow:
+	XORQ AX, AX
+
+tline:
+	MOVL (SI)(AX*1), BX
+	ADDQ $64, AX
+	CMPQ AX, DX
+	JLT tline
+	ADDQ R8, SI
+	DECQ CX
+	JNZ trow
+
+tdone:
+	RET
