@@ -938,20 +938,20 @@ mlxp_status mlxp_sliding_window_attention(const mlxp_tensor* q, const mlxp_tenso
  * style: the probabilities are recomputed from the saved lse instead of being stored.
  *
  * Promises: with s = scale q.k (soft-capped when params->softcap > 0), the logits x of the
- * forward call (ALiBi and masks applied) and P = exp(x - lse):
+ * forward call (bias, ALiBi and masks applied) and P = exp(x - lse):
  *   dv = P^T dout;  dP = dout v^T;  dS = P * (dP - rowsum(dout * out));
  *   soft cap: dS *= 1 - tanh^2(s / cap);  dq = scale dS k;  dk = scale dS^T q.
  * With grouped-query heads, dk and dv sum over the query heads that share a KV head.
- * Sinks enter only through lse; no gradient is produced for the sink logits. A row with
+ * The bias and sinks are constants here: they enter through x and lse, and no gradient is
+ * produced for them (a bias gradient would be dS itself, before the scale). A row with
  * no visible key gets dq = 0 and adds nothing to dk and dv. Arithmetic is float32 in a
  * fixed order: bit-identical for any thread count.
  * Shapes: q, k, v, out as mlxp_flash_attention; lse float32 [B, Hq, Lq] as returned by
  *         the forward call; dout out's shape; dq, dk, dv the shapes of q, k, v.
  * Dtypes: float32, float16 or bfloat16, each tensor independently (lse float32).
- * Parameters: params — the forward call's parameters (NULL for defaults); params->bias
- *   must be NULL (its gradient is not computed here). dq, dk, dv must not overlap each
- *   other or any input.
- * Returns: as mlxp_flash_attention; MLXP_ERR_INVALID_ARGUMENT when params->bias is set.
+ * Parameters: params — the forward call's parameters (NULL for defaults). dq, dk, dv
+ *   must not overlap each other or any input (the bias included).
+ * Returns: as mlxp_flash_attention.
  * Thread safety: safe from any thread; concurrent calls may not write the same memory.
  */
 mlxp_status mlxp_flash_attention_backward(const mlxp_tensor* q, const mlxp_tensor* k,

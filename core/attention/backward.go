@@ -20,11 +20,11 @@ import (
 //	dQ_i += Scale * dS_ij * k_j
 //	dK_j += Scale * dS_ij * q_i
 //
-// where s = Scale * q_i·k_j. Masks (causal, window, KeyLengths) and ALiBi are supported;
-// ALiBi is a constant term, so it changes P only. With Sinks, the sink logit only enters
-// the denominator (through lse); no gradient is produced for the sink logits. Bias is
-// not supported (InvalidArgument): its gradient would be dS itself, which is not an
-// output here. A row with no visible key (lse = -Inf, or only the sink) gets dq = 0 and
+// where s = Scale * q_i·k_j. Masks (causal, window, KeyLengths), ALiBi and Bias are
+// supported; ALiBi and the bias are constant terms, so they change P only (no gradient is
+// produced for the bias: it would be dS itself before the scale). With Sinks, the sink
+// logit only enters the denominator (through lse); no gradient is produced for the sink
+// logits. A row with no visible key (lse = -Inf, or only the sink) gets dq = 0 and
 // contributes nothing to dk and dv.
 //
 // Shapes and layouts are those of Forward: dq like q, dk like k, dv like v, dout like
@@ -34,9 +34,6 @@ import (
 // position, then key), so the results are bit-identical for any thread count. dq, dk
 // and dv must not overlap each other or any input. On error nothing is written.
 func Backward(q, k, v, out, dout, lse tensor.Tensor, dq, dk, dv tensor.Tensor, p Params) error {
-	if p.Bias != nil {
-		return errInvalid("bias: not supported by Backward")
-	}
 	pl, err := newPlan(q, k, v, out, &lse, p)
 	if err != nil {
 		return err
@@ -65,6 +62,9 @@ func Backward(q, k, v, out, dout, lse tensor.Tensor, dq, dk, dv tensor.Tensor, p
 	}
 	ins := []tensor.Named{{Name: "q", T: q}, {Name: "k", T: k}, {Name: "v", T: v},
 		{Name: "out", T: out}, {Name: "dout", T: dout}, {Name: "lse", T: lse}}
+	if p.Bias != nil {
+		ins = append(ins, tensor.Named{Name: "bias", T: *p.Bias})
+	}
 	outs := []tensor.Named{{Name: "dq", T: dq}, {Name: "dk", T: dk}, {Name: "dv", T: dv}}
 	for n, o := range outs {
 		others := append(append([]tensor.Named{}, ins...), outs[:n]...)
@@ -93,6 +93,7 @@ type backPlan struct {
 type backScratch struct {
 	k, v, dk, dv []float32 // Lk rows of D (k, dk) or Dv (v, dv)
 	q, dq, do, o []float32
+	bias         []float32 // one query row's bias over the keys
 }
 
 func (bp *backPlan) run() {
@@ -106,6 +107,9 @@ func (bp *backPlan) run() {
 			v: make([]float32, pl.Lk*pl.Dv), dv: make([]float32, pl.Lk*pl.Dv),
 			q: make([]float32, pl.D), dq: make([]float32, pl.D),
 			do: make([]float32, pl.Dv), o: make([]float32, pl.Dv),
+		}
+		if pl.bias != nil {
+			sc.bias = make([]float32, pl.Lk)
 		}
 		for it := lo; it < hi; it++ {
 			bp.group(&sc, it/pl.Hkv, it%pl.Hkv)
@@ -159,6 +163,10 @@ func (bp *backPlan) row(sc *backScratch, b, h, i, lo, hi int, lse, slope float32
 	for d, x := range sc.do {
 		di += x * sc.o[d]
 	}
+	if pl.bias != nil {
+		st := pl.bias.Strides
+		pl.bias.LoadRow(b*st[0]+h*st[1]+i*st[2]+lo*st[3], sc.bias[lo:hi])
+	}
 	ip := i + pl.offset
 	for j := lo; j < hi; j++ {
 		kj, vj := sc.k[j*D:(j+1)*D], sc.v[j*Dv:(j+1)*Dv]
@@ -171,6 +179,9 @@ func (bp *backPlan) row(sc *backScratch, b, h, i, lo, hi int, lse, slope float32
 		if pl.cap > 0 {
 			th = float32(math.Tanh(float64(x / pl.cap)))
 			x = pl.cap * th
+		}
+		if pl.bias != nil {
+			x += sc.bias[j]
 		}
 		if pl.alibi != nil {
 			x -= slope * float32(ip-j)

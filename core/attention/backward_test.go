@@ -45,6 +45,9 @@ func (pr *problem) grads64(q, k, v, do []float64) (out, dq, dk, dv []float64) {
 						cp := float64(c.p.SoftCap)
 						x[j] = cp * math.Tanh(s[j]/cp)
 					}
+					if pr.biasFull != nil {
+						x[j] += pr.biasFull[((b*c.Hq+h)*c.Lq+i)*c.Lk+j]
+					}
 					if c.p.ALiBiSlopes != nil {
 						x[j] -= float64(c.p.ALiBiSlopes[h]) * float64(i+c.Lk-c.Lq-j)
 					}
@@ -201,6 +204,11 @@ func TestBackward(t *testing.T) {
 	add("alibi", func(c *cfg) { c.p.Causal, c.p.ALiBiSlopes = true, ALiBiSlopes(4) }, tensor.Float32)
 	add("key lengths", func(c *cfg) { c.p.KeyLengths = []int32{20, 0} }, tensor.Float32)
 	add("softcap", func(c *cfg) { c.p.SoftCap, c.p.Scale = 2, 0.6 }, tensor.Float32)
+	add("bias", func(c *cfg) { c.biasShape = []int{2, 1, 33, 33} }, tensor.Float32)
+	add("bias masked alibi softcap", func(c *cfg) {
+		c.biasShape, c.biasMaskFrac, c.p.Causal = []int{1, 4, 1, 33}, 0.2, true
+		c.p.ALiBiSlopes, c.p.SoftCap = ALiBiSlopes(4), 3
+	}, tensor.Float32)
 	add("sinks", func(c *cfg) { c.p.Sinks = []float32{0.5, -1, 2, float32(math.Inf(-1))} }, tensor.Float32)
 	add("sinks empty rows", func(c *cfg) {
 		c.p.Sinks, c.p.KeyLengths = []float32{0.5, -1, 2, 1}, []int32{0, 5}
@@ -333,16 +341,22 @@ func TestBackwardBadInput(t *testing.T) {
 	dqData, dkData, dvData := make([]float32, 2*5*4*8), make([]float32, 2*7*2*8), make([]float32, 2*7*2*8)
 	dq, dk, dv := tensor.FromFloat32(dqData, 2, 5, 4, 8), tensor.FromFloat32(dkData, 2, 7, 2, 8), tensor.FromFloat32(dvData, 2, 7, 2, 8)
 	def := DefaultParams()
-	bias := f32(5, 7)
+	bias := f32(3, 7) // does not broadcast to [2, 4, 5, 7]
 	i32 := tensor.Tensor{Data: dq.Data, DType: tensor.Int32, Shape: dq.Shape, Strides: dq.Strides}
 	cases := []struct {
 		name string
 		kind errs.Kind
 		call func() error
 	}{
-		{"bias", errs.InvalidArgument, func() error {
+		{"bias shape", errs.ShapeMismatch, func() error {
 			p := def
 			p.Bias = &bias
+			return Backward(q, k, v, out, dout, lse, dq, dk, dv, p)
+		}},
+		{"dq overlaps bias", errs.InvalidArgument, func() error {
+			p := def
+			b := tensor.FromFloat32(dqData[:35], 5, 7)
+			p.Bias = &b
 			return Backward(q, k, v, out, dout, lse, dq, dk, dv, p)
 		}},
 		{"dq shape", errs.ShapeMismatch, func() error { return Backward(q, k, v, out, dout, lse, f32(2, 5, 4, 7), dk, dv, def) }},

@@ -1051,6 +1051,7 @@ typedef struct {
     const double* slopes;  /* [Hq] or NULL */
     const int32_t* klen;   /* [B] or NULL */
     const double* sinks;   /* [Hq] or NULL */
+    const double* bias;    /* [Lq, Lk] (broadcast over B and Hq) or NULL */
 } bcfg;
 
 /* q [B,Lq,Hq,D], k [B,Lk,Hkv,D], v [B,Lk,Hkv,Dv], dout and out [B,Lq,Hq,Dv], contiguous
@@ -1080,6 +1081,7 @@ static void ref_backward(const bcfg* c, const double* q, const double* k, const 
                     for (int d = 0; d < D; d++) s[j] += qi[d] * kj[d];
                     s[j] *= scale;
                     x[j] = c->softcap > 0 ? c->softcap * tanh(s[j] / c->softcap) : s[j];
+                    if (c->bias) x[j] += c->bias[(size_t)i * Lk + j];
                     if (c->slopes) x[j] += -c->slopes[h] * (double)(ip - j);
                     int vis = !(c->causal && j > ip) && !(c->wl >= 0 && j < ip - c->wl) &&
                               !(c->wr >= 0 && j > ip + c->wr) && !(c->klen && j >= c->klen[b]);
@@ -1192,6 +1194,7 @@ typedef struct {
     int layout;
     int alibi;
     int expect_empty; /* the case has rows with no visible key */
+    int bias;         /* an additive [Lq, Lk] bias, random, with some -inf entries */
 } bcase;
 
 static void run_backward(const bcase* bc, uint64_t seed) {
@@ -1235,6 +1238,22 @@ static void run_backward(const bcase* bc, uint64_t seed) {
         p.sinks = &tsk;
         c.sinks = sinks_d;
     }
+    float* bias32 = NULL;
+    double* bias_d = NULL;
+    int64_t bias_shape[2] = {c.Lq, c.Lk};
+    mlxp_tensor tb = {0};
+    if (bc->bias) {
+        bias32 = malloc(sizeof(float) * (size_t)c.Lq * c.Lk);
+        bias_d = malloc(sizeof(double) * (size_t)c.Lq * c.Lk);
+        for (int e = 0; e < c.Lq * c.Lk; e++) {
+            bias32[e] = (float)tu_uniform(&r, -1, 1);
+            if (e % 7 == 3) bias32[e] = -INFINITY; /* a bias can mask keys too */
+            bias_d[e] = bias32[e];
+        }
+        tb = tu_tensor(bias32, TU_F32, 2, bias_shape, NULL);
+        p.bias = &tb;
+        c.bias = bias_d;
+    }
     int32_t klen[8];
     mlxp_tensor tk = {0};
     if (c.klen) {
@@ -1276,6 +1295,7 @@ static void run_backward(const bcase* bc, uint64_t seed) {
     if (bc->expect_empty) CHECK(nempty > 0, "%s: expected rows with no visible key", bc->name);
 
     free(xq), free(xk), free(xv), free(xg), free(xo), free(gq), free(gk), free(gv), free(empty), free(lse);
+    free(bias32), free(bias_d);
     at_free(&q), at_free(&k), at_free(&v), at_free(&o), at_free(&dO), at_free(&dq), at_free(&dk), at_free(&dv);
 }
 
@@ -1283,9 +1303,9 @@ static void test_backward(void) {
     static const double sinks4[4] = {0.5, -1.0, 2.0, -INFINITY};
     static const int32_t klen_empty[2] = {6, 0}; /* batch 1 has no keys: its dq is 0 */
     /* GQA (Hq 4, Hkv 2), causal with Lq 5 < Lk 9, D 16, Dv 8, BSHD float32 */
-    const bcase base = {"gqa causal Lq<Lk", {2, 5, 9, 4, 2, 16, 8, 1, -1, -1, 0, 0, NULL, NULL, NULL},
-                        TU_F32, MLXP_LAYOUT_BSHD, 0, 0};
-    bcase cases[10];
+    const bcase base = {"gqa causal Lq<Lk", {2, 5, 9, 4, 2, 16, 8, 1, -1, -1, 0, 0, NULL, NULL, NULL, NULL},
+                        TU_F32, MLXP_LAYOUT_BSHD, 0, 0, 0};
+    bcase cases[12];
     int n = 0;
     cases[n++] = base;
     cases[n] = base, cases[n].name = "causal Lq>Lk (empty rows)", cases[n].c.Lq = 7, cases[n].c.Lk = 4,
@@ -1299,6 +1319,9 @@ static void test_backward(void) {
     cases[n] = base, cases[n].name = "sinks", cases[n].c.sinks = sinks4, n++;
     cases[n] = base, cases[n].name = "BHSD", cases[n].layout = MLXP_LAYOUT_BHSD, cases[n].c.Lk = 12, n++;
     cases[n] = base, cases[n].name = "bf16", cases[n].dt = TU_BF16, n++;
+    cases[n] = base, cases[n].name = "bias", cases[n].bias = 1, n++;
+    cases[n] = base, cases[n].name = "bias alibi softcap", cases[n].bias = 1, cases[n].alibi = 1,
+    cases[n].c.softcap = 2.0, n++;
     for (int i = 0; i < n; i++) run_backward(&cases[i], 5000 + (uint64_t)i);
 }
 
@@ -1315,7 +1338,7 @@ static void test_backward_bad_input(void) {
                 dv = tu_tensor(dvd, TU_F32, 4, ks, NULL), g_bad = tu_tensor(gd, TU_F32, 4, gs_bad, NULL),
                 dq_on_q = tu_tensor(qd, TU_F32, 4, qs, NULL);
     float bd[15] = {0};
-    int64_t bs[2] = {3, 5};
+    int64_t bs[2] = {2, 5}; /* does not broadcast to [1, 4, 3, 5] */
     mlxp_tensor tb = tu_tensor(bd, TU_F32, 2, bs, NULL);
     mlxp_attention_params p;
     CHECK_OK(mlxp_attention_params_init(&p));
@@ -1332,7 +1355,7 @@ static void test_backward_bad_input(void) {
           "%s: output written", what)
 #define BWD(dout_, lse_, dq_) mlxp_flash_attention_backward(&q, &k, &v, &o, dout_, lse_, dq_, &dk, &dv, &p)
     RESET(); CHECK_OK(BWD(&g, &l, &dq)); /* the baseline is valid */
-    RESET(); p.bias = &tb; EXPECT(BWD(&g, &l, &dq), MLXP_ERR_INVALID_ARGUMENT, "bias"); UNCHANGED("backward bias");
+    RESET(); p.bias = &tb; EXPECT(BWD(&g, &l, &dq), MLXP_ERR_SHAPE_MISMATCH, "bias"); UNCHANGED("backward bias shape");
     RESET(); EXPECT(BWD(&g, &l, NULL), MLXP_ERR_INVALID_ARGUMENT, "dq"); UNCHANGED("dq NULL");
     RESET(); EXPECT(BWD(&g_bad, &l, &dq), MLXP_ERR_SHAPE_MISMATCH, "dout"); UNCHANGED("dout shape");
     RESET(); EXPECT(BWD(&g, NULL, &dq), MLXP_ERR_INVALID_ARGUMENT, "lse"); UNCHANGED("lse NULL");

@@ -198,25 +198,26 @@ def flash_attention(q, k, v, *, scale=None, causal=True, window=(-1, -1), layout
 
 
 def flash_attention_backward(q, k, v, out, dout, lse, *, scale=None, causal=True,
-                             window=(-1, -1), layout="BSHD", softcap=0.0, alibi_slopes=None,
-                             key_lengths=None, sinks=None, dq=None, dk=None, dv=None):
+                             window=(-1, -1), layout="BSHD", softcap=0.0, bias=None,
+                             alibi_slopes=None, key_lengths=None, sinks=None, dq=None,
+                             dk=None, dv=None):
     """Gradients of :func:`flash_attention`, FlashAttention-2 style: the probabilities are
     recomputed from the saved ``lse`` instead of being stored.
 
-    With ``s = scale q.k`` (soft-capped when ``softcap > 0``), the forward logits x (ALiBi
-    and masks applied) and ``P = exp(x - lse)``::
+    With ``s = scale q.k`` (soft-capped when ``softcap > 0``), the forward logits x (bias,
+    ALiBi and masks applied) and ``P = exp(x - lse)``::
 
         dv = P^T dout;  dP = dout v^T;  dS = P * (dP - rowsum(dout * out))
         soft cap: dS *= 1 - tanh^2(s / softcap);  dq = scale dS k;  dk = scale dS^T q
 
-    With grouped-query heads, dk and dv sum over the query heads sharing a KV head. Sinks
-    enter only through lse (no gradient for them). A row with no visible key gets dq = 0
-    and adds nothing to dk and dv. Bit-identical for any thread count.
+    With grouped-query heads, dk and dv sum over the query heads sharing a KV head. The
+    bias and sinks are constants here: they enter through x and lse, and no gradient is
+    produced for them. A row with no visible key gets dq = 0 and adds nothing to dk and dv.
+    Bit-identical for any thread count.
 
     Args:
-        q, k, v, scale, causal, window, layout, softcap, alibi_slopes, key_lengths, sinks:
-            exactly as given to the forward :func:`flash_attention` call. An additive bias
-            is not supported (its gradient is not computed), hence no ``bias`` argument.
+        q, k, v, scale, causal, window, layout, softcap, bias, alibi_slopes, key_lengths,
+            sinks: exactly as given to the forward :func:`flash_attention` call.
         out: the forward output; dout: the gradient reaching it (out's shape).
         lse: float32 ``[B, Hq, Lq]`` from ``flash_attention(..., return_lse=True)``.
         dq, dk, dv: where to write, the shapes of q, k, v (any float dtype); default new
@@ -236,7 +237,7 @@ def flash_attention_backward(q, k, v, out, dout, lse, *, scale=None, causal=True
     outa = as_tensor(out, "out")
     douta = as_tensor(dout, "dout")
     lsea = as_tensor(lse, "lse")
-    p, keep = _flash_params(qa, scale, causal, window, layout, softcap, None, alibi_slopes,
+    p, keep = _flash_params(qa, scale, causal, window, layout, softcap, bias, alibi_slopes,
                             key_lengths, sinks)
     dq = empty_like(qa) if dq is None else dq
     dk = empty_like(ka) if dk is None else dk

@@ -18,8 +18,6 @@ Tolerances, |got - ref| <= tol * (1 + |ref|):
 - The reference against finite differences (step 1e-6 in float64): 1e-6 * (1 + |g|).
 """
 
-import ctypes
-import inspect
 import math
 
 import ml_dtypes
@@ -27,9 +25,7 @@ import numpy as np
 import pytest
 
 import mlxprim as mp
-from mlxprim import InvalidArgumentError, _lib
-from mlxprim._attention import _flash_params
-from mlxprim._tensor import as_tensor, ref
+from mlxprim import InvalidArgumentError, ShapeMismatchError
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 TOL = {np.dtype(np.float32): 2e-4, BF16: 2e-2}
@@ -39,9 +35,10 @@ def data(shape, dtype=np.float32, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
-def _logits(q, k, scale, softcap, slopes, causal, window, key_lengths):
+def _logits(q, k, scale, softcap, slopes, causal, window, key_lengths, bias=None):
     """Float64 logits [B, Hq, Lq, Lk] of BSHD q and head-repeated k, the soft-cap factor
-    1 - tanh^2(s / cap) (1 without a cap) and the visibility mask."""
+    1 - tanh^2(s / cap) (1 without a cap) and the visibility mask; a -inf bias entry
+    hides its key."""
     lq, lk = q.shape[1], k.shape[1]
     s = np.einsum("bihd,bjhd->bhij", q, k) * scale
     dcap = np.ones_like(s)
@@ -51,6 +48,8 @@ def _logits(q, k, scale, softcap, slopes, causal, window, key_lengths):
     i = np.arange(lq)[:, None]
     j = np.arange(lk)[None, :]
     diag = i + (lk - lq)  # bottom-right alignment
+    if bias is not None:
+        s = s + np.broadcast_to(np.asarray(bias, np.float64), s.shape)
     if slopes is not None:
         s = s - np.asarray(slopes, np.float64)[None, :, None, None] * (diag - j)
     visible = np.ones((lq, lk), bool)
@@ -61,6 +60,8 @@ def _logits(q, k, scale, softcap, slopes, causal, window, key_lengths):
     if window[1] >= 0:
         visible &= j <= diag + window[1]
     mask = np.broadcast_to(visible, s.shape).copy()
+    if bias is not None:
+        mask &= np.isfinite(np.broadcast_to(np.asarray(bias, np.float64), s.shape))
     if key_lengths is not None:
         mask &= j[None, None] < np.asarray(key_lengths)[:, None, None, None]
     return s, dcap, mask
@@ -82,7 +83,7 @@ def _probs(s, mask, sinks):
 
 
 def reference(q, k, v, dout, *, scale=None, causal=True, window=(-1, -1), softcap=0.0,
-              slopes=None, key_lengths=None, sinks=None):
+              slopes=None, key_lengths=None, sinks=None, bias=None):
     """Float64 (out, dq, dk, dv) of BSHD tensors for the loss sum(dout * out)."""
     q, k, v, dout = (np.asarray(t).astype(np.float64) for t in (q, k, v, dout))
     b, lq, hq, d = q.shape
@@ -91,7 +92,7 @@ def reference(q, k, v, dout, *, scale=None, causal=True, window=(-1, -1), softca
     kr = np.repeat(k, group, axis=2)  # query head h reads KV head h // group
     vr = np.repeat(v, group, axis=2)
     scale = 1.0 / math.sqrt(d) if scale is None else float(np.float32(scale))
-    s, dcap, mask = _logits(q, kr, scale, softcap, slopes, causal, window, key_lengths)
+    s, dcap, mask = _logits(q, kr, scale, softcap, slopes, causal, window, key_lengths, bias)
     p = _probs(s, mask, sinks)
     out = np.einsum("bhij,bjhd->bihd", p, vr)
     # Chain rule: o = P v; P = softmax(x); x = cap(scale q.k) + ALiBi (constant in q, k).
@@ -235,26 +236,38 @@ def test_empty_rows_give_zero_dq():
         check_grad(dv, rv)
 
 
-def test_no_bias_argument():
-    """The backward pass does not compute a bias gradient, so the binding takes no bias;
-    the library itself rejects params->bias with MLXP_ERR_INVALID_ARGUMENT."""
-    assert "bias" not in inspect.signature(mp.flash_attention_backward).parameters
-    q, k, v = data((1, 4, 2, 8), seed=51), data((1, 4, 2, 8), seed=52), data((1, 4, 2, 8),
-                                                                           seed=53)
+def test_bias():
+    """An additive bias (broadcast, with -inf entries that hide keys) is a constant of the
+    backward pass: the gradients follow the float64 chain rule with the biased logits."""
+    b, lq, lk, hq, hkv, d = 2, 6, 9, 4, 2, 16
+    q, k, v = data((b, lq, hq, d), seed=51), data((b, lk, hkv, d), seed=52), data((b, lk, hkv, d), seed=53)
+    dout = data((b, lq, hq, d), seed=54)
+    bias = data((1, hq, lq, lk), seed=55)
+    bias[0, 1, 2, ::3] = -np.inf
+    for kw in ({"causal": False}, {"causal": True, "softcap": 2.0, "alibi_slopes": mp.alibi_slopes(hq)}):
+        dq, dk, dv = run(q, k, v, dout, bias=bias, **kw)
+        ref_kw = {k2: v2 for k2, v2 in kw.items() if k2 != "alibi_slopes"}
+        if "alibi_slopes" in kw:
+            ref_kw["slopes"] = kw["alibi_slopes"]
+        _, rq, rk, rv = reference(q, k, v, dout, bias=bias, **ref_kw)
+        check_grad(dq, rq)
+        check_grad(dk, rk)
+        check_grad(dv, rv)
+    # The bias must reach the gradients: without it they differ.
+    dq0, _, _ = run(q, k, v, dout, causal=False)
+    dq1, _, _ = run(q, k, v, dout, causal=False, bias=bias)
+    assert np.abs(dq0 - dq1).max() > 1e-3
+
+
+def test_bias_bad_shape():
+    """A bias that does not broadcast to [B, Hq, Lq, Lk] is rejected; nothing is written."""
+    q, k, v = data((1, 4, 2, 8), seed=56), data((1, 4, 2, 8), seed=57), data((1, 4, 2, 8), seed=58)
     out, lse = mp.flash_attention(q, k, v, return_lse=True)
-    with pytest.raises(TypeError):
-        mp.flash_attention_backward(q, k, v, out, out, lse, bias=np.zeros((4, 4), np.float32))
-    bias = np.zeros((4, 4), np.float32)
-    qa, ka, va, oa, la = (as_tensor(x, n) for x, n in ((q, "q"), (k, "k"), (v, "v"),
-                                                        (out, "out"), (lse, "lse")))
-    p, keep = _flash_params(qa, None, True, (-1, -1), "BSHD", 0.0, bias, None, None, None)
     grads = [np.full_like(x, 7.0) for x in (q, k, v)]
-    ga = [as_tensor(g, "d", writable=True) for g in grads]
-    status = _lib.lib.mlxp_flash_attention_backward(
-        ref(qa), ref(ka), ref(va), ref(oa), ref(oa), ref(la), *map(ref, ga), ctypes.byref(p))
-    assert status == InvalidArgumentError.status  # MLXP_ERR_INVALID_ARGUMENT
-    assert "bias" in _lib.last_error()
-    assert all(np.all(g == 7.0) for g in grads)  # nothing written on failure
+    with pytest.raises(ShapeMismatchError):
+        mp.flash_attention_backward(q, k, v, out, out, lse, bias=np.zeros((3, 4), np.float32),
+                                    dq=grads[0], dk=grads[1], dv=grads[2])
+    assert all(np.all(g == 7.0) for g in grads)
 
 
 def test_errors():

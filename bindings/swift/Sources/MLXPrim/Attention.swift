@@ -180,15 +180,15 @@ extension MLXPrim {
     /// P = exp(x - lse) for the forward logits x:
     /// dv = P^T dout, dS = P * (dout v^T - rowsum(dout * out)) (times 1 - tanh^2(s / cap)
     /// with a soft cap), dq = scale dS k, dk = scale dS^T q. With grouped-query heads dk
-    /// and dv sum over the query heads sharing a KV head; sinks get no gradient; a row
-    /// with no visible key gives dq = 0.
+    /// and dv sum over the query heads sharing a KV head; the bias and sinks are constants
+    /// (no gradient for them); a row with no visible key gives dq = 0.
     ///
     /// - Parameters:
-    ///   - q, k, v, params: exactly as given to the forward call; params.bias must be nil.
+    ///   - q, k, v, params: exactly as given to the forward call.
     ///   - out, lse: the forward call's output and lse (`returnLSE: true`, [B, Hq, Lq]).
     ///   - dout: the gradient of the output, in out's shape.
     /// - Returns: dq, dk and dv in the shapes of q, k and v.
-    /// - Throws: as `flashAttention`; `.invalidArgument` when params.bias is set.
+    /// - Throws: as `flashAttention`.
     public static func flashAttentionBackward<T: MLXPrimFloat>(
         q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
         out: [T], dout: [T], lse: [Float], params: AttentionParams = .init()

@@ -3,9 +3,10 @@ import MLXPrim
 import XCTest
 
 /// Gradients of attention in Double by the chain rule, written from the forward formula
-/// (BSHD, no soft cap, bias or sinks): for batch b, query head h (KV head h / (Hq/Hkv)) and
-/// query i at position i' = i + Lk - Lq,
-///   x_ij = scale q_i.k_j - slope[h] (i' - j), masked to -Inf;  P = softmax_j(x);  o = P v.
+/// (BSHD, no soft cap or sinks; a bias only of shape [Lq, Lk]): for batch b, query head h
+/// (KV head h / (Hq/Hkv)) and query i at position i' = i + Lk - Lq,
+///   x_ij = scale q_i.k_j + bias_ij - slope[h] (i' - j), masked to -Inf (a -Inf bias entry
+///   masks too);  P = softmax_j(x);  o = P v.
 /// Backward: dv_j += P_ij do_i;  dP_ij = do_i.v_j;  dx_ij = P_ij (dP_ij - sum_l P_il dP_il);
 /// dq_i = scale sum_j dx_ij k_j;  dk_j += scale dx_ij q_i. A row with no visible key
 /// contributes nothing. dk and dv sum over the query heads sharing a KV head.
@@ -32,6 +33,7 @@ func attentionBackwardReference(
                     var seen = !p.causal || j <= pos
                     if p.windowLeft >= 0 { seen = seen && j >= pos - p.windowLeft }
                     if p.windowRight >= 0 { seen = seen && j <= pos + p.windowRight }
+                    if let bias = p.bias { seen = seen && bias[i * lk + j] != -Float.infinity }
                     return seen
                 }
                 guard !keys.isEmpty else { continue }
@@ -39,6 +41,7 @@ func attentionBackwardReference(
                 let vrow = { (j: Int) in ((b * lk + j) * hkv + kh) * dv }
                 let x = keys.map { j -> Double in
                     var s = scale * (0..<d).reduce(0.0) { $0 + q[qr + $1] * k[krow(j) + $1] }
+                    if let bias = p.bias { s += Double(bias[i * lk + j]) }
                     if let slopes = p.alibiSlopes { s -= Double(slopes[h]) * Double(pos - j) }
                     return s
                 }
@@ -130,19 +133,29 @@ final class AttentionBackwardTests: XCTestCase {
         XCTAssertTrue(dq[16...].contains { $0 != 0 })
     }
 
-    func testBiasIsRejected() throws {
+    func testBias() throws {
+        // A [Lq, Lk] bias broadcast over batch and heads, one entry -Inf (that key hidden
+        // from that query): a constant of the backward pass, so only P changes.
+        var data = TestData(seed: 76)
+        var bias: [Float] = data.values(3 * 5, scale: 1)
+        bias[7] = -Float.infinity
+        let params = AttentionParams(causal: false, bias: bias, biasShape: [3, 5])
+        try check(Float.self, qShape: [2, 3, 4, 4], kShape: [2, 5, 2, 4], vShape: [2, 5, 2, 4],
+                  params: params, tol: tol32, seed: 77)
+    }
+
+    func testBadInput() throws {
         var data = TestData(seed: 75)
         let q: [Float] = data.values(1 * 2 * 2 * 4, scale: 1)
         let k: [Float] = data.values(1 * 2 * 2 * 4, scale: 1)
-        let params = AttentionParams(bias: [0, 0], biasShape: [2])
         let fwd = try MLXPrim.flashAttention(
             q: q, qShape: [1, 2, 2, 4], k: k, kShape: [1, 2, 2, 4], v: k, vShape: [1, 2, 2, 4],
-            params: params, returnLSE: true)
-        assertThrows(.invalidArgument, "bias") {
+            returnLSE: true)
+        assertThrows(.shapeMismatch, "bias") {
             try MLXPrim.flashAttentionBackward(
                 q: q, qShape: [1, 2, 2, 4], k: k, kShape: [1, 2, 2, 4], v: k,
                 vShape: [1, 2, 2, 4], out: fwd.output, dout: fwd.output, lse: fwd.lse!,
-                params: params)
+                params: AttentionParams(bias: [0, 0, 0], biasShape: [3]))
         }
         assertThrows(.shapeMismatch, "lse count") {
             try MLXPrim.flashAttentionBackward(
