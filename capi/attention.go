@@ -246,3 +246,28 @@ func mlxpgo_flash_attention_backward(q, k, v, out, dout, lse, dq, dk, dv *C.mlxp
 	}
 	return result(attention.Backward(ts[0], ts[1], ts[2], ts[3], ts[4], ts[5], ts[6], ts[7], ts[8], p))
 }
+
+//export mlxpgo_flash_attention_varlen_backward
+func mlxpgo_flash_attention_varlen_backward(q, k, v, out, dout, lse, cuQ, cuK, dq, dk, dv *C.mlxp_tensor, params *C.mlxp_attention_params) (status C.mlxp_status) {
+	defer guard(&status)
+	p, err := attentionParams(params)
+	if err != nil {
+		return fail(err)
+	}
+	ts, err := tensorArgs([]string{"q", "k", "v", "out", "dout", "lse", "dq", "dk", "dv"}, q, k, v, out, dout, lse, dq, dk, dv)
+	if err != nil {
+		return fail(err)
+	}
+	if cuQ == nil || cuK == nil {
+		return invalid("cu_seqlens_q and cu_seqlens_k must not be NULL")
+	}
+	sq, err := int32Values("cu_seqlens_q", cuQ)
+	if err != nil {
+		return fail(err)
+	}
+	sk, err := int32Values("cu_seqlens_k", cuK)
+	if err != nil {
+		return fail(err)
+	}
+	return result(attention.BackwardVarlen(ts[0], ts[1], ts[2], ts[3], ts[4], ts[5], sq, sk, ts[6], ts[7], ts[8], p))
+}

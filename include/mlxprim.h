@@ -984,6 +984,28 @@ mlxp_status mlxp_flash_attention_varlen(const mlxp_tensor* q, const mlxp_tensor*
                                         mlxp_tensor* lse, const mlxp_attention_params* params);
 
 /**
+ * mlxp_flash_attention_varlen_backward — gradients of mlxp_flash_attention_varlen.
+ *
+ * Promises: each sequence's gradients are those of mlxp_flash_attention_backward on that
+ * sequence by itself, bit for bit (a sequence's keys get no gradient from another
+ * sequence's queries).
+ * Shapes: q, k, v, out, cu_seqlens_q, cu_seqlens_k as the forward varlen call; lse float32
+ *         [Hq, total_q] as returned by it (required here); dout out's shape; dq, dk, dv
+ *         the shapes of q, k, v.
+ * Dtypes: as mlxp_flash_attention_backward.
+ * Parameters: params — the forward call's parameters (layout MLXP_LAYOUT_BSHD; bias and
+ *   key_lengths NULL). dq, dk, dv must not overlap each other or any input.
+ * Returns: as mlxp_flash_attention_backward; MLXP_ERR_INVALID_ARGUMENT for inconsistent
+ *   cu_seqlens (the message names cu_seqlens_q or cu_seqlens_k).
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_flash_attention_varlen_backward(
+    const mlxp_tensor* q, const mlxp_tensor* k, const mlxp_tensor* v, const mlxp_tensor* out,
+    const mlxp_tensor* dout, const mlxp_tensor* lse, const mlxp_tensor* cu_seqlens_q,
+    const mlxp_tensor* cu_seqlens_k, mlxp_tensor* dq, mlxp_tensor* dk, mlxp_tensor* dv,
+    const mlxp_attention_params* params);
+
+/**
  * mlxp_chunked_cross_attention — attention over a long key axis computed chunk_size keys
  * at a time, each chunk's normalized partial result merged in increasing chunk order (as
  * mlxp_merge_attention_states, in float64); extra memory is two outputs' worth, whatever

@@ -34,22 +34,32 @@ import (
 // position, then key), so the results are bit-identical for any thread count. dq, dk
 // and dv must not overlap each other or any input. On error nothing is written.
 func Backward(q, k, v, out, dout, lse tensor.Tensor, dq, dk, dv tensor.Tensor, p Params) error {
-	pl, err := newPlan(q, k, v, out, &lse, p)
+	bp, err := newBackPlan(q, k, v, out, dout, lse, dq, dk, dv, p)
 	if err != nil {
 		return err
 	}
-	bp := backPlan{plan: pl}
+	bp.run()
+	return nil
+}
+
+// newBackPlan validates a Backward call.
+func newBackPlan(q, k, v, out, dout, lse tensor.Tensor, dq, dk, dv tensor.Tensor, p Params) (*backPlan, error) {
+	pl, err := newPlan(q, k, v, out, &lse, p)
+	if err != nil {
+		return nil, err
+	}
+	bp := &backPlan{plan: pl}
 	if bp.do, err = asBSHD("dout", dout, p.Layout); err != nil {
-		return err
+		return nil, err
 	}
 	if bp.dq, err = asBSHD("dq", dq, p.Layout); err != nil {
-		return err
+		return nil, err
 	}
 	if bp.dk, err = asBSHD("dk", dk, p.Layout); err != nil {
-		return err
+		return nil, err
 	}
 	if bp.dv, err = asBSHD("dv", dv, p.Layout); err != nil {
-		return err
+		return nil, err
 	}
 	for _, c := range []struct {
 		name     string
@@ -57,13 +67,21 @@ func Backward(q, k, v, out, dout, lse tensor.Tensor, dq, dk, dv tensor.Tensor, p
 	}{{"dout", bp.do, pl.o}, {"dq", bp.dq, pl.q}, {"dk", bp.dk, pl.k}, {"dv", bp.dv, pl.v}} {
 		gs, rs := c.got.t.Shape, c.ref.t.Shape
 		if gs[0] != rs[0] || gs[1] != rs[1] || gs[2] != rs[2] || gs[3] != rs[3] {
-			return errShape("%s: shape %v does not match the expected %v (in the layout's order)", c.name, gs, rs)
+			return nil, errShape("%s: shape %v does not match the expected %v (in the layout's order)", c.name, gs, rs)
 		}
 	}
+	if err := checkGradOverlaps(q, k, v, out, dout, lse, dq, dk, dv, p.Bias); err != nil {
+		return nil, err
+	}
+	return bp, nil
+}
+
+// checkGradOverlaps checks that dq, dk and dv overlap neither each other nor any input.
+func checkGradOverlaps(q, k, v, out, dout, lse, dq, dk, dv tensor.Tensor, bias *tensor.Tensor) error {
 	ins := []tensor.Named{{Name: "q", T: q}, {Name: "k", T: k}, {Name: "v", T: v},
 		{Name: "out", T: out}, {Name: "dout", T: dout}, {Name: "lse", T: lse}}
-	if p.Bias != nil {
-		ins = append(ins, tensor.Named{Name: "bias", T: *p.Bias})
+	if bias != nil {
+		ins = append(ins, tensor.Named{Name: "bias", T: *bias})
 	}
 	outs := []tensor.Named{{Name: "dq", T: dq}, {Name: "dk", T: dk}, {Name: "dv", T: dv}}
 	for n, o := range outs {
@@ -78,7 +96,6 @@ func Backward(q, k, v, out, dout, lse tensor.Tensor, dq, dk, dv tensor.Tensor, p
 			return err
 		}
 	}
-	bp.run()
 	return nil
 }
 

@@ -214,3 +214,165 @@ func TestForwardVarlenBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestBackwardVarlen: each packed sequence's gradients equal Backward on that sequence
+// alone, bit for bit (Backward itself is checked against the float64 reference).
+func TestBackwardVarlen(t *testing.T) {
+	lens := [][2]int{{5, 5}, {0, 3}, {33, 60}, {1, 20}, {4, 0}, {17, 9}}
+	cases := []struct {
+		name string
+		dt   tensor.DType
+		mode int
+		set  func(c *cfg)
+	}{
+		{"plain", tensor.Float32, contiguous, func(c *cfg) {}},
+		{"causal/gqa/padded", tensor.Float32, padded, func(c *cfg) { c.p.Causal = true; c.Hkv = 2 }},
+		{"window/alibi/softcap/sinks/bf16", tensor.BFloat16, spread, func(c *cfg) {
+			c.p.WindowLeft, c.p.WindowRight = 9, 2
+			c.p.ALiBiSlopes, c.p.SoftCap = ALiBiSlopes(4), 4
+			c.p.Sinks = []float32{0.5, -1, 2, 0}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var bps []*backProblem
+			cuQ, cuK := []int32{0}, []int32{0}
+			for s, l := range lens {
+				c := baseCfg(1, l[0], l[1], 4, 24)
+				c.dq, c.dk, c.dv, c.do = tc.dt, tc.dt, tc.dt, tc.dt
+				tc.set(&c)
+				bp := newBackProblem(t, c, uint64(300+s), tc.dt)
+				if err := bp.run(); err != nil {
+					t.Fatalf("Backward on sequence %d: %v", s, err)
+				}
+				bp.check(t)
+				bps = append(bps, bp)
+				cuQ = append(cuQ, cuQ[len(cuQ)-1]+int32(l[0]))
+				cuK = append(cuK, cuK[len(cuK)-1]+int32(l[1]))
+			}
+			prs := make([]*problem, len(bps))
+			for i, bp := range bps {
+				prs[i] = bp.problem
+			}
+			get := func(f func(bp *backProblem) *buf) func(*problem) *buf {
+				return func(pr *problem) *buf {
+					for _, bp := range bps {
+						if bp.problem == pr {
+							return f(bp)
+						}
+					}
+					return nil
+				}
+			}
+			c := prs[0].c
+			q := packed(prs, tc.dt, tc.mode, func(pr *problem) *buf { return pr.q })
+			k := packed(prs, tc.dt, tc.mode, func(pr *problem) *buf { return pr.k })
+			v := packed(prs, tc.dt, tc.mode, func(pr *problem) *buf { return pr.v })
+			o := packed(prs, tensor.Float32, tc.mode, func(pr *problem) *buf { return pr.o })
+			do := packed(prs, tc.dt, tc.mode, get(func(bp *backProblem) *buf { return bp.do }))
+			totalQ, totalK := int(cuQ[len(cuQ)-1]), int(cuK[len(cuK)-1])
+			lse := newBuf(tensor.Float32, []int{c.Hq, totalQ}, []int{0, 1}, tc.mode, guard)
+			row := 0
+			for _, pr := range prs {
+				for h := range c.Hq {
+					for i := range pr.c.Lq {
+						lse.set(float32(pr.lse.get(0, h, i)), h, row+i)
+					}
+				}
+				row += pr.c.Lq
+			}
+			dq := newBuf(tc.dt, []int{totalQ, c.Hq, c.D}, []int{0, 1, 2}, tc.mode, guard)
+			dk := newBuf(tc.dt, []int{totalK, c.Hkv, c.D}, []int{0, 1, 2}, tc.mode, guard)
+			dv := newBuf(tc.dt, []int{totalK, c.Hkv, c.Dv}, []int{0, 1, 2}, tc.mode, guard)
+			if err := BackwardVarlen(q.t, k.t, v.t, o.t, do.t, lse.t, cuQ, cuK, dq.t, dk.t, dv.t, c.p); err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range []struct {
+				name string
+				all  *buf
+				one  func(bp *backProblem) *buf
+				cu   []int32
+			}{{"dq", dq, func(bp *backProblem) *buf { return bp.dq }, cuQ},
+				{"dk", dk, func(bp *backProblem) *buf { return bp.dk }, cuK},
+				{"dv", dv, func(bp *backProblem) *buf { return bp.dv }, cuK}} {
+				for s, bp := range bps {
+					one := g.one(bp)
+					each(one.shape[1:], func(idx []int) {
+						r := int(g.cu[s]) + idx[0]
+						if got, want := g.all.get(r, idx[1], idx[2]), one.get(0, idx[0], idx[1], idx[2]); math.Float64bits(got) != math.Float64bits(want) {
+							t.Fatalf("sequence %d: %s%v = %v packed, %v alone", s, g.name, idx, got, want)
+						}
+					})
+				}
+			}
+		})
+	}
+}
+
+// TestBackwardVarlenBadInput: the varlen checks and Backward's, nothing written.
+func TestBackwardVarlenBadInput(t *testing.T) {
+	f32 := func(shape ...int) tensor.Tensor {
+		return tensor.FromFloat32(make([]float32, tensor.NumElOf(shape)), shape...)
+	}
+	q, k, v, o, do, lse := f32(7, 4, 8), f32(9, 2, 8), f32(9, 2, 8), f32(7, 4, 8), f32(7, 4, 8), f32(4, 7)
+	dqd, dkd, dvd := make([]float32, 7*4*8), make([]float32, 9*2*8), make([]float32, 9*2*8)
+	for _, s := range [][]float32{dqd, dkd, dvd} {
+		for i := range s {
+			s[i] = guard
+		}
+	}
+	dq, dk, dv := tensor.FromFloat32(dqd, 7, 4, 8), tensor.FromFloat32(dkd, 9, 2, 8), tensor.FromFloat32(dvd, 9, 2, 8)
+	cuQ, cuK := []int32{0, 3, 7}, []int32{0, 5, 9}
+	def := DefaultParams()
+	cases := []struct {
+		name string
+		kind errs.Kind
+		want string
+		call func() error
+	}{
+		{"cu_seqlens_q", errs.InvalidArgument, "cu_seqlens_q", func() error {
+			return BackwardVarlen(q, k, v, o, do, lse, []int32{0, 8, 7}, cuK, dq, dk, dv, def)
+		}},
+		{"cu_seqlens_k length", errs.InvalidArgument, "cu_seqlens_k", func() error {
+			return BackwardVarlen(q, k, v, o, do, lse, cuQ, []int32{0, 9}, dq, dk, dv, def)
+		}},
+		{"dk shape", errs.ShapeMismatch, "dk", func() error {
+			return BackwardVarlen(q, k, v, o, do, lse, cuQ, cuK, dq, f32(8, 2, 8), dv, def)
+		}},
+		{"dout shape", errs.ShapeMismatch, "dout", func() error {
+			return BackwardVarlen(q, k, v, o, f32(7, 4, 9), lse, cuQ, cuK, dq, dk, dv, def)
+		}},
+		{"lse shape", errs.ShapeMismatch, "lse", func() error {
+			return BackwardVarlen(q, k, v, o, do, f32(4, 6), cuQ, cuK, dq, dk, dv, def)
+		}},
+		{"dq overlaps q", errs.InvalidArgument, "dq", func() error {
+			return BackwardVarlen(q, k, v, o, do, lse, cuQ, cuK, q, dk, dv, def)
+		}},
+		{"layout", errs.InvalidArgument, "layout", func() error {
+			p := def
+			p.Layout = BHSD
+			return BackwardVarlen(q, k, v, o, do, lse, cuQ, cuK, dq, dk, dv, p)
+		}},
+		{"key_lengths", errs.InvalidArgument, "key_lengths", func() error {
+			p := def
+			p.KeyLengths = []int32{1, 1}
+			return BackwardVarlen(q, k, v, o, do, lse, cuQ, cuK, dq, dk, dv, p)
+		}},
+		{"heads", errs.ShapeMismatch, "heads", func() error {
+			return BackwardVarlen(f32(7, 3, 8), k, v, f32(7, 3, 8), f32(7, 3, 8), f32(3, 7), cuQ, cuK, f32(7, 3, 8), dk, dv, def)
+		}},
+	}
+	for _, c := range cases {
+		err := c.call()
+		if errs.KindOf(err) != c.kind || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want kind %v mentioning %q", c.name, err, c.kind, c.want)
+		}
+		for _, s := range [][]float32{dqd, dkd, dvd} {
+			for _, x := range s {
+				if x != guard {
+					t.Fatalf("%s: a gradient was written", c.name)
+				}
+			}
+		}
+	}
+}

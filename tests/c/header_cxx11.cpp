@@ -80,6 +80,8 @@ static_assert(std::is_same<decltype(&mlxp_flash_attention_rope), mlxp_status (*)
               "mlxp_flash_attention_rope signature");
 static_assert(std::is_same<decltype(&mlxp_flash_attention_backward), mlxp_status (*)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_attention_params*)>::value,
               "mlxp_flash_attention_backward signature");
+static_assert(std::is_same<decltype(&mlxp_flash_attention_varlen_backward), mlxp_status (*)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_attention_params*)>::value,
+              "mlxp_flash_attention_varlen_backward signature");
 static_assert(std::is_same<decltype(&mlxp_merge_attention_states), mlxp_status (*)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*)>::value,
               "mlxp_merge_attention_states signature");
 static_assert(std::is_standard_layout<mlxp_matmul_params>::value && std::is_standard_layout<mlxp_norm_params>::value &&
@@ -112,6 +114,11 @@ extern "C" mlxp_status mlxp_flash_attention_backward(const mlxp_tensor* q, const
                                                      const mlxp_tensor* out, const mlxp_tensor* dout,
                                                      const mlxp_tensor* lse, mlxp_tensor* dq, mlxp_tensor* dk,
                                                      mlxp_tensor* dv, const mlxp_attention_params* params);
+extern "C" mlxp_status mlxp_flash_attention_varlen_backward(
+    const mlxp_tensor* q, const mlxp_tensor* k, const mlxp_tensor* v, const mlxp_tensor* out,
+    const mlxp_tensor* dout, const mlxp_tensor* lse, const mlxp_tensor* cu_seqlens_q,
+    const mlxp_tensor* cu_seqlens_k, mlxp_tensor* dq, mlxp_tensor* dk, mlxp_tensor* dv,
+    const mlxp_attention_params* params);
 
 int check_constants();
 int check_constants() {

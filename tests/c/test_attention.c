@@ -1,10 +1,11 @@
 /*
  * test_attention.c — mlxp_flash_attention, mlxp_sliding_window_attention,
  * mlxp_merge_attention_states, mlxp_alibi_slopes, mlxp_flash_attention_varlen,
- * mlxp_chunked_cross_attention, mlxp_flash_attention_rope and mlxp_flash_attention_backward
- * through the C ABI, against a dense reference in double written here from the header's
- * formulas (the backward one is described above its tests): every score is materialized, the masks are built explicitly (bottom-right causal, window (left, right),
- * key lengths, bias -Inf), then softmax with the optional sink logit.
+ * mlxp_chunked_cross_attention, mlxp_flash_attention_rope, mlxp_flash_attention_backward and
+ * mlxp_flash_attention_varlen_backward through the C ABI, against a dense reference in
+ * double written here from the header's formulas (the backward one is described above its
+ * tests): every score is materialized, the masks are built explicitly (bottom-right causal,
+ * window (left, right), key lengths, bias -Inf), then softmax with the optional sink logit.
  *
  * Tolerance (see kernelutil.h for the float32 accumulation bound): the library forms
  * each logit in float32 from D products, so a logit is off by at most
@@ -1365,6 +1366,194 @@ static void test_backward_bad_input(void) {
 #undef UNCHANGED
 }
 
+/* ---- varlen backward ------------------------------------------------------------------- */
+
+/* mlxp_flash_attention_varlen_backward on four packed sequences, GQA, causal: Lq < Lk, no
+ * queries (its keys must get dk = dv = 0), no keys (its dq must be 0) and Lq > Lk (causal
+ * rows with no visible key). Each sequence's dq, dk, dv equal mlxp_flash_attention_backward
+ * on that sequence alone (after mlxp_flash_attention on it alone) bit for bit, and the
+ * reference gradients of ref_backward within run_backward's tolerance. The gradients start
+ * as sentinel bytes, so a row left unwritten shows up. */
+static void test_varlen_backward(void) {
+    enum { NS = 4, HQ = 4, HKV = 2, D = 16, DV = 8 };
+    static const int lq[NS] = {3, 0, 4, 6}, lk[NS] = {7, 5, 0, 4};
+    static const struct {
+        const char* name;
+        int wl;
+        double softcap;
+        int alibi, sinks;
+    } cfgs[] = {{"varlen backward causal", -1, 0, 0, 0},
+                {"varlen backward causal window softcap alibi sinks", 2, 1.5, 1, 1}};
+    int32_t cuq[NS + 1] = {0}, cuk[NS + 1] = {0};
+    for (int s = 0; s < NS; s++) cuq[s + 1] = cuq[s] + lq[s], cuk[s + 1] = cuk[s] + lk[s];
+    const int tq = cuq[NS], tk = cuk[NS];
+    const size_t nq = (size_t)tq * HQ * D, nk = (size_t)tk * HKV * D, nv = (size_t)tk * HKV * DV,
+                 no = (size_t)tq * HQ * DV, nl = (size_t)HQ * tq;
+    for (size_t ci = 0; ci < sizeof cfgs / sizeof cfgs[0]; ci++) {
+        const char* name = cfgs[ci].name;
+        tu_rand r = {6100 + (uint64_t)ci};
+        float *pq = malloc(sizeof(float) * nq), *pk = malloc(sizeof(float) * nk), *pv = malloc(sizeof(float) * nv),
+              *pdo = malloc(sizeof(float) * no), *po = malloc(sizeof(float) * no), *pl = malloc(sizeof(float) * nl),
+              *pdq = malloc(sizeof(float) * nq), *pdk = malloc(sizeof(float) * nk), *pdv = malloc(sizeof(float) * nv);
+        atensor q[NS], k[NS], v[NS], dO[NS];
+        for (int s = 0; s < NS; s++) {
+            /* contiguous [1, L, H, D]: the packed rows are a plain copy */
+            at_init(&q[s], 1, lq[s], HQ, D, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+            at_init(&k[s], 1, lk[s], HKV, D, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+            at_init(&v[s], 1, lk[s], HKV, DV, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+            at_init(&dO[s], 1, lq[s], HQ, DV, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+            at_fill(&q[s], &r, -1, 1), at_fill(&k[s], &r, -1, 1), at_fill(&v[s], &r, -1, 1);
+            at_fill(&dO[s], &r, -1, 1);
+            memcpy(pq + (size_t)cuq[s] * HQ * D, q[s].buf.data, sizeof(float) * (size_t)lq[s] * HQ * D);
+            memcpy(pk + (size_t)cuk[s] * HKV * D, k[s].buf.data, sizeof(float) * (size_t)lk[s] * HKV * D);
+            memcpy(pv + (size_t)cuk[s] * HKV * DV, v[s].buf.data, sizeof(float) * (size_t)lk[s] * HKV * DV);
+            memcpy(pdo + (size_t)cuq[s] * HQ * DV, dO[s].buf.data, sizeof(float) * (size_t)lq[s] * HQ * DV);
+        }
+        fill(pdq, sizeof(float) * nq), fill(pdk, sizeof(float) * nk), fill(pdv, sizeof(float) * nv);
+        int64_t sq[3] = {tq, HQ, D}, sk[3] = {tk, HKV, D}, sv[3] = {tk, HKV, DV}, so[3] = {tq, HQ, DV},
+                sl[2] = {HQ, tq}, sc[1] = {NS + 1}, hq_shape[1] = {HQ};
+        mlxp_tensor tq_ = tu_tensor(pq, TU_F32, 3, sq, NULL), tk_ = tu_tensor(pk, TU_F32, 3, sk, NULL),
+                    tv_ = tu_tensor(pv, TU_F32, 3, sv, NULL), tdo = tu_tensor(pdo, TU_F32, 3, so, NULL),
+                    to_ = tu_tensor(po, TU_F32, 3, so, NULL), tl_ = tu_tensor(pl, TU_F32, 2, sl, NULL),
+                    tdq = tu_tensor(pdq, TU_F32, 3, sq, NULL), tdk = tu_tensor(pdk, TU_F32, 3, sk, NULL),
+                    tdv = tu_tensor(pdv, TU_F32, 3, sv, NULL), tcq = tu_tensor(cuq, TU_F32, 1, sc, NULL),
+                    tck = tu_tensor(cuk, TU_F32, 1, sc, NULL);
+        tcq.dtype.code = tck.dtype.code = MLXP_DTYPE_INT;
+
+        mlxp_attention_params p;
+        CHECK_OK(mlxp_attention_params_init(&p));
+        p.window_left = cfgs[ci].wl;
+        p.softcap = (float)cfgs[ci].softcap;
+        float slopes32[HQ], sinks32[HQ] = {0.5f, -1.0f, 2.0f, 0.0f};
+        double slopes_d[HQ], sinks_d[HQ];
+        mlxp_tensor ts = tu_tensor(slopes32, TU_F32, 1, hq_shape, NULL),
+                    tsk = tu_tensor(sinks32, TU_F32, 1, hq_shape, NULL);
+        bcfg c = {1, 0, 0, HQ, HKV, D, DV, 1, cfgs[ci].wl, -1, 0, cfgs[ci].softcap, NULL, NULL, NULL, NULL};
+        if (cfgs[ci].alibi) {
+            CHECK_OK(mlxp_alibi_slopes(HQ, &ts));
+            for (int h = 0; h < HQ; h++) slopes_d[h] = slopes32[h];
+            p.alibi_slopes = &ts;
+            c.slopes = slopes_d;
+        }
+        if (cfgs[ci].sinks) {
+            for (int h = 0; h < HQ; h++) sinks_d[h] = sinks32[h];
+            p.sinks = &tsk;
+            c.sinks = sinks_d;
+        }
+        CHECK_OK(mlxp_flash_attention_varlen(&tq_, &tk_, &tv_, &tcq, &tck, &to_, &tl_, &p));
+        mlxp_status st = mlxp_flash_attention_varlen_backward(&tq_, &tk_, &tv_, &to_, &tdo, &tl_, &tcq, &tck, &tdq,
+                                                              &tdk, &tdv, &p);
+        CHECK(st == MLXP_OK, "%s: status %d (%s)", name, (int)st, mlxp_last_error());
+
+        int same = 1, bad = 0;
+        for (int s = 0; s < NS; s++) {
+            atensor o, dq, dk, dv;
+            at_init(&o, 1, lq[s], HQ, DV, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+            at_init(&dq, 1, lq[s], HQ, D, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+            at_init(&dk, 1, lk[s], HKV, D, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+            at_init(&dv, 1, lk[s], HKV, DV, TU_F32, MLXP_LAYOUT_BSHD, 1, 0);
+            float* lse1 = malloc(sizeof(float) * ((size_t)HQ * lq[s] + 1));
+            int64_t ls1[3] = {1, HQ, lq[s]};
+            mlxp_tensor tl1 = tu_tensor(lse1, TU_F32, 3, ls1, NULL);
+            CHECK_OK(mlxp_flash_attention(&q[s].t, &k[s].t, &v[s].t, &o.t, &tl1, &p));
+            st = mlxp_flash_attention_backward(&q[s].t, &k[s].t, &v[s].t, &o.t, &dO[s].t, &tl1, &dq.t, &dk.t,
+                                               &dv.t, &p);
+            CHECK(st == MLXP_OK, "%s: sequence %d alone: status %d (%s)", name, s, (int)st, mlxp_last_error());
+            int eq = memcmp(pdq + (size_t)cuq[s] * HQ * D, dq.buf.data, sizeof(float) * (size_t)lq[s] * HQ * D) == 0 &&
+                     memcmp(pdk + (size_t)cuk[s] * HKV * D, dk.buf.data, sizeof(float) * (size_t)lk[s] * HKV * D) == 0 &&
+                     memcmp(pdv + (size_t)cuk[s] * HKV * DV, dv.buf.data, sizeof(float) * (size_t)lk[s] * HKV * DV) == 0;
+            if (!eq) fprintf(stderr, "  %s: sequence %d (Lq %d, Lk %d) differs\n", name, s, lq[s], lk[s]);
+            same &= eq;
+
+            c.Lq = lq[s], c.Lk = lk[s];
+            size_t mq = (size_t)lq[s] * HQ * D + 1, mk = (size_t)lk[s] * HKV * D + 1, mv = (size_t)lk[s] * HKV * DV + 1,
+                   mo = (size_t)lq[s] * HQ * DV + 1;
+            double *xq = malloc(sizeof(double) * mq), *xk = malloc(sizeof(double) * mk),
+                   *xv = malloc(sizeof(double) * mv), *xg = malloc(sizeof(double) * mo),
+                   *xo = malloc(sizeof(double) * mo), *gq = malloc(sizeof(double) * mq),
+                   *gk = malloc(sizeof(double) * mk), *gv = malloc(sizeof(double) * mv);
+            at_to_double(&q[s], xq), at_to_double(&k[s], xk), at_to_double(&v[s], xv), at_to_double(&dO[s], xg);
+            ref_backward(&c, xq, xk, xv, xg, xo, gq, gk, gv, NULL);
+            bad += grad_mismatches(name, "dq", &dq, gq) + grad_mismatches(name, "dk", &dk, gk) +
+                   grad_mismatches(name, "dv", &dv, gv);
+            free(xq), free(xk), free(xv), free(xg), free(xo), free(gq), free(gk), free(gv), free(lse1);
+            at_free(&o), at_free(&dq), at_free(&dk), at_free(&dv);
+        }
+        CHECK(same, "%s: gradients differ from mlxp_flash_attention_backward on each sequence alone", name);
+        CHECK(bad == 0, "%s: %d mismatches against the reference", name, bad);
+        /* sequence 1 has no queries: its keys get no gradient; sequence 2 has no keys */
+        int nonzero = 0;
+        for (size_t i = (size_t)cuk[1] * HKV * D; i < (size_t)cuk[2] * HKV * D; i++) nonzero += pdk[i] != 0.0f;
+        for (size_t i = (size_t)cuk[1] * HKV * DV; i < (size_t)cuk[2] * HKV * DV; i++) nonzero += pdv[i] != 0.0f;
+        for (size_t i = (size_t)cuq[2] * HQ * D; i < (size_t)cuq[3] * HQ * D; i++) nonzero += pdq[i] != 0.0f;
+        CHECK(nonzero == 0, "%s: %d gradients of an empty side are not 0", name, nonzero);
+        for (int s = 0; s < NS; s++) at_free(&q[s]), at_free(&k[s]), at_free(&v[s]), at_free(&dO[s]);
+        free(pq), free(pk), free(pv), free(pdo), free(po), free(pl), free(pdq), free(pdk), free(pdv);
+    }
+}
+
+static void test_varlen_backward_bad_input(void) {
+    /* valid: two sequences, q/out/dout/dq [3, 2, 4], k/v/dk/dv [5, 1, 4], lse [2, 3] */
+    float qd[24], kd[20], vd[20], od[24], gd[24], ld[6], dqd[24], dkd[20], dvd[20], q0[24];
+    for (int i = 0; i < 24; i++) qd[i] = 0.03f * (float)i, gd[i] = 0.02f * (float)(i % 7) - 0.05f;
+    for (int i = 0; i < 20; i++) kd[i] = vd[i] = 0.02f * (float)i;
+    int64_t qs[3] = {3, 2, 4}, ks[3] = {5, 1, 4}, ks_bad[3] = {4, 1, 4}, ls[2] = {2, 3}, c3[1] = {3},
+            c2[1] = {2};
+    mlxp_tensor q = tu_tensor(qd, TU_F32, 3, qs, NULL), k = tu_tensor(kd, TU_F32, 3, ks, NULL),
+                v = tu_tensor(vd, TU_F32, 3, ks, NULL), o = tu_tensor(od, TU_F32, 3, qs, NULL),
+                g = tu_tensor(gd, TU_F32, 3, qs, NULL), l = tu_tensor(ld, TU_F32, 2, ls, NULL),
+                dq = tu_tensor(dqd, TU_F32, 3, qs, NULL), dk = tu_tensor(dkd, TU_F32, 3, ks, NULL),
+                dv = tu_tensor(dvd, TU_F32, 3, ks, NULL), dk_bad = tu_tensor(dkd, TU_F32, 3, ks_bad, NULL),
+                dq_on_q = tu_tensor(qd, TU_F32, 3, qs, NULL);
+    int32_t cq[3] = {0, 1, 3}, ck[3] = {0, 2, 5}, cq_start[3] = {1, 1, 3}, ck_last[3] = {0, 2, 4}, ck_short[2] = {0, 5};
+#define I32(name, data, shape)                                  \
+    mlxp_tensor name = tu_tensor(data, TU_F32, 1, shape, NULL); \
+    name.dtype.code = MLXP_DTYPE_INT
+    I32(tcq, cq, c3); I32(tck, ck, c3); I32(tcq_start, cq_start, c3); I32(tck_last, ck_last, c3);
+    I32(tck_short, ck_short, c2);
+#undef I32
+    float bd[15] = {0};
+    int64_t bs[2] = {3, 5};
+    mlxp_tensor tb = tu_tensor(bd, TU_F32, 2, bs, NULL);
+    mlxp_attention_params p;
+    CHECK_OK(mlxp_attention_params_init(&p));
+    CHECK_OK(mlxp_flash_attention_varlen(&q, &k, &v, &tcq, &tck, &o, &l, &p));
+    memcpy(q0, qd, sizeof qd);
+#define RESET()                                                              \
+    do {                                                                     \
+        fill(dqd, sizeof dqd), fill(dkd, sizeof dkd), fill(dvd, sizeof dvd); \
+        mlxp_attention_params_init(&p);                                      \
+    } while (0)
+#define UNCHANGED(what)                                                                              \
+    CHECK(untouched(dqd, sizeof dqd) && untouched(dkd, sizeof dkd) && untouched(dvd, sizeof dvd) && \
+              memcmp(qd, q0, sizeof qd) == 0,                                                        \
+          "%s: output written", what)
+#define VBWD(cu_q, cu_k, lse_, dq_, dk_) \
+    mlxp_flash_attention_varlen_backward(&q, &k, &v, &o, &g, lse_, cu_q, cu_k, dq_, dk_, &dv, &p)
+    RESET(); CHECK_OK(VBWD(&tcq, &tck, &l, &dq, &dk)); /* the baseline is valid */
+    RESET(); EXPECT(VBWD(&tcq_start, &tck, &l, &dq, &dk), MLXP_ERR_INVALID_ARGUMENT, "cu_seqlens_q");
+        UNCHANGED("varlen backward cu_q[0] = 1");
+    RESET(); EXPECT(VBWD(&tcq, &tck_last, &l, &dq, &dk), MLXP_ERR_INVALID_ARGUMENT, "cu_seqlens_k");
+        UNCHANGED("varlen backward cu_k last != 5");
+    RESET(); EXPECT(VBWD(&tcq, &tck_short, &l, &dq, &dk), MLXP_ERR_INVALID_ARGUMENT, "cu_seqlens_k");
+        UNCHANGED("varlen backward cu_k shorter than cu_q");
+    RESET(); EXPECT(VBWD(NULL, &tck, &l, &dq, &dk), MLXP_ERR_INVALID_ARGUMENT, "cu_seqlens_q");
+        UNCHANGED("varlen backward cu_q NULL");
+    RESET(); EXPECT(VBWD(&tcq, &tck, &l, &dq, &dk_bad), MLXP_ERR_SHAPE_MISMATCH, "dk");
+        UNCHANGED("varlen backward dk shape");
+    RESET(); EXPECT(VBWD(&tcq, &tck, NULL, &dq, &dk), MLXP_ERR_INVALID_ARGUMENT, "lse");
+        UNCHANGED("varlen backward lse NULL");
+    RESET(); EXPECT(VBWD(&tcq, &tck, &l, &dq_on_q, &dk), MLXP_ERR_INVALID_ARGUMENT, "dq");
+        UNCHANGED("varlen backward dq overlapping q");
+    RESET(); p.bias = &tb; EXPECT(VBWD(&tcq, &tck, &l, &dq, &dk), MLXP_ERR_INVALID_ARGUMENT, "bias");
+        UNCHANGED("varlen backward bias");
+    RESET(); p.layout = MLXP_LAYOUT_BHSD; EXPECT(VBWD(&tcq, &tck, &l, &dq, &dk), MLXP_ERR_INVALID_ARGUMENT, "layout");
+        UNCHANGED("varlen backward BHSD");
+#undef VBWD
+#undef RESET
+#undef UNCHANGED
+}
+
 int main(void) {
     test_alibi_slopes();
     test_flash();
@@ -1377,5 +1566,7 @@ int main(void) {
     test_attention_rope();
     test_backward();
     test_backward_bad_input();
+    test_varlen_backward();
+    test_varlen_backward_bad_input();
     return tu_finish("test_attention");
 }

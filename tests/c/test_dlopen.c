@@ -34,7 +34,8 @@
     X(mlxp_attention_params_init) X(mlxp_alibi_slopes) X(mlxp_flash_attention)    \
     X(mlxp_sliding_window_attention) X(mlxp_merge_attention_states)              \
     X(mlxp_flash_attention_varlen) X(mlxp_chunked_cross_attention)               \
-    X(mlxp_flash_attention_rope) X(mlxp_flash_attention_backward)
+    X(mlxp_flash_attention_rope) X(mlxp_flash_attention_backward)                 \
+    X(mlxp_flash_attention_varlen_backward)
 
 typedef struct {
 #define FIELD(name) __typeof__(name)* name;

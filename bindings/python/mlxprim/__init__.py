@@ -37,8 +37,8 @@ from ._errors import (
 )
 from ._attention import (alibi_slopes, chunked_cross_attention, flash_attention,
                          flash_attention_backward, flash_attention_rope,
-                         flash_attention_varlen, merge_attention_states,
-                         sliding_window_attention)
+                         flash_attention_varlen, flash_attention_varlen_backward,
+                         merge_attention_states, sliding_window_attention)
 from ._activations import (activation, activation_backward, geglu, gelu, glu,
                            glu_backward, silu, swiglu)
 from ._linalg import gated_linear, linear, matmul
@@ -91,6 +91,7 @@ __all__ = [
     "flash_attention",
     "flash_attention_backward",
     "flash_attention_varlen",
+    "flash_attention_varlen_backward",
     "chunked_cross_attention",
     "flash_attention_rope",
     "sliding_window_attention",

@@ -1,6 +1,6 @@
 """Attention: FlashAttention-style forward, packed variable-length batches, chunked cross
 attention, fused RoPE, sliding windows, merging partial states, ALiBi slopes and the
-backward pass (mlxp_flash_attention and friends).
+backward passes, padded and packed (mlxp_flash_attention and friends).
 
 Conventions (include/mlxprim.h): BSHD by default; causal masking is bottom-right aligned
 (query i sees key j iff j <= i + Lk - Lq); a window ``(left, right)`` keeps key j iff
@@ -276,6 +276,25 @@ def sliding_window_attention(q, k, v, window_size, *, causal=True, scale=None,
     return out
 
 
+def _varlen_vectors(p, qa, alibi_slopes, sinks):
+    """Attaches the varlen calls' optional ALiBi slopes (True: the standard ones for q's
+    heads) and sinks to p. Returns the descriptors p points to, to be kept alive by the
+    caller until the call returns."""
+    if alibi_slopes is True:
+        q3 = qa is not None and qa.shape is not None and len(qa.shape) == 3
+        alibi_slopes = _standard_alibi_slopes(qa.shape[1]) if q3 else None
+    elif alibi_slopes is False:
+        alibi_slopes = None
+    keep = []
+    for field, obj in (("alibi_slopes", _vector(alibi_slopes, np.float32)),
+                       ("sinks", _vector(sinks, np.float32))):
+        arg = as_tensor(obj, field)
+        if arg is not None:
+            keep.append(arg)
+            setattr(p, field, ctypes.pointer(arg.struct))
+    return keep
+
+
 def flash_attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, *, scale=None, causal=True,
                            window=(-1, -1), softcap=0.0, alibi_slopes=None, sinks=None,
                            return_lse=False, out=None):
@@ -308,15 +327,8 @@ def flash_attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, *, scale=None, c
     cqa = as_tensor(_vector(cu_seqlens_q, np.int32), "cu_seqlens_q")
     cka = as_tensor(_vector(cu_seqlens_k, np.int32), "cu_seqlens_k")
     q3 = qa is not None and qa.shape is not None and len(qa.shape) == 3
-    if alibi_slopes is True:
-        alibi_slopes = _standard_alibi_slopes(qa.shape[1]) if q3 else None
-    elif alibi_slopes is False:
-        alibi_slopes = None
-    alibi_a = as_tensor(_vector(alibi_slopes, np.float32), "alibi_slopes")
-    sinks_a = as_tensor(_vector(sinks, np.float32), "sinks")
-    for field, arg in (("alibi_slopes", alibi_a), ("sinks", sinks_a)):
-        if arg is not None:
-            setattr(p, field, ctypes.pointer(arg.struct))
+    # keep holds the descriptors p points to: they must stay alive until the call returns.
+    keep = _varlen_vectors(p, qa, alibi_slopes, sinks)
     if out is None:
         if q3 and va is not None and va.shape is not None and len(va.shape) == 3:
             out = np.empty(qa.shape[:2] + (va.shape[2],), qa.dtype)
@@ -332,6 +344,55 @@ def flash_attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, *, scale=None, c
     if return_lse:
         return out, lse
     return out
+
+
+def flash_attention_varlen_backward(q, k, v, out, dout, lse, cu_seqlens_q, cu_seqlens_k, *,
+                                    scale=None, causal=True, window=(-1, -1), softcap=0.0,
+                                    alibi_slopes=None, sinks=None, dq=None, dk=None, dv=None):
+    """Gradients of :func:`flash_attention_varlen`: each sequence's ``dq``, ``dk``, ``dv``
+    are those of :func:`flash_attention_backward` on that sequence by itself, bit for bit
+    (a sequence's keys get no gradient from another sequence's queries; the keys of a
+    sequence with no queries get zeros).
+
+    Args:
+        q, k, v, cu_seqlens_q, cu_seqlens_k, scale, causal, window, softcap, alibi_slopes,
+            sinks: exactly as given to the forward :func:`flash_attention_varlen` call.
+        out: the forward output ``[total_q, Hq, Dv]``; dout: the gradient reaching it
+            (out's shape).
+        lse: float32 ``[Hq, total_q]`` from ``flash_attention_varlen(...,
+            return_lse=True)`` (required).
+        dq, dk, dv: where to write, the shapes of q, k, v (any float dtype); default new
+            arrays with the dtypes of q, k, v. They must not overlap each other or any
+            input.
+
+    Returns:
+        ``(dq, dk, dv)``.
+
+    Raises:
+        InvalidArgumentError (inconsistent cu_seqlens, naming which; bad params; overlap),
+        ShapeMismatchError, UnsupportedDtypeError, as :func:`flash_attention_backward`.
+    """
+    p = _params(scale, causal, window, "BSHD", softcap)
+    qa = as_tensor(q, "q")
+    ka = as_tensor(k, "k")
+    va = as_tensor(v, "v")
+    outa = as_tensor(out, "out")
+    douta = as_tensor(dout, "dout")
+    lsea = as_tensor(lse, "lse")
+    cqa = as_tensor(_vector(cu_seqlens_q, np.int32), "cu_seqlens_q")
+    cka = as_tensor(_vector(cu_seqlens_k, np.int32), "cu_seqlens_k")
+    # keep holds the descriptors p points to: they must stay alive until the call returns.
+    keep = _varlen_vectors(p, qa, alibi_slopes, sinks)
+    dq = empty_like(qa) if dq is None else dq
+    dk = empty_like(ka) if dk is None else dk
+    dv = empty_like(va) if dv is None else dv
+    dqa = as_tensor(dq, "dq", writable=True)
+    dka = as_tensor(dk, "dk", writable=True)
+    dva = as_tensor(dv, "dv", writable=True)
+    check(lib.mlxp_flash_attention_varlen_backward(
+        ref(qa), ref(ka), ref(va), ref(outa), ref(douta), ref(lsea), ref(cqa), ref(cka),
+        ref(dqa), ref(dka), ref(dva), ctypes.byref(p)))
+    return dq, dk, dv
 
 
 def chunked_cross_attention(q, k, v, *, chunk_size=1024, causal=False, scale=None,

@@ -322,10 +322,7 @@ extension MLXPrim {
         cuSeqlensQ: [Int32], cuSeqlensK: [Int32], params: AttentionParams = .init(),
         returnLSE: Bool = false
     ) throws -> (output: [T], shape: [Int], lse: [Float]?) {
-        // [totalQ, Hq, Dv] and [Hq, totalQ]; shapes that are not 3-D go on to the library.
-        let packed = qShape.count == 3 && vShape.count == 3
-        let outShape = packed ? [qShape[0], qShape[1], vShape[2]] : qShape
-        let lseShape = packed ? [qShape[1], qShape[0]] : qShape
+        let (outShape, lseShape) = varlenShapes(qShape, vShape)
         try checkCount(q.count, "q", shape: qShape)
         try checkCount(k.count, "k", shape: kShape)
         try checkCount(v.count, "v", shape: vShape)
@@ -360,6 +357,92 @@ extension MLXPrim {
             }
         }
         return (output, outShape, lse)
+    }
+
+    /// Gradients of `flashAttentionVarlen`, as `mlxp_flash_attention_varlen_backward`
+    /// defines them: each sequence's dq, dk and dv are those of `flashAttentionBackward` on
+    /// that sequence by itself, bit for bit (a sequence's keys get no gradient from another
+    /// sequence's queries; the keys of a sequence with no queries get zeros).
+    ///
+    /// - Parameters:
+    ///   - q, k, v, cuSeqlensQ, cuSeqlensK, params: exactly as given to the forward call.
+    ///   - out, lse: the forward call's output ([totalQ, Hq, Dv]) and lse (`returnLSE: true`,
+    ///     [Hq, totalQ]).
+    ///   - dout: the gradient of the output, in out's shape.
+    /// - Returns: dq, dk and dv in the shapes of q, k and v.
+    /// - Throws: as `flashAttentionBackward`; `.invalidArgument` for inconsistent cu_seqlens.
+    public static func flashAttentionVarlenBackward<T: MLXPrimFloat>(
+        q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
+        out: [T], dout: [T], lse: [Float], cuSeqlensQ: [Int32], cuSeqlensK: [Int32],
+        params: AttentionParams = .init()
+    ) throws -> (dq: [T], dk: [T], dv: [T]) {
+        var dq = [T](repeating: 0, count: try elementCount(qShape, "dq"))
+        var dk = [T](repeating: 0, count: try elementCount(kShape, "dk"))
+        var dv = [T](repeating: 0, count: try elementCount(vShape, "dv"))
+        try q.withUnsafeBufferPointer { q in
+            try k.withUnsafeBufferPointer { k in
+                try v.withUnsafeBufferPointer { v in
+                    try out.withUnsafeBufferPointer { out in
+                        try dout.withUnsafeBufferPointer { dout in
+                            try lse.withUnsafeBufferPointer { lse in
+                                try dq.withUnsafeMutableBufferPointer { dq in
+                                    try dk.withUnsafeMutableBufferPointer { dk in
+                                        try dv.withUnsafeMutableBufferPointer { dv in
+                                            try flashAttentionVarlenBackward(
+                                                q: q, qShape: qShape, k: k, kShape: kShape,
+                                                v: v, vShape: vShape, out: out, dout: dout,
+                                                lse: lse, cuSeqlensQ: cuSeqlensQ,
+                                                cuSeqlensK: cuSeqlensK, params: params,
+                                                dq: dq, dk: dk, dv: dv)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (dq, dk, dv)
+    }
+
+    /// Packed attention gradients written into caller memory; see
+    /// `flashAttentionVarlenBackward(q:qShape:k:kShape:v:vShape:out:dout:lse:cuSeqlensQ:cuSeqlensK:params:)`.
+    /// dq, dk and dv hold q's, k's and v's element counts and may not overlap each other or
+    /// any input. On failure nothing is written.
+    public static func flashAttentionVarlenBackward<T: MLXPrimFloat>(
+        q: UnsafeBufferPointer<T>, qShape: [Int], k: UnsafeBufferPointer<T>, kShape: [Int],
+        v: UnsafeBufferPointer<T>, vShape: [Int], out: UnsafeBufferPointer<T>,
+        dout: UnsafeBufferPointer<T>, lse: UnsafeBufferPointer<Float>, cuSeqlensQ: [Int32],
+        cuSeqlensK: [Int32], params: AttentionParams = .init(),
+        dq: UnsafeMutableBufferPointer<T>, dk: UnsafeMutableBufferPointer<T>,
+        dv: UnsafeMutableBufferPointer<T>
+    ) throws {
+        let (outShape, lseShape) = varlenShapes(qShape, vShape)
+        try checkCount(q.count, "q", shape: qShape)
+        try checkCount(k.count, "k", shape: kShape)
+        try checkCount(v.count, "v", shape: vShape)
+        try checkCount(out.count, "out", shape: outShape)
+        try checkCount(dout.count, "dout", shape: outShape)
+        try checkCount(lse.count, "lse", shape: lseShape)
+        try checkCount(dq.count, "dq", shape: qShape)
+        try checkCount(dk.count, "dk", shape: kShape)
+        try checkCount(dv.count, "dv", shape: vShape)
+        try cuSeqlensQ.withUnsafeBufferPointer { cuQ in
+            try cuSeqlensK.withUnsafeBufferPointer { cuK in
+                try withTensors { t in
+                    try params.withCParams(t) { p in
+                        try check(mlxp_flash_attention_varlen_backward(
+                            t.tensor(q, qShape), t.tensor(k, kShape), t.tensor(v, vShape),
+                            t.tensor(out, outShape), t.tensor(dout, outShape),
+                            t.tensor(lse, lseShape),
+                            t.tensor(cuQ.baseAddress, .int32, [cuQ.count]),
+                            t.tensor(cuK.baseAddress, .int32, [cuK.count]),
+                            t.tensor(dq, qShape), t.tensor(dk, kShape), t.tensor(dv, vShape), p))
+                    }
+                }
+            }
+        }
     }
 
     /// Attention over a long key axis computed `chunkSize` keys at a time, as
@@ -530,6 +613,17 @@ extension MLXPrim {
             return qShape
         }
         return layout == .bshd ? [qShape[0], qShape[2], qShape[1]] : Array(qShape.prefix(3))
+    }
+
+    /// The varlen output's [totalQ, Hq, Dv] and lse's [Hq, totalQ] from q's and v's shapes.
+    /// Shapes that are not 3-D are passed on unchanged for the library to reject.
+    private static func varlenShapes(
+        _ qShape: [Int], _ vShape: [Int]
+    ) -> (out: [Int], lse: [Int]) {
+        guard qShape.count == 3, vShape.count == 3 else {
+            return (qShape, qShape)
+        }
+        return ([qShape[0], qShape[1], vShape[2]], [qShape[1], qShape[0]])
     }
 
     /// [B, H, L] from [B, L, H, D].

@@ -163,4 +163,122 @@ final class AttentionBackwardTests: XCTestCase {
                 vShape: [1, 2, 2, 4], out: fwd.output, dout: fwd.output, lse: [0])
         }
     }
+
+    /// Rows [lo, hi) of a packed [rows, ...] buffer with `rowSize` elements per row.
+    func rows<T>(_ x: [T], _ lo: Int, _ hi: Int, _ rowSize: Int) -> [T] {
+        Array(x[lo * rowSize..<hi * rowSize])
+    }
+
+    func checkVarlenEqualsEachSequenceAlone<T: MLXPrimFloat>(_: T.Type, tol: Double) throws {
+        // Four sequences, GQA, causal: Lq < Lk, no queries (its keys get dk = dv = 0), no
+        // keys (its dq is 0) and Lq > Lk (its first query sees no key).
+        let (hq, hkv, d, dv) = (4, 2, 8, 6)
+        let cuQ: [Int32] = [0, 2, 2, 5, 9], cuK: [Int32] = [0, 5, 8, 8, 11]
+        let (totalQ, totalK) = (Int(cuQ.last!), Int(cuK.last!))
+        var data = TestData(seed: 78)
+        let q: [T] = data.values(totalQ * hq * d, scale: 1)
+        let k: [T] = data.values(totalK * hkv * d, scale: 1)
+        let v: [T] = data.values(totalK * hkv * dv, scale: 1)
+        let dout: [T] = data.values(totalQ * hq * dv, scale: 1)
+        let params = AttentionParams(causal: true)
+        let fwd = try MLXPrim.flashAttentionVarlen(
+            q: q, qShape: [totalQ, hq, d], k: k, kShape: [totalK, hkv, d], v: v,
+            vShape: [totalK, hkv, dv], cuSeqlensQ: cuQ, cuSeqlensK: cuK, params: params,
+            returnLSE: true)
+        let got = try MLXPrim.flashAttentionVarlenBackward(
+            q: q, qShape: [totalQ, hq, d], k: k, kShape: [totalK, hkv, d], v: v,
+            vShape: [totalK, hkv, dv], out: fwd.output, dout: dout, lse: fwd.lse!,
+            cuSeqlensQ: cuQ, cuSeqlensK: cuK, params: params)
+        for b in 0..<cuQ.count - 1 {
+            let (q0, q1, k0, k1) = (Int(cuQ[b]), Int(cuQ[b + 1]), Int(cuK[b]), Int(cuK[b + 1]))
+            let (qShape, kShape, vShape) = (
+                [1, q1 - q0, hq, d], [1, k1 - k0, hkv, d], [1, k1 - k0, hkv, dv]
+            )
+            let (sq, sk, sv, sdout) = (
+                rows(q, q0, q1, hq * d), rows(k, k0, k1, hkv * d), rows(v, k0, k1, hkv * dv),
+                rows(dout, q0, q1, hq * dv)
+            )
+            let alone = try MLXPrim.flashAttention(
+                q: sq, qShape: qShape, k: sk, kShape: kShape, v: sv, vShape: vShape,
+                params: params, returnLSE: true)
+            let want = try MLXPrim.flashAttentionBackward(
+                q: sq, qShape: qShape, k: sk, kShape: kShape, v: sv, vShape: vShape,
+                out: alone.output, dout: sdout, lse: alone.lse!, params: params)
+            // Bit for bit: the same sequence's gradients computed alone.
+            XCTAssertEqual(rows(got.dq, q0, q1, hq * d), want.dq, "sequence \(b) dq")
+            XCTAssertEqual(rows(got.dk, k0, k1, hkv * d), want.dk, "sequence \(b) dk")
+            XCTAssertEqual(rows(got.dv, k0, k1, hkv * dv), want.dv, "sequence \(b) dv")
+            let ref = attentionBackwardReference(
+                q: sq.map(Double.init), qShape: qShape, k: sk.map(Double.init), kShape: kShape,
+                v: sv.map(Double.init), vShape: vShape, dout: sdout.map(Double.init),
+                params: params)
+            assertClose(rows(got.dq, q0, q1, hq * d), ref.dq, rtol: tol, atol: tol, "dq \(b)")
+            assertClose(rows(got.dk, k0, k1, hkv * d), ref.dk, rtol: tol, atol: tol, "dk \(b)")
+            assertClose(rows(got.dv, k0, k1, hkv * dv), ref.dv, rtol: tol, atol: tol, "dv \(b)")
+        }
+        // Sequence 1 has no queries and sequence 2 no keys: exact zeros, not just small.
+        XCTAssertTrue(rows(got.dk, 5, 8, hkv * d).allSatisfy { $0 == 0 }, "dk without queries")
+        XCTAssertTrue(rows(got.dv, 5, 8, hkv * dv).allSatisfy { $0 == 0 }, "dv without queries")
+        XCTAssertTrue(rows(got.dq, 2, 5, hq * d).allSatisfy { $0 == 0 }, "dq without keys")
+    }
+
+    func testVarlenEqualsEachSequenceAlone() throws {
+        try checkVarlenEqualsEachSequenceAlone(Float.self, tol: tol32)
+        try checkVarlenEqualsEachSequenceAlone(Float16.self, tol: tol16)
+    }
+
+    func testVarlenBadCuSeqlens() throws {
+        let (hq, d) = (2, 4)
+        var data = TestData(seed: 79)
+        let q: [Float] = data.values(5 * hq * d, scale: 1)
+        let k: [Float] = data.values(6 * hq * d, scale: 1)
+        let (cuQ, cuK): ([Int32], [Int32]) = ([0, 2, 5], [0, 3, 6])
+        let fwd = try MLXPrim.flashAttentionVarlen(
+            q: q, qShape: [5, hq, d], k: k, kShape: [6, hq, d], v: k, vShape: [6, hq, d],
+            cuSeqlensQ: cuQ, cuSeqlensK: cuK, returnLSE: true)
+        func call(_ cuQ: [Int32], _ cuK: [Int32]) throws {
+            _ = try MLXPrim.flashAttentionVarlenBackward(
+                q: q, qShape: [5, hq, d], k: k, kShape: [6, hq, d], v: k, vShape: [6, hq, d],
+                out: fwd.output, dout: fwd.output, lse: fwd.lse!, cuSeqlensQ: cuQ,
+                cuSeqlensK: cuK)
+        }
+        // Sanity: the forward call's offsets are accepted.
+        XCTAssertNoThrow(try call(cuQ, cuK))
+        for (what, badQ, badK, name) in [
+            ("k beyond totalK", cuQ, [0, 3, 7] as [Int32], "cu_seqlens_k"),
+            ("q decreasing", [0, 3, 2, 5] as [Int32], [0, 1, 2, 6] as [Int32], "cu_seqlens_q"),
+        ] {
+            assertThrows(.invalidArgument, what) { try call(badQ, badK) }
+            do {
+                try call(badQ, badK)
+            } catch let error as MLXPrimError {
+                XCTAssertTrue(error.message.contains(name), "\(what): \(error.message)")
+            }
+        }
+        // The unsafe-buffer form leaves the gradients unchanged on failure.
+        var dq = [Float](repeating: 7, count: q.count), dk = [Float](repeating: 7, count: k.count)
+        var dv = dk
+        q.withUnsafeBufferPointer { qb in
+            k.withUnsafeBufferPointer { kb in
+                fwd.output.withUnsafeBufferPointer { ob in
+                    fwd.lse!.withUnsafeBufferPointer { lb in
+                        dq.withUnsafeMutableBufferPointer { dqb in
+                            dk.withUnsafeMutableBufferPointer { dkb in
+                                dv.withUnsafeMutableBufferPointer { dvb in
+                                    assertThrows(.invalidArgument, "unsafe form, bad cu_q") {
+                                        try MLXPrim.flashAttentionVarlenBackward(
+                                            q: qb, qShape: [5, hq, d], k: kb, kShape: [6, hq, d],
+                                            v: kb, vShape: [6, hq, d], out: ob, dout: ob, lse: lb,
+                                            cuSeqlensQ: [1, 2, 5], cuSeqlensK: cuK, dq: dqb,
+                                            dk: dkb, dv: dvb)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssertTrue((dq + dk + dv).allSatisfy { $0 == 7 }, "gradients written on failure")
+    }
 }
