@@ -1459,9 +1459,11 @@ static void test_varlen_backward(void) {
             st = mlxp_flash_attention_backward(&q[s].t, &k[s].t, &v[s].t, &o.t, &dO[s].t, &tl1, &dq.t, &dk.t,
                                                &dv.t, &p);
             CHECK(st == MLXP_OK, "%s: sequence %d alone: status %d (%s)", name, s, (int)st, mlxp_last_error());
-            int eq = memcmp(pdq + (size_t)cuq[s] * HQ * D, dq.buf.data, sizeof(float) * (size_t)lq[s] * HQ * D) == 0 &&
-                     memcmp(pdk + (size_t)cuk[s] * HKV * D, dk.buf.data, sizeof(float) * (size_t)lk[s] * HKV * D) == 0 &&
-                     memcmp(pdv + (size_t)cuk[s] * HKV * DV, dv.buf.data, sizeof(float) * (size_t)lk[s] * HKV * DV) == 0;
+            size_t bq = sizeof(float) * (size_t)lq[s] * HQ * D, bk = sizeof(float) * (size_t)lk[s] * HKV * D,
+                   bv = sizeof(float) * (size_t)lk[s] * HKV * DV;
+            int eq = memcmp(pdq + (size_t)cuq[s] * HQ * D, dq.buf.data, bq) == 0 &&
+                     memcmp(pdk + (size_t)cuk[s] * HKV * D, dk.buf.data, bk) == 0 &&
+                     memcmp(pdv + (size_t)cuk[s] * HKV * DV, dv.buf.data, bv) == 0;
             if (!eq) fprintf(stderr, "  %s: sequence %d (Lq %d, Lk %d) differs\n", name, s, lq[s], lk[s]);
             same &= eq;
 

@@ -406,10 +406,9 @@ extension MLXPrim {
         return (dq, dk, dv)
     }
 
-    /// Packed attention gradients written into caller memory; see
-    /// `flashAttentionVarlenBackward(q:qShape:k:kShape:v:vShape:out:dout:lse:cuSeqlensQ:cuSeqlensK:params:)`.
-    /// dq, dk and dv hold q's, k's and v's element counts and may not overlap each other or
-    /// any input. On failure nothing is written.
+    /// Packed attention gradients written into caller memory; see the array form of
+    /// `flashAttentionVarlenBackward`. dq, dk and dv hold q's, k's and v's element counts
+    /// and may not overlap each other or any input. On failure nothing is written.
     public static func flashAttentionVarlenBackward<T: MLXPrimFloat>(
         q: UnsafeBufferPointer<T>, qShape: [Int], k: UnsafeBufferPointer<T>, kShape: [Int],
         v: UnsafeBufferPointer<T>, vShape: [Int], out: UnsafeBufferPointer<T>,
