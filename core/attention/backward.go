@@ -106,10 +106,12 @@ type backPlan struct {
 }
 
 // backScratch is one worker's float32 memory: the keys, values and their gradient sums
-// of one (batch, KV head), and one query row's vectors.
+// of one (batch, KV head), rows zero padded to dp (keys) or dvp (values), and one query
+// row's vectors and per-key values.
 type backScratch struct {
-	k, v, dk, dv []float32 // Lk rows of D (k, dk) or Dv (v, dv)
-	q, dq, do, o []float32
+	k, v, dk, dv []float32 // Lk rows of dp (k, dk) or dvp (v, dv)
+	q, dq, do, o []float32 // padded to dp (q, dq) or dvp (do, o)
+	p, dp, th    []float32 // per visible key: probability, dout·v, tanh of the capped logit
 	bias         []float32 // one query row's bias over the keys
 }
 
@@ -118,15 +120,17 @@ func (bp *backPlan) run() {
 	if pl.B == 0 || pl.Hkv == 0 {
 		return
 	}
+	dp, dvp, lk := pl.dp, pl.dvp, pl.Lk
 	cpu.ParallelFor(pl.B*pl.Hkv, 1, func(lo, hi int) {
 		sc := backScratch{
-			k: make([]float32, pl.Lk*pl.D), dk: make([]float32, pl.Lk*pl.D),
-			v: make([]float32, pl.Lk*pl.Dv), dv: make([]float32, pl.Lk*pl.Dv),
-			q: make([]float32, pl.D), dq: make([]float32, pl.D),
-			do: make([]float32, pl.Dv), o: make([]float32, pl.Dv),
+			k: make([]float32, lk*dp), dk: make([]float32, lk*dp),
+			v: make([]float32, lk*dvp), dv: make([]float32, lk*dvp),
+			q: make([]float32, dp), dq: make([]float32, dp),
+			do: make([]float32, dvp), o: make([]float32, dvp),
+			p: make([]float32, lk), dp: make([]float32, lk), th: make([]float32, lk),
 		}
 		if pl.bias != nil {
-			sc.bias = make([]float32, pl.Lk)
+			sc.bias = make([]float32, lk)
 		}
 		for it := lo; it < hi; it++ {
 			bp.group(&sc, it/pl.Hkv, it%pl.Hkv)
@@ -138,10 +142,10 @@ func (bp *backPlan) run() {
 // that KV head, in a fixed order.
 func (bp *backPlan) group(sc *backScratch, b, kvh int) {
 	pl := bp.plan
-	D, Dv := pl.D, pl.Dv
+	D, Dv, dp, dvp := pl.D, pl.Dv, pl.dp, pl.dvp
 	for j := range pl.Lk {
-		pl.k.t.LoadRow(pl.k.off(b, j, kvh), sc.k[j*D:(j+1)*D])
-		pl.v.t.LoadRow(pl.v.off(b, j, kvh), sc.v[j*Dv:(j+1)*Dv])
+		pl.k.t.LoadRow(pl.k.off(b, j, kvh), sc.k[j*dp:j*dp+D])
+		pl.v.t.LoadRow(pl.v.off(b, j, kvh), sc.v[j*dvp:j*dvp+Dv])
 	}
 	clear(sc.dk)
 	clear(sc.dv)
@@ -159,68 +163,62 @@ func (bp *backPlan) group(sc *backScratch, b, kvh int) {
 			if lo < hi && lse != negInf {
 				bp.row(sc, b, h, i, lo, hi, lse, slope)
 			}
-			bp.dq.t.StoreRow(bp.dq.off(b, i, h), sc.dq)
+			bp.dq.t.StoreRow(bp.dq.off(b, i, h), sc.dq[:D])
 		}
 	}
 	for j := range pl.Lk {
-		bp.dk.t.StoreRow(bp.dk.off(b, j, kvh), sc.dk[j*D:(j+1)*D])
-		bp.dv.t.StoreRow(bp.dv.off(b, j, kvh), sc.dv[j*Dv:(j+1)*Dv])
+		bp.dk.t.StoreRow(bp.dk.off(b, j, kvh), sc.dk[j*dp:j*dp+D])
+		bp.dv.t.StoreRow(bp.dv.off(b, j, kvh), sc.dv[j*dvp:j*dvp+Dv])
 	}
 }
 
 // row adds query row (b, h, i)'s terms over its visible keys [lo, hi) to sc.dq, sc.dk
-// and sc.dv.
+// and sc.dv, each step a vector kernel over all those keys: the logits (q·k), the
+// probabilities exp(x - lse), dout·v, then dv += P dout, dk += dS q and dq += dS k.
 func (bp *backPlan) row(sc *backScratch, b, h, i, lo, hi int, lse, slope float32) {
 	pl := bp.plan
-	D, Dv := pl.D, pl.Dv
-	pl.q.t.LoadRow(pl.q.off(b, i, h), sc.q)
-	bp.do.t.LoadRow(bp.do.off(b, i, h), sc.do)
-	pl.o.t.LoadRow(pl.o.off(b, i, h), sc.o)
+	kern, dp, dvp := pl.kern, pl.dp, pl.dvp
+	pl.q.t.LoadRow(pl.q.off(b, i, h), sc.q[:pl.D])
+	bp.do.t.LoadRow(bp.do.off(b, i, h), sc.do[:pl.Dv])
+	pl.o.t.LoadRow(pl.o.off(b, i, h), sc.o[:pl.Dv])
 	var di float32
-	for d, x := range sc.do {
+	for d, x := range sc.do[:pl.Dv] {
 		di += x * sc.o[d]
 	}
-	if pl.bias != nil {
-		st := pl.bias.Strides
-		pl.bias.LoadRow(b*st[0]+h*st[1]+i*st[2]+lo*st[3], sc.bias[lo:hi])
-	}
-	ip := i + pl.offset
-	for j := lo; j < hi; j++ {
-		kj, vj := sc.k[j*D:(j+1)*D], sc.v[j*Dv:(j+1)*Dv]
-		var dot float32
-		for d, x := range sc.q {
-			dot += x * kj[d]
-		}
-		x := dot * pl.scale
-		var th float32
-		if pl.cap > 0 {
-			th = float32(math.Tanh(float64(x / pl.cap)))
-			x = pl.cap * th
-		}
+	n := hi - lo
+	p, dps, th := sc.p[:n], sc.dp[:n], sc.th[:n]
+	kern.scores(p, sc.q, sc.k[lo*dp:], dp, pl.scale)
+	if pl.elementwise {
 		if pl.bias != nil {
-			x += sc.bias[j]
+			st := pl.bias.Strides
+			pl.bias.LoadRow(b*st[0]+h*st[1]+i*st[2]+lo*st[3], sc.bias[:n])
 		}
-		if pl.alibi != nil {
-			x -= slope * float32(ip-j)
-		}
-		pj := expf(x - lse)
-		var dp float32
-		for d, g := range sc.do {
-			dp += g * vj[d]
-		}
-		ds := pj * (dp - di)
-		if pl.cap > 0 {
-			ds *= 1 - th*th
-		}
-		ds *= pl.scale
-		dvj := sc.dv[j*Dv : (j+1)*Dv]
-		for d, g := range sc.do {
-			dvj[d] += pj * g
-		}
-		dkj := sc.dk[j*D : (j+1)*D]
-		for d, x := range sc.q {
-			dkj[d] += ds * x
-			sc.dq[d] += ds * kj[d]
+		ip := i + pl.offset
+		for j, x := range p {
+			if pl.cap > 0 {
+				th[j] = float32(math.Tanh(float64(x / pl.cap)))
+				x = pl.cap * th[j]
+			}
+			if pl.bias != nil {
+				x += sc.bias[j]
+			}
+			if pl.alibi != nil {
+				x -= slope * float32(ip-(lo+j))
+			}
+			p[j] = x
 		}
 	}
+	kern.expSum(p, lse)
+	kern.scores(dps, sc.do, sc.v[lo*dvp:], dvp, 1)
+	ds := dps // dS overwrites dout·v
+	for j, pj := range p {
+		g := pj * (dps[j] - di)
+		if pl.cap > 0 {
+			g *= 1 - th[j]*th[j]
+		}
+		ds[j] = g * pl.scale
+	}
+	kern.axpyRows(sc.dv[lo*dvp:], dvp, p, sc.do)
+	kern.axpyRows(sc.dk[lo*dp:], dp, ds, sc.q)
+	kern.accum(sc.dq, ds, sc.k[lo*dp:], dp)
 }

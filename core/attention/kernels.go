@@ -28,6 +28,10 @@ type kernels struct {
 	scores2 func(s1, s2, q1, q2, k []float32, ks int, scale float32) (m1, m2 float32)
 	accum2  func(o1, o2, p1, p2, v []float32, vs int)
 
+	// axpyRows adds a[j]*x to row j of dst (rows ld apart) for j < len(a): the backward
+	// pass's per-key gradient updates.
+	axpyRows func(dst []float32, ld int, a, x []float32)
+
 	// tiles, when set, replaces scores, expSum and scores2 with the transposed tile
 	// kernels of tiles.go (the row kernels accum and accum2 stay in use).
 	tiles *tileKernels

@@ -8,11 +8,11 @@ package attention
 // described in the assembly, so they differ from the generic path only by rounding.
 var (
 	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512,
-		scores2: scores2AVX512Go, accum2: accum2AVX512,
+		scores2: scores2AVX512Go, accum2: accum2AVX512, axpyRows: axpyRowsAVX512,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512}}
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2,
-		scores2: pairScores(scoresAVX2), accum2: pairAccum(accumAVX2)}
+		scores2: pairScores(scoresAVX2), accum2: pairAccum(accumAVX2), axpyRows: axpyRowsAVX2}
 )
 
 //go:noescape
@@ -71,3 +71,9 @@ func qkRowsAVX512(s, qt, kt *float32, d, nrows int)
 
 //go:noescape
 func softmaxRowAVX512(s, m, l, alpha *float32)
+
+//go:noescape
+func axpyRowsAVX512(dst []float32, ld int, a, x []float32)
+
+//go:noescape
+func axpyRowsAVX2(dst []float32, ld int, a, x []float32)

@@ -405,3 +405,40 @@ j1:
 done:
 	VZEROUPPER
 	RET
+
+// func axpyRowsAVX2(dst []float32, ld int, a, x []float32)
+// for j := range a { for d := range x { dst[j*ld+d] += a[j]*x[d] } }, one FMA per
+// element; len(x) is a multiple of 16.
+TEXT ·axpyRowsAVX2(SB), NOSPLIT, $0-80
+	MOVQ dst_base+0(FP), DI
+	MOVQ ld+24(FP), R9
+	SHLQ $2, R9
+	MOVQ a_base+32(FP), SI
+	MOVQ a_len+40(FP), CX
+	MOVQ x_base+56(FP), BX
+	MOVQ x_len+64(FP), DX
+	SHLQ $2, DX
+	TESTQ CX, CX
+	JLE axdone
+	TESTQ DX, DX
+	JLE axdone
+
+axrow:
+	VBROADCASTSS (SI), Y8
+	XORQ AX, AX
+
+axcol:
+	VMOVUPS (BX)(AX*1), Y0
+	VFMADD213PS (DI)(AX*1), Y8, Y0
+	VMOVUPS Y0, (DI)(AX*1)
+	ADDQ $32, AX
+	CMPQ AX, DX
+	JLT axcol
+	ADDQ $4, SI
+	ADDQ R9, DI
+	DECQ CX
+	JNZ axrow
+
+axdone:
+	VZEROUPPER
+	RET

@@ -4,7 +4,7 @@ import "math"
 
 // genericKernels is the plain-Go definition of every kernel (and the test oracle).
 var genericKernels = kernels{scores: scoresGeneric, expSum: expSumGeneric, accum: accumGeneric,
-	scores2: pairScores(scoresGeneric), accum2: pairAccum(accumGeneric)}
+	scores2: pairScores(scoresGeneric), accum2: pairAccum(accumGeneric), axpyRows: axpyRowsGeneric}
 
 // scoresGeneric: each dot product accumulates over d in increasing order.
 func scoresGeneric(s, q, k []float32, ks int, scale float32) float32 {
@@ -45,3 +45,12 @@ func accumGeneric(o, p, v []float32, vs int) {
 
 // expf is exp in float32 (correctly rounded via float64); exp(-Inf) = 0.
 func expf(x float32) float32 { return float32(math.Exp(float64(x))) }
+
+func axpyRowsGeneric(dst []float32, ld int, a, x []float32) {
+	for j, aj := range a {
+		row := dst[j*ld : j*ld+len(x)]
+		for d, v := range x {
+			row[d] += aj * v
+		}
+	}
+}
