@@ -220,15 +220,17 @@ func TestBackward(t *testing.T) {
 	}, tensor.BFloat16)
 	add("bf16 in f32 grads", func(c *cfg) { c.dq, c.dk, c.dv = tensor.BFloat16, tensor.BFloat16, tensor.BFloat16 }, tensor.Float32)
 	add("empty window rows", func(c *cfg) { c.Lq, c.Lk, c.p.WindowLeft, c.p.WindowRight = 33, 10, 0, 0 }, tensor.Float32)
-	for i, x := range cases {
-		t.Run(x.name, func(t *testing.T) {
-			bp := newBackProblem(t, x.c, uint64(100+i), x.gdt)
-			if err := bp.run(); err != nil {
-				t.Fatal(err)
-			}
-			bp.check(t)
-		})
-	}
+	forEachISA(t, func(t *testing.T) {
+		for i, x := range cases {
+			t.Run(x.name, func(t *testing.T) {
+				bp := newBackProblem(t, x.c, uint64(100+i), x.gdt)
+				if err := bp.run(); err != nil {
+					t.Fatal(err)
+				}
+				bp.check(t)
+			})
+		}
+	})
 }
 
 // TestBackwardEmptyRows: rows without keys give exact zeros (no NaN), and keys no row sees

@@ -186,3 +186,37 @@ func TestKernelPairs(t *testing.T) {
 		}
 	})
 }
+
+func TestKernelAxpyRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	forEachISA(t, func(t *testing.T) {
+		kern := selectKernels()
+		for _, d := range []int{16, 32, 80, 128, 256} {
+			for _, n := range []int{0, 1, 7, 33} {
+				ld := d + 5
+				dst := randSlice(r, max(0, n*ld)+4)
+				want := make([]float64, len(dst))
+				for i, v := range dst {
+					want[i] = float64(v)
+				}
+				for i := n * ld; i < len(dst); i++ {
+					dst[i] = guard
+					want[i] = float64(guard)
+				}
+				a, x := randSlice(r, n), randSlice(r, d)
+				for j := range n {
+					for c := range d {
+						want[j*ld+c] += float64(a[j]) * float64(x[c])
+					}
+				}
+				kern.axpyRows(dst, ld, a, x)
+				for i, v := range dst {
+					// one product and one addition of values <= 2: 2^-23 relative each.
+					if math.Abs(float64(v)-want[i]) > 5e-7 {
+						t.Fatalf("d=%d n=%d: dst[%d] = %v, want %v", d, n, i, v, want[i])
+					}
+				}
+			}
+		}
+	})
+}
