@@ -39,7 +39,7 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 			continue
 		}
 		n := it.rs.n(pl)
-		tk.qkRows(&it.sr[0], &it.tr.qt[0], &it.kt[0], pl.D, roundUp(n, 4))
+		tk.qkRows(&it.sr[0], &it.tr.qt[0], &it.kt[0], pl.D, n)
 		pl.maskTile(sc, it.tr, it.rs, ts, ts+tileKeys, it.sr, 1, tileKeys)
 		for r := range n {
 			tk.softmaxRow(&it.sr[r*tileKeys], &it.st.m[r], &it.st.l[r], &it.alpha[r])

@@ -56,7 +56,7 @@ type tileKernels struct {
 
 	// The same steps with the keys in the lanes, for items of fewer than 16 rows:
 	// transpose sets kt[t*64+j] = k[j*ks+t] for j < nkeys and t < dp (multiples of 16);
-	// qkRows sets s[r*64+j] = qk's st[j*16+r] for r < nrows (a multiple of 4, <= 16) and
+	// qkRows sets s[r*64+j] = qk's st[j*16+r] for r < nrows (<= 16) and
 	// j < 64, from qt with 16 lanes; softmaxRow is softmax for one row of 64 contiguous
 	// scores, with the same sum tree.
 	transpose  func(kt, k *float32, ks, dp, nkeys int)

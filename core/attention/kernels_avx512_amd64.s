@@ -1310,17 +1310,18 @@ trdone:
 	RET
 
 // func qkRowsAVX512(s *float32, qt *float32, kt *float32, d int, nrows int)
-// for r < nrows (a multiple of 4, at most 16), j < 64:
+// for r < nrows (at most 16), j < 64:
 //     s[r*64+j] = sum over t < d of kt[t*64+j]*qt[t*16+r], one FMA chain in increasing t
-// (the scores of qkTileAVX512 with the keys in the lanes). Four rows per pass.
+// (the scores of qkTileAVX512 with the keys in the lanes). Four rows per pass, then the
+// remaining rows one at a time.
 TEXT ·qkRowsAVX512(SB), NOSPLIT, $0-40
 	MOVQ s+0(FP), DI
 	MOVQ qt+8(FP), R8
 	MOVQ nrows+32(FP), CX
-	TESTQ CX, CX
-	JLE qrdone
 
 qrpass:
+	CMPQ CX, $4
+	JLT qrone
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -1393,7 +1394,41 @@ qrstore:
 	ADDQ $1024, DI
 	ADDQ $16, R8
 	SUBQ $4, CX
-	JG qrpass
+	JMP qrpass
+
+qrone:
+	TESTQ CX, CX
+	JLE qrdone
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ kt+16(FP), SI
+	MOVQ R8, R10
+	MOVQ d+24(FP), AX
+	TESTQ AX, AX
+	JLE qronestore
+
+qronet:
+	VBROADCASTSS 0(R10), Z20
+	VFMADD231PS 0(SI), Z20, Z0
+	VFMADD231PS 64(SI), Z20, Z1
+	VFMADD231PS 128(SI), Z20, Z2
+	VFMADD231PS 192(SI), Z20, Z3
+	ADDQ $256, SI
+	ADDQ $64, R10
+	DECQ AX
+	JNZ qronet
+
+qronestore:
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	ADDQ $256, DI
+	ADDQ $4, R8
+	DECQ CX
+	JMP qrone
 
 qrdone:
 	VZEROUPPER

@@ -80,7 +80,7 @@ func (pl *plan) tileStep(sc *scratch, tr itemRows, st state, rs rowSet, ts, a, e
 		p, pj, pr = sc.sr, 1, tileKeys
 		kp, ks := pl.keyRows(sc, b, rs.kvh, ja, jb, pl.kDirect)
 		tk.transpose(&sc.kt2[0], kp, ks, pl.dp, nk)
-		tk.qkRows(&sc.sr[0], &tr.qt[0], &sc.kt2[0], pl.D, roundUp(n, 4))
+		tk.qkRows(&sc.sr[0], &tr.qt[0], &sc.kt2[0], pl.D, n)
 		pl.maskTile(sc, tr, rs, ja, jb, p, pj, pr)
 		for r := range n {
 			tk.softmaxRow(&sc.sr[r*tileKeys], &st.m[r], &st.l[r], &sc.alpha[r])

@@ -71,6 +71,21 @@ func TestTileScores(t *testing.T) {
 					}
 					sr := make([]float32, 16*tileKeys)
 					tk.qkRows(&sr[0], &q16[0], &kt[0], d, 16)
+					// Row counts that end in single-row passes give the same bits.
+					for _, n := range []int{1, 3, 6} {
+						part := make([]float32, 16*tileKeys)
+						tk.qkRows(&part[0], &q16[0], &kt[0], d, n)
+						for e := range n * tileKeys {
+							if part[e] != sr[e] {
+								t.Fatalf("qkRows with %d rows: s[%d] = %v, with 16 rows %v", n, e, part[e], sr[e])
+							}
+						}
+						for e := n * tileKeys; e < len(part); e++ {
+							if part[e] != 0 {
+								t.Fatalf("qkRows with %d rows wrote s[%d]", n, e)
+							}
+						}
+					}
 					for row := range 16 {
 						for j := range nk {
 							if a, b := sr[row*tileKeys+j], st[j*lanes+row]; a != b {
