@@ -5,15 +5,18 @@
 //
 // # Determinism
 //
-// Every query row is computed on its own, from fixed boundaries counted from key 0:
+// Every query row gets arithmetic of its own, from fixed boundaries counted from key 0:
 // keys are grouped in tiles of tileKeys and tiles in chunks of chunkKeys. Within a
 // chunk the row folds its visible keys tile by tile with the online softmax; the chunks'
 // partial states are then merged in increasing order. Prefill (one worker walks all
 // chunks of a row) and decode (chunks of one row run on different workers, flash-decoding
 // style, then merge) perform the very same arithmetic, so a row's result is bit-identical
 // for any thread count, any batch composition, any query tiling, and whether it is
-// computed alone (Lq = 1 with the matching causal offset) or inside a long prefill.
-// Results differ between ISA paths (Generic, AVX2, AVX-512) only by rounding.
+// computed alone (Lq = 1 with the matching causal offset) or inside a long prefill. On
+// the AVX-512 path many rows are computed together, 16 to a vector (tiles.go), but no
+// sum ever mixes two rows, and the row kernels used for small items give the same bits.
+// Results differ between ISA paths (Generic, AVX2, AVX-512) only by rounding; the
+// AVX-512 path forms Scale * dot(q, k) as dot(Scale * q, k).
 //
 // # Order of the logit terms
 //

@@ -32,8 +32,9 @@ type kernels struct {
 	// pass's per-key gradient updates.
 	axpyRows func(dst []float32, ld int, a, x []float32)
 
-	// tiles, when set, replaces scores, expSum and scores2 with the transposed tile
-	// kernels of tiles.go (the row kernels accum and accum2 stay in use).
+	// tiles, when set, replaces scores, expSum and scores2 in the forward pass with the
+	// transposed tile kernels of tiles.go (accum and accum2 stay in use there; the
+	// backward pass uses the row kernels).
 	tiles *tileKernels
 }
 
