@@ -86,9 +86,12 @@ func Int4Linear(x, q, scales tensor.Tensor, zeros *tensor.Tensor, group int, bia
 		sc := getScratch(2*17*ng, 2*ng)
 		defer putScratch(sc)
 		// prep readies weight row r in scratch slot i.
+		for i := range 2 {
+			sc.rows[i] = i4Row{kind: kind, shift: shift, tab: sc.f[i*17*ng : i*17*ng+16*ng]}
+		}
 		prep := func(i, r int) (*i4Row, []byte) {
-			row, f := &sc.rows[i], sc.f[i*17*ng:(i+1)*17*ng]
-			*row = i4Row{kind: kind, shift: shift, tab: f[:16*ng], s: rowF32(ks, scales, r, f[16*ng:])}
+			row := &sc.rows[i]
+			row.s = rowF32(ks, scales, r, sc.f[i*17*ng+16*ng:(i+1)*17*ng])
 			if zeros != nil {
 				row.z = rowU8(*zeros, r, sc.b[i*ng:(i+1)*ng])
 			}
@@ -256,7 +259,9 @@ func (j *linearJob) loadX(ks *kernelSet, permute bool) *[]float32 {
 	xs := getFloats(j.rows * j.in)
 	var tmp []float32
 	if permute {
-		tmp = make([]float32, j.in)
+		buf := getFloats(j.in) // pooled: a call allocates nothing once warm
+		defer putFloats(buf)
+		tmp = *buf
 	}
 	step := j.x.Strides[j.x.NDim()-1]
 	for m := range j.rows {
