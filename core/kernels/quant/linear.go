@@ -168,10 +168,12 @@ func AffineLinear(x, wq, scales, biases tensor.Tensor, group, nbits int, bias *t
 		sc := getScratch(2*18*ng, 2*rowBytes)
 		defer putScratch(sc)
 		// prep readies weight row r in scratch slot i.
+		for i := range 2 {
+			sc.rows[i] = i4Row{kind: i4Affine, shift: shift, tab: sc.f[i*18*ng : i*18*ng+16*ng]}
+		}
 		prep := func(i, r int) (*i4Row, []byte) {
 			row, f := &sc.rows[i], sc.f[i*18*ng:(i+1)*18*ng]
-			*row = i4Row{kind: i4Affine, shift: shift, tab: f[:16*ng],
-				s: rowF32(ks, scales, r, f[16*ng:17*ng]), b: rowF32(ks, biases, r, f[17*ng:])}
+			row.s, row.b = rowF32(ks, scales, r, f[16*ng:17*ng]), rowF32(ks, biases, r, f[17*ng:])
 			w := rowBytesLE(unsafe.Add(wq.Data, r*rowBytes), rowBytes, sc.b[i*rowBytes:(i+1)*rowBytes])
 			if nbits == 4 {
 				ks.prepI4(row)
