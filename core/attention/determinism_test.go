@@ -147,3 +147,47 @@ func TestRowAloneEqualsPrefill(t *testing.T) {
 		}
 	})
 }
+
+// TestDecodeBatchInvariance: grouped-query decode rows computed for a batch (one work
+// item per batch entry and chunk, every KV head together) equal each entry computed
+// alone (which takes the per-head path when it has a single chunk), bit for bit.
+func TestDecodeBatchInvariance(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		for _, lk := range []int{1000, 2500} {
+			t.Run(fmt.Sprintf("Lk=%d", lk), func(t *testing.T) {
+				c := baseCfg(3, 2, lk, 8, 64)
+				c.Hkv = 2
+				c.p.Causal = true
+				c.p.KeyLengths = []int32{int32(lk), int32(lk - 300), int32(lk / 2)}
+				pr := newProblem(c, 4)
+				if err := pr.run(); err != nil {
+					t.Fatal(err)
+				}
+				for b := range c.B {
+					out := make([]float32, c.Lq*c.Hq*c.Dv)
+					lse := make([]float32, c.Hq*c.Lq)
+					ot := tensor.FromFloat32(out, 1, c.Lq, c.Hq, c.Dv)
+					lt := tensor.FromFloat32(lse, 1, c.Hq, c.Lq)
+					p := c.p
+					p.KeyLengths = c.p.KeyLengths[b : b+1]
+					if err := Forward(sub(pr.q.t, 0, b, 1), sub(pr.k.t, 0, b, 1), sub(pr.v.t, 0, b, 1), ot, &lt, p); err != nil {
+						t.Fatal(err)
+					}
+					for i := range c.Lq {
+						for h := range c.Hq {
+							for d := range c.Dv {
+								if got, want := out[(i*c.Hq+h)*c.Dv+d], float32(pr.o.get(b, i, h, d)); got != want {
+									t.Fatalf("batch %d alone: out[%d %d %d] = %v, in batch %v", b, i, h, d, got, want)
+								}
+							}
+							if got, want := lse[h*c.Lq+i], float32(pr.lse.get(b, h, i)); got != want {
+								t.Fatalf("batch %d alone: lse[%d %d] = %v, in batch %v", b, h, i, got, want)
+							}
+						}
+					}
+				}
+				pr.check(t, 1)
+			})
+		}
+	})
+}
