@@ -356,3 +356,21 @@ func TestNaNPropagates(t *testing.T) {
 		}
 	})
 }
+
+// TestManyHeadsPerKV: 71 query heads on one KV head (Falcon-7B's MQA): a work item holds
+// more than 64 rows, so the transposed tiles are 80 lanes wide (two double-vector passes
+// and a single-vector one), and decode items hold 71 rows.
+func TestManyHeadsPerKV(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		for _, lq := range []int{1, 3, 40} {
+			c := baseCfg(1, lq, 300, 71, 64)
+			c.Hkv = 1
+			c.p.Causal = true
+			pr := newProblem(c, 9)
+			if err := pr.run(); err != nil {
+				t.Fatal(err)
+			}
+			pr.check(t, 1)
+		}
+	})
+}
