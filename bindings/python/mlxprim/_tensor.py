@@ -173,7 +173,7 @@ def as_tensor(obj, name, writable=False):
             )
         try:
             arr = np.asarray(view)
-        except (TypeError, ValueError, NotImplementedError) as e:
+        except (TypeError, ValueError) as e:  # e.g. pointer formats, ctypes bitfields
             raise UnsupportedDtypeError(
                 f"{name}: buffer format {view.format!r} has no NumPy dtype ({e})"
             ) from None

@@ -162,6 +162,20 @@ def test_memoryview_float16():
     assert_softmax(mlxprim.softmax(x), vals)
 
 
+def test_buffer_format_without_numpy_dtype():
+    """Buffers whose format NumPy cannot read (pointers, ctypes bitfields) are reported as
+    an unsupported dtype naming the format, not as NumPy's own exception."""
+
+    class Bits(ctypes.Structure):
+        _fields_ = [("a", ctypes.c_int, 3), ("b", ctypes.c_int, 5)]
+
+    for buf in ((ctypes.c_void_p * 4)(), (Bits * 4)()):
+        fmt = memoryview(buf).format
+        with pytest.raises(mlxprim.UnsupportedDtypeError, match="has no NumPy dtype") as e:
+            mlxprim.softmax(buf)
+        assert repr(fmt) in str(e.value)
+
+
 def test_memoryview_of_strided_array():
     base = data((5, 30), np.float32, seed=52)
     x = base[:, ::3]
