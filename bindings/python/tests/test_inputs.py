@@ -162,6 +162,8 @@ def test_memoryview_float16():
     assert_softmax(mlxprim.softmax(x), vals)
 
 
+# NumPy warns that it guesses a type for some ctypes formats before it gives up.
+@pytest.mark.filterwarnings("ignore:A builtin ctypes object:RuntimeWarning")
 def test_buffer_format_without_numpy_dtype():
     """Buffers whose format NumPy cannot read (pointers, ctypes bitfields) are reported as
     an unsupported dtype naming the format, not as NumPy's own exception."""
