@@ -28,8 +28,8 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 		pl.touchBlock(pl.k, items, j)
 		for i := range items {
 			if it := &items[i]; on(it) {
-				kp, ks := pl.keyRows(sc, it.rs.b, it.rs.kvh, j, j+decodeBlock, pl.kDirect)
-				tk.transpose(&it.kt[j-ts], kp, ks, pl.dp, decodeBlock)
+				kb, ks := tile(pl.k, pl.kDirect, sc.kt, it.rs.b, it.rs.kvh, j, j+decodeBlock, pl.D, pl.dp)
+				tk.transpose(&it.kt[j-ts], &kb[0], ks, pl.dp, decodeBlock)
 			}
 		}
 	}

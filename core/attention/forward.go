@@ -36,15 +36,20 @@ func (pl *plan) lanes(n int) int {
 	return n
 }
 
-// reset empties st for an item of n rows and sets its layout: transposed (column c of
-// the 16-row vectors at o[c*lanes:]) when the tile kernels run on at least 16 rows, else
-// one row of dvp columns after another.
-func (pl *plan) reset(st *state, n int) {
-	lanes := pl.lanes(n)
+// layout sets st's strides for an item of n rows: transposed (column c of the 16-row
+// vectors at o[c*lanes:]) when the tile kernels run on at least 16 rows, else one row of
+// dvp columns after another.
+func (pl *plan) layout(st *state, n int) {
 	st.rs, st.cs = pl.dvp, 1
 	if pl.kern.tiles != nil && n >= 16 {
-		st.rs, st.cs = 1, lanes
+		st.rs, st.cs = 1, pl.lanes(n)
 	}
+}
+
+// reset empties st for an item of n rows and sets its layout.
+func (pl *plan) reset(st *state, n int) {
+	pl.layout(st, n)
+	lanes := pl.lanes(n)
 	for r := range lanes {
 		st.m[r], st.l[r] = negInf, 0
 	}
@@ -200,10 +205,7 @@ func (pl *plan) newChunkStates(items, nch, rows int) chunkStates {
 func (cs chunkStates) at(pl *plan, g, c, n int) state {
 	p := cs.buf[(g*cs.nch+c)*cs.per : (g*cs.nch+c+1)*cs.per]
 	st := state{m: p[:cs.lanes], l: p[cs.lanes : 2*cs.lanes], o: p[2*cs.lanes:]}
-	st.rs, st.cs = pl.dvp, 1
-	if pl.kern.tiles != nil && n >= 16 {
-		st.rs, st.cs = 1, pl.lanes(n)
-	}
+	pl.layout(&st, n)
 	return st
 }
 
@@ -314,16 +316,22 @@ func (pl *plan) packQ(sc *scratch, rs rowSet) {
 }
 
 // tile returns keys (or values) [pa, pe) of (b, kvh) as float32 rows of stride ld: the
-// tensor's own memory when it can be used in place, else a copy packed into buf.
+// tensor's own memory when inPlace allows it and every row exists, else a copy packed
+// into buf, zero padded to dp columns, with zero rows past the sequence.
 func tile(w view, inPlace bool, buf []float32, b, kvh, pa, pe, d, dp int) (rows []float32, ld int) {
-	if inPlace {
+	seq := w.t.Shape[1]
+	if inPlace && pe <= seq {
 		p := unsafe.Add(w.t.Data, w.off(b, pa, kvh)*4)
 		return unsafe.Slice((*float32)(p), (pe-pa-1)*w.ss+d), w.ss
 	}
 	for j := pa; j < pe; j++ {
 		row := buf[(j-pa)*dp : (j-pa+1)*dp]
-		w.t.LoadRow(w.off(b, j, kvh), row[:d])
-		clear(row[d:])
+		if j < seq {
+			w.t.LoadRow(w.off(b, j, kvh), row[:d])
+			clear(row[d:])
+		} else {
+			clear(row)
+		}
 	}
 	return buf, dp
 }

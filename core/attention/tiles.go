@@ -1,7 +1,5 @@
 package attention
 
-import "unsafe"
-
 // The tile path (kernels with tiles set): for each tile of keys, the scores of all rows of
 // an item are computed at once into a transposed tile, 16 rows per vector, so the online
 // softmax runs vertically over 16 rows at a time, with no horizontal sums. The keys of a
@@ -68,7 +66,8 @@ func (pl *plan) tileStep(sc *scratch, tr itemRows, st state, rs rowSet, ts, a, e
 	// Probabilities: key j's of row r at p[(j-ja)*pj + r*pr].
 	p, pj, pr := sc.st, lanes, 1
 	if wide {
-		kp, ks := pl.keyRows(sc, b, rs.kvh, ja, jb, pl.kRows)
+		kb, ks := tile(pl.k, pl.kRows, sc.kt, b, rs.kvh, ja, jb, pl.D, pl.dp)
+		kp := &kb[0]
 		for v := 0; v < lanes; v += 32 {
 			tk.qk(&sc.st[v], lanes, &tr.qt[v], kp, ks, pl.D, nk, min(2, (lanes-v)/16))
 		}
@@ -78,8 +77,8 @@ func (pl *plan) tileStep(sc *scratch, tr itemRows, st state, rs rowSet, ts, a, e
 		}
 	} else {
 		p, pj, pr = sc.sr, 1, tileKeys
-		kp, ks := pl.keyRows(sc, b, rs.kvh, ja, jb, pl.kDirect)
-		tk.transpose(&sc.kt2[0], kp, ks, pl.dp, nk)
+		kb, ks := tile(pl.k, pl.kDirect, sc.kt, b, rs.kvh, ja, jb, pl.D, pl.dp)
+		tk.transpose(&sc.kt2[0], &kb[0], ks, pl.dp, nk)
 		tk.qkRows(&sc.sr[0], &tr.qt[0], &sc.kt2[0], pl.D, n)
 		pl.maskTile(sc, tr, rs, ja, jb, p, pj, pr)
 		for r := range n {
@@ -130,25 +129,6 @@ func (pl *plan) accumRows(st state, tr itemRows, n int, p []float32, ja, pa, pe 
 		}
 		pl.kern.accum(o, p0, vb[(ra-pa)*vs:], vs)
 	}
-}
-
-// keyRows returns keys [ja, jb) of (b, kvh) as float32 rows of stride ks: the tensor's
-// own memory when inPlace allows it and every key exists, else a copy in sc.kt , zero padded to dp columns, with zero rows past Lk.
-func (pl *plan) keyRows(sc *scratch, b, kvh, ja, jb int, inPlace bool) (*float32, int) {
-	w := pl.k
-	if inPlace && jb <= pl.Lk {
-		return (*float32)(unsafe.Add(w.t.Data, w.off(b, ja, kvh)*4)), w.ss
-	}
-	for j := ja; j < jb; j++ {
-		row := sc.kt[(j-ja)*pl.dp : (j-ja)*pl.dp+pl.dp]
-		if j < pl.Lk {
-			w.t.LoadRow(w.off(b, j, kvh), row[:pl.D])
-			clear(row[pl.D:])
-		} else {
-			clear(row)
-		}
-	}
-	return &sc.kt[0], pl.dp
 }
 
 // maskTile sets the scores of keys [ja, jb) that a row cannot see to -Inf, and applies
