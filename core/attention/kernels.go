@@ -56,7 +56,8 @@ type tileKernels struct {
 	pv func(ot *float32, rs int, pt, v *float32, vs, nkeys, dv int, alpha *float32, nv int)
 
 	// The same steps with the keys in the lanes, for items of fewer than 16 rows:
-	// transpose sets kt[t*64+j] = k[j*ks+t] for j < nkeys and t < dp (multiples of 16);
+	// transpose sets kt[t*64+j] = k[j*ks+t] for j < nkeys and t < dp (both multiples of
+	// 16: it reads whole blocks of 16 keys);
 	// qkRows sets s[r*64+j] = qk's st[j*16+r] for r < nrows (<= 16) and
 	// j < 64, from qt with 16 lanes; softmaxRow is softmax for one row of 64 contiguous
 	// scores, with the same sum tree.

@@ -52,7 +52,9 @@ func TestTileScores(t *testing.T) {
 					}
 					// The keys-in-lanes route gives the same bits: transpose, then qkRows
 					// over the first 16 lanes (as many rows as an item of < 16 rows has).
-					kz := make([]float32, nk*dp) // zero padded to dp columns, stride dp
+					// Zero padded to dp columns (stride dp) and to whole blocks of 16 keys,
+					// as tile gives them.
+					kz := make([]float32, roundUp(nk, 16)*dp)
 					for j := range nk {
 						copy(kz[j*dp:j*dp+d], k[j*ks:j*ks+d])
 					}
@@ -61,7 +63,7 @@ func TestTileScores(t *testing.T) {
 						copy(q16[x*16:x*16+16], qt[x*lanes:x*lanes+16])
 					}
 					kt := make([]float32, dp*tileKeys)
-					tk.transpose(&kt[0], &kz[0], dp, dp, nk)
+					tk.transpose(&kt[0], &kz[0], dp, dp, roundUp(nk, 16))
 					for x := range dp {
 						for j := range nk {
 							if kt[x*tileKeys+j] != kz[j*dp+x] {
