@@ -10,9 +10,11 @@ import "github.com/mlxprim/mlxprim/core/cpu"
 // weight; paths differ only in the (fixed) order of the float32 additions and in whether
 // each product is rounded (plain Go) or fused into the addition (FMA).
 //
-// The 4-bit kernels read x permuted in blocks of 32 (see permute32): the 16 even
-// elements of a block first, then the 16 odd ones, so that the low nibbles of the
-// block's 16 bytes meet x's first half and the high nibbles its second half.
+// The 4-bit kernels read x as the path's prepXI4 lays it out: on the generic and AVX2
+// paths permuted in blocks of 32 (see permute32): the 16 even elements of a block first,
+// then the 16 odd ones, so that the low nibbles of the block's 16 bytes meet x's first
+// half and the high nibbles its second half; on AVX-512 in blocks of 128 (see
+// prepXBlocks).
 type kernelSet struct {
 	// dotI8 returns Σ_j x[j]·(f32(q[j]-z)·s) over j < len(q); len(x) >= len(q).
 	dotI8 func(x []float32, q []int8, s float32, z int32) float32
@@ -22,13 +24,21 @@ type kernelSet struct {
 	// prepI4 readies a 4-bit row for dotI4 (paths that read tables from memory build
 	// row.tab here; the others need nothing). It is called once per weight row.
 	prepI4 func(row *i4Row)
-	// dotI4 returns, over blocks k of 16 bytes of w, Σ_i xp[32k+i]·t[w[16k+i]&15] +
-	// xp[32k+16+i]·t[w[16k+i]>>4], where t is the table of the block's group
-	// g = k >> row.shift: t[n] = the dequantized value of nibble n (see i4Row).
+	// i4XLen is the length of an activation row of in elements (a multiple of 32) as the
+	// 4-bit kernels read it; prepXI4 writes x (len(x) = in) in that form into dst.
+	i4XLen  func(in int) int
+	prepXI4 func(dst, x []float32)
+	// dotI4 returns Σ_j x[j]·ŵ[j] over the 2·len(w) weights of w (a multiple of 32), where
+	// xp = prepXI4(x). The generic definition, over blocks k of 16 bytes of w:
+	// Σ_i xp[32k+i]·t[w[16k+i]&15] + xp[32k+16+i]·t[w[16k+i]>>4], where t is the table of
+	// the block's group g = k >> row.shift: t[n] = the dequantized value of nibble n (see
+	// i4Row). The AVX-512 path multiplies by the group's scale after summing the levels
+	// times x (see dotI4AVX512).
 	dotI4 func(xp []float32, w []byte, row *i4Row) float32
-	// dotI4x2 returns dotI4(xp, w0, row0) and dotI4(xp, w1, row1), bit for bit (one pass
-	// over x for two weight rows).
-	dotI4x2 func(xp []float32, w0, w1 []byte, row0, row1 *i4Row) (float32, float32)
+	// dotI4Pair sets out0[m] = dotI4(xs[m*ld:], w0, row0) and out1[m] = dotI4(xs[m*ld:],
+	// w1, row1) for m < len(out0) = len(out1), bit for bit; paths may load each block of
+	// x once for both weight rows and decode each weight block once for two rows of x.
+	dotI4Pair func(xs []float32, ld int, w0, w1 []byte, row0, row1 *i4Row, out0, out1 []float32)
 	// tabSym fills tab[16g+k] = f32(signed nibble k)·s[g] for every g < len(s).
 	tabSym func(tab, s []float32)
 	// tabAsym fills tab[16g+k] = f32(k - z[g])·s[g].
@@ -77,14 +87,25 @@ func selectKernels() *kernelSet { return kernelsFor(cpu.Selected()) }
 var genericKernels = kernelSet{
 	dotI8:     dotI8Generic,
 	dotU8:     dotU8Generic,
+	i4XLen:    func(in int) int { return in },
+	prepXI4:   permute32,
 	prepI4:    prepI4Generic,
 	dotI4:     dotI4Generic,
-	dotI4x2:   dotI4x2Generic,
+	dotI4Pair: dotI4PairOf(dotI4Generic),
 	tabSym:    tabSymGeneric,
 	tabAsym:   tabAsymGeneric,
 	tabAffine: tabAffineGeneric,
 	widenF16:  widenF16Generic,
 	widenBF16: widenBF16Generic,
+}
+
+// dotI4PairOf is dotI4Pair made of one dot call per output.
+func dotI4PairOf(dot func(xp []float32, w []byte, row *i4Row) float32) func(xs []float32, ld int, w0, w1 []byte, row0, row1 *i4Row, out0, out1 []float32) {
+	return func(xs []float32, ld int, w0, w1 []byte, row0, row1 *i4Row, out0, out1 []float32) {
+		for m := range out0 {
+			out0[m], out1[m] = dot(xs[m*ld:], w0, row0), dot(xs[m*ld:], w1, row1)
+		}
+	}
 }
 
 // permute32 writes src into dst with each block of 32 reordered as the 4-bit kernels read

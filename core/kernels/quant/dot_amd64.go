@@ -34,11 +34,13 @@ var nibbleOffsets = func() (t [256][16]float32) {
 }()
 
 var avx2Kernels = kernelSet{
+	i4XLen:    func(in int) int { return in },
+	prepXI4:   permute32,
 	dotI8:     dotI8AVX2,
 	dotU8:     dotU8AVX2,
 	prepI4:    prepI4AVX2,
 	dotI4:     dotI4AVX2,
-	dotI4x2:   dotI4x2AVX2,
+	dotI4Pair: dotI4PairOf(dotI4AVX2),
 	tabSym:    tabSymAVX2,
 	tabAsym:   tabAsymAVX2,
 	tabAffine: tabAffineAVX2,
@@ -49,9 +51,11 @@ var avx2Kernels = kernelSet{
 var avx512Kernels = kernelSet{
 	dotI8:     dotI8AVX512,
 	dotU8:     dotU8AVX512,
-	prepI4:    func(*i4Row) {}, // tables are built in registers
+	i4XLen:    blockXLen,
+	prepXI4:   prepXBlocks,
+	prepI4:    prepI4AVX512, // the table kernels build their tables in registers
 	dotI4:     dotI4AVX512,
-	dotI4x2:   dotI4x2AVX512,
+	dotI4Pair: dotI4PairAVX512,
 	tabSym:    tabSymAVX2,
 	tabAsym:   tabAsymAVX2,
 	tabAffine: tabAffineAVX2,
@@ -111,49 +115,146 @@ func prepI4AVX2(row *i4Row) {
 	buildTables(row, tabSymAVX2, tabAsymAVX2, tabAffineAVX2)
 }
 
-func dotI4AVX512(xp []float32, w []byte, row *i4Row) float32 {
-	nblk := len(w) / 16
-	if nblk == 0 {
-		return 0
+// i4Groups describes a group size to the block kernels (the field offsets are read by
+// the assembly): lane d of a block of 128 takes the parameter lane[d] groups after the
+// block's first group; mask has a bit for each group a block spans, step is their size
+// in bytes.
+type i4Groups struct {
+	lane [16]int32
+	mask int64
+	step int64
+}
+
+// blockGroups[shift] is the i4Groups of group size 32 << shift.
+var blockGroups = func() (t [3]i4Groups) {
+	for shift := range t {
+		n := 4 >> shift // groups per block
+		for d := range 16 {
+			t[shift].lane[d] = int32(8 * d >> (shift + 5))
+		}
+		t[shift].mask, t[shift].step = 1<<n-1, int64(4*n)
 	}
-	last := (nblk - 1) >> row.shift
-	_ = xp[32*nblk-1]
+	return t
+}()
+
+// prepI4AVX512 stores, for the asymmetric format, c[g] = -(z[g]·s[g]) in row.tab[:ng]:
+// ŵ = (n - z)·s is summed as s·Σ n·x + c·Σ x.
+func prepI4AVX512(row *i4Row) {
+	if row.kind == i4Asym {
+		for g, s := range row.s {
+			row.tab[g] = -(float32(row.z[g]) * s)
+		}
+	}
+}
+
+// blockXLen is i4XLen on AVX-512: x, then 16 lane sums per whole block of 128.
+func blockXLen(in int) int { return in + in/128*16 }
+
+// prepXBlocks writes x as the AVX-512 4-bit kernels read it: each whole block of 128 as
+// dst[128b+16m+d] = x[128b+8d+m] (lane d of vector m holds the weight that nibble m of
+// dword d encodes), the remaining blocks of 32 as permute32, and after them the lane sums
+// dst[in+16b+d] = Σ_m x[128b+8d+m], added in increasing m.
+func prepXBlocks(dst, x []float32) {
+	in := len(x)
+	nb := in / 128
+	sums := dst[in : in+16*nb]
+	for b := range nb {
+		xb, db := x[128*b:][:128], dst[128*b:][:128]
+		for d := range 16 {
+			var sum float32
+			for m, v := range xb[8*d : 8*d+8] {
+				db[16*m+d] = v
+				sum += v
+			}
+			sums[16*b+d] = sum
+		}
+	}
+	permute32(dst[128*nb:in], x[128*nb:])
+}
+
+// dotI4AVX512 takes the whole blocks of 128 through the block kernels, which sum the
+// levels times x per lane and multiply by the group's scale once per block (the
+// asymmetric and affine formats add c·Σx per lane, with c = -z·s or the bias), and any
+// last blocks of 32 (in not a multiple of 128) through the table kernels.
+func dotI4AVX512(xp []float32, w []byte, row *i4Row) float32 {
+	var sum float32
+	if nb := len(w) / 64; nb > 0 {
+		gs, c := blockParams(row, nb)
+		_ = xp[len(w)*2+16*nb-1]
+		if row.kind == i4Sym {
+			sum = dotI4BlkSymAVX512Asm(&xp[0], &w[0], &row.s[0], nb, gs, &signedLevels)
+		} else {
+			sum = dotI4BlkOffAVX512Asm(&xp[0], &xp[2*len(w)], &w[0], &row.s[0], &c[0], nb, gs, &unsignedLevels)
+		}
+	}
+	return dotI4Rest(xp, w, row, sum)
+}
+
+// dotI4PairAVX512 runs the two-by-two block kernels on pairs of x rows (each x block
+// loaded once for both weight rows, each weight block decoded once for both x rows),
+// then any last x row through dotI4AVX512. Weight rows of different formats or lengths
+// go one at a time.
+func dotI4PairAVX512(xs []float32, ld int, w0, w1 []byte, row0, row1 *i4Row, out0, out1 []float32) {
+	in, nb := 2*len(w0), len(w0)/64
+	m := 0
+	if nb > 0 && len(w1) == len(w0) && row0.kind == row1.kind && row0.shift == row1.shift {
+		gs, c0 := blockParams(row0, nb)
+		_, c1 := blockParams(row1, nb)
+		var o [4]float32
+		for ; m+2 <= len(out0); m += 2 {
+			xp := xs[m*ld:]
+			_ = xp[ld+in+16*nb-1]
+			if row0.kind == i4Sym {
+				dotI4BlkSym2x2AVX512Asm(&xp[0], 4*ld, &w0[0], &w1[0], &row0.s[0], &row1.s[0], nb, gs, &signedLevels, &o)
+			} else {
+				dotI4BlkOff2x2AVX512Asm(&xp[0], 4*ld, in, &w0[0], &w1[0], &row0.s[0], &row1.s[0], &c0[0], &c1[0], nb, gs, &unsignedLevels, &o)
+			}
+			out0[m], out0[m+1] = dotI4Rest(xp, w0, row0, o[0]), dotI4Rest(xp[ld:], w0, row0, o[1])
+			out1[m], out1[m+1] = dotI4Rest(xp, w1, row1, o[2]), dotI4Rest(xp[ld:], w1, row1, o[3])
+		}
+	}
+	for ; m < len(out0); m++ {
+		out0[m], out1[m] = dotI4AVX512(xs[m*ld:], w0, row0), dotI4AVX512(xs[m*ld:], w1, row1)
+	}
+}
+
+// blockParams returns the group description of row's group size for the block kernels,
+// and the per-group offsets c (nil for the symmetric format), checking that the nb
+// blocks' parameters exist.
+func blockParams(row *i4Row, nb int) (*i4Groups, []float32) {
+	gs := &blockGroups[row.shift]
+	last := (nb-1)*4>>row.shift + int(gs.lane[15])
+	_ = row.s[last]
+	switch row.kind {
+	case i4Asym:
+		return gs, row.tab[:last+1]
+	case i4Affine:
+		return gs, row.b[:last+1]
+	}
+	return gs, nil
+}
+
+// dotI4Rest adds to sum the blocks of 32 after the last whole block of 128.
+func dotI4Rest(xp []float32, w []byte, row *i4Row, sum float32) float32 {
+	nb := len(w) / 64
+	nblk := (len(w) - 64*nb) / 16
+	if nblk == 0 {
+		return sum
+	}
+	// The rest starts at group g0 (block 4·nb of 32, a multiple of 1 << shift).
+	g0, k0 := 4*nb>>row.shift, 4*nb
+	last := g0 + (nblk-1)>>row.shift
+	xt, wt := xp[32*k0:2*len(w)], w[16*k0:]
 	_ = row.s[last]
 	switch row.kind {
 	case i4Sym:
-		return dotI4SymAVX512Asm(&xp[0], &w[0], &row.s[0], nblk, row.shift, &signedLevels)
+		return sum + dotI4SymAVX512Asm(&xt[0], &wt[0], &row.s[g0], nblk, row.shift, &signedLevels)
 	case i4Asym:
 		_ = row.z[last]
-		return dotI4AsymAVX512Asm(&xp[0], &w[0], &row.s[0], &row.z[0], nblk, row.shift, &nibbleOffsets)
+		return sum + dotI4AsymAVX512Asm(&xt[0], &wt[0], &row.s[g0], &row.z[g0], nblk, row.shift, &nibbleOffsets)
 	}
 	_ = row.b[last]
-	return dotI4AffAVX512Asm(&xp[0], &w[0], &row.s[0], &row.b[0], nblk, row.shift, &unsignedLevels)
-}
-
-func dotI4x2AVX512(xp []float32, w0, w1 []byte, row0, row1 *i4Row) (float32, float32) {
-	nblk := len(w0) / 16
-	if nblk == 0 || len(w1) != len(w0) || row0.kind != row1.kind || row0.shift != row1.shift {
-		return dotI4AVX512(xp, w0, row0), dotI4AVX512(xp, w1, row1)
-	}
-	last := (nblk - 1) >> row0.shift
-	_ = xp[32*nblk-1]
-	_, _ = row0.s[last], row1.s[last]
-	var out [2]float32
-	switch row0.kind {
-	case i4Sym:
-		dotI4SymX2AVX512Asm(&xp[0], &w0[0], &w1[0], &row0.s[0], &row1.s[0], nblk, row0.shift, &signedLevels, &out)
-	case i4Asym:
-		_, _ = row0.z[last], row1.z[last]
-		dotI4AsymX2AVX512Asm(&xp[0], &w0[0], &w1[0], &row0.s[0], &row1.s[0], &row0.z[0], &row1.z[0], nblk, row0.shift, &nibbleOffsets, &out)
-	default:
-		_, _ = row0.b[last], row1.b[last]
-		dotI4AffX2AVX512Asm(&xp[0], &w0[0], &w1[0], &row0.s[0], &row1.s[0], &row0.b[0], &row1.b[0], nblk, row0.shift, &unsignedLevels, &out)
-	}
-	return out[0], out[1]
-}
-
-func dotI4x2AVX2(xp []float32, w0, w1 []byte, row0, row1 *i4Row) (float32, float32) {
-	return dotI4AVX2(xp, w0, row0), dotI4AVX2(xp, w1, row1)
+	return sum + dotI4AffAVX512Asm(&xt[0], &wt[0], &row.s[g0], &row.b[g0], nblk, row.shift, &unsignedLevels)
 }
 
 func dotI4AVX2(xp []float32, w []byte, row *i4Row) float32 {
@@ -231,13 +332,16 @@ func dotI4AsymAVX512Asm(xp *float32, w *byte, s *float32, z *byte, nblk int, shi
 func dotI4AffAVX512Asm(xp *float32, w *byte, s, b *float32, nblk int, shift uint, levels *[16]float32) float32
 
 //go:noescape
-func dotI4SymX2AVX512Asm(xp *float32, w, w2 *byte, s, s2 *float32, nblk int, shift uint, levels *[16]float32, out *[2]float32)
+func dotI4BlkSymAVX512Asm(xp *float32, w *byte, s *float32, nblk int, gs *i4Groups, levels *[16]float32) float32
 
 //go:noescape
-func dotI4AsymX2AVX512Asm(xp *float32, w, w2 *byte, s, s2 *float32, z, z2 *byte, nblk int, shift uint, offsets *[256][16]float32, out *[2]float32)
+func dotI4BlkOffAVX512Asm(xp, sx *float32, w *byte, s, c *float32, nblk int, gs *i4Groups, levels *[16]float32) float32
 
 //go:noescape
-func dotI4AffX2AVX512Asm(xp *float32, w, w2 *byte, s, s2, b, b2 *float32, nblk int, shift uint, levels *[16]float32, out *[2]float32)
+func dotI4BlkSym2x2AVX512Asm(xp *float32, ld int, w, w2 *byte, s, s2 *float32, nblk int, gs *i4Groups, levels *[16]float32, out *[4]float32)
+
+//go:noescape
+func dotI4BlkOff2x2AVX512Asm(xp *float32, ld, in int, w, w2 *byte, s, s2, c, c2 *float32, nblk int, gs *i4Groups, levels *[16]float32, out *[4]float32)
 
 //go:noescape
 func dotI4AVX2Asm(xp *float32, w *byte, tab *float32, nblk int, shift uint) float32

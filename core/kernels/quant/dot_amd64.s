@@ -300,223 +300,74 @@ u8y_done:
 	VZEROUPPER
 	RET
 
-// The AVX-512 4-bit kernels keep each group's 16-entry table of dequantized values in a
-// register, built from the group's parameters when the group starts: VPERMPS then picks
-// table entries by the low 4 bits of each index, so a low nibble needs no mask. The x2
-// kernels compute two weight rows against one x, loading x once for both; each row's
-// arithmetic (tables, products, accumulator of every product, final additions) is
-// exactly that of the one-row kernel, so a row gives the same bits through either.
+// The AVX-512 table kernels take the blocks of 32 that follow the last whole block of
+// 128 (in not a multiple of 128; at most three). Each block's group has a 16-entry table
+// of dequantized values in a register, built from the group's parameters: VPERMPS then
+// picks table entries by the low 4 bits of each index, so a low nibble needs no mask.
 //
-// Registers: DI xp, SI/BX weights of rows A/B, R9/R13 scales of A/B, R10/R14 zero points
-// or biases of A/B, R12 offsets (asym), R8 blocks left, CX shift, DX block index, R11
-// group of the step, AX scratch; Z0-Z7 accumulators of A, Z12-Z15 and Z26-Z29 of B,
-// Z8-Z11 decoded weights, Z16/Z19/Z22/Z23 tables, Z17/Z18 scratch, Z20 nibble levels,
-// Z24/Z25 x of one block (x2 kernels).
-
-// Table builders for group R11+J into DST (S scale pointer, P bias or zero-point pointer):
-//
-//	sym:    t[n] = levels[n] * s[g]
-//	asym:   t[n] = offsets[z[g]][n] * s[g], with offsets[z][n] = float32(n - z)
-//	affine: t[n] = float32(levels[n]*s[g]) + b[g]
-#define TAB_SYM(S, P, J, DST) \
-	VBROADCASTSS (J*4)(S)(R11*4), Z17; \
-	VMULPS       Z17, Z20, DST
-
-#define TAB_ASYM(S, P, J, DST) \
-	MOVBLZX      (J)(P)(R11*1), AX; \
-	SHLQ         $6, AX; \
-	VBROADCASTSS (J*4)(S)(R11*4), Z17; \
-	VMULPS       (R12)(AX*1), Z17, DST
-
-#define TAB_AFF(S, P, J, DST) \
-	VBROADCASTSS (J*4)(S)(R11*4), Z17; \
-	VBROADCASTSS (J*4)(P)(R11*4), Z18; \
-	VMULPS       Z17, Z20, DST; \
-	VADDPS       Z18, DST, DST
-
-// I4_BLOCK does block j of a step for row A with table TAB: low nibbles meet x at
-// 128j(DI), high nibbles x at 128j+64(DI); accumulators Zj*2 (low) and Zj*2+1 (high).
-//
-//	for i := 0; i < 16; i++ { LO += xp[32k+i]*t[w[16k+i]&15]; HI += xp[32k+16+i]*t[w[16k+i]>>4] }
-#define I4_BLOCK(J, TAB, LO, HI) \
-	VPMOVZXBD   (J*16)(SI), Z8; \
-	VPSRLD      $4, Z8, Z9; \
-	VPERMPS     TAB, Z8, Z8; \
-	VPERMPS     TAB, Z9, Z9; \
-	VFMADD231PS (J*128)(DI), Z8, LO; \
-	VFMADD231PS (J*128+64)(DI), Z9, HI
-
-// I4_BLOCK2 does block j for rows A (table TA) and B (table TB) with x loaded once.
-#define I4_BLOCK2(J, TA, TB, LO, HI, LO2, HI2) \
-	VMOVUPS     (J*128)(DI), Z24; \
-	VMOVUPS     (J*128+64)(DI), Z25; \
-	VPMOVZXBD   (J*16)(SI), Z8; \
-	VPMOVZXBD   (J*16)(BX), Z10; \
-	VPSRLD      $4, Z8, Z9; \
-	VPSRLD      $4, Z10, Z11; \
-	VPERMPS     TA, Z8, Z8; \
-	VPERMPS     TA, Z9, Z9; \
-	VPERMPS     TB, Z10, Z10; \
-	VPERMPS     TB, Z11, Z11; \
-	VFMADD231PS Z24, Z8, LO; \
-	VFMADD231PS Z25, Z9, HI; \
-	VFMADD231PS Z24, Z10, LO2; \
-	VFMADD231PS Z25, Z11, HI2
-
-// Steps of 4 blocks for each group size: the tables are built once per group.
-#define I4_NEXT(BLOCKS) \
-	ADDQ $(BLOCKS*16), SI; \
-	ADDQ $(BLOCKS*128), DI; \
-	ADDQ $BLOCKS, DX; \
-	SUBQ $BLOCKS, R8
-
-#define I4_G128(TAB) \
-	TAB(R9, R10, 0, Z16); \
-	I4_BLOCK(0, Z16, Z0, Z1); \
-	I4_BLOCK(1, Z16, Z2, Z3); \
-	I4_BLOCK(2, Z16, Z4, Z5); \
-	I4_BLOCK(3, Z16, Z6, Z7); \
-	ADDQ $1, R11; \
-	I4_NEXT(4)
-
-#define I4_G64(TAB) \
-	TAB(R9, R10, 0, Z16); \
-	TAB(R9, R10, 1, Z19); \
-	I4_BLOCK(0, Z16, Z0, Z1); \
-	I4_BLOCK(1, Z16, Z2, Z3); \
-	I4_BLOCK(2, Z19, Z4, Z5); \
-	I4_BLOCK(3, Z19, Z6, Z7); \
-	ADDQ $2, R11; \
-	I4_NEXT(4)
-
-#define I4_G32(TAB) \
-	TAB(R9, R10, 0, Z16); \
-	TAB(R9, R10, 1, Z19); \
-	TAB(R9, R10, 2, Z22); \
-	TAB(R9, R10, 3, Z23); \
-	I4_BLOCK(0, Z16, Z0, Z1); \
-	I4_BLOCK(1, Z19, Z2, Z3); \
-	I4_BLOCK(2, Z22, Z4, Z5); \
-	I4_BLOCK(3, Z23, Z6, Z7); \
-	ADDQ $4, R11; \
-	I4_NEXT(4)
-
-// I4_ONE does a single block (after the last whole step) into accumulators 0 and 1.
-#define I4_ONE(TAB) \
-	MOVQ DX, R11; \
-	SHRQ CX, R11; \
-	TAB(R9, R10, 0, Z16); \
-	I4_BLOCK(0, Z16, Z0, Z1); \
-	I4_NEXT(1)
-
-#define I4_G128X2(TAB) \
-	TAB(R9, R10, 0, Z16); \
-	TAB(R13, R14, 0, Z22); \
-	I4_BLOCK2(0, Z16, Z22, Z0, Z1, Z12, Z13); \
-	I4_BLOCK2(1, Z16, Z22, Z2, Z3, Z14, Z15); \
-	I4_BLOCK2(2, Z16, Z22, Z4, Z5, Z26, Z27); \
-	I4_BLOCK2(3, Z16, Z22, Z6, Z7, Z28, Z29); \
-	ADDQ $1, R11; \
-	I4_NEXT2(4)
-
-#define I4_G64X2(TAB) \
-	TAB(R9, R10, 0, Z16); \
-	TAB(R9, R10, 1, Z19); \
-	TAB(R13, R14, 0, Z22); \
-	TAB(R13, R14, 1, Z23); \
-	I4_BLOCK2(0, Z16, Z22, Z0, Z1, Z12, Z13); \
-	I4_BLOCK2(1, Z16, Z22, Z2, Z3, Z14, Z15); \
-	I4_BLOCK2(2, Z19, Z23, Z4, Z5, Z26, Z27); \
-	I4_BLOCK2(3, Z19, Z23, Z6, Z7, Z28, Z29); \
-	ADDQ $2, R11; \
-	I4_NEXT2(4)
-
-#define I4_G32X2(TAB) \
-	TAB(R9, R10, 0, Z16); \
-	TAB(R13, R14, 0, Z22); \
-	I4_BLOCK2(0, Z16, Z22, Z0, Z1, Z12, Z13); \
-	TAB(R9, R10, 1, Z19); \
-	TAB(R13, R14, 1, Z23); \
-	I4_BLOCK2(1, Z19, Z23, Z2, Z3, Z14, Z15); \
-	TAB(R9, R10, 2, Z16); \
-	TAB(R13, R14, 2, Z22); \
-	I4_BLOCK2(2, Z16, Z22, Z4, Z5, Z26, Z27); \
-	TAB(R9, R10, 3, Z19); \
-	TAB(R13, R14, 3, Z23); \
-	I4_BLOCK2(3, Z19, Z23, Z6, Z7, Z28, Z29); \
-	ADDQ $4, R11; \
-	I4_NEXT2(4)
-
-#define I4_ONEX2(TAB) \
-	MOVQ DX, R11; \
-	SHRQ CX, R11; \
-	TAB(R9, R10, 0, Z16); \
-	TAB(R13, R14, 0, Z22); \
-	I4_BLOCK2(0, Z16, Z22, Z0, Z1, Z12, Z13); \
-	I4_NEXT2(1)
-
-#define I4_NEXT2(BLOCKS) \
-	ADDQ $(BLOCKS*16), BX; \
-	I4_NEXT(BLOCKS)
-
-#define I4_ZERO \
-	VPXORD Z0, Z0, Z0; \
-	VPXORD Z1, Z1, Z1; \
-	VPXORD Z2, Z2, Z2; \
-	VPXORD Z3, Z3, Z3; \
-	VPXORD Z4, Z4, Z4; \
-	VPXORD Z5, Z5, Z5; \
-	VPXORD Z6, Z6, Z6; \
-	VPXORD Z7, Z7, Z7; \
-	XORQ   DX, DX; \
-	XORQ   R11, R11
-
-#define I4_ZERO2 \
-	I4_ZERO; \
-	VPXORD Z12, Z12, Z12; \
-	VPXORD Z13, Z13, Z13; \
-	VPXORD Z14, Z14, Z14; \
-	VPXORD Z15, Z15, Z15; \
-	VPXORD Z26, Z26, Z26; \
-	VPXORD Z27, Z27, Z27; \
-	VPXORD Z28, Z28, Z28; \
-	VPXORD Z29, Z29, Z29
-
-// I4_SUM adds row A's accumulators as ((0+1)+(2+3)) + ((4+5)+(6+7)) into X0.
-#define I4_SUM \
-	VADDPS Z1, Z0, Z0; \
-	VADDPS Z3, Z2, Z2; \
-	VADDPS Z5, Z4, Z4; \
-	VADDPS Z7, Z6, Z6; \
-	VADDPS Z2, Z0, Z0; \
-	VADDPS Z6, Z4, Z4; \
-	VADDPS Z4, Z0, Z0; \
-	HSUM_Z0
-
-// I4_SUMB adds row B's accumulators in the same order into X0.
-#define I4_SUMB \
-	VADDPS  Z13, Z12, Z0; \
-	VADDPS  Z15, Z14, Z2; \
-	VADDPS  Z27, Z26, Z4; \
-	VADDPS  Z29, Z28, Z6; \
-	VADDPS  Z2, Z0, Z0; \
-	VADDPS  Z6, Z4, Z4; \
-	VADDPS  Z4, Z0, Z0; \
-	HSUM_Z0
-
-// The loop shared by every 4-bit kernel: whole 4-block steps specialized by group size
-// (I4_G128, I4_G64, I4_G32 for shift 2, 1, 0, applied to the kernel's table builder),
-// then single blocks (I4_ONE); the X2 macros do the same for two rows. In Go, per row:
+// Registers: DI xp, SI weights, R9 scales, R10 zero points or biases, R12 offsets
+// (asym), R8 blocks left, CX shift, DX block index, R11 group, AX scratch; Z0/Z1
+// accumulators of low and high nibbles, Z8/Z9 decoded weights, Z16 table, Z17/Z18
+// scratch, Z20 nibble levels. In Go:
 //
 //	for k := 0; k < nblk; k++ {
 //		t := table(k >> shift)  // built by the kernel's TAB_* macro
 //		for i := 0; i < 16; i++ {
-//			sum += xp[32*k+i]*t[w[16*k+i]&15] + xp[32*k+16+i]*t[w[16*k+i]>>4]
+//			lo += xp[32*k+i]*t[w[16*k+i]&15]
+//			hi += xp[32*k+16+i]*t[w[16*k+i]>>4]
 //		}
 //	}
+//	sum = lo + hi  // the 16 lanes added as HSUM_Z0 does
+
+// Table builders for group R11 into DST (S scale pointer, P bias or zero-point pointer):
 //
-// with block k%4 of each step in accumulators 2(k%4) (low nibbles) and 2(k%4)+1 (high),
-// single blocks in accumulators 0 and 1.
+//	sym:    t[n] = levels[n] * s[g]
+//	asym:   t[n] = offsets[z[g]][n] * s[g], with offsets[z][n] = float32(n - z)
+//	affine: t[n] = float32(levels[n]*s[g]) + b[g]
+#define TAB_SYM(S, P, DST) \
+	VBROADCASTSS (S)(R11*4), Z17; \
+	VMULPS       Z17, Z20, DST
+
+#define TAB_ASYM(S, P, DST) \
+	MOVBLZX      (P)(R11*1), AX; \
+	SHLQ         $6, AX; \
+	VBROADCASTSS (S)(R11*4), Z17; \
+	VMULPS       (R12)(AX*1), Z17, DST
+
+#define TAB_AFF(S, P, DST) \
+	VBROADCASTSS (S)(R11*4), Z17; \
+	VBROADCASTSS (P)(R11*4), Z18; \
+	VMULPS       Z17, Z20, DST; \
+	VADDPS       Z18, DST, DST
+
+// I4_ONE does block DX: low nibbles meet x at (DI), high nibbles x at 64(DI).
+#define I4_ONE(TAB) \
+	MOVQ        DX, R11; \
+	SHRQ        CX, R11; \
+	TAB(R9, R10, Z16); \
+	VPMOVZXBD   (SI), Z8; \
+	VPSRLD      $4, Z8, Z9; \
+	VPERMPS     Z16, Z8, Z8; \
+	VPERMPS     Z16, Z9, Z9; \
+	VFMADD231PS (DI), Z8, Z0; \
+	VFMADD231PS 64(DI), Z9, Z1; \
+	ADDQ        $16, SI; \
+	ADDQ        $128, DI; \
+	INCQ        DX
+
+// I4_LOOP runs I4_ONE over the R8 blocks and leaves the sum in X0.
+#define I4_LOOP(TAB, loop, done) \
+	VPXORD Z0, Z0, Z0; \
+	VPXORD Z1, Z1, Z1; \
+	XORQ   DX, DX; \
+loop: \
+	CMPQ   DX, R8; \
+	JGE    done; \
+	I4_ONE(TAB); \
+	JMP    loop; \
+done: \
+	VADDPS Z1, Z0, Z0; \
+	HSUM_Z0
 
 // func dotI4SymAVX512Asm(xp *float32, w *byte, s *float32, nblk int, shift uint, levels *[16]float32) float32
 TEXT ·dotI4SymAVX512Asm(SB), NOSPLIT, $0-52
@@ -527,38 +378,8 @@ TEXT ·dotI4SymAVX512Asm(SB), NOSPLIT, $0-52
 	MOVQ    shift+32(FP), CX
 	MOVQ    levels+40(FP), AX
 	VMOVUPS (AX), Z20
-	I4_ZERO
-	CMPQ    CX, $1
-	JLT     s1_g32
-	JEQ     s1_g64
-
-s1_g128:
-	CMPQ R8, $4
-	JLT  s1_one
-	I4_G128(TAB_SYM)
-	JMP  s1_g128
-
-s1_g64:
-	CMPQ R8, $4
-	JLT  s1_one
-	I4_G64(TAB_SYM)
-	JMP  s1_g64
-
-s1_g32:
-	CMPQ R8, $4
-	JLT  s1_one
-	I4_G32(TAB_SYM)
-	JMP  s1_g32
-
-s1_one:
-	TESTQ R8, R8
-	JLE   s1_done
-	I4_ONE(TAB_SYM)
-	JMP   s1_one
-
-s1_done:
-	I4_SUM
-	VMOVSS X0, ret+48(FP)
+	I4_LOOP(TAB_SYM, s1_loop, s1_done)
+	VMOVSS  X0, ret+48(FP)
 	VZEROUPPER
 	RET
 
@@ -571,37 +392,7 @@ TEXT ·dotI4AsymAVX512Asm(SB), NOSPLIT, $0-60
 	MOVQ nblk+32(FP), R8
 	MOVQ shift+40(FP), CX
 	MOVQ offsets+48(FP), R12
-	I4_ZERO
-	CMPQ CX, $1
-	JLT  a1_g32
-	JEQ  a1_g64
-
-a1_g128:
-	CMPQ R8, $4
-	JLT  a1_one
-	I4_G128(TAB_ASYM)
-	JMP  a1_g128
-
-a1_g64:
-	CMPQ R8, $4
-	JLT  a1_one
-	I4_G64(TAB_ASYM)
-	JMP  a1_g64
-
-a1_g32:
-	CMPQ R8, $4
-	JLT  a1_one
-	I4_G32(TAB_ASYM)
-	JMP  a1_g32
-
-a1_one:
-	TESTQ R8, R8
-	JLE   a1_done
-	I4_ONE(TAB_ASYM)
-	JMP   a1_one
-
-a1_done:
-	I4_SUM
+	I4_LOOP(TAB_ASYM, a1_loop, a1_done)
 	VMOVSS X0, ret+56(FP)
 	VZEROUPPER
 	RET
@@ -616,197 +407,8 @@ TEXT ·dotI4AffAVX512Asm(SB), NOSPLIT, $0-60
 	MOVQ    shift+40(FP), CX
 	MOVQ    levels+48(FP), AX
 	VMOVUPS (AX), Z20
-	I4_ZERO
-	CMPQ    CX, $1
-	JLT     f1_g32
-	JEQ     f1_g64
-
-f1_g128:
-	CMPQ R8, $4
-	JLT  f1_one
-	I4_G128(TAB_AFF)
-	JMP  f1_g128
-
-f1_g64:
-	CMPQ R8, $4
-	JLT  f1_one
-	I4_G64(TAB_AFF)
-	JMP  f1_g64
-
-f1_g32:
-	CMPQ R8, $4
-	JLT  f1_one
-	I4_G32(TAB_AFF)
-	JMP  f1_g32
-
-f1_one:
-	TESTQ R8, R8
-	JLE   f1_done
-	I4_ONE(TAB_AFF)
-	JMP   f1_one
-
-f1_done:
-	I4_SUM
-	VMOVSS X0, ret+56(FP)
-	VZEROUPPER
-	RET
-
-// func dotI4SymX2AVX512Asm(xp *float32, w, w2 *byte, s, s2 *float32, nblk int, shift uint, levels *[16]float32, out *[2]float32)
-//
-// Two weight rows against one x: out[0] and out[1] are, bit for bit, what the one-row
-// kernel gives for the first row's arguments (w, s, ...) and the second's (w2, s2, ...).
-TEXT ·dotI4SymX2AVX512Asm(SB), NOSPLIT, $0-72
-	MOVQ    xp+0(FP), DI
-	MOVQ    w+8(FP), SI
-	MOVQ    w2+16(FP), BX
-	MOVQ    s+24(FP), R9
-	MOVQ    s2+32(FP), R13
-	MOVQ    nblk+40(FP), R8
-	MOVQ    shift+48(FP), CX
-	MOVQ    levels+56(FP), AX
-	VMOVUPS (AX), Z20
-	I4_ZERO2
-	CMPQ    CX, $1
-	JLT     s2_g32
-	JEQ     s2_g64
-
-s2_g128:
-	CMPQ R8, $4
-	JLT  s2_one
-	I4_G128X2(TAB_SYM)
-	JMP  s2_g128
-
-s2_g64:
-	CMPQ R8, $4
-	JLT  s2_one
-	I4_G64X2(TAB_SYM)
-	JMP  s2_g64
-
-s2_g32:
-	CMPQ R8, $4
-	JLT  s2_one
-	I4_G32X2(TAB_SYM)
-	JMP  s2_g32
-
-s2_one:
-	TESTQ R8, R8
-	JLE   s2_done
-	I4_ONEX2(TAB_SYM)
-	JMP   s2_one
-
-s2_done:
-	MOVQ   out+64(FP), AX
-	I4_SUM
-	VMOVSS X0, (AX)
-	I4_SUMB
-	VMOVSS X0, 4(AX)
-	VZEROUPPER
-	RET
-
-// func dotI4AsymX2AVX512Asm(xp *float32, w, w2 *byte, s, s2 *float32, z, z2 *byte, nblk int, shift uint, offsets *[256][16]float32, out *[2]float32)
-//
-// Two weight rows against one x: out[0] and out[1] are, bit for bit, what the one-row
-// kernel gives for the first row's arguments (w, s, ...) and the second's (w2, s2, ...).
-TEXT ·dotI4AsymX2AVX512Asm(SB), NOSPLIT, $0-88
-	MOVQ xp+0(FP), DI
-	MOVQ w+8(FP), SI
-	MOVQ w2+16(FP), BX
-	MOVQ s+24(FP), R9
-	MOVQ s2+32(FP), R13
-	MOVQ z+40(FP), R10
-	MOVQ z2+48(FP), R14
-	MOVQ nblk+56(FP), R8
-	MOVQ shift+64(FP), CX
-	MOVQ offsets+72(FP), R12
-	I4_ZERO2
-	CMPQ CX, $1
-	JLT  a2_g32
-	JEQ  a2_g64
-
-a2_g128:
-	CMPQ R8, $4
-	JLT  a2_one
-	I4_G128X2(TAB_ASYM)
-	JMP  a2_g128
-
-a2_g64:
-	CMPQ R8, $4
-	JLT  a2_one
-	I4_G64X2(TAB_ASYM)
-	JMP  a2_g64
-
-a2_g32:
-	CMPQ R8, $4
-	JLT  a2_one
-	I4_G32X2(TAB_ASYM)
-	JMP  a2_g32
-
-a2_one:
-	TESTQ R8, R8
-	JLE   a2_done
-	I4_ONEX2(TAB_ASYM)
-	JMP   a2_one
-
-a2_done:
-	MOVQ   out+80(FP), AX
-	I4_SUM
-	VMOVSS X0, (AX)
-	I4_SUMB
-	VMOVSS X0, 4(AX)
-	VZEROUPPER
-	RET
-
-// func dotI4AffX2AVX512Asm(xp *float32, w, w2 *byte, s, s2, b, b2 *float32, nblk int, shift uint, levels *[16]float32, out *[2]float32)
-//
-// Two weight rows against one x: out[0] and out[1] are, bit for bit, what the one-row
-// kernel gives for the first row's arguments (w, s, ...) and the second's (w2, s2, ...).
-TEXT ·dotI4AffX2AVX512Asm(SB), NOSPLIT, $0-88
-	MOVQ    xp+0(FP), DI
-	MOVQ    w+8(FP), SI
-	MOVQ    w2+16(FP), BX
-	MOVQ    s+24(FP), R9
-	MOVQ    s2+32(FP), R13
-	MOVQ    b+40(FP), R10
-	MOVQ    b2+48(FP), R14
-	MOVQ    nblk+56(FP), R8
-	MOVQ    shift+64(FP), CX
-	MOVQ    levels+72(FP), AX
-	VMOVUPS (AX), Z20
-	I4_ZERO2
-	CMPQ    CX, $1
-	JLT     f2_g32
-	JEQ     f2_g64
-
-f2_g128:
-	CMPQ R8, $4
-	JLT  f2_one
-	I4_G128X2(TAB_AFF)
-	JMP  f2_g128
-
-f2_g64:
-	CMPQ R8, $4
-	JLT  f2_one
-	I4_G64X2(TAB_AFF)
-	JMP  f2_g64
-
-f2_g32:
-	CMPQ R8, $4
-	JLT  f2_one
-	I4_G32X2(TAB_AFF)
-	JMP  f2_g32
-
-f2_one:
-	TESTQ R8, R8
-	JLE   f2_done
-	I4_ONEX2(TAB_AFF)
-	JMP   f2_one
-
-f2_done:
-	MOVQ   out+80(FP), AX
-	I4_SUM
-	VMOVSS X0, (AX)
-	I4_SUMB
-	VMOVSS X0, 4(AX)
+	I4_LOOP(TAB_AFF, f1_loop, f1_done)
+	VMOVSS  X0, ret+56(FP)
 	VZEROUPPER
 	RET
 
@@ -1024,5 +626,256 @@ wbf16_loop:
 	JMP       wbf16_loop
 
 wbf16_done:
+	VZEROUPPER
+	RET
+
+// ---- 4-bit blocks of 128 (AVX-512) --------------------------------------------------
+// A block is 64 bytes of weights read as 16 dwords; dword d holds the 8 nibbles of
+// weights 8d..8d+7, nibble m of it at bits 4m..4m+3. Shifting the dwords right by 4m puts
+// nibble m in the bits VPERMPS reads as its index, so one permute of the level table
+// gives lane d the level of weight 8d+m. xp holds each block's x in the same order,
+// xp[128b+16m+d] = x[128b+8d+m] (see prepXBlocks), and lane d of a block lies in group
+// (128b+8d)/group: the group's parameter is put in lane d by a permute through lanes,
+// the table of lane -> group offset for the group size. In Go, per lane d of block b:
+//
+//	acc := 0
+//	for m := 0; m < 8; m++ { acc += xp[128b+16m+d] * levels[nibble m of dword d] }
+//	sum += acc * s[g(b, d)]                     // dotI4BlkSymAVX512Asm
+//	off += c[g(b, d)] * sx[16b+d]               // dotI4BlkOffAVX512Asm, also
+//
+// with acc added as two chains (even m, odd m) summed at the end, and the 16 lanes of
+// sum (+ off) added as HSUM_Z0 does.
+
+// I4_DECODE(W, Z2..Z9) puts the levels of the block at (W) in the eight registers (the
+// k-th: nibble k of each dword) and advances W. Z31 holds the level table.
+#define I4_DECODE(W, L0, L1, L2, L3, L4, L5, L6, L7) \
+	VMOVDQU32 (W), L0; \
+	VPSRLD    $4, L0, L1; \
+	VPSRLD    $8, L0, L2; \
+	VPSRLD    $12, L0, L3; \
+	VPSRLD    $16, L0, L4; \
+	VPSRLD    $20, L0, L5; \
+	VPSRLD    $24, L0, L6; \
+	VPSRLD    $28, L0, L7; \
+	VPERMPS   Z31, L0, L0; \
+	VPERMPS   Z31, L1, L1; \
+	VPERMPS   Z31, L2, L2; \
+	VPERMPS   Z31, L3, L3; \
+	VPERMPS   Z31, L4, L4; \
+	VPERMPS   Z31, L5, L5; \
+	VPERMPS   Z31, L6, L6; \
+	VPERMPS   Z31, L7, L7; \
+	ADDQ      $64, W
+
+// I4_DOT leaves in A the lane dot products of the decoded block L0-L7 with the block's
+// x at (X) (B is scratch): two chains, even and odd nibbles, added at the end.
+#define I4_DOT(X, A, B, L0, L1, L2, L3, L4, L5, L6, L7) \
+	VMULPS      (X), L0, A; \
+	VMULPS      64(X), L1, B; \
+	VFMADD231PS 128(X), L2, A; \
+	VFMADD231PS 192(X), L3, B; \
+	VFMADD231PS 256(X), L4, A; \
+	VFMADD231PS 320(X), L5, B; \
+	VFMADD231PS 384(X), L6, A; \
+	VFMADD231PS 448(X), L7, B; \
+	VADDPS      B, A, A
+
+// I4_LANES loads the group parameters of the block at (ptr) (K1 masks the groups one
+// block spans) and spreads them over the lanes by the table in Z30, into dst.
+#define I4_LANES(ptr, dst, xdst) \
+	VMOVUPS.Z (ptr), K1, xdst; \
+	VPERMPS   dst, Z30, dst
+
+// I4_SETUP loads the group description at gs (lane table Z30, mask K1, step R11) and
+// the level table into Z31.
+#define I4_SETUP(gs, levels) \
+	MOVQ      gs, AX; \
+	VMOVDQU32 (AX), Z30; \
+	KMOVW     64(AX), K1; \
+	MOVQ      72(AX), R11; \
+	MOVQ      levels, AX; \
+	VMOVUPS   (AX), Z31
+
+// func dotI4BlkSymAVX512Asm(xp *float32, w *byte, s *float32, nblk int, gs *i4Groups, levels *[16]float32) float32
+//
+// nblk >= 1 blocks of 128; gs describes the group size (see i4Groups).
+TEXT ·dotI4BlkSymAVX512Asm(SB), NOSPLIT, $0-52
+	MOVQ    xp+0(FP), DI
+	MOVQ    w+8(FP), SI
+	MOVQ    s+16(FP), R9
+	MOVQ    nblk+24(FP), CX
+	I4_SETUP(gs+32(FP), levels+40(FP))
+	VXORPS  Z0, Z0, Z0
+
+bsym:
+	I4_DECODE(SI, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
+	I4_DOT(DI, Z10, Z11, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
+	ADDQ    $512, DI
+	I4_LANES(R9, Z12, X12)
+	VFMADD231PS Z10, Z12, Z0
+	ADDQ    R11, R9
+	DECQ    CX
+	JNZ     bsym
+	HSUM_Z0
+	VMOVSS  X0, ret+48(FP)
+	VZEROUPPER
+	RET
+
+// func dotI4BlkOffAVX512Asm(xp, sx *float32, w *byte, s, c *float32, nblk int, gs *i4Groups, levels *[16]float32) float32
+//
+// As dotI4BlkSymAVX512Asm, plus Σ c[g]·sx over the lanes (kept apart, added at the end).
+TEXT ·dotI4BlkOffAVX512Asm(SB), NOSPLIT, $0-68
+	MOVQ    xp+0(FP), DI
+	MOVQ    sx+8(FP), R12
+	MOVQ    w+16(FP), SI
+	MOVQ    s+24(FP), R9
+	MOVQ    c+32(FP), R10
+	MOVQ    nblk+40(FP), CX
+	I4_SETUP(gs+48(FP), levels+56(FP))
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+
+boff:
+	I4_DECODE(SI, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
+	I4_DOT(DI, Z10, Z11, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
+	ADDQ    $512, DI
+	I4_LANES(R9, Z12, X12)
+	VFMADD231PS Z10, Z12, Z0
+	I4_LANES(R10, Z13, X13)
+	VFMADD231PS (R12), Z13, Z1
+	ADDQ    R11, R9
+	ADDQ    R11, R10
+	ADDQ    $64, R12
+	DECQ    CX
+	JNZ     boff
+	VADDPS  Z1, Z0, Z0
+	HSUM_Z0
+	VMOVSS  X0, ret+64(FP)
+	VZEROUPPER
+	RET
+
+// I4_STORE4 adds the lanes of Z0, Z1, Z16, Z17 each as HSUM_Z0 does into out[0..3] at
+// (AX).
+#define I4_STORE4 \
+	VMOVAPS   Z1, Z26; \
+	HSUM_Z0; \
+	VMOVSS    X0, (AX); \
+	VMOVAPS   Z26, Z0; \
+	HSUM_Z0; \
+	VMOVSS    X0, 4(AX); \
+	VMOVAPS   Z16, Z0; \
+	HSUM_Z0; \
+	VMOVSS    X0, 8(AX); \
+	VMOVAPS   Z17, Z0; \
+	HSUM_Z0; \
+	VMOVSS    X0, 12(AX)
+
+// func dotI4BlkSym2x2AVX512Asm(xp *float32, ld int, w, w2 *byte, s, s2 *float32, nblk int, gs *i4Groups, levels *[16]float32, out *[4]float32)
+//
+// dotI4BlkSymAVX512Asm for two weight rows (w, s and w2, s2) against two x rows (xp and
+// xp+ld, ld in bytes), each weight block decoded once and each x block loaded once for
+// both rows; out = {(w, x0), (w, x1), (w2, x0), (w2, x1)}, each with the one-row
+// kernel's bits. Registers: Z0/Z1 and Z16/Z17 the lane sums of w and w2, Z12/Z13 their
+// scales.
+TEXT ·dotI4BlkSym2x2AVX512Asm(SB), NOSPLIT, $0-80
+	MOVQ    xp+0(FP), DI
+	MOVQ    ld+8(FP), DX
+	MOVQ    w+16(FP), SI
+	MOVQ    w2+24(FP), BX
+	MOVQ    s+32(FP), R9
+	MOVQ    s2+40(FP), R13
+	MOVQ    nblk+48(FP), CX
+	I4_SETUP(gs+56(FP), levels+64(FP))
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z16, Z16, Z16
+	VXORPS  Z17, Z17, Z17
+
+bsym22:
+	I4_DECODE(SI, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
+	I4_DECODE(BX, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29)
+	I4_LANES(R9, Z12, X12)
+	I4_LANES(R13, Z13, X13)
+	I4_DOT(DI, Z10, Z11, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
+	VFMADD231PS Z10, Z12, Z0
+	I4_DOT(DI, Z14, Z15, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29)
+	VFMADD231PS Z14, Z13, Z16
+	ADDQ    DX, DI
+	I4_DOT(DI, Z10, Z11, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
+	VFMADD231PS Z10, Z12, Z1
+	I4_DOT(DI, Z14, Z15, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29)
+	VFMADD231PS Z14, Z13, Z17
+	SUBQ    DX, DI
+	ADDQ    $512, DI
+	ADDQ    R11, R9
+	ADDQ    R11, R13
+	DECQ    CX
+	JNZ     bsym22
+	MOVQ    out+72(FP), AX
+	I4_STORE4
+	VZEROUPPER
+	RET
+
+// func dotI4BlkOff2x2AVX512Asm(xp *float32, ld, in int, w, w2 *byte, s, s2, c, c2 *float32, nblk int, gs *i4Groups, levels *[16]float32, out *[4]float32)
+//
+// dotI4BlkOffAVX512Asm as dotI4BlkSym2x2AVX512Asm; each x row's lane sums start in
+// floats after it. Z18-Z21 hold the c·Σx sums, Z14/Z15 the c lanes.
+TEXT ·dotI4BlkOff2x2AVX512Asm(SB), NOSPLIT, $0-104
+	MOVQ    xp+0(FP), DI
+	MOVQ    ld+8(FP), DX
+	MOVQ    in+16(FP), R12
+	LEAQ    (DI)(R12*4), R12
+	MOVQ    w+24(FP), SI
+	MOVQ    w2+32(FP), BX
+	MOVQ    s+40(FP), R9
+	MOVQ    s2+48(FP), R13
+	MOVQ    c+56(FP), R10
+	MOVQ    c2+64(FP), R14
+	MOVQ    nblk+72(FP), CX
+	I4_SETUP(gs+80(FP), levels+88(FP))
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z16, Z16, Z16
+	VXORPS  Z17, Z17, Z17
+	VXORPS  Z18, Z18, Z18
+	VXORPS  Z19, Z19, Z19
+	VXORPS  Z20, Z20, Z20
+	VXORPS  Z21, Z21, Z21
+
+boff22:
+	I4_DECODE(SI, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
+	I4_DECODE(BX, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29)
+	I4_LANES(R9, Z12, X12)
+	I4_LANES(R13, Z13, X13)
+	I4_LANES(R10, Z14, X14)
+	I4_LANES(R14, Z15, X15)
+	VFMADD231PS (R12), Z14, Z18
+	VFMADD231PS (R12)(DX*1), Z14, Z19
+	VFMADD231PS (R12), Z15, Z20
+	VFMADD231PS (R12)(DX*1), Z15, Z21
+	I4_DOT(DI, Z10, Z11, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
+	VFMADD231PS Z10, Z12, Z0
+	I4_DOT(DI, Z14, Z11, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29)
+	VFMADD231PS Z14, Z13, Z16
+	ADDQ    DX, DI
+	I4_DOT(DI, Z10, Z11, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
+	VFMADD231PS Z10, Z12, Z1
+	I4_DOT(DI, Z14, Z11, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29)
+	VFMADD231PS Z14, Z13, Z17
+	SUBQ    DX, DI
+	ADDQ    $512, DI
+	ADDQ    R11, R9
+	ADDQ    R11, R13
+	ADDQ    R11, R10
+	ADDQ    R11, R14
+	ADDQ    $64, R12
+	DECQ    CX
+	JNZ     boff22
+	VADDPS  Z18, Z0, Z0
+	VADDPS  Z19, Z1, Z1
+	VADDPS  Z20, Z16, Z16
+	VADDPS  Z21, Z17, Z17
+	MOVQ    out+96(FP), AX
+	I4_STORE4
 	VZEROUPPER
 	RET

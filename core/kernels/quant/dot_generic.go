@@ -50,10 +50,6 @@ func dotI4Generic(xp []float32, w []byte, row *i4Row) float32 {
 	return a0 + a1
 }
 
-func dotI4x2Generic(xp []float32, w0, w1 []byte, row0, row1 *i4Row) (float32, float32) {
-	return dotI4Generic(xp, w0, row0), dotI4Generic(xp, w1, row1)
-}
-
 func tabSymGeneric(tab, s []float32) {
 	for g, sg := range s {
 		for k, l := range signedLevels {

@@ -80,83 +80,104 @@ func TestDotU8(t *testing.T) {
 	})
 }
 
+// i4Case is a random 4-bit weight row of nblk blocks of 32 and its parameters.
+func i4Case(rng *rand.Rand, kind i4Kind, nblk int, shift uint) ([]byte, *i4Row) {
+	ng := (nblk-1)>>shift + 1
+	w := make([]byte, 16*nblk)
+	for i := range w {
+		w[i] = byte(rng.IntN(256))
+	}
+	row := &i4Row{kind: kind, s: randX(rng, ng), b: randX(rng, ng), z: make([]byte, ng), shift: shift, tab: make([]float32, 16*ng)}
+	for i := range row.z {
+		row.z[i] = byte(rng.IntN(16))
+		if nblk%2 == 1 {
+			row.z[i] = byte(rng.IntN(256)) // any byte a zeros tensor may hold
+		}
+	}
+	return w, row
+}
+
+// i4Ref returns the float64 dot product of x with a 4-bit row, and the magnitude that
+// bounds its float32 error: Σ|x|·|ŵ| for the symmetric format, and for the others
+// Σ|x|·(|n·s| + |z·s|) or Σ|x|·(|n·s| + |b|), since a path may sum n·s·x and the offset
+// times x separately.
+func i4Ref(x []float32, w []byte, row *i4Row) (want, abs float64) {
+	for j, xj := range x {
+		n := w[j/2] >> (4 * (j % 2)) & 15
+		g := j / 32 >> row.shift
+		s := float64(row.s[g])
+		var what, mag float64
+		switch row.kind {
+		case i4Sym:
+			what = float64(float32(float64(int8(n<<4)>>4) * s))
+			mag = math.Abs(what)
+		case i4Asym:
+			what = float64(float32(float64(int(n)-int(row.z[g])) * s))
+			mag = (float64(n) + float64(row.z[g])) * math.Abs(s)
+		default:
+			what = float64(float32(float64(float32(float64(n)*s)) + float64(row.b[g])))
+			mag = float64(n)*math.Abs(s) + math.Abs(float64(row.b[g]))
+		}
+		want += float64(xj) * what
+		abs += math.Abs(float64(xj)) * mag
+	}
+	return want, abs
+}
+
+// prepX returns x as the kernels of ks read it.
+func prepX(ks *kernelSet, x []float32) []float32 {
+	xp := make([]float32, ks.i4XLen(len(x)))
+	ks.prepXI4(xp, x)
+	return xp
+}
+
+// TestDotI4 covers whole blocks of 128, blocks of 32 after them, and both alone.
 func TestDotI4(t *testing.T) {
 	rng := rand.New(rand.NewPCG(14, 15))
 	forEachISA(t, func(t *testing.T) {
 		ks := kernelsFor(cpu.Selected())
-		for _, nblk := range []int{1, 2, 3, 4, 5, 7, 8, 9, 33} {
+		for _, nblk := range []int{1, 2, 3, 4, 5, 7, 8, 9, 12, 33, 35, 128} {
 			for _, shift := range []uint{0, 1, 2} {
 				for _, kind := range []i4Kind{i4Sym, i4Asym, i4Affine} {
-					ng := (nblk-1)>>shift + 1
-					xp := randX(rng, 32*nblk)
-					w := make([]byte, 16*nblk)
-					for i := range w {
-						w[i] = byte(rng.IntN(256))
-					}
-					row := &i4Row{kind: kind, s: randX(rng, ng), b: randX(rng, ng), z: make([]byte, ng), shift: shift, tab: make([]float32, 16*ng)}
-					for i := range row.z {
-						row.z[i] = byte(rng.IntN(16))
-						if nblk%2 == 1 {
-							row.z[i] = byte(rng.IntN(256)) // any byte a zeros tensor may hold
-						}
-					}
-					// ŵ of nibble n in group g, from the format's formula.
-					what := func(g int, n byte) float64 {
-						s := float64(row.s[g])
-						switch kind {
-						case i4Sym:
-							return float64(float32(float64(int8(n<<4)>>4) * s))
-						case i4Asym:
-							return float64(float32(float64(int(n)-int(row.z[g])) * s))
-						}
-						return float64(float32(float64(float32(float64(n)*s)) + float64(row.b[g])))
-					}
-					var want, abs float64
-					for k := range nblk {
-						g := k >> shift
-						for i := range 16 {
-							v := w[16*k+i]
-							lo := float64(xp[32*k+i]) * what(g, v&15)
-							hi := float64(xp[32*k+16+i]) * what(g, v>>4)
-							want += lo + hi
-							abs += math.Abs(lo) + math.Abs(hi)
-						}
-					}
+					w, row := i4Case(rng, kind, nblk, shift)
+					x := randX(rng, 32*nblk)
+					want, abs := i4Ref(x, w, row)
 					ks.prepI4(row)
-					checkDot(t, name("dotI4 kind=", kind, " nblk=", nblk, " shift=", shift), ks.dotI4(xp, w, row), want, abs, 32*nblk)
+					checkDot(t, name("dotI4 kind=", kind, " nblk=", nblk, " shift=", shift), ks.dotI4(prepX(ks, x), w, row), want, abs, 32*nblk)
 				}
 			}
 		}
 	})
 }
 
-// TestDotI4x2 checks that the two-row kernels give each row's one-row result bit for bit.
-func TestDotI4x2(t *testing.T) {
+// TestDotI4Pair checks that the two-weight-row kernels give each row of x its one-row
+// result bit for bit, for odd and even counts of x rows and mixed formats.
+func TestDotI4Pair(t *testing.T) {
 	rng := rand.New(rand.NewPCG(18, 19))
 	forEachISA(t, func(t *testing.T) {
 		ks := kernelsFor(cpu.Selected())
 		for _, nblk := range []int{1, 3, 4, 5, 8, 9, 33} {
 			for _, shift := range []uint{0, 1, 2} {
 				for _, kind := range []i4Kind{i4Sym, i4Asym, i4Affine} {
-					ng := (nblk-1)>>shift + 1
-					xp := randX(rng, 32*nblk)
-					var rows [2]*i4Row
-					var ws [2][]byte
-					for i := range rows {
-						ws[i] = make([]byte, 16*nblk)
-						for j := range ws[i] {
-							ws[i][j] = byte(rng.IntN(256))
+					for _, rows := range []int{1, 2, 5} {
+						in := 32 * nblk
+						ld := ks.i4XLen(in) + 3 // rows of x with a gap between them
+						xs := make([]float32, rows*ld)
+						for m := range rows {
+							ks.prepXI4(xs[m*ld:m*ld+ks.i4XLen(in)], randX(rng, in))
 						}
-						rows[i] = &i4Row{kind: kind, s: randX(rng, ng), b: randX(rng, ng), z: make([]byte, ng), shift: shift, tab: make([]float32, 16*ng)}
-						for j := range rows[i].z {
-							rows[i].z[j] = byte(rng.IntN(256))
+						w0, row0 := i4Case(rng, kind, nblk, shift)
+						w1, row1 := i4Case(rng, []i4Kind{kind, i4Sym}[rows%2], nblk, shift)
+						ks.prepI4(row0)
+						ks.prepI4(row1)
+						out0, out1 := make([]float32, rows), make([]float32, rows)
+						ks.dotI4Pair(xs, ld, w0, w1, row0, row1, out0, out1)
+						for m := range rows {
+							a, b := ks.dotI4(xs[m*ld:], w0, row0), ks.dotI4(xs[m*ld:], w1, row1)
+							if math.Float32bits(out0[m]) != math.Float32bits(a) || math.Float32bits(out1[m]) != math.Float32bits(b) {
+								t.Fatalf("kind=%d nblk=%d shift=%d rows=%d: row %d gives %v %v, alone %v %v", kind, nblk, shift, rows, m, out0[m], out1[m], a, b)
+							}
 						}
-						ks.prepI4(rows[i])
-					}
-					a, b := ks.dotI4x2(xp, ws[0], ws[1], rows[0], rows[1])
-					wa, wb := ks.dotI4(xp, ws[0], rows[0]), ks.dotI4(xp, ws[1], rows[1])
-					if math.Float32bits(a) != math.Float32bits(wa) || math.Float32bits(b) != math.Float32bits(wb) {
-						t.Fatalf("kind=%d nblk=%d shift=%d: x2 gives %v %v, one-row %v %v", kind, nblk, shift, a, b, wa, wb)
 					}
 				}
 			}

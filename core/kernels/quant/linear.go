@@ -83,7 +83,7 @@ func Int4Linear(x, q, scales tensor.Tensor, zeros *tensor.Tensor, group int, bia
 		kind = i4Asym
 	}
 	cpu.ParallelFor(out, rowGrain(out, in/2), func(lo, hi int) {
-		sc := getScratch(2*17*ng, 2*ng)
+		sc := getScratch(2*17*ng+2*job.rows, 2*ng)
 		defer putScratch(sc)
 		// prep readies weight row r in scratch slot i.
 		for i := range 2 {
@@ -99,18 +99,17 @@ func Int4Linear(x, q, scales tensor.Tensor, zeros *tensor.Tensor, group int, bia
 			return row, unsafe.Slice((*byte)(unsafe.Add(q.Data, r*in/2)), in/2)
 		}
 		for r := lo; r < hi; r += 2 {
-			job.rowsI4(ks, *xs, r, hi, prep)
+			job.rowsI4(ks, *xs, r, hi, prep, sc.f[2*17*ng:])
 		}
 	})
 	return nil
 }
 
-// rowsI4 computes output column r, and r+1 when r+1 < hi, for every row of x. With
-// several rows of x, two weight rows (then in cache) share each pass over x; with one,
-// rows go one at a time, which streams weights from memory faster. Both ways give the
-// same bits.
-func (j *linearJob) rowsI4(ks *kernelSet, xs []float32, r, hi int, prep func(i, r int) (*i4Row, []byte)) {
-	in := j.in
+// rowsI4 computes output column r, and r+1 when r+1 < hi, for every row of x. A single
+// row of x goes through dotI4, one weight row at a time, which streams weights from
+// memory fastest; several go through dotI4Pair, two weight rows (then in cache) at a
+// time. Every way gives the same bits. out is scratch of two floats per row of x.
+func (j *linearJob) rowsI4(ks *kernelSet, xs []float32, r, hi int, prep func(i, r int) (*i4Row, []byte), out []float32) {
 	row0, w0 := prep(0, r)
 	if j.rows == 1 {
 		j.store(0, r, ks.dotI4(xs, w0, row0))
@@ -120,17 +119,19 @@ func (j *linearJob) rowsI4(ks *kernelSet, xs []float32, r, hi int, prep func(i, 
 		}
 		return
 	}
+	n := j.xLen(ks, true)
 	if r+1 == hi {
 		for m := range j.rows {
-			j.store(m, r, ks.dotI4(xs[m*in:(m+1)*in], w0, row0))
+			j.store(m, r, ks.dotI4(xs[m*n:], w0, row0))
 		}
 		return
 	}
 	row1, w1 := prep(1, r+1)
+	out0, out1 := out[:j.rows], out[j.rows:2*j.rows]
+	ks.dotI4Pair(xs, n, w0, w1, row0, row1, out0, out1)
 	for m := range j.rows {
-		a, b := ks.dotI4x2(xs[m*in:(m+1)*in], w0, w1, row0, row1)
-		j.store(m, r, a)
-		j.store(m, r+1, b)
+		j.store(m, r, out0[m])
+		j.store(m, r+1, out1[m])
 	}
 }
 
@@ -165,7 +166,7 @@ func AffineLinear(x, wq, scales, biases tensor.Tensor, group, nbits int, bias *t
 	ng, rowBytes := in/group, in*nbits/8
 	shift := uint(bits.TrailingZeros(uint(group)) - 5)
 	cpu.ParallelFor(out, rowGrain(out, rowBytes), func(lo, hi int) {
-		sc := getScratch(2*18*ng, 2*rowBytes)
+		sc := getScratch(2*18*ng+2*job.rows, 2*rowBytes)
 		defer putScratch(sc)
 		// prep readies weight row r in scratch slot i.
 		for i := range 2 {
@@ -182,7 +183,7 @@ func AffineLinear(x, wq, scales, biases tensor.Tensor, group, nbits int, bias *t
 		}
 		if nbits == 4 {
 			for r := lo; r < hi; r += 2 {
-				job.rowsI4(ks, *xs, r, hi, prep)
+				job.rowsI4(ks, *xs, r, hi, prep, sc.f[2*18*ng:])
 			}
 			return
 		}
@@ -255,21 +256,22 @@ func newLinearJob(x, y tensor.Tensor, bias *tensor.Tensor, in, out int, weights 
 	return j, nil
 }
 
-// loadX widens every row of x to float32 (permuted for the 4-bit kernels) into a pooled
-// buffer of rows*in floats.
-func (j *linearJob) loadX(ks *kernelSet, permute bool) *[]float32 {
-	xs := getFloats(j.rows * j.in)
+// loadX widens every row of x to float32 into a pooled buffer, one row after another,
+// each of len xLen(ks, fourBit): as the 4-bit kernels read it (prepXI4) when fourBit.
+func (j *linearJob) loadX(ks *kernelSet, fourBit bool) *[]float32 {
+	n := j.xLen(ks, fourBit)
+	xs := getFloats(j.rows * n)
 	var tmp []float32
-	if permute {
+	if fourBit {
 		buf := getFloats(j.in) // pooled: a call allocates nothing once warm
 		defer putFloats(buf)
 		tmp = *buf
 	}
 	step := j.x.Strides[j.x.NDim()-1]
 	for m := range j.rows {
-		dst := (*xs)[m*j.in : (m+1)*j.in]
-		src := dst
-		if permute {
+		dst := (*xs)[m*n : (m+1)*n]
+		src := dst[:j.in]
+		if fourBit {
 			src = tmp
 		}
 		off := j.x.RowOffset(m)
@@ -283,11 +285,19 @@ func (j *linearJob) loadX(ks *kernelSet, permute bool) *[]float32 {
 		} else {
 			j.x.LoadRow(off, src)
 		}
-		if permute {
-			permute32(dst, src)
+		if fourBit {
+			ks.prepXI4(dst, src)
 		}
 	}
 	return xs
+}
+
+// xLen is the length of one row of loadX's buffer.
+func (j *linearJob) xLen(ks *kernelSet, fourBit bool) int {
+	if fourBit {
+		return ks.i4XLen(j.in)
+	}
+	return j.in
 }
 
 // store writes y[m, r] = v + bias[r], rounded once to y's dtype.

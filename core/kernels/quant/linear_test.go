@@ -18,6 +18,7 @@ type linCase struct {
 	name    string
 	in, out int
 	what    []float64 // ŵ, [out, in]
+	mag     []float64 // bound on |ŵ| and on the parts a kernel may sum apart (see i4Ref)
 	run     func(x tensor.Tensor, bias *tensor.Tensor, y tensor.Tensor) error
 }
 
@@ -45,7 +46,7 @@ func int8Case(rng *rand.Rand, out, in int, sym bool) linCase {
 			what[r*in+j] = float64(float32(float64(q.int(r*in+j)-zero) * scales[r]))
 		}
 	}
-	return linCase{name("int8 sym=", sym), in, out, what, func(x tensor.Tensor, bias *tensor.Tensor, y tensor.Tensor) error {
+	return linCase{name("int8 sym=", sym), in, out, what, absAll(what), func(x tensor.Tensor, bias *tensor.Tensor, y tensor.Tensor) error {
 		return Int8Linear(x, q.t, s.t, zp, bias, y)
 	}}
 }
@@ -64,20 +65,26 @@ func int4Case(rng *rand.Rand, out, in, group int, sym bool) linCase {
 	if err := QuantizeInt4(wb.t, q.t, s.t, zp, group); err != nil {
 		panic(err)
 	}
-	what := make([]float64, out*in)
+	what, mag := make([]float64, out*in), make([]float64, out*in)
 	packed, scales := q.bytes(), s.floats()
 	for j := range what {
 		r, g := j/in, j%in/group
 		code := int(packed[j/2] >> (4 * (j % 2)) & 15)
+		sg := scales[r*ng+g]
+		mag[j] = float64(code) * math.Abs(sg)
 		if sym && code >= 8 {
 			code -= 16
 		}
 		if !sym {
-			code -= z.int(r*ng + g)
+			zero := z.int(r*ng + g)
+			code -= zero
+			mag[j] += float64(zero) * math.Abs(sg)
+		} else {
+			mag[j] = math.Abs(float64(code) * sg)
 		}
-		what[j] = float64(float32(float64(code) * scales[r*ng+g]))
+		what[j] = float64(float32(float64(code) * sg))
 	}
-	return linCase{name("int4 sym=", sym, " group=", group), in, out, what, func(x tensor.Tensor, bias *tensor.Tensor, y tensor.Tensor) error {
+	return linCase{name("int4 sym=", sym, " group=", group), in, out, what, mag, func(x tensor.Tensor, bias *tensor.Tensor, y tensor.Tensor) error {
 		return Int4Linear(x, q.t, s.t, zp, group, bias, y)
 	}}
 }
@@ -92,7 +99,7 @@ func affineCaseOf(rng *rand.Rand, out, in, group, bits int, sdt tensor.DType) li
 	if err := QuantizeAffine(wb.t, wq.t, s.t, b.t, group, bits); err != nil {
 		panic(err)
 	}
-	what := make([]float64, out*in)
+	what, mag := make([]float64, out*in), make([]float64, out*in)
 	scales, biases := s.floats(), b.floats()
 	per := 32 / bits
 	for j := range what {
@@ -100,8 +107,9 @@ func affineCaseOf(rng *rand.Rand, out, in, group, bits int, sdt tensor.DType) li
 		code := float64(uint32(wq.int(r*words+c/per)) >> (bits * (c % per)) & (1<<bits - 1))
 		g := r*ng + c/group
 		what[j] = float64(float32(float64(float32(code*scales[g])) + biases[g]))
+		mag[j] = math.Abs(code*scales[g]) + math.Abs(biases[g])
 	}
-	return linCase{name("affine bits=", bits, " group=", group, " ", sdt), in, out, what, func(x tensor.Tensor, bias *tensor.Tensor, y tensor.Tensor) error {
+	return linCase{name("affine bits=", bits, " group=", group, " ", sdt), in, out, what, mag, func(x tensor.Tensor, bias *tensor.Tensor, y tensor.Tensor) error {
 		return AffineLinear(x, wq.t, s.t, b.t, group, bits, bias, y)
 	}}
 }
@@ -128,16 +136,15 @@ func allCases(rng *rand.Rand) []linCase {
 }
 
 // refLinear is Σ_j x[m, j]·ŵ[r, j] + bias[r] in float64, with the sum of magnitudes
-// used for the tolerance.
+// (|x|·mag) used for the tolerance.
 func refLinear(c linCase, x []float64, rows int, bias []float64) (want, abs []float64) {
 	want, abs = make([]float64, rows*c.out), make([]float64, rows*c.out)
 	for m := range rows {
 		for r := range c.out {
 			var s, a float64
 			for j := range c.in {
-				p := x[m*c.in+j] * c.what[r*c.in+j]
-				s += p
-				a += math.Abs(p)
+				s += x[m*c.in+j] * c.what[r*c.in+j]
+				a += math.Abs(x[m*c.in+j]) * c.mag[r*c.in+j]
 			}
 			if bias != nil {
 				s += bias[r]
@@ -337,4 +344,13 @@ func TestLinearBadInput(t *testing.T) {
 	if err := Int8Linear(empty, q8.t, s8.t, nil, nil, emptyY); err != nil {
 		t.Errorf("empty batch: %v", err)
 	}
+}
+
+// absAll returns |v| element by element.
+func absAll(v []float64) []float64 {
+	a := make([]float64, len(v))
+	for i, x := range v {
+		a[i] = math.Abs(x)
+	}
+	return a
 }
