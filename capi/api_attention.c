@@ -70,6 +70,17 @@ mlxp_status mlxp_flash_attention_backward(const mlxp_tensor* q, const mlxp_tenso
                                            (mlxp_attention_params*)params);
 }
 
+mlxp_status mlxp_flash_attention_bias_grad(const mlxp_tensor* q, const mlxp_tensor* k,
+                                           const mlxp_tensor* v, const mlxp_tensor* out,
+                                           const mlxp_tensor* dout, const mlxp_tensor* lse,
+                                           mlxp_tensor* dbias,
+                                           const mlxp_attention_params* params) {
+    return mlxpgo_flash_attention_bias_grad((mlxp_tensor*)q, (mlxp_tensor*)k, (mlxp_tensor*)v,
+                                            (mlxp_tensor*)out, (mlxp_tensor*)dout,
+                                            (mlxp_tensor*)lse, dbias,
+                                            (mlxp_attention_params*)params);
+}
+
 mlxp_status mlxp_flash_attention_varlen_backward(
     const mlxp_tensor* q, const mlxp_tensor* k, const mlxp_tensor* v, const mlxp_tensor* out,
     const mlxp_tensor* dout, const mlxp_tensor* lse, const mlxp_tensor* cu_seqlens_q,

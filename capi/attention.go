@@ -247,6 +247,23 @@ func mlxpgo_flash_attention_backward(q, k, v, out, dout, lse, dq, dk, dv *C.mlxp
 	return result(attention.Backward(ts[0], ts[1], ts[2], ts[3], ts[4], ts[5], ts[6], ts[7], ts[8], p))
 }
 
+//export mlxpgo_flash_attention_bias_grad
+func mlxpgo_flash_attention_bias_grad(q, k, v, out, dout, lse, dbias *C.mlxp_tensor, params *C.mlxp_attention_params) (status C.mlxp_status) {
+	defer guard(&status)
+	if params == nil {
+		return invalid("params must not be NULL: the bias comes from params->bias")
+	}
+	p, err := attentionParams(params)
+	if err != nil {
+		return fail(err)
+	}
+	ts, err := tensorArgs([]string{"q", "k", "v", "out", "dout", "lse", "dbias"}, q, k, v, out, dout, lse, dbias)
+	if err != nil {
+		return fail(err)
+	}
+	return result(attention.BiasGrad(ts[0], ts[1], ts[2], ts[3], ts[4], ts[5], ts[6], p))
+}
+
 //export mlxpgo_flash_attention_varlen_backward
 func mlxpgo_flash_attention_varlen_backward(q, k, v, out, dout, lse, cuQ, cuK, dq, dk, dv *C.mlxp_tensor, params *C.mlxp_attention_params) (status C.mlxp_status) {
 	defer guard(&status)

@@ -942,8 +942,8 @@ mlxp_status mlxp_sliding_window_attention(const mlxp_tensor* q, const mlxp_tenso
  *   dv = P^T dout;  dP = dout v^T;  dS = P * (dP - rowsum(dout * out));
  *   soft cap: dS *= 1 - tanh^2(s / cap);  dq = scale dS k;  dk = scale dS^T q.
  * With grouped-query heads, dk and dv sum over the query heads that share a KV head.
- * The bias and sinks are constants here: they enter through x and lse, and no gradient is
- * produced for them (a bias gradient would be dS itself, before the scale). A row with
+ * The bias and sinks are constants here: they enter through x and lse; the bias's own
+ * gradient comes from mlxp_flash_attention_bias_grad (none for the sinks). A row with
  * no visible key gets dq = 0 and adds nothing to dk and dv. Arithmetic is float32 in a
  * fixed order: bit-identical for any thread count.
  * Shapes: q, k, v, out as mlxp_flash_attention; lse float32 [B, Hq, Lq] as returned by
@@ -959,6 +959,33 @@ mlxp_status mlxp_flash_attention_backward(const mlxp_tensor* q, const mlxp_tenso
                                           const mlxp_tensor* dout, const mlxp_tensor* lse,
                                           mlxp_tensor* dq, mlxp_tensor* dk, mlxp_tensor* dv,
                                           const mlxp_attention_params* params);
+
+/**
+ * mlxp_flash_attention_bias_grad — the gradient of the additive bias params->bias of a
+ * mlxp_flash_attention call.
+ *
+ * Promises: with x the logits of the forward call (soft cap, then bias, ALiBi and masks)
+ * and P = exp(x - lse): dL/dx = P * (dout v^T - rowsum(dout * out)), i.e. the dS of
+ * mlxp_flash_attention_backward before the scale and the soft cap's derivative (the bias
+ * is added after the cap); dbias sums it over the dimensions along which the bias is
+ * broadcast to [B, Hq, Lq, Lk]. Masked keys and rows with no visible key add nothing.
+ * Each element adds its terms in a fixed order (batch, query head, query position, then
+ * key when the bias is broadcast along the keys): bit-identical for any thread count. The
+ * logits and dout v^T are recomputed (about 40% of the work of the backward call).
+ * Shapes: q, k, v, out, dout, lse as mlxp_flash_attention_backward; dbias exactly the
+ *         shape of params->bias.
+ * Dtypes: float32, float16 or bfloat16, each tensor independently (lse float32).
+ * Parameters: params — the forward call's parameters; params->bias must not be NULL.
+ *   dbias must not overlap any input (the bias included).
+ * Returns: as mlxp_flash_attention; MLXP_ERR_INVALID_ARGUMENT when params or
+ *   params->bias is NULL; MLXP_ERR_SHAPE_MISMATCH when dbias's shape is not the bias's.
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_flash_attention_bias_grad(const mlxp_tensor* q, const mlxp_tensor* k,
+                                           const mlxp_tensor* v, const mlxp_tensor* out,
+                                           const mlxp_tensor* dout, const mlxp_tensor* lse,
+                                           mlxp_tensor* dbias,
+                                           const mlxp_attention_params* params);
 
 /**
  * mlxp_flash_attention_varlen — attention over a packed batch of sequences of different

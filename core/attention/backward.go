@@ -188,26 +188,7 @@ func (bp *backPlan) row(sc *backScratch, b, h, i, lo, hi int, lse, slope float32
 	n := hi - lo
 	p, dps, th := sc.p[:n], sc.dp[:n], sc.th[:n]
 	kern.scores(p, sc.q, sc.k[lo*dp:], dp, pl.scale)
-	if pl.elementwise {
-		if pl.bias != nil {
-			st := pl.bias.Strides
-			pl.bias.LoadRow(b*st[0]+h*st[1]+i*st[2]+lo*st[3], sc.bias[:n])
-		}
-		ip := i + pl.offset
-		for j, x := range p {
-			if pl.cap > 0 {
-				th[j] = float32(math.Tanh(float64(x / pl.cap)))
-				x = pl.cap * th[j]
-			}
-			if pl.bias != nil {
-				x += sc.bias[j]
-			}
-			if pl.alibi != nil {
-				x -= slope * float32(ip-(lo+j))
-			}
-			p[j] = x
-		}
-	}
+	pl.finishLogits(p, th, sc.bias, b, h, i, lo, slope)
 	kern.expSum(p, lse)
 	kern.scores(dps, sc.do, sc.v[lo*dvp:], dvp, 1)
 	ds := dps // dS overwrites dout·v
@@ -221,4 +202,31 @@ func (bp *backPlan) row(sc *backScratch, b, h, i, lo, hi int, lse, slope float32
 	kern.axpyRows(sc.dv[lo*dvp:], dvp, p, sc.do)
 	kern.axpyRows(sc.dk[lo*dp:], dp, ds, sc.q)
 	kern.accum(sc.dq, ds, sc.k[lo*dp:], dp)
+}
+
+// finishLogits turns the scaled scores p of query (b, h, i) against keys lo, lo+1, ...
+// into the forward pass's logits: soft cap (th receives each tanh), bias (read through
+// the scratch row bias), ALiBi with the head's slope.
+func (pl *plan) finishLogits(p, th, bias []float32, b, h, i, lo int, slope float32) {
+	if !pl.elementwise {
+		return
+	}
+	if pl.bias != nil {
+		st := pl.bias.Strides
+		pl.bias.LoadRow(b*st[0]+h*st[1]+i*st[2]+lo*st[3], bias[:len(p)])
+	}
+	ip := i + pl.offset
+	for j, x := range p {
+		if pl.cap > 0 {
+			th[j] = float32(math.Tanh(float64(x / pl.cap)))
+			x = pl.cap * th[j]
+		}
+		if pl.bias != nil {
+			x += bias[j]
+		}
+		if pl.alibi != nil {
+			x -= slope * float32(ip-(lo+j))
+		}
+		p[j] = x
+	}
 }

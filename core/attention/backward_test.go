@@ -14,8 +14,9 @@ import (
 
 // grads64 is the float64 reference: out and the gradients of L = sum(out * dout) of
 // softmax(x) v, x the logits of the package doc (soft cap, ALiBi, masks, sinks), written
-// from the chain rule on materialized scores. Arrays are logical BSHD, row-major.
-func (pr *problem) grads64(q, k, v, do []float64) (out, dq, dk, dv []float64) {
+// from the chain rule on materialized scores. Arrays are logical BSHD, row-major; dx is
+// dL/dx, [B, Hq, Lq, Lk] (the gradient of a bias of that full shape).
+func (pr *problem) grads64(q, k, v, do []float64) (out, dq, dk, dv, dx []float64) {
 	c := pr.c
 	grp := c.Hq / c.Hkv
 	qi := func(b, i, h int) int { return ((b*c.Lq+i)*c.Hq + h) * c.D }
@@ -24,6 +25,7 @@ func (pr *problem) grads64(q, k, v, do []float64) (out, dq, dk, dv []float64) {
 	oi := func(b, i, h int) int { return ((b*c.Lq+i)*c.Hq + h) * c.Dv }
 	out, dq = make([]float64, c.B*c.Lq*c.Hq*c.Dv), make([]float64, len(q))
 	dk, dv = make([]float64, len(k)), make([]float64, len(v))
+	dx = make([]float64, c.B*c.Hq*c.Lq*c.Lk)
 	x, s, p := make([]float64, c.Lk), make([]float64, c.Lk), make([]float64, c.Lk)
 	for b := range c.B {
 		for h := range c.Hq {
@@ -90,6 +92,7 @@ func (pr *problem) grads64(q, k, v, do []float64) (out, dq, dk, dv []float64) {
 						dv[vi(b, j, kvh)+d] += p[j] * g[d]
 					}
 					ds := p[j] * (dp - di)
+					dx[((b*c.Hq+h)*c.Lq+i)*c.Lk+j] = ds
 					if c.p.SoftCap > 0 {
 						t := math.Tanh(s[j] / float64(c.p.SoftCap))
 						ds *= 1 - t*t
@@ -103,7 +106,7 @@ func (pr *problem) grads64(q, k, v, do []float64) (out, dq, dk, dv []float64) {
 			}
 		}
 	}
-	return out, dq, dk, dv
+	return out, dq, dk, dv, dx
 }
 
 // backProblem is a forward problem plus dout and the gradient buffers.
@@ -149,7 +152,7 @@ func gradTol(dt tensor.DType) float64 {
 // check compares the gradients with grads64 and checks the guards.
 func (bp *backProblem) check(t *testing.T) {
 	t.Helper()
-	_, dq, dk, dv := bp.grads64(bp.q.vals, bp.k.vals, bp.v.vals, bp.do.vals)
+	_, dq, dk, dv, _ := bp.grads64(bp.q.vals, bp.k.vals, bp.v.vals, bp.do.vals)
 	for _, g := range []struct {
 		name string
 		b    *buf
@@ -262,23 +265,24 @@ func TestGrads64FiniteDifference(t *testing.T) {
 	c.p.Causal, c.p.SoftCap, c.p.Scale = true, 1.5, 0.9
 	c.p.ALiBiSlopes = ALiBiSlopes(2)
 	c.p.Sinks = []float32{0.3, -0.2}
+	c.biasShape = []int{1, 2, 5, 7}
 	bp := newBackProblem(t, c, 9, tensor.Float32)
 	q, k, v, do := bp.q.vals, bp.k.vals, bp.v.vals, bp.do.vals
 	loss := func() float64 {
-		out, _, _, _ := bp.grads64(q, k, v, do)
+		out, _, _, _, _ := bp.grads64(q, k, v, do)
 		var l float64
 		for i, o := range out {
 			l += o * do[i]
 		}
 		return l
 	}
-	_, dq, dk, dv := bp.grads64(q, k, v, do)
+	_, dq, dk, dv, dx := bp.grads64(q, k, v, do)
 	const h = 1e-5
 	for _, g := range []struct {
 		name string
 		x    []float64
 		grad []float64
-	}{{"q", q, dq}, {"k", k, dk}, {"v", v, dv}} {
+	}{{"q", q, dq}, {"k", k, dk}, {"v", v, dv}, {"bias", bp.biasFull, dx}} {
 		for n := range g.x {
 			x0 := g.x[n]
 			g.x[n] = x0 + h

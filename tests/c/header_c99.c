@@ -61,6 +61,7 @@ mlxp_status (*const check_flash_attention_varlen)(const mlxp_tensor*, const mlxp
 mlxp_status (*const check_chunked_cross_attention)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, int32_t, int32_t, mlxp_tensor*, const mlxp_attention_params*) = mlxp_chunked_cross_attention;
 mlxp_status (*const check_flash_attention_rope)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_rope_params*, const mlxp_attention_params*) = mlxp_flash_attention_rope;
 mlxp_status (*const check_flash_attention_backward)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_attention_params*) = mlxp_flash_attention_backward;
+mlxp_status (*const check_flash_attention_bias_grad)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, const mlxp_attention_params*) = mlxp_flash_attention_bias_grad;
 mlxp_status (*const check_flash_attention_varlen_backward)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_attention_params*) = mlxp_flash_attention_varlen_backward;
 mlxp_status (*const check_merge_attention_states)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*) = mlxp_merge_attention_states;
 

@@ -36,7 +36,8 @@ from ._errors import (
     UnsupportedDtypeError,
 )
 from ._attention import (alibi_slopes, chunked_cross_attention, flash_attention,
-                         flash_attention_backward, flash_attention_rope,
+                         flash_attention_backward, flash_attention_bias_grad,
+                         flash_attention_rope,
                          flash_attention_varlen, flash_attention_varlen_backward,
                          merge_attention_states, sliding_window_attention)
 from ._activations import (activation, activation_backward, geglu, gelu, glu,
@@ -90,6 +91,7 @@ __all__ = [
     "affine_linear",
     "flash_attention",
     "flash_attention_backward",
+    "flash_attention_bias_grad",
     "flash_attention_varlen",
     "flash_attention_varlen_backward",
     "chunked_cross_attention",

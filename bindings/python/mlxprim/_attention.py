@@ -211,8 +211,9 @@ def flash_attention_backward(q, k, v, out, dout, lse, *, scale=None, causal=True
         soft cap: dS *= 1 - tanh^2(s / softcap);  dq = scale dS k;  dk = scale dS^T q
 
     With grouped-query heads, dk and dv sum over the query heads sharing a KV head. The
-    bias and sinks are constants here: they enter through x and lse, and no gradient is
-    produced for them. A row with no visible key gets dq = 0 and adds nothing to dk and dv.
+    bias and sinks are constants here: they enter through x and lse; the bias's gradient
+    comes from :func:`flash_attention_bias_grad` (none for the sinks). A row with no
+    visible key gets dq = 0 and adds nothing to dk and dv.
     Bit-identical for any thread count.
 
     Args:
@@ -249,6 +250,55 @@ def flash_attention_backward(q, k, v, out, dout, lse, *, scale=None, causal=True
                                             ref(douta), ref(lsea), ref(dqa), ref(dka),
                                             ref(dva), ctypes.byref(p)))
     return dq, dk, dv
+
+
+def flash_attention_bias_grad(q, k, v, out, dout, lse, bias, *, scale=None, causal=True,
+                              window=(-1, -1), layout="BSHD", softcap=0.0,
+                              alibi_slopes=None, key_lengths=None, sinks=None, dbias=None):
+    """Gradient of the additive ``bias`` of a :func:`flash_attention` call.
+
+    With x the forward logits (soft cap, then bias, ALiBi and masks) and
+    ``P = exp(x - lse)``::
+
+        dL/dx = P * (dout v^T - rowsum(dout * out))
+
+    (the dS of :func:`flash_attention_backward` before the scale and the cap's
+    derivative), summed over the dimensions along which ``bias`` is broadcast to
+    ``[B, Hq, Lq, Lk]``. Masked keys and rows with no visible key add nothing. Each
+    element adds its terms in a fixed order: bit-identical for any thread count. The
+    logits and ``dout v^T`` are recomputed (about 40% of the backward call's work).
+
+    Args:
+        q, k, v, bias, scale, causal, window, layout, softcap, alibi_slopes, key_lengths,
+            sinks: exactly as given to the forward call (``bias`` is required).
+        out, dout, lse: as :func:`flash_attention_backward`.
+        dbias: where to write, ``bias``'s shape (any float dtype); default a new array of
+            ``bias``'s dtype. It must not overlap any input.
+
+    Returns:
+        ``dbias``.
+
+    Raises:
+        InvalidArgumentError, ShapeMismatchError, UnsupportedDtypeError, as
+        :func:`flash_attention`.
+    """
+    qa = as_tensor(q, "q")
+    ka = as_tensor(k, "k")
+    va = as_tensor(v, "v")
+    outa = as_tensor(out, "out")
+    douta = as_tensor(dout, "dout")
+    lsea = as_tensor(lse, "lse")
+    if bias is None:
+        raise InvalidArgumentError("bias: the forward call's bias is required")
+    p, keep = _flash_params(qa, scale, causal, window, layout, softcap, bias, alibi_slopes,
+                            key_lengths, sinks)
+    if dbias is None:
+        dbias = empty_like(as_tensor(bias, "bias"))
+    dba = as_tensor(dbias, "dbias", writable=True)
+    check(lib.mlxp_flash_attention_bias_grad(ref(qa), ref(ka), ref(va), ref(outa),
+                                             ref(douta), ref(lsea), ref(dba),
+                                             ctypes.byref(p)))
+    return dbias
 
 
 def sliding_window_attention(q, k, v, window_size, *, causal=True, scale=None,
