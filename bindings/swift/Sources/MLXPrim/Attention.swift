@@ -181,7 +181,8 @@ extension MLXPrim {
     /// dv = P^T dout, dS = P * (dout v^T - rowsum(dout * out)) (times 1 - tanh^2(s / cap)
     /// with a soft cap), dq = scale dS k, dk = scale dS^T q. With grouped-query heads dk
     /// and dv sum over the query heads sharing a KV head; the bias and sinks are constants
-    /// (no gradient for them); a row with no visible key gives dq = 0.
+    /// (`flashAttentionBiasGrad` gives the bias's gradient; the sinks get none); a row with
+    /// no visible key gives dq = 0.
     ///
     /// - Parameters:
     ///   - q, k, v, params: exactly as given to the forward call.
@@ -249,6 +250,80 @@ extension MLXPrim {
                     t.tensor(q, qShape), t.tensor(k, kShape), t.tensor(v, vShape),
                     t.tensor(out, outShape), t.tensor(dout, outShape), t.tensor(lse, lseShape),
                     t.tensor(dq, qShape), t.tensor(dk, kShape), t.tensor(dv, vShape), p))
+            }
+        }
+    }
+
+    /// The gradient of the additive bias of `flashAttention`, as
+    /// `mlxp_flash_attention_bias_grad` defines it. With P = exp(x - lse) for the forward
+    /// logits x: dL/dx = P * (dout v^T - rowsum(dout * out)), which is the dS of
+    /// `flashAttentionBackward` before the scale and the soft cap's derivative (the bias is
+    /// added after the cap); dbias sums it over the dimensions along which the bias is
+    /// broadcast to [B, Hq, Lq, Lk]. Masked keys and rows with no visible key add nothing.
+    /// Bit-identical for any thread count.
+    ///
+    /// - Parameters:
+    ///   - q, k, v, params: exactly as given to the forward call; params.bias must be set.
+    ///   - out, lse: the forward call's output and lse (`returnLSE: true`, [B, Hq, Lq]).
+    ///   - dout: the gradient of the output, in out's shape.
+    /// - Returns: dbias in the bias's shape (`params.biasShape`).
+    /// - Throws: as `flashAttention`; `.invalidArgument` when params.bias is nil.
+    public static func flashAttentionBiasGrad<T: MLXPrimFloat>(
+        q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
+        out: [T], dout: [T], lse: [Float], params: AttentionParams
+    ) throws -> [Float] {
+        // Without a bias there is nothing to allocate; the library reports the missing bias.
+        var dbias = [Float](repeating: 0, count: try elementCount(
+            params.biasShape ?? [0], "dbias"))
+        try q.withUnsafeBufferPointer { q in
+            try k.withUnsafeBufferPointer { k in
+                try v.withUnsafeBufferPointer { v in
+                    try out.withUnsafeBufferPointer { out in
+                        try dout.withUnsafeBufferPointer { dout in
+                            try lse.withUnsafeBufferPointer { lse in
+                                try dbias.withUnsafeMutableBufferPointer { dbias in
+                                    try flashAttentionBiasGrad(
+                                        q: q, qShape: qShape, k: k, kShape: kShape, v: v,
+                                        vShape: vShape, out: out, dout: dout, lse: lse,
+                                        params: params, dbias: dbias)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return dbias
+    }
+
+    /// The bias gradient written into caller memory; see
+    /// `flashAttentionBiasGrad(q:qShape:k:kShape:v:vShape:out:dout:lse:params:)`. dbias
+    /// holds the bias's element count and may not overlap any input (the bias included).
+    /// On failure nothing is written.
+    public static func flashAttentionBiasGrad<T: MLXPrimFloat>(
+        q: UnsafeBufferPointer<T>, qShape: [Int], k: UnsafeBufferPointer<T>, kShape: [Int],
+        v: UnsafeBufferPointer<T>, vShape: [Int], out: UnsafeBufferPointer<T>,
+        dout: UnsafeBufferPointer<T>, lse: UnsafeBufferPointer<Float>,
+        params: AttentionParams, dbias: UnsafeMutableBufferPointer<Float>
+    ) throws {
+        let outShape = attentionOutputShape(qShape, vShape)
+        let lseShape = attentionLSEShape(qShape, params.layout)
+        // dbias has the bias's shape; without a bias (or its shape) the library or
+        // `withCParams` reports that, so dbias is then passed as a plain vector.
+        let dbiasShape = (params.bias == nil ? nil : params.biasShape) ?? [dbias.count]
+        try checkCount(q.count, "q", shape: qShape)
+        try checkCount(k.count, "k", shape: kShape)
+        try checkCount(v.count, "v", shape: vShape)
+        try checkCount(out.count, "out", shape: outShape)
+        try checkCount(dout.count, "dout", shape: outShape)
+        try checkCount(lse.count, "lse", shape: lseShape)
+        try checkCount(dbias.count, "dbias", shape: dbiasShape)
+        try withTensors { t in
+            try params.withCParams(t) { p in
+                try check(mlxp_flash_attention_bias_grad(
+                    t.tensor(q, qShape), t.tensor(k, kShape), t.tensor(v, vShape),
+                    t.tensor(out, outShape), t.tensor(dout, outShape), t.tensor(lse, lseShape),
+                    t.tensor(dbias, dbiasShape), p))
             }
         }
     }

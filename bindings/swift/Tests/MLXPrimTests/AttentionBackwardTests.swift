@@ -67,6 +67,73 @@ func attentionBackwardReference(
     return (gq, gk, gv)
 }
 
+/// The bias gradient in Double, written from the forward formula independently of the
+/// library's out and lse (BSHD; causal bottom-right masking and a soft cap; a bias of any
+/// shape broadcastable to [B, Hq, Lq, Lk], right-aligned as in NumPy). For batch b, query
+/// head h (KV head h / (Hq/Hkv)) and query i at position i' = i + Lk - Lq:
+///   s_ij = scale q_i.k_j, capped to cap tanh(s_ij / cap);  x_ij = s_ij + bias_ij, masked to
+///   -Inf when j > i' (causal) or bias_ij = -Inf;  P = softmax_j(x);  o_i = sum_j P_ij v_j;
+///   D_i = do_i.o_i;  dx_ij = P_ij (do_i.v_j - D_i).
+/// dbias sums dx over the broadcast dimensions; a row with no visible key adds nothing.
+func attentionBiasGradReference(
+    q: [Double], qShape: [Int], k: [Double], kShape: [Int], v: [Double], vShape: [Int],
+    dout: [Double], params p: AttentionParams
+) -> [Double] {
+    let (batch, lq, hq, d) = (qShape[0], qShape[1], qShape[2], qShape[3])
+    let (lk, hkv, dv) = (kShape[1], kShape[2], vShape[3])
+    let group = hq / hkv
+    let scale = p.scale == 0 ? 1 / Double(d).squareRoot() : Double(p.scale)
+    let cap = Double(p.softcap)
+    let bias = p.bias!.map(Double.init), biasShape = p.biasShape!
+    // The bias's dims aligned right to [B, Hq, Lq, Lk] (1 where absent) and its row-major
+    // strides, 0 along a broadcast dim so that every index there maps to the same element.
+    let dims = [Int](repeating: 1, count: 4 - biasShape.count) + biasShape
+    var strides = [Int](repeating: 0, count: 4)
+    var stride = 1
+    for a in (0..<4).reversed() {
+        strides[a] = dims[a] == 1 ? 0 : stride
+        stride *= dims[a]
+    }
+    var dbias = [Double](repeating: 0, count: bias.count)
+    for b in 0..<batch {
+        for h in 0..<hq {
+            let kh = h / group
+            for i in 0..<lq {
+                let pos = i + lk - lq
+                let qr = ((b * lq + i) * hq + h) * d
+                let orow = ((b * lq + i) * hq + h) * dv
+                let bidx = { (j: Int) in
+                    b * strides[0] + h * strides[1] + i * strides[2] + j * strides[3]
+                }
+                let keys = (0..<lk).filter { j in
+                    (!p.causal || j <= pos) && bias[bidx(j)] != -.infinity
+                }
+                guard !keys.isEmpty else { continue }
+                let krow = { (j: Int) in ((b * lk + j) * hkv + kh) * d }
+                let vrow = { (j: Int) in ((b * lk + j) * hkv + kh) * dv }
+                let x = keys.map { j -> Double in
+                    var s = scale * (0..<d).reduce(0.0) { $0 + q[qr + $1] * k[krow(j) + $1] }
+                    if cap > 0 { s = cap * tanh(s / cap) }
+                    return s + bias[bidx(j)]
+                }
+                let m = x.max()!
+                let e = x.map { exp($0 - m) }
+                let sum = e.reduce(0, +)
+                let prob = e.map { $0 / sum }
+                let o = (0..<dv).map { c in
+                    zip(keys, prob).reduce(0.0) { $0 + $1.1 * v[vrow($1.0) + c] }
+                }
+                let rowDot = (0..<dv).reduce(0.0) { $0 + dout[orow + $1] * o[$1] }
+                for (n, j) in keys.enumerated() {
+                    let dP = (0..<dv).reduce(0.0) { $0 + dout[orow + $1] * v[vrow(j) + $1] }
+                    dbias[bidx(j)] += prob[n] * (dP - rowDot)
+                }
+            }
+        }
+    }
+    return dbias
+}
+
 final class AttentionBackwardTests: XCTestCase {
     /// Runs the forward call (for out and lse) and the backward call on seeded inputs and
     /// compares dq, dk, dv with the Double reference within tol * (1 + |g|); returns dq.
@@ -162,6 +229,163 @@ final class AttentionBackwardTests: XCTestCase {
                 q: q, qShape: [1, 2, 2, 4], k: k, kShape: [1, 2, 2, 4], v: k,
                 vShape: [1, 2, 2, 4], out: fwd.output, dout: fwd.output, lse: [0])
         }
+    }
+
+    /// Runs the forward call (for out and lse) and the bias-gradient call on seeded inputs
+    /// and compares dbias with the Double reference within tol * (1 + |g|); returns dbias.
+    @discardableResult
+    func checkBiasGrad<T: MLXPrimFloat>(
+        _: T.Type, qShape: [Int], kShape: [Int], vShape: [Int], params: AttentionParams,
+        tol: Double, seed: UInt64, file: StaticString = #filePath, line: UInt = #line
+    ) throws -> [Float] {
+        var data = TestData(seed: seed)
+        let q: [T] = data.values(product(qShape), scale: 1)
+        let k: [T] = data.values(product(kShape), scale: 1)
+        let v: [T] = data.values(product(vShape), scale: 1)
+        let fwd = try MLXPrim.flashAttention(
+            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape, params: params,
+            returnLSE: true)
+        let dout: [T] = data.values(fwd.output.count, scale: 1)
+        let got = try MLXPrim.flashAttentionBiasGrad(
+            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape, out: fwd.output,
+            dout: dout, lse: fwd.lse!, params: params)
+        let want = attentionBiasGradReference(
+            q: q.map(Double.init), qShape: qShape, k: k.map(Double.init), kShape: kShape,
+            v: v.map(Double.init), vShape: vShape, dout: dout.map(Double.init), params: params)
+        assertClose(got, want, rtol: tol, atol: tol, "dbias \(params.biasShape!)",
+                    file: file, line: line)
+        return got
+    }
+
+    // dbias tolerances, relative to 1 + |g| (|g| is O(1) at most: P <= 1 times
+    // do.v - D of a few O(1) products, summed over at most B * Hq * Lq = 20 terms).
+    // float32: the library's P = exp(x - lse) with a float32 lse, its float32 out in D and
+    // its float32 sums are each good to a few 2^-24 (6e-8) relative, over up to 20 terms:
+    // 2e-6.
+    let tolBias32 = 2e-6
+    // float16: out (hence D) is rounded to half, 2^-11 relative, and enters every term;
+    // 4e-3 is a few half-precision ulps, as for dq, dk and dv.
+    let tolBias16 = 4e-3
+
+    // B 2, Lq 5, Lk 7, Hq 2 over Hkv 1, D 4, causal (query i sees keys 0...i + 2).
+    let biasQShape = [2, 5, 2, 4], biasKShape = [2, 7, 1, 4]
+
+    func testBiasGradFullBias() throws {
+        // A full [B, Hq, Lq, Lk] bias: dbias is dL/dx itself, zero where masked.
+        var data = TestData(seed: 80)
+        let bias: [Float] = data.values(2 * 2 * 5 * 7, scale: 1)
+        let params = AttentionParams(bias: bias, biasShape: [2, 2, 5, 7])
+        let dbias = try checkBiasGrad(
+            Float.self, qShape: biasQShape, kShape: biasKShape, vShape: biasKShape,
+            params: params, tol: tolBias32, seed: 81)
+        // Causal: query 0 of batch 0, head 0 sees keys 0...2, so keys 3...6 get exact zeros.
+        XCTAssertEqual(Array(dbias[3..<7]), [0, 0, 0, 0], "masked keys")
+        XCTAssertTrue(dbias[0..<3].contains { $0 != 0 })
+        try checkBiasGrad(
+            Float16.self, qShape: biasQShape, kShape: biasKShape, vShape: biasKShape,
+            params: params, tol: tolBias16, seed: 82)
+    }
+
+    func testBiasGradBroadcastBias() throws {
+        // Broadcast biases: [Lq, Lk] sums over batch and heads (one -Inf entry masks key 1
+        // from query 2, so its gradient is 0); [B, 1, 1, Lk] over heads and queries;
+        // [Hq, Lq, 1] over batch and keys (a per-row constant: its gradient is
+        // sum_j P_ij (do.v_j - D_i) = 0 up to rounding, checked by the same tolerance).
+        var data = TestData(seed: 83)
+        for shape in [[5, 7], [2, 1, 1, 7], [2, 5, 1]] {
+            var bias: [Float] = data.values(product(shape), scale: 1)
+            if shape == [5, 7] {
+                bias[2 * 7 + 1] = -.infinity
+            }
+            let params = AttentionParams(bias: bias, biasShape: shape)
+            let dbias = try checkBiasGrad(
+                Float.self, qShape: biasQShape, kShape: biasKShape, vShape: biasKShape,
+                params: params, tol: tolBias32, seed: 84)
+            if shape == [5, 7] {
+                XCTAssertEqual(dbias[2 * 7 + 1], 0, "-Inf bias entry")
+            }
+            try checkBiasGrad(
+                Float16.self, qShape: biasQShape, kShape: biasKShape, vShape: biasKShape,
+                params: params, tol: tolBias16, seed: 85)
+        }
+    }
+
+    func testBiasGradSoftcap() throws {
+        // The bias is added after the cap, so dbias carries no 1 - tanh^2 factor. Non-causal,
+        // explicit scale, a [Lq, Lk] bias; a cap of 1.5 bends the logits noticeably.
+        var data = TestData(seed: 86)
+        let bias: [Float] = data.values(5 * 7, scale: 1)
+        let params = AttentionParams(
+            scale: 1.3, causal: false, softcap: 1.5, bias: bias, biasShape: [5, 7])
+        try checkBiasGrad(
+            Float.self, qShape: biasQShape, kShape: biasKShape, vShape: biasKShape,
+            params: params, tol: tolBias32, seed: 87)
+    }
+
+    func testBiasGradBadInput() throws {
+        let (qShape, kShape) = ([1, 2, 2, 4], [1, 3, 1, 4])
+        var data = TestData(seed: 88)
+        let q: [Float] = data.values(product(qShape), scale: 1)
+        let k: [Float] = data.values(product(kShape), scale: 1)
+        let bias: [Float] = data.values(2 * 3, scale: 1)
+        let params = AttentionParams(causal: false, bias: bias, biasShape: [2, 3])
+        let fwd = try MLXPrim.flashAttention(
+            q: q, qShape: qShape, k: k, kShape: kShape, v: k, vShape: kShape, params: params,
+            returnLSE: true)
+        func call(_ params: AttentionParams) throws -> [Float] {
+            try MLXPrim.flashAttentionBiasGrad(
+                q: q, qShape: qShape, k: k, kShape: kShape, v: k, vShape: kShape,
+                out: fwd.output, dout: fwd.output, lse: fwd.lse!, params: params)
+        }
+        // Sanity: the forward call's parameters are accepted.
+        XCTAssertEqual(try call(params).count, 6)
+        // MLXP_ERR_INVALID_ARGUMENT: no bias (the library's check), or a bias without shape.
+        assertThrows(.invalidArgument, "no bias") { try call(AttentionParams(causal: false)) }
+        assertThrows(.invalidArgument, "bias without biasShape") {
+            try call(AttentionParams(causal: false, bias: bias))
+        }
+        // MLXP_ERR_SHAPE_MISMATCH: a bias that does not broadcast to [B, Hq, Lq, Lk].
+        assertThrows(.shapeMismatch, "bias [3, 2]") {
+            try call(AttentionParams(causal: false, bias: bias, biasShape: [3, 2]))
+        }
+        assertThrows(.shapeMismatch, "lse count") {
+            try MLXPrim.flashAttentionBiasGrad(
+                q: q, qShape: qShape, k: k, kShape: kShape, v: k, vShape: kShape,
+                out: fwd.output, dout: fwd.output, lse: [0], params: params)
+        }
+        // The unsafe-buffer form: dbias must hold the bias's element count (shape mismatch),
+        // nothing is written on failure, and a good call matches the array form bit for bit.
+        let want = try call(params)
+        var dbias = [Float](repeating: 7, count: 7)
+        try q.withUnsafeBufferPointer { qb in
+            try k.withUnsafeBufferPointer { kb in
+                try fwd.output.withUnsafeBufferPointer { ob in
+                    try fwd.lse!.withUnsafeBufferPointer { lb in
+                        try dbias.withUnsafeMutableBufferPointer { db in
+                            assertThrows(.shapeMismatch, "dbias of 7 for a bias of 6") {
+                                try MLXPrim.flashAttentionBiasGrad(
+                                    q: qb, qShape: qShape, k: kb, kShape: kShape, v: kb,
+                                    vShape: kShape, out: ob, dout: ob, lse: lb, params: params,
+                                    dbias: db)
+                            }
+                            assertThrows(.invalidArgument, "unsafe form, no bias") {
+                                try MLXPrim.flashAttentionBiasGrad(
+                                    q: qb, qShape: qShape, k: kb, kShape: kShape, v: kb,
+                                    vShape: kShape, out: ob, dout: ob, lse: lb,
+                                    params: AttentionParams(causal: false), dbias: db)
+                            }
+                            XCTAssertTrue(db.allSatisfy { $0 == 7 }, "dbias written on failure")
+                            try MLXPrim.flashAttentionBiasGrad(
+                                q: qb, qShape: qShape, k: kb, kShape: kShape, v: kb,
+                                vShape: kShape, out: ob, dout: ob, lse: lb, params: params,
+                                dbias: UnsafeMutableBufferPointer(rebasing: db[0..<6]))
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(Array(dbias[0..<6]), want, "unsafe form")
+        XCTAssertEqual(dbias[6], 7, "written beyond dbias")
     }
 
     /// Rows [lo, hi) of a packed [rows, ...] buffer with `rowSize` elements per row.
