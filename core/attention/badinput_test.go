@@ -23,11 +23,7 @@ func TestBadInput(t *testing.T) {
 	bias := f32(3, 5, 7)
 	with := func(f func(p *Params)) Params { p := DefaultParams(); f(&p); return p }
 	def := DefaultParams()
-	cases := []struct {
-		name string
-		kind errs.Kind
-		call func() error
-	}{
+	cases := []badCall{
 		{"Hq%Hkv", errs.ShapeMismatch, func() error { return Forward(q, f32(2, 7, 3, 8), f32(2, 7, 3, 8), out, &lse, def) }},
 		{"head dim", errs.ShapeMismatch, func() error { return Forward(q, f32(2, 7, 2, 6), v, out, &lse, def) }},
 		{"v shape", errs.ShapeMismatch, func() error { return Forward(q, k, f32(2, 6, 2, 8), out, &lse, def) }},
@@ -76,12 +72,25 @@ func TestBadInput(t *testing.T) {
 			return Forward(bad, k, v, out, &lse, def)
 		}},
 	}
+	expectBadCalls(t, cases, outData, lseData)
+}
+
+// badCall is an invalid call and the kind of error it must return.
+type badCall struct {
+	name string
+	kind errs.Kind
+	call func() error
+}
+
+// expectBadCalls runs each call with every output buffer filled with guard values, and
+// checks the kind of its error and that no output was written.
+func expectBadCalls(t *testing.T, cases []badCall, outs ...[]float32) {
+	t.Helper()
 	for _, tc := range cases {
-		for i := range outData {
-			outData[i] = guard
-		}
-		for i := range lseData {
-			lseData[i] = guard
+		for _, o := range outs {
+			for i := range o {
+				o[i] = guard
+			}
 		}
 		err := tc.call()
 		if err == nil {
@@ -91,14 +100,11 @@ func TestBadInput(t *testing.T) {
 		if got := errs.KindOf(err); got != tc.kind {
 			t.Errorf("%s: kind %v (%v), want %v", tc.name, got, err, tc.kind)
 		}
-		for _, x := range outData {
-			if x != guard {
-				t.Fatalf("%s: out was written", tc.name)
-			}
-		}
-		for _, x := range lseData {
-			if x != guard {
-				t.Fatalf("%s: lse was written", tc.name)
+		for n, o := range outs {
+			for _, x := range o {
+				if x != guard {
+					t.Fatalf("%s: output %d was written", tc.name, n)
+				}
 			}
 		}
 	}
