@@ -1,11 +1,12 @@
 /*
  * test_attention.c — mlxp_flash_attention, mlxp_sliding_window_attention,
  * mlxp_merge_attention_states, mlxp_alibi_slopes, mlxp_flash_attention_varlen,
- * mlxp_chunked_cross_attention, mlxp_flash_attention_rope, mlxp_flash_attention_backward and
- * mlxp_flash_attention_varlen_backward through the C ABI, against a dense reference in
- * double written here from the header's formulas (the backward one is described above its
- * tests): every score is materialized, the masks are built explicitly (bottom-right causal,
- * window (left, right), key lengths, bias -Inf), then softmax with the optional sink logit.
+ * mlxp_chunked_cross_attention, mlxp_flash_attention_rope, mlxp_flash_attention_backward,
+ * mlxp_flash_attention_bias_grad and mlxp_flash_attention_varlen_backward through the C ABI,
+ * against a dense reference in double written here from the header's formulas (the
+ * gradient ones are described above their tests): every score is materialized, the masks
+ * are built explicitly (bottom-right causal, window (left, right), key lengths, bias -Inf),
+ * then softmax with the optional sink logit.
  *
  * Tolerance (see kernelutil.h for the float32 accumulation bound): the library forms
  * each logit in float32 from D products, so a logit is off by at most
@@ -1033,8 +1034,8 @@ static void test_attention_rope(void) {
 /* ---- backward -------------------------------------------------------------------------- */
 
 /* mlxp_flash_attention_backward against gradients in double derived here by the chain rule
- * through out = softmax(x) v with x = cap(scale q.k) + ALiBi and masks (sinks only in the
- * denominator). The reference gradients are themselves checked by a central finite
+ * through out = softmax(x) v with x = cap(scale q.k) + bias + ALiBi and masks (sinks only in
+ * the denominator). The reference gradients are themselves checked by a central finite
  * difference of the loss sum(out * dout) on a few elements of q, k and v.
  *
  * Tolerance: the library works in float32 from its own float32 out and lse, over at most
@@ -1052,22 +1053,25 @@ typedef struct {
     const double* slopes;  /* [Hq] or NULL */
     const int32_t* klen;   /* [B] or NULL */
     const double* sinks;   /* [Hq] or NULL */
-    const double* bias;    /* [Lq, Lk] (broadcast over B and Hq) or NULL */
+    const double* bias;    /* the full [B, Hq, Lq, Lk] bias (broadcast already applied) or NULL */
 } bcfg;
 
 /* q [B,Lq,Hq,D], k [B,Lk,Hkv,D], v [B,Lk,Hkv,Dv], dout and out [B,Lq,Hq,Dv], contiguous
  * BSHD. Computes out; when dq is not NULL also dq, dk, dv and empty[b,h,i] (no visible key
- * and no sink weight). */
+ * and no sink weight), and when dx is not NULL (it needs dq) dL/dx [B,Hq,Lq,Lk] for the
+ * logits x: the gradient of a full additive bias, P * (dout.v_j - dout.out), 0 where masked. */
 static void ref_backward(const bcfg* c, const double* q, const double* k, const double* v, const double* dout,
-                         double* out, double* dq, double* dk, double* dv, char* empty) {
+                         double* out, double* dq, double* dk, double* dv, char* empty, double* dx) {
     int Lq = c->Lq, Lk = c->Lk, Hq = c->Hq, Hkv = c->Hkv, D = c->D, Dv = c->Dv, off = Lk - Lq;
     double scale = c->scale != 0 ? c->scale : 1.0 / sqrt((double)D);
-    double s[64], x[64], p[64];
+    double* s = malloc(sizeof(double) * 3 * ((size_t)Lk + 1));
+    double *x = s + Lk + 1, *p = x + Lk + 1;
     if (dq) {
         memset(dq, 0, sizeof(double) * (size_t)c->B * Lq * Hq * D);
         memset(dk, 0, sizeof(double) * (size_t)c->B * Lk * Hkv * D);
         memset(dv, 0, sizeof(double) * (size_t)c->B * Lk * Hkv * Dv);
     }
+    if (dx) memset(dx, 0, sizeof(double) * (size_t)c->B * Hq * Lq * Lk);
     for (int b = 0; b < c->B; b++)
         for (int h = 0; h < Hq; h++)
             for (int i = 0; i < Lq; i++) {
@@ -1082,7 +1086,7 @@ static void ref_backward(const bcfg* c, const double* q, const double* k, const 
                     for (int d = 0; d < D; d++) s[j] += qi[d] * kj[d];
                     s[j] *= scale;
                     x[j] = c->softcap > 0 ? c->softcap * tanh(s[j] / c->softcap) : s[j];
-                    if (c->bias) x[j] += c->bias[(size_t)i * Lk + j];
+                    if (c->bias) x[j] += c->bias[(((size_t)b * Hq + h) * Lq + i) * Lk + j];
                     if (c->slopes) x[j] += -c->slopes[h] * (double)(ip - j);
                     int vis = !(c->causal && j > ip) && !(c->wl >= 0 && j < ip - c->wl) &&
                               !(c->wr >= 0 && j > ip + c->wr) && !(c->klen && j >= c->klen[b]);
@@ -1113,6 +1117,7 @@ static void ref_backward(const bcfg* c, const double* q, const double* k, const 
                     double dp = 0;
                     for (int e = 0; e < Dv; e++) dp += gi[e] * vj[e], dvj[e] += p[j] * gi[e];
                     double ds = p[j] * (dp - di);
+                    if (dx) dx[(((size_t)b * Hq + h) * Lq + i) * Lk + j] = ds;
                     if (c->softcap > 0) {
                         double t = tanh(s[j] / c->softcap);
                         ds *= 1 - t * t;
@@ -1121,11 +1126,12 @@ static void ref_backward(const bcfg* c, const double* q, const double* k, const 
                     for (int d = 0; d < D; d++) dqi[d] += scale * ds * kj[d], dkj[d] += scale * ds * qi[d];
                 }
             }
+    free(s);
 }
 
 static double ref_loss(const bcfg* c, const double* q, const double* k, const double* v, const double* dout,
                        double* out) {
-    ref_backward(c, q, k, v, dout, out, NULL, NULL, NULL, NULL);
+    ref_backward(c, q, k, v, dout, out, NULL, NULL, NULL, NULL, NULL);
     double l = 0;
     for (size_t i = 0; i < (size_t)c->B * c->Lq * c->Hq * c->Dv; i++) l += out[i] * dout[i];
     return l;
@@ -1188,6 +1194,49 @@ static int grad_mismatches(const char* name, const char* what, const atensor* a,
     return bad;
 }
 
+/* The library's parameters for a bcfg, with the float32 tensors they point to. */
+typedef struct {
+    mlxp_attention_params p;
+    float slopes32[8], sinks32[8];
+    int32_t klen[8];
+    double slopes_d[8], sinks_d[8];
+    int64_t hq_shape[1], b_shape[1];
+    mlxp_tensor ts, tsk, tk;
+} bparams;
+
+/* Fills bp from c (ALiBi slopes from mlxp_alibi_slopes when alibi) and points c's slopes
+ * and sinks at the float32 values the library reads. The bias is left to the caller. */
+static void bparams_init(bparams* bp, bcfg* c, int layout, int alibi) {
+    mlxp_attention_params* p = &bp->p;
+    CHECK_OK(mlxp_attention_params_init(p));
+    p->scale = (float)c->scale;
+    p->causal = c->causal;
+    p->window_left = c->wl;
+    p->window_right = c->wr;
+    p->layout = layout;
+    p->softcap = (float)c->softcap;
+    bp->hq_shape[0] = c->Hq, bp->b_shape[0] = c->B;
+    bp->ts = tu_tensor(bp->slopes32, TU_F32, 1, bp->hq_shape, NULL);
+    bp->tsk = tu_tensor(bp->sinks32, TU_F32, 1, bp->hq_shape, NULL);
+    if (alibi) {
+        CHECK_OK(mlxp_alibi_slopes(c->Hq, &bp->ts));
+        for (int h = 0; h < c->Hq; h++) bp->slopes_d[h] = bp->slopes32[h];
+        p->alibi_slopes = &bp->ts;
+        c->slopes = bp->slopes_d;
+    }
+    if (c->sinks) {
+        for (int h = 0; h < c->Hq; h++) bp->sinks_d[h] = bp->sinks32[h] = (float)c->sinks[h];
+        p->sinks = &bp->tsk;
+        c->sinks = bp->sinks_d;
+    }
+    if (c->klen) {
+        memcpy(bp->klen, c->klen, sizeof(int32_t) * (size_t)c->B);
+        bp->tk = tu_tensor(bp->klen, TU_F32, 1, bp->b_shape, NULL);
+        bp->tk.dtype.code = MLXP_DTYPE_INT;
+        p->key_lengths = &bp->tk;
+    }
+}
+
 typedef struct {
     const char* name;
     bcfg c;
@@ -1214,59 +1263,32 @@ static void run_backward(const bcase* bc, uint64_t seed) {
 
     size_t nrow = (size_t)c.B * c.Hq * c.Lq;
     float* lse = malloc(sizeof(float) * nrow);
-    int64_t lse_shape[3] = {c.B, c.Hq, c.Lq}, hq_shape[1] = {c.Hq}, b_shape[1] = {c.B};
+    int64_t lse_shape[3] = {c.B, c.Hq, c.Lq};
     mlxp_tensor tl = tu_tensor(lse, TU_F32, 3, lse_shape, NULL);
 
-    mlxp_attention_params p;
-    CHECK_OK(mlxp_attention_params_init(&p));
-    p.scale = (float)c.scale;
-    p.causal = c.causal;
-    p.window_left = c.wl;
-    p.window_right = c.wr;
-    p.layout = bc->layout;
-    p.softcap = (float)c.softcap;
-    float slopes32[8], sinks32[8];
-    double slopes_d[8], sinks_d[8];
-    mlxp_tensor ts = tu_tensor(slopes32, TU_F32, 1, hq_shape, NULL), tsk = tu_tensor(sinks32, TU_F32, 1, hq_shape, NULL);
-    if (bc->alibi) {
-        CHECK_OK(mlxp_alibi_slopes(c.Hq, &ts));
-        for (int h = 0; h < c.Hq; h++) slopes_d[h] = slopes32[h];
-        p.alibi_slopes = &ts;
-        c.slopes = slopes_d;
-    }
-    if (c.sinks) {
-        for (int h = 0; h < c.Hq; h++) sinks_d[h] = sinks32[h] = (float)c.sinks[h];
-        p.sinks = &tsk;
-        c.sinks = sinks_d;
-    }
+    bparams bp;
+    bparams_init(&bp, &c, bc->layout, bc->alibi);
+    mlxp_attention_params* p = &bp.p;
     float* bias32 = NULL;
     double* bias_d = NULL;
     int64_t bias_shape[2] = {c.Lq, c.Lk};
     mlxp_tensor tb = {0};
     if (bc->bias) {
-        bias32 = malloc(sizeof(float) * (size_t)c.Lq * c.Lk);
-        bias_d = malloc(sizeof(double) * (size_t)c.Lq * c.Lk);
-        for (int e = 0; e < c.Lq * c.Lk; e++) {
+        size_t ne = (size_t)c.Lq * c.Lk;
+        bias32 = malloc(sizeof(float) * ne);
+        bias_d = malloc(sizeof(double) * nrow * (size_t)c.Lk); /* broadcast to [B, Hq, Lq, Lk] */
+        for (size_t e = 0; e < ne; e++) {
             bias32[e] = (float)tu_uniform(&r, -1, 1);
             if (e % 7 == 3) bias32[e] = -INFINITY; /* a bias can mask keys too */
-            bias_d[e] = bias32[e];
         }
+        for (size_t e = 0; e < nrow * (size_t)c.Lk; e++) bias_d[e] = bias32[e % ne];
         tb = tu_tensor(bias32, TU_F32, 2, bias_shape, NULL);
-        p.bias = &tb;
+        p->bias = &tb;
         c.bias = bias_d;
     }
-    int32_t klen[8];
-    mlxp_tensor tk = {0};
-    if (c.klen) {
-        memcpy(klen, c.klen, sizeof(int32_t) * (size_t)c.B);
-        tk = tu_tensor(klen, TU_F32, 1, b_shape, NULL);
-        tk.dtype.code = MLXP_DTYPE_INT;
-        tk.dtype.bits = 32;
-        p.key_lengths = &tk;
-    }
 
-    CHECK_OK(mlxp_flash_attention(&q.t, &k.t, &v.t, &o.t, &tl, &p));
-    mlxp_status st = mlxp_flash_attention_backward(&q.t, &k.t, &v.t, &o.t, &dO.t, &tl, &dq.t, &dk.t, &dv.t, &p);
+    CHECK_OK(mlxp_flash_attention(&q.t, &k.t, &v.t, &o.t, &tl, p));
+    mlxp_status st = mlxp_flash_attention_backward(&q.t, &k.t, &v.t, &o.t, &dO.t, &tl, &dq.t, &dk.t, &dv.t, p);
     CHECK(st == MLXP_OK, "%s: backward status %d (%s)", bc->name, (int)st, mlxp_last_error());
 
     size_t nq = (size_t)c.B * c.Lq * c.Hq * c.D, nk = (size_t)c.B * c.Lk * c.Hkv * c.D,
@@ -1276,7 +1298,7 @@ static void run_backward(const bcase* bc, uint64_t seed) {
            *gk = malloc(sizeof(double) * nk), *gv = malloc(sizeof(double) * nv);
     char* empty = malloc(nrow);
     at_to_double(&q, xq), at_to_double(&k, xk), at_to_double(&v, xv), at_to_double(&dO, xg);
-    ref_backward(&c, xq, xk, xv, xg, xo, gq, gk, gv, empty);
+    ref_backward(&c, xq, xk, xv, xg, xo, gq, gk, gv, empty, NULL);
     check_ref_fd(bc->name, &c, xq, xk, xv, xg, gq, gk, gv, &r);
 
     int bad = grad_mismatches(bc->name, "dq", &dq, gq) + grad_mismatches(bc->name, "dk", &dk, gk) +
@@ -1362,6 +1384,340 @@ static void test_backward_bad_input(void) {
     RESET(); EXPECT(BWD(&g, NULL, &dq), MLXP_ERR_INVALID_ARGUMENT, "lse"); UNCHANGED("lse NULL");
     RESET(); EXPECT(BWD(&g, &l, &dq_on_q), MLXP_ERR_INVALID_ARGUMENT, "dq"); UNCHANGED("dq overlapping q");
 #undef BWD
+#undef RESET
+#undef UNCHANGED
+}
+
+/* ---- bias gradient --------------------------------------------------------------------- */
+
+/* mlxp_flash_attention_bias_grad against dL/dx of ref_backward (x the logits, which a full
+ * [B, Hq, Lq, Lk] bias enters one to one) summed over the dimensions along which the bias
+ * broadcasts: full, [1,Hq,Lq,Lk], [Lq,Lk], [B,1,1,Lk] (key padding), [Lk], 0-D and
+ * [B,Hq,Lq,1]. The reference dL/dx is itself checked by central finite differences of the
+ * loss on every element of a full bias (test_bias_grad_reference). Each case also runs
+ * with 1 and with 2 threads and must give the same bytes.
+ *
+ * Tolerance: q, k, v, dout in [-1, 1], D <= 16, Dv = 8, out float32. A term
+ * P_ij (dout_i.v_j - dout_i.out_i) carries the float32 error of two dot products of Dv
+ * products and the relative float32 error of P (logit and lse, ~1e-6); a query row's P
+ * sums to at most 1, so its terms together are off by at most 2e-5 (the backward test's
+ * bound). An element summing N terms from R query rows (R = N / Lk when the bias is
+ * broadcast along the keys, else N) adds the float32 accumulation of the N terms:
+ *   |got - ref| <= 2e-5 * R + acc_tol(N, sum |term|) + out_rtol(dt) * |ref|
+ * where out_rtol is 0 for a float32 dbias and, for bfloat16, half a bfloat16 ulp
+ * (2^-8 relative) doubled for a float32 sum next to a rounding boundary. An element whose
+ * terms are all masked (no visible key, or a -Inf bias entry) must be exactly 0. */
+
+/* Central differences of the loss on every element of the full bias that c->bias points
+ * to (bias, perturbed in place and restored), against dx. */
+static void check_ref_bias_fd(const char* name, const bcfg* c, double* bias, const double* q, const double* k,
+                              const double* v, const double* dout, const double* dx) {
+    double* out = malloc(sizeof(double) * (size_t)c->B * c->Lq * c->Hq * c->Dv);
+    const double h = 1e-5;
+    int bad = 0;
+    for (size_t e = 0; e < (size_t)c->B * c->Hq * c->Lq * c->Lk; e++) {
+        double x0 = bias[e];
+        bias[e] = x0 + h;
+        double lp = ref_loss(c, q, k, v, dout, out);
+        bias[e] = x0 - h;
+        double lm = ref_loss(c, q, k, v, dout, out);
+        bias[e] = x0;
+        double fd = (lp - lm) / (2 * h);
+        if (!near(fd, dx[e], 1e-6 * (1 + fabs(dx[e])))) {
+            if (bad < 3)
+                fprintf(stderr, "  %s: dx[%zu] reference %.12g, finite difference %.12g\n", name, e, dx[e], fd);
+            bad++;
+        }
+    }
+    CHECK(bad == 0, "%s: %d elements of the reference dL/dx disagree with finite differences", name, bad);
+    free(out);
+}
+
+/* The reference dL/dx on a small case with every feature at once (GQA, causal, window,
+ * soft cap, ALiBi, sinks, key lengths, a full bias with -Inf entries), all in double. */
+static void test_bias_grad_reference(void) {
+    static const double slopes[4] = {0.5, 0.25, 0.125, 0.0625}, sinks[4] = {0.5, -1.0, 2.0, -INFINITY};
+    static const int32_t klen[2] = {6, 2};
+    const bcfg c0 = {2, 4, 6, 4, 2, 8, 8, 1, 3, -1, 0.7, 1.5, slopes, klen, sinks, NULL};
+    bcfg c = c0;
+    tu_rand r = {7100};
+    size_t nq = (size_t)c.B * c.Lq * c.Hq * c.D, nk = (size_t)c.B * c.Lk * c.Hkv * c.D,
+           nv = (size_t)c.B * c.Lk * c.Hkv * c.Dv, no = (size_t)c.B * c.Lq * c.Hq * c.Dv,
+           nx = (size_t)c.B * c.Hq * c.Lq * c.Lk;
+    double *q = malloc(sizeof(double) * nq), *k = malloc(sizeof(double) * nk), *v = malloc(sizeof(double) * nv),
+           *g = malloc(sizeof(double) * no), *out = malloc(sizeof(double) * no), *dq = malloc(sizeof(double) * nq),
+           *dk = malloc(sizeof(double) * nk), *dv = malloc(sizeof(double) * nv), *bias = malloc(sizeof(double) * nx),
+           *dx = malloc(sizeof(double) * nx);
+    for (size_t i = 0; i < nq; i++) q[i] = tu_uniform(&r, -1, 1);
+    for (size_t i = 0; i < nk; i++) k[i] = tu_uniform(&r, -1, 1);
+    for (size_t i = 0; i < nv; i++) v[i] = tu_uniform(&r, -1, 1);
+    for (size_t i = 0; i < no; i++) g[i] = tu_uniform(&r, -1, 1);
+    for (size_t i = 0; i < nx; i++) bias[i] = i % 7 == 3 ? -INFINITY : tu_uniform(&r, -1, 1);
+    c.bias = bias;
+    ref_backward(&c, q, k, v, g, out, dq, dk, dv, NULL, dx);
+    int nonzero = 0;
+    for (size_t i = 0; i < nx; i++) nonzero += dx[i] != 0.0;
+    CHECK(nonzero > (int)nx / 4, "bias grad reference: only %d of %zu dL/dx are not 0", nonzero, nx);
+    check_ref_bias_fd("bias grad reference", &c, bias, q, k, v, g, dx);
+    free(q), free(k), free(v), free(g), free(out), free(dq), free(dk), free(dv), free(bias), free(dx);
+}
+
+/* A tensor of the bias's shape (0..4 dims), contiguous or with padded rows and step 2. */
+typedef struct {
+    int ndim;
+    int64_t shape[4], strides[4], cstrides[4]; /* cstrides: row-major contiguous */
+    int64_t numel;
+    kbuf buf;
+    mlxp_tensor t;
+} btensor;
+
+static void bt_init(btensor* a, int ndim, const int64_t* shape, tu_dt dt, int strided) {
+    a->ndim = ndim;
+    a->numel = 1;
+    int64_t last = 0; /* the largest element offset */
+    for (int d = ndim - 1; d >= 0; d--) {
+        a->shape[d] = shape[d];
+        a->strides[d] = d == ndim - 1 ? 1 + strided : a->strides[d + 1] * shape[d + 1] + 3 * strided;
+        a->numel *= shape[d];
+        last += (shape[d] - 1) * a->strides[d];
+    }
+    contiguous_strides(ndim, a->shape, a->cstrides);
+    a->buf = kb_new(dt, last + 1);
+    kb_sentinel(&a->buf);
+    a->t = kb_tensor(&a->buf, ndim, ndim ? a->shape : NULL, strided ? a->strides : NULL);
+}
+
+/* Storage offset of the element with row-major index e. */
+static int64_t bt_off(const btensor* a, int64_t e) {
+    int64_t o = 0;
+    for (int d = 0; d < a->ndim; d++) o += (e / a->cstrides[d]) % a->shape[d] * a->strides[d];
+    return o;
+}
+
+/* Row-major index of the element that position (b, h, i, j) of [B, Hq, Lq, Lk] reads: the
+ * shape is aligned right and its size-1 dimensions broadcast. */
+static int64_t bt_index(const btensor* a, int b, int h, int i, int j) {
+    const int f[4] = {b, h, i, j};
+    int64_t e = 0;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->shape[d] > 1) e += f[4 - a->ndim + d] * a->cstrides[d];
+    return e;
+}
+
+/* Whether every byte outside the tensor's elements still holds the sentinel. */
+static int bt_gaps_untouched(const btensor* a) {
+    size_t es = tu_size(a->buf.dt);
+    char* mark = calloc((size_t)a->buf.n, 1);
+    for (int64_t e = 0; e < a->numel; e++) mark[bt_off(a, e)] = 1;
+    int ok = 1;
+    for (int64_t i = 0; i < a->buf.n && ok; i++)
+        if (!mark[i]) ok = untouched((char*)a->buf.data + (size_t)i * es, es);
+    free(mark);
+    return ok;
+}
+
+typedef struct {
+    const char* name;
+    bcfg c;         /* c.bias is built by the test */
+    int bndim;      /* the bias's shape */
+    int64_t bshape[4];
+    int mask;       /* -Inf bias entries: 0 none; 1 every 7th; 2 the last 2 + 3b keys of batch b
+                       (a [B,1,1,Lk] key-padding bias) */
+    tu_dt dt, bdt, gdt; /* q, k, v, dout; bias; dbias (out is float32) */
+    int layout;
+    int strided;    /* q, k, v, out, dout, bias and dbias with padded rows and step 2 */
+    int alibi;
+    int expect_zero; /* some dbias elements have every term masked */
+} gcase;
+
+static void run_bias_grad(const gcase* gc, uint64_t seed) {
+    bcfg c = gc->c;
+    tu_rand r = {seed};
+    int step = 1 + gc->strided, pad = 3 * gc->strided;
+    atensor q, k, v, o, dO;
+    at_init(&q, c.B, c.Lq, c.Hq, c.D, gc->dt, gc->layout, step, pad);
+    at_init(&k, c.B, c.Lk, c.Hkv, c.D, gc->dt, gc->layout, step, pad);
+    at_init(&v, c.B, c.Lk, c.Hkv, c.Dv, gc->dt, gc->layout, step, pad);
+    at_init(&o, c.B, c.Lq, c.Hq, c.Dv, TU_F32, gc->layout, step, pad);
+    at_init(&dO, c.B, c.Lq, c.Hq, c.Dv, gc->dt, gc->layout, step, pad);
+    at_fill(&q, &r, -1, 1), at_fill(&k, &r, -1, 1), at_fill(&v, &r, -1, 1), at_fill(&dO, &r, -1, 1);
+
+    btensor bias, db;
+    bt_init(&bias, gc->bndim, gc->bshape, gc->bdt, gc->strided);
+    bt_init(&db, gc->bndim, gc->bshape, gc->gdt, gc->strided);
+    double* bvals = malloc(sizeof(double) * (size_t)bias.numel); /* the stored values, row-major */
+    for (int64_t e = 0; e < bias.numel; e++) {
+        double x = tu_uniform(&r, -1, 1);
+        if (gc->mask == 1 && e % 7 == 3) x = -INFINITY;
+        if (gc->mask == 2 && e % c.Lk >= c.Lk - 2 - 3 * (e / c.Lk)) x = -INFINITY;
+        kb_set(&bias.buf, bt_off(&bias, e), x);
+        bvals[e] = kb_get(&bias.buf, bt_off(&bias, e));
+    }
+
+    size_t nrow = (size_t)c.B * c.Hq * c.Lq, nx = nrow * (size_t)c.Lk;
+    float* lse = malloc(sizeof(float) * nrow);
+    int64_t lse_shape[3] = {c.B, c.Hq, c.Lq};
+    mlxp_tensor tl = tu_tensor(lse, TU_F32, 3, lse_shape, NULL);
+    bparams bp;
+    bparams_init(&bp, &c, gc->layout, gc->alibi);
+    bp.p.bias = &bias.t;
+
+    /* the forward call, then the bias gradient with 1 and with 2 threads */
+    CHECK_OK(mlxp_flash_attention(&q.t, &k.t, &v.t, &o.t, &tl, &bp.p));
+    int32_t threads0 = 0;
+    CHECK_OK(mlxp_get_num_threads(&threads0));
+    CHECK_OK(mlxp_set_num_threads(1));
+    mlxp_status st = mlxp_flash_attention_bias_grad(&q.t, &k.t, &v.t, &o.t, &dO.t, &tl, &db.t, &bp.p);
+    CHECK(st == MLXP_OK, "%s: status %d (%s)", gc->name, (int)st, mlxp_last_error());
+    size_t nbytes = (size_t)db.buf.n * tu_size(gc->gdt);
+    void* one_thread = malloc(nbytes);
+    memcpy(one_thread, db.buf.data, nbytes);
+    CHECK_OK(mlxp_set_num_threads(2));
+    st = mlxp_flash_attention_bias_grad(&q.t, &k.t, &v.t, &o.t, &dO.t, &tl, &db.t, &bp.p);
+    CHECK(st == MLXP_OK && memcmp(one_thread, db.buf.data, nbytes) == 0, "%s: dbias differs between 1 and 2 threads",
+          gc->name);
+    CHECK_OK(mlxp_set_num_threads(threads0));
+
+    /* the reference: dL/dx of the full broadcast bias, summed into the bias's shape */
+    size_t nq = (size_t)c.B * c.Lq * c.Hq * c.D, nk = (size_t)c.B * c.Lk * c.Hkv * c.D,
+           nv = (size_t)c.B * c.Lk * c.Hkv * c.Dv, no = nrow * (size_t)c.Dv;
+    double *xq = malloc(sizeof(double) * nq), *xk = malloc(sizeof(double) * nk), *xv = malloc(sizeof(double) * nv),
+           *xg = malloc(sizeof(double) * no), *xo = malloc(sizeof(double) * no), *gq = malloc(sizeof(double) * nq),
+           *gk = malloc(sizeof(double) * nk), *gv = malloc(sizeof(double) * nv),
+           *full = malloc(sizeof(double) * nx), *dx = malloc(sizeof(double) * nx),
+           *want = calloc((size_t)bias.numel, sizeof(double)), *mag = calloc((size_t)bias.numel, sizeof(double));
+    at_to_double(&q, xq), at_to_double(&k, xk), at_to_double(&v, xv), at_to_double(&dO, xg);
+    size_t x = 0;
+    for (int b = 0; b < c.B; b++)
+        for (int h = 0; h < c.Hq; h++)
+            for (int i = 0; i < c.Lq; i++)
+                for (int j = 0; j < c.Lk; j++) full[x++] = bvals[bt_index(&bias, b, h, i, j)];
+    c.bias = full;
+    ref_backward(&c, xq, xk, xv, xg, xo, gq, gk, gv, NULL, dx);
+    x = 0;
+    for (int b = 0; b < c.B; b++)
+        for (int h = 0; h < c.Hq; h++)
+            for (int i = 0; i < c.Lq; i++)
+                for (int j = 0; j < c.Lk; j++, x++) {
+                    int64_t e = bt_index(&bias, b, h, i, j);
+                    want[e] += dx[x], mag[e] += fabs(dx[x]);
+                }
+
+    /* terms per element, and query rows per element (the keys sum too when the bias has
+     * no key axis) */
+    double nterms = (double)nx / (double)bias.numel;
+    int key_axis = bias.ndim > 0 && bias.shape[bias.ndim - 1] > 1;
+    double rows = key_axis ? nterms : nterms / c.Lk;
+    double rt = gc->gdt == TU_F32 ? 0 : out_rtol(gc->gdt);
+    int bad = 0, zeros = 0, nan = 0;
+    double worst = 0; /* the largest error as a fraction of its tolerance */
+    for (int64_t e = 0; e < bias.numel; e++) {
+        double got = kb_get(&db.buf, bt_off(&db, e));
+        nan += isnan(got);
+        if (mag[e] == 0) { /* every term masked */
+            zeros++;
+            if (got != 0.0) {
+                if (bad < 3) fprintf(stderr, "  %s: dbias[%lld] = %.9g, want exactly 0\n", gc->name, (long long)e, got);
+                bad++;
+            }
+            continue;
+        }
+        double tol = 2e-5 * rows + acc_tol((int64_t)nterms, mag[e]) + rt * fabs(want[e]);
+        if (fabs(got - want[e]) / tol > worst) worst = fabs(got - want[e]) / tol;
+        if (!near(got, want[e], tol)) {
+            if (bad < 3)
+                fprintf(stderr, "  %s: dbias[%lld] = %.9g, ref %.9g, tol %.3g\n", gc->name, (long long)e, got, want[e],
+                        tol);
+            bad++;
+        }
+    }
+    CHECK(bad == 0, "%s: %d dbias mismatches (worst error %.2f of its tolerance)", gc->name, bad, worst);
+    CHECK(nan == 0, "%s: %d NaN", gc->name, nan);
+    if (gc->expect_zero) CHECK(zeros > 0, "%s: expected dbias elements with every term masked", gc->name);
+    CHECK(bt_gaps_untouched(&db), "%s: dbias's padding was written", gc->name);
+
+    free(xq), free(xk), free(xv), free(xg), free(xo), free(gq), free(gk), free(gv), free(full), free(dx);
+    free(want), free(mag), free(bvals), free(lse), free(one_thread);
+    kb_free(&bias.buf), kb_free(&db.buf);
+    at_free(&q), at_free(&k), at_free(&v), at_free(&o), at_free(&dO);
+}
+
+static void test_bias_grad(void) {
+    static const double sinks4[4] = {0.5, -1.0, 2.0, -INFINITY};
+    static const int32_t klen_empty[2] = {6, 0}; /* batch 1 has no keys */
+    test_bias_grad_reference();
+    /* GQA (Hq 4, Hkv 2), causal with Lq 5 < Lk 9, D 16, Dv 8, BSHD float32, full bias */
+    const gcase base = {"full [B,Hq,Lq,Lk]", {2, 5, 9, 4, 2, 16, 8, 1, -1, -1, 0, 0, NULL, NULL, NULL, NULL},
+                        4, {2, 4, 5, 9}, 1, TU_F32, TU_F32, TU_F32, MLXP_LAYOUT_BSHD, 0, 0, 1};
+    gcase cases[12];
+    int n = 0;
+    cases[n++] = base;
+    cases[n] = base, cases[n].name = "[1,Hq,Lq,Lk] over the batch, non-causal, key_lengths {6, 0}",
+    cases[n].bshape[0] = 1, cases[n].mask = 0, cases[n].c.causal = 0, cases[n].c.klen = klen_empty, n++;
+    cases[n] = base, cases[n].name = "[Lq,Lk] window (3, 1) non-causal, softcap", cases[n].bndim = 2,
+    cases[n].bshape[0] = 6, cases[n].bshape[1] = 8, cases[n].c.Lq = 6, cases[n].c.Lk = 8, cases[n].c.causal = 0,
+    cases[n].c.wl = 3, cases[n].c.wr = 1, cases[n].c.softcap = 1.0, cases[n].c.scale = 0.5, n++;
+    cases[n] = base, cases[n].name = "[B,1,1,Lk] key padding, alibi", cases[n].bshape[1] = 1,
+    cases[n].bshape[2] = 1, cases[n].mask = 2, cases[n].alibi = 1, n++;
+    cases[n] = base, cases[n].name = "[Lk] Lk 200 (two key blocks), sinks", cases[n].bndim = 1,
+    cases[n].bshape[0] = 200, cases[n].c.B = 1, cases[n].c.Lq = 3, cases[n].c.Lk = 200, cases[n].mask = 0,
+    cases[n].c.sinks = sinks4, cases[n].expect_zero = 0, n++;
+    cases[n] = base, cases[n].name = "0-D, sinks, window (2, -1)", cases[n].bndim = 0, cases[n].mask = 0,
+    cases[n].c.sinks = sinks4, cases[n].c.wl = 2, cases[n].expect_zero = 0, n++;
+    cases[n] = base, cases[n].name = "[B,Hq,Lq,1] sinks, alibi, key_lengths {6, 0}", cases[n].bshape[3] = 1,
+    cases[n].mask = 0, cases[n].c.sinks = sinks4, cases[n].alibi = 1, cases[n].c.klen = klen_empty, n++;
+    cases[n] = base, cases[n].name = "full, BHSD, every tensor strided", cases[n].layout = MLXP_LAYOUT_BHSD,
+    cases[n].strided = 1, n++;
+    cases[n] = base, cases[n].name = "[Lq,Lk] Lk 140, bf16 q/k/v/dout, f16 bias, bf16 dbias", cases[n].bndim = 2,
+    cases[n].bshape[0] = 4, cases[n].bshape[1] = 140, cases[n].c.B = 1, cases[n].c.Lq = 4, cases[n].c.Lk = 140,
+    cases[n].dt = TU_BF16, cases[n].bdt = TU_F16, cases[n].gdt = TU_BF16, n++;
+    for (int i = 0; i < n; i++) run_bias_grad(&cases[i], 7200 + (uint64_t)i);
+}
+
+static void test_bias_grad_bad_input(void) {
+    /* valid: q/out/dout [1,3,4,8], k/v [1,5,2,8], lse [1,4,3], bias and dbias [3,5] */
+    float qd[96], kd[80], vd[80], od[96], gd[96], ld[12], bd[15], dbd[15], q0[96], b0[15];
+    int32_t dbi[15];
+    for (int i = 0; i < 96; i++) qd[i] = 0.01f * (float)i, gd[i] = 0.02f * (float)(i % 11) - 0.1f;
+    for (int i = 0; i < 80; i++) kd[i] = vd[i] = 0.02f * (float)(i % 13);
+    for (int i = 0; i < 15; i++) bd[i] = 0.1f * (float)(i % 4) - 0.2f;
+    int64_t qs[4] = {1, 3, 4, 8}, ks[4] = {1, 5, 2, 8}, ls[3] = {1, 4, 3}, bs[2] = {3, 5}, bs_t[2] = {5, 3},
+            bs_3d[3] = {1, 3, 5};
+    mlxp_tensor q = tu_tensor(qd, TU_F32, 4, qs, NULL), k = tu_tensor(kd, TU_F32, 4, ks, NULL),
+                v = tu_tensor(vd, TU_F32, 4, ks, NULL), o = tu_tensor(od, TU_F32, 4, qs, NULL),
+                g = tu_tensor(gd, TU_F32, 4, qs, NULL), l = tu_tensor(ld, TU_F32, 3, ls, NULL),
+                tb = tu_tensor(bd, TU_F32, 2, bs, NULL), db = tu_tensor(dbd, TU_F32, 2, bs, NULL),
+                db_t = tu_tensor(dbd, TU_F32, 2, bs_t, NULL), db_3d = tu_tensor(dbd, TU_F32, 3, bs_3d, NULL),
+                db_i32 = tu_tensor(dbi, TU_F32, 2, bs, NULL), db_on_bias = tu_tensor(bd, TU_F32, 2, bs, NULL),
+                db_on_q = tu_tensor(qd, TU_F32, 2, bs, NULL);
+    db_i32.dtype.code = MLXP_DTYPE_INT;
+    mlxp_attention_params p;
+    CHECK_OK(mlxp_attention_params_init(&p));
+    p.bias = &tb;
+    CHECK_OK(mlxp_flash_attention(&q, &k, &v, &o, &l, &p));
+    memcpy(q0, qd, sizeof qd), memcpy(b0, bd, sizeof bd);
+#define RESET()                                      \
+    do {                                             \
+        fill(dbd, sizeof dbd), fill(dbi, sizeof dbi); \
+        mlxp_attention_params_init(&p);              \
+        p.bias = &tb;                                \
+    } while (0)
+#define UNCHANGED(what)                                                                                   \
+    CHECK(untouched(dbd, sizeof dbd) && untouched(dbi, sizeof dbi) && memcmp(qd, q0, sizeof qd) == 0 && \
+              memcmp(bd, b0, sizeof bd) == 0,                                                           \
+          "%s: output written", what)
+#define BGRAD(dbias_, params_) mlxp_flash_attention_bias_grad(&q, &k, &v, &o, &g, &l, dbias_, params_)
+    RESET(); CHECK_OK(BGRAD(&db, &p)); /* the baseline is valid */
+    CHECK(!untouched(dbd, sizeof dbd), "bias grad baseline: dbias not written");
+    RESET(); EXPECT(BGRAD(&db, NULL), MLXP_ERR_INVALID_ARGUMENT, "params"); UNCHANGED("bias grad params NULL");
+    RESET(); p.bias = NULL; EXPECT(BGRAD(&db, &p), MLXP_ERR_INVALID_ARGUMENT, "bias"); UNCHANGED("bias grad bias NULL");
+    RESET(); EXPECT(BGRAD(&db_t, &p), MLXP_ERR_SHAPE_MISMATCH, "dbias"); UNCHANGED("dbias [5,3] for bias [3,5]");
+    RESET(); EXPECT(BGRAD(&db_3d, &p), MLXP_ERR_SHAPE_MISMATCH, "dbias"); UNCHANGED("dbias [1,3,5] for bias [3,5]");
+    RESET(); EXPECT(BGRAD(&db_i32, &p), MLXP_ERR_UNSUPPORTED_DTYPE, "dbias"); UNCHANGED("dbias int32");
+    RESET(); EXPECT(BGRAD(&db_on_bias, &p), MLXP_ERR_INVALID_ARGUMENT, "dbias"); UNCHANGED("dbias on the bias");
+    RESET(); EXPECT(BGRAD(&db_on_q, &p), MLXP_ERR_INVALID_ARGUMENT, "dbias"); UNCHANGED("dbias overlapping q");
+    RESET(); EXPECT(BGRAD(NULL, &p), MLXP_ERR_INVALID_ARGUMENT, "dbias"); UNCHANGED("dbias NULL");
+#undef BGRAD
 #undef RESET
 #undef UNCHANGED
 }
@@ -1475,7 +1831,7 @@ static void test_varlen_backward(void) {
                    *xo = malloc(sizeof(double) * mo), *gq = malloc(sizeof(double) * mq),
                    *gk = malloc(sizeof(double) * mk), *gv = malloc(sizeof(double) * mv);
             at_to_double(&q[s], xq), at_to_double(&k[s], xk), at_to_double(&v[s], xv), at_to_double(&dO[s], xg);
-            ref_backward(&c, xq, xk, xv, xg, xo, gq, gk, gv, NULL);
+            ref_backward(&c, xq, xk, xv, xg, xo, gq, gk, gv, NULL, NULL);
             bad += grad_mismatches(name, "dq", &dq, gq) + grad_mismatches(name, "dk", &dk, gk) +
                    grad_mismatches(name, "dv", &dv, gv);
             free(xq), free(xk), free(xv), free(xg), free(xo), free(gq), free(gk), free(gv), free(lse1);
@@ -1568,6 +1924,8 @@ int main(void) {
     test_attention_rope();
     test_backward();
     test_backward_bad_input();
+    test_bias_grad();
+    test_bias_grad_bad_input();
     test_varlen_backward();
     test_varlen_backward_bad_input();
     return tu_finish("test_attention");
