@@ -12,7 +12,9 @@ var (
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512}}
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2,
-		scores2: pairScores(scoresAVX2), accum2: pairAccum(accumAVX2), axpyRows: axpyRowsAVX2}
+		scores2: pairScores(scoresAVX2), accum2: pairAccum(accumAVX2), axpyRows: axpyRowsAVX2,
+		tiles: &tileKernels{qk: qkTileAVX2, softmax: softmaxTileAVX2, pv: pvTileAVX2,
+			transpose: transposeTileAVX2, qkRows: qkRowsAVX2, softmaxRow: softmaxRowAVX2}}
 )
 
 //go:noescape
@@ -71,6 +73,24 @@ func qkRowsAVX512(s, qt, kt *float32, d, nrows int)
 
 //go:noescape
 func softmaxRowAVX512(s, m, l, alpha *float32)
+
+//go:noescape
+func qkTileAVX2(st *float32, rs int, qt, k *float32, ks, d, nkeys, nv int)
+
+//go:noescape
+func softmaxTileAVX2(st *float32, rs int, m, l, alpha *float32)
+
+//go:noescape
+func pvTileAVX2(ot *float32, rs int, pt, v *float32, vs, nkeys, dv int, alpha *float32, nv int)
+
+//go:noescape
+func transposeTileAVX2(kt, k *float32, ks, dp, nkeys int)
+
+//go:noescape
+func qkRowsAVX2(s, qt, kt *float32, d, nrows int)
+
+//go:noescape
+func softmaxRowAVX2(s, m, l, alpha *float32)
 
 //go:noescape
 func axpyRowsAVX512(dst []float32, ld int, a, x []float32)

@@ -442,3 +442,676 @@ axcol:
 axdone:
 	VZEROUPPER
 	RET
+
+// ---- Tile kernels (tiles.go) --------------------------------------------------------
+// The routines of the same names in kernels_avx512_amd64.s with the same contracts and
+// the same per-element arithmetic (one FMA chain per score and per output, the same
+// softmax sum tree, EXP above), so a row gets the same bits from the transposed and the
+// row kernels. A vector of 16 row lanes is handled as two 8-lane halves; lanes never mix.
+
+// func qkTileAVX2(st *float32, rs int, qt *float32, k *float32, ks int, d int, nkeys int, nv int)
+// for j < nkeys (a multiple of 8), l < 16*nv (nv is 1 or 2):
+//     st[j*rs+l] = sum over t < d of k[j*ks+t]*qt[t*rs+l], one FMA chain in increasing t.
+// Two keys by four 8-lane vectors per pass (nv = 2) or four keys by two (nv = 1): eight
+// chains in flight, each k[j*ks+t] broadcast once for all lanes of the call.
+TEXT ·qkTileAVX2(SB), NOSPLIT, $0-64
+	MOVQ st+0(FP), DI
+	MOVQ rs+8(FP), DX
+	SHLQ $2, DX
+	MOVQ k+24(FP), R8
+	MOVQ ks+32(FP), R9
+	SHLQ $2, R9
+	MOVQ d+40(FP), BX
+	MOVQ nkeys+48(FP), CX
+	TESTQ CX, CX
+	JLE qkdone
+	CMPQ nv+56(FP), $2
+	JLT qk1block
+
+qk2block:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ R8, R10
+	MOVQ qt+16(FP), SI
+	MOVQ BX, AX
+	TESTQ AX, AX
+	JLE qk2store
+
+qk2t:
+	VMOVUPS (SI), Y8
+	VMOVUPS 32(SI), Y9
+	VMOVUPS 64(SI), Y10
+	VMOVUPS 96(SI), Y11
+	VBROADCASTSS (R10), Y12
+	VBROADCASTSS (R10)(R9*1), Y13
+	VFMADD231PS Y8, Y12, Y0
+	VFMADD231PS Y9, Y12, Y1
+	VFMADD231PS Y10, Y12, Y2
+	VFMADD231PS Y11, Y12, Y3
+	VFMADD231PS Y8, Y13, Y4
+	VFMADD231PS Y9, Y13, Y5
+	VFMADD231PS Y10, Y13, Y6
+	VFMADD231PS Y11, Y13, Y7
+	ADDQ $4, R10
+	ADDQ DX, SI
+	DECQ AX
+	JNZ qk2t
+
+qk2store:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ DX, DI
+	VMOVUPS Y4, (DI)
+	VMOVUPS Y5, 32(DI)
+	VMOVUPS Y6, 64(DI)
+	VMOVUPS Y7, 96(DI)
+	ADDQ DX, DI
+	LEAQ (R8)(R9*2), R8
+	SUBQ $2, CX
+	JG qk2block
+	JMP qkdone
+
+qk1block:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ R8, R10
+	LEAQ (R8)(R9*2), R11
+	ADDQ R9, R11
+	MOVQ qt+16(FP), SI
+	MOVQ BX, AX
+	TESTQ AX, AX
+	JLE qk1store
+
+qk1t:
+	VMOVUPS (SI), Y8
+	VMOVUPS 32(SI), Y9
+	VBROADCASTSS (R10), Y10
+	VBROADCASTSS (R10)(R9*1), Y11
+	VBROADCASTSS (R10)(R9*2), Y12
+	VBROADCASTSS (R11), Y13
+	VFMADD231PS Y8, Y10, Y0
+	VFMADD231PS Y9, Y10, Y1
+	VFMADD231PS Y8, Y11, Y2
+	VFMADD231PS Y9, Y11, Y3
+	VFMADD231PS Y8, Y12, Y4
+	VFMADD231PS Y9, Y12, Y5
+	VFMADD231PS Y8, Y13, Y6
+	VFMADD231PS Y9, Y13, Y7
+	ADDQ $4, R10
+	ADDQ $4, R11
+	ADDQ DX, SI
+	DECQ AX
+	JNZ qk1t
+
+qk1store:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ DX, DI
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, 32(DI)
+	ADDQ DX, DI
+	VMOVUPS Y4, (DI)
+	VMOVUPS Y5, 32(DI)
+	ADDQ DX, DI
+	VMOVUPS Y6, (DI)
+	VMOVUPS Y7, 32(DI)
+	ADDQ DX, DI
+	LEAQ (R8)(R9*4), R8
+	SUBQ $4, CX
+	JG qk1block
+
+qkdone:
+	VZEROUPPER
+	RET
+
+// PROB(addr, x) sets x = exp(addr - Y13), stores it back to addr, and clobbers Y8..Y10.
+#define PROB(addr, x) \
+	VMOVUPS addr, x; \
+	VSUBPS Y13, x, x; \
+	EXP(x, Y8, Y9, Y10); \
+	VMOVUPS x, addr
+
+// WTREE(w) is one step of softmaxTileAVX2's tree for 8 lanes: with SI at key i and R11
+// the size of 16 keys, it sets the probabilities of keys i, 16+i, 32+i, 48+i and of the
+// same plus 8, sets w = u[i] + u[i+8], and moves SI on by one key. Y5..Y7, R12, R13 are
+// clobbered.
+#define WTREE(w) \
+	LEAQ (SI)(R11*2), R12; \
+	PROB(0(SI), Y5); \
+	PROB(0(SI)(R11*1), Y6); \
+	VADDPS Y6, Y5, Y7; \
+	PROB(0(R12), Y5); \
+	PROB(0(R12)(R11*1), Y6); \
+	VADDPS Y6, Y5, Y5; \
+	VADDPS Y5, Y7, w; \
+	LEAQ (SI)(DX*8), R13; \
+	LEAQ (R13)(R11*2), R12; \
+	PROB(0(R13), Y5); \
+	PROB(0(R13)(R11*1), Y6); \
+	VADDPS Y6, Y5, Y7; \
+	PROB(0(R12), Y5); \
+	PROB(0(R12)(R11*1), Y6); \
+	VADDPS Y6, Y5, Y5; \
+	VADDPS Y5, Y7, Y7; \
+	VADDPS Y7, w, w; \
+	ADDQ DX, SI
+
+// func softmaxTileAVX2(st *float32, rs int, m, l, alpha *float32)
+// softmaxTileAVX512 (the online-softmax step of 16 row lanes over the 64 keys of a tile),
+// one 8-lane half at a time:
+//     mn = max(m, max_j st[j*rs+l]); z = mn, or 0 when mn = -Inf (a row with no key yet)
+//     st[j*rs+l] = exp(st[j*rs+l] - z); alpha = exp(m - z); l = l*alpha + sum; m = mn
+// and m = NaN when the new l is NaN. The sum has the tree of softmaxTileAVX512:
+// u[i] = (p[i] + p[16+i]) + (p[32+i] + p[48+i]), w[i] = u[i] + u[i+8] for i < 8, then
+// ((w0 + w4) + (w2 + w6)) + ((w1 + w5) + (w3 + w7)). m and alpha are written as soon as
+// they are known (mn to m, fixed up for NaN at the end), which frees their registers.
+TEXT ·softmaxTileAVX2(SB), NOSPLIT, $0-40
+	MOVQ st+0(FP), DI
+	MOVQ rs+8(FP), DX
+	SHLQ $2, DX
+	MOVQ m+16(FP), R8
+	MOVQ l+24(FP), R9
+	MOVQ alpha+32(FP), R10
+	MOVQ DX, R11
+	SHLQ $4, R11
+	VMOVUPS K(EXPLO), Y14
+	VMOVUPS K(EXPHI), Y15
+	MOVQ $2, BX
+
+smhalf:
+	// Maxima in two independent chains (the order of max does not matter).
+	VMOVUPS K(NEGINF), Y0
+	VMOVAPS Y0, Y1
+	MOVQ DI, SI
+	MOVQ $32, AX
+
+smmax:
+	VMAXPS (SI), Y0, Y0
+	VMAXPS (SI)(DX*1), Y1, Y1
+	LEAQ (SI)(DX*2), SI
+	DECQ AX
+	JNZ smmax
+
+	VMAXPS Y1, Y0, Y0
+	VMOVUPS (R8), Y4
+	VMAXPS Y0, Y4, Y5
+	VMOVUPS Y5, (R8)
+	VCMPPS $0, K(NEGINF), Y5, Y6
+	VANDNPS Y5, Y6, Y13
+	VSUBPS Y13, Y4, Y4
+	EXP(Y4, Y8, Y9, Y10)
+	VMOVUPS Y4, (R10)
+
+	// Probabilities and the tree: w0..w3 in Y0..Y3, then w4..w7 (in Y4) added to them.
+	MOVQ DI, SI
+	WTREE(Y0)
+	WTREE(Y1)
+	WTREE(Y2)
+	WTREE(Y3)
+	WTREE(Y4)
+	VADDPS Y4, Y0, Y0
+	WTREE(Y4)
+	VADDPS Y4, Y1, Y1
+	WTREE(Y4)
+	VADDPS Y4, Y2, Y2
+	WTREE(Y4)
+	VADDPS Y4, Y3, Y3
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y1, Y0, Y0
+
+	VMOVUPS (R10), Y4
+	VMULPS (R9), Y4, Y4
+	VADDPS Y0, Y4, Y4
+	VMOVUPS Y4, (R9)
+
+	// A NaN score may be dropped by VMAXPS but always reaches the sum: a row whose sum is
+	// NaN gets m = NaN, so it is never mistaken for a row without keys.
+	VMOVUPS (R8), Y5
+	VCMPPS $3, Y4, Y4, Y6
+	VBLENDVPS Y6, Y4, Y5, Y5
+	VMOVUPS Y5, (R8)
+
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, R10
+	DECQ BX
+	JNZ smhalf
+	VZEROUPPER
+	RET
+
+// func pvTileAVX2(ot *float32, rs int, pt *float32, v *float32, vs int, nkeys int, dv int, alpha *float32, nv int)
+// for c < dv (a multiple of 16), l < 16*nv (nv is 1 or 2):
+//     o = ot[c*rs+l] * alpha[l]; for j < nkeys { o = fma(pt[j*rs+l], v[j*vs+c], o) }
+//     ot[c*rs+l] = o
+// The outputs of 2 columns (four 8-lane vectors each, nv = 2) or 4 columns (two vectors,
+// nv = 1) stay in registers across the whole j loop; each value v[j*vs+c] is broadcast
+// once for all lanes of the call.
+TEXT ·pvTileAVX2(SB), NOSPLIT, $0-72
+	MOVQ ot+0(FP), DI
+	MOVQ rs+8(FP), DX
+	SHLQ $2, DX
+	MOVQ v+24(FP), R8
+	MOVQ vs+32(FP), R9
+	SHLQ $2, R9
+	MOVQ dv+48(FP), BX
+	MOVQ alpha+56(FP), AX
+	TESTQ BX, BX
+	JLE pvdone
+	CMPQ nv+64(FP), $2
+	JLT pv1block
+
+pv2block:
+	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMOVUPS 64(AX), Y2
+	VMOVUPS 96(AX), Y3
+	VMULPS (DI), Y0, Y0
+	VMULPS 32(DI), Y1, Y1
+	VMULPS 64(DI), Y2, Y2
+	VMULPS 96(DI), Y3, Y3
+	VMOVUPS (AX), Y4
+	VMOVUPS 32(AX), Y5
+	VMOVUPS 64(AX), Y6
+	VMOVUPS 96(AX), Y7
+	VMULPS (DI)(DX*1), Y4, Y4
+	VMULPS 32(DI)(DX*1), Y5, Y5
+	VMULPS 64(DI)(DX*1), Y6, Y6
+	VMULPS 96(DI)(DX*1), Y7, Y7
+	MOVQ pt+16(FP), SI
+	MOVQ R8, R11
+	MOVQ nkeys+40(FP), CX
+	TESTQ CX, CX
+	JLE pv2store
+
+pv2j:
+	VMOVUPS (SI), Y8
+	VMOVUPS 32(SI), Y9
+	VMOVUPS 64(SI), Y10
+	VMOVUPS 96(SI), Y11
+	VBROADCASTSS 0(R11), Y12
+	VBROADCASTSS 4(R11), Y13
+	VFMADD231PS Y8, Y12, Y0
+	VFMADD231PS Y9, Y12, Y1
+	VFMADD231PS Y10, Y12, Y2
+	VFMADD231PS Y11, Y12, Y3
+	VFMADD231PS Y8, Y13, Y4
+	VFMADD231PS Y9, Y13, Y5
+	VFMADD231PS Y10, Y13, Y6
+	VFMADD231PS Y11, Y13, Y7
+	ADDQ DX, SI
+	ADDQ R9, R11
+	DECQ CX
+	JNZ pv2j
+
+pv2store:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ DX, DI
+	VMOVUPS Y4, (DI)
+	VMOVUPS Y5, 32(DI)
+	VMOVUPS Y6, 64(DI)
+	VMOVUPS Y7, 96(DI)
+	ADDQ DX, DI
+	ADDQ $8, R8
+	SUBQ $2, BX
+	JG pv2block
+	JMP pvdone
+
+pv1block:
+	MOVQ DI, R10
+	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMULPS (R10), Y0, Y0
+	VMULPS 32(R10), Y1, Y1
+	ADDQ DX, R10
+	VMOVUPS (AX), Y2
+	VMOVUPS 32(AX), Y3
+	VMULPS (R10), Y2, Y2
+	VMULPS 32(R10), Y3, Y3
+	ADDQ DX, R10
+	VMOVUPS (AX), Y4
+	VMOVUPS 32(AX), Y5
+	VMULPS (R10), Y4, Y4
+	VMULPS 32(R10), Y5, Y5
+	ADDQ DX, R10
+	VMOVUPS (AX), Y6
+	VMOVUPS 32(AX), Y7
+	VMULPS (R10), Y6, Y6
+	VMULPS 32(R10), Y7, Y7
+	MOVQ pt+16(FP), SI
+	MOVQ R8, R11
+	MOVQ nkeys+40(FP), CX
+	TESTQ CX, CX
+	JLE pv1store
+
+pv1j:
+	VMOVUPS (SI), Y8
+	VMOVUPS 32(SI), Y9
+	VBROADCASTSS 0(R11), Y10
+	VBROADCASTSS 4(R11), Y11
+	VBROADCASTSS 8(R11), Y12
+	VBROADCASTSS 12(R11), Y13
+	VFMADD231PS Y8, Y10, Y0
+	VFMADD231PS Y9, Y10, Y1
+	VFMADD231PS Y8, Y11, Y2
+	VFMADD231PS Y9, Y11, Y3
+	VFMADD231PS Y8, Y12, Y4
+	VFMADD231PS Y9, Y12, Y5
+	VFMADD231PS Y8, Y13, Y6
+	VFMADD231PS Y9, Y13, Y7
+	ADDQ DX, SI
+	ADDQ R9, R11
+	DECQ CX
+	JNZ pv1j
+
+pv1store:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ DX, DI
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, 32(DI)
+	ADDQ DX, DI
+	VMOVUPS Y4, (DI)
+	VMOVUPS Y5, 32(DI)
+	ADDQ DX, DI
+	VMOVUPS Y6, (DI)
+	VMOVUPS Y7, 32(DI)
+	ADDQ DX, DI
+	ADDQ $16, R8
+	SUBQ $4, BX
+	JG pv1block
+
+pvdone:
+	VZEROUPPER
+	RET
+
+// Row kernels of the tile path for items of fewer than 16 rows (decode): the same scores,
+// probabilities and sums as the transposed kernels above, bit for bit, with the keys in
+// the vector lanes instead of the rows.
+
+// TRANSPOSE8 transposes the 8x8 block held in Y0..Y7 (row i in Yi) into Y8..Y15
+// (column i in Y(8+i)); Y0..Y7 are clobbered.
+#define TRANSPOSE8 \
+	VUNPCKLPS Y1, Y0, Y8; \
+	VUNPCKHPS Y1, Y0, Y9; \
+	VUNPCKLPS Y3, Y2, Y10; \
+	VUNPCKHPS Y3, Y2, Y11; \
+	VUNPCKLPS Y5, Y4, Y12; \
+	VUNPCKHPS Y5, Y4, Y13; \
+	VUNPCKLPS Y7, Y6, Y14; \
+	VUNPCKHPS Y7, Y6, Y15; \
+	VSHUFPS $0x44, Y10, Y8, Y0; \
+	VSHUFPS $0xEE, Y10, Y8, Y1; \
+	VSHUFPS $0x44, Y11, Y9, Y2; \
+	VSHUFPS $0xEE, Y11, Y9, Y3; \
+	VSHUFPS $0x44, Y14, Y12, Y4; \
+	VSHUFPS $0xEE, Y14, Y12, Y5; \
+	VSHUFPS $0x44, Y15, Y13, Y6; \
+	VSHUFPS $0xEE, Y15, Y13, Y7; \
+	VPERM2F128 $0x20, Y4, Y0, Y8; \
+	VPERM2F128 $0x20, Y5, Y1, Y9; \
+	VPERM2F128 $0x20, Y6, Y2, Y10; \
+	VPERM2F128 $0x20, Y7, Y3, Y11; \
+	VPERM2F128 $0x31, Y4, Y0, Y12; \
+	VPERM2F128 $0x31, Y5, Y1, Y13; \
+	VPERM2F128 $0x31, Y6, Y2, Y14; \
+	VPERM2F128 $0x31, Y7, Y3, Y15
+
+// func transposeTileAVX2(kt *float32, k *float32, ks int, dp int, nkeys int)
+// kt[t*64+j] = k[j*ks+t] for j < nkeys and t < dp (both multiples of 16), in blocks of
+// 8 keys by 8 columns.
+TEXT ·transposeTileAVX2(SB), NOSPLIT, $0-40
+	MOVQ kt+0(FP), R12
+	MOVQ k+8(FP), R8
+	MOVQ ks+16(FP), R9
+	SHLQ $2, R9
+	LEAQ (R9)(R9*2), R13
+	MOVQ nkeys+32(FP), CX
+	TESTQ CX, CX
+	JLE trdone
+	CMPQ dp+24(FP), $0
+	JLE trdone
+
+trkeys:
+	MOVQ dp+24(FP), BX
+	MOVQ R8, SI
+	MOVQ R12, DI
+
+trcols:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(R9*1), Y1
+	VMOVUPS (SI)(R9*2), Y2
+	VMOVUPS (SI)(R13*1), Y3
+	LEAQ (SI)(R9*4), R10
+	VMOVUPS (R10), Y4
+	VMOVUPS (R10)(R9*1), Y5
+	VMOVUPS (R10)(R9*2), Y6
+	VMOVUPS (R10)(R13*1), Y7
+	TRANSPOSE8
+	VMOVUPS Y8, 0(DI)
+	VMOVUPS Y9, 256(DI)
+	VMOVUPS Y10, 512(DI)
+	VMOVUPS Y11, 768(DI)
+	VMOVUPS Y12, 1024(DI)
+	VMOVUPS Y13, 1280(DI)
+	VMOVUPS Y14, 1536(DI)
+	VMOVUPS Y15, 1792(DI)
+	ADDQ $32, SI
+	ADDQ $2048, DI
+	SUBQ $8, BX
+	JG trcols
+
+	LEAQ (R8)(R9*8), R8
+	ADDQ $32, R12
+	SUBQ $8, CX
+	JG trkeys
+
+trdone:
+	VZEROUPPER
+	RET
+
+// func qkRowsAVX2(s *float32, qt *float32, kt *float32, d int, nrows int)
+// for r < nrows (at most 16), j < 64:
+//     s[r*64+j] = sum over t < d of kt[t*64+j]*qt[t*16+r], one FMA chain in increasing t
+// (the scores of qkTileAVX2 with the keys in the lanes). Two rows by 32 keys per pass,
+// then a last odd row by all 64 keys.
+TEXT ·qkRowsAVX2(SB), NOSPLIT, $0-40
+	MOVQ s+0(FP), DI
+	MOVQ qt+8(FP), R8
+	MOVQ kt+16(FP), R9
+	MOVQ d+24(FP), DX
+	MOVQ nrows+32(FP), CX
+
+qrpass:
+	CMPQ CX, $2
+	JLT qrone
+	XORQ BX, BX
+
+qrhalf:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	LEAQ (R9)(BX*1), SI
+	MOVQ R8, R10
+	MOVQ DX, AX
+	TESTQ AX, AX
+	JLE qrstore
+
+qrt:
+	VMOVUPS 0(SI), Y8
+	VMOVUPS 32(SI), Y9
+	VMOVUPS 64(SI), Y10
+	VMOVUPS 96(SI), Y11
+	VBROADCASTSS 0(R10), Y12
+	VBROADCASTSS 4(R10), Y13
+	VFMADD231PS Y8, Y12, Y0
+	VFMADD231PS Y9, Y12, Y1
+	VFMADD231PS Y10, Y12, Y2
+	VFMADD231PS Y11, Y12, Y3
+	VFMADD231PS Y8, Y13, Y4
+	VFMADD231PS Y9, Y13, Y5
+	VFMADD231PS Y10, Y13, Y6
+	VFMADD231PS Y11, Y13, Y7
+	ADDQ $256, SI
+	ADDQ $64, R10
+	DECQ AX
+	JNZ qrt
+
+qrstore:
+	LEAQ (DI)(BX*1), SI
+	VMOVUPS Y0, 0(SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 256(SI)
+	VMOVUPS Y5, 288(SI)
+	VMOVUPS Y6, 320(SI)
+	VMOVUPS Y7, 352(SI)
+	ADDQ $128, BX
+	CMPQ BX, $256
+	JLT qrhalf
+	ADDQ $512, DI
+	ADDQ $8, R8
+	SUBQ $2, CX
+	JMP qrpass
+
+qrone:
+	TESTQ CX, CX
+	JLE qrdone
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ R9, SI
+	MOVQ R8, R10
+	MOVQ DX, AX
+	TESTQ AX, AX
+	JLE qronestore
+
+qronet:
+	VBROADCASTSS 0(R10), Y8
+	VFMADD231PS 0(SI), Y8, Y0
+	VFMADD231PS 32(SI), Y8, Y1
+	VFMADD231PS 64(SI), Y8, Y2
+	VFMADD231PS 96(SI), Y8, Y3
+	VFMADD231PS 128(SI), Y8, Y4
+	VFMADD231PS 160(SI), Y8, Y5
+	VFMADD231PS 192(SI), Y8, Y6
+	VFMADD231PS 224(SI), Y8, Y7
+	ADDQ $256, SI
+	ADDQ $64, R10
+	DECQ AX
+	JNZ qronet
+
+qronestore:
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS Y4, 128(DI)
+	VMOVUPS Y5, 160(DI)
+	VMOVUPS Y6, 192(DI)
+	VMOVUPS Y7, 224(DI)
+
+qrdone:
+	VZEROUPPER
+	RET
+
+// func softmaxRowAVX2(s *float32, m, l, alpha *float32)
+// softmaxTileAVX2 for one row whose 64 scores s[j] are contiguous: the same maximum,
+// exponentials and factors, and the same sum tree: with keys 8k..8k+7 in y_k,
+// u_lo = (y0 + y2) + (y4 + y6) and u_hi = (y1 + y3) + (y5 + y7) are u[i] and u[i+8] of
+// the tile's tree, w = u_lo + u_hi, then halving (lanes l and l+4, l+2, l+1).
+TEXT ·softmaxRowAVX2(SB), NOSPLIT, $0-32
+	MOVQ s+0(FP), DI
+	MOVQ m+8(FP), R8
+	MOVQ l+16(FP), R9
+	MOVQ alpha+24(FP), R10
+	VMOVUPS K(EXPLO), Y14
+	VMOVUPS K(EXPHI), Y15
+	VMOVUPS K(NEGINF), Y6
+	VMAXPS (DI), Y6, Y0
+	VMAXPS 32(DI), Y6, Y1
+	VMAXPS 64(DI), Y0, Y0
+	VMAXPS 96(DI), Y1, Y1
+	VMAXPS 128(DI), Y0, Y0
+	VMAXPS 160(DI), Y1, Y1
+	VMAXPS 192(DI), Y0, Y0
+	VMAXPS 224(DI), Y1, Y1
+	VMAXPS Y1, Y0, Y0
+
+	// The largest lane of Y0, into every lane.
+	VPERM2F128 $0x01, Y0, Y0, Y1
+	VMAXPS Y1, Y0, Y0
+	VSHUFPS $0x4E, Y0, Y0, Y1
+	VMAXPS Y1, Y0, Y0
+	VSHUFPS $0xB1, Y0, Y0, Y1
+	VMAXPS Y1, Y0, Y0
+	VBROADCASTSS (R8), Y4
+	VMAXPS Y0, Y4, Y5
+	VMOVSS X5, (R8)
+	VCMPPS $0, Y6, Y5, Y6
+	VANDNPS Y5, Y6, Y13
+	VSUBPS Y13, Y4, Y4
+	EXP(Y4, Y8, Y9, Y10)
+	VMOVSS X4, (R10)
+
+	PROB(0(DI), Y0)
+	PROB(32(DI), Y1)
+	PROB(64(DI), Y2)
+	PROB(96(DI), Y3)
+	PROB(128(DI), Y4)
+	PROB(160(DI), Y5)
+	PROB(192(DI), Y6)
+	PROB(224(DI), Y7)
+	VADDPS Y2, Y0, Y0
+	VADDPS Y6, Y4, Y4
+	VADDPS Y4, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y7, Y5, Y5
+	VADDPS Y5, Y1, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVHLPS X0, X0, X1
+	VADDPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VADDSS X1, X0, X0
+
+	VMOVSS (R10), X4
+	VMULSS (R9), X4, X4
+	VADDSS X0, X4, X4
+	VMOVSS X4, (R9)
+	VMOVSS (R8), X5
+	VCMPSS $3, X4, X4, X6
+	VBLENDVPS X6, X4, X5, X5
+	VMOVSS X5, (R8)
+	VZEROUPPER
+	RET
