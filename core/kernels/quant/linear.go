@@ -51,7 +51,8 @@ func Int8Linear(x, q, scales tensor.Tensor, zeros, bias *tensor.Tensor, y tensor
 // Int4Linear computes y[..., r] = Σ_j x[..., j]·ŵ[r, j] + bias[r] with int4 weights
 // quantized per group of group (32, 64 or 128) elements: q Int4 [out, in], scales
 // Float32 [out, in/group], zeros Uint8 [out, in/group] or nil (symmetric, two's
-// complement nibbles); ŵ as DequantizeInt4 gives it. x, y and bias are as for Int8Linear.
+// complement nibbles); ŵ as DequantizeInt4 gives it (the AVX-512 kernels sum s·Σq·x, less
+// z·s·Σx, per group, equal up to float32 rounding). x, y and bias are as for Int8Linear.
 func Int4Linear(x, q, scales tensor.Tensor, zeros *tensor.Tensor, group int, bias *tensor.Tensor, y tensor.Tensor) error {
 	out, in, err := checkMatrix("q", q, tensor.Int4)
 	if err != nil {
@@ -138,7 +139,8 @@ func (j *linearJob) rowsI4(ks *kernelSet, xs []float32, r, hi int, prep func(i, 
 // AffineLinear computes y[..., r] = Σ_j x[..., j]·ŵ[r, j] + bias[r] with weights in MLX's
 // affine format (see QuantizeAffine): wq Int32 [out, in*bits/32] (row-major contiguous),
 // scales and biases [out, in/group] of one float dtype, bits 4 or 8, group 32, 64 or 128;
-// ŵ = f32(f32(q·s) + b) with s and b widened to float32. x, y and bias are as for
+// ŵ = f32(f32(q·s) + b) with s and b widened to float32 (the AVX-512 4-bit kernels sum
+// s·Σq·x + b·Σx per group instead, equal up to float32 rounding). x, y and bias are as for
 // Int8Linear.
 func AffineLinear(x, wq, scales, biases tensor.Tensor, group, nbits int, bias *tensor.Tensor, y tensor.Tensor) error {
 	if err := checkBits(nbits); err != nil {
