@@ -38,6 +38,7 @@ func Int8Linear(x, q, scales tensor.Tensor, zeros, bias *tensor.Tensor, y tensor
 	defer putFloats(xs)
 	cpu.ParallelFor(out, rowGrain(out, in), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
+			job.prefetchNext(q.Data, r+1, 1, hi, in)
 			s, z := int8RowParams(r, scales, zeros)
 			w := unsafe.Slice((*int8)(unsafe.Add(q.Data, r*in)), in)
 			for m := range job.rows {
@@ -100,7 +101,7 @@ func Int4Linear(x, q, scales tensor.Tensor, zeros *tensor.Tensor, group int, bia
 			return row, unsafe.Slice((*byte)(unsafe.Add(q.Data, r*in/2)), in/2)
 		}
 		for r := lo; r < hi; r += 2 {
-			job.prefetchNext(q.Data, r, hi, in/2)
+			job.prefetchNext(q.Data, r+2, 2, hi, in/2)
 			job.rowsI4(ks, *xs, r, hi, prep, sc.f[2*17*ng:])
 		}
 	})
@@ -137,13 +138,13 @@ func (j *linearJob) rowsI4(ks *kernelSet, xs []float32, r, hi int, prep func(i, 
 	}
 }
 
-// prefetchNext asks for the weight rows r+2 and r+3 (of rowBytes each from base, below
-// hi) while rows r and r+1 are computed. With several rows of x a pair of weight rows
-// takes long enough that the next pair arrives in time (10-25% faster at 8 rows of x);
-// a single row of x streams the weights, which the hardware prefetches by itself.
-func (j *linearJob) prefetchNext(base unsafe.Pointer, r, hi, rowBytes int) {
-	if j.rows > 1 && r+2 < hi {
-		prefetchBytes(unsafe.Add(base, (r+2)*rowBytes), min(2, hi-r-2)*rowBytes)
+// prefetchNext asks for weight rows [next, next+n) (of rowBytes each from base, below hi)
+// while the rows before them are computed. With several rows of x a weight row is used
+// long enough that the next ones arrive in time (10-25% faster at 8 rows of x); a single
+// row of x streams the weights, which the hardware prefetches by itself.
+func (j *linearJob) prefetchNext(base unsafe.Pointer, next, n, hi, rowBytes int) {
+	if j.rows > 1 && next < hi {
+		prefetchBytes(unsafe.Add(base, next*rowBytes), min(n, hi-next)*rowBytes)
 	}
 }
 
@@ -196,7 +197,7 @@ func AffineLinear(x, wq, scales, biases tensor.Tensor, group, nbits int, bias *t
 		}
 		if nbits == 4 {
 			for r := lo; r < hi; r += 2 {
-				job.prefetchNext(wq.Data, r, hi, rowBytes)
+				job.prefetchNext(wq.Data, r+2, 2, hi, rowBytes)
 				job.rowsI4(ks, *xs, r, hi, prep, sc.f[2*18*ng:])
 			}
 			return
