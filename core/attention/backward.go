@@ -215,6 +215,13 @@ func (pl *plan) finishLogits(p, th, bias []float32, b, h, i, lo int, slope float
 		st := pl.bias.Strides
 		pl.bias.LoadRow(b*st[0]+h*st[1]+i*st[2]+lo*st[3], bias[:len(p)])
 	}
+	if pl.cap == 0 && pl.alibi == nil { // the bias alone: one add per logit
+		b := bias[:len(p)]
+		for j := range p {
+			p[j] += b[j]
+		}
+		return
+	}
 	ip := i + pl.offset
 	for j, x := range p {
 		if pl.cap > 0 {

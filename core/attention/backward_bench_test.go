@@ -27,3 +27,24 @@ func BenchmarkBackward(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBiasGrad reports the time of BiasGrad beside Backward's on the same causal
+// problems, for a full bias and one shared by every head; GFLOP/s counts 2*D + 2*Dv
+// flops per visible pair (the logits and dout·v it recomputes).
+func BenchmarkBiasGrad(b *testing.B) {
+	for _, shape := range [][]int{{1, 8, 1024, 1024}, {1024, 1024}} {
+		b.Run(fmt.Sprintf("L=1024/H=8/D=64/bias=%v", shape), func(b *testing.B) {
+			c := baseCfg(1, 1024, 1024, 8, 64)
+			c.p.Causal, c.biasShape = true, shape
+			bg := newBiasGradProblem(b, c, 1, tensor.Float32)
+			pairs := float64(8 * 1024 * 1025 / 2)
+			b.ResetTimer()
+			for range b.N {
+				if err := bg.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(pairs*(2*64+2*64)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

@@ -179,3 +179,30 @@ func TestBiasGradBadInput(t *testing.T) {
 	}
 	expectBadCalls(t, cases, dbData)
 }
+
+// TestBiasGradBlockInvariance: the number of keys per work item does not change a bit.
+func TestBiasGradBlockInvariance(t *testing.T) {
+	c := baseCfg(2, 9, 300, 4, 16)
+	c.Hkv, c.p.Causal, c.biasShape = 2, true, []int{1, 4, 9, 300}
+	bg := newBiasGradProblem(t, c, 29, tensor.Float32)
+	var ref []float32
+	for _, block := range []int{128, 256, 384} {
+		plan, err := newBiasGrad(bg.q.t, bg.k.t, bg.v.t, bg.o.t, bg.do.t, bg.lse.t, bg.db.t, bg.c.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan.block = block
+		plan.run()
+		got := slices.Clone(bg.db.f32)
+		if ref == nil {
+			ref = got
+			continue
+		}
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(ref[i]) {
+				t.Fatalf("block %d: element %d differs: %v vs %v", block, i, got[i], ref[i])
+			}
+		}
+	}
+	bg.check(t)
+}

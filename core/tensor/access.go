@@ -34,6 +34,10 @@ func (t Tensor) LoadRow(off int, dst []float32) {
 	}
 	switch t.DType {
 	case Float32:
+		if step == 1 && len(dst) > 0 {
+			copy(dst, unsafe.Slice((*float32)(unsafe.Add(t.Data, off*4)), len(dst)))
+			return
+		}
 		for j := range dst {
 			dst[j] = *(*float32)(unsafe.Add(t.Data, (off+j*step)*4))
 		}
@@ -58,6 +62,10 @@ func (t Tensor) StoreRow(off int, src []float32) {
 	}
 	switch t.DType {
 	case Float32:
+		if step == 1 && len(src) > 0 {
+			copy(unsafe.Slice((*float32)(unsafe.Add(t.Data, off*4)), len(src)), src)
+			return
+		}
 		for j, v := range src {
 			*(*float32)(unsafe.Add(t.Data, (off+j*step)*4)) = v
 		}
