@@ -103,16 +103,25 @@ func checkGradOverlaps(q, k, v, out, dout, lse, dq, dk, dv tensor.Tensor, bias *
 type backPlan struct {
 	*plan
 	do, dq, dk, dv view
+	singleRows     bool // take query rows one at a time (tests compare with the pairs)
 }
 
 // backScratch is one worker's float32 memory: the keys, values and their gradient sums
-// of one (batch, KV head), rows zero padded to dp (keys) or dvp (values), and one query
-// row's vectors and per-key values.
+// of one (batch, KV head), rows zero padded to dp (keys) or dvp (values), and two query
+// rows' vectors and per-key values.
 type backScratch struct {
 	k, v, dk, dv []float32 // Lk rows of dp (k, dk) or dvp (v, dv)
-	q, dq, do, o []float32 // padded to dp (q, dq) or dvp (do, o)
-	p, dp, th    []float32 // per visible key: probability, dout·v, tanh of the capped logit
-	bias         []float32 // one query row's bias over the keys
+	rows         [2]backRow
+}
+
+// backRow is one query row in the backward pass: its visible keys [lo, hi), its lse, its
+// vectors (padded to dp or dvp) and its values over the visible keys.
+type backRow struct {
+	i, lo, hi    int
+	lse, di      float32 // di = dout·out
+	q, dq, do, o []float32
+	p, dp, th    []float32 // probability, dout·v then dS, tanh of the capped logit
+	bias         []float32 // the row's bias over the keys
 }
 
 func (bp *backPlan) run() {
@@ -125,12 +134,16 @@ func (bp *backPlan) run() {
 		sc := backScratch{
 			k: make([]float32, lk*dp), dk: make([]float32, lk*dp),
 			v: make([]float32, lk*dvp), dv: make([]float32, lk*dvp),
-			q: make([]float32, dp), dq: make([]float32, dp),
-			do: make([]float32, dvp), o: make([]float32, dvp),
-			p: make([]float32, lk), dp: make([]float32, lk), th: make([]float32, lk),
 		}
-		if pl.bias != nil {
-			sc.bias = make([]float32, lk)
+		for r := range sc.rows {
+			sc.rows[r] = backRow{
+				q: make([]float32, dp), dq: make([]float32, dp),
+				do: make([]float32, dvp), o: make([]float32, dvp),
+				p: make([]float32, lk), dp: make([]float32, lk), th: make([]float32, lk),
+			}
+			if pl.bias != nil {
+				sc.rows[r].bias = make([]float32, lk)
+			}
 		}
 		for it := lo; it < hi; it++ {
 			bp.group(&sc, it/pl.Hkv, it%pl.Hkv)
@@ -139,7 +152,9 @@ func (bp *backPlan) run() {
 }
 
 // group computes dq for every query row reading KV head kvh of batch b, and dk, dv of
-// that KV head, in a fixed order.
+// that KV head, in a fixed order: query head, then query position, then key. Two
+// consecutive rows that share keys go through the paired kernels, which give every
+// element the terms it would get from the rows one at a time, in the same order.
 func (bp *backPlan) group(sc *backScratch, b, kvh int) {
 	pl := bp.plan
 	D, Dv, dp, dvp := pl.D, pl.Dv, pl.dp, pl.dvp
@@ -149,21 +164,26 @@ func (bp *backPlan) group(sc *backScratch, b, kvh int) {
 	}
 	clear(sc.dk)
 	clear(sc.dv)
-	ls := pl.lse.Strides
+	r0, r1 := &sc.rows[0], &sc.rows[1]
 	for h := kvh * pl.grp; h < (kvh+1)*pl.grp; h++ {
 		var slope float32
 		if pl.alibi != nil {
 			slope = pl.alibi[h]
 		}
-		for i := range pl.Lq {
-			clear(sc.dq)
-			lse := *(*float32)(unsafe.Add(pl.lse.Data, (b*ls[0]+h*ls[1]+i*ls[2])*4))
-			lo, hi := pl.keyRange(b, i)
-			lo, hi = max(lo, 0), min(hi, pl.Lk)
-			if lo < hi && lse != negInf {
-				bp.row(sc, b, h, i, lo, hi, lse, slope)
+		for i := 0; i < pl.Lq; {
+			n := 1
+			active := bp.setRow(r0, b, h, i)
+			if active && i+1 < pl.Lq && !bp.singleRows && bp.setRow(r1, b, h, i+1) &&
+				max(r0.lo, r1.lo) < min(r0.hi, r1.hi) {
+				bp.rowPair(sc, b, h, r0, r1, slope)
+				n = 2
+			} else if active {
+				bp.row(sc, b, h, r0, slope)
 			}
-			bp.dq.t.StoreRow(bp.dq.off(b, i, h), sc.dq[:D])
+			for _, r := range sc.rows[:n] {
+				bp.dq.t.StoreRow(bp.dq.off(b, r.i, h), r.dq[:D])
+			}
+			i += n
 		}
 	}
 	for j := range pl.Lk {
@@ -172,36 +192,103 @@ func (bp *backPlan) group(sc *backScratch, b, kvh int) {
 	}
 }
 
-// row adds query row (b, h, i)'s terms over its visible keys [lo, hi) to sc.dq, sc.dk
-// and sc.dv, each step a vector kernel over all those keys: the logits (q·k), the
-// probabilities exp(x - lse), dout·v, then dv += P dout, dk += dS q and dq += dS k.
-func (bp *backPlan) row(sc *backScratch, b, h, i, lo, hi int, lse, slope float32) {
+// setRow readies r for query (b, h, i): its keys and lse, a cleared dq, and, when it
+// sees a key, its q, dout, out and di. It reports whether the row sees a key (a row
+// that does not gets dq = 0 and adds nothing to dk and dv).
+func (bp *backPlan) setRow(r *backRow, b, h, i int) bool {
+	pl := bp.plan
+	ls := pl.lse.Strides
+	r.i, r.lse = i, *(*float32)(unsafe.Add(pl.lse.Data, (b*ls[0]+h*ls[1]+i*ls[2])*4))
+	r.lo, r.hi = pl.keyRange(b, i)
+	r.lo, r.hi = max(r.lo, 0), min(r.hi, pl.Lk)
+	clear(r.dq)
+	if r.lo >= r.hi || r.lse == negInf {
+		return false
+	}
+	pl.q.t.LoadRow(pl.q.off(b, i, h), r.q[:pl.D])
+	bp.do.t.LoadRow(bp.do.off(b, i, h), r.do[:pl.Dv])
+	pl.o.t.LoadRow(pl.o.off(b, i, h), r.o[:pl.Dv])
+	r.di = 0
+	for d, x := range r.do[:pl.Dv] {
+		r.di += x * r.o[d]
+	}
+	return true
+}
+
+// row adds query row r's terms over its visible keys to r.dq, sc.dk and sc.dv, each
+// step a vector kernel over all those keys: the logits (q·k), the probabilities
+// exp(x - lse), dout·v, then dv += P dout, dk += dS q and dq += dS k.
+func (bp *backPlan) row(sc *backScratch, b, h int, r *backRow, slope float32) {
 	pl := bp.plan
 	kern, dp, dvp := pl.kern, pl.dp, pl.dvp
-	pl.q.t.LoadRow(pl.q.off(b, i, h), sc.q[:pl.D])
-	bp.do.t.LoadRow(bp.do.off(b, i, h), sc.do[:pl.Dv])
-	pl.o.t.LoadRow(pl.o.off(b, i, h), sc.o[:pl.Dv])
-	var di float32
-	for d, x := range sc.do[:pl.Dv] {
-		di += x * sc.o[d]
+	n := r.hi - r.lo
+	kern.scores(r.p[:n], r.q, sc.k[r.lo*dp:], dp, pl.scale)
+	bp.probs(r, b, h, slope)
+	kern.scores(r.dp[:n], r.do, sc.v[r.lo*dvp:], dvp, 1)
+	bp.dS(r)
+	kern.axpyRows(sc.dv[r.lo*dvp:], dvp, r.p[:n], r.do)
+	kern.axpyRows(sc.dk[r.lo*dp:], dp, r.dp[:n], r.q)
+	kern.accum(r.dq, r.dp[:n], sc.k[r.lo*dp:], dp)
+}
+
+// rowPair is row for two rows whose keys overlap: the shared keys [cl, ch) go through
+// the paired kernels (each key or value row read once for both, each dk and dv row
+// updated once, row a's term before row b's), the others through the single ones.
+func (bp *backPlan) rowPair(sc *backScratch, b, h int, ra, rb *backRow, slope float32) {
+	pl := bp.plan
+	kern, dp, dvp := pl.kern, pl.dp, pl.dvp
+	cl, ch := max(ra.lo, rb.lo), min(ra.hi, rb.hi)
+	shared := func(x []float32, r *backRow) []float32 { return x[cl-r.lo : ch-r.lo] }
+	// eachOther calls f on the keys of r outside [cl, ch), as ranges [a, e).
+	eachOther := func(r *backRow, f func(a, e int)) {
+		if r.lo < cl {
+			f(r.lo, cl)
+		}
+		if ch < r.hi {
+			f(ch, r.hi)
+		}
 	}
-	n := hi - lo
-	p, dps, th := sc.p[:n], sc.dp[:n], sc.th[:n]
-	kern.scores(p, sc.q, sc.k[lo*dp:], dp, pl.scale)
-	pl.finishLogits(p, th, sc.bias, b, h, i, lo, slope)
-	kern.expSum(p, lse)
-	kern.scores(dps, sc.do, sc.v[lo*dvp:], dvp, 1)
-	ds := dps // dS overwrites dout·v
+	kern.scores2(shared(ra.p, ra), shared(rb.p, rb), ra.q, rb.q, sc.k[cl*dp:], dp, pl.scale)
+	for _, r := range []*backRow{ra, rb} {
+		eachOther(r, func(a, e int) { kern.scores(r.p[a-r.lo:e-r.lo], r.q, sc.k[a*dp:], dp, pl.scale) })
+		bp.probs(r, b, h, slope)
+	}
+	kern.scores2(shared(ra.dp, ra), shared(rb.dp, rb), ra.do, rb.do, sc.v[cl*dvp:], dvp, 1)
+	for _, r := range []*backRow{ra, rb} {
+		eachOther(r, func(a, e int) { kern.scores(r.dp[a-r.lo:e-r.lo], r.do, sc.v[a*dvp:], dvp, 1) })
+		bp.dS(r)
+	}
+	kern.axpyRows2(sc.dv[cl*dvp:], dvp, shared(ra.p, ra), ra.do, shared(rb.p, rb), rb.do)
+	kern.axpyRows2(sc.dk[cl*dp:], dp, shared(ra.dp, ra), ra.q, shared(rb.dp, rb), rb.q)
+	for _, r := range []*backRow{ra, rb} {
+		eachOther(r, func(a, e int) {
+			kern.axpyRows(sc.dv[a*dvp:], dvp, r.p[a-r.lo:e-r.lo], r.do)
+			kern.axpyRows(sc.dk[a*dp:], dp, r.dp[a-r.lo:e-r.lo], r.q)
+		})
+		kern.accum(r.dq, r.dp[:r.hi-r.lo], sc.k[r.lo*dp:], dp)
+	}
+}
+
+// probs turns r's scaled scores into probabilities: the forward pass's logits, then
+// exp(x - lse).
+func (bp *backPlan) probs(r *backRow, b, h int, slope float32) {
+	n := r.hi - r.lo
+	bp.finishLogits(r.p[:n], r.th[:n], r.bias, b, h, r.i, r.lo, slope)
+	bp.kern.expSum(r.p[:n], r.lse)
+}
+
+// dS overwrites r's dout·v with dS times the scale: P (dout·v - di), times the soft
+// cap's derivative 1 - tanh² when there is a cap.
+func (bp *backPlan) dS(r *backRow) {
+	n := r.hi - r.lo
+	p, ds, th := r.p[:n], r.dp[:n], r.th[:n]
 	for j, pj := range p {
-		g := pj * (dps[j] - di)
-		if pl.cap > 0 {
+		g := pj * (ds[j] - r.di)
+		if bp.cap > 0 {
 			g *= 1 - th[j]*th[j]
 		}
-		ds[j] = g * pl.scale
+		ds[j] = g * bp.scale
 	}
-	kern.axpyRows(sc.dv[lo*dvp:], dvp, p, sc.do)
-	kern.axpyRows(sc.dk[lo*dp:], dp, ds, sc.q)
-	kern.accum(sc.dq, ds, sc.k[lo*dp:], dp)
 }
 
 // finishLogits turns the scaled scores p of query (b, h, i) against keys lo, lo+1, ...

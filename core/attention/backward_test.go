@@ -385,3 +385,50 @@ func TestBackwardBadInput(t *testing.T) {
 	}
 	expectBadCalls(t, cases, dqData, dkData, dvData)
 }
+
+// TestBackwardPairedRows: taking two query rows at a time (the paired kernels over their
+// shared keys) gives the bits of taking them one at a time, with shifted and partly
+// empty key ranges, on every ISA path.
+func TestBackwardPairedRows(t *testing.T) {
+	add := func(f func(c *cfg)) cfg {
+		c := baseCfg(2, 37, 45, 4, 16)
+		c.Hkv = 2
+		f(&c)
+		return c
+	}
+	cases := []cfg{
+		add(func(c *cfg) {}),
+		add(func(c *cfg) { c.p.Causal = true }),
+		add(func(c *cfg) { c.p.Causal, c.p.WindowLeft = true, 5 }),
+		add(func(c *cfg) { c.p.WindowLeft, c.p.WindowRight = 3, 2 }),
+		add(func(c *cfg) { c.p.KeyLengths = []int32{0, 20}; c.p.Causal = true }),
+		add(func(c *cfg) {
+			c.p.SoftCap, c.p.ALiBiSlopes, c.biasShape = 3, ALiBiSlopes(4), []int{1, 4, 37, 45}
+			c.biasMaskFrac, c.p.Causal = 0.2, true
+		}),
+		add(func(c *cfg) { c.Lq, c.Lk, c.p.Causal, c.Dv = 40, 9, true, 24 }),
+	}
+	forEachISA(t, func(t *testing.T) {
+		for n, c := range cases {
+			bp := newBackProblem(t, c, uint64(60+n), tensor.Float32)
+			var got [2][][]float32
+			for k, single := range []bool{false, true} {
+				plan, err := newBackPlan(bp.q.t, bp.k.t, bp.v.t, bp.o.t, bp.do.t, bp.lse.t, bp.dq.t, bp.dk.t, bp.dv.t, bp.c.p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				plan.singleRows = single
+				plan.run()
+				got[k] = [][]float32{slices.Clone(bp.dq.f32), slices.Clone(bp.dk.f32), slices.Clone(bp.dv.f32)}
+			}
+			for g := range got[0] {
+				for i := range got[0][g] {
+					if math.Float32bits(got[0][g][i]) != math.Float32bits(got[1][g][i]) {
+						t.Fatalf("case %d: gradient %d element %d: pairs give %v, single rows %v", n, g, i, got[0][g][i], got[1][g][i])
+					}
+				}
+			}
+			bp.check(t)
+		}
+	})
+}

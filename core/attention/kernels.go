@@ -31,6 +31,10 @@ type kernels struct {
 	// axpyRows adds a[j]*x to row j of dst (rows ld apart) for j < len(a): the backward
 	// pass's per-key gradient updates.
 	axpyRows func(dst []float32, ld int, a, x []float32)
+	// axpyRows2 is axpyRows with a1, x1 then with a2, x2 (len(a2) = len(a1), len(x2) =
+	// len(x1)), each element getting the two terms in that order: the bits of the two
+	// calls, with each destination row read and written once.
+	axpyRows2 func(dst []float32, ld int, a1, x1, a2, x2 []float32)
 
 	// tiles, when set, replaces scores, expSum and scores2 in the forward pass with the
 	// transposed tile kernels of tiles.go (accum and accum2 stay in use there; the

@@ -8,11 +8,12 @@ package attention
 // described in the assembly, so they differ from the generic path only by rounding.
 var (
 	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512,
-		scores2: scores2AVX512Go, accum2: accum2AVX512, axpyRows: axpyRowsAVX512,
+		scores2: scores2AVX512Go, accum2: accum2AVX512, axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512}}
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2,
 		scores2: pairScores(scoresAVX2), accum2: pairAccum(accumAVX2), axpyRows: axpyRowsAVX2,
+		axpyRows2: axpyRows2AVX2,
 		tiles: &tileKernels{qk: qkTileAVX2, softmax: softmaxTileAVX2, pv: pvTileAVX2,
 			transpose: transposeTileAVX2, qkRows: qkRowsAVX2, softmaxRow: softmaxRowAVX2}}
 )
@@ -97,3 +98,9 @@ func axpyRowsAVX512(dst []float32, ld int, a, x []float32)
 
 //go:noescape
 func axpyRowsAVX2(dst []float32, ld int, a, x []float32)
+
+//go:noescape
+func axpyRows2AVX512(dst []float32, ld int, a1, x1, a2, x2 []float32)
+
+//go:noescape
+func axpyRows2AVX2(dst []float32, ld int, a1, x1, a2, x2 []float32)

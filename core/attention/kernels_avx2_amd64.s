@@ -443,6 +443,47 @@ axdone:
 	VZEROUPPER
 	RET
 
+// func axpyRows2AVX2(dst []float32, ld int, a1, x1, a2, x2 []float32)
+// axpyRows2AVX512 with 8 lanes: the bits of axpyRows with a1, x1 then with a2, x2.
+TEXT ·axpyRows2AVX2(SB), NOSPLIT, $0-128
+	MOVQ dst_base+0(FP), DI
+	MOVQ ld+24(FP), R9
+	SHLQ $2, R9
+	MOVQ a1_base+32(FP), SI
+	MOVQ a1_len+40(FP), CX
+	MOVQ x1_base+56(FP), BX
+	MOVQ x1_len+64(FP), DX
+	SHLQ $2, DX
+	MOVQ a2_base+80(FP), R10
+	MOVQ x2_base+104(FP), R11
+	TESTQ CX, CX
+	JLE ax2done
+	TESTQ DX, DX
+	JLE ax2done
+
+ax2row:
+	VBROADCASTSS (SI), Y8
+	VBROADCASTSS (R10), Y9
+	XORQ AX, AX
+
+ax2col:
+	VMOVUPS (DI)(AX*1), Y0
+	VFMADD231PS (BX)(AX*1), Y8, Y0
+	VFMADD231PS (R11)(AX*1), Y9, Y0
+	VMOVUPS Y0, (DI)(AX*1)
+	ADDQ $32, AX
+	CMPQ AX, DX
+	JLT ax2col
+	ADDQ $4, SI
+	ADDQ $4, R10
+	ADDQ R9, DI
+	DECQ CX
+	JNZ ax2row
+
+ax2done:
+	VZEROUPPER
+	RET
+
 // ---- Tile kernels (tiles.go) --------------------------------------------------------
 // The routines of the same names in kernels_avx512_amd64.s with the same contracts and
 // the same per-element arithmetic (one FMA chain per score and per output, the same

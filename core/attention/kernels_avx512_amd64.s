@@ -1531,3 +1531,47 @@ axcol:
 axdone:
 	VZEROUPPER
 	RET
+
+// func axpyRows2AVX512(dst []float32, ld int, a1, x1, a2, x2 []float32)
+// for j := range a1 { for d := range x1 { dst[j*ld+d] += a1[j]*x1[d]; dst[j*ld+d] += a2[j]*x2[d] } },
+// one FMA per term in that order (the bits of axpyRows with a1, x1 then with a2, x2), each
+// destination row loaded and stored once; len(a2) = len(a1), len(x2) = len(x1), a
+// multiple of 16.
+TEXT ·axpyRows2AVX512(SB), NOSPLIT, $0-128
+	MOVQ dst_base+0(FP), DI
+	MOVQ ld+24(FP), R9
+	SHLQ $2, R9
+	MOVQ a1_base+32(FP), SI
+	MOVQ a1_len+40(FP), CX
+	MOVQ x1_base+56(FP), BX
+	MOVQ x1_len+64(FP), DX
+	SHLQ $2, DX
+	MOVQ a2_base+80(FP), R10
+	MOVQ x2_base+104(FP), R11
+	TESTQ CX, CX
+	JLE ax2done
+	TESTQ DX, DX
+	JLE ax2done
+
+ax2row:
+	VBROADCASTSS (SI), Z16
+	VBROADCASTSS (R10), Z17
+	XORQ AX, AX
+
+ax2col:
+	VMOVUPS (DI)(AX*1), Z0
+	VFMADD231PS (BX)(AX*1), Z16, Z0
+	VFMADD231PS (R11)(AX*1), Z17, Z0
+	VMOVUPS Z0, (DI)(AX*1)
+	ADDQ $64, AX
+	CMPQ AX, DX
+	JLT ax2col
+	ADDQ $4, SI
+	ADDQ $4, R10
+	ADDQ R9, DI
+	DECQ CX
+	JNZ ax2row
+
+ax2done:
+	VZEROUPPER
+	RET

@@ -4,7 +4,8 @@ import "math"
 
 // genericKernels is the plain-Go definition of every kernel (and the test oracle).
 var genericKernels = kernels{scores: scoresGeneric, expSum: expSumGeneric, accum: accumGeneric,
-	scores2: pairScores(scoresGeneric), accum2: pairAccum(accumGeneric), axpyRows: axpyRowsGeneric}
+	scores2: pairScores(scoresGeneric), accum2: pairAccum(accumGeneric), axpyRows: axpyRowsGeneric,
+	axpyRows2: axpyRows2Generic}
 
 // scoresGeneric: each dot product accumulates over d in increasing order.
 func scoresGeneric(s, q, k []float32, ks int, scale float32) float32 {
@@ -51,6 +52,16 @@ func axpyRowsGeneric(dst []float32, ld int, a, x []float32) {
 		row := dst[j*ld : j*ld+len(x)]
 		for d, v := range x {
 			row[d] += aj * v
+		}
+	}
+}
+
+func axpyRows2Generic(dst []float32, ld int, a1, x1, a2, x2 []float32) {
+	for j, aj := range a1 {
+		row, bj := dst[j*ld:j*ld+len(x1)], a2[j]
+		for d, v := range x1 {
+			row[d] += aj * v
+			row[d] += bj * x2[d]
 		}
 	}
 }

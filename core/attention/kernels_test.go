@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -214,6 +215,34 @@ func TestKernelAxpyRows(t *testing.T) {
 					// one product and one addition of values <= 2: 2^-23 relative each.
 					if math.Abs(float64(v)-want[i]) > 5e-7 {
 						t.Fatalf("d=%d n=%d: dst[%d] = %v, want %v", d, n, i, v, want[i])
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestKernelAxpyRows2: the paired kernel gives the bits of two axpyRows calls (a1, x1
+// then a2, x2) and writes nothing past the rows.
+func TestKernelAxpyRows2(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	forEachISA(t, func(t *testing.T) {
+		kern := selectKernels()
+		for _, d := range []int{16, 32, 80, 128, 256} {
+			for _, n := range []int{0, 1, 7, 33} {
+				ld := d + 5
+				dst := randSlice(r, max(0, n*ld)+4)
+				for i := n * ld; i < len(dst); i++ {
+					dst[i] = guard
+				}
+				want := slices.Clone(dst)
+				a1, x1, a2, x2 := randSlice(r, n), randSlice(r, d), randSlice(r, n), randSlice(r, d)
+				kern.axpyRows(want, ld, a1, x1)
+				kern.axpyRows(want, ld, a2, x2)
+				kern.axpyRows2(dst, ld, a1, x1, a2, x2)
+				for i := range dst {
+					if math.Float32bits(dst[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("d=%d n=%d: dst[%d] = %v, two calls give %v", d, n, i, dst[i], want[i])
 					}
 				}
 			}
