@@ -975,7 +975,7 @@ mlxp_status mlxp_flash_attention_backward(const mlxp_tensor* q, const mlxp_tenso
  * broadcast to [B, Hq, Lq, Lk]. Masked keys and rows with no visible key add nothing.
  * Each element adds its terms in a fixed order (batch, query head, query position, then
  * key when the bias is broadcast along the keys): bit-identical for any thread count. The
- * logits and dout v^T are recomputed (taking 70-90% of the backward call's time).
+ * logits and dout v^T are recomputed (taking about 70% of the backward call's time).
  * Shapes: q, k, v, out, dout, lse as mlxp_flash_attention_backward; dbias exactly the
  *         shape of params->bias.
  * Dtypes: float32, float16 or bfloat16, each tensor independently (lse float32).

@@ -135,16 +135,7 @@ func (bp *backPlan) run() {
 			k: make([]float32, lk*dp), dk: make([]float32, lk*dp),
 			v: make([]float32, lk*dvp), dv: make([]float32, lk*dvp),
 		}
-		for r := range sc.rows {
-			sc.rows[r] = backRow{
-				q: make([]float32, dp), dq: make([]float32, dp),
-				do: make([]float32, dvp), o: make([]float32, dvp),
-				p: make([]float32, lk), dp: make([]float32, lk), th: make([]float32, lk),
-			}
-			if pl.bias != nil {
-				sc.rows[r].bias = make([]float32, lk)
-			}
-		}
+		sc.rows = [2]backRow{pl.newBackRow(lk), pl.newBackRow(lk)}
 		for it := lo; it < hi; it++ {
 			bp.group(&sc, it/pl.Hkv, it%pl.Hkv)
 		}
@@ -172,12 +163,16 @@ func (bp *backPlan) group(sc *backScratch, b, kvh int) {
 		}
 		for i := 0; i < pl.Lq; {
 			n := 1
-			active := bp.setRow(r0, b, h, i)
-			if active && i+1 < pl.Lq && !bp.singleRows && bp.setRow(r1, b, h, i+1) &&
-				max(r0.lo, r1.lo) < min(r0.hi, r1.hi) {
+			active := pl.setRow(bp.do, r0, b, h, i, 0, pl.Lk)
+			if active && i+1 < pl.Lq && !bp.singleRows && pl.setRow(bp.do, r1, b, h, i+1, 0, pl.Lk) {
+				if cl, ch := overlap(r0, r1); cl < ch {
+					n = 2
+				}
+			}
+			switch {
+			case n == 2:
 				bp.rowPair(sc, b, h, r0, r1, slope)
-				n = 2
-			} else if active {
+			case active:
 				bp.row(sc, b, h, r0, slope)
 			}
 			for _, r := range sc.rows[:n] {
@@ -192,27 +187,63 @@ func (bp *backPlan) group(sc *backScratch, b, kvh int) {
 	}
 }
 
-// setRow readies r for query (b, h, i): its keys and lse, a cleared dq, and, when it
-// sees a key, its q, dout, out and di. It reports whether the row sees a key (a row
-// that does not gets dq = 0 and adds nothing to dk and dv).
-func (bp *backPlan) setRow(r *backRow, b, h, i int) bool {
-	pl := bp.plan
+// setRow readies r for query (b, h, i) of the keys in [j0, j1): its visible keys there
+// and its lse, a cleared dq, and, when it sees a key, its q, dout (from do), out and di.
+// It reports whether the row sees a key (a row that does not gets dq = 0 and adds
+// nothing to dk and dv).
+func (pl *plan) setRow(do view, r *backRow, b, h, i, j0, j1 int) bool {
 	ls := pl.lse.Strides
 	r.i, r.lse = i, *(*float32)(unsafe.Add(pl.lse.Data, (b*ls[0]+h*ls[1]+i*ls[2])*4))
 	r.lo, r.hi = pl.keyRange(b, i)
-	r.lo, r.hi = max(r.lo, 0), min(r.hi, pl.Lk)
+	r.lo, r.hi = max(r.lo, 0, j0), min(r.hi, pl.Lk, j1)
 	clear(r.dq)
 	if r.lo >= r.hi || r.lse == negInf {
 		return false
 	}
 	pl.q.t.LoadRow(pl.q.off(b, i, h), r.q[:pl.D])
-	bp.do.t.LoadRow(bp.do.off(b, i, h), r.do[:pl.Dv])
+	do.t.LoadRow(do.off(b, i, h), r.do[:pl.Dv])
 	pl.o.t.LoadRow(pl.o.off(b, i, h), r.o[:pl.Dv])
 	r.di = 0
 	for d, x := range r.do[:pl.Dv] {
 		r.di += x * r.o[d]
 	}
 	return true
+}
+
+// newBackRow returns a row with scratch for head dims dp, dvp and lk keys.
+func (pl *plan) newBackRow(lk int) backRow {
+	r := backRow{
+		q: make([]float32, pl.dp), dq: make([]float32, pl.dp),
+		do: make([]float32, pl.dvp), o: make([]float32, pl.dvp),
+		p: make([]float32, lk), dp: make([]float32, lk), th: make([]float32, lk),
+	}
+	if pl.bias != nil {
+		r.bias = make([]float32, lk)
+	}
+	return r
+}
+
+// overlap returns the keys [cl, ch) both rows see (empty when cl >= ch).
+func overlap(ra, rb *backRow) (cl, ch int) { return max(ra.lo, rb.lo), min(ra.hi, rb.hi) }
+
+// pairScores sets sa[j-ra.lo] = scale·xa·k_j over the keys of ra and sb[j-rb.lo] =
+// scale·xb·k_j over those of rb, with k_j at k[(j-base)*ks]: the keys both rows see
+// through scores2 (each key row read once), the others through scores; each score has
+// the same bits either way.
+func (pl *plan) pairScores(ra, rb *backRow, sa, sb, xa, xb, k []float32, base, ks int, scale float32) {
+	cl, ch := overlap(ra, rb)
+	pl.kern.scores2(sa[cl-ra.lo:ch-ra.lo], sb[cl-rb.lo:ch-rb.lo], xa, xb, k[(cl-base)*ks:], ks, scale)
+	for _, x := range []struct {
+		r    *backRow
+		s, v []float32
+	}{{ra, sa, xa}, {rb, sb, xb}} {
+		if x.r.lo < cl {
+			pl.kern.scores(x.s[:cl-x.r.lo], x.v, k[(x.r.lo-base)*ks:], ks, scale)
+		}
+		if ch < x.r.hi {
+			pl.kern.scores(x.s[ch-x.r.lo:x.r.hi-x.r.lo], x.v, k[(ch-base)*ks:], ks, scale)
+		}
+	}
 }
 
 // row adds query row r's terms over its visible keys to r.dq, sc.dk and sc.dv, each
@@ -237,7 +268,7 @@ func (bp *backPlan) row(sc *backScratch, b, h int, r *backRow, slope float32) {
 func (bp *backPlan) rowPair(sc *backScratch, b, h int, ra, rb *backRow, slope float32) {
 	pl := bp.plan
 	kern, dp, dvp := pl.kern, pl.dp, pl.dvp
-	cl, ch := max(ra.lo, rb.lo), min(ra.hi, rb.hi)
+	cl, ch := overlap(ra, rb)
 	shared := func(x []float32, r *backRow) []float32 { return x[cl-r.lo : ch-r.lo] }
 	// eachOther calls f on the keys of r outside [cl, ch), as ranges [a, e).
 	eachOther := func(r *backRow, f func(a, e int)) {
@@ -248,14 +279,10 @@ func (bp *backPlan) rowPair(sc *backScratch, b, h int, ra, rb *backRow, slope fl
 			f(ch, r.hi)
 		}
 	}
-	kern.scores2(shared(ra.p, ra), shared(rb.p, rb), ra.q, rb.q, sc.k[cl*dp:], dp, pl.scale)
+	pl.pairScores(ra, rb, ra.p, rb.p, ra.q, rb.q, sc.k, 0, dp, pl.scale)
+	pl.pairScores(ra, rb, ra.dp, rb.dp, ra.do, rb.do, sc.v, 0, dvp, 1)
 	for _, r := range []*backRow{ra, rb} {
-		eachOther(r, func(a, e int) { kern.scores(r.p[a-r.lo:e-r.lo], r.q, sc.k[a*dp:], dp, pl.scale) })
 		bp.probs(r, b, h, slope)
-	}
-	kern.scores2(shared(ra.dp, ra), shared(rb.dp, rb), ra.do, rb.do, sc.v[cl*dvp:], dvp, 1)
-	for _, r := range []*backRow{ra, rb} {
-		eachOther(r, func(a, e int) { kern.scores(r.dp[a-r.lo:e-r.lo], r.do, sc.v[a*dvp:], dvp, 1) })
 		bp.dS(r)
 	}
 	kern.axpyRows2(sc.dv[cl*dvp:], dvp, shared(ra.p, ra), ra.do, shared(rb.p, rb), rb.do)

@@ -1,8 +1,6 @@
 package attention
 
 import (
-	"unsafe"
-
 	"github.com/mlxprim/mlxprim/core/cpu"
 	"github.com/mlxprim/mlxprim/core/errs"
 	"github.com/mlxprim/mlxprim/core/tensor"
@@ -22,8 +20,8 @@ import (
 // input. Every element adds its terms in a fixed order (batch, query head, query
 // position, and key when the bias is broadcast along the keys), so the result is
 // bit-identical for any thread count. The work is split over the bias's batch and head
-// entries and blocks of keys, each recomputing its logits and dout·v (70-90% of the time
-// of Backward). On error nothing is written.
+// entries and blocks of keys, each recomputing its logits and dout·v (about 70% of the
+// time of Backward). On error nothing is written.
 func BiasGrad(q, k, v, out, dout, lse, dbias tensor.Tensor, p Params) error {
 	bg, err := newBiasGrad(q, k, v, out, dout, lse, dbias, p)
 	if err != nil {
@@ -120,9 +118,8 @@ func (bg *biasGrad) keyBlock(threads int) int {
 // biasScratch is one worker's float32 memory.
 type biasScratch struct {
 	k, v        []float32 // a block of keys and values of one (batch, KV head), padded rows
-	q, do, o    []float32 // one query row's vectors, padded
-	p, dp, th   []float32 // per key of the block: logit then probability, dout·v, tanh
-	bias, acc   []float32 // a bias row; the item's sums, one row per bias query row
+	rows        [2]backRow
+	acc         []float32 // the item's sums, one row per bias query row
 	loadedB     int       // the (batch, KV head) whose keys and values are in k and v
 	loadedH     int
 	loadedBlock int
@@ -141,9 +138,8 @@ func (bg *biasGrad) run() {
 	cpu.ParallelFor(items, 1, func(lo, hi int) {
 		sc := biasScratch{
 			k: make([]float32, n*bg.dp), v: make([]float32, n*bg.dvp),
-			q: make([]float32, bg.dp), do: make([]float32, bg.dvp), o: make([]float32, bg.dvp),
-			p: make([]float32, n), dp: make([]float32, n), th: make([]float32, n),
-			bias: make([]float32, n), acc: make([]float32, bg.dims[2]*accW),
+			rows: [2]backRow{bg.newBackRow(n), bg.newBackRow(n)},
+			acc:  make([]float32, bg.dims[2]*accW),
 		}
 		for it := lo; it < hi; it++ {
 			bb, rest := it/(bg.dims[1]*blocks), it%(bg.dims[1]*blocks)
@@ -170,9 +166,7 @@ func (bg *biasGrad) item(sc *biasScratch, bb, bh, blk int) {
 	for b := bLo; b < bHi; b++ {
 		for h := hLo; h < hHi; h++ {
 			bg.load(sc, b, h/bg.grp, blk, j0, j1)
-			for i := range bg.Lq {
-				bg.row(sc, b, h, i, j0, j1)
-			}
+			bg.rowsOf(sc, b, h, j0, j1)
 		}
 	}
 	// Store row by row: dbias element (bb, bh, r, j) for r < dims[2], j in the block.
@@ -201,48 +195,59 @@ func (bg *biasGrad) load(sc *biasScratch, b, kvh, blk, j0, j1 int) {
 	sc.loadedB, sc.loadedH, sc.loadedBlock = b, kvh, blk
 }
 
-// row adds query (b, h, i)'s terms for its visible keys in [j0, j1) to the sums.
-func (bg *biasGrad) row(sc *biasScratch, b, h, i, j0, j1 int) {
-	ls := bg.lse.Strides
-	lse := *(*float32)(unsafe.Add(bg.lse.Data, (b*ls[0]+h*ls[1]+i*ls[2])*4))
-	lo, hi := bg.keyRange(b, i)
-	lo, hi = max(lo, 0, j0), min(hi, bg.Lk, j1)
-	if lo >= hi || lse == negInf {
-		return
-	}
+// rowsOf adds the terms of every query row of (b, h) for keys [j0, j1) to the sums, two
+// rows at a time where they share keys (their scores through pairScores, the sums still
+// row by row in order).
+func (bg *biasGrad) rowsOf(sc *biasScratch, b, h, j0, j1 int) {
 	var slope float32
 	if bg.alibi != nil {
 		slope = bg.alibi[h]
 	}
-	bg.q.t.LoadRow(bg.q.off(b, i, h), sc.q[:bg.D])
-	bg.do.t.LoadRow(bg.do.off(b, i, h), sc.do[:bg.Dv])
-	bg.o.t.LoadRow(bg.o.off(b, i, h), sc.o[:bg.Dv])
-	var di float32
-	for d, x := range sc.do[:bg.Dv] {
-		di += x * sc.o[d]
-	}
-	n := hi - lo
-	p, dps := sc.p[:n], sc.dp[:n]
-	bg.kern.scores(p, sc.q, sc.k[(lo-j0)*bg.dp:], bg.dp, bg.scale)
-	bg.finishLogits(p, sc.th[:n], sc.bias, b, h, i, lo, slope)
-	bg.kern.expSum(p, lse)
-	bg.kern.scores(dps, sc.do, sc.v[(lo-j0)*bg.dvp:], bg.dvp, 1)
-	r := 0
-	if bg.dims[2] > 1 {
-		r = i
-	}
-	dps = dps[:len(p)]
-	if bg.dims[3] == 1 {
-		sum := sc.acc[r]
-		for j, pj := range p {
-			sum += pj * (dps[j] - di)
+	r0, r1 := &sc.rows[0], &sc.rows[1]
+	for i := 0; i < bg.Lq; {
+		if !bg.setRow(bg.do, r0, b, h, i, j0, j1) {
+			i++
+			continue
 		}
-		sc.acc[r] = sum
+		if i+1 < bg.Lq && bg.setRow(bg.do, r1, b, h, i+1, j0, j1) {
+			if cl, ch := overlap(r0, r1); cl < ch {
+				bg.pairScores(r0, r1, r0.p, r1.p, r0.q, r1.q, sc.k, j0, bg.dp, bg.scale)
+				bg.pairScores(r0, r1, r0.dp, r1.dp, r0.do, r1.do, sc.v, j0, bg.dvp, 1)
+				bg.add(sc, r0, b, h, slope, j0, j1)
+				bg.add(sc, r1, b, h, slope, j0, j1)
+				i += 2
+				continue
+			}
+		}
+		n := r0.hi - r0.lo
+		bg.kern.scores(r0.p[:n], r0.q, sc.k[(r0.lo-j0)*bg.dp:], bg.dp, bg.scale)
+		bg.kern.scores(r0.dp[:n], r0.do, sc.v[(r0.lo-j0)*bg.dvp:], bg.dvp, 1)
+		bg.add(sc, r0, b, h, slope, j0, j1)
+		i++
+	}
+}
+
+// add turns row r's scores into probabilities and adds P (dout·v - di) to the sums.
+func (bg *biasGrad) add(sc *biasScratch, r *backRow, b, h int, slope float32, j0, j1 int) {
+	n := r.hi - r.lo
+	p, dps := r.p[:n], r.dp[:n]
+	bg.finishLogits(p, r.th[:n], r.bias, b, h, r.i, r.lo, slope)
+	bg.kern.expSum(p, r.lse)
+	row := 0
+	if bg.dims[2] > 1 {
+		row = r.i
+	}
+	if bg.dims[3] == 1 {
+		sum := sc.acc[row]
+		for j, pj := range p {
+			sum += pj * (dps[j] - r.di)
+		}
+		sc.acc[row] = sum
 		return
 	}
-	acc := sc.acc[r*(j1-j0)+(lo-j0) : r*(j1-j0)+(hi-j0)]
+	acc := sc.acc[row*(j1-j0)+(r.lo-j0) : row*(j1-j0)+(r.hi-j0)]
 	acc = acc[:len(p)]
 	for j, pj := range p {
-		acc[j] += pj * (dps[j] - di)
+		acc[j] += pj * (dps[j] - r.di)
 	}
 }

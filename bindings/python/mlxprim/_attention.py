@@ -266,7 +266,7 @@ def flash_attention_bias_grad(q, k, v, out, dout, lse, bias, *, scale=None, caus
     derivative), summed over the dimensions along which ``bias`` is broadcast to
     ``[B, Hq, Lq, Lk]``. Masked keys and rows with no visible key add nothing. Each
     element adds its terms in a fixed order: bit-identical for any thread count. The
-    logits and ``dout v^T`` are recomputed (70-90% of the backward call's time).
+    logits and ``dout v^T`` are recomputed (about 70% of the backward call's time).
 
     Args:
         q, k, v, bias, scale, causal, window, layout, softcap, alibi_slopes, key_lengths,
