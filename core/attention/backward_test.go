@@ -422,11 +422,7 @@ func TestBackwardPairedRows(t *testing.T) {
 				got[k] = [][]float32{slices.Clone(bp.dq.f32), slices.Clone(bp.dk.f32), slices.Clone(bp.dv.f32)}
 			}
 			for g := range got[0] {
-				for i := range got[0][g] {
-					if math.Float32bits(got[0][g][i]) != math.Float32bits(got[1][g][i]) {
-						t.Fatalf("case %d: gradient %d element %d: pairs give %v, single rows %v", n, g, i, got[0][g][i], got[1][g][i])
-					}
-				}
+				expectSameBits(t, fmt.Sprintf("case %d, gradient %d, pairs against single rows", n, g), got[0][g], got[1][g])
 			}
 			bp.check(t)
 		}

@@ -140,11 +140,7 @@ func TestBiasGradThreadCountInvariance(t *testing.T) {
 					ref = got
 					continue
 				}
-				for i := range got {
-					if math.Float32bits(got[i]) != math.Float32bits(ref[i]) {
-						t.Fatalf("threads=%d: element %d differs: %v vs %v", n, i, got[i], ref[i])
-					}
-				}
+				expectSameBits(t, fmt.Sprintf("threads=%d", n), got, ref)
 			}
 			bg.check(t)
 		})
@@ -198,11 +194,17 @@ func TestBiasGradBlockInvariance(t *testing.T) {
 			ref = got
 			continue
 		}
-		for i := range got {
-			if math.Float32bits(got[i]) != math.Float32bits(ref[i]) {
-				t.Fatalf("block %d: element %d differs: %v vs %v", block, i, got[i], ref[i])
-			}
-		}
+		expectSameBits(t, fmt.Sprintf("block %d", block), got, ref)
 	}
 	bg.check(t)
+}
+
+// expectSameBits fails unless got and want hold the same float32 bits.
+func expectSameBits(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: element %d is %v, want %v bit for bit", what, i, got[i], want[i])
+		}
+	}
 }

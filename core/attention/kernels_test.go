@@ -240,11 +240,7 @@ func TestKernelAxpyRows2(t *testing.T) {
 				kern.axpyRows(want, ld, a1, x1)
 				kern.axpyRows(want, ld, a2, x2)
 				kern.axpyRows2(dst, ld, a1, x1, a2, x2)
-				for i := range dst {
-					if math.Float32bits(dst[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("d=%d n=%d: dst[%d] = %v, two calls give %v", d, n, i, dst[i], want[i])
-					}
-				}
+				expectSameBits(t, fmt.Sprintf("d=%d n=%d, against two calls", d, n), dst, want)
 			}
 		}
 	})
