@@ -20,3 +20,12 @@ mlxp_status mlxp_gated_linear(const mlxp_tensor* x, const mlxp_tensor* w_gate,
     return mlxpgo_gated_linear((mlxp_tensor*)x, (mlxp_tensor*)w_gate, (mlxp_tensor*)w_up,
                                activation, out);
 }
+
+mlxp_status mlxp_gated_linear_backward(const mlxp_tensor* x, const mlxp_tensor* w_gate,
+                                       const mlxp_tensor* w_up, const mlxp_tensor* dout,
+                                       int32_t activation, mlxp_tensor* dx,
+                                       mlxp_tensor* dw_gate, mlxp_tensor* dw_up) {
+    return mlxpgo_gated_linear_backward((mlxp_tensor*)x, (mlxp_tensor*)w_gate,
+                                        (mlxp_tensor*)w_up, (mlxp_tensor*)dout, activation, dx,
+                                        dw_gate, dw_up);
+}

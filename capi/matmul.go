@@ -12,6 +12,8 @@ import (
 	"github.com/mlxprim/mlxprim/core/errs"
 	"github.com/mlxprim/mlxprim/core/kernels"
 	"github.com/mlxprim/mlxprim/core/kernels/gemm"
+	"github.com/mlxprim/mlxprim/core/kernels/mlp"
+	"github.com/mlxprim/mlxprim/core/tensor"
 )
 
 //export mlxpgo_matmul_params_init
@@ -100,3 +102,26 @@ func mlxpgo_gated_linear(x, wGate, wUp *C.mlxp_tensor, activation C.int32_t, out
 }
 
 func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
+
+//export mlxpgo_gated_linear_backward
+func mlxpgo_gated_linear_backward(x, wGate, wUp, dout *C.mlxp_tensor, activation C.int32_t, dx, dwGate, dwUp *C.mlxp_tensor) (status C.mlxp_status) {
+	defer guard(&status)
+	act, err := activationArg(activation)
+	if err != nil {
+		return fail(err)
+	}
+	ts, err := tensorArgs([]string{"x", "w_gate", "w_up", "dout"}, x, wGate, wUp, dout)
+	if err != nil {
+		return fail(err)
+	}
+	var outs [3]*tensor.Tensor
+	for i, o := range []struct {
+		name string
+		t    *C.mlxp_tensor
+	}{{"dx", dx}, {"dw_gate", dwGate}, {"dw_up", dwUp}} {
+		if outs[i], err = optionalTensorArg(o.name, o.t); err != nil {
+			return fail(err)
+		}
+	}
+	return result(mlp.GatedLinearBackward(act, ts[0], ts[1], ts[2], ts[3], outs[0], outs[1], outs[2]))
+}

@@ -438,6 +438,30 @@ mlxp_status mlxp_linear(const mlxp_tensor* x, const mlxp_tensor* w, const mlxp_t
 mlxp_status mlxp_gated_linear(const mlxp_tensor* x, const mlxp_tensor* w_gate,
                               const mlxp_tensor* w_up, int32_t activation, mlxp_tensor* out);
 
+/**
+ * mlxp_gated_linear_backward — gradients of mlxp_gated_linear.
+ *
+ * Promises: with gate = x w_gate^T and up = x w_up^T (recomputed in float32):
+ *   dgate = dout * up * act'(gate);  dup = dout * act(gate);
+ *   dx = dgate w_gate + dup w_up;  dw_gate = dgate^T x;  dw_up = dup^T x
+ * (the weight gradients sum over every row of x). Arithmetic is float32 through the
+ * matrix multiply, each output rounded once; bit-identical for any thread count.
+ * Shapes: x [..., in]; w_gate and w_up [hidden, in]; dout [..., hidden] (x's leading
+ *         dims); dx x's shape; dw_gate and dw_up [hidden, in].
+ * Dtypes: float32, float16 or bfloat16, each tensor independently.
+ * Parameters: activation — as mlxp_gated_linear; dx, dw_gate, dw_up — each NULL when that
+ *   gradient is not wanted; they must not overlap each other or any input. Scratch:
+ *   float32 copies of x (unless row-major float32 [rows, in]) and of half-precision
+ *   weights, and four float32 [rows, hidden] arrays.
+ * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT (NULL input, unknown activation, overlap);
+ *   MLXP_ERR_SHAPE_MISMATCH; MLXP_ERR_UNSUPPORTED_DTYPE. Nothing is written on failure.
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_gated_linear_backward(const mlxp_tensor* x, const mlxp_tensor* w_gate,
+                                       const mlxp_tensor* w_up, const mlxp_tensor* dout,
+                                       int32_t activation, mlxp_tensor* dx,
+                                       mlxp_tensor* dw_gate, mlxp_tensor* dw_up);
+
 /* ======================================================================================
  * LayerNorm, GroupNorm and normalization backward passes
  *

@@ -32,6 +32,9 @@ func (a Activation) String() string {
 	return "invalid activation"
 }
 
+// Check returns an InvalidArgument error unless a is one of the activations.
+func (a Activation) Check() error { return checkActivation(a) }
+
 func checkActivation(kind Activation) error {
 	if kind < SiLU || kind > GELUTanh {
 		return errs.New(errs.InvalidArgument, "kind: unknown activation %d", int(kind))

@@ -31,6 +31,7 @@ const char* (*const check_last_error)(void) = mlxp_last_error;
 mlxp_status (*const check_matmul_params_init)(mlxp_matmul_params*) = mlxp_matmul_params_init;
 mlxp_status (*const check_matmul)(const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, const mlxp_matmul_params*) = mlxp_matmul;
 mlxp_status (*const check_linear)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*) = mlxp_linear;
+mlxp_status (*const check_gated_linear_backward)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, int32_t, mlxp_tensor*, mlxp_tensor*, mlxp_tensor*) = mlxp_gated_linear_backward;
 mlxp_status (*const check_gated_linear)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, int32_t, mlxp_tensor*) = mlxp_gated_linear;
 mlxp_status (*const check_norm_params_init)(mlxp_norm_params*) = mlxp_norm_params_init;
 mlxp_status (*const check_layer_norm)(const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, const mlxp_tensor*, mlxp_tensor*, mlxp_tensor*, const mlxp_norm_params*) = mlxp_layer_norm;
