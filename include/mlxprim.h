@@ -451,8 +451,9 @@ mlxp_status mlxp_gated_linear(const mlxp_tensor* x, const mlxp_tensor* w_gate,
  * Dtypes: float32, float16 or bfloat16, each tensor independently.
  * Parameters: activation — as mlxp_gated_linear; dx, dw_gate, dw_up — each NULL when that
  *   gradient is not wanted; they must not overlap each other or any input. Scratch:
- *   float32 copies of x (unless row-major float32 [rows, in]) and of half-precision
- *   weights, and four float32 [rows, hidden] arrays.
+ *   float32 copies of x (unless a 2-D row-major float32 tensor), of dout and of weights
+ *   that are not row-major float32, two float32 [rows, hidden] arrays, and a float32
+ *   [rows, in] array when dx is wanted.
  * Returns: MLXP_OK; MLXP_ERR_INVALID_ARGUMENT (NULL input, unknown activation, overlap);
  *   MLXP_ERR_SHAPE_MISMATCH; MLXP_ERR_UNSUPPORTED_DTYPE. Nothing is written on failure.
  * Thread safety: safe from any thread; concurrent calls may not write the same memory.

@@ -42,7 +42,7 @@ from ._attention import (alibi_slopes, chunked_cross_attention, flash_attention,
                          merge_attention_states, sliding_window_attention)
 from ._activations import (activation, activation_backward, geglu, gelu, glu,
                            glu_backward, silu, swiglu)
-from ._linalg import gated_linear, linear, matmul
+from ._linalg import gated_linear, gated_linear_backward, linear, matmul
 from ._norms import (group_norm, group_norm_backward, layer_norm, layer_norm_backward,
                      rms_norm_backward)
 from ._ops import log_softmax, rms_norm, softmax
@@ -71,6 +71,7 @@ __all__ = [
     "matmul",
     "linear",
     "gated_linear",
+    "gated_linear_backward",
     "activation",
     "activation_backward",
     "silu",

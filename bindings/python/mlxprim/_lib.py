@@ -189,6 +189,8 @@ _SIGNATURES = [
     ("mlxp_matmul", Status, [TensorP, TensorP, TensorP, POINTER(MatmulParams)]),
     ("mlxp_linear", Status, [TensorP, TensorP, TensorP, TensorP]),
     ("mlxp_gated_linear", Status, [TensorP, TensorP, TensorP, c_int32, TensorP]),
+    ("mlxp_gated_linear_backward", Status,
+     [TensorP, TensorP, TensorP, TensorP, c_int32, TensorP, TensorP, TensorP]),
     ("mlxp_norm_params_init", Status, [POINTER(NormParams)]),
     ("mlxp_layer_norm", Status,
      [TensorP, TensorP, TensorP, TensorP, TensorP, TensorP, POINTER(NormParams)]),

@@ -1,4 +1,5 @@
-"""Matrix multiply and linear layers (mlxp_matmul, mlxp_linear, mlxp_gated_linear)."""
+"""Matrix multiply and linear layers (mlxp_matmul, mlxp_linear, mlxp_gated_linear and its
+backward pass)."""
 
 import ctypes
 
@@ -7,7 +8,7 @@ import numpy as np
 from . import _lib
 from ._activations import activation_kind
 from ._lib import check, lib
-from ._tensor import as_tensor, numpy_dtype, ref
+from ._tensor import as_tensor, empty_like, numpy_dtype, ref
 
 
 def _broadcast(a, b):
@@ -129,3 +130,53 @@ def gated_linear(x, w_gate, w_up, activation="silu", *, out=None):
     oa = as_tensor(out, "out", writable=True)
     check(lib.mlxp_gated_linear(ref(xa), ref(ga), ref(ua), kind, ref(oa)))
     return out
+
+
+def gated_linear_backward(x, w_gate, w_up, dout, activation="silu", *, dx=None,
+                          dw_gate=None, dw_up=None, need_dx=True, need_dw=True):
+    """Gradients of :func:`gated_linear`.
+
+    With ``gate = x @ w_gate.T`` and ``up = x @ w_up.T`` recomputed in float32::
+
+        dgate = dout * up * act'(gate);  dup = dout * act(gate)
+        dx = dgate @ w_gate + dup @ w_up;  dw_gate = dgate.T @ x;  dw_up = dup.T @ x
+
+    The weight gradients sum over every row of x (all leading axes). Arithmetic is
+    float32 through the matrix multiplies, each output rounded once; bit-identical for
+    any thread count.
+
+    Args:
+        x: ``[..., in]``; w_gate, w_up: ``[hidden, in]``; dout: ``[..., hidden]`` with x's
+            leading dims. Each any of float32, float16, bfloat16, independently; any
+            strides.
+        activation: as in the forward call: "silu", "gelu" or "gelu_tanh".
+        dx: where to write dx, x's shape; dw_gate, dw_up: where to write the weight
+            gradients, ``[hidden, in]``. Each float32, float16 or bfloat16, any strides;
+            they must not overlap each other or any input. A given array is always written.
+        need_dx, need_dw: whether to allocate dx, respectively dw_gate and dw_up, when
+            they are not given (new arrays with the dtypes of x, w_gate and w_up). A
+            gradient neither given nor needed is not computed.
+
+    Returns:
+        ``(dx, dw_gate, dw_up)``, each None when not computed.
+
+    Raises:
+        InvalidArgumentError (unknown activation, overlap), ShapeMismatchError,
+        UnsupportedDtypeError. Nothing is written on failure.
+    """
+    kind = activation_kind(activation)
+    xa = as_tensor(x, "x")
+    ga = as_tensor(w_gate, "w_gate")
+    ua = as_tensor(w_up, "w_up")
+    da = as_tensor(dout, "dout")
+    if dx is None and need_dx:
+        dx = empty_like(xa)
+    if need_dw:
+        dw_gate = empty_like(ga) if dw_gate is None else dw_gate
+        dw_up = empty_like(ua) if dw_up is None else dw_up
+    dxa = as_tensor(dx, "dx", writable=True)
+    dga = as_tensor(dw_gate, "dw_gate", writable=True)
+    dua = as_tensor(dw_up, "dw_up", writable=True)
+    check(lib.mlxp_gated_linear_backward(ref(xa), ref(ga), ref(ua), ref(da), kind,
+                                         ref(dxa), ref(dga), ref(dua)))
+    return dx, dw_gate, dw_up

@@ -22,8 +22,9 @@ import (
 // Any float dtype and strides for every tensor; arithmetic is float32 through Matmul (the
 // weight gradients sum over all rows of x), each output rounded once, bit-identical for
 // any thread count. The outputs must not overlap each other or any input. Scratch is
-// float32: x [rows, in] and four [rows, hidden], plus the weights widened when they are
-// not row-major float32. On error nothing is written.
+// float32: copies of x (unless 2-D row-major float32), of dout and of weights that are not
+// row-major float32, gate and up [rows, hidden], and [rows, in] for dx. On error nothing
+// is written.
 func GatedLinearBackward(kind kernels.Activation, x, wGate, wUp, dout tensor.Tensor, dx, dwGate, dwUp *tensor.Tensor) error {
 	if err := kind.Check(); err != nil {
 		return err
