@@ -1,7 +1,8 @@
 import CMLXPrim
 
 extension MLXPrim {
-    /// The activation functions of `activation`, `glu` and `gatedLinear` (MLXP_ACT_*).
+    /// The activation functions of `activation`, `glu`, `gatedLinear` and
+    /// `gatedLinearBackward` (MLXP_ACT_*).
     public enum Activation: Int32, Sendable, CaseIterable {
         /// x * sigmoid(x) (SwiGLU as a gate).
         case silu = 1
@@ -159,6 +160,85 @@ extension MLXPrim {
             try check(mlxp_gated_linear(
                 t.tensor(x, xShape), t.tensor(gate, weightShape), t.tensor(up, weightShape),
                 activation.rawValue, t.tensor(out, outShape)))
+        }
+    }
+
+    /// Gradients of `gatedLinear`, as `mlxp_gated_linear_backward` defines them: with
+    /// g = x gate^T and u = x up^T recomputed in float32,
+    /// dg = dout * u * act'(g), du = dout * act(g);
+    /// dx = dg gate + du up, dgate = dg^T x, dup = du^T x (summed over every row of x),
+    /// in float32 with one rounding into T.
+    ///
+    /// - Parameters:
+    ///   - x, gate, up, hidden, in, activation: exactly as given to the forward call.
+    ///   - dout: the gradient of the output, [..., hidden] (x's leading dimensions).
+    ///   - returnDX, returnDGate, returnDUp: false skips that gradient (it is not computed).
+    /// - Returns: dx (x's shape) and dgate, dup ([hidden, in] each, the gradients of the
+    ///   weights `gate` and `up`); nil where skipped.
+    /// - Throws: `MLXPrimError` with `.shapeMismatch` (a count, x's last axis is not `in`)
+    ///   or `.invalidArgument`.
+    public static func gatedLinearBackward<T: MLXPrimFloat>(
+        x: [T], xShape: [Int], gate: [T], up: [T], dout: [T], hidden: Int, in inFeatures: Int,
+        activation: Activation = .silu, returnDX: Bool = true, returnDGate: Bool = true,
+        returnDUp: Bool = true
+    ) throws -> (dx: [T]?, dgate: [T]?, dup: [T]?) {
+        let xCount = try elementCount(xShape, "dx")
+        let weightCount = try elementCount([hidden, inFeatures], "dgate")
+        var dx = returnDX ? [T](repeating: 0, count: xCount) : nil
+        var dgate = returnDGate ? [T](repeating: 0, count: weightCount) : nil
+        var dup = returnDUp ? [T](repeating: 0, count: weightCount) : nil
+        try x.withUnsafeBufferPointer { x in
+            try gate.withUnsafeBufferPointer { gate in
+                try up.withUnsafeBufferPointer { up in
+                    try dout.withUnsafeBufferPointer { dout in
+                        try withOptionalMutableBuffer(&dx) { dx in
+                            try withOptionalMutableBuffer(&dgate) { dgate in
+                                try withOptionalMutableBuffer(&dup) { dup in
+                                    try gatedLinearBackward(
+                                        x: x, xShape: xShape, gate: gate, up: up, dout: dout,
+                                        hidden: hidden, in: inFeatures, activation: activation,
+                                        dx: dx, dgate: dgate, dup: dup)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (dx, dgate, dup)
+    }
+
+    /// Gated MLP gradients written into caller memory; see the array form of
+    /// `gatedLinearBackward`. `dx` holds x's element count, `dgate` and `dup` hidden * in
+    /// each; nil skips that gradient. They may not overlap each other or any input. On
+    /// failure nothing is written.
+    public static func gatedLinearBackward<T: MLXPrimFloat>(
+        x: UnsafeBufferPointer<T>, xShape: [Int], gate: UnsafeBufferPointer<T>,
+        up: UnsafeBufferPointer<T>, dout: UnsafeBufferPointer<T>, hidden: Int,
+        in inFeatures: Int, activation: Activation = .silu,
+        dx: UnsafeMutableBufferPointer<T>? = nil, dgate: UnsafeMutableBufferPointer<T>? = nil,
+        dup: UnsafeMutableBufferPointer<T>? = nil
+    ) throws {
+        let weightShape = [hidden, inFeatures]
+        let doutShape = Array(xShape.dropLast()) + [hidden]
+        try checkCount(x.count, "x", shape: xShape)
+        try checkCount(gate.count, "gate", shape: weightShape)
+        try checkCount(up.count, "up", shape: weightShape)
+        try checkCount(dout.count, "dout", shape: doutShape)
+        if let dx {
+            try checkCount(dx.count, "dx", shape: xShape)
+        }
+        if let dgate {
+            try checkCount(dgate.count, "dgate", shape: weightShape)
+        }
+        if let dup {
+            try checkCount(dup.count, "dup", shape: weightShape)
+        }
+        try withTensors { t in
+            try check(mlxp_gated_linear_backward(
+                t.tensor(x, xShape), t.tensor(gate, weightShape), t.tensor(up, weightShape),
+                t.tensor(dout, doutShape), activation.rawValue, dx.map { t.tensor($0, xShape) },
+                dgate.map { t.tensor($0, weightShape) }, dup.map { t.tensor($0, weightShape) }))
         }
     }
 

@@ -221,3 +221,284 @@ final class MatmulTests: XCTestCase {
         }
     }
 }
+
+/// The gradients of gatedLinear in Double from the chain rule, each element with the error
+/// bound of a float32 computation rounded once into a type with unit roundoff
+/// `outputRoundoff` and absolute rounding error `outputTiny` for subnormal results (half
+/// the subnormal spacing: 2^-25 for Float16). With g = x gate^T and u = x up^T (per row r
+/// and hidden unit h):
+///   dg = dout * u * act'(g),  du = dout * act(g);
+///   dx = dg gate + du up,  dgate = dg^T x,  dup = du^T x.
+struct GatedLinearGradients {
+    var dx: [Double] = [], dxBound: [Double] = []
+    var dgate: [Double] = [], dgateBound: [Double] = []
+    var dup: [Double] = [], dupBound: [Double] = []
+
+    // Error bounds, first order, for float32 arithmetic (u = 2^-24):
+    // - g and u carry linearReference's accumulation bound eg, eu.
+    // - act and act' are evaluated within ActivationTests' tolerance, 2e-6 |value| + 1e-6.
+    // - dg moves by |dout| (|act'| eu + |u| (|act''| eg + e(act'))) with |act''| <= 1 for
+    //   the three activations (at most 0.8, at 0), plus 2 roundings of its two products;
+    //   du by |dout| (|act'| eg + e(act)) with |act'| <= 1.13, plus 1 rounding.
+    // - Each output sums those errors through its matrix product (sum of |error| * |factor|)
+    //   and adds dotBound: its own float32 accumulation and the final rounding.
+    init(
+        x: [Double], gate: [Double], up: [Double], dout: [Double], rows: Int, hidden: Int,
+        in k: Int, kind: MLXPrim.Activation, outputRoundoff: Double, outputTiny: Double = 0
+    ) {
+        let u32 = 0x1p-24
+        let g = linearReference(x, gate, out: hidden, in: k, bias: nil, outputRoundoff: 0)
+        let u = linearReference(x, up, out: hidden, in: k, bias: nil, outputRoundoff: 0)
+        var dg = [Double](repeating: 0, count: rows * hidden), dgErr = dg
+        var du = dg, duErr = dg
+        for i in 0..<rows * hidden {
+            let act = activationReference(g.values[i], kind)
+            let act1 = activationDerivative(g.values[i], kind)
+            let actErr = 2e-6 * abs(act) + 1e-6, act1Err = 2e-6 * abs(act1) + 1e-6
+            dg[i] = dout[i] * u.values[i] * act1
+            du[i] = dout[i] * act
+            dgErr[i] = abs(dout[i]) * (abs(act1) * u.bounds[i]
+                + abs(u.values[i]) * (g.bounds[i] + act1Err)) + 2 * u32 * abs(dg[i])
+            duErr[i] = abs(dout[i]) * (1.13 * g.bounds[i] + actErr) + u32 * abs(du[i])
+        }
+        // dx[r, j] = sum over h of dg[r, h] gate[h, j] + du[r, h] up[h, j].
+        for r in 0..<rows {
+            for j in 0..<k {
+                var sum = 0.0, sumAbs = 0.0, carried = 0.0
+                for h in 0..<hidden {
+                    let a = dg[r * hidden + h] * gate[h * k + j]
+                    let b = du[r * hidden + h] * up[h * k + j]
+                    sum += a + b
+                    sumAbs += abs(a) + abs(b)
+                    carried += dgErr[r * hidden + h] * abs(gate[h * k + j])
+                        + duErr[r * hidden + h] * abs(up[h * k + j])
+                }
+                dx.append(sum)
+                dxBound.append(carried + outputTiny + dotBound(
+                    terms: 2 * hidden, sumAbs: sumAbs, value: sum, outputRoundoff: outputRoundoff))
+            }
+        }
+        // dgate[h, j] = sum over r of dg[r, h] x[r, j]; dup likewise with du.
+        for h in 0..<hidden {
+            for j in 0..<k {
+                var sums = (0.0, 0.0), sumAbs = (0.0, 0.0), carried = (0.0, 0.0)
+                for r in 0..<rows {
+                    let xv = x[r * k + j], i = r * hidden + h
+                    sums.0 += dg[i] * xv
+                    sums.1 += du[i] * xv
+                    sumAbs.0 += abs(dg[i] * xv)
+                    sumAbs.1 += abs(du[i] * xv)
+                    carried.0 += dgErr[i] * abs(xv)
+                    carried.1 += duErr[i] * abs(xv)
+                }
+                dgate.append(sums.0)
+                dgateBound.append(carried.0 + outputTiny + dotBound(
+                    terms: rows, sumAbs: sumAbs.0, value: sums.0, outputRoundoff: outputRoundoff))
+                dup.append(sums.1)
+                dupBound.append(carried.1 + outputTiny + dotBound(
+                    terms: rows, sumAbs: sumAbs.1, value: sums.1, outputRoundoff: outputRoundoff))
+            }
+        }
+    }
+}
+
+final class GatedLinearBackwardTests: XCTestCase {
+    // Tolerances: the per-element bounds of GatedLinearGradients (float32 accumulation and
+    // activation error carried through the chain rule, plus one rounding into the output:
+    // 2^-24 relative for Float, 2^-11 relative or 2^-25 absolute for Float16). For Float the
+    // errors stay below 5% of the bound, while the gap between GELU and GELU-tanh exceeds
+    // it more than 10 times (Float16: more than 5 times), so a wrong derivative is caught.
+
+    /// (x's shape, hidden): rows 3 to 5 (one case with two leading axes), odd sizes.
+    let cases: [(xShape: [Int], hidden: Int)] = [([3, 7], 5), ([2, 2, 13], 9), ([5, 20], 12)]
+
+    /// Runs every activation on every case in T against the Double reference.
+    func checkAgainstReference<T: MLXPrimFloat>(
+        _: T.Type, seed: UInt64, outputRoundoff: Double, outputTiny: Double = 0,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        var data = TestData(seed: seed)
+        for (xShape, hidden) in cases {
+            let k = xShape.last!, rows = product(xShape) / k
+            let x: [T] = data.values(rows * k, scale: 1)
+            let gate: [T] = data.values(hidden * k, scale: 1)
+            let up: [T] = data.values(hidden * k, scale: 1)
+            let dout: [T] = data.values(rows * hidden, scale: 1)
+            for kind in MLXPrim.Activation.allCases {
+                let got = try MLXPrim.gatedLinearBackward(
+                    x: x, xShape: xShape, gate: gate, up: up, dout: dout, hidden: hidden, in: k,
+                    activation: kind)
+                let want = GatedLinearGradients(
+                    x: x.map { Double($0) }, gate: gate.map { Double($0) },
+                    up: up.map { Double($0) }, dout: dout.map { Double($0) }, rows: rows,
+                    hidden: hidden, in: k, kind: kind, outputRoundoff: outputRoundoff,
+                    outputTiny: outputTiny)
+                let what = "\(T.self) \(kind) x \(xShape) hidden \(hidden)"
+                assertWithin(try XCTUnwrap(got.dx), want.dx, bounds: want.dxBound, "dx \(what)",
+                             file: file, line: line)
+                assertWithin(try XCTUnwrap(got.dgate), want.dgate, bounds: want.dgateBound,
+                             "dgate \(what)", file: file, line: line)
+                assertWithin(try XCTUnwrap(got.dup), want.dup, bounds: want.dupBound,
+                             "dup \(what)", file: file, line: line)
+            }
+        }
+    }
+
+    func testFloat() throws {
+        try checkAgainstReference(Float.self, seed: 140, outputRoundoff: 0x1p-24)
+    }
+
+    #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+    func testFloat16() throws {
+        // Float16 inputs are exact in float32 and in Double; only the output rounding differs.
+        try checkAgainstReference(Float16.self, seed: 141, outputRoundoff: 0x1p-11,
+                                  outputTiny: 0x1p-25)
+    }
+    #endif
+
+    func testSkippedGradients() throws {
+        var data = TestData(seed: 142)
+        let xShape = [4, 10], hidden = 6, k = 10, rows = 4
+        let x: [Float] = data.values(rows * k, scale: 1)
+        let gate: [Float] = data.values(hidden * k, scale: 1)
+        let up: [Float] = data.values(hidden * k, scale: 1)
+        let dout: [Float] = data.values(rows * hidden, scale: 1)
+        let want = GatedLinearGradients(
+            x: x.map(Double.init), gate: gate.map(Double.init), up: up.map(Double.init),
+            dout: dout.map(Double.init), rows: rows, hidden: hidden, in: k, kind: .gelu,
+            outputRoundoff: 0x1p-24)
+
+        // Array form: only the weight gradients, then only dx.
+        let weights = try MLXPrim.gatedLinearBackward(
+            x: x, xShape: xShape, gate: gate, up: up, dout: dout, hidden: hidden, in: k,
+            activation: .gelu, returnDX: false)
+        XCTAssertNil(weights.dx)
+        assertWithin(try XCTUnwrap(weights.dgate), want.dgate, bounds: want.dgateBound, "dgate")
+        assertWithin(try XCTUnwrap(weights.dup), want.dup, bounds: want.dupBound, "dup")
+        let onlyDX = try MLXPrim.gatedLinearBackward(
+            x: x, xShape: xShape, gate: gate, up: up, dout: dout, hidden: hidden, in: k,
+            activation: .gelu, returnDGate: false, returnDUp: false)
+        XCTAssertNil(onlyDX.dgate)
+        XCTAssertNil(onlyDX.dup)
+        assertWithin(try XCTUnwrap(onlyDX.dx), want.dx, bounds: want.dxBound, "dx")
+
+        // Caller memory: dup only, then dx and dgate.
+        var dx = [Float](repeating: .nan, count: rows * k)
+        var dgate = [Float](repeating: .nan, count: hidden * k), dup = dgate
+        try x.withUnsafeBufferPointer { x in
+            try gate.withUnsafeBufferPointer { gate in
+                try up.withUnsafeBufferPointer { up in
+                    try dout.withUnsafeBufferPointer { dout in
+                        try dup.withUnsafeMutableBufferPointer { dup in
+                            try MLXPrim.gatedLinearBackward(
+                                x: x, xShape: xShape, gate: gate, up: up, dout: dout,
+                                hidden: hidden, in: k, activation: .gelu, dup: dup)
+                        }
+                        try dx.withUnsafeMutableBufferPointer { dx in
+                            try dgate.withUnsafeMutableBufferPointer { dgate in
+                                try MLXPrim.gatedLinearBackward(
+                                    x: x, xShape: xShape, gate: gate, up: up, dout: dout,
+                                    hidden: hidden, in: k, activation: .gelu, dx: dx,
+                                    dgate: dgate)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assertWithin(dx, want.dx, bounds: want.dxBound, "dx into caller memory")
+        assertWithin(dgate, want.dgate, bounds: want.dgateBound, "dgate into caller memory")
+        assertWithin(dup, want.dup, bounds: want.dupBound, "dup into caller memory")
+    }
+
+    func testBadInput() {
+        // The activation is a Swift enum, so an unknown activation cannot be passed.
+        var data = TestData(seed: 143)
+        let hidden = 2, k = 3
+        let x: [Float] = data.values(3 * k, scale: 1)
+        let w: [Float] = data.values(hidden * k, scale: 1)
+        let dout: [Float] = data.values(3 * hidden, scale: 1)
+        let sentinel: Float = 7
+
+        /// Runs the caller-memory form with the inputs above, or those given, and outputs
+        /// filled with the sentinel; expects `status` and checks that no output was written.
+        func expectFailure(
+            _ status: MLXPrimError.Status, _ what: String, x xGiven: [Float]? = nil,
+            xShape: [Int] = [3, 3], gate gateGiven: [Float]? = nil,
+            dout doutGiven: [Float]? = nil, dxCount: Int = 9, line: UInt = #line
+        ) {
+            let (x, gate, dout) = (xGiven ?? x, gateGiven ?? w, doutGiven ?? dout)
+            var dx = [Float](repeating: sentinel, count: dxCount)
+            var dgate = [Float](repeating: sentinel, count: hidden * k), dup = dgate
+            assertThrows(status, what, line: line) {
+                try x.withUnsafeBufferPointer { x in
+                    try gate.withUnsafeBufferPointer { gate in
+                        try w.withUnsafeBufferPointer { up in
+                            try dout.withUnsafeBufferPointer { dout in
+                                try dx.withUnsafeMutableBufferPointer { dx in
+                                    try dgate.withUnsafeMutableBufferPointer { dgate in
+                                        try dup.withUnsafeMutableBufferPointer { dup in
+                                            try MLXPrim.gatedLinearBackward(
+                                                x: x, xShape: xShape, gate: gate, up: up,
+                                                dout: dout, hidden: hidden, in: k,
+                                                activation: .geluTanh, dx: dx, dgate: dgate,
+                                                dup: dup)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for (name, out) in [("dx", dx), ("dgate", dgate), ("dup", dup)] {
+                XCTAssert(out.allSatisfy { $0 == sentinel }, "\(what): \(name) written",
+                          line: line)
+            }
+        }
+
+        expectFailure(.shapeMismatch, "gate has [hidden, in + 1] elements",
+                      gate: w + [1, 2])
+        // x [3, 4] against weights [2, 3]: the library finds the weight shape wrong.
+        expectFailure(.shapeMismatch, "x's last axis is not in",
+                      x: x + [1, 2, 3], xShape: [3, 4], dxCount: 12)
+        expectFailure(.shapeMismatch, "dout count", dout: Array(dout.dropLast()))
+        expectFailure(.shapeMismatch, "dx count", dxCount: 8)
+
+        assertThrows(.shapeMismatch, "array form: up has the wrong count") {
+            try MLXPrim.gatedLinearBackward(
+                x: x, xShape: [3, 3], gate: w, up: Array(w.dropLast()), dout: dout,
+                hidden: hidden, in: k)
+        }
+
+        // Overlaps: dx over x itself, and dgate and dup the same memory.
+        var xs = x
+        assertThrows(.invalidArgument, "dx is x") {
+            try xs.withUnsafeMutableBufferPointer { xs in
+                try w.withUnsafeBufferPointer { w in
+                    try dout.withUnsafeBufferPointer { dout in
+                        try MLXPrim.gatedLinearBackward(
+                            x: UnsafeBufferPointer(xs), xShape: [3, 3], gate: w, up: w,
+                            dout: dout, hidden: hidden, in: k, dx: xs)
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(xs, x, "dx is x: x changed")
+        var grad = [Float](repeating: sentinel, count: hidden * k)
+        assertThrows(.invalidArgument, "dgate and dup the same memory") {
+            try x.withUnsafeBufferPointer { x in
+                try w.withUnsafeBufferPointer { w in
+                    try dout.withUnsafeBufferPointer { dout in
+                        try grad.withUnsafeMutableBufferPointer { grad in
+                            try MLXPrim.gatedLinearBackward(
+                                x: x, xShape: [3, 3], gate: w, up: w, dout: dout,
+                                hidden: hidden, in: k, dgate: grad, dup: grad)
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssert(grad.allSatisfy { $0 == sentinel }, "dgate and dup the same memory: written")
+    }
+}
