@@ -450,7 +450,8 @@ mlxp_status mlxp_gated_linear(const mlxp_tensor* x, const mlxp_tensor* w_gate,
  *         dims); dx x's shape; dw_gate and dw_up [hidden, in].
  * Dtypes: float32, float16 or bfloat16, each tensor independently.
  * Parameters: activation — as mlxp_gated_linear; dx, dw_gate, dw_up — each NULL when that
- *   gradient is not wanted; they must not overlap each other or any input. Scratch:
+ *   gradient is not wanted (all three NULL: the call only checks its arguments); they
+ *   must not overlap each other or any input, not even as the very same tensor. Scratch:
  *   float32 copies of x (unless a 2-D row-major float32 tensor), of dout and of weights
  *   that are not row-major float32, two float32 [rows, hidden] arrays, and a float32
  *   [rows, in] array when dx is wanted.

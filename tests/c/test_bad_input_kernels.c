@@ -1,6 +1,7 @@
 /*
  * test_bad_input_kernels.c — documented error paths of matmul, the linear layers, the
- * norms and their backward passes, activations, GLU, RoPE and quantization.
+ * gated MLP input and its backward pass, the norms and their backward passes, activations,
+ * GLU, RoPE and quantization.
  *
  * Each function gets a valid problem (checked to succeed first); each case breaks one thing
  * and checks the status, a new message naming the argument (badinput.h), that every output
@@ -176,7 +177,7 @@ static void overlap_case(kcall* c, const char* out) {
     KEXPECT(c, MLXP_ERR_INVALID_ARGUMENT, out);
 }
 
-/* ---- matmul, linear, gated_linear -------------------------------------------------- */
+/* ---- matmul, linear, gated_linear and its backward ---------------------------------- */
 
 static void mm_setup(kcall* c) {
     add(c, "a", 0, F32, 3, 2, 3, 5, 0);
@@ -271,6 +272,80 @@ static void test_gated_linear(void) {
         KEXPECT(&c, MLXP_ERR_INVALID_ARGUMENT, "activation");
     }
     overlap_case(&c, "out");
+}
+
+static void glb_setup(kcall* c) {
+    add(c, "x", 0, F32, 2, 3, 8, 0, 0);
+    add(c, "w_gate", 0, F32, 2, 6, 8, 0, 0);
+    add(c, "w_up", 0, BF16, 2, 6, 8, 0, 0);
+    add(c, "dout", 0, F16, 2, 3, 6, 0, 0);
+    add(c, "dx", 1, F32, 2, 3, 8, 0, 0);
+    add(c, "dw_gate", 1, F32, 2, 6, 8, 0, 0);
+    add(c, "dw_up", 1, BF16, 2, 6, 8, 0, 0);
+}
+static mlxp_status glb_invoke(kcall* c) {
+    return mlxp_gated_linear_backward(T(c, 0), T(c, 1), T(c, 2), T(c, 3), c->act, T(c, 4), T(c, 5), T(c, 6));
+}
+
+static void test_gated_linear_backward(void) {
+    kcall c = {.fn = "gated_linear_backward", .setup = glb_setup, .invoke = glb_invoke};
+    /* NULL x, NULL x data, dout with a row too many, w_up int8 and an unknown dtype code */
+    common_cases(&c, "x", "dout", MLXP_ERR_SHAPE_MISMATCH, "w_up");
+    static const char* const inputs[] = {"w_gate", "w_up", "dout"};
+    for (size_t k = 0; k < sizeof inputs / sizeof inputs[0]; k++) {
+        A(&c, inputs[k])->present = 0;
+        KEXPECT(&c, MLXP_ERR_INVALID_ARGUMENT, inputs[k]);
+    }
+    static const int32_t bad_act[] = {0, 4, -1, INT32_MIN};
+    for (size_t k = 0; k < sizeof bad_act / sizeof bad_act[0]; k++) {
+        c.act = bad_act[k];
+        KEXPECT(&c, MLXP_ERR_INVALID_ARGUMENT, "activation");
+    }
+    A(&c, "x")->t.ndim = 0;
+    KEXPECT(&c, MLXP_ERR_SHAPE_MISMATCH, "x");
+    A(&c, "w_gate")->shape[1] = 7; /* in differs from x's */
+    KEXPECT(&c, MLXP_ERR_SHAPE_MISMATCH, "w_gate");
+    A(&c, "w_up")->shape[0] = 5; /* hidden differs from w_gate's */
+    KEXPECT(&c, MLXP_ERR_SHAPE_MISMATCH, "w_up");
+    A(&c, "w_up")->shape[1] = 7;
+    KEXPECT(&c, MLXP_ERR_SHAPE_MISMATCH, "w_up");
+    A(&c, "dout")->shape[1] = 5;
+    KEXPECT(&c, MLXP_ERR_SHAPE_MISMATCH, "dout");
+    A(&c, "dout")->t.ndim = 1; /* [3]: x's leading dims without hidden */
+    KEXPECT(&c, MLXP_ERR_SHAPE_MISMATCH, "dout");
+    A(&c, "dx")->shape[1] = 7;
+    KEXPECT(&c, MLXP_ERR_SHAPE_MISMATCH, "dx");
+    A(&c, "dx")->shape[0] = 2;
+    KEXPECT(&c, MLXP_ERR_SHAPE_MISMATCH, "dx");
+    A(&c, "dw_gate")->shape[0] = 5;
+    KEXPECT(&c, MLXP_ERR_SHAPE_MISMATCH, "dw_gate");
+    A(&c, "dw_up")->shape[1] = 7;
+    KEXPECT(&c, MLXP_ERR_SHAPE_MISMATCH, "dw_up");
+    A(&c, "dx")->t.dtype = dtype_of(I32);
+    KEXPECT(&c, MLXP_ERR_UNSUPPORTED_DTYPE, "dx");
+    A(&c, "dw_up")->t.dtype = dtype_of(I8);
+    KEXPECT(&c, MLXP_ERR_UNSUPPORTED_DTYPE, "dw_up");
+    A(&c, "dout")->t.dtype = dtype_of(U8);
+    KEXPECT(&c, MLXP_ERR_UNSUPPORTED_DTYPE, "dout");
+    overlap_case(&c, "dx"); /* dx over x shifted by one element */
+    A(&c, "dx")->t.data = A(&c, "x")->buf; /* no in-place: dx may not be x itself either */
+    KEXPECT(&c, MLXP_ERR_INVALID_ARGUMENT, "dx");
+    A(&c, "dw_gate")->t.data = A(&c, "w_gate")->buf;
+    KEXPECT(&c, MLXP_ERR_INVALID_ARGUMENT, "dw_gate");
+    A(&c, "dw_up")->t.data = A(&c, "dw_gate")->buf; /* dw_up the same memory as dw_gate */
+    A(&c, "dw_up")->t.dtype = dtype_of(F32);
+    KEXPECT(&c, MLXP_ERR_INVALID_ARGUMENT, "dw_up");
+    A(&c, "dw_up")->t.data = A(&c, "dw_gate")->buf + 2; /* dw_up over dw_gate, one element on */
+    KEXPECT(&c, MLXP_ERR_INVALID_ARGUMENT, "dw_up");
+    A(&c, "dw_gate")->t.data = A(&c, "dx")->buf; /* two outputs over the same memory */
+    KEXPECT(&c, MLXP_ERR_INVALID_ARGUMENT, "dw_gate");
+    /* The same failures with only one gradient requested. */
+    A(&c, "dw_gate")->present = 0, A(&c, "dw_up")->present = 0;
+    A(&c, "dx")->shape[1] = 9;
+    KEXPECT(&c, MLXP_ERR_SHAPE_MISMATCH, "dx");
+    A(&c, "dx")->present = 0;
+    A(&c, "dw_up")->t.dtype = dtype_of(I32);
+    KEXPECT(&c, MLXP_ERR_UNSUPPORTED_DTYPE, "dw_up");
 }
 
 /* ---- norms -------------------------------------------------------------------------- */
@@ -777,6 +852,7 @@ int main(void) {
     test_matmul();
     test_linear();
     test_gated_linear();
+    test_gated_linear_backward();
     test_norms();
     test_norm_backward();
     test_activations();

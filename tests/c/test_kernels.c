@@ -1,12 +1,19 @@
 /*
  * test_kernels.c — matmul, the linear layers, LayerNorm/GroupNorm, the normalization
  * backward passes, activations and GLU, against references written here from the header's
- * formulas in double.
+ * formulas in double (gated_linear_backward's reference from the chain rule, itself checked
+ * by finite differences).
  *
  * Tolerances (kernelutil.h gives acc_tol and out_rtol):
  *   matmul, linear   acc_tol(K, |alpha| sum_k |a b|) + 2^-23 |beta c| + out_rtol(c) |ref|
  *   gated_linear     the two products' acc_tol, carried through act (|act'| <= 1.13) and
  *                    the product, + 16 * 2^-24 (|act(a)| + |a|) |u| for act itself
+ *   gated_linear_backward  gate and up carry their acc_tol(in) into dgate and dup (through
+ *                    |act'| <= 1.2 and |act''| <= 1), + 16 * 2^-24 (|dgate| + |gate| (1 +
+ *                    |dout up|)) and likewise for dup, for act and act' themselves; dx and the
+ *                    weight gradients add acc_tol of their own sums (2 hidden or rows terms)
+ *                    to the carried bounds, + out_rtol |ref| (+ 2^-25 for float16, whose
+ *                    subnormals round absolutely); zero rows give dw exactly 0
  *   norms            8 (D + 4) 2^-24 (1 + |xhat|) |w| + 2^-23 |b| + out_rtol |ref|: float32
  *                    statistics over D elements scale every xhat by at most that relative error
  *   backward         the same bound on each term of the formula, summed over the row (dx) or
@@ -282,6 +289,295 @@ static void test_linear(void) {
         run_gated_linear(TU_BF16, TU_F32, act, 7, 1, seed++);
         run_gated_linear(TU_F16, TU_F16, act, 33, 33, seed++);
     }
+}
+
+/* ======================================================================================
+ * gated_linear_backward
+ * ==================================================================================== */
+
+/* Gradients of L = sum(dout * act(x wg^T) * (x wu^T)) in double by the chain rule, for
+ * row-major x [rows, in], wg and wu [hidden, in], dout [rows, hidden]:
+ *   gate = x wg^T, up = x wu^T, dgate = dout up act'(gate), dup = dout act(gate),
+ *   dx = dgate wg + dup wu, dwg = dgate^T x, dwu = dup^T x.
+ * When tdx, tdwg and tdwu are not NULL they receive each element's error bound for the
+ * library's float32 arithmetic, before the rounding into the output (see the top). */
+static void glb_ref(int act, int64_t rows, int64_t in, int64_t hidden, const double* x, const double* wg,
+                    const double* wu, const double* dout, double* dx, double* dwg, double* dwu, double* tdx,
+                    double* tdwg, double* tdwu) {
+    size_t nh = (size_t)(rows * hidden > 0 ? rows * hidden : 1);
+    double *dg = calloc(nh, sizeof(double)), *du = calloc(nh, sizeof(double));
+    double *eg = calloc(nh, sizeof(double)), *eu = calloc(nh, sizeof(double));
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t h = 0; h < hidden; h++) {
+            double g = 0, u = 0, mg = 0, mu = 0;
+            for (int64_t j = 0; j < in; j++) {
+                double tg = x[r * in + j] * wg[h * in + j], tu2 = x[r * in + j] * wu[h * in + j];
+                g += tg, u += tu2, mg += fabs(tg), mu += fabs(tu2);
+            }
+            int64_t i = r * hidden + h;
+            double d = dout[i], a = act_ref(act, g), ap = act_grad_ref(act, g);
+            dg[i] = d * u * ap;
+            du[i] = d * a;
+            /* float32 gate and up are off by at most errg, erru; that moves act by
+             * |act'| errg <= 1.2 errg and act' by |act''| errg <= errg; act and act' are
+             * a few float32 ulps themselves (as act_tol). */
+            double errg = acc_tol(in, mg), erru = acc_tol(in, mu);
+            eg[i] = fabs(d) * (fabs(ap) * erru + fabs(u) * errg) + 16 * U * (fabs(dg[i]) + fabs(g) * (1 + fabs(d * u)));
+            eu[i] = 1.2 * fabs(d) * errg + 16 * U * (fabs(du[i]) + fabs(g) * (1 + fabs(d)));
+        }
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < in; j++) {
+            double s = 0, mag = 0, prop = 0;
+            for (int64_t h = 0; h < hidden; h++) {
+                int64_t i = r * hidden + h;
+                double t1 = dg[i] * wg[h * in + j], t2 = du[i] * wu[h * in + j];
+                s += t1 + t2, mag += fabs(t1) + fabs(t2);
+                prop += eg[i] * fabs(wg[h * in + j]) + eu[i] * fabs(wu[h * in + j]);
+            }
+            dx[r * in + j] = s;
+            if (tdx) tdx[r * in + j] = acc_tol(2 * hidden, mag) + prop;
+        }
+    for (int64_t h = 0; h < hidden; h++)
+        for (int64_t j = 0; j < in; j++) {
+            double sg = 0, su = 0, mg = 0, mu = 0, pg = 0, pu = 0;
+            for (int64_t r = 0; r < rows; r++) {
+                int64_t i = r * hidden + h;
+                double xv = x[r * in + j];
+                sg += dg[i] * xv, mg += fabs(dg[i] * xv), pg += eg[i] * fabs(xv);
+                su += du[i] * xv, mu += fabs(du[i] * xv), pu += eu[i] * fabs(xv);
+            }
+            dwg[h * in + j] = sg, dwu[h * in + j] = su;
+            if (tdwg) tdwg[h * in + j] = acc_tol(rows, mg) + pg;
+            if (tdwu) tdwu[h * in + j] = acc_tol(rows, mu) + pu;
+        }
+    free(dg), free(du), free(eg), free(eu);
+}
+
+/* The forward loss L = sum(dout * act(x wg^T) * (x wu^T)) in double. */
+static double glb_loss(int act, int64_t rows, int64_t in, int64_t hidden, const double* x, const double* wg,
+                       const double* wu, const double* dout) {
+    double L = 0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t h = 0; h < hidden; h++) {
+            double g = 0, u = 0;
+            for (int64_t j = 0; j < in; j++) g += x[r * in + j] * wg[h * in + j], u += x[r * in + j] * wu[h * in + j];
+            L += dout[r * hidden + h] * act_ref(act, g) * u;
+        }
+    return L;
+}
+
+/* The reference's gradients are the analytic ones: central differences of glb_loss (step
+ * 1e-6, truncation ~1e-13, rounding ~1e-10) agree with every entry of dx, dw_gate and
+ * dw_up to 1e-8 (1 + |g|). This checks the reference, not the library. */
+static void check_glb_reference(void) {
+    enum { R = 2, IN = 3, H = 2 };
+    tu_rand rnd = {77};
+    int bad = 0;
+    for (int act = MLXP_ACT_SILU; act <= MLXP_ACT_GELU_TANH; act++) {
+        double x[R * IN], wg[H * IN], wu[H * IN], dout[R * H], dx[R * IN], dwg[H * IN], dwu[H * IN];
+        for (int i = 0; i < R * IN; i++) x[i] = tu_uniform(&rnd, -1.5, 1.5);
+        for (int i = 0; i < H * IN; i++) wg[i] = tu_uniform(&rnd, -1.5, 1.5), wu[i] = tu_uniform(&rnd, -1.5, 1.5);
+        for (int i = 0; i < R * H; i++) dout[i] = tu_uniform(&rnd, -1, 1);
+        glb_ref(act, R, IN, H, x, wg, wu, dout, dx, dwg, dwu, NULL, NULL, NULL);
+        double* params[3] = {x, wg, wu};
+        const double* grads[3] = {dx, dwg, dwu};
+        const int sizes[3] = {R * IN, H * IN, H * IN};
+        for (int p = 0; p < 3; p++)
+            for (int i = 0; i < sizes[p]; i++) {
+                double v = params[p][i];
+                params[p][i] = v + 1e-6;
+                double lp = glb_loss(act, R, IN, H, x, wg, wu, dout);
+                params[p][i] = v - 1e-6;
+                double lm = glb_loss(act, R, IN, H, x, wg, wu, dout);
+                params[p][i] = v;
+                double fd = (lp - lm) / 2e-6;
+                if (fabs(fd - grads[p][i]) > 1e-8 * (1 + fabs(grads[p][i])) && bad++ < 3)
+                    fprintf(stderr, "gated_linear_backward reference %s: arg %d [%d] %.12g, finite difference %.12g\n",
+                            act_name[act], p, i, grads[p][i], fd);
+            }
+    }
+    CHECK(bad == 0, "gated_linear_backward reference vs finite differences: %d entries differ", bad);
+}
+
+typedef struct {
+    int act;
+    tu_dt x, w, dout, dx, dw; /* dtypes of x; w_gate and w_up; dout; dx; dw_gate and dw_up */
+    int ndim;                 /* x's: 1, 2 or 3 */
+    int64_t lead[2];          /* x's ndim - 1 leading dims */
+    int64_t in, hidden;
+    int strided;              /* x and dx strided views with gaps, dw_up stored column-major */
+    int no_dx, no_dw;         /* pass NULL for dx; for dw_gate and dw_up */
+    int threads;              /* also run with 1 and 2 threads and compare bit for bit */
+} glb_case;
+
+/* Strides of a [..., n] view whose rows are rs elements apart and columns cs apart. */
+static void row_view_strides(int ndim, const int64_t* shape, int64_t rs, int64_t cs, int64_t* strides) {
+    strides[ndim - 1] = cs;
+    if (ndim >= 2) strides[ndim - 2] = rs;
+    for (int d = ndim - 3; d >= 0; d--) strides[d] = strides[d + 1] * shape[d + 1];
+}
+
+/* Output value as a float at the reference's tolerance for its dtype: the float32 bound,
+ * the single rounding, and half float16's smallest subnormal step for tiny values. */
+static double glb_out_tol(double tol32, double ref, tu_dt dt) {
+    return tol32 + out_rtol(dt) * fabs(ref) + (dt == TU_F16 ? 0x1p-25 : 0);
+}
+
+static void run_gated_linear_backward(const glb_case* c, uint64_t seed) {
+    char name[200], shp[48] = "";
+    int64_t rows = 1, in = c->in, hid = c->hidden;
+    int64_t xshape[3], oshape[3], wshape[2] = {hid, in};
+    for (int d = 0; d < c->ndim - 1; d++) {
+        xshape[d] = oshape[d] = c->lead[d], rows *= c->lead[d];
+        snprintf(shp + strlen(shp), sizeof shp - strlen(shp), "%lld,", (long long)c->lead[d]);
+    }
+    xshape[c->ndim - 1] = in, oshape[c->ndim - 1] = hid;
+    snprintf(name, sizeof name, "gated_linear_backward %s x %s w %s dout %s dx %s dw %s x [%s%lld] hidden%lld%s%s%s",
+             act_name[c->act], tu_dt_name[c->x], tu_dt_name[c->w], tu_dt_name[c->dout], tu_dt_name[c->dx],
+             tu_dt_name[c->dw], shp, (long long)in, (long long)hid, c->strided ? " strided" : "",
+             c->no_dx ? " no dx" : "", c->no_dw ? " no dw" : "");
+    tu_rand r = {seed};
+    /* x[r, j] at r xrs + j xcs, dx[r, j] at r grs + j gcs; the strided views leave gaps. */
+    int64_t xcs = c->strided ? 2 : 1, xrs = c->strided ? 2 * in + 3 : in;
+    int64_t gcs = c->strided ? 3 : 1, grs = c->strided ? 3 * in + 2 : in;
+    int64_t xstr[3], gstr[3], wtstr[2] = {1, hid};
+    row_view_strides(c->ndim, xshape, xrs, xcs, xstr);
+    row_view_strides(c->ndim, xshape, grs, gcs, gstr);
+    kbuf x = kb_new(c->x, rows * xrs), wg = kb_new(c->w, hid * in), wu = kb_new(c->w, hid * in),
+         dout = kb_new(c->dout, rows * hid), dx = kb_new(c->dx, rows * grs), dwg = kb_new(c->dw, hid * in),
+         dwu = kb_new(c->dw, hid * in);
+    kb_fill(&x, &r, -1, 1);
+    kb_fill(&wg, &r, -1, 1);
+    kb_fill(&wu, &r, -1, 1);
+    kb_fill(&dout, &r, -1, 1);
+    kb_sentinel(&dx), kb_sentinel(&dwg), kb_sentinel(&dwu);
+    mlxp_tensor tx = kb_tensor(&x, c->ndim, xshape, c->strided ? xstr : NULL), tg = kb_tensor(&wg, 2, wshape, NULL),
+                tu = kb_tensor(&wu, 2, wshape, NULL), tdo = kb_tensor(&dout, c->ndim, oshape, NULL),
+                tdx = kb_tensor(&dx, c->ndim, xshape, c->strided ? gstr : NULL),
+                tdwg = kb_tensor(&dwg, 2, wshape, NULL), tdwu = kb_tensor(&dwu, 2, wshape, c->strided ? wtstr : NULL);
+    mlxp_status st = mlxp_gated_linear_backward(&tx, &tg, &tu, &tdo, c->act, c->no_dx ? NULL : &tdx,
+                                                c->no_dw ? NULL : &tdwg, c->no_dw ? NULL : &tdwu);
+    CHECK(st == MLXP_OK, "%s: status %d (%s)", name, (int)st, mlxp_last_error());
+
+    /* The inputs as the library read them, row-major, and the reference. */
+    size_t nx = (size_t)(rows * in > 0 ? rows * in : 1), nw = (size_t)(hid * in > 0 ? hid * in : 1),
+           nd = (size_t)(rows * hid > 0 ? rows * hid : 1);
+    double *xd = malloc(nx * sizeof(double)), *wgd = malloc(nw * sizeof(double)), *wud = malloc(nw * sizeof(double));
+    double *dod = malloc(nd * sizeof(double)), *rdx = malloc(nx * sizeof(double)), *tdx_ = malloc(nx * sizeof(double));
+    double *rdwg = malloc(nw * sizeof(double)), *rdwu = malloc(nw * sizeof(double));
+    double *tdwg_ = malloc(nw * sizeof(double)), *tdwu_ = malloc(nw * sizeof(double));
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < in; j++) xd[i * in + j] = kb_get(&x, i * xrs + j * xcs);
+    for (int64_t i = 0; i < hid * in; i++) wgd[i] = kb_get(&wg, i), wud[i] = kb_get(&wu, i);
+    for (int64_t i = 0; i < rows * hid; i++) dod[i] = kb_get(&dout, i);
+    glb_ref(c->act, rows, in, hid, xd, wgd, wud, dod, rdx, rdwg, rdwu, tdx_, tdwg_, tdwu_);
+
+    int bad = 0;
+    if (!c->no_dx) {
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < in; j++) {
+                double ref = rdx[i * in + j], got = kb_get(&dx, i * grs + j * gcs);
+                if (!near(got, ref, glb_out_tol(tdx_[i * in + j], ref, c->dx)) && bad++ < 3)
+                    fprintf(stderr, "%s: dx[%lld, %lld] = %.9g, want %.9g\n", name, (long long)i, (long long)j, got,
+                            ref);
+            }
+        /* Elements between dx's rows and columns keep the sentinel. */
+        int touched = 0;
+        for (int64_t e = 0; e < dx.n; e++) {
+            int64_t col = e % grs;
+            if (col % gcs == 0 && col / gcs < in) continue;
+            unsigned char* p = (unsigned char*)dx.data + e * (int64_t)tu_size(c->dx);
+            for (size_t k = 0; k < tu_size(c->dx); k++) touched += p[k] != 0x5a;
+        }
+        CHECK(touched == 0, "%s: %d bytes between dx's elements changed", name, touched);
+    }
+    if (!c->no_dw) {
+        int zeros = 0;
+        for (int64_t h = 0; h < hid; h++)
+            for (int64_t j = 0; j < in; j++) {
+                double refg = rdwg[h * in + j], refu = rdwu[h * in + j];
+                double gotg = kb_get(&dwg, h * in + j), gotu = kb_get(&dwu, c->strided ? j * hid + h : h * in + j);
+                int ok = near(gotg, refg, glb_out_tol(tdwg_[h * in + j], refg, c->dw)) &&
+                         near(gotu, refu, glb_out_tol(tdwu_[h * in + j], refu, c->dw));
+                if (!ok && bad++ < 3)
+                    fprintf(stderr, "%s: dw_gate[%lld, %lld] = %.9g (want %.9g), dw_up %.9g (want %.9g)\n", name,
+                            (long long)h, (long long)j, gotg, refg, gotu, refu);
+                zeros += gotg == 0 && gotu == 0;
+            }
+        /* No rows: the sums are empty and both weight gradients are exactly zero. */
+        if (rows == 0)
+            CHECK(zeros == hid * in, "%s: %lld of %lld dw entries are not 0", name, (long long)(hid * in - zeros),
+                  (long long)(hid * in));
+    }
+    CHECK(bad == 0, "%s: %d elements wrong", name, bad);
+
+    /* The same call with 1 and with 2 threads writes the same bits. */
+    if (c->threads) {
+        int32_t threads0 = 0;
+        CHECK_OK(mlxp_get_num_threads(&threads0));
+        kbuf out[2][3];
+        for (int t = 0; t < 2; t++) {
+            CHECK_OK(mlxp_set_num_threads(t + 1));
+            out[t][0] = kb_new(c->dx, dx.n), out[t][1] = kb_new(c->dw, dwg.n), out[t][2] = kb_new(c->dw, dwu.n);
+            tdx.data = out[t][0].data, tdwg.data = out[t][1].data, tdwu.data = out[t][2].data;
+            CHECK_OK(mlxp_gated_linear_backward(&tx, &tg, &tu, &tdo, c->act, &tdx, &tdwg, &tdwu));
+        }
+        CHECK_OK(mlxp_set_num_threads(threads0));
+        for (int k = 0; k < 3; k++) {
+            size_t bytes = (size_t)out[0][k].n * tu_size(out[0][k].dt);
+            CHECK(memcmp(out[0][k].data, out[1][k].data, bytes) == 0, "%s: output %d differs between 1 and 2 threads",
+                  name, k);
+            kb_free(&out[0][k]), kb_free(&out[1][k]);
+        }
+    }
+    free(xd), free(wgd), free(wud), free(dod), free(rdx), free(tdx_), free(rdwg), free(rdwu), free(tdwg_), free(tdwu_);
+    kb_free(&x), kb_free(&wg), kb_free(&wu), kb_free(&dout), kb_free(&dx), kb_free(&dwg), kb_free(&dwu);
+}
+
+static void test_gated_linear_backward(void) {
+    check_glb_reference();
+    uint64_t seed = 3000;
+    /* in 37, 21, 19, 1 are not multiples of 16 (vector tails); 64 is. */
+    for (int act = MLXP_ACT_SILU; act <= MLXP_ACT_GELU_TANH; act++) {
+        const glb_case cases[] = {
+            {.act = act, .x = TU_F32, .w = TU_F32, .dout = TU_F32, .dx = TU_F32, .dw = TU_F32, .ndim = 2, .lead = {5},
+             .in = 37, .hidden = 19},
+            {.act = act, .x = TU_BF16, .w = TU_BF16, .dout = TU_BF16, .dx = TU_F32, .dw = TU_F32, .ndim = 3,
+             .lead = {2, 3}, .in = 21, .hidden = 17},
+            {.act = act, .x = TU_F32, .w = TU_F32, .dout = TU_BF16, .dx = TU_F16, .dw = TU_F16, .ndim = 1, .in = 37,
+             .hidden = 23},
+            {.act = act, .x = TU_F32, .w = TU_F32, .dout = TU_F32, .dx = TU_F32, .dw = TU_F32, .ndim = 3,
+             .lead = {2, 2}, .in = 19, .hidden = 9, .strided = 1},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_gated_linear_backward(&cases[i], seed++);
+    }
+    const glb_case cases[] = {
+        /* strided bfloat16 x into a float16 dx */
+        {.act = MLXP_ACT_GELU, .x = TU_BF16, .w = TU_BF16, .dout = TU_F32, .dx = TU_F16, .dw = TU_BF16, .ndim = 2,
+         .lead = {6}, .in = 21, .hidden = 11, .strided = 1},
+        /* every tensor its own dtype */
+        {.act = MLXP_ACT_SILU, .x = TU_BF16, .w = TU_F32, .dout = TU_F16, .dx = TU_F16, .dw = TU_BF16, .ndim = 2,
+         .lead = {3}, .in = 64, .hidden = 33},
+        /* only dx; only dw */
+        {.act = MLXP_ACT_GELU_TANH, .x = TU_F16, .w = TU_F16, .dout = TU_F32, .dx = TU_BF16, .ndim = 3, .lead = {2, 2},
+         .in = 37, .hidden = 13, .no_dw = 1},
+        {.act = MLXP_ACT_GELU, .x = TU_F32, .w = TU_BF16, .dout = TU_F32, .dw = TU_F32, .ndim = 2, .lead = {7},
+         .in = 19, .hidden = 21, .no_dx = 1},
+        {.act = MLXP_ACT_SILU, .x = TU_F32, .w = TU_F32, .dout = TU_F32, .dx = TU_F32, .ndim = 2, .lead = {4}, .in = 21,
+         .hidden = 5, .no_dw = 1, .strided = 1},
+        /* in 1, hidden 1 */
+        {.act = MLXP_ACT_GELU_TANH, .ndim = 2, .lead = {4}, .in = 1, .hidden = 1},
+        /* zero rows: dw comes out all zero (over a sentinel), dx has nothing to write */
+        {.act = MLXP_ACT_SILU, .dw = TU_F32, .ndim = 2, .lead = {0}, .in = 37, .hidden = 5},
+        {.act = MLXP_ACT_GELU, .x = TU_BF16, .w = TU_BF16, .dw = TU_BF16, .dx = TU_F16, .ndim = 3, .lead = {3, 0},
+         .in = 5, .hidden = 7, .strided = 1},
+        /* hidden 0: the sums over hidden are empty and dx comes out exactly 0 */
+        {.act = MLXP_ACT_GELU_TANH, .x = TU_BF16, .w = TU_BF16, .dx = TU_BF16, .ndim = 2, .lead = {3}, .in = 7,
+         .hidden = 0, .strided = 1},
+        /* large enough to split across threads */
+        {.act = MLXP_ACT_GELU, .ndim = 2, .lead = {64}, .in = 45, .hidden = 40, .threads = 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_gated_linear_backward(&cases[i], seed++);
 }
 
 /* ======================================================================================
@@ -830,6 +1126,7 @@ int main(void) {
     printf("test_kernels: kernel path %s\n", isa);
     test_matmul();
     test_linear();
+    test_gated_linear_backward();
     test_norms();
     test_norm_backward();
     test_activations();

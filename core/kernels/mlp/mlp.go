@@ -18,7 +18,8 @@ import (
 //	dx  = dgate Wg + dup Wu,   dWg = dgate^T x,   dWu = dup^T x
 //
 // x is [..., in], wGate and wUp [hidden, in], dout [..., hidden] (x's leading dims);
-// dx (x's shape) and dwGate, dwUp ([hidden, in]) are each optional (nil: not computed).
+// dx (x's shape) and dwGate, dwUp ([hidden, in]) are each optional (nil: not computed;
+// with all three nil the call only validates its arguments).
 // Any float dtype and strides for every tensor; arithmetic is float32 through Matmul (the
 // weight gradients sum over all rows of x), each output rounded once, bit-identical for
 // any thread count. The outputs must not overlap each other or any input. Scratch is
@@ -30,7 +31,7 @@ func GatedLinearBackward(kind kernels.Activation, x, wGate, wUp, dout tensor.Ten
 		return err
 	}
 	rows, in, hidden, err := checkShapes(x, wGate, wUp, dout, dx, dwGate, dwUp)
-	if err != nil {
+	if err != nil || (dx == nil && dwGate == nil && dwUp == nil) {
 		return err
 	}
 	// x and dout as float32 rows [rows, in] and [rows, hidden].
