@@ -4,7 +4,8 @@
 # Debian 12 has no Swift compiler, so the tests run inside a Debian 13 ("trixie") root
 # folder made with debootstrap, which has Debian's `swiftlang` package (Swift 6.0.3):
 #   1. make the root folder once (about 3 GB, about a minute) and reuse it afterwards;
-#   2. build the library on the host if build/lib/libmlxprim.so is missing;
+#   2. build the library on the host (incremental: a few seconds when nothing changed), so
+#      the binding is always tested against the current sources;
 #   3. bind-mount the repository read-only at /src in the root and run `swift test` there,
 #      with SwiftPM's build folder inside the root, so the work tree is never written;
 #   4. unmount everything on exit, even on failure.
@@ -115,10 +116,8 @@ if [ ! -f "$swift_ready" ]; then
 fi
 
 # --- 2. The library, built on the host ------------------------------------------------
-if [ ! -e "$repo/build/lib/libmlxprim.so" ]; then
-    log "building the library (scripts/build.sh)"
-    bash "$repo/scripts/build.sh"
-fi
+log "building the library (scripts/build.sh)"
+bash "$repo/scripts/build.sh"
 [ -f "$repo/build/include/mlxprim.h" ] || die "missing $repo/build/include/mlxprim.h"
 
 # --- 3. swift test inside the root ------------------------------------------------------
