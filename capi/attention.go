@@ -177,14 +177,7 @@ func mlxpgo_flash_attention_varlen(q, k, v, cuQ, cuK, out, lse *C.mlxp_tensor, p
 	if err != nil {
 		return fail(err)
 	}
-	if cuQ == nil || cuK == nil {
-		return invalid("cu_seqlens_q and cu_seqlens_k must not be NULL")
-	}
-	sq, err := int32Values("cu_seqlens_q", cuQ)
-	if err != nil {
-		return fail(err)
-	}
-	sk, err := int32Values("cu_seqlens_k", cuK)
+	sq, sk, err := cuSeqlens(cuQ, cuK)
 	if err != nil {
 		return fail(err)
 	}
@@ -275,16 +268,21 @@ func mlxpgo_flash_attention_varlen_backward(q, k, v, out, dout, lse, cuQ, cuK, d
 	if err != nil {
 		return fail(err)
 	}
-	if cuQ == nil || cuK == nil {
-		return invalid("cu_seqlens_q and cu_seqlens_k must not be NULL")
-	}
-	sq, err := int32Values("cu_seqlens_q", cuQ)
-	if err != nil {
-		return fail(err)
-	}
-	sk, err := int32Values("cu_seqlens_k", cuK)
+	sq, sk, err := cuSeqlens(cuQ, cuK)
 	if err != nil {
 		return fail(err)
 	}
 	return result(attention.BackwardVarlen(ts[0], ts[1], ts[2], ts[3], ts[4], ts[5], sq, sk, ts[6], ts[7], ts[8], p))
+}
+
+// cuSeqlens reads the cu_seqlens_q and cu_seqlens_k tensors of the varlen calls.
+func cuSeqlens(cuQ, cuK *C.mlxp_tensor) (sq, sk []int32, err error) {
+	if cuQ == nil || cuK == nil {
+		return nil, nil, errs.New(errs.InvalidArgument, "cu_seqlens_q and cu_seqlens_k must not be NULL")
+	}
+	if sq, err = int32Values("cu_seqlens_q", cuQ); err != nil {
+		return nil, nil, err
+	}
+	sk, err = int32Values("cu_seqlens_k", cuK)
+	return sq, sk, err
 }

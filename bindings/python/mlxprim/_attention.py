@@ -117,6 +117,12 @@ def _default_out(out, qa, va):
     return np.empty(shape, qa.dtype)
 
 
+def _grad_inputs(q, k, v, out, dout, lse):
+    """The tensors every gradient call reads: the forward inputs, its out and lse, dout."""
+    return tuple(as_tensor(t, name) for t, name in
+                 ((q, "q"), (k, "k"), (v, "v"), (out, "out"), (dout, "dout"), (lse, "lse")))
+
+
 def _heads_and_len(qa, layout):
     """(Hq, Lq) of q, or None when q's shape is not 4-D."""
     if qa is None or qa.shape is None or len(qa.shape) != 4:
@@ -232,12 +238,7 @@ def flash_attention_backward(q, k, v, out, dout, lse, *, scale=None, causal=True
         InvalidArgumentError, ShapeMismatchError, UnsupportedDtypeError, as
         :func:`flash_attention`.
     """
-    qa = as_tensor(q, "q")
-    ka = as_tensor(k, "k")
-    va = as_tensor(v, "v")
-    outa = as_tensor(out, "out")
-    douta = as_tensor(dout, "dout")
-    lsea = as_tensor(lse, "lse")
+    qa, ka, va, outa, douta, lsea = _grad_inputs(q, k, v, out, dout, lse)
     p, keep = _flash_params(qa, scale, causal, window, layout, softcap, bias, alibi_slopes,
                             key_lengths, sinks)
     dq = empty_like(qa) if dq is None else dq
@@ -282,12 +283,7 @@ def flash_attention_bias_grad(q, k, v, out, dout, lse, bias, *, scale=None, caus
         InvalidArgumentError, ShapeMismatchError, UnsupportedDtypeError, as
         :func:`flash_attention`.
     """
-    qa = as_tensor(q, "q")
-    ka = as_tensor(k, "k")
-    va = as_tensor(v, "v")
-    outa = as_tensor(out, "out")
-    douta = as_tensor(dout, "dout")
-    lsea = as_tensor(lse, "lse")
+    qa, ka, va, outa, douta, lsea = _grad_inputs(q, k, v, out, dout, lse)
     if bias is None:
         raise InvalidArgumentError("bias: the forward call's bias is required")
     p, keep = _flash_params(qa, scale, causal, window, layout, softcap, bias, alibi_slopes,
@@ -423,12 +419,7 @@ def flash_attention_varlen_backward(q, k, v, out, dout, lse, cu_seqlens_q, cu_se
         ShapeMismatchError, UnsupportedDtypeError, as :func:`flash_attention_backward`.
     """
     p = _params(scale, causal, window, "BSHD", softcap)
-    qa = as_tensor(q, "q")
-    ka = as_tensor(k, "k")
-    va = as_tensor(v, "v")
-    outa = as_tensor(out, "out")
-    douta = as_tensor(dout, "dout")
-    lsea = as_tensor(lse, "lse")
+    qa, ka, va, outa, douta, lsea = _grad_inputs(q, k, v, out, dout, lse)
     cqa = as_tensor(_vector(cu_seqlens_q, np.int32), "cu_seqlens_q")
     cka = as_tensor(_vector(cu_seqlens_k, np.int32), "cu_seqlens_k")
     # keep holds the descriptors p points to: they must stay alive until the call returns.
