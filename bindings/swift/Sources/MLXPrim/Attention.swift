@@ -197,24 +197,14 @@ extension MLXPrim {
         var dq = [T](repeating: 0, count: try elementCount(qShape, "dq"))
         var dk = [T](repeating: 0, count: try elementCount(kShape, "dk"))
         var dv = [T](repeating: 0, count: try elementCount(vShape, "dv"))
-        try q.withUnsafeBufferPointer { q in
-            try k.withUnsafeBufferPointer { k in
-                try v.withUnsafeBufferPointer { v in
-                    try out.withUnsafeBufferPointer { out in
-                        try dout.withUnsafeBufferPointer { dout in
-                            try lse.withUnsafeBufferPointer { lse in
-                                try dq.withUnsafeMutableBufferPointer { dq in
-                                    try dk.withUnsafeMutableBufferPointer { dk in
-                                        try dv.withUnsafeMutableBufferPointer { dv in
-                                            try flashAttentionBackward(
-                                                q: q, qShape: qShape, k: k, kShape: kShape,
-                                                v: v, vShape: vShape, out: out, dout: dout,
-                                                lse: lse, params: params, dq: dq, dk: dk, dv: dv)
-                                        }
-                                    }
-                                }
-                            }
-                        }
+        try withGradInputs(q, k, v, out, dout, lse) { q, k, v, out, dout, lse in
+            try dq.withUnsafeMutableBufferPointer { dq in
+                try dk.withUnsafeMutableBufferPointer { dk in
+                    try dv.withUnsafeMutableBufferPointer { dv in
+                        try flashAttentionBackward(
+                            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape,
+                            out: out, dout: dout, lse: lse, params: params, dq: dq, dk: dk,
+                            dv: dv)
                     }
                 }
             }
@@ -275,22 +265,11 @@ extension MLXPrim {
         // Without a bias there is nothing to allocate; the library reports the missing bias.
         var dbias = [Float](repeating: 0, count: try elementCount(
             params.biasShape ?? [0], "dbias"))
-        try q.withUnsafeBufferPointer { q in
-            try k.withUnsafeBufferPointer { k in
-                try v.withUnsafeBufferPointer { v in
-                    try out.withUnsafeBufferPointer { out in
-                        try dout.withUnsafeBufferPointer { dout in
-                            try lse.withUnsafeBufferPointer { lse in
-                                try dbias.withUnsafeMutableBufferPointer { dbias in
-                                    try flashAttentionBiasGrad(
-                                        q: q, qShape: qShape, k: k, kShape: kShape, v: v,
-                                        vShape: vShape, out: out, dout: dout, lse: lse,
-                                        params: params, dbias: dbias)
-                                }
-                            }
-                        }
-                    }
-                }
+        try withGradInputs(q, k, v, out, dout, lse) { q, k, v, out, dout, lse in
+            try dbias.withUnsafeMutableBufferPointer { dbias in
+                try flashAttentionBiasGrad(
+                    q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape,
+                    out: out, dout: dout, lse: lse, params: params, dbias: dbias)
             }
         }
         return dbias
@@ -454,26 +433,14 @@ extension MLXPrim {
         var dq = [T](repeating: 0, count: try elementCount(qShape, "dq"))
         var dk = [T](repeating: 0, count: try elementCount(kShape, "dk"))
         var dv = [T](repeating: 0, count: try elementCount(vShape, "dv"))
-        try q.withUnsafeBufferPointer { q in
-            try k.withUnsafeBufferPointer { k in
-                try v.withUnsafeBufferPointer { v in
-                    try out.withUnsafeBufferPointer { out in
-                        try dout.withUnsafeBufferPointer { dout in
-                            try lse.withUnsafeBufferPointer { lse in
-                                try dq.withUnsafeMutableBufferPointer { dq in
-                                    try dk.withUnsafeMutableBufferPointer { dk in
-                                        try dv.withUnsafeMutableBufferPointer { dv in
-                                            try flashAttentionVarlenBackward(
-                                                q: q, qShape: qShape, k: k, kShape: kShape,
-                                                v: v, vShape: vShape, out: out, dout: dout,
-                                                lse: lse, cuSeqlensQ: cuSeqlensQ,
-                                                cuSeqlensK: cuSeqlensK, params: params,
-                                                dq: dq, dk: dk, dv: dv)
-                                        }
-                                    }
-                                }
-                            }
-                        }
+        try withGradInputs(q, k, v, out, dout, lse) { q, k, v, out, dout, lse in
+            try dq.withUnsafeMutableBufferPointer { dq in
+                try dk.withUnsafeMutableBufferPointer { dk in
+                    try dv.withUnsafeMutableBufferPointer { dv in
+                        try flashAttentionVarlenBackward(
+                            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape,
+                            out: out, dout: dout, lse: lse, cuSeqlensQ: cuSeqlensQ,
+                            cuSeqlensK: cuSeqlensK, params: params, dq: dq, dk: dk, dv: dv)
                     }
                 }
             }
@@ -706,5 +673,29 @@ extension MLXPrim {
             return shape
         }
         return [shape[0], shape[2], shape[1]]
+    }
+
+    /// Calls body with buffer pointers to the arrays every gradient call reads: the
+    /// forward call's inputs, its output and lse, and dout.
+    private static func withGradInputs<T, R>(
+        _ q: [T], _ k: [T], _ v: [T], _ out: [T], _ dout: [T], _ lse: [Float],
+        _ body: (
+            UnsafeBufferPointer<T>, UnsafeBufferPointer<T>, UnsafeBufferPointer<T>,
+            UnsafeBufferPointer<T>, UnsafeBufferPointer<T>, UnsafeBufferPointer<Float>
+        ) throws -> R
+    ) rethrows -> R {
+        try q.withUnsafeBufferPointer { q in
+            try k.withUnsafeBufferPointer { k in
+                try v.withUnsafeBufferPointer { v in
+                    try out.withUnsafeBufferPointer { out in
+                        try dout.withUnsafeBufferPointer { dout in
+                            try lse.withUnsafeBufferPointer { lse in
+                                try body(q, k, v, out, dout, lse)
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
