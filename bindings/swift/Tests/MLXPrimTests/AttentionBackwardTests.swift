@@ -137,11 +137,10 @@ func attentionBiasGradReference(
 final class AttentionBackwardTests: XCTestCase {
     /// Runs the forward call (for out and lse) and the backward call on seeded inputs and
     /// compares dq, dk, dv with the Double reference within tol * (1 + |g|); returns dq.
-    @discardableResult
-    func check<T: MLXPrimFloat>(
-        _: T.Type, qShape: [Int], kShape: [Int], vShape: [Int], params: AttentionParams,
-        tol: Double, seed: UInt64 = 70, file: StaticString = #filePath, line: UInt = #line
-    ) throws -> [T] {
+    /// Random q, k, v (seeded) and the forward output and lse for them, then a random dout.
+    func gradProblem<T: MLXPrimFloat>(
+        qShape: [Int], kShape: [Int], vShape: [Int], params: AttentionParams, seed: UInt64
+    ) throws -> ([T], [T], [T], [T], [Float], [T]) {
         var data = TestData(seed: seed)
         let q: [T] = data.values(product(qShape), scale: 1)
         let k: [T] = data.values(product(kShape), scale: 1)
@@ -150,9 +149,19 @@ final class AttentionBackwardTests: XCTestCase {
             q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape, params: params,
             returnLSE: true)
         let dout: [T] = data.values(fwd.output.count, scale: 1)
+        return (q, k, v, fwd.output, fwd.lse!, dout)
+    }
+
+    @discardableResult
+    func check<T: MLXPrimFloat>(
+        _: T.Type, qShape: [Int], kShape: [Int], vShape: [Int], params: AttentionParams,
+        tol: Double, seed: UInt64 = 70, file: StaticString = #filePath, line: UInt = #line
+    ) throws -> [T] {
+        let (q, k, v, out, lse, dout): ([T], [T], [T], [T], [Float], [T]) = try gradProblem(
+            qShape: qShape, kShape: kShape, vShape: vShape, params: params, seed: seed)
         let got = try MLXPrim.flashAttentionBackward(
-            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape, out: fwd.output,
-            dout: dout, lse: fwd.lse!, params: params)
+            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape, out: out,
+            dout: dout, lse: lse, params: params)
         let want = attentionBackwardReference(
             q: q.map(Double.init), qShape: qShape, k: k.map(Double.init), kShape: kShape,
             v: v.map(Double.init), vShape: vShape, dout: dout.map(Double.init), params: params)
@@ -238,17 +247,11 @@ final class AttentionBackwardTests: XCTestCase {
         _: T.Type, qShape: [Int], kShape: [Int], vShape: [Int], params: AttentionParams,
         tol: Double, seed: UInt64, file: StaticString = #filePath, line: UInt = #line
     ) throws -> [Float] {
-        var data = TestData(seed: seed)
-        let q: [T] = data.values(product(qShape), scale: 1)
-        let k: [T] = data.values(product(kShape), scale: 1)
-        let v: [T] = data.values(product(vShape), scale: 1)
-        let fwd = try MLXPrim.flashAttention(
-            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape, params: params,
-            returnLSE: true)
-        let dout: [T] = data.values(fwd.output.count, scale: 1)
+        let (q, k, v, out, lse, dout): ([T], [T], [T], [T], [Float], [T]) = try gradProblem(
+            qShape: qShape, kShape: kShape, vShape: vShape, params: params, seed: seed)
         let got = try MLXPrim.flashAttentionBiasGrad(
-            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape, out: fwd.output,
-            dout: dout, lse: fwd.lse!, params: params)
+            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape, out: out,
+            dout: dout, lse: lse, params: params)
         let want = attentionBiasGradReference(
             q: q.map(Double.init), qShape: qShape, k: k.map(Double.init), kShape: kShape,
             v: v.map(Double.init), vShape: vShape, dout: dout.map(Double.init), params: params)
