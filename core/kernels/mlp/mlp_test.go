@@ -119,41 +119,35 @@ func newMat(dt tensor.DType, shape []int, vals []float64, stride int) mat {
 		t = tensor.FromUint16(make([]uint16, size), dt, size)
 	}
 	t.Shape, t.Strides = shape, strides
-	m := mat{t: t, vals: make([]float64, n)}
-	for i := range n {
-		off := 0
-		rem := i
-		for d := len(shape) - 1; d >= 0; d-- {
-			off += rem % shape[d] * strides[d]
-			rem /= shape[d]
+	if vals != nil {
+		for i := range n {
+			t.StoreRow(elemOffset(t, i), []float32{float32(vals[i])})
 		}
-		if vals != nil {
-			t.StoreRow(off, []float32{float32(vals[i])})
-		}
-		var got [1]float32
-		t.LoadRow(off, got[:])
-		m.vals[i] = float64(got[0])
 	}
+	m := mat{t: t}
+	m.vals = m.read()
 	return m
 }
 
-func (m mat) read() []float64 { return newMatView(m.t) }
-
-// newMatView reads every element of t in row-major order.
-func newMatView(t tensor.Tensor) []float64 {
-	n := tensor.NumElOf(t.Shape)
-	out := make([]float64, n)
-	for i := range n {
-		off, rem := 0, i
-		for d := len(t.Shape) - 1; d >= 0; d-- {
-			off += rem % t.Shape[d] * t.Strides[d]
-			rem /= t.Shape[d]
-		}
+// read returns every element of m's tensor in row-major order.
+func (m mat) read() []float64 {
+	out := make([]float64, tensor.NumElOf(m.t.Shape))
+	for i := range out {
 		var v [1]float32
-		t.LoadRow(off, v[:])
+		m.t.LoadRow(elemOffset(m.t, i), v[:])
 		out[i] = float64(v[0])
 	}
 	return out
+}
+
+// elemOffset is the element offset of the i-th element of t in row-major order.
+func elemOffset(t tensor.Tensor, i int) int {
+	off := 0
+	for d := len(t.Shape) - 1; d >= 0; d-- {
+		off += i % t.Shape[d] * t.Strides[d]
+		i /= t.Shape[d]
+	}
+	return off
 }
 
 func forEachISA(t *testing.T, f func(t *testing.T)) {
