@@ -6,9 +6,11 @@
 //	 "copy_gbs": {...}, "fma_gflops_by_isa": {"avx2": {...}, ...},
 //	 "isa": "avx512", "threads": 2, "cpu": "AMD EPYC", ...}
 //
-// fma_gflops is the selected path's figure (MLXP_ISA lowers it). Usage:
+// fma_gflops is the selected path's figure (MLXP_ISA lowers it). With -isa none only the
+// bandwidths are measured (well under a second) and the two fma keys are left out, for a
+// benchmark that re-reads the bandwidth next to each memory-bound case. Usage:
 //
-//	mlxp-peak [-text] [-threads N] [-duration 200ms] [-repeats 3] [-buffer-mib 256] [-isa all|selected]
+//	mlxp-peak [-text] [-threads N] [-duration 200ms] [-repeats 3] [-buffer-mib 256] [-isa all|selected|none]
 package main
 
 import (
@@ -34,10 +36,10 @@ type pair struct {
 
 // output is the JSON document the command prints.
 type output struct {
-	FMA         pair            `json:"fma_gflops"`
+	FMA         *pair           `json:"fma_gflops,omitempty"`
 	Read        pair            `json:"read_gbs"`
 	Copy        pair            `json:"copy_gbs"`
-	FMAByISA    map[string]pair `json:"fma_gflops_by_isa"`
+	FMAByISA    map[string]pair `json:"fma_gflops_by_isa,omitempty"`
 	ISA         string          `json:"isa"`
 	Threads     int             `json:"threads"`
 	CPU         string          `json:"cpu"`
@@ -61,7 +63,7 @@ func run(args []string, w io.Writer) error {
 	dur := fs.Duration("duration", 200*time.Millisecond, "length of one FMA repeat")
 	repeats := fs.Int("repeats", 3, "repeats per figure (the best is kept)")
 	bufMiB := fs.Int("buffer-mib", 256, "bandwidth buffer in MiB (much larger than the last-level cache)")
-	which := fs.String("isa", "all", "paths whose FMA peak is measured: all or selected")
+	which := fs.String("isa", "all", "paths whose FMA peak is measured: all, selected or none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -88,8 +90,10 @@ func run(args []string, w io.Writer) error {
 	case "all":
 	case "selected":
 		opts.ISAs = []cpu.ISA{peak.Selected()}
+	case "none":
+		opts.ISAs = []cpu.ISA{}
 	default:
-		return fmt.Errorf("-isa: want all or selected, got %q", *which)
+		return fmt.Errorf("-isa: want all, selected or none, got %q", *which)
 	}
 	// Each measuring goroutine needs its own processor.
 	runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), *threads))
@@ -98,7 +102,6 @@ func run(args []string, w io.Writer) error {
 		return err
 	}
 	out := output{
-		FMA:         pair(r.FMA[r.ISA]),
 		Read:        pair(r.Read),
 		Copy:        pair(r.Copy),
 		FMAByISA:    map[string]pair{},
@@ -112,6 +115,9 @@ func run(args []string, w io.Writer) error {
 	}
 	for isa, p := range r.FMA {
 		out.FMAByISA[isa.String()] = pair(p)
+	}
+	if p, ok := r.FMA[r.ISA]; ok {
+		out.FMA = &pair{p.One, p.All}
 	}
 	if *text {
 		return writeText(w, out, r)

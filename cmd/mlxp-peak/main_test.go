@@ -40,6 +40,29 @@ func TestJSON(t *testing.T) {
 	}
 }
 
+// TestBandwidthOnly checks -isa none measures the bandwidths and leaves out the FMA keys.
+func TestBandwidthOnly(t *testing.T) {
+	var buf bytes.Buffer
+	if err := run([]string{"-isa", "none", "-repeats", "1", "-buffer-mib", "4"}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatalf("%v in %s", err, buf.String())
+	}
+	for _, k := range []string{"fma_gflops", "fma_gflops_by_isa"} {
+		if _, ok := doc[k]; ok {
+			t.Errorf("key %q present with -isa none: %s", k, buf.String())
+		}
+	}
+	for _, k := range []string{"read_gbs", "copy_gbs"} {
+		p, _ := doc[k].(map[string]any)
+		if v, _ := p["all"].(float64); !(v > 0) {
+			t.Errorf("%s[all] = %v, want > 0", k, p["all"])
+		}
+	}
+}
+
 // TestText checks the table names every row.
 func TestText(t *testing.T) {
 	var buf bytes.Buffer

@@ -19,9 +19,11 @@ scaled_dot_product_attention and jax.nn.dot_product_attention. The same rules as
 tests/bench/kernels.py apply, and its helpers are used: every library runs in this process
 with the same thread count (--threads), outputs are checked against a float64 reference
 before timing (a peer that disagrees is reported as a mismatch and not timed; a mismatch
-of ours makes the script exit 1), medians are printed with peer_time / our_time, and the
-roofline peaks come from `mlxp-peak` (a decode whose K and V stay in cache can exceed
-100% of the DRAM read bandwidth). The float64 reference covers a fixed random subset
+of ours makes the script exit 1), the libraries are timed in interleaved turns after an
+idle settle (--rounds, --settle), medians are printed with peer_time / our_time, and the
+roofline peaks come from `mlxp-peak`: the FMA peak measured at the start for prefill, the
+read bandwidth measured just before and just after each decode shape for decode (a decode
+whose K and V stay in cache can exceed 100% of the DRAM read bandwidth). The float64 reference covers a fixed random subset
 of 64 query rows (always including the first and the last), computed against all keys
 with the mask, so that it stays cheap at L = 8192.
 
@@ -29,8 +31,8 @@ Two limits keep the run sane, each printed when it applies: a peer that material
 [B, H, Lq, Lk] float32 score matrix (NumPy, mlx, jax on the CPU; their measured peaks are
 2-3x the matrix) is skipped when the matrix exceeds --max-scores-gib (4 GiB); a peer is
 skipped when its predicted time per call exceeds --max-call-seconds (15 s), predicted from
-the rate it reached on the previous shape of the same case and mask. Calls over one second
-are timed twice after the checked call instead of at least five times.
+the rate it reached on the previous shape of the same case and mask. A library whose
+checked call took over one second is timed twice, in its first two turns.
 
 Peak extra memory: for each prefill length (causal, the smallest D and H of the run) each
 library's call runs once in a fresh process (so no cache or pool of an earlier call hides
@@ -59,7 +61,6 @@ import json
 import math
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -272,26 +273,9 @@ PREPARERS = {OURS: ours, "numpy": numpy_peer, "mlx": kb.attn_mlx, "jax": jax_pee
 # ---------------------------------------------------------------------------------------
 
 @dataclass
-class Settings:
-    min_time: float = 0.3
-    min_repeats: int = 5
-    max_repeats: int = 2000
-    seed: int = 0
+class Settings(kb.Settings):
     max_call: float = 15.0       # seconds per call predicted for a peer
     max_scores: float = 4.0      # GiB of score matrix for a peer that materializes it
-
-
-def timed(run, first, st):
-    """Median seconds of run() and the number of timed calls; first is the duration of the
-    checked call, which warmed the library up."""
-    if first < SLOW_CALL:
-        return kb.time_run(run, st.min_time, st.min_repeats, st.max_repeats)
-    samples = []
-    for _ in range(SLOW_REPEATS):
-        t = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples), len(samples)
 
 
 def skip_reason(lib, s, st, rates):
@@ -324,6 +308,7 @@ def bench_case(L, s, preparers, peak, st, rates, log):
     rec = {"op": s.case, "case": s.case, "shape": asdict(s), "label": s.label(),
            "flops": flops, "bytes": nbytes, "rows": rows.tolist(), "times": {},
            "repeats": {}, "ratio": {}, "check": {}, "status": {}}
+    runs, first = {}, {}
     for lib, prep in preparers.items():
         why = skip_reason(lib, s, st, rates)
         if why:
@@ -334,7 +319,7 @@ def bench_case(L, s, preparers, peak, st, rates, log):
             run = prep(L, inputs)
             t = time.perf_counter()
             out = kb.to_numpy(L, run())
-            first = time.perf_counter() - t
+            first[lib] = time.perf_counter() - t
         except kb.Unsupported as e:
             rec["status"][lib] = f"unsupported: {e}"
             continue
@@ -350,14 +335,20 @@ def bench_case(L, s, preparers, peak, st, rates, log):
             log(f"  {s.case} {s.label()}: {lib} output disagrees with the reference "
                 f"{msg} (max |err| {err:.3g})")
             continue
-        secs, n = timed(run, first, st)
-        del run
-        gc.collect()  # a peer's buffers go before the next one runs
+        runs[lib] = run
+    # Decode is memory-bound: its roofline is the read bandwidth measured around it.
+    around = [kb.read_bandwidth_now(st, log)] if peak and s.case == "decode" else []
+    slow = {lib: SLOW_REPEATS for lib, secs in first.items() if secs >= SLOW_CALL}
+    for lib, (secs, n) in kb.time_libs(runs, st, first, slow).items():
         rec["times"][lib] = secs
         rec["repeats"][lib] = n
         rec["status"][lib] = "ok"
         amount = flops if s.case == "prefill" else nbytes
         rates[(lib, s.case, s.causal)] = (amount / secs, s.label())
+    if around:
+        around.append(kb.read_bandwidth_now(st, log))
+    del runs
+    gc.collect()  # the peers' buffers go before the next shape
     t = rec["times"].get(OURS)
     if t:
         for lib in preparers:
@@ -371,8 +362,7 @@ def bench_case(L, s, preparers, peak, st, rates, log):
                 rec["bound"], rec["roofline_fraction"] = (
                     "compute", rec["gflops"] / peak["fma_gflops"]["all"])
             else:
-                rec["bound"], rec["roofline_fraction"] = (
-                    "memory", rec["gbs"] / peak["read_gbs"]["all"])
+                rec.update(kb.roofline(0, nbytes, t, peak, around))
     return rec
 
 
@@ -596,12 +586,14 @@ def parse_args(argv):
     p.add_argument("--max-scores-gib", type=float, default=4.0,
                    help="skip a materializing peer above this score-matrix size (default 4)")
     p.add_argument("--seed", type=int, default=0)
+    kb.add_timing_args(p)
     p.add_argument("--mem-probe", help=argparse.SUPPRESS)     # internal: one memory probe
     p.add_argument("--mem-method", choices=["auto", "clear_refs", "hwm"], default="auto",
                    help=argparse.SUPPRESS)                     # internal: force a method
     a = p.parse_args(argv)
     if a.threads < 1:
         p.error("--threads must be >= 1")
+    kb.check_timing_args(p, a)
     a.cases = [c for c in a.cases.split(",") if c]
     bad = [c for c in a.cases if c not in ("prefill", "decode")]
     if bad or not a.cases:
@@ -651,9 +643,10 @@ def benchmark(a, L, versions, missing):
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     libs = [p for p in a.peers if kb.available(L, p)]
     left_out = {p: missing.get(p) or "not installed" for p in a.peers if p not in libs}
-    st = Settings(seed=a.seed, max_call=a.max_call_seconds, max_scores=a.max_scores_gib)
+    st = Settings(seed=a.seed, threads=a.threads, rounds=a.rounds, settle=a.settle,
+                  max_call=a.max_call_seconds, max_scores=a.max_scores_gib)
     if a.quick:
-        st.min_time, st.min_repeats, st.max_repeats = 0.01, 3, 50
+        st.min_time, st.min_repeats, st.max_repeats, st.buffer_mib = 0.01, 3, 50, 64
     if a.min_time is not None:
         st.min_time = a.min_time
 
@@ -695,8 +688,10 @@ def benchmark(a, L, versions, missing):
           f"(atol {TOL.atol:g}, rtol {TOL.rtol:g}); peers are skipped above a "
           f"{st.max_scores:g} GiB score matrix (numpy, mlx, jax form it) or "
           f"{st.max_call:g} s predicted per call")
-    print("times are medians; (Nx) = peer time / mlxprim time; % roofline: prefill of the "
-          "FMA peak (c), decode of the read bandwidth (m)\n")
+    print(f"times are medians of {st.rounds} interleaved turns per library ({st.settle:g} s "
+          "of idle before each); (Nx) = peer time / mlxprim time; % roofline: prefill of the "
+          "FMA peak (c), decode of the read bandwidth (m), the larger of two readings taken "
+          "just before and just after the decode's timings\n")
 
     preparers = {OURS: PREPARERS[OURS], **{p: PREPARERS[p] for p in libs}}
     results, failed, rates = [], [], {}

@@ -16,6 +16,14 @@ from the op's formula; a peer that disagrees is reported as a mismatch and not t
 mismatch of ours makes the script exit with status 1. Inputs are float32. Our calls write
 into a preallocated output (as an engine does); peers allocate theirs as they usually do.
 
+Timing is built for a shared host whose load changes while the script runs: for each shape
+the libraries take --rounds turns (default 3) in rotating order, each turn after --settle
+seconds of idle (default 0.2: OpenBLAS's worker threads spin for about 0.1 s after a call)
+and a short warm-up, so every library sees the same conditions and the ratios compare like
+with like. For a memory-bound shape the read bandwidth is measured by `mlxp-peak -isa none`
+just before and just after its timings and the larger reading is its roofline (the JSON
+keeps both readings and the fraction of the run's starting peak).
+
 Usage (from the repository root, after `bash scripts/build.sh`):
 
     python3 tests/bench/kernels.py [--threads 2] [--ops softmax,rms_norm] [--quick]
@@ -891,42 +899,73 @@ def check(L, op, got, ref):
     return True, worst, ""
 
 
-def time_run(run, min_time, min_repeats, max_repeats):
-    """Median seconds of run() after warm-up, and the number of timed calls."""
-    t0 = time.perf_counter()
-    run()  # first call: compiles, allocates, faults pages in
-    first = time.perf_counter() - t0
-    slow = first > 0.25  # e.g. a reference-BLAS matmul: fewer calls, same median
-    for _ in range(1 if slow else 3):
-        run()
-    if slow:
-        min_repeats = min(min_repeats, 3)
-    samples = []
-    deadline = time.perf_counter() + min_time
+SLOW_WARM = 0.25  # seconds: a library whose checked call took longer is not warmed up again
+WARM_TIME = 0.02  # seconds of untimed calls at the start of each turn
+
+
+def time_libs(runs, st, first=None, cap=None):
+    """Median seconds and number of timed calls of each library's run() (runs: lib -> run).
+
+    The libraries take turns: st.rounds passes over them, each pass starting with a
+    different one. In its turn a library first idles st.settle seconds (after a call,
+    OpenBLAS's worker threads spin for about 0.1 s and would take the cores from the next
+    library), then warms up (WARM_TIME of untimed calls, which also wakes its own worker
+    threads), then makes its share of the timed calls (st.min_time / st.rounds seconds).
+    A change of the machine's load during the run (other tenants of a shared host) so
+    falls on every library alike, and the ratios compare like with like. first: lib ->
+    seconds of its checked call; a library slower than SLOW_WARM makes one timed call per
+    turn and no warm-up calls. cap: lib -> most timed calls in all."""
+    first, cap = first or {}, cap or {}
+    libs = list(runs)
+    samples = {lib: [] for lib in libs}
+    share = st.min_time / st.rounds
+    fewest = max(1, math.ceil(st.min_repeats / st.rounds))
+    most = max(fewest, st.max_repeats // st.rounds)
     gc_was = gc.isenabled()
     gc.disable()
     try:
-        while len(samples) < min_repeats or (
-                time.perf_counter() < deadline and len(samples) < max_repeats):
-            t = time.perf_counter_ns()
-            run()
-            samples.append(time.perf_counter_ns() - t)
+        for r in range(st.rounds):
+            for lib in libs[r % len(libs):] + libs[:r % len(libs)]:
+                run, got = runs[lib], samples[lib]
+                if len(got) >= cap.get(lib, math.inf):
+                    continue
+                time.sleep(st.settle)
+                slow = first.get(lib, 0.0) > SLOW_WARM
+                warm_end, n = time.perf_counter() + WARM_TIME, 0
+                while not slow and (n < 2 or time.perf_counter() < warm_end) and n < most:
+                    run()
+                    n += 1
+                lo, hi = (1, 1) if slow else (fewest, most)
+                deadline, n = time.perf_counter() + share, 0
+                while n < lo or (n < hi and time.perf_counter() < deadline):
+                    t = time.perf_counter_ns()
+                    run()
+                    got.append(time.perf_counter_ns() - t)
+                    n += 1
     finally:
         if gc_was:
             gc.enable()
-    return statistics.median(samples) / 1e9, len(samples)
+    return {lib: (statistics.median(got) / 1e9, len(got)) for lib, got in samples.items()}
 
 
 @dataclass
 class Settings:
-    min_time: float = 0.3
+    min_time: float = 0.3   # seconds of timed calls per library and shape, over all rounds
     min_repeats: int = 5
     max_repeats: int = 2000
     seed: int = 0
+    rounds: int = 3         # turns of every library per shape (see time_libs)
+    settle: float = 0.2     # seconds of idle before each turn
+    threads: int = 2        # for the read-bandwidth readings around memory-bound shapes
+    buffer_mib: int = 256   # their buffer (several times the last-level cache)
 
 
 def bench_shape(L, op, shape, libs, peak, st, log):
-    """Check then time every library on one shape. Returns the result record."""
+    """Check every library on one shape, then time those that agree with the reference
+    (time_libs). A memory-bound shape's roofline is the read bandwidth measured just before
+    and just after its timings (the larger of the two; see read_bandwidth_now), as the
+    bandwidth left by other tenants of a shared host changes by tens of percent within
+    minutes. Returns the result record."""
     rng = L.np.random.default_rng([st.seed, sum(map(ord, op.name)), *shape])
     inputs = op.make(shape, rng)
     ref = op.reference(inputs)
@@ -934,13 +973,16 @@ def bench_shape(L, op, shape, libs, peak, st, log):
     rec = {"op": op.name, "shape": list(shape), "label": op.label(shape),
            "flops": flops, "bytes": nbytes, "times": {}, "repeats": {}, "ratio": {},
            "check": {}, "status": {}}
+    runs, first = {}, {}
     for lib in [OURS] + libs:
         if lib != OURS and lib not in op.peers:
             rec["status"][lib] = "n/a: no implementation for this op"
             continue
         try:
             run = op.ours(L, inputs) if lib == OURS else op.peers[lib](L, inputs)
-            out = to_numpy(L, run())
+            t = time.perf_counter()
+            out = to_numpy(L, run())  # first call: compiles, allocates, faults pages in
+            first[lib] = time.perf_counter() - t
         except Unsupported as e:
             rec["status"][lib] = f"unsupported: {e}"
             continue
@@ -954,10 +996,16 @@ def bench_shape(L, op, shape, libs, peak, st, log):
             log(f"  {op.name} {op.label(shape)}: {lib} output disagrees with the reference "
                 f"{msg} (max |err| {err:.3g})")
             continue
-        secs, n = time_run(run, st.min_time, st.min_repeats, st.max_repeats)
+        runs[lib] = run
+    memory_bound = bool(peak) and (
+        flops / peak["fma_gflops"]["all"] < nbytes / peak["read_gbs"]["all"])
+    around = [read_bandwidth_now(st, log)] if memory_bound else []
+    for lib, (secs, n) in time_libs(runs, st, first).items():
         rec["times"][lib] = secs
         rec["repeats"][lib] = n
         rec["status"][lib] = "ok"
+    if memory_bound:
+        around.append(read_bandwidth_now(st, log))
     t = rec["times"].get(OURS)
     if t:
         for lib in libs:
@@ -966,34 +1014,85 @@ def bench_shape(L, op, shape, libs, peak, st, log):
         rec["gflops"] = flops / t / 1e9
         rec["gbs"] = nbytes / t / 1e9
         if peak:
-            f_peak, b_peak = peak["fma_gflops"]["all"], peak["read_gbs"]["all"]
-            bound = max(flops / (f_peak * 1e9), nbytes / (b_peak * 1e9))
-            rec["bound"] = "compute" if flops / f_peak >= nbytes / b_peak else "memory"
-            rec["roofline_fraction"] = bound / t
+            rec.update(roofline(flops, nbytes, t, peak, around))
     return rec
+
+
+def roofline(flops, nbytes, secs, peak, around):
+    """The roofline fields of a record: bound, roofline_fraction and, for a memory-bound
+    shape, the read bandwidths measured around it (None where a measurement failed) and
+    the fraction of the run's starting peak. around: [before, after] GB/s, or []."""
+    f_peak, b_start = peak["fma_gflops"]["all"], peak["read_gbs"]["all"]
+    if flops / f_peak >= nbytes / b_start:
+        return {"bound": "compute", "roofline_fraction": flops / (f_peak * 1e9) / secs}
+    measured = [b for b in around if b]
+    b_peak = max(measured) if measured else b_start
+    return {"bound": "memory", "roofline_fraction": nbytes / (b_peak * 1e9) / secs,
+            "read_gbs_around": around, "read_gbs_used": b_peak,
+            "roofline_fraction_start_peak": nbytes / (b_start * 1e9) / secs}
 
 
 # ---------------------------------------------------------------------------------------
 # Peak, report, plot
 # ---------------------------------------------------------------------------------------
 
-def measure_peak(threads, quick, log):
-    """Run mlxp-peak (a built binary on PATH, else `go run ./cmd/mlxp-peak`)."""
+def peak_command(log):
+    """The mlxp-peak command: a binary on PATH, else one built once into build/bench (a
+    build takes seconds; `go run` would rebuild it for every bandwidth reading)."""
     import shutil
+    global _PEAK_EXE
+    if _PEAK_EXE is None:
+        exe = shutil.which("mlxp-peak")
+        if not exe:
+            built = ROOT / "build" / "bench" / "mlxp-peak"
+            built.parent.mkdir(parents=True, exist_ok=True)
+            p = subprocess.run(["go", "build", "-o", str(built), "./cmd/mlxp-peak"], cwd=ROOT,
+                               capture_output=True, text=True)
+            if p.returncode != 0:
+                log(f"peak: go build ./cmd/mlxp-peak failed: {p.stderr.strip()[:300]}")
+                exe = ""
+            else:
+                exe = str(built)
+        _PEAK_EXE = exe
+    return _PEAK_EXE
+
+
+_PEAK_EXE = None
+
+
+def run_peak(args, log):
+    """Run mlxp-peak with args; its JSON document, or None (logged) when it fails."""
+    exe = peak_command(log)
+    if not exe:
+        return None
+    try:
+        p = subprocess.run([exe, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        log(f"peak: {exe} failed ({e})")
+        return None
+    if p.returncode != 0:
+        log(f"peak: {exe} exited {p.returncode}: {p.stderr.strip()[:300]}")
+        return None
+    return json.loads(p.stdout)
+
+
+def measure_peak(threads, quick, log):
+    """The machine's FMA peak and bandwidths at this thread count (mlxp-peak), or None."""
     args = ["-threads", str(threads), "-isa", "selected"]
     if quick:
         args += ["-duration", "20ms", "-repeats", "1", "-buffer-mib", "64"]
-    exe = shutil.which("mlxp-peak")
-    cmd = [exe, *args] if exe else ["go", "run", "./cmd/mlxp-peak", *args]
-    try:
-        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        log(f"peak: {' '.join(cmd)} failed ({e}); fractions of peak are left out")
-        return None
-    if p.returncode != 0:
-        log(f"peak: {' '.join(cmd)} exited {p.returncode}: {p.stderr.strip()[:300]}")
-        return None
-    return json.loads(p.stdout)
+    peak = run_peak(args, log)
+    if peak is None:
+        log("peak: fractions of peak are left out")
+    return peak
+
+
+def read_bandwidth_now(st, log):
+    """The read bandwidth (GB/s, all threads) measured now by mlxp-peak -isa none, or None."""
+    args = ["-threads", str(st.threads), "-isa", "none", "-repeats", "1",
+            "-buffer-mib", str(st.buffer_mib)]
+    doc = run_peak(args, log)
+    return doc["read_gbs"]["all"] if doc else None
 
 
 def fmt_time(s):
@@ -1098,9 +1197,11 @@ def parse_args(argv):
                    help="read the peaks from this mlxp-peak JSON instead of measuring them")
     p.add_argument("--min-time", type=float, help="seconds of timed calls per library and shape")
     p.add_argument("--seed", type=int, default=0)
+    add_timing_args(p)
     a = p.parse_args(argv)
     if a.threads < 1:
         p.error("--threads must be >= 1")
+    check_timing_args(p, a)
     a.ops = [o for o in a.ops.split(",") if o] or list(OPS)
     unknown = [o for o in a.ops if o not in OPS]
     if unknown:
@@ -1110,6 +1211,24 @@ def parse_args(argv):
     if bad:
         p.error(f"unknown peer(s) {bad}; known: {PEERS}")
     return a
+
+
+def add_timing_args(p):
+    """--rounds and --settle (see time_libs), shared with attention.py."""
+    p.add_argument("--rounds", type=int, default=Settings.rounds,
+                   help=f"turns of every library per shape (default {Settings.rounds})")
+    p.add_argument("--settle", type=float, default=None,
+                   help=f"seconds of idle before each turn (default {Settings.settle}, "
+                        "0 with --quick)")
+
+
+def check_timing_args(p, a):
+    if a.rounds < 1:
+        p.error("--rounds must be >= 1")
+    if a.settle is None:
+        a.settle = 0.0 if a.quick else Settings.settle
+    if a.settle < 0:
+        p.error("--settle must be >= 0")
 
 
 def install():
@@ -1158,9 +1277,9 @@ def benchmark(a, L, versions, missing):
     libs = [p for p in a.peers if available(L, p)]
     left_out = {p: missing.get(p) or missing.get("onnx") or "not installed"
                 for p in a.peers if p not in libs}
-    st = Settings(seed=a.seed)
+    st = Settings(seed=a.seed, threads=a.threads, rounds=a.rounds, settle=a.settle)
     if a.quick:
-        st.min_time, st.min_repeats, st.max_repeats = 0.01, 3, 50
+        st.min_time, st.min_repeats, st.max_repeats, st.buffer_mib = 0.01, 3, 50, 64
     if a.min_time is not None:
         st.min_time = a.min_time
 
@@ -1195,8 +1314,11 @@ def benchmark(a, L, versions, missing):
         print(f"peak (threads={a.threads}): FMA {peak['fma_gflops']['all']:.1f} GFLOP/s "
               f"(1 thread {peak['fma_gflops']['1']:.1f}), read {peak['read_gbs']['all']:.1f} GB/s "
               f"(1 thread {peak['read_gbs']['1']:.1f})")
-    print("times are medians; (Nx) = peer time / mlxprim time; % roofline = max(flops / FMA "
-          "peak, bytes / read peak) / time, c = compute-bound, m = memory-bound\n")
+    print(f"times are medians of {st.rounds} interleaved turns per library ({st.settle:g} s of "
+          f"idle before each); (Nx) = peer time / mlxprim time; % roofline = max(flops / FMA "
+          "peak, bytes / read peak) / time, c = compute-bound, m = memory-bound; the read peak "
+          "of a memory-bound row is the larger of two readings taken just before and just "
+          "after its timings\n")
 
     results, skipped, failed = [], [], []
     for name in a.ops:
