@@ -91,3 +91,14 @@ mlxp_status mlxp_flash_attention_varlen_backward(
         (mlxp_tensor*)lse, (mlxp_tensor*)cu_seqlens_q, (mlxp_tensor*)cu_seqlens_k, dq, dk, dv,
         (mlxp_attention_params*)params);
 }
+
+mlxp_status mlxp_flash_attention_rope_backward(const mlxp_tensor* q, const mlxp_tensor* k,
+                                               const mlxp_tensor* v, const mlxp_tensor* out,
+                                               const mlxp_tensor* dout, const mlxp_tensor* lse,
+                                               mlxp_tensor* dq, mlxp_tensor* dk,
+                                               mlxp_tensor* dv, const mlxp_rope_params* rope,
+                                               const mlxp_attention_params* params) {
+    return mlxpgo_flash_attention_rope_backward(
+        (mlxp_tensor*)q, (mlxp_tensor*)k, (mlxp_tensor*)v, (mlxp_tensor*)out, (mlxp_tensor*)dout,
+        (mlxp_tensor*)lse, dq, dk, dv, (mlxp_rope_params*)rope, (mlxp_attention_params*)params);
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mlxprim/mlxprim/core/attention"
 	"github.com/mlxprim/mlxprim/core/errs"
+	"github.com/mlxprim/mlxprim/core/kernels/rope"
 	"github.com/mlxprim/mlxprim/core/tensor"
 )
 
@@ -208,12 +209,9 @@ func mlxpgo_flash_attention_rope(q, k, v, out, lse *C.mlxp_tensor, rp *C.mlxp_ro
 	if err != nil {
 		return fail(err)
 	}
-	r, err := ropeParams(rp)
+	r, err := forwardRoPEParams(rp)
 	if err != nil {
 		return fail(err)
-	}
-	if r.Inverse {
-		return invalid("rope.inverse must be 0: attention uses the forward rotation")
 	}
 	ts, err := tensorArgs([]string{"q", "k", "v", "out"}, q, k, v, out)
 	if err != nil {
@@ -224,6 +222,34 @@ func mlxpgo_flash_attention_rope(q, k, v, out, lse *C.mlxp_tensor, rp *C.mlxp_ro
 		return fail(err)
 	}
 	return result(attention.ForwardRoPE(ts[0], ts[1], ts[2], ts[3], l, r, p))
+}
+
+// forwardRoPEParams reads the rope parameters of a fused RoPE attention call, which uses
+// the forward rotation only.
+func forwardRoPEParams(rp *C.mlxp_rope_params) (rope.Params, error) {
+	r, err := ropeParams(rp)
+	if err == nil && r.Inverse {
+		err = errs.New(errs.InvalidArgument, "rope.inverse must be 0: attention uses the forward rotation")
+	}
+	return r, err
+}
+
+//export mlxpgo_flash_attention_rope_backward
+func mlxpgo_flash_attention_rope_backward(q, k, v, out, dout, lse, dq, dk, dv *C.mlxp_tensor, rp *C.mlxp_rope_params, params *C.mlxp_attention_params) (status C.mlxp_status) {
+	defer guard(&status)
+	p, err := attentionParams(params)
+	if err != nil {
+		return fail(err)
+	}
+	r, err := forwardRoPEParams(rp)
+	if err != nil {
+		return fail(err)
+	}
+	ts, err := tensorArgs([]string{"q", "k", "v", "out", "dout", "lse", "dq", "dk", "dv"}, q, k, v, out, dout, lse, dq, dk, dv)
+	if err != nil {
+		return fail(err)
+	}
+	return result(attention.BackwardRoPE(ts[0], ts[1], ts[2], ts[3], ts[4], ts[5], ts[6], ts[7], ts[8], r, p))
 }
 
 //export mlxpgo_flash_attention_backward

@@ -1100,6 +1100,31 @@ mlxp_status mlxp_flash_attention_rope(const mlxp_tensor* q, const mlxp_tensor* k
                                       const mlxp_attention_params* params);
 
 /**
+ * mlxp_flash_attention_rope_backward — gradients of mlxp_flash_attention_rope with
+ * respect to the unrotated q and k, and v.
+ *
+ * Promises: with R_q and R_k the rotations of the forward call (same positions) and dq',
+ * dk', dv the gradients mlxp_flash_attention_backward gives for the rotated inputs
+ * R_q q and R_k k (rotated into their dtypes, as the forward call does, so the logits
+ * are its bits): dq = R_q^T dq', dk = R_k^T dk'. dq' and dk' are float32 and rotated
+ * back before one rounding to dq's and dk's dtypes. Bit-identical for any thread count.
+ * Shapes, dtypes: as mlxp_flash_attention_backward; out and lse are those of the
+ *   mlxp_flash_attention_rope call.
+ * Parameters: rope, params — the forward call's (NULL for defaults; rope's layout is
+ *   ignored and inverse must be 0). dq, dk, dv must not overlap each other or any input.
+ * Memory: scratch of q's and k's sizes (the rotated inputs), plus float32 copies of dq
+ *   and dk when they are not float32.
+ * Returns: as mlxp_flash_attention_backward and mlxp_rope; on error nothing is written.
+ * Thread safety: safe from any thread; concurrent calls may not write the same memory.
+ */
+mlxp_status mlxp_flash_attention_rope_backward(const mlxp_tensor* q, const mlxp_tensor* k,
+                                               const mlxp_tensor* v, const mlxp_tensor* out,
+                                               const mlxp_tensor* dout, const mlxp_tensor* lse,
+                                               mlxp_tensor* dq, mlxp_tensor* dk,
+                                               mlxp_tensor* dv, const mlxp_rope_params* rope,
+                                               const mlxp_attention_params* params);
+
+/**
  * mlxp_merge_attention_states — combine two partial attention results over disjoint key
  * sets (split-KV, shared prefix): with m = max(lse_a, lse_b),
  *   out = (exp(lse_a - m) o_a + exp(lse_b - m) o_b) / (exp(lse_a - m) + exp(lse_b - m)),

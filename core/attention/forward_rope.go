@@ -26,20 +26,13 @@ func ForwardRoPE(q, k, v, out tensor.Tensor, lse *tensor.Tensor, rp rope.Params,
 	if err != nil {
 		return err
 	}
-	rq, rk := rp, rp
-	rq.Layout, rk.Layout = rope.BSHD, rope.BSHD
-	rq.Offset = rp.Offset + pl.Lk - pl.Lq
+	rq, rk, err := pl.ropeParams(rp)
+	if err != nil {
+		return err
+	}
 	grp := pl.grp
 	qs := scratchTensor(pl.q.t.DType, 1, pl.Lq, grp, pl.D)
 	ks := scratchTensor(pl.k.t.DType, 1, pl.Lk, 1, pl.D)
-	// rope's own checks (rotary dim, pairing, scaling) on empty views, before any write.
-	empty := func(t tensor.Tensor) tensor.Tensor { return narrow(narrow(t, 0, 0, 0), 1, 0, 0) }
-	for _, t := range []tensor.Tensor{pl.q.t, pl.k.t} {
-		e := empty(t)
-		if err := rope.Apply(e, e, nil, nil, nil, rq); err != nil {
-			return err
-		}
-	}
 	pg := p
 	pg.Layout = BSHD
 	for b := range pl.B {
@@ -76,6 +69,22 @@ func ForwardRoPE(q, k, v, out tensor.Tensor, lse *tensor.Tensor, rp rope.Params,
 		}
 	}
 	return nil
+}
+
+// ropeParams returns the rotations of q and k for the BSHD views of the call (key j at
+// rp.Offset + j, query i at rp.Offset + Lk - Lq + i) after rope's own checks (rotary dim,
+// pairing, scaling) on empty views of q and k, so that they fail before any write.
+func (pl *plan) ropeParams(rp rope.Params) (rq, rk rope.Params, err error) {
+	rq, rk = rp, rp
+	rq.Layout, rk.Layout = rope.BSHD, rope.BSHD
+	rq.Offset = rp.Offset + pl.Lk - pl.Lq
+	for _, t := range []tensor.Tensor{pl.q.t, pl.k.t} {
+		e := narrow(narrow(t, 0, 0, 0), 1, 0, 0)
+		if err := rope.Apply(e, e, nil, nil, nil, rq); err != nil {
+			return rq, rk, err
+		}
+	}
+	return rq, rk, nil
 }
 
 // scratchTensor allocates a contiguous tensor of dtype dt (float32, float16 or bfloat16).

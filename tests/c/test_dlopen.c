@@ -35,7 +35,8 @@
     X(mlxp_sliding_window_attention) X(mlxp_merge_attention_states)              \
     X(mlxp_flash_attention_varlen) X(mlxp_chunked_cross_attention)               \
     X(mlxp_flash_attention_rope) X(mlxp_flash_attention_backward)                 \
-    X(mlxp_flash_attention_varlen_backward) X(mlxp_flash_attention_bias_grad)
+    X(mlxp_flash_attention_varlen_backward) X(mlxp_flash_attention_bias_grad)     \
+    X(mlxp_flash_attention_rope_backward)
 
 typedef struct {
 #define FIELD(name) __typeof__(name)* name;
@@ -132,7 +133,7 @@ int main(int argc, char** argv) {
         CHECK(in_table, "%s is declared in the header but missing from this test's table", names[i]);
     }
     CHECK(n == TABLE_SIZE, "header declares %d functions, table has %d", n, (int)TABLE_SIZE);
-    CHECK(TABLE_SIZE == 53, "the typed table has %d functions, the ABI 53", (int)TABLE_SIZE);
+    CHECK(TABLE_SIZE == 54, "the typed table has %d functions, the ABI 54", (int)TABLE_SIZE);
 
     api_table api;
 #define LOAD(name)                                                         \
