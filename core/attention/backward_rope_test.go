@@ -108,25 +108,7 @@ func TestBackwardRoPE(t *testing.T) {
 				_, dq, dk, dv, _ := bp.grads64(qr.vals, kr.vals, bp.v.vals, bp.do.vals)
 				unrotate64(t, dq, c.B, c.Lq, c.Hq, c.D, rp.Offset+c.Lk-c.Lq, rp)
 				unrotate64(t, dk, c.B, c.Lk, c.Hkv, c.D, rp.Offset, rp)
-				for _, g := range []struct {
-					name string
-					b    *buf
-					want []float64
-				}{{"dq", bp.dq, dq}, {"dk", bp.dk, dk}, {"dv", bp.dv, dv}} {
-					tol, bad, n := gradTol(g.b.t.DType), 0, 0
-					each(g.b.shape, func(idx []int) {
-						got, want := g.b.get(idx...), g.want[n]
-						n++
-						if math.IsNaN(got) || math.Abs(got-want) > tol*(1+math.Abs(want)) {
-							if bad++; bad <= 5 {
-								t.Errorf("%s%v = %v, want %v (tol %v)", g.name, idx, got, want, tol)
-							}
-						}
-					})
-					if !g.b.guardsIntact() {
-						t.Errorf("%s: a value outside the tensor was overwritten", g.name)
-					}
-				}
+				bp.checkGrads(t, dq, dk, dv)
 				// The composition, into float32 gradients of the rotated inputs.
 				comp := *bp
 				comp.problem = &problem{}
