@@ -37,7 +37,7 @@ from ._errors import (
 )
 from ._attention import (alibi_slopes, chunked_cross_attention, flash_attention,
                          flash_attention_backward, flash_attention_bias_grad,
-                         flash_attention_rope,
+                         flash_attention_rope, flash_attention_rope_backward,
                          flash_attention_varlen, flash_attention_varlen_backward,
                          merge_attention_states, sliding_window_attention)
 from ._activations import (activation, activation_backward, geglu, gelu, glu,
@@ -97,6 +97,7 @@ __all__ = [
     "flash_attention_varlen_backward",
     "chunked_cross_attention",
     "flash_attention_rope",
+    "flash_attention_rope_backward",
     "sliding_window_attention",
     "merge_attention_states",
     "alibi_slopes",

@@ -1,6 +1,6 @@
 """Attention: FlashAttention-style forward, packed variable-length batches, chunked cross
 attention, fused RoPE, sliding windows, merging partial states, ALiBi slopes and the
-backward passes, padded and packed (mlxp_flash_attention and friends).
+backward passes, padded, packed and with fused RoPE (mlxp_flash_attention and friends).
 
 Conventions (include/mlxprim.h): BSHD by default; causal masking is bottom-right aligned
 (query i sees key j iff j <= i + Lk - Lq); a window ``(left, right)`` keeps key j iff
@@ -123,6 +123,15 @@ def _grad_inputs(q, k, v, out, dout, lse):
                  ((q, "q"), (k, "k"), (v, "v"), (out, "out"), (dout, "dout"), (lse, "lse")))
 
 
+def _grad_outputs(qa, ka, va, dq, dk, dv):
+    """dq, dk, dv (new arrays like q, k, v when None) and their descriptors."""
+    dq = empty_like(qa) if dq is None else dq
+    dk = empty_like(ka) if dk is None else dk
+    dv = empty_like(va) if dv is None else dv
+    return (dq, dk, dv, as_tensor(dq, "dq", writable=True), as_tensor(dk, "dk", writable=True),
+            as_tensor(dv, "dv", writable=True))
+
+
 def _heads_and_len(qa, layout):
     """(Hq, Lq) of q, or None when q's shape is not 4-D."""
     if qa is None or qa.shape is None or len(qa.shape) != 4:
@@ -241,12 +250,7 @@ def flash_attention_backward(q, k, v, out, dout, lse, *, scale=None, causal=True
     qa, ka, va, outa, douta, lsea = _grad_inputs(q, k, v, out, dout, lse)
     p, keep = _flash_params(qa, scale, causal, window, layout, softcap, bias, alibi_slopes,
                             key_lengths, sinks)
-    dq = empty_like(qa) if dq is None else dq
-    dk = empty_like(ka) if dk is None else dk
-    dv = empty_like(va) if dv is None else dv
-    dqa = as_tensor(dq, "dq", writable=True)
-    dka = as_tensor(dk, "dk", writable=True)
-    dva = as_tensor(dv, "dv", writable=True)
+    dq, dk, dv, dqa, dka, dva = _grad_outputs(qa, ka, va, dq, dk, dv)
     check(lib.mlxp_flash_attention_backward(ref(qa), ref(ka), ref(va), ref(outa),
                                             ref(douta), ref(lsea), ref(dqa), ref(dka),
                                             ref(dva), ctypes.byref(p)))
@@ -424,12 +428,7 @@ def flash_attention_varlen_backward(q, k, v, out, dout, lse, cu_seqlens_q, cu_se
     cka = as_tensor(_vector(cu_seqlens_k, np.int32), "cu_seqlens_k")
     # keep holds the descriptors p points to: they must stay alive until the call returns.
     keep = _varlen_vectors(p, qa, alibi_slopes, sinks)
-    dq = empty_like(qa) if dq is None else dq
-    dk = empty_like(ka) if dk is None else dk
-    dv = empty_like(va) if dv is None else dv
-    dqa = as_tensor(dq, "dq", writable=True)
-    dka = as_tensor(dk, "dk", writable=True)
-    dva = as_tensor(dv, "dv", writable=True)
+    dq, dk, dv, dqa, dka, dva = _grad_outputs(qa, ka, va, dq, dk, dv)
     check(lib.mlxp_flash_attention_varlen_backward(
         ref(qa), ref(ka), ref(va), ref(outa), ref(douta), ref(lsea), ref(cqa), ref(cka),
         ref(dqa), ref(dka), ref(dva), ctypes.byref(p)))
@@ -506,6 +505,54 @@ def flash_attention_rope(q, k, v, *, rope_offset=0, base=10000.0, rotary_dim=0,
     if return_lse:
         return out, lse
     return out
+
+
+def flash_attention_rope_backward(q, k, v, out, dout, lse, *, rope_offset=0, base=10000.0,
+                                  rotary_dim=0, pairing="half", scaling=None, causal=True,
+                                  scale=None, window=(-1, -1), layout="BSHD", dq=None,
+                                  dk=None, dv=None):
+    """Gradients of :func:`flash_attention_rope` with respect to the unrotated q and k,
+    and v.
+
+    With ``R_q`` and ``R_k`` the rotations of the forward call (same positions: key j at
+    ``rope_offset + j``, query i at ``rope_offset + (Lk - Lq) + i``, bottom-right
+    aligned) and ``dq', dk', dv`` the gradients :func:`flash_attention_backward` gives for
+    the rotated inputs ``R_q q`` and ``R_k k`` (rotated into their dtypes, as the forward
+    call does)::
+
+        dq = R_q^T dq';  dk = R_k^T dk'
+
+    dq' and dk' are float32 and rotated back before one rounding to dq's and dk's dtypes.
+    Bit-identical for any thread count. Needs scratch of q's and k's sizes, plus float32
+    copies of dq and dk when they are not float32.
+
+    Args:
+        q, k, v, rope_offset, base, rotary_dim, pairing, scaling, causal, scale, window,
+            layout: exactly as given to the forward :func:`flash_attention_rope` call.
+        out: the forward output; dout: the gradient reaching it (out's shape).
+        lse: float32 ``[B, Hq, Lq]`` from ``flash_attention_rope(..., return_lse=True)``.
+        dq, dk, dv: where to write, the shapes of q, k, v (any float dtype); default new
+            arrays with the dtypes of q, k, v. They must not overlap each other or any
+            input.
+
+    Returns:
+        ``(dq, dk, dv)``.
+
+    Raises:
+        InvalidArgumentError, ShapeMismatchError, UnsupportedDtypeError, as
+        :func:`flash_attention_backward` and :func:`mlxprim.rope` (odd or too large
+        rotary_dim, unknown pairing or scaling). Nothing is written on error.
+    """
+    qa, ka, va, outa, douta, lsea = _grad_inputs(q, k, v, out, dout, lse)
+    rp = rope_params(offset=rope_offset, base=base, rotary_dim=rotary_dim, pairing=pairing,
+                     layout=layout, scaling=scaling)
+    p = _params(scale, causal, window, layout, 0.0)
+    dq, dk, dv, dqa, dka, dva = _grad_outputs(qa, ka, va, dq, dk, dv)
+    check(lib.mlxp_flash_attention_rope_backward(ref(qa), ref(ka), ref(va), ref(outa),
+                                                 ref(douta), ref(lsea), ref(dqa), ref(dka),
+                                                 ref(dva), ctypes.byref(rp),
+                                                 ctypes.byref(p)))
+    return dq, dk, dv
 
 
 def merge_attention_states(o_a, lse_a, o_b, lse_b, *, out=None, lse_out=None):
