@@ -194,22 +194,13 @@ extension MLXPrim {
         q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
         out: [T], dout: [T], lse: [Float], params: AttentionParams = .init()
     ) throws -> (dq: [T], dk: [T], dv: [T]) {
-        var dq = [T](repeating: 0, count: try elementCount(qShape, "dq"))
-        var dk = [T](repeating: 0, count: try elementCount(kShape, "dk"))
-        var dv = [T](repeating: 0, count: try elementCount(vShape, "dv"))
-        try withGradInputs(q, k, v, out, dout, lse) { q, k, v, out, dout, lse in
-            try dq.withUnsafeMutableBufferPointer { dq in
-                try dk.withUnsafeMutableBufferPointer { dk in
-                    try dv.withUnsafeMutableBufferPointer { dv in
-                        try flashAttentionBackward(
-                            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape,
-                            out: out, dout: dout, lse: lse, params: params, dq: dq, dk: dk,
-                            dv: dv)
-                    }
-                }
+        try newGradients(qShape, kShape, vShape) { dq, dk, dv in
+            try withGradInputs(q, k, v, out, dout, lse) { q, k, v, out, dout, lse in
+                try flashAttentionBackward(
+                    q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape,
+                    out: out, dout: dout, lse: lse, params: params, dq: dq, dk: dk, dv: dv)
             }
         }
-        return (dq, dk, dv)
     }
 
     /// Attention gradients written into caller memory; see
@@ -223,24 +214,12 @@ extension MLXPrim {
         params: AttentionParams = .init(), dq: UnsafeMutableBufferPointer<T>,
         dk: UnsafeMutableBufferPointer<T>, dv: UnsafeMutableBufferPointer<T>
     ) throws {
-        let outShape = attentionOutputShape(qShape, vShape)
-        let lseShape = attentionLSEShape(qShape, params.layout)
-        try checkCount(q.count, "q", shape: qShape)
-        try checkCount(k.count, "k", shape: kShape)
-        try checkCount(v.count, "v", shape: vShape)
-        try checkCount(out.count, "out", shape: outShape)
-        try checkCount(dout.count, "dout", shape: outShape)
-        try checkCount(lse.count, "lse", shape: lseShape)
-        try checkCount(dq.count, "dq", shape: qShape)
-        try checkCount(dk.count, "dk", shape: kShape)
-        try checkCount(dv.count, "dv", shape: vShape)
-        try withTensors { t in
-            try params.withCParams(t) { p in
-                try check(mlxp_flash_attention_backward(
-                    t.tensor(q, qShape), t.tensor(k, kShape), t.tensor(v, vShape),
-                    t.tensor(out, outShape), t.tensor(dout, outShape), t.tensor(lse, lseShape),
-                    t.tensor(dq, qShape), t.tensor(dk, kShape), t.tensor(dv, vShape), p))
-            }
+        try attentionBackward(
+            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape, out: out,
+            dout: dout, lse: lse, params: params, dq: dq, dk: dk, dv: dv
+        ) { t, p in
+            mlxp_flash_attention_backward(
+                t.q, t.k, t.v, t.out, t.dout, t.lse, t.dq, t.dk, t.dv, p)
         }
     }
 
@@ -430,22 +409,14 @@ extension MLXPrim {
         out: [T], dout: [T], lse: [Float], cuSeqlensQ: [Int32], cuSeqlensK: [Int32],
         params: AttentionParams = .init()
     ) throws -> (dq: [T], dk: [T], dv: [T]) {
-        var dq = [T](repeating: 0, count: try elementCount(qShape, "dq"))
-        var dk = [T](repeating: 0, count: try elementCount(kShape, "dk"))
-        var dv = [T](repeating: 0, count: try elementCount(vShape, "dv"))
-        try withGradInputs(q, k, v, out, dout, lse) { q, k, v, out, dout, lse in
-            try dq.withUnsafeMutableBufferPointer { dq in
-                try dk.withUnsafeMutableBufferPointer { dk in
-                    try dv.withUnsafeMutableBufferPointer { dv in
-                        try flashAttentionVarlenBackward(
-                            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape,
-                            out: out, dout: dout, lse: lse, cuSeqlensQ: cuSeqlensQ,
-                            cuSeqlensK: cuSeqlensK, params: params, dq: dq, dk: dk, dv: dv)
-                    }
-                }
+        try newGradients(qShape, kShape, vShape) { dq, dk, dv in
+            try withGradInputs(q, k, v, out, dout, lse) { q, k, v, out, dout, lse in
+                try flashAttentionVarlenBackward(
+                    q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape,
+                    out: out, dout: dout, lse: lse, cuSeqlensQ: cuSeqlensQ,
+                    cuSeqlensK: cuSeqlensK, params: params, dq: dq, dk: dk, dv: dv)
             }
         }
-        return (dq, dk, dv)
     }
 
     /// Packed attention gradients written into caller memory; see the array form of
@@ -577,6 +548,58 @@ extension MLXPrim {
         return (output, outShape, lse)
     }
 
+    /// Gradients of `flashAttentionRope` with respect to the unrotated q and k, and v, as
+    /// `mlxp_flash_attention_rope_backward` defines them. With R_q and R_k the forward call's
+    /// rotations (key j at position rope.offset + j, query i at
+    /// rope.offset + (Lk - Lq) + i, bottom-right) and dq', dk', dv the gradients
+    /// `flashAttentionBackward` gives for the rotated inputs R_q q and R_k k (rotated into T,
+    /// as the forward call does): dq = R_q^T dq', dk = R_k^T dk'. dq' and dk' stay float32
+    /// until their one rounding into T. Bit-identical for any thread count.
+    ///
+    /// - Parameters:
+    ///   - q, k, v, rope, params: exactly as given to the forward call (rope's layout is
+    ///     ignored and inverse must be false).
+    ///   - out, lse: the forward call's output and lse (`returnLSE: true`, [B, Hq, Lq]).
+    ///   - dout: the gradient of the output, in out's shape.
+    /// - Returns: dq, dk and dv in the shapes of q, k and v.
+    /// - Throws: as `flashAttentionBackward` and `rope`.
+    public static func flashAttentionRopeBackward<T: MLXPrimFloat>(
+        q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
+        out: [T], dout: [T], lse: [Float], rope: RopeParams = RopeParams(),
+        params: AttentionParams = .init()
+    ) throws -> (dq: [T], dk: [T], dv: [T]) {
+        try newGradients(qShape, kShape, vShape) { dq, dk, dv in
+            try withGradInputs(q, k, v, out, dout, lse) { q, k, v, out, dout, lse in
+                try flashAttentionRopeBackward(
+                    q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape,
+                    out: out, dout: dout, lse: lse, rope: rope, params: params, dq: dq,
+                    dk: dk, dv: dv)
+            }
+        }
+    }
+
+    /// Fused RoPE attention gradients written into caller memory; see
+    /// `flashAttentionRopeBackward(q:qShape:k:kShape:v:vShape:out:dout:lse:rope:params:)`.
+    /// dq, dk and dv hold q's, k's and v's element counts and may not overlap each other or
+    /// any input. On failure nothing is written.
+    public static func flashAttentionRopeBackward<T: MLXPrimFloat>(
+        q: UnsafeBufferPointer<T>, qShape: [Int], k: UnsafeBufferPointer<T>, kShape: [Int],
+        v: UnsafeBufferPointer<T>, vShape: [Int], out: UnsafeBufferPointer<T>,
+        dout: UnsafeBufferPointer<T>, lse: UnsafeBufferPointer<Float>,
+        rope: RopeParams = RopeParams(), params: AttentionParams = .init(),
+        dq: UnsafeMutableBufferPointer<T>, dk: UnsafeMutableBufferPointer<T>,
+        dv: UnsafeMutableBufferPointer<T>
+    ) throws {
+        var r = try rope.cParams()
+        try attentionBackward(
+            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape, out: out,
+            dout: dout, lse: lse, params: params, dq: dq, dk: dk, dv: dv
+        ) { t, p in
+            mlxp_flash_attention_rope_backward(
+                t.q, t.k, t.v, t.out, t.dout, t.lse, t.dq, t.dk, t.dv, &r, p)
+        }
+    }
+
     /// Combines two partial attention results over disjoint key sets (split-KV, a shared
     /// prefix), as `mlxp_merge_attention_states` defines it: with m = max(lseA, lseB),
     /// out = (e^(lseA-m) oA + e^(lseB-m) oB) / (e^(lseA-m) + e^(lseB-m)) and
@@ -695,6 +718,70 @@ extension MLXPrim {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// New dq, dk and dv of q's, k's and v's element counts, filled by body.
+    private static func newGradients<T: MLXPrimFloat>(
+        _ qShape: [Int], _ kShape: [Int], _ vShape: [Int],
+        _ body: (
+            UnsafeMutableBufferPointer<T>, UnsafeMutableBufferPointer<T>,
+            UnsafeMutableBufferPointer<T>
+        ) throws -> Void
+    ) throws -> (dq: [T], dk: [T], dv: [T]) {
+        var dq = [T](repeating: 0, count: try elementCount(qShape, "dq"))
+        var dk = [T](repeating: 0, count: try elementCount(kShape, "dk"))
+        var dv = [T](repeating: 0, count: try elementCount(vShape, "dv"))
+        try dq.withUnsafeMutableBufferPointer { dq in
+            try dk.withUnsafeMutableBufferPointer { dk in
+                try dv.withUnsafeMutableBufferPointer { dv in
+                    try body(dq, dk, dv)
+                }
+            }
+        }
+        return (dq, dk, dv)
+    }
+
+    /// The descriptors of a gradient call, in the header's argument order.
+    private typealias GradTensors = (
+        q: UnsafeMutablePointer<mlxp_tensor>, k: UnsafeMutablePointer<mlxp_tensor>,
+        v: UnsafeMutablePointer<mlxp_tensor>, out: UnsafeMutablePointer<mlxp_tensor>,
+        dout: UnsafeMutablePointer<mlxp_tensor>, lse: UnsafeMutablePointer<mlxp_tensor>,
+        dq: UnsafeMutablePointer<mlxp_tensor>, dk: UnsafeMutablePointer<mlxp_tensor>,
+        dv: UnsafeMutablePointer<mlxp_tensor>
+    )
+
+    /// A gradient call over caller memory with q, k, v, out, dout and lse as
+    /// `flashAttentionBackward` takes them: checks every buffer's count against its shape,
+    /// then passes `call` the descriptors and the C attention parameters and checks its
+    /// status.
+    private static func attentionBackward<T: MLXPrimFloat>(
+        q: UnsafeBufferPointer<T>, qShape: [Int], k: UnsafeBufferPointer<T>, kShape: [Int],
+        v: UnsafeBufferPointer<T>, vShape: [Int], out: UnsafeBufferPointer<T>,
+        dout: UnsafeBufferPointer<T>, lse: UnsafeBufferPointer<Float>, params: AttentionParams,
+        dq: UnsafeMutableBufferPointer<T>, dk: UnsafeMutableBufferPointer<T>,
+        dv: UnsafeMutableBufferPointer<T>,
+        _ call: (GradTensors, UnsafePointer<mlxp_attention_params>) -> mlxp_status
+    ) throws {
+        let outShape = attentionOutputShape(qShape, vShape)
+        let lseShape = attentionLSEShape(qShape, params.layout)
+        try checkCount(q.count, "q", shape: qShape)
+        try checkCount(k.count, "k", shape: kShape)
+        try checkCount(v.count, "v", shape: vShape)
+        try checkCount(out.count, "out", shape: outShape)
+        try checkCount(dout.count, "dout", shape: outShape)
+        try checkCount(lse.count, "lse", shape: lseShape)
+        try checkCount(dq.count, "dq", shape: qShape)
+        try checkCount(dk.count, "dk", shape: kShape)
+        try checkCount(dv.count, "dv", shape: vShape)
+        try withTensors { t in
+            try params.withCParams(t) { p in
+                try check(call((
+                    t.tensor(q, qShape), t.tensor(k, kShape), t.tensor(v, vShape),
+                    t.tensor(out, outShape), t.tensor(dout, outShape), t.tensor(lse, lseShape),
+                    t.tensor(dq, qShape), t.tensor(dk, kShape), t.tensor(dv, vShape)
+                ), p))
             }
         }
     }

@@ -134,24 +134,60 @@ func attentionBiasGradReference(
     return dbias
 }
 
+/// Gradients of the fused RoPE attention in Double (BSHD, rope scaling `.none`), by the chain
+/// rule through the rotations: key j sits at position offset + j and query i at
+/// offset + (Lk - Lq) + i; q and k are rotated by `ropeReference` (pair i of the first R
+/// dims turned by angle t = position * base^(-2i/R), half or interleaved pairing, the other
+/// dims passed through), `attentionBackwardReference` gives dq', dk', dv for the rotated
+/// inputs, and since each rotation is orthogonal the gradients of the unrotated inputs are
+/// dq' and dk' turned by the transpose, (ga, gb) -> (ga cos t + gb sin t,
+/// -ga sin t + gb cos t): the rotation by -t (`inverse: true`).
+func attentionRopeBackwardReference(
+    q: [Double], qShape: [Int], k: [Double], kShape: [Int], v: [Double], vShape: [Int],
+    dout: [Double], rope: RopeParams, params: AttentionParams
+) -> (dq: [Double], dk: [Double], dv: [Double]) {
+    precondition(rope.scaling == .none && params.layout == .bshd)
+    let (lq, lk) = (qShape[1], kShape[1])
+    let r = rope.rotaryDim == 0 ? qShape[3] : rope.rotaryDim
+    let invFreq = ropeFrequencies(base: rope.base, rotaryDim: r)
+    let qPosition = { (_: Int, i: Int) in Double(rope.offset + lk - lq + i) }
+    let kPosition = { (_: Int, j: Int) in Double(rope.offset + j) }
+    func rotate(_ x: [Double], _ shape: [Int], _ inverse: Bool,
+                _ position: (Int, Int) -> Double) -> [Double] {
+        ropeReference(x, shape: shape, layout: .bshd, pairing: rope.pairing, rotaryDim: r,
+                      invFreq: invFreq, inverse: inverse, position: position)
+    }
+    let g = attentionBackwardReference(
+        q: rotate(q, qShape, false, qPosition), qShape: qShape,
+        k: rotate(k, kShape, false, kPosition), kShape: kShape, v: v, vShape: vShape,
+        dout: dout, params: params)
+    return (rotate(g.dq, qShape, true, qPosition), rotate(g.dk, kShape, true, kPosition), g.dv)
+}
+
 final class AttentionBackwardTests: XCTestCase {
-    /// Runs the forward call (for out and lse) and the backward call on seeded inputs and
-    /// compares dq, dk, dv with the Double reference within tol * (1 + |g|); returns dq.
-    /// Random q, k, v (seeded) and the forward output and lse for them, then a random dout.
+    /// Random q, k, v (seeded) and the forward output and lse for them (`flashAttentionRope`
+    /// when rope is given, else `flashAttention`), then a random dout.
     func gradProblem<T: MLXPrimFloat>(
-        qShape: [Int], kShape: [Int], vShape: [Int], params: AttentionParams, seed: UInt64
+        qShape: [Int], kShape: [Int], vShape: [Int], params: AttentionParams, seed: UInt64,
+        rope: RopeParams? = nil
     ) throws -> ([T], [T], [T], [T], [Float], [T]) {
         var data = TestData(seed: seed)
         let q: [T] = data.values(product(qShape), scale: 1)
         let k: [T] = data.values(product(kShape), scale: 1)
         let v: [T] = data.values(product(vShape), scale: 1)
-        let fwd = try MLXPrim.flashAttention(
+        let fwd = try rope.map {
+            try MLXPrim.flashAttentionRope(
+                q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape, rope: $0,
+                params: params, returnLSE: true)
+        } ?? MLXPrim.flashAttention(
             q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: vShape, params: params,
             returnLSE: true)
         let dout: [T] = data.values(fwd.output.count, scale: 1)
         return (q, k, v, fwd.output, fwd.lse!, dout)
     }
 
+    /// Runs the forward call (for out and lse) and the backward call on seeded inputs and
+    /// compares dq, dk, dv with the Double reference within tol * (1 + |g|); returns dq.
     @discardableResult
     func check<T: MLXPrimFloat>(
         _: T.Type, qShape: [Int], kShape: [Int], vShape: [Int], params: AttentionParams,
@@ -507,5 +543,139 @@ final class AttentionBackwardTests: XCTestCase {
             }
         }
         XCTAssertTrue((dq + dk + dv).allSatisfy { $0 == 7 }, "gradients written on failure")
+    }
+
+    /// Runs `flashAttentionRope` (for out and lse) and `flashAttentionRopeBackward` on seeded
+    /// inputs and compares dq, dk, dv with the Double reference within tol * (1 + |g|).
+    func checkRope<T: MLXPrimFloat>(
+        _: T.Type, qShape: [Int], kShape: [Int], rope: RopeParams,
+        params: AttentionParams = AttentionParams(), tol: Double, seed: UInt64,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let (q, k, v, out, lse, dout): ([T], [T], [T], [T], [Float], [T]) = try gradProblem(
+            qShape: qShape, kShape: kShape, vShape: kShape, params: params, seed: seed,
+            rope: rope)
+        let got = try MLXPrim.flashAttentionRopeBackward(
+            q: q, qShape: qShape, k: k, kShape: kShape, v: v, vShape: kShape, out: out,
+            dout: dout, lse: lse, rope: rope, params: params)
+        let want = attentionRopeBackwardReference(
+            q: q.map(Double.init), qShape: qShape, k: k.map(Double.init), kShape: kShape,
+            v: v.map(Double.init), vShape: kShape, dout: dout.map(Double.init), rope: rope,
+            params: params)
+        assertClose(got.dq, want.dq, rtol: tol, atol: tol, "dq", file: file, line: line)
+        assertClose(got.dk, want.dk, rtol: tol, atol: tol, "dk", file: file, line: line)
+        assertClose(got.dv, want.dv, rtol: tol, atol: tol, "dv", file: file, line: line)
+    }
+
+    // float32: tol32 as above; the library's rotations (float32 cos and sin, rounded once)
+    // add a few 2^-24 relative, far below it.
+    // float16: the rotated q and k are rounded to half as well (2^-12 relative), which
+    // moves each logit by up to scale * D * 2 * 2^-12 ~ 1.4e-3 for D 8, on top of tol16's
+    // roundings: 8e-3 * (1 + |g|).
+    let tolRope16 = 8e-3
+
+    func testRopeBackwardPrefillCausalHalf() throws {
+        // Lq = Lk = 5, causal, half pairing over the whole head dim, positions 0...4.
+        try checkRope(Float.self, qShape: [2, 5, 2, 8], kShape: [2, 5, 2, 8],
+                      rope: RopeParams(), tol: tol32, seed: 90)
+    }
+
+    func testRopeBackwardDecodeOffsetInterleaved() throws {
+        // Decode of the last Lq 2 of Lk 6 cached keys from offset 9: keys at 9...14, queries
+        // at 13 and 14 (bottom-right); interleaved pairs and base 500 turn the pairs fast.
+        try checkRope(Float.self, qShape: [1, 2, 2, 8], kShape: [1, 6, 2, 8],
+                      rope: RopeParams(base: 500, pairing: .interleaved, offset: 9),
+                      tol: tol32, seed: 91)
+    }
+
+    func testRopeBackwardGQAPartialRotaryDim() throws {
+        // Hq 4 over Hkv 2; only the first 4 of 8 dims rotate (the rest pass straight
+        // through to dq and dk); Lq 3 < Lk 5, offset 2.
+        try checkRope(Float.self, qShape: [2, 3, 4, 8], kShape: [2, 5, 2, 8],
+                      rope: RopeParams(rotaryDim: 4, offset: 2), tol: tol32, seed: 92)
+    }
+
+    func testRopeBackwardFloat16() throws {
+        // GQA decode with 6 of 8 dims rotating from offset 4, then a prefill with
+        // interleaved pairs.
+        try checkRope(Float16.self, qShape: [1, 3, 4, 8], kShape: [1, 5, 2, 8],
+                      rope: RopeParams(rotaryDim: 6, offset: 4), tol: tolRope16, seed: 93)
+        try checkRope(Float16.self, qShape: [1, 4, 2, 8], kShape: [1, 4, 2, 8],
+                      rope: RopeParams(pairing: .interleaved), tol: tolRope16, seed: 94)
+    }
+
+    func testRopeBackwardBadInput() throws {
+        let shape = [1, 2, 2, 4]
+        let (q, k, v, out, lse, dout): ([Float], [Float], [Float], [Float], [Float], [Float]) =
+            try gradProblem(qShape: shape, kShape: shape, vShape: shape,
+                            params: AttentionParams(), seed: 95, rope: RopeParams())
+        func call(_ rope: RopeParams, dout: [Float]) throws -> (dq: [Float], dk: [Float],
+                                                                 dv: [Float]) {
+            try MLXPrim.flashAttentionRopeBackward(
+                q: q, qShape: shape, k: k, kShape: shape, v: v, vShape: shape, out: out,
+                dout: dout, lse: lse, rope: rope)
+        }
+        // Sanity: the forward call's arguments are accepted.
+        XCTAssertNoThrow(try call(RopeParams(), dout: dout))
+        // MLXP_ERR_INVALID_ARGUMENT: an odd rotary dim; the inverse rotation (the fused call
+        // rotates forward only).
+        assertThrows(.invalidArgument, "rotaryDim 3") {
+            try call(RopeParams(rotaryDim: 3), dout: dout)
+        }
+        assertThrows(.invalidArgument, "inverse") {
+            try call(RopeParams(inverse: true), dout: dout)
+        }
+        // MLXP_ERR_SHAPE_MISMATCH: a gradient of the wrong shape (dout one element short).
+        assertThrows(.shapeMismatch, "dout count") {
+            try call(RopeParams(), dout: Array(dout.dropLast()))
+        }
+        // The unsafe-buffer form: a dq one element too long (the binding's check) or an odd
+        // rotary dim (the library's) leaves every gradient unchanged; a good call writes
+        // exactly the array form's gradients and nothing beyond them.
+        var dq = [Float](repeating: 7, count: q.count + 1)
+        var dk = [Float](repeating: 7, count: k.count), dv = [Float](repeating: 7, count: v.count)
+        try q.withUnsafeBufferPointer { qb in
+            try k.withUnsafeBufferPointer { kb in
+                try out.withUnsafeBufferPointer { ob in
+                    try lse.withUnsafeBufferPointer { lb in
+                        try dq.withUnsafeMutableBufferPointer { dqb in
+                            try dk.withUnsafeMutableBufferPointer { dkb in
+                                try dv.withUnsafeMutableBufferPointer { dvb in
+                                    // v = k and dout = out: only the shapes matter here.
+                                    func callUnsafe(
+                                        _ rope: RopeParams, _ dq: UnsafeMutableBufferPointer<Float>
+                                    ) throws {
+                                        try MLXPrim.flashAttentionRopeBackward(
+                                            q: qb, qShape: shape, k: kb, kShape: shape, v: kb,
+                                            vShape: shape, out: ob, dout: ob, lse: lb, rope: rope,
+                                            dq: dq, dk: dkb, dv: dvb)
+                                    }
+                                    let dqExact = UnsafeMutableBufferPointer(
+                                        rebasing: dqb[0..<q.count])
+                                    assertThrows(.shapeMismatch, "dq count") {
+                                        try callUnsafe(RopeParams(), dqb)
+                                    }
+                                    assertThrows(.invalidArgument, "unsafe form, rotaryDim 3") {
+                                        try callUnsafe(RopeParams(rotaryDim: 3), dqExact)
+                                    }
+                                    XCTAssertTrue(
+                                        (Array(dqb) + Array(dkb) + Array(dvb)).allSatisfy {
+                                            $0 == 7
+                                        }, "gradients written on failure")
+                                    try callUnsafe(RopeParams(), dqExact)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let same = try MLXPrim.flashAttentionRopeBackward(
+            q: q, qShape: shape, k: k, kShape: shape, v: k, vShape: shape, out: out, dout: out,
+            lse: lse)
+        XCTAssertEqual(Array(dq[0..<q.count]), same.dq, "unsafe form dq")
+        XCTAssertEqual(dq[q.count], 7, "written beyond dq")
+        XCTAssertEqual(dk, same.dk, "unsafe form dk")
+        XCTAssertEqual(dv, same.dv, "unsafe form dv")
     }
 }
