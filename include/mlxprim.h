@@ -1107,7 +1107,9 @@ mlxp_status mlxp_flash_attention_rope(const mlxp_tensor* q, const mlxp_tensor* k
  * dk', dv the gradients mlxp_flash_attention_backward gives for the rotated inputs
  * R_q q and R_k k (rotated into their dtypes, as the forward call does, so the logits
  * are its bits): dq = R_q^T dq', dk = R_k^T dk'. dq' and dk' are float32 and rotated
- * back before one rounding to dq's and dk's dtypes. Bit-identical for any thread count.
+ * back before one rounding to dq's and dk's dtypes: the result equals mlxp_rope on copies
+ * of q and k, mlxp_flash_attention_backward into float32 dq' and dk', then mlxp_rope with
+ * inverse = 1 on them and that rounding, bit for bit. Bit-identical for any thread count.
  * Shapes, dtypes: as mlxp_flash_attention_backward; out and lse are those of the
  *   mlxp_flash_attention_rope call.
  * Parameters: rope, params — the forward call's (NULL for defaults; rope's layout is

@@ -2,11 +2,12 @@
  * test_attention.c — mlxp_flash_attention, mlxp_sliding_window_attention,
  * mlxp_merge_attention_states, mlxp_alibi_slopes, mlxp_flash_attention_varlen,
  * mlxp_chunked_cross_attention, mlxp_flash_attention_rope, mlxp_flash_attention_backward,
- * mlxp_flash_attention_bias_grad and mlxp_flash_attention_varlen_backward through the C ABI,
- * against a dense reference in double written here from the header's formulas (the
- * gradient ones are described above their tests): every score is materialized, the masks
- * are built explicitly (bottom-right causal, window (left, right), key lengths, bias -Inf),
- * then softmax with the optional sink logit.
+ * mlxp_flash_attention_rope_backward, mlxp_flash_attention_bias_grad and
+ * mlxp_flash_attention_varlen_backward through the C ABI, against a dense reference in
+ * double written here from the header's formulas (the gradient ones are described above
+ * their tests): every score is materialized, the masks are built explicitly (bottom-right
+ * causal, window (left, right), key lengths, bias -Inf), then softmax with the optional
+ * sink logit.
  *
  * Tolerance (see kernelutil.h for the float32 accumulation bound): the library forms
  * each logit in float32 from D products, so a logit is off by at most
@@ -1388,6 +1389,285 @@ static void test_backward_bad_input(void) {
 #undef UNCHANGED
 }
 
+/* ---- RoPE-fused backward --------------------------------------------------------------- */
+
+/* mlxp_flash_attention_rope_backward against the chain rule in double. q and k are rotated
+ * here from the RoPE formula with scaling NONE: f_i = base^(-2i/R), pair i is (i, i + R/2)
+ * (half) or (2i, 2i + 1) (interleaved), dims from R on pass through; key j has position
+ * offset + j and query i offset + (Lk - Lq) + i. ref_backward gives dq', dk' and dv for the
+ * rotated inputs, and the transposed rotation brings dq' and dk' back to the unrotated
+ * inputs: (ga, gb) at angle t -> (ga cos t + gb sin t, -ga sin t + gb cos t). A central
+ * difference of the loss through the rotation checks this reference on a few elements.
+ *
+ * Every case also equals, bit for bit, the composition the header describes: mlxp_rope on
+ * copies of q and k, mlxp_flash_attention_backward into float32 dq' and dk', mlxp_rope with
+ * inverse = 1 in place on those, then one rounding to the gradients' dtype.
+ *
+ * Tolerance: grad_mismatches's 2e-5 * (1 + |ref|), plus out_rtol(bf16) * |ref| for the one
+ * rounding of bfloat16 gradients. The rotations add a few float32 ulps of O(1) values (cos
+ * and sin rounded to float32, one rotation of the inputs and one of dq' and dk'), far
+ * inside it. With bfloat16 q and k the rotated inputs are rounded to bfloat16 before the
+ * logits, which a double reference cannot follow within that bound: that case is checked
+ * by the composition alone. */
+
+typedef struct {
+    const char* name;
+    bcfg c;          /* shapes and masks; no bias, ALiBi, sinks or key lengths */
+    int layout;
+    int pairing;
+    int rotary_dim;  /* 0: D */
+    double base;     /* 0: the default 10000 */
+    int64_t offset;
+    tu_dt dt, gdt;   /* q, k, v and dout; dq, dk and dv (out is float32) */
+    int defaults;    /* rope and params are the defaults: also called with both NULL */
+} rbcase;
+
+/* Rotates x (contiguous BSHD doubles [B, L, H, D]) in place, token l at position pos0 + l;
+ * sign -1 applies the transpose (the rotation by -angle). */
+static void rope_ref(const rbcase* rc, double* x, int L, int H, int64_t pos0, int sign) {
+    int D = rc->c.D, R = rc->rotary_dim ? rc->rotary_dim : D, half = rc->pairing == MLXP_ROPE_HALF;
+    double base = rc->base != 0 ? rc->base : 10000;
+    for (int b = 0; b < rc->c.B; b++)
+        for (int l = 0; l < L; l++)
+            for (int h = 0; h < H; h++) {
+                double* row = x + (((size_t)b * L + l) * H + h) * D;
+                for (int i = 0; i < R / 2; i++) {
+                    int ia = half ? i : 2 * i, ib = half ? i + R / 2 : 2 * i + 1;
+                    double t = (double)(pos0 + l) * pow(base, -2.0 * i / R);
+                    double cs = cos(t), sn = sign * sin(t), a = row[ia], g = row[ib];
+                    row[ia] = a * cs - g * sn;
+                    row[ib] = g * cs + a * sn;
+                }
+            }
+}
+
+/* The reference for unrotated q and k (contiguous BSHD doubles): out, and when dq is not
+ * NULL the gradients dq, dk (rotated back) and dv. */
+static void rope_ref_backward(const rbcase* rc, const double* q, const double* k, const double* v,
+                              const double* dout, double* out, double* dq, double* dk, double* dv) {
+    const bcfg* c = &rc->c;
+    size_t nq = (size_t)c->B * c->Lq * c->Hq * c->D, nk = (size_t)c->B * c->Lk * c->Hkv * c->D;
+    int64_t kpos = rc->offset, qpos = rc->offset + (c->Lk - c->Lq);
+    double *qr = malloc(sizeof(double) * nq), *kr = malloc(sizeof(double) * nk);
+    memcpy(qr, q, sizeof(double) * nq), memcpy(kr, k, sizeof(double) * nk);
+    rope_ref(rc, qr, c->Lq, c->Hq, qpos, 1);
+    rope_ref(rc, kr, c->Lk, c->Hkv, kpos, 1);
+    ref_backward(c, qr, kr, v, dout, out, dq, dk, dv, NULL, NULL);
+    if (dq) {
+        rope_ref(rc, dq, c->Lq, c->Hq, qpos, -1);
+        rope_ref(rc, dk, c->Lk, c->Hkv, kpos, -1);
+    }
+    free(qr), free(kr);
+}
+
+/* Central differences (as check_ref_fd) of sum(out * dout) through the rotation, on three
+ * elements each of the unrotated q and k. */
+static void check_rope_ref_fd(const rbcase* rc, double* q, double* k, const double* v, const double* dout,
+                              const double* dq, const double* dk, tu_rand* r) {
+    const bcfg* c = &rc->c;
+    size_t no = (size_t)c->B * c->Lq * c->Hq * c->Dv;
+    size_t ns[2] = {(size_t)c->B * c->Lq * c->Hq * c->D, (size_t)c->B * c->Lk * c->Hkv * c->D};
+    double* xs[2] = {q, k};
+    const double* gs[2] = {dq, dk};
+    double* out = malloc(sizeof(double) * no);
+    const double h = 1e-5;
+    int bad = 0;
+    for (int t = 0; t < 2; t++)
+        for (int s = 0; s < 3; s++) {
+            size_t idx = (size_t)tu_uniform(r, 0, (double)ns[t]) % ns[t];
+            double x0 = xs[t][idx], lp = 0, lm = 0;
+            xs[t][idx] = x0 + h;
+            rope_ref_backward(rc, q, k, v, dout, out, NULL, NULL, NULL);
+            for (size_t i = 0; i < no; i++) lp += out[i] * dout[i];
+            xs[t][idx] = x0 - h;
+            rope_ref_backward(rc, q, k, v, dout, out, NULL, NULL, NULL);
+            for (size_t i = 0; i < no; i++) lm += out[i] * dout[i];
+            xs[t][idx] = x0;
+            double fd = (lp - lm) / (2 * h), g = gs[t][idx];
+            if (!near(fd, g, 1e-6 * (1 + fabs(g)))) {
+                fprintf(stderr, "  %s: d%c[%zu] reference %.12g, finite difference %.12g\n", rc->name, "qk"[t], idx,
+                        g, fd);
+                bad++;
+            }
+        }
+    CHECK(bad == 0, "%s: reference gradient disagrees with finite differences", rc->name);
+    free(out);
+}
+
+/* Whether g holds the values of f32 (a float32 tensor of the same layout), each rounded
+ * once to g's dtype: bit for bit. */
+static int same_rounded(const atensor* g, const atensor* f32) {
+    kbuf t = kb_new(g->buf.dt, g->buf.n);
+    for (int64_t i = 0; i < t.n; i++) kb_set(&t, i, kb_get(&f32->buf, i));
+    int same = memcmp(t.data, g->buf.data, (size_t)t.n * tu_size(t.dt)) == 0;
+    kb_free(&t);
+    return same;
+}
+
+static void run_rope_backward(const rbcase* rc, uint64_t seed) {
+    bcfg c = rc->c;
+    tu_rand r = {seed};
+    atensor q, k, v, o, dO, dq, dk, dv, qr, kr, dq32, dk32, dvc;
+    at_init(&q, c.B, c.Lq, c.Hq, c.D, rc->dt, rc->layout, 1, 0);
+    at_init(&k, c.B, c.Lk, c.Hkv, c.D, rc->dt, rc->layout, 1, 0);
+    at_init(&v, c.B, c.Lk, c.Hkv, c.Dv, rc->dt, rc->layout, 1, 0);
+    at_init(&o, c.B, c.Lq, c.Hq, c.Dv, TU_F32, rc->layout, 1, 0);
+    at_init(&dO, c.B, c.Lq, c.Hq, c.Dv, rc->dt, rc->layout, 1, 0);
+    at_init(&dq, c.B, c.Lq, c.Hq, c.D, rc->gdt, rc->layout, 1, 0);
+    at_init(&dk, c.B, c.Lk, c.Hkv, c.D, rc->gdt, rc->layout, 1, 0);
+    at_init(&dv, c.B, c.Lk, c.Hkv, c.Dv, rc->gdt, rc->layout, 1, 0);
+    at_fill(&q, &r, -1, 1), at_fill(&k, &r, -1, 1), at_fill(&v, &r, -1, 1), at_fill(&dO, &r, -1, 1);
+    size_t qbytes = (size_t)q.buf.n * tu_size(rc->dt), kbytes = (size_t)k.buf.n * tu_size(rc->dt);
+    void* q0 = malloc(qbytes);
+    void* k0 = malloc(kbytes);
+    memcpy(q0, q.buf.data, qbytes), memcpy(k0, k.buf.data, kbytes);
+
+    size_t nrow = (size_t)c.B * c.Hq * c.Lq;
+    float* lse = malloc(sizeof(float) * nrow);
+    int64_t lse_shape[3] = {c.B, c.Hq, c.Lq};
+    mlxp_tensor tl = tu_tensor(lse, TU_F32, 3, lse_shape, NULL);
+    bparams bp;
+    bparams_init(&bp, &c, rc->layout, 0);
+    mlxp_rope_params rp;
+    CHECK_OK(mlxp_rope_params_init(&rp));
+    rp.pairing = rc->pairing;
+    rp.rotary_dim = rc->rotary_dim;
+    if (rc->base != 0) rp.base = rc->base;
+    rp.offset = rc->offset;
+    /* the separate calls below rotate in the tensors' own layout; the fused calls ignore
+     * rope's layout (params->layout applies), so it is set to the other one there */
+    mlxp_rope_params sq = rp, sk = rp;
+    sq.layout = sk.layout = rc->layout;
+    sq.offset = rc->offset + (c.Lk - c.Lq);
+    rp.layout = rc->layout == MLXP_LAYOUT_BSHD ? MLXP_LAYOUT_BHSD : MLXP_LAYOUT_BSHD;
+
+    CHECK_OK(mlxp_flash_attention_rope(&q.t, &k.t, &v.t, &o.t, &tl, &rp, &bp.p));
+    mlxp_status st =
+        mlxp_flash_attention_rope_backward(&q.t, &k.t, &v.t, &o.t, &dO.t, &tl, &dq.t, &dk.t, &dv.t, &rp, &bp.p);
+    CHECK(st == MLXP_OK, "%s: status %d (%s)", rc->name, (int)st, mlxp_last_error());
+    CHECK(memcmp(q0, q.buf.data, qbytes) == 0 && memcmp(k0, k.buf.data, kbytes) == 0, "%s: q or k was written",
+          rc->name);
+
+    if (rc->dt == TU_F32) {
+        size_t nq = (size_t)c.B * c.Lq * c.Hq * c.D, nk = (size_t)c.B * c.Lk * c.Hkv * c.D,
+               nv = (size_t)c.B * c.Lk * c.Hkv * c.Dv, no = (size_t)c.B * c.Lq * c.Hq * c.Dv;
+        double *xq = malloc(sizeof(double) * nq), *xk = malloc(sizeof(double) * nk),
+               *xv = malloc(sizeof(double) * nv), *xg = malloc(sizeof(double) * no),
+               *xo = malloc(sizeof(double) * no), *gq = malloc(sizeof(double) * nq),
+               *gk = malloc(sizeof(double) * nk), *gv = malloc(sizeof(double) * nv);
+        at_to_double(&q, xq), at_to_double(&k, xk), at_to_double(&v, xv), at_to_double(&dO, xg);
+        rope_ref_backward(rc, xq, xk, xv, xg, xo, gq, gk, gv);
+        check_rope_ref_fd(rc, xq, xk, xv, xg, gq, gk, &r);
+        int bad = grad_mismatches(rc->name, "dq", &dq, gq) + grad_mismatches(rc->name, "dk", &dk, gk) +
+                  grad_mismatches(rc->name, "dv", &dv, gv);
+        CHECK(bad == 0, "%s: %d gradient mismatches", rc->name, bad);
+        free(xq), free(xk), free(xv), free(xg), free(xo), free(gq), free(gk), free(gv);
+    }
+
+    /* the composition: rope on copies, the plain backward into float32, inverse rope in place */
+    at_init(&qr, c.B, c.Lq, c.Hq, c.D, rc->dt, rc->layout, 1, 0);
+    at_init(&kr, c.B, c.Lk, c.Hkv, c.D, rc->dt, rc->layout, 1, 0);
+    at_init(&dq32, c.B, c.Lq, c.Hq, c.D, TU_F32, rc->layout, 1, 0);
+    at_init(&dk32, c.B, c.Lk, c.Hkv, c.D, TU_F32, rc->layout, 1, 0);
+    at_init(&dvc, c.B, c.Lk, c.Hkv, c.Dv, rc->gdt, rc->layout, 1, 0);
+    CHECK_OK(mlxp_rope(&q.t, &qr.t, NULL, NULL, NULL, &sq));
+    CHECK_OK(mlxp_rope(&k.t, &kr.t, NULL, NULL, NULL, &sk));
+    CHECK_OK(mlxp_flash_attention_backward(&qr.t, &kr.t, &v.t, &o.t, &dO.t, &tl, &dq32.t, &dk32.t, &dvc.t, &bp.p));
+    sq.inverse = sk.inverse = 1;
+    CHECK_OK(mlxp_rope(&dq32.t, &dq32.t, NULL, NULL, NULL, &sq));
+    CHECK_OK(mlxp_rope(&dk32.t, &dk32.t, NULL, NULL, NULL, &sk));
+    CHECK(same_rounded(&dq, &dq32) && same_rounded(&dk, &dk32) &&
+              memcmp(dv.buf.data, dvc.buf.data, (size_t)dv.buf.n * tu_size(rc->gdt)) == 0,
+          "%s: differs from mlxp_rope, mlxp_flash_attention_backward, then mlxp_rope with inverse = 1", rc->name);
+
+    if (rc->defaults) { /* NULL rope and params: the same bits (dq32, dk32, dvc reused) */
+        kb_sentinel(&dq32.buf), kb_sentinel(&dk32.buf), kb_sentinel(&dvc.buf);
+        st = mlxp_flash_attention_rope_backward(&q.t, &k.t, &v.t, &o.t, &dO.t, &tl, &dq32.t, &dk32.t, &dvc.t, NULL,
+                                                NULL);
+        CHECK(st == MLXP_OK, "%s: NULL rope and params: status %d (%s)", rc->name, (int)st, mlxp_last_error());
+        CHECK(same_rounded(&dq, &dq32) && same_rounded(&dk, &dk32) &&
+                  memcmp(dv.buf.data, dvc.buf.data, (size_t)dv.buf.n * tu_size(rc->gdt)) == 0,
+              "%s: NULL rope and params differ from the explicit defaults", rc->name);
+    }
+
+    free(q0), free(k0), free(lse);
+    at_free(&q), at_free(&k), at_free(&v), at_free(&o), at_free(&dO), at_free(&dq), at_free(&dk), at_free(&dv);
+    at_free(&qr), at_free(&kr), at_free(&dq32), at_free(&dk32), at_free(&dvc);
+}
+
+static void test_rope_backward(void) {
+    /* bcfg: B, Lq, Lk, Hq, Hkv, D, Dv, causal, wl, wr, scale, softcap, slopes, klen, sinks, bias */
+    const rbcase cases[] = {
+        {"rope backward prefill causal half BSHD (defaults)",
+         {2, 7, 7, 4, 4, 16, 8, 1, -1, -1, 0, 0, NULL, NULL, NULL, NULL},
+         MLXP_LAYOUT_BSHD, MLXP_ROPE_HALF, 0, 0, 0, TU_F32, TU_F32, 1},
+        {"rope backward decode Lq 3 < Lk 12 offset 17 interleaved",
+         {2, 3, 12, 4, 4, 16, 8, 1, -1, -1, 0, 0, NULL, NULL, NULL, NULL},
+         MLXP_LAYOUT_BSHD, MLXP_ROPE_INTERLEAVED, 0, 0, 17, TU_F32, TU_F32, 0},
+        {"rope backward GQA BHSD rotary_dim 8 < D 16 base 500",
+         {2, 5, 9, 4, 2, 16, 8, 1, -1, -1, 0, 0, NULL, NULL, NULL, NULL},
+         MLXP_LAYOUT_BHSD, MLXP_ROPE_HALF, 8, 500, 3, TU_F32, TU_F32, 0},
+        {"rope backward interleaved rotary_dim 6 < D 12 window non-causal",
+         {1, 6, 8, 2, 1, 12, 12, 0, 2, 1, 0, 0, NULL, NULL, NULL, NULL},
+         MLXP_LAYOUT_BSHD, MLXP_ROPE_INTERLEAVED, 6, 0, 5, TU_F32, TU_F32, 0},
+        {"rope backward bf16 gradients", {2, 5, 9, 4, 2, 16, 8, 1, -1, -1, 0, 0, NULL, NULL, NULL, NULL},
+         MLXP_LAYOUT_BSHD, MLXP_ROPE_HALF, 0, 0, 4, TU_F32, TU_BF16, 0},
+        {"rope backward bf16 inputs and gradients (composition only)",
+         {2, 4, 6, 4, 2, 16, 8, 1, -1, -1, 0, 0, NULL, NULL, NULL, NULL},
+         MLXP_LAYOUT_BHSD, MLXP_ROPE_INTERLEAVED, 0, 0, 2, TU_BF16, TU_BF16, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_rope_backward(&cases[i], 7000 + (uint64_t)i);
+}
+
+static void test_rope_backward_bad_input(void) {
+    /* valid: q [1,3,4,8], k/v [1,5,2,8], out/dout [1,3,4,8], lse [1,4,3] */
+    float qd[96], kd[80], vd[80], od[96], gd[96], ld[12], dqd[96], dkd[80], dvd[80], q0[96], base[96 + 80 + 80];
+    for (int i = 0; i < 96; i++) qd[i] = 0.01f * (float)i, gd[i] = 0.02f * (float)(i % 11) - 0.1f;
+    for (int i = 0; i < 80; i++) kd[i] = vd[i] = 0.02f * (float)(i % 13);
+    int64_t qs[4] = {1, 3, 4, 8}, ks[4] = {1, 5, 2, 8}, ls[3] = {1, 4, 3}, qs_bad[4] = {1, 3, 4, 7};
+    mlxp_tensor q = tu_tensor(qd, TU_F32, 4, qs, NULL), k = tu_tensor(kd, TU_F32, 4, ks, NULL),
+                v = tu_tensor(vd, TU_F32, 4, ks, NULL), o = tu_tensor(od, TU_F32, 4, qs, NULL),
+                g = tu_tensor(gd, TU_F32, 4, qs, NULL), l = tu_tensor(ld, TU_F32, 3, ls, NULL),
+                dq = tu_tensor(dqd, TU_F32, 4, qs, NULL), dk = tu_tensor(dkd, TU_F32, 4, ks, NULL),
+                dv = tu_tensor(dvd, TU_F32, 4, ks, NULL), dq_bad = tu_tensor(dqd, TU_F32, 4, qs_bad, NULL),
+                dq_on_q = tu_tensor(qd, TU_F32, 4, qs, NULL);
+    mlxp_attention_params p;
+    mlxp_rope_params rp;
+    CHECK_OK(mlxp_attention_params_init(&p));
+    CHECK_OK(mlxp_rope_params_init(&rp));
+    CHECK_OK(mlxp_flash_attention_rope(&q, &k, &v, &o, &l, &rp, &p));
+    memcpy(q0, qd, sizeof qd);
+#define RESET()                                                              \
+    do {                                                                     \
+        fill(dqd, sizeof dqd), fill(dkd, sizeof dkd), fill(dvd, sizeof dvd); \
+        mlxp_attention_params_init(&p);                                      \
+        mlxp_rope_params_init(&rp);                                          \
+    } while (0)
+#define UNCHANGED(what)                                                                              \
+    CHECK(untouched(dqd, sizeof dqd) && untouched(dkd, sizeof dkd) && untouched(dvd, sizeof dvd) && \
+              memcmp(qd, q0, sizeof qd) == 0,                                                        \
+          "%s: output written", what)
+#define RBWD(dq_, rope_, params_) \
+    mlxp_flash_attention_rope_backward(&q, &k, &v, &o, &g, &l, dq_, &dk, &dv, rope_, params_)
+    RESET(); CHECK_OK(RBWD(&dq, &rp, &p)); /* the baseline is valid and writes all three */
+    CHECK(!untouched(dqd, sizeof dqd) && !untouched(dkd, sizeof dkd) && !untouched(dvd, sizeof dvd),
+          "rope backward baseline: a gradient was not written");
+    memcpy(base, dqd, sizeof dqd), memcpy(base + 96, dkd, sizeof dkd), memcpy(base + 176, dvd, sizeof dvd);
+    RESET(); CHECK_OK(RBWD(&dq, NULL, NULL)); /* NULL rope and params: the defaults */
+    CHECK(memcmp(base, dqd, sizeof dqd) == 0 && memcmp(base + 96, dkd, sizeof dkd) == 0 &&
+              memcmp(base + 176, dvd, sizeof dvd) == 0,
+          "rope backward: NULL rope and params differ from the defaults");
+    RESET(); rp.inverse = 1; EXPECT(RBWD(&dq, &rp, &p), MLXP_ERR_INVALID_ARGUMENT, "inverse");
+        UNCHANGED("rope backward inverse 1");
+    RESET(); rp.rotary_dim = 5; EXPECT(RBWD(&dq, &rp, &p), MLXP_ERR_INVALID_ARGUMENT, "rotary_dim");
+        UNCHANGED("rope backward odd rotary_dim");
+    RESET(); EXPECT(RBWD(&dq_bad, &rp, &p), MLXP_ERR_SHAPE_MISMATCH, "dq"); UNCHANGED("rope backward dq shape");
+    RESET(); EXPECT(RBWD(&dq_on_q, &rp, &p), MLXP_ERR_INVALID_ARGUMENT, "dq"); UNCHANGED("rope backward dq on q");
+#undef RBWD
+#undef RESET
+#undef UNCHANGED
+}
+
 /* ---- bias gradient --------------------------------------------------------------------- */
 
 /* mlxp_flash_attention_bias_grad against dL/dx of ref_backward (x the logits, which a full
@@ -1924,6 +2204,8 @@ int main(void) {
     test_attention_rope();
     test_backward();
     test_backward_bad_input();
+    test_rope_backward();
+    test_rope_backward_bad_input();
     test_bias_grad();
     test_bias_grad_bad_input();
     test_varlen_backward();
