@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestChooseISA(t *testing.T) {
@@ -80,6 +81,25 @@ func TestParallelForCoversOnce(t *testing.T) {
 			if bounds.Load() != 0 {
 				t.Fatalf("threads %d: chunk boundaries depend on scheduling", threads)
 			}
+		}
+	}
+}
+
+// TestParallelForLongChunks: a chunk far longer than the caller's spin makes it block
+// for the rest; the loop still returns only after every chunk has finished.
+func TestParallelForLongChunks(t *testing.T) {
+	defer SetNumThreads(0)
+	SetNumThreads(2)
+	for range 3 {
+		var done atomic.Int32
+		ParallelFor(4, 1, func(lo, hi int) {
+			if lo == 3 {
+				time.Sleep(20 * waitSpin)
+			}
+			done.Add(1)
+		})
+		if n := done.Load(); n != 4 {
+			t.Fatalf("ParallelFor returned with %d of 4 chunks done", n)
 		}
 	}
 }

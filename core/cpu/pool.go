@@ -72,6 +72,27 @@ func (j *job) runChunk(c int) {
 	j.body(lo, min(lo+j.grain, j.n))
 }
 
+// wait returns once every chunk is done. The caller first spins on the count (yielding
+// now and then, so that a helper waiting for this processor can run): if it blocked, the
+// helper finishing the last chunk would wake it onto the helper's own processor, and the
+// caller's next parallel loop would start with both on one CPU while the other idles
+// (measured: a third of back-to-back calls ran at one thread's speed). Long waits block.
+func (j *job) wait() {
+	deadline := time.Now().Add(waitSpin)
+	for i := 0; j.remaining.Load() != 0; i++ {
+		if i%64 == 63 {
+			if time.Now().After(deadline) {
+				<-j.done
+				return
+			}
+			runtime.Gosched()
+		}
+	}
+}
+
+// waitSpin bounds how long the caller of ParallelFor spins for its helpers.
+const waitSpin = 200 * time.Microsecond
+
 // recordPanic keeps the first panic of the call. It is a separate function so that only
 // a panicking chunk moves its value to the heap: the hot path allocates nothing.
 func (j *job) recordPanic(r any) { j.panicked.CompareAndSwap(nil, &r) }
@@ -153,7 +174,7 @@ func ParallelFor(n, grain int, body func(lo, hi int)) {
 		}
 	}
 	j.work()
-	<-j.done
+	j.wait()
 	if p := j.panicked.Load(); p != nil {
 		panic(fmt.Sprintf("parallel worker: %v", *p))
 	}
