@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/mlxprim/mlxprim/core/cpu"
+	"github.com/mlxprim/mlxprim/core/tensor"
 )
 
 // Fixed tile sizes. tileKeys and chunkKeys fix the arithmetic of a row (see the package
@@ -157,10 +158,20 @@ func (pl *plan) run() {
 		pl.runSplit(items, nch, rows, set)
 		return
 	}
-	cpu.ParallelFor(items, 1, func(lo, hi int) {
+	if pl.packKV(nqt) {
+		pl.runPacked(nqt, rows, set)
+		return
+	}
+	pl.prefillItems(0, items, nqt, rows, set)
+}
+
+// prefillItems runs the prefill work items [lo, hi) in parallel, each rowSet
+// set(g) a whole tile of query rows over all its keys.
+func (pl *plan) prefillItems(lo, hi, nqt, rows int, set func(int) rowSet) {
+	cpu.ParallelFor(hi-lo, 1, func(a, e int) {
 		sc := pl.getScratch(rows)
 		defer scratchPool.Put(sc)
-		for it := lo; it < hi; it++ {
+		for it := lo + a; it < lo+e; it++ {
 			// Last query tiles first: with a causal mask they are the longest.
 			rs := set(it - it%nqt + nqt - 1 - it%nqt)
 			pl.packQ(sc, rs)
@@ -168,6 +179,59 @@ func (pl *plan) run() {
 			pl.finish(sc, sc.run, rs)
 		}
 	})
+}
+
+// packKVBytes: above this many bytes of keys and values, prefill reads each KV head's
+// rows from packed copies when they are not adjacent in memory (see packKV). A variable
+// so that tests can take the packed path on small problems.
+var packKVBytes = 16 << 20
+
+// packKV reports whether prefill packs each KV head's keys and values first: their rows
+// lie apart (BSHD with several KV heads puts a whole position between two rows of one
+// head) and all heads' keys and values exceed packKVBytes, so each pass over one head's
+// keys misses the caches, and its widely spaced rows defeat the prefetchers and cost page
+// walks (measured at L 8192, H 8, D 128: BHSD-contiguous rows ran 17-20% faster).
+func (pl *plan) packKV(nqt int) bool {
+	spread := pl.k.ss != pl.D || pl.k.sd != 1 || pl.v.ss != pl.Dv || pl.v.sd != 1
+	size := pl.k.t.DType.Bits() / 8 * pl.Lk * pl.Hkv * (pl.D + pl.Dv)
+	// One head at a time needs enough query tiles per head to keep every thread busy.
+	return spread && size > packKVBytes && nqt >= 2*cpu.NumThreads()
+}
+
+// runPacked is prefill one (batch entry, KV head) at a time: its keys and values are
+// copied (as float32, rows of dp and dvp, zero padded) into one buffer shared by the
+// workers, then its query tiles run on plan hp, which reads them there. The kernels see
+// the same values in the same order, so the results are the bits of the in-place path.
+// Extra memory: Lk * (dp + dvp) floats.
+func (pl *plan) runPacked(nqt, rows int, set func(int) rowSet) {
+	kp, vp := make([]float32, pl.Lk*pl.dp), make([]float32, pl.Lk*pl.dvp)
+	hp := *pl
+	hp.k, hp.v = packedView(kp, pl.k.t.Shape, pl.dp), packedView(vp, pl.v.t.Shape, pl.dvp)
+	hp.kDirect, hp.vDirect = direct(hp.k, pl.D), direct(hp.v, pl.Dv)
+	hp.kRows = true
+	for bh := range pl.B * pl.Hkv {
+		b, kvh := bh/pl.Hkv, bh%pl.Hkv
+		cpu.ParallelFor(pl.Lk, packGrain, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				pl.k.t.LoadRow(pl.k.off(b, j, kvh), kp[j*pl.dp:j*pl.dp+pl.D])
+				pl.v.t.LoadRow(pl.v.off(b, j, kvh), vp[j*pl.dvp:j*pl.dvp+pl.Dv])
+			}
+		})
+		hp.prefillItems(bh*nqt, (bh+1)*nqt, nqt, rows, set)
+	}
+}
+
+// packGrain is the number of key rows one packing chunk copies.
+const packGrain = 256
+
+// packedView is a float32 view of shape (the BSHD shape of k or v) over buf, whose rows
+// of ld floats hold every position of one head: batch and head strides are 0, so any
+// (b, kvh) reads the packed head.
+func packedView(buf []float32, shape []int, ld int) view {
+	t := tensor.FromFloat32(buf, len(buf))
+	t.Shape = []int{shape[0], shape[1], shape[2], shape[3]}
+	t.Strides = []int{0, ld, 0, 1}
+	return view{t: t, sb: 0, ss: ld, sh: 0, sd: 1}
 }
 
 // prefill folds every chunk of the rows' key range into sc.run, in increasing order.
