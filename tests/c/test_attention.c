@@ -1248,19 +1248,27 @@ typedef struct {
     int bias;         /* an additive [Lq, Lk] bias, random, with some -inf entries */
 } bcase;
 
+/* The inputs of a gradient call: q, k, v and dout of dtype dt filled from r, out float32
+ * (sentinel-filled; the forward call writes it), all in layout with the given step and
+ * padding (see at_init). */
+static void grad_inputs_init(atensor* q, atensor* k, atensor* v, atensor* o, atensor* dO, const bcfg* c,
+                             tu_dt dt, int layout, int step, int pad, tu_rand* r) {
+    at_init(q, c->B, c->Lq, c->Hq, c->D, dt, layout, step, pad);
+    at_init(k, c->B, c->Lk, c->Hkv, c->D, dt, layout, step, pad);
+    at_init(v, c->B, c->Lk, c->Hkv, c->Dv, dt, layout, step, pad);
+    at_init(o, c->B, c->Lq, c->Hq, c->Dv, TU_F32, layout, step, pad);
+    at_init(dO, c->B, c->Lq, c->Hq, c->Dv, dt, layout, step, pad);
+    at_fill(q, r, -1, 1), at_fill(k, r, -1, 1), at_fill(v, r, -1, 1), at_fill(dO, r, -1, 1);
+}
+
 static void run_backward(const bcase* bc, uint64_t seed) {
     bcfg c = bc->c;
     tu_rand r = {seed};
     atensor q, k, v, o, dO, dq, dk, dv;
-    at_init(&q, c.B, c.Lq, c.Hq, c.D, bc->dt, bc->layout, 1, 0);
-    at_init(&k, c.B, c.Lk, c.Hkv, c.D, bc->dt, bc->layout, 1, 0);
-    at_init(&v, c.B, c.Lk, c.Hkv, c.Dv, bc->dt, bc->layout, 1, 0);
-    at_init(&o, c.B, c.Lq, c.Hq, c.Dv, TU_F32, bc->layout, 1, 0);
-    at_init(&dO, c.B, c.Lq, c.Hq, c.Dv, bc->dt, bc->layout, 1, 0);
+    grad_inputs_init(&q, &k, &v, &o, &dO, &c, bc->dt, bc->layout, 1, 0, &r);
     at_init(&dq, c.B, c.Lq, c.Hq, c.D, bc->dt, bc->layout, 1, 0);
     at_init(&dk, c.B, c.Lk, c.Hkv, c.D, bc->dt, bc->layout, 1, 0);
     at_init(&dv, c.B, c.Lk, c.Hkv, c.Dv, bc->dt, bc->layout, 1, 0);
-    at_fill(&q, &r, -1, 1), at_fill(&k, &r, -1, 1), at_fill(&v, &r, -1, 1), at_fill(&dO, &r, -1, 1);
 
     size_t nrow = (size_t)c.B * c.Hq * c.Lq;
     float* lse = malloc(sizeof(float) * nrow);
@@ -1508,15 +1516,10 @@ static void run_rope_backward(const rbcase* rc, uint64_t seed) {
     bcfg c = rc->c;
     tu_rand r = {seed};
     atensor q, k, v, o, dO, dq, dk, dv, qr, kr, dq32, dk32, dvc;
-    at_init(&q, c.B, c.Lq, c.Hq, c.D, rc->dt, rc->layout, 1, 0);
-    at_init(&k, c.B, c.Lk, c.Hkv, c.D, rc->dt, rc->layout, 1, 0);
-    at_init(&v, c.B, c.Lk, c.Hkv, c.Dv, rc->dt, rc->layout, 1, 0);
-    at_init(&o, c.B, c.Lq, c.Hq, c.Dv, TU_F32, rc->layout, 1, 0);
-    at_init(&dO, c.B, c.Lq, c.Hq, c.Dv, rc->dt, rc->layout, 1, 0);
+    grad_inputs_init(&q, &k, &v, &o, &dO, &c, rc->dt, rc->layout, 1, 0, &r);
     at_init(&dq, c.B, c.Lq, c.Hq, c.D, rc->gdt, rc->layout, 1, 0);
     at_init(&dk, c.B, c.Lk, c.Hkv, c.D, rc->gdt, rc->layout, 1, 0);
     at_init(&dv, c.B, c.Lk, c.Hkv, c.Dv, rc->gdt, rc->layout, 1, 0);
-    at_fill(&q, &r, -1, 1), at_fill(&k, &r, -1, 1), at_fill(&v, &r, -1, 1), at_fill(&dO, &r, -1, 1);
     size_t qbytes = (size_t)q.buf.n * tu_size(rc->dt), kbytes = (size_t)k.buf.n * tu_size(rc->dt);
     void* q0 = malloc(qbytes);
     void* k0 = malloc(kbytes);
@@ -1815,12 +1818,7 @@ static void run_bias_grad(const gcase* gc, uint64_t seed) {
     tu_rand r = {seed};
     int step = 1 + gc->strided, pad = 3 * gc->strided;
     atensor q, k, v, o, dO;
-    at_init(&q, c.B, c.Lq, c.Hq, c.D, gc->dt, gc->layout, step, pad);
-    at_init(&k, c.B, c.Lk, c.Hkv, c.D, gc->dt, gc->layout, step, pad);
-    at_init(&v, c.B, c.Lk, c.Hkv, c.Dv, gc->dt, gc->layout, step, pad);
-    at_init(&o, c.B, c.Lq, c.Hq, c.Dv, TU_F32, gc->layout, step, pad);
-    at_init(&dO, c.B, c.Lq, c.Hq, c.Dv, gc->dt, gc->layout, step, pad);
-    at_fill(&q, &r, -1, 1), at_fill(&k, &r, -1, 1), at_fill(&v, &r, -1, 1), at_fill(&dO, &r, -1, 1);
+    grad_inputs_init(&q, &k, &v, &o, &dO, &c, gc->dt, gc->layout, step, pad, &r);
 
     btensor bias, db;
     bt_init(&bias, gc->bndim, gc->bshape, gc->bdt, gc->strided);
