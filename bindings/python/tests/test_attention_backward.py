@@ -280,18 +280,23 @@ def test_errors():
         mp.flash_attention_backward(q, k, v, out, out, lse[:, :1])
 
 
+def on_threads(run, *args, counts=(1, 2), **kw):
+    """run(*args, **kw) once per thread count, the pool's size restored afterwards."""
+    saved = mp.get_num_threads()
+    try:
+        results = []
+        for n in counts:
+            mp.set_num_threads(n)
+            results.append(run(*args, **kw))
+    finally:
+        mp.set_num_threads(saved)
+    return results
+
+
 def test_threads_bit_identical():
     q, k, v = data((2, 96, 4, 32), seed=71), data((2, 160, 2, 32), seed=72), data(
         (2, 160, 2, 32), seed=73)
     dout = data((2, 96, 4, 32), seed=74)
     kw = dict(causal=True, softcap=5.0, alibi_slopes=True, sinks=[0.1, 0.2, 0.3, 0.4])
-    saved = mp.get_num_threads()
-    try:
-        results = []
-        for n in (1, 2):
-            mp.set_num_threads(n)
-            results.append(run(q, k, v, dout, **kw))
-    finally:
-        mp.set_num_threads(saved)
-    for a, b in zip(*results):
+    for a, b in zip(*on_threads(run, q, k, v, dout, **kw)):
         assert a.tobytes() == b.tobytes()

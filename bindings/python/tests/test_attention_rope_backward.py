@@ -34,7 +34,7 @@ from mlxprim import InvalidArgumentError, ShapeMismatchError
 from mlxprim._lib import check, lib
 from mlxprim._rope import rope_params
 from mlxprim._tensor import as_tensor, ref
-from test_attention_backward import BF16, check_grad, data, reference
+from test_attention_backward import BF16, check_grad, data, on_threads, reference
 from test_errors import lib_error
 
 
@@ -212,15 +212,7 @@ def test_threads_bit_identical(dtype):
     dout = data((2, 96, 4, 32), dtype, 44)
     yarn = {"type": "yarn", "factor": 2.0, "original_max_position_embeddings": 64}
     kw = dict(rope_offset=17, pairing="interleaved", rotary_dim=24, causal=True, scaling=yarn)
-    saved = mp.get_num_threads()
-    try:
-        results = []
-        for n in (1, 2):
-            mp.set_num_threads(n)
-            results.append(run(q, k, v, dout, **kw))
-    finally:
-        mp.set_num_threads(saved)
-    for a, b in zip(*results):
+    for a, b in zip(*on_threads(run, q, k, v, dout, **kw)):
         assert a.dtype == dtype and a.tobytes() == b.tobytes()
 
 
