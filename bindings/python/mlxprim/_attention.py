@@ -469,7 +469,9 @@ def chunked_cross_attention(q, k, v, *, chunk_size=1024, causal=False, scale=Non
 
 def flash_attention_rope(q, k, v, *, rope_offset=0, base=10000.0, rotary_dim=0,
                          pairing="half", scaling=None, causal=True, scale=None,
-                         window=(-1, -1), layout="BSHD", return_lse=False, out=None):
+                         window=(-1, -1), layout="BSHD", softcap=0.0, bias=None,
+                         alibi_slopes=None, key_lengths=None, sinks=None, return_lse=False,
+                         out=None):
     """:func:`flash_attention` with rotary embeddings applied to q and k as they are read;
     q and k are left unchanged. Equals :func:`mlxprim.rope` on copies of q and k followed
     by :func:`flash_attention`, bit for bit.
@@ -479,8 +481,9 @@ def flash_attention_rope(q, k, v, *, rope_offset=0, base=10000.0, rotary_dim=0,
     Lq tokens of Lk cached keys).
 
     Args:
-        q, k, v, causal, scale, window, layout, return_lse, out: as
-            :func:`flash_attention` (layout applies to every tensor).
+        q, k, v, causal, scale, window, layout, softcap, bias, alibi_slopes, key_lengths,
+            sinks, return_lse, out: as :func:`flash_attention` (layout applies to every
+            tensor).
         rope_offset, base, rotary_dim, pairing, scaling: as ``offset``, ``base``,
             ``rotary_dim``, ``pairing`` and ``scaling`` of :func:`mlxprim.rope`.
 
@@ -489,8 +492,10 @@ def flash_attention_rope(q, k, v, *, rope_offset=0, base=10000.0, rotary_dim=0,
     """
     rp = rope_params(offset=rope_offset, base=base, rotary_dim=rotary_dim, pairing=pairing,
                      layout=layout, scaling=scaling)
-    p = _params(scale, causal, window, layout, 0.0)
     qa = as_tensor(q, "q")
+    # keep holds the descriptors p points to: they must stay alive until the call returns.
+    p, keep = _flash_params(qa, scale, causal, window, layout, softcap, bias, alibi_slopes,
+                            key_lengths, sinks)
     ka = as_tensor(k, "k")
     va = as_tensor(v, "v")
     out = _default_out(out, qa, va)
@@ -509,8 +514,9 @@ def flash_attention_rope(q, k, v, *, rope_offset=0, base=10000.0, rotary_dim=0,
 
 def flash_attention_rope_backward(q, k, v, out, dout, lse, *, rope_offset=0, base=10000.0,
                                   rotary_dim=0, pairing="half", scaling=None, causal=True,
-                                  scale=None, window=(-1, -1), layout="BSHD", dq=None,
-                                  dk=None, dv=None):
+                                  scale=None, window=(-1, -1), layout="BSHD", softcap=0.0,
+                                  bias=None, alibi_slopes=None, key_lengths=None, sinks=None,
+                                  dq=None, dk=None, dv=None):
     """Gradients of :func:`flash_attention_rope` with respect to the unrotated q and k,
     and v.
 
@@ -528,7 +534,9 @@ def flash_attention_rope_backward(q, k, v, out, dout, lse, *, rope_offset=0, bas
 
     Args:
         q, k, v, rope_offset, base, rotary_dim, pairing, scaling, causal, scale, window,
-            layout: exactly as given to the forward :func:`flash_attention_rope` call.
+            layout, softcap, bias, alibi_slopes, key_lengths, sinks: exactly as given to
+            the forward :func:`flash_attention_rope` call (bias and sinks are constants,
+            as in :func:`flash_attention_backward`).
         out: the forward output; dout: the gradient reaching it (out's shape).
         lse: float32 ``[B, Hq, Lq]`` from ``flash_attention_rope(..., return_lse=True)``.
         dq, dk, dv: where to write, the shapes of q, k, v (any float dtype); default new
@@ -546,7 +554,9 @@ def flash_attention_rope_backward(q, k, v, out, dout, lse, *, rope_offset=0, bas
     qa, ka, va, outa, douta, lsea = _grad_inputs(q, k, v, out, dout, lse)
     rp = rope_params(offset=rope_offset, base=base, rotary_dim=rotary_dim, pairing=pairing,
                      layout=layout, scaling=scaling)
-    p = _params(scale, causal, window, layout, 0.0)
+    # keep holds the descriptors p points to: they must stay alive until the call returns.
+    p, keep = _flash_params(qa, scale, causal, window, layout, softcap, bias, alibi_slopes,
+                            key_lengths, sinks)
     dq, dk, dv, dqa, dka, dva = _grad_outputs(qa, ka, va, dq, dk, dv)
     check(lib.mlxp_flash_attention_rope_backward(ref(qa), ref(ka), ref(va), ref(outa),
                                                  ref(douta), ref(lsea), ref(dqa), ref(dka),

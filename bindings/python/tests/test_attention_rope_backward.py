@@ -177,6 +177,14 @@ SCALED = {
                               "original_max_position_embeddings": 16,
                               "low_freq_factor": 1.0, "high_freq_factor": 4.0}),
         attn_kw=dict(causal=False, scale=0.3)),
+    # Every other attention option passes through both calls (gpt-oss: sinks; Gemma 2:
+    # soft cap); the bias and sinks are constants of the backward.
+    "options-f32-bshd": dict(
+        dtype=np.float32, layout="BSHD", rope_offset=3, rope_kw=dict(pairing="half"),
+        attn_kw=dict(causal=True, softcap=4.0, sinks=[0.5, -1.0, 0.0, 1.5],
+                     key_lengths=[13, 6], alibi_slopes=True,
+                     bias=np.random.default_rng(5).standard_normal((1, 4, 5, 13)).astype(
+                         np.float32))),
 }
 
 
