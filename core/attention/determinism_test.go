@@ -78,30 +78,38 @@ func TestBatchInvariance(t *testing.T) {
 		if err := pr.run(); err != nil {
 			t.Fatal(err)
 		}
-		for b := range c.B {
-			out := make([]float32, c.Lq*c.Hq*c.Dv)
-			lse := make([]float32, c.Hq*c.Lq)
-			ot := tensor.FromFloat32(out, 1, c.Lq, c.Hq, c.Dv)
-			lt := tensor.FromFloat32(lse, 1, c.Hq, c.Lq)
-			p := c.p
-			p.KeyLengths = c.p.KeyLengths[b : b+1]
-			if err := Forward(sub(pr.q.t, 0, b, 1), sub(pr.k.t, 0, b, 1), sub(pr.v.t, 0, b, 1), ot, &lt, p); err != nil {
-				t.Fatal(err)
-			}
-			for i := range c.Lq {
-				for h := range c.Hq {
-					for d := range c.Dv {
-						if got, want := out[(i*c.Hq+h)*c.Dv+d], float32(pr.o.get(b, i, h, d)); got != want {
-							t.Fatalf("batch %d alone: out[%d %d %d] = %v, in batch %v", b, i, h, d, got, want)
-						}
+		expectEntriesAlone(t, pr)
+	})
+}
+
+// expectEntriesAlone checks that each batch entry of pr (already run), computed alone
+// with its own key length, gives the bits of out and lse inside the batch.
+func expectEntriesAlone(t *testing.T, pr *problem) {
+	t.Helper()
+	c := pr.c
+	for b := range c.B {
+		out := make([]float32, c.Lq*c.Hq*c.Dv)
+		lse := make([]float32, c.Hq*c.Lq)
+		ot := tensor.FromFloat32(out, 1, c.Lq, c.Hq, c.Dv)
+		lt := tensor.FromFloat32(lse, 1, c.Hq, c.Lq)
+		p := c.p
+		p.KeyLengths = c.p.KeyLengths[b : b+1]
+		if err := Forward(sub(pr.q.t, 0, b, 1), sub(pr.k.t, 0, b, 1), sub(pr.v.t, 0, b, 1), ot, &lt, p); err != nil {
+			t.Fatal(err)
+		}
+		for i := range c.Lq {
+			for h := range c.Hq {
+				for d := range c.Dv {
+					if got, want := out[(i*c.Hq+h)*c.Dv+d], float32(pr.o.get(b, i, h, d)); got != want {
+						t.Fatalf("batch %d alone: out[%d %d %d] = %v, in batch %v", b, i, h, d, got, want)
 					}
-					if got, want := lse[h*c.Lq+i], float32(pr.lse.get(b, h, i)); got != want {
-						t.Fatalf("batch %d alone: lse differs", b)
-					}
+				}
+				if got, want := lse[h*c.Lq+i], float32(pr.lse.get(b, h, i)); got != want {
+					t.Fatalf("batch %d alone: lse[%d %d] = %v, in batch %v", b, h, i, got, want)
 				}
 			}
 		}
-	})
+	}
 }
 
 // TestRowAloneEqualsPrefill: a query row computed alone (Lq = 1 against the keys it can
@@ -163,29 +171,7 @@ func TestDecodeBatchInvariance(t *testing.T) {
 				if err := pr.run(); err != nil {
 					t.Fatal(err)
 				}
-				for b := range c.B {
-					out := make([]float32, c.Lq*c.Hq*c.Dv)
-					lse := make([]float32, c.Hq*c.Lq)
-					ot := tensor.FromFloat32(out, 1, c.Lq, c.Hq, c.Dv)
-					lt := tensor.FromFloat32(lse, 1, c.Hq, c.Lq)
-					p := c.p
-					p.KeyLengths = c.p.KeyLengths[b : b+1]
-					if err := Forward(sub(pr.q.t, 0, b, 1), sub(pr.k.t, 0, b, 1), sub(pr.v.t, 0, b, 1), ot, &lt, p); err != nil {
-						t.Fatal(err)
-					}
-					for i := range c.Lq {
-						for h := range c.Hq {
-							for d := range c.Dv {
-								if got, want := out[(i*c.Hq+h)*c.Dv+d], float32(pr.o.get(b, i, h, d)); got != want {
-									t.Fatalf("batch %d alone: out[%d %d %d] = %v, in batch %v", b, i, h, d, got, want)
-								}
-							}
-							if got, want := lse[h*c.Lq+i], float32(pr.lse.get(b, h, i)); got != want {
-								t.Fatalf("batch %d alone: lse[%d %d] = %v, in batch %v", b, h, i, got, want)
-							}
-						}
-					}
-				}
+				expectEntriesAlone(t, pr)
 				pr.check(t, 1)
 			})
 		}
