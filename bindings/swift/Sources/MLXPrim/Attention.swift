@@ -269,12 +269,8 @@ extension MLXPrim {
         // dbias has the bias's shape; without a bias (or its shape) the library or
         // `withCParams` reports that, so dbias is then passed as a plain vector.
         let dbiasShape = (params.bias == nil ? nil : params.biasShape) ?? [dbias.count]
-        try checkCount(q.count, "q", shape: qShape)
-        try checkCount(k.count, "k", shape: kShape)
-        try checkCount(v.count, "v", shape: vShape)
-        try checkCount(out.count, "out", shape: outShape)
-        try checkCount(dout.count, "dout", shape: outShape)
-        try checkCount(lse.count, "lse", shape: lseShape)
+        try checkGradInputCounts(
+            q, qShape, k, kShape, v, vShape, out, dout, outShape, lse, lseShape)
         try checkCount(dbias.count, "dbias", shape: dbiasShape)
         try withTensors { t in
             try params.withCParams(t) { p in
@@ -431,12 +427,8 @@ extension MLXPrim {
         dv: UnsafeMutableBufferPointer<T>
     ) throws {
         let (outShape, lseShape) = varlenShapes(qShape, vShape)
-        try checkCount(q.count, "q", shape: qShape)
-        try checkCount(k.count, "k", shape: kShape)
-        try checkCount(v.count, "v", shape: vShape)
-        try checkCount(out.count, "out", shape: outShape)
-        try checkCount(dout.count, "dout", shape: outShape)
-        try checkCount(lse.count, "lse", shape: lseShape)
+        try checkGradInputCounts(
+            q, qShape, k, kShape, v, vShape, out, dout, outShape, lse, lseShape)
         try checkCount(dq.count, "dq", shape: qShape)
         try checkCount(dk.count, "dk", shape: kShape)
         try checkCount(dv.count, "dv", shape: vShape)
@@ -752,6 +744,22 @@ extension MLXPrim {
         dv: UnsafeMutablePointer<mlxp_tensor>
     )
 
+    /// Checks the element counts of a gradient call's inputs against their shapes (dout
+    /// has out's shape).
+    private static func checkGradInputCounts<T: MLXPrimFloat>(
+        _ q: UnsafeBufferPointer<T>, _ qShape: [Int], _ k: UnsafeBufferPointer<T>,
+        _ kShape: [Int], _ v: UnsafeBufferPointer<T>, _ vShape: [Int],
+        _ out: UnsafeBufferPointer<T>, _ dout: UnsafeBufferPointer<T>, _ outShape: [Int],
+        _ lse: UnsafeBufferPointer<Float>, _ lseShape: [Int]
+    ) throws {
+        try checkCount(q.count, "q", shape: qShape)
+        try checkCount(k.count, "k", shape: kShape)
+        try checkCount(v.count, "v", shape: vShape)
+        try checkCount(out.count, "out", shape: outShape)
+        try checkCount(dout.count, "dout", shape: outShape)
+        try checkCount(lse.count, "lse", shape: lseShape)
+    }
+
     /// A gradient call over caller memory with q, k, v, out, dout and lse as
     /// `flashAttentionBackward` takes them: checks every buffer's count against its shape,
     /// then passes `call` the descriptors and the C attention parameters and checks its
@@ -766,12 +774,8 @@ extension MLXPrim {
     ) throws {
         let outShape = attentionOutputShape(qShape, vShape)
         let lseShape = attentionLSEShape(qShape, params.layout)
-        try checkCount(q.count, "q", shape: qShape)
-        try checkCount(k.count, "k", shape: kShape)
-        try checkCount(v.count, "v", shape: vShape)
-        try checkCount(out.count, "out", shape: outShape)
-        try checkCount(dout.count, "dout", shape: outShape)
-        try checkCount(lse.count, "lse", shape: lseShape)
+        try checkGradInputCounts(
+            q, qShape, k, kShape, v, vShape, out, dout, outShape, lse, lseShape)
         try checkCount(dq.count, "dq", shape: qShape)
         try checkCount(dk.count, "dk", shape: kShape)
         try checkCount(dv.count, "dv", shape: vShape)
