@@ -193,7 +193,7 @@ var packKVBytes = 16 << 20
 // walks (measured at L 8192, H 8, D 128: BHSD-contiguous rows ran 17-20% faster).
 func (pl *plan) packKV(nqt int) bool {
 	spread := pl.k.ss != pl.D || pl.k.sd != 1 || pl.v.ss != pl.Dv || pl.v.sd != 1
-	size := pl.k.t.DType.Bits() / 8 * pl.Lk * pl.Hkv * (pl.D + pl.Dv)
+	size := pl.Lk * pl.Hkv * (pl.k.t.DType.Bits()/8*pl.D + pl.v.t.DType.Bits()/8*pl.Dv)
 	// One head at a time needs enough query tiles per head to keep every thread busy.
 	return spread && size > packKVBytes && nqt >= 2*cpu.NumThreads()
 }
