@@ -63,7 +63,7 @@ type scratch struct {
 }
 
 // maxNC bounds every path's nc, and so the columns one finisher call covers.
-const maxNC = 512
+const maxNC = 1024
 
 // Problems with at most narrowRows rows run in runNarrow, where a work item packs and
 // covers up to narrowPanels B panels.

@@ -11,7 +11,7 @@ import (
 )
 
 var (
-	avx512Spec = kernelSpec{name: "avx512", mr: 12, nr: 32, kc: 256, nc: 512, mc: 12, run: sgemm512, smallMR: 4, small: sgemm512x4, gemv: &avx512Gemv}
+	avx512Spec = kernelSpec{name: "avx512", mr: 12, nr: 32, kc: 256, nc: 1024, mc: 12, run: sgemm512, smallMR: 4, small: sgemm512x4, gemv: &avx512Gemv}
 	avx2Spec   = kernelSpec{name: "avx2", mr: 6, nr: 16, kc: 256, nc: 512, mc: 24, run: sgemm256, gemv: &avx2Gemv}
 	bf16Spec   = kernelSpec{name: "avx512bf16", mr: 12, nr: 32, kc: 512, nc: 512, mc: 24, bf16: true, run: bgemm512, smallMR: 4, small: bgemm512x4}
 )

@@ -59,6 +59,25 @@
 	VPXORD c0, c0, c0; \
 	VPXORD c1, c1, c1
 
+// PREFETCHNEXT512 asks for the C tile right of this one (the next B panel's, which the
+// driver runs next on the same rows) while this one is computed: C rows are a whole
+// leading dimension apart and are read back once per K block, so without it each call
+// would start by waiting for 24 lines from L3 or memory. BX holds this tile's C.
+#define PREFETCHNEXT512 \
+	LEAQ 128(BX), R14; \
+	PREFETCHT0 (R14); PREFETCHT0 64(R14); ADDQ R9, R14; \
+	PREFETCHT0 (R14); PREFETCHT0 64(R14); ADDQ R9, R14; \
+	PREFETCHT0 (R14); PREFETCHT0 64(R14); ADDQ R9, R14; \
+	PREFETCHT0 (R14); PREFETCHT0 64(R14); ADDQ R9, R14; \
+	PREFETCHT0 (R14); PREFETCHT0 64(R14); ADDQ R9, R14; \
+	PREFETCHT0 (R14); PREFETCHT0 64(R14); ADDQ R9, R14; \
+	PREFETCHT0 (R14); PREFETCHT0 64(R14); ADDQ R9, R14; \
+	PREFETCHT0 (R14); PREFETCHT0 64(R14); ADDQ R9, R14; \
+	PREFETCHT0 (R14); PREFETCHT0 64(R14); ADDQ R9, R14; \
+	PREFETCHT0 (R14); PREFETCHT0 64(R14); ADDQ R9, R14; \
+	PREFETCHT0 (R14); PREFETCHT0 64(R14); ADDQ R9, R14; \
+	PREFETCHT0 (R14); PREFETCHT0 64(R14)
+
 // Common prologue: CX = kc, SI/R11/R12/R13 = A row bases, R8 = lda, DX = b,
 // DI = c, R9 = ldc, R10 = flags.
 #define PROLOGUE \
@@ -94,6 +113,7 @@ TEXT ·sgemm512(SB), NOSPLIT, $0-60
 zero:
 	ALLROWS512(ZERO2)
 loop:
+	PREFETCHNEXT512
 	MOVQ BX, DI
 	MOVQ CX, AX
 	SHRQ $2, AX
@@ -197,6 +217,7 @@ TEXT ·bgemm512(SB), NOSPLIT, $0-60
 zero:
 	ALLROWS512(ZERO2)
 loop:
+	PREFETCHNEXT512
 	MOVQ BX, DI
 	MOVQ CX, AX
 	SHRQ $2, AX
