@@ -13,23 +13,40 @@ type decodeItem struct {
 	alpha  []float32
 }
 
-// decodeBlock is the number of positions decodeTile reads for every item before moving on.
-const decodeBlock = 16
+// decodeBlockBytes bounds the keys (or values) of every head that decodeTile reads in one
+// sequential burst before the kernels use them: a quarter of a 2 MiB L2, so the block is
+// still there when they do. Longer bursts keep the memory stream going longer between
+// the pauses of the kernels. A variable so tests can force every block size.
+var decodeBlockBytes = 512 << 10
+
+// decodeBlock returns the number of positions decodeTile reads for every item before
+// moving on: the largest of tileKeys, tileKeys/2 and 16 (each a whole number of
+// transposed 16-key blocks that divides the tile) within decodeBlockBytes of keys, and
+// 16 when none is.
+func (pl *plan) decodeBlock() int {
+	row := pl.Hkv * pl.dp * pl.k.t.DType.Bits() / 8
+	n := tileKeys
+	for n > 16 && n*row > decodeBlockBytes {
+		n /= 2
+	}
+	return n
+}
 
 // decodeTile is tileStep's row path for every item of a batch entry at once. Keys and
-// values are read decodeBlock positions at a time for all items in turn: with the usual
-// [B, S, H, D] layout these are whole rows of positions, every KV head of them, taken in
-// address order, instead of one head's rows a position apart. Each item gets the same
+// values are read a block of positions (decodeBlock) at a time for all items in turn:
+// with the usual [B, S, H, D] layout these are whole rows of positions, every KV head of
+// them, taken in address order, instead of one head's rows a position apart. Each item gets the same
 // arithmetic, in the same order, as from tileStep.
 func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 	tk := pl.kern.tiles
 	on := func(it *decodeItem) bool { return it.a < it.e && ts+tileKeys > it.a && ts < it.e }
-	for j := ts; j < ts+tileKeys; j += decodeBlock {
-		pl.touchBlock(pl.k, items, j)
+	blk := pl.decodeBlock()
+	for j := ts; j < ts+tileKeys; j += blk {
+		pl.touchBlock(pl.k, items, j, blk)
 		for i := range items {
 			if it := &items[i]; on(it) {
-				kb, ks := tile(pl.k, pl.kDirect, sc.kt, it.rs.b, it.rs.kvh, j, j+decodeBlock, pl.D, pl.dp)
-				tk.transpose(&it.kt[j-ts], &kb[0], ks, pl.dp, decodeBlock)
+				kb, ks := tile(pl.k, pl.kDirect, sc.kt, it.rs.b, it.rs.kvh, j, j+blk, pl.D, pl.dp)
+				tk.transpose(&it.kt[j-ts], &kb[0], ks, pl.dp, blk)
 			}
 		}
 	}
@@ -46,11 +63,11 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 		}
 		pl.rescaleRows(it.st, n, it.alpha)
 	}
-	for j := ts; j < ts+tileKeys; j += decodeBlock {
-		pl.touchBlock(pl.v, items, j)
+	for j := ts; j < ts+tileKeys; j += blk {
+		pl.touchBlock(pl.v, items, j, blk)
 		for i := range items {
 			it := &items[i]
-			pa, pe := max(it.a, j), min(it.e, j+decodeBlock)
+			pa, pe := max(it.a, j), min(it.e, j+blk)
 			if pa >= pe {
 				continue
 			}
@@ -75,13 +92,13 @@ func (pl *plan) decodeItems(sc *scratch, g, n int) []decodeItem {
 	return items
 }
 
-// touchBlock reads positions [j, j+decodeBlock) of w (keys or values) of the batch entry
-// of items, every head, in address order (see touchRows), when they all exist.
-func (pl *plan) touchBlock(w view, items []decodeItem, j int) {
-	if j+decodeBlock > pl.Lk || w.sh < 0 || w.sd != 1 {
+// touchBlock reads positions [j, j+n) of w (keys or values) of the batch entry of items,
+// every head, in address order (see touchRows), when they all exist.
+func (pl *plan) touchBlock(w view, items []decodeItem, j, n int) {
+	if j+n > pl.Lk || w.sh < 0 || w.sd != 1 {
 		return
 	}
 	size := w.t.DType.Bits() / 8
 	row := ((pl.Hkv-1)*w.sh + w.t.Shape[3]) * size
-	touchRows(unsafe.Add(w.t.Data, w.off(items[0].rs.b, j, 0)*size), w.ss*size, decodeBlock, row)
+	touchRows(unsafe.Add(w.t.Data, w.off(items[0].rs.b, j, 0)*size), w.ss*size, n, row)
 }

@@ -157,23 +157,35 @@ func TestRowAloneEqualsPrefill(t *testing.T) {
 }
 
 // TestDecodeBatchInvariance: grouped-query decode rows computed for a batch (one work
-// item per batch entry and chunk, every KV head together) equal each entry computed
-// alone (which takes the per-head path when it has a single chunk), bit for bit.
+// item per batch entry and chunk, every KV head together, read in blocks of 16, 32 or 64
+// positions) equal each entry computed alone (which takes the per-head path when it has a
+// single chunk), bit for bit.
 func TestDecodeBatchInvariance(t *testing.T) {
+	defer func(prev int) { decodeBlockBytes = prev }(decodeBlockBytes)
 	forEachISA(t, func(t *testing.T) {
 		for _, lk := range []int{1000, 2500} {
-			t.Run(fmt.Sprintf("Lk=%d", lk), func(t *testing.T) {
-				c := baseCfg(3, 2, lk, 8, 64)
-				c.Hkv = 2
-				c.p.Causal = true
-				c.p.KeyLengths = []int32{int32(lk), int32(lk - 300), int32(lk / 2)}
-				pr := newProblem(c, 4)
-				if err := pr.run(); err != nil {
-					t.Fatal(err)
-				}
-				expectEntriesAlone(t, pr)
-				pr.check(t, 1)
-			})
+			for _, blk := range []int{16, 32, 64} {
+				t.Run(fmt.Sprintf("Lk=%d/block=%d", lk, blk), func(t *testing.T) {
+					c := baseCfg(3, 2, lk, 8, 64)
+					c.Hkv = 2
+					c.p.Causal = true
+					c.p.KeyLengths = []int32{int32(lk), int32(lk - 300), int32(lk / 2)}
+					pr := newProblem(c, 4)
+					pl, err := newPlan(pr.q.t, pr.k.t, pr.v.t, pr.o.t, nil, pr.c.p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					decodeBlockBytes = blk * c.Hkv * pl.dp * 4
+					if got := pl.decodeBlock(); got != blk {
+						t.Fatalf("decodeBlock = %d, want %d", got, blk)
+					}
+					if err := pr.run(); err != nil {
+						t.Fatal(err)
+					}
+					expectEntriesAlone(t, pr)
+					pr.check(t, 1)
+				})
+			}
 		}
 	})
 }
