@@ -1,6 +1,10 @@
 package quant
 
-import "github.com/mlxprim/mlxprim/core/cpu"
+import (
+	"unsafe"
+
+	"github.com/mlxprim/mlxprim/core/cpu"
+)
 
 // The micro-kernels behind the linear layers. Each path (generic, AVX2, AVX-512) provides
 // the same set; dot_generic.go holds the definitions, dot_amd64.s the fast versions, and
@@ -39,6 +43,10 @@ type kernelSet struct {
 	// w1, row1) for m < len(out0) = len(out1), bit for bit; paths may load each block of
 	// x once for both weight rows and decode each weight block once for two rows of x.
 	dotI4Pair func(xs []float32, ld int, w0, w1 []byte, row0, row1 *i4Row, out0, out1 []float32)
+	// dotI4Run, where a path has it (nil elsewhere), sets out[i] to dotI4(xp, w_i, row_i)
+	// bit for bit for the len(out) consecutive weight rows of run (see i4Run), in one
+	// call instead of one per row.
+	dotI4Run func(xp []float32, run *i4Run, out []float32)
 	// tabSym fills tab[16g+k] = f32(signed nibble k)·s[g] for every g < len(s).
 	tabSym func(tab, s []float32)
 	// tabAsym fills tab[16g+k] = f32(k - z[g])·s[g].
@@ -58,6 +66,26 @@ const (
 	i4Asym                 // ŵ = f32(nibble - z)·s
 	i4Affine               // ŵ = f32(f32(nibble)·s) + b (MLX)
 )
+
+// i4Run is a run of weight rows of one 4-bit format for dotI4Run, every row of in
+// weights (a multiple of 128): row i's packed weights at w + i·wld bytes, its float32
+// group scales at s + i·sld and, for the asymmetric and affine formats, its float32
+// group offsets c at c + i·cld: -z·s (as prepI4 makes them on AVX-512), or the bias.
+type i4Run struct {
+	kind          i4Kind
+	shift         uint
+	in            int
+	w, s, c       unsafe.Pointer
+	wld, sld, cld int
+}
+
+// asymOffsets sets c[g] = -(z[g]·s[g]) for g < len(s): the asymmetric format's ŵ = (n -
+// z)·s summed as s·Σ n·x + c·Σ x by the AVX-512 block kernels.
+func asymOffsets(c, s []float32, z []byte) {
+	for g, sg := range s {
+		c[g] = -(float32(z[g]) * sg)
+	}
+}
 
 // i4Row is one weight row of a 4-bit format: per-group parameters and table scratch.
 type i4Row struct {

@@ -3,6 +3,8 @@
 package quant
 
 import (
+	"unsafe"
+
 	"github.com/mlxprim/mlxprim/core/cpu"
 	x86 "golang.org/x/sys/cpu"
 )
@@ -56,6 +58,7 @@ var avx512Kernels = kernelSet{
 	prepI4:    prepI4AVX512, // the table kernels build their tables in registers
 	dotI4:     dotI4AVX512,
 	dotI4Pair: dotI4PairAVX512,
+	dotI4Run:  dotI4RunAVX512,
 	tabSym:    tabSymAVX2,
 	tabAsym:   tabAsymAVX2,
 	tabAffine: tabAffineAVX2,
@@ -141,9 +144,7 @@ var blockGroups = func() (t [3]i4Groups) {
 // ŵ = (n - z)·s is summed as s·Σ n·x + c·Σ x.
 func prepI4AVX512(row *i4Row) {
 	if row.kind == i4Asym {
-		for g, s := range row.s {
-			row.tab[g] = -(float32(row.z[g]) * s)
-		}
+		asymOffsets(row.tab, row.s, row.z)
 	}
 }
 
@@ -216,6 +217,18 @@ func dotI4PairAVX512(xs []float32, ld int, w0, w1 []byte, row0, row1 *i4Row, out
 	for ; m < len(out0); m++ {
 		out0[m], out1[m] = dotI4AVX512(xs[m*ld:], w0, row0), dotI4AVX512(xs[m*ld:], w1, row1)
 	}
+}
+
+// dotI4RunAVX512 runs the block kernels over every row of run (whole blocks only).
+func dotI4RunAVX512(xp []float32, run *i4Run, out []float32) {
+	nb := run.in / 128
+	_ = xp[run.in+16*nb-1]
+	gs := &blockGroups[run.shift]
+	if run.kind == i4Sym {
+		dotI4BlkSymRunAVX512Asm(&xp[0], run.w, run.wld, run.s, run.sld, nb, gs, &signedLevels, &out[0], len(out))
+		return
+	}
+	dotI4BlkOffRunAVX512Asm(&xp[0], &xp[run.in], run.w, run.wld, run.s, run.sld, run.c, run.cld, nb, gs, &unsignedLevels, &out[0], len(out))
 }
 
 // blockParams returns the group description of row's group size for the block kernels,
@@ -360,3 +373,9 @@ func widenF16AVX2Asm(dst *float32, src *uint16, n int)
 
 //go:noescape
 func widenBF16AVX2Asm(dst *float32, src *uint16, n int)
+
+//go:noescape
+func dotI4BlkSymRunAVX512Asm(xp *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, nblk int, gs *i4Groups, levels *[16]float32, out *float32, rows int)
+
+//go:noescape
+func dotI4BlkOffRunAVX512Asm(xp, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, levels *[16]float32, out *float32, rows int)

@@ -696,6 +696,25 @@ wbf16_done:
 	MOVQ      levels, AX; \
 	VMOVUPS   (AX), Z31
 
+// I4_SYM_BLOCK adds the block at (SI) (x at (DI), scales from (R9)) to the lane sums
+// Z0 and advances SI, DI and R9.
+#define I4_SYM_BLOCK \
+	I4_DECODE(SI, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9); \
+	I4_DOT(DI, Z10, Z11, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9); \
+	ADDQ    $512, DI; \
+	I4_LANES(R9, Z12, X12); \
+	VFMADD231PS Z10, Z12, Z0; \
+	ADDQ    R11, R9
+
+// I4_OFF_BLOCK is I4_SYM_BLOCK plus the offsets from (R10) times the lane sums of x at
+// (R12) into Z1, advancing R10 and R12 too.
+#define I4_OFF_BLOCK \
+	I4_SYM_BLOCK; \
+	I4_LANES(R10, Z13, X13); \
+	VFMADD231PS (R12), Z13, Z1; \
+	ADDQ    R11, R10; \
+	ADDQ    $64, R12
+
 // func dotI4BlkSymAVX512Asm(xp *float32, w *byte, s *float32, nblk int, gs *i4Groups, levels *[16]float32) float32
 //
 // nblk >= 1 blocks of 128; gs describes the group size (see i4Groups).
@@ -708,12 +727,7 @@ TEXT ·dotI4BlkSymAVX512Asm(SB), NOSPLIT, $0-52
 	VXORPS  Z0, Z0, Z0
 
 bsym:
-	I4_DECODE(SI, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
-	I4_DOT(DI, Z10, Z11, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
-	ADDQ    $512, DI
-	I4_LANES(R9, Z12, X12)
-	VFMADD231PS Z10, Z12, Z0
-	ADDQ    R11, R9
+	I4_SYM_BLOCK
 	DECQ    CX
 	JNZ     bsym
 	HSUM_Z0
@@ -736,21 +750,83 @@ TEXT ·dotI4BlkOffAVX512Asm(SB), NOSPLIT, $0-68
 	VXORPS  Z1, Z1, Z1
 
 boff:
-	I4_DECODE(SI, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
-	I4_DOT(DI, Z10, Z11, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
-	ADDQ    $512, DI
-	I4_LANES(R9, Z12, X12)
-	VFMADD231PS Z10, Z12, Z0
-	I4_LANES(R10, Z13, X13)
-	VFMADD231PS (R12), Z13, Z1
-	ADDQ    R11, R9
-	ADDQ    R11, R10
-	ADDQ    $64, R12
+	I4_OFF_BLOCK
 	DECQ    CX
 	JNZ     boff
 	VADDPS  Z1, Z0, Z0
 	HSUM_Z0
 	VMOVSS  X0, ret+64(FP)
+	VZEROUPPER
+	RET
+
+// func dotI4BlkSymRunAVX512Asm(xp *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, nblk int, gs *i4Groups, levels *[16]float32, out *float32, rows int)
+//
+// dotI4BlkSymAVX512Asm for rows >= 1 weight rows wld bytes apart, their scales sld bytes
+// apart: out[i] gets row i's result, with the one-row kernel's bits.
+TEXT ·dotI4BlkSymRunAVX512Asm(SB), NOSPLIT, $0-80
+	MOVQ    w+8(FP), BX
+	MOVQ    s+24(FP), DX
+	MOVQ    out+64(FP), R8
+	MOVQ    rows+72(FP), R14
+	I4_SETUP(gs+48(FP), levels+56(FP))
+
+rsym:
+	MOVQ    xp+0(FP), DI
+	MOVQ    BX, SI
+	MOVQ    DX, R9
+	MOVQ    nblk+40(FP), CX
+	VXORPS  Z0, Z0, Z0
+
+rsymblk:
+	I4_SYM_BLOCK
+	DECQ    CX
+	JNZ     rsymblk
+	HSUM_Z0
+	VMOVSS  X0, (R8)
+	ADDQ    $4, R8
+	ADDQ    wld+16(FP), BX
+	ADDQ    sld+32(FP), DX
+	DECQ    R14
+	JNZ     rsym
+	VZEROUPPER
+	RET
+
+// func dotI4BlkOffRunAVX512Asm(xp, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, levels *[16]float32, out *float32, rows int)
+//
+// dotI4BlkOffAVX512Asm for rows >= 1 weight rows wld bytes apart, their scales and
+// offsets sld and cld bytes apart: out[i] gets row i's result, with the one-row kernel's
+// bits.
+TEXT ·dotI4BlkOffRunAVX512Asm(SB), NOSPLIT, $0-104
+	MOVQ    w+16(FP), BX
+	MOVQ    s+32(FP), DX
+	MOVQ    c+48(FP), R13
+	MOVQ    out+88(FP), R8
+	MOVQ    rows+96(FP), R14
+	I4_SETUP(gs+72(FP), levels+80(FP))
+
+roff:
+	MOVQ    xp+0(FP), DI
+	MOVQ    sx+8(FP), R12
+	MOVQ    BX, SI
+	MOVQ    DX, R9
+	MOVQ    R13, R10
+	MOVQ    nblk+64(FP), CX
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+
+roffblk:
+	I4_OFF_BLOCK
+	DECQ    CX
+	JNZ     roffblk
+	VADDPS  Z1, Z0, Z0
+	HSUM_Z0
+	VMOVSS  X0, (R8)
+	ADDQ    $4, R8
+	ADDQ    wld+24(FP), BX
+	ADDQ    sld+40(FP), DX
+	ADDQ    cld+56(FP), R13
+	DECQ    R14
+	JNZ     roff
 	VZEROUPPER
 	RET
 

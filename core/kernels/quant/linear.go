@@ -100,12 +100,65 @@ func Int4Linear(x, q, scales tensor.Tensor, zeros *tensor.Tensor, group int, bia
 			ks.prepI4(row)
 			return row, unsafe.Slice((*byte)(unsafe.Add(q.Data, r*in/2)), in/2)
 		}
+		if job.runsI4Possible(ks, in) {
+			run := &sc.run
+			*run = i4Run{kind: kind, shift: shift, in: in, wld: in / 2}
+			sbuf, cbuf := sc.runBufs(ng)
+			job.runsI4(ks, *xs, lo, hi, run, sc.runOut[:], func(r, n int) {
+				run.w = unsafe.Add(q.Data, r*in/2)
+				run.s, run.sld = i4Params(ks, scales, r, n, ng, sbuf)
+				if zeros != nil {
+					for i := range n {
+						s := unsafe.Slice((*float32)(unsafe.Add(run.s, i*run.sld)), ng)
+						asymOffsets(cbuf[i*ng:(i+1)*ng], s, rowU8(*zeros, r+i, sc.b[:ng]))
+					}
+					run.c, run.cld = unsafe.Pointer(&cbuf[0]), ng*4
+				}
+			})
+			return
+		}
 		for r := lo; r < hi; r += 2 {
 			job.prefetchNext(q.Data, r+2, 2, hi, in/2)
 			job.rowsI4(ks, *xs, r, hi, prep, sc.f[2*17*ng:])
 		}
 	})
 	return nil
+}
+
+// i4RunRows is how many weight rows one dotI4Run call covers.
+const i4RunRows = 32
+
+// runsI4Possible reports whether the single row of x can go through runsI4: the path has
+// dotI4Run and the rows are whole blocks of 128 weights.
+func (j *linearJob) runsI4Possible(ks *kernelSet, in int) bool {
+	return j.rows == 1 && ks.dotI4Run != nil && in%128 == 0
+}
+
+// runsI4 computes outputs [lo, hi) for the single row of x (xp, as prepXI4 laid it out)
+// through ks.dotI4Run, i4RunRows weight rows per call, with one Go call per run rather
+// than per row; set points run at rows [r, r+n).
+func (j *linearJob) runsI4(ks *kernelSet, xp []float32, lo, hi int, run *i4Run, out []float32, set func(r, n int)) {
+	for r := lo; r < hi; r += i4RunRows {
+		n := min(i4RunRows, hi-r)
+		set(r, n)
+		ks.dotI4Run(xp, run, out[:n])
+		for i, v := range out[:n] {
+			j.store(0, r+i, v)
+		}
+	}
+}
+
+// i4Params returns rows [r, r+n) of the per-group parameters t ([out, ng]) as an i4Run
+// wants them, with the bytes between rows: t itself when its rows are contiguous float32,
+// else the rows widened into buf (n·ng floats).
+func i4Params(ks *kernelSet, t tensor.Tensor, r, n, ng int, buf []float32) (unsafe.Pointer, int) {
+	if t.DType == tensor.Float32 && t.Strides[1] == 1 {
+		return unsafe.Add(t.Data, r*t.Strides[0]*4), t.Strides[0] * 4
+	}
+	for i := range n {
+		rowF32(ks, t, r+i, buf[i*ng:(i+1)*ng])
+	}
+	return unsafe.Pointer(&buf[0]), ng * 4
 }
 
 // rowsI4 computes output column r, and r+1 when r+1 < hi, for every row of x. A single
@@ -194,6 +247,18 @@ func AffineLinear(x, wq, scales, biases tensor.Tensor, group, nbits int, bias *t
 				ks.prepI4(row)
 			}
 			return row, w
+		}
+		if nbits == 4 && job.runsI4Possible(ks, in) {
+			run := &sc.run
+			*run = i4Run{kind: i4Affine, shift: shift, in: in, wld: rowBytes}
+			sbuf, cbuf := sc.runBufs(ng)
+			job.runsI4(ks, *xs, lo, hi, run, sc.runOut[:], func(r, n int) {
+				// dotI4Run exists on little-endian CPUs only, where the words are the bytes.
+				run.w = unsafe.Add(wq.Data, r*rowBytes)
+				run.s, run.sld = i4Params(ks, scales, r, n, ng, sbuf)
+				run.c, run.cld = i4Params(ks, biases, r, n, ng, cbuf)
+			})
+			return
 		}
 		if nbits == 4 {
 			for r := lo; r < hi; r += 2 {
@@ -395,6 +460,19 @@ type scratch struct {
 	f    []float32
 	b    []byte
 	rows [2]i4Row
+
+	// runsI4's run, its parameter rows (when widened or computed) and its results.
+	run        i4Run
+	runS, runC []float32
+	runOut     [i4RunRows]float32
+}
+
+// runBufs returns room for i4RunRows rows of ng scales and of ng offsets.
+func (sc *scratch) runBufs(ng int) (s, c []float32) {
+	if n := i4RunRows * ng; cap(sc.runS) < n {
+		sc.runS, sc.runC = make([]float32, n), make([]float32, n)
+	}
+	return sc.runS[:i4RunRows*ng], sc.runC[:i4RunRows*ng]
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -413,7 +491,7 @@ func getScratch(nf, nb int) *scratch {
 
 // putScratch returns sc to the pool without keeping references to caller memory.
 func putScratch(sc *scratch) {
-	sc.rows = [2]i4Row{}
+	sc.rows, sc.run = [2]i4Row{}, i4Run{}
 	scratchPool.Put(sc)
 }
 

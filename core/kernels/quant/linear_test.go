@@ -51,12 +51,14 @@ func int8Case(rng *rand.Rand, out, in int, sym bool) linCase {
 	}}
 }
 
-func int4Case(rng *rand.Rand, out, in, group int, sym bool) linCase {
+// int4Case quantizes random rows to 4 bits; stridedScales stores the scales reversed
+// (negative stride) instead of row-major.
+func int4Case(rng *rand.Rand, out, in, group int, sym, stridedScales bool) linCase {
 	ng := in / group
 	wb := newBuf(tensor.BFloat16, []int{out, in}, false)
 	wb.setFloats(testRows(rng, out, in))
 	q := newBuf(tensor.Int4, []int{out, in}, false)
-	s := newBuf(tensor.Float32, []int{out, ng}, true)
+	s := newBuf(tensor.Float32, []int{out, ng}, stridedScales)
 	z := newBuf(tensor.Uint8, []int{out, ng}, !sym && in == 96)
 	zp := &z.t
 	if sym {
@@ -122,7 +124,7 @@ func allCases(rng *rand.Rand) []linCase {
 		cases = append(cases, int8Case(rng, out, in, i%2 == 0), int8Case(rng, out+2, in, i%2 == 1))
 	}
 	for i, tc := range []struct{ in, group int }{{32, 32}, {64, 32}, {96, 32}, {160, 32}, {128, 64}, {1024, 128}, {1056, 32}} {
-		cases = append(cases, int4Case(rng, 5+i, tc.in, tc.group, true), int4Case(rng, 3, tc.in, tc.group, false))
+		cases = append(cases, int4Case(rng, 5+i, tc.in, tc.group, true, i%2 == 0), int4Case(rng, 3, tc.in, tc.group, false, i%2 == 1))
 	}
 	sdts := floatTypes
 	i := 0
@@ -204,7 +206,8 @@ func TestLinearDeterminism(t *testing.T) {
 	rng := rand.New(rand.NewPCG(22, 23))
 	const out, in, rows = 700, 256, 5
 	cases := []linCase{
-		int8Case(rng, out, in, false), int4Case(rng, out, in, 32, true), int4Case(rng, out, in, 64, false),
+		int8Case(rng, out, in, false), int4Case(rng, out, in, 32, true, true), int4Case(rng, out, in, 64, false, true),
+		int4Case(rng, out, in, 64, true, false), int4Case(rng, out, in, 128, false, false),
 		affineCaseOf(rng, out, in, 64, 4, tensor.Float16), affineCaseOf(rng, out, in, 32, 8, tensor.BFloat16),
 	}
 	x := make([]float32, rows*in)
@@ -240,7 +243,7 @@ func TestLinearDeterminism(t *testing.T) {
 func TestLinearInPlace(t *testing.T) {
 	rng := rand.New(rand.NewPCG(24, 25))
 	const n = 64
-	for _, c := range []linCase{int8Case(rng, n, n, true), int4Case(rng, n, n, 32, false), affineCaseOf(rng, n, n, 32, 4, tensor.Float32)} {
+	for _, c := range []linCase{int8Case(rng, n, n, true), int4Case(rng, n, n, 32, false, true), affineCaseOf(rng, n, n, 32, 4, tensor.Float32)} {
 		x := randX(rng, 3*n)
 		y := make([]float32, 3*n)
 		if err := c.run(tensor.FromFloat32(x, 3, n), nil, tensor.FromFloat32(y, 3, n)); err != nil {
@@ -267,7 +270,7 @@ func TestLinearAllocations(t *testing.T) {
 	rng := rand.New(rand.NewPCG(26, 27))
 	for _, mk := range []func(out int) linCase{
 		func(out int) linCase { return int8Case(rng, out, 128, true) },
-		func(out int) linCase { return int4Case(rng, out, 128, 32, false) },
+		func(out int) linCase { return int4Case(rng, out, 128, 32, false, true) },
 		func(out int) linCase { return affineCaseOf(rng, out, 128, 64, 8, tensor.Float16) },
 	} {
 		var allocs []float64
