@@ -22,6 +22,10 @@ import (
 type kernelSet struct {
 	// dotI8 returns Σ_j x[j]·(f32(q[j]-z)·s) over j < len(q); len(x) >= len(q).
 	dotI8 func(x []float32, q []int8, s float32, z int32) float32
+	// dotI8Run, where a path has it (nil elsewhere), sets out[i] to dotI8(x, q_i, s[i],
+	// z[i]) bit for bit for len(out) consecutive weight rows q_i of in bytes (a multiple
+	// of 16) from q, in one call instead of one per row.
+	dotI8Run func(x []float32, q unsafe.Pointer, in int, s []float32, z []int32, out []float32)
 	// dotU8 returns Σ_j x[j]·(f32(f32(q[j])·s[g]) + b[g]) with g = j >> shift; len(q) is a
 	// multiple of 32 and shift >= 5 (groups of at least 32).
 	dotU8 func(x []float32, q []byte, s, b []float32, shift uint) float32

@@ -52,6 +52,7 @@ var avx2Kernels = kernelSet{
 
 var avx512Kernels = kernelSet{
 	dotI8:     dotI8AVX512,
+	dotI8Run:  dotI8RunAVX512,
 	dotU8:     dotU8AVX512,
 	i4XLen:    blockXLen,
 	prepXI4:   prepXBlocks,
@@ -80,9 +81,15 @@ func dotI8AVX512(x []float32, q []int8, s float32, z int32) float32 {
 	n := len(q) &^ 15
 	var sum float32
 	if n > 0 {
-		sum = dotI8AVX512Asm(&x[0], &q[0], n, s, z)
+		dotI8RunAVX512Asm(&x[0], unsafe.Pointer(&q[0]), n, &s, &z, &sum, 1)
 	}
 	return sum + dotI8Generic(x[n:], q[n:], s, z)
+}
+
+// dotI8RunAVX512 is dotI8AVX512 for len(out) consecutive rows in one call.
+func dotI8RunAVX512(x []float32, q unsafe.Pointer, in int, s []float32, z []int32, out []float32) {
+	_, _, _ = x[in-1], s[len(out)-1], z[len(out)-1]
+	dotI8RunAVX512Asm(&x[0], q, in, &s[0], &z[0], &out[0], len(out))
 }
 
 func dotI8AVX2(x []float32, q []int8, s float32, z int32) float32 {
@@ -324,7 +331,7 @@ func widenBF16AVX2(dst []float32, src []uint16) {
 // Assembly routines (dot_amd64.s). Each is documented there by the Go loop it computes.
 
 //go:noescape
-func dotI8AVX512Asm(x *float32, q *int8, n int, s float32, z int32) float32
+func dotI8RunAVX512Asm(x *float32, q unsafe.Pointer, n int, s *float32, z *int32, out *float32, rows int)
 
 //go:noescape
 func dotI8AVX2Asm(x *float32, q *int8, n int, s float32, z int32) float32

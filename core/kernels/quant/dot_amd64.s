@@ -16,19 +16,27 @@
 	VADDPS        Y1, Y0, Y0; \
 	HSUM_Y0
 
-// func dotI8AVX512Asm(x *float32, q *int8, n int, s float32, z int32) float32
+// func dotI8RunAVX512Asm(x *float32, q unsafe.Pointer, n int, s *float32, z *int32, out *float32, rows int)
 //
-//	for j := 0; j < n; j++ { sum += x[j] * (float32(int32(q[j])-z) * s) }
+//	for i := 0; i < rows; i++ {  // row i of q at q + i*n
+//		for j := 0; j < n; j++ { out[i] += x[j] * (float32(int32(q[i*n+j])-z[i]) * s[i]) }
+//	}
 //
-// n is a multiple of 16. Accumulator k takes block k of each 64-element step; blocks
-// after the last whole step go to accumulator 0; the four are added as (0+1)+(2+3).
-TEXT ·dotI8AVX512Asm(SB), NOSPLIT, $0-36
-	MOVQ         x+0(FP), DI
+// n is a multiple of 16; a row's sum starts at zero. Accumulator k takes block k of each
+// 64-element step; blocks after the last whole step go to accumulator 0; the four are
+// added as (0+1)+(2+3).
+TEXT ·dotI8RunAVX512Asm(SB), NOSPLIT, $0-56
 	MOVQ         q+8(FP), SI
+	MOVQ         s+24(FP), R8
+	MOVQ         z+32(FP), R9
+	MOVQ         out+40(FP), R10
+	MOVQ         rows+48(FP), R11
+
+i8z_row:
+	MOVQ         x+0(FP), DI
 	MOVQ         n+16(FP), CX
-	VBROADCASTSS s+24(FP), Z30
-	MOVL         z+28(FP), AX
-	VPBROADCASTD AX, Z31
+	VBROADCASTSS (R8), Z30
+	VPBROADCASTD (R9), Z31
 	VPXORD       Z0, Z0, Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
@@ -80,7 +88,12 @@ i8z_done:
 	VADDPS Z3, Z2, Z2
 	VADDPS Z2, Z0, Z0
 	HSUM_Z0
-	VMOVSS X0, ret+32(FP)
+	VMOVSS X0, (R10)
+	ADDQ   $4, R8
+	ADDQ   $4, R9
+	ADDQ   $4, R10
+	DECQ   R11
+	JNZ    i8z_row
 	VZEROUPPER
 	RET
 

@@ -37,6 +37,22 @@ func Int8Linear(x, q, scales tensor.Tensor, zeros, bias *tensor.Tensor, y tensor
 	xs := job.loadX(ks, false)
 	defer putFloats(xs)
 	cpu.ParallelFor(out, rowGrain(out, in), func(lo, hi int) {
+		if job.rows == 1 && ks.dotI8Run != nil && in%16 == 0 {
+			// A single row of x: runs of rows per kernel call, not one call per row.
+			var s, o [i8RunRows]float32
+			var z [i8RunRows]int32
+			for r := lo; r < hi; r += i8RunRows {
+				n := min(i8RunRows, hi-r)
+				for i := range n {
+					s[i], z[i] = int8RowParams(r+i, scales, zeros)
+				}
+				ks.dotI8Run(*xs, unsafe.Add(q.Data, r*in), in, s[:n], z[:n], o[:n])
+				for i, v := range o[:n] {
+					job.store(0, r+i, v)
+				}
+			}
+			return
+		}
 		for r := lo; r < hi; r++ {
 			job.prefetchNext(q.Data, r+1, 1, hi, in)
 			s, z := int8RowParams(r, scales, zeros)
@@ -125,8 +141,11 @@ func Int4Linear(x, q, scales tensor.Tensor, zeros *tensor.Tensor, group int, bia
 	return nil
 }
 
-// i4RunRows is how many weight rows one dotI4Run call covers.
-const i4RunRows = 32
+// i4RunRows and i8RunRows are how many weight rows one dotI4Run or dotI8Run call covers.
+const (
+	i4RunRows = 32
+	i8RunRows = 32
+)
 
 // runsI4Possible reports whether the single row of x can go through runsI4: the path has
 // dotI4Run and the rows are whole blocks of 128 weights.

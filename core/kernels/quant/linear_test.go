@@ -119,7 +119,7 @@ func affineCaseOf(rng *rand.Rand, out, in, group, bits int, sdt tensor.DType) li
 // allCases builds every format at sizes that reach each kernel's tails.
 func allCases(rng *rand.Rand) []linCase {
 	var cases []linCase
-	for i, in := range []int{1, 7, 31, 33, 1023} {
+	for i, in := range []int{1, 7, 31, 33, 1023, 64, 1024} {
 		out := []int{1, 7, 33}[i%3]
 		cases = append(cases, int8Case(rng, out, in, i%2 == 0), int8Case(rng, out+2, in, i%2 == 1))
 	}
@@ -206,7 +206,7 @@ func TestLinearDeterminism(t *testing.T) {
 	rng := rand.New(rand.NewPCG(22, 23))
 	const out, in, rows = 700, 256, 5
 	cases := []linCase{
-		int8Case(rng, out, in, false), int4Case(rng, out, in, 32, true, true), int4Case(rng, out, in, 64, false, true),
+		int8Case(rng, out, in, false), int8Case(rng, out, in, true), int4Case(rng, out, in, 32, true, true), int4Case(rng, out, in, 64, false, true),
 		int4Case(rng, out, in, 64, true, false), int4Case(rng, out, in, 128, false, false),
 		affineCaseOf(rng, out, in, 64, 4, tensor.Float16), affineCaseOf(rng, out, in, 32, 8, tensor.BFloat16),
 	}
