@@ -626,8 +626,10 @@ TEXT ·axpbyAVX512(SB), NOSPLIT, $0-84
 
 // func expSumAVX512(dst, x []float32, m float32, next []byte) float32
 // var s float32; for j, v := range x { e := exp(v - m); if dst != nil { dst[j] = e }; s += e }; return s
-// (one 16-lane accumulator, then a fixed-order horizontal sum). Each whole block also
-// prefetches the next 64 bytes of next into L2 (PREFETCHT1), until next is covered.
+// (16-lane accumulators: while 64 or more elements remain, block k of each 64 goes to
+// accumulator k%4, the later blocks to accumulator 0; then (0+1)+(2+3) and a fixed-order
+// horizontal sum). Each block of 16 also prefetches the next 64 bytes of next into L2
+// (PREFETCHT1), until next is covered.
 TEXT ·expSumAVX512(SB), NOSPLIT, $0-84
 	MOVQ dst_base+0(FP), DI
 	MOVQ x_base+24(FP), SI
@@ -637,6 +639,51 @@ TEXT ·expSumAVX512(SB), NOSPLIT, $0-84
 	MOVQ next_len+64(FP), R9
 	EXPCONSTS
 	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	// Four vectors at a time, into four sums: independent exponentials overlap.
+	CMPQ CX, $64
+	JLT single
+loop64:
+	TESTQ R9, R9
+	JLE exps64
+	PREFETCHT1 (DX)
+	PREFETCHT1 64(DX)
+	PREFETCHT1 128(DX)
+	PREFETCHT1 192(DX)
+	ADDQ $256, DX
+	SUBQ $256, R9
+exps64:
+	VMOVUPS (SI), Z2
+	VMOVUPS 64(SI), Z5
+	VMOVUPS 128(SI), Z8
+	VMOVUPS 192(SI), Z11
+	VSUBPS Z16, Z2, Z2
+	VSUBPS Z16, Z5, Z5
+	VSUBPS Z16, Z8, Z8
+	VSUBPS Z16, Z11, Z11
+	EXP(Z2, Z3, Z4)
+	EXP(Z5, Z6, Z7)
+	EXP(Z8, Z9, Z10)
+	EXP(Z11, Z12, Z13)
+	VADDPS Z2, Z0, Z0
+	VADDPS Z5, Z1, Z1
+	VADDPS Z8, Z14, Z14
+	VADDPS Z11, Z15, Z15
+	ADDQ $256, SI
+	SUBQ $64, CX
+	TESTQ DI, DI
+	JZ next64
+	VMOVUPS Z2, (DI)
+	VMOVUPS Z5, 64(DI)
+	VMOVUPS Z8, 128(DI)
+	VMOVUPS Z11, 192(DI)
+	ADDQ $256, DI
+next64:
+	CMPQ CX, $64
+	JGE loop64
+single:
 	CMPQ CX, $16
 	JLT tail
 loop:
@@ -672,6 +719,9 @@ tail:
 	JZ reduce
 	VMOVUPS Z2, K1, (DI)
 reduce:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z15, Z14, Z14
+	VADDPS Z14, Z0, Z0
 	HSUM
 	VMOVSS X0, ret+80(FP)
 	VZEROUPPER
