@@ -152,7 +152,11 @@ func loadVector(k *rowKernels, t *tensor.Tensor, n int) []float32 {
 	if t == nil {
 		return nil
 	}
-	return newRowIO(k, *t).load(0, make([]float32, n))
+	io := newRowIO(k, *t)
+	if io.mode == ioF32 && n > 0 {
+		return io.f32(0, n) // no copy, so nothing to allocate
+	}
+	return io.load(0, make([]float32, n))
 }
 
 // rstd returns 1/sqrt(meanSquare + eps), the scale of a normalized row.
