@@ -51,8 +51,7 @@ def _vector(obj, dtype):
 
 
 def _params(scale, causal, window, layout, softcap):
-    p = _lib.AttentionParams()
-    check(lib.mlxp_attention_params_init(ctypes.byref(p)))
+    p = _lib.default_params(_lib.AttentionParams, lib.mlxp_attention_params_init)
     if scale is not None:
         if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
             raise InvalidArgumentError(f"scale: expected a number or None, got {scale!r}")

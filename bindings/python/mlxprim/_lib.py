@@ -275,6 +275,21 @@ def status_string(status):
     return out.value.decode()
 
 
+_param_defaults = {}
+
+
+def default_params(cls, init):
+    """A new cls struct holding the library's defaults. init (the matching
+    mlxp_*_params_init) runs once per struct type; later structs are copies of its result,
+    which saves a foreign call on every operation."""
+    raw = _param_defaults.get(cls)
+    if raw is None:
+        p = cls()
+        check(init(ctypes.byref(p)))
+        raw = _param_defaults[cls] = bytes(p)
+    return cls.from_buffer_copy(raw)
+
+
 def check(status):
     """Raise the mapped exception, carrying mlxp_last_error(), for a non-OK status."""
     if status != OK:

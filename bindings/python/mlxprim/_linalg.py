@@ -66,8 +66,7 @@ def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None,
         if beta != 0:
             out[...] = 0  # a fresh out has no old values; read them as zeros
     ca = as_tensor(out, "out", writable=True)
-    params = _lib.MatmulParams()
-    check(lib.mlxp_matmul_params_init(ctypes.byref(params)))
+    params = _lib.default_params(_lib.MatmulParams, lib.mlxp_matmul_params_init)
     params.trans_a = 1 if trans_a else 0
     params.trans_b = 1 if trans_b else 0
     params.alpha = float(alpha)

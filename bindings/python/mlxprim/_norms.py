@@ -19,8 +19,7 @@ from ._tensor import as_tensor, empty_like, ref
 
 
 def _params(eps, num_groups=1):
-    p = _lib.NormParams()
-    check(lib.mlxp_norm_params_init(ctypes.byref(p)))
+    p = _lib.default_params(_lib.NormParams, lib.mlxp_norm_params_init)
     p.eps = float(eps)
     g = operator.index(num_groups)
     if not -(1 << 31) <= g < 1 << 31:

@@ -42,8 +42,7 @@ def softmax(x, *, temperature=1.0, log=False, out=None):
     """
     xa = as_tensor(x, "x")
     out, oa = _output(out, xa, "out")
-    params = _lib.SoftmaxParams()
-    check(lib.mlxp_softmax_params_init(ctypes.byref(params)))
+    params = _lib.default_params(_lib.SoftmaxParams, lib.mlxp_softmax_params_init)
     params.temperature = float(temperature)
     params.log = 1 if log else 0
     check(lib.mlxp_softmax(ref(xa), ref(oa), ctypes.byref(params)))
@@ -87,8 +86,7 @@ def rms_norm(x, weight=None, residual=None, *, eps=1e-6, out=None, residual_out=
     if residual is not None and residual_out is None:
         residual_out = empty_like(xa)
     rsa = as_tensor(residual_out, "residual_out", writable=True)
-    params = _lib.RmsNormParams()
-    check(lib.mlxp_rms_norm_params_init(ctypes.byref(params)))
+    params = _lib.default_params(_lib.RmsNormParams, lib.mlxp_rms_norm_params_init)
     params.eps = float(eps)
     check(lib.mlxp_rms_norm(ref(xa), ref(wa), ref(ra), ref(oa), ref(rsa),
                             ctypes.byref(params)))

@@ -96,8 +96,7 @@ def rope_params(*, offset=0, base=10000.0, rotary_dim=0, pairing="half", layout=
                 scaling=None, inverse=False):
     """An initialized mlxp_rope_params from rope()'s keyword arguments (shared with
     flash_attention_rope)."""
-    p = _lib.RopeParams()
-    check(lib.mlxp_rope_params_init(ctypes.byref(p)))
+    p = _lib.default_params(_lib.RopeParams, lib.mlxp_rope_params_init)
     p.base = _float(base, "base")
     r = _int(rotary_dim, "rotary_dim")
     if not -(1 << 31) <= r < 1 << 31:

@@ -12,6 +12,7 @@ Accepted, in this order of preference:
 """
 
 import ctypes
+import struct
 
 import ml_dtypes
 import numpy as np
@@ -90,10 +91,47 @@ def _dl_name(code, bits, lanes):
     return base if lanes == 1 else f"{base} x{lanes} lanes"
 
 
+# A C-contiguous NumPy array is described by reading its data and shape pointers from the
+# array object itself (NumPy's PyArrayObject: the object header, then data, nd,
+# dimensions, strides) and packing mlxp_tensor in one step: about a fifth of the time of
+# __array_interface__ and ctypes field assignments, which dominated small calls. The
+# layouts are checked once at import on a probe array; on any mismatch (another Python
+# or NumPy build) every array takes the portable path below.
+_ARRAY_FIELDS = ctypes.c_uint64 * 4                 # data, nd, dimensions, strides
+_ARRAY_HEAD = object.__basicsize__                 # bytes before PyArrayObject.data
+_TENSOR = struct.Struct("=QiiiBBHQQQ")            # mlxp_tensor, field by field
+
+
+def _fast_layout_holds():
+    tensor_offsets = [getattr(_lib.Tensor, f).offset for f in
+                      ("data", "device", "ndim", "dtype", "shape", "strides", "byte_offset")]
+    if ctypes.sizeof(_lib.Tensor) != _TENSOR.size or tensor_offsets != [0, 8, 16, 20, 24, 32, 40]:
+        return False
+    if ctypes.sizeof(ctypes.c_ssize_t) != 8 or ctypes.sizeof(ctypes.c_void_p) != 8:
+        return False
+    probe = np.zeros((3, 5, 7), np.float32)
+    f = _ARRAY_FIELDS.from_address(id(probe) + _ARRAY_HEAD)
+    # Read the dimensions only once data and nd have matched.
+    if f[0] != probe.__array_interface__["data"][0] or f[1] & 0xFFFFFFFF != 3 or not f[2]:
+        return False
+    dims = ctypes.cast(f[2], ctypes.POINTER(ctypes.c_int64))
+    return (dims[0], dims[1], dims[2]) == probe.shape
+
+
+_FAST = _fast_layout_holds()
+
+
 def from_numpy(arr, name, writable=False):
     if writable and not arr.flags.writeable:
         raise InvalidArgumentError(f"{name}: the array is read-only and cannot receive output")
     code, bits = _dl_dtype(arr.dtype, name)
+    if _FAST and arr.flags.c_contiguous:
+        f = _ARRAY_FIELDS.from_address(id(arr) + _ARRAY_HEAD)
+        nd = arr.ndim
+        t = _lib.Tensor()
+        _TENSOR.pack_into(t, 0, f[0], _lib.DEVICE_CPU, 0, nd, code, bits, 1,
+                          f[2] if nd else 0, 0, 0)
+        return TensorArg(t, arr.shape, arr.dtype, arr)  # arr owns data and shape
     itemsize = arr.dtype.itemsize
     nd = arr.ndim
     shape = (ctypes.c_int64 * nd)(*arr.shape)

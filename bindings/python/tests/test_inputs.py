@@ -202,3 +202,28 @@ def test_ctypes_array_input():
     vals = data((6,), np.float32, seed=54)
     x = (ctypes.c_float * 6)(*vals.tolist())
     assert_softmax(mlxprim.softmax(x), vals)
+
+
+def test_numpy_descriptor_from_the_array_object_matches_the_portable_one():
+    """C-contiguous NumPy arrays are described from the array object's own fields (the
+    layout is checked at import); the descriptor must equal the portable one."""
+    from mlxprim import _tensor
+    assert _tensor._FAST, "the array layout check failed on this platform"
+    arrays = (np.zeros((), np.float32), np.arange(7, dtype=np.float16),
+              data((3, 4, 5), np.float32, seed=43), np.zeros((2, 0, 3), np.int8),
+              np.ones((1, 4096), BF16))
+    for arr in arrays:
+        fast = _tensor.from_numpy(arr, "x")
+        _tensor._FAST = False
+        try:
+            slow = _tensor.from_numpy(arr, "x")
+        finally:
+            _tensor._FAST = True
+        for t in (fast.struct, slow.struct):
+            assert t.data == arr.__array_interface__["data"][0]
+            assert (t.device.device_type, t.device.device_id, t.ndim) == (1, 0, arr.ndim)
+            assert t.byte_offset == 0 and not t.strides
+        assert (fast.struct.dtype.code, fast.struct.dtype.bits, fast.struct.dtype.lanes) == \
+            (slow.struct.dtype.code, slow.struct.dtype.bits, slow.struct.dtype.lanes)
+        shape = tuple(fast.struct.shape[i] for i in range(arr.ndim))
+        assert shape == arr.shape == fast.shape == slow.shape
