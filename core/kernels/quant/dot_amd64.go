@@ -189,11 +189,11 @@ func dotI4AVX512(xp []float32, w []byte, row *i4Row) float32 {
 	if nb := len(w) / 64; nb > 0 {
 		gs, c := blockParams(row, nb)
 		_ = xp[len(w)*2+16*nb-1]
-		if row.kind == i4Sym {
-			sum = dotI4BlkSymAVX512Asm(&xp[0], &w[0], &row.s[0], nb, gs, &signedLevels)
-		} else {
-			sum = dotI4BlkOffAVX512Asm(&xp[0], &xp[2*len(w)], &w[0], &row.s[0], &c[0], nb, gs, &unsignedLevels)
+		levels, cp := &signedLevels, unsafe.Pointer(nil)
+		if row.kind != i4Sym {
+			levels, cp = &unsignedLevels, unsafe.Pointer(&c[0])
 		}
+		dotI4BlkRunAVX512Asm(&xp[0], &xp[2*len(w)], unsafe.Pointer(&w[0]), 0, unsafe.Pointer(&row.s[0]), 0, cp, 0, nb, gs, levels, &sum, 1)
 	}
 	return dotI4Rest(xp, w, row, sum)
 }
@@ -230,12 +230,11 @@ func dotI4PairAVX512(xs []float32, ld int, w0, w1 []byte, row0, row1 *i4Row, out
 func dotI4RunAVX512(xp []float32, run *i4Run, out []float32) {
 	nb := run.in / 128
 	_ = xp[run.in+16*nb-1]
-	gs := &blockGroups[run.shift]
+	levels := &unsignedLevels
 	if run.kind == i4Sym {
-		dotI4BlkSymRunAVX512Asm(&xp[0], run.w, run.wld, run.s, run.sld, nb, gs, &signedLevels, &out[0], len(out))
-		return
+		levels = &signedLevels
 	}
-	dotI4BlkOffRunAVX512Asm(&xp[0], &xp[run.in], run.w, run.wld, run.s, run.sld, run.c, run.cld, nb, gs, &unsignedLevels, &out[0], len(out))
+	dotI4BlkRunAVX512Asm(&xp[0], &xp[run.in], run.w, run.wld, run.s, run.sld, run.c, run.cld, nb, &blockGroups[run.shift], levels, &out[0], len(out))
 }
 
 // blockParams returns the group description of row's group size for the block kernels,
@@ -352,12 +351,6 @@ func dotI4AsymAVX512Asm(xp *float32, w *byte, s *float32, z *byte, nblk int, shi
 func dotI4AffAVX512Asm(xp *float32, w *byte, s, b *float32, nblk int, shift uint, levels *[16]float32) float32
 
 //go:noescape
-func dotI4BlkSymAVX512Asm(xp *float32, w *byte, s *float32, nblk int, gs *i4Groups, levels *[16]float32) float32
-
-//go:noescape
-func dotI4BlkOffAVX512Asm(xp, sx *float32, w *byte, s, c *float32, nblk int, gs *i4Groups, levels *[16]float32) float32
-
-//go:noescape
 func dotI4BlkSym2x2AVX512Asm(xp *float32, ld int, w, w2 *byte, s, s2 *float32, nblk int, gs *i4Groups, levels *[16]float32, out *[4]float32)
 
 //go:noescape
@@ -382,7 +375,4 @@ func widenF16AVX2Asm(dst *float32, src *uint16, n int)
 func widenBF16AVX2Asm(dst *float32, src *uint16, n int)
 
 //go:noescape
-func dotI4BlkSymRunAVX512Asm(xp *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, nblk int, gs *i4Groups, levels *[16]float32, out *float32, rows int)
-
-//go:noescape
-func dotI4BlkOffRunAVX512Asm(xp, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, levels *[16]float32, out *float32, rows int)
+func dotI4BlkRunAVX512Asm(xp, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, levels *[16]float32, out *float32, rows int)

@@ -653,8 +653,8 @@ wbf16_done:
 //
 //	acc := 0
 //	for m := 0; m < 8; m++ { acc += xp[128b+16m+d] * levels[nibble m of dword d] }
-//	sum += acc * s[g(b, d)]                     // dotI4BlkSymAVX512Asm
-//	off += c[g(b, d)] * sx[16b+d]               // dotI4BlkOffAVX512Asm, also
+//	sum += acc * s[g(b, d)]                     // dotI4BlkRunAVX512Asm
+//	off += c[g(b, d)] * sx[16b+d]               // with offsets c, also
 //
 // with acc added as two chains (even m, odd m) summed at the end, and the 16 lanes of
 // sum (+ off) added as HSUM_Z0 does.
@@ -728,88 +728,13 @@ wbf16_done:
 	ADDQ    R11, R10; \
 	ADDQ    $64, R12
 
-// func dotI4BlkSymAVX512Asm(xp *float32, w *byte, s *float32, nblk int, gs *i4Groups, levels *[16]float32) float32
+// func dotI4BlkRunAVX512Asm(xp, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, levels *[16]float32, out *float32, rows int)
 //
-// nblk >= 1 blocks of 128; gs describes the group size (see i4Groups).
-TEXT ·dotI4BlkSymAVX512Asm(SB), NOSPLIT, $0-52
-	MOVQ    xp+0(FP), DI
-	MOVQ    w+8(FP), SI
-	MOVQ    s+16(FP), R9
-	MOVQ    nblk+24(FP), CX
-	I4_SETUP(gs+32(FP), levels+40(FP))
-	VXORPS  Z0, Z0, Z0
-
-bsym:
-	I4_SYM_BLOCK
-	DECQ    CX
-	JNZ     bsym
-	HSUM_Z0
-	VMOVSS  X0, ret+48(FP)
-	VZEROUPPER
-	RET
-
-// func dotI4BlkOffAVX512Asm(xp, sx *float32, w *byte, s, c *float32, nblk int, gs *i4Groups, levels *[16]float32) float32
-//
-// As dotI4BlkSymAVX512Asm, plus Σ c[g]·sx over the lanes (kept apart, added at the end).
-TEXT ·dotI4BlkOffAVX512Asm(SB), NOSPLIT, $0-68
-	MOVQ    xp+0(FP), DI
-	MOVQ    sx+8(FP), R12
-	MOVQ    w+16(FP), SI
-	MOVQ    s+24(FP), R9
-	MOVQ    c+32(FP), R10
-	MOVQ    nblk+40(FP), CX
-	I4_SETUP(gs+48(FP), levels+56(FP))
-	VXORPS  Z0, Z0, Z0
-	VXORPS  Z1, Z1, Z1
-
-boff:
-	I4_OFF_BLOCK
-	DECQ    CX
-	JNZ     boff
-	VADDPS  Z1, Z0, Z0
-	HSUM_Z0
-	VMOVSS  X0, ret+64(FP)
-	VZEROUPPER
-	RET
-
-// func dotI4BlkSymRunAVX512Asm(xp *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, nblk int, gs *i4Groups, levels *[16]float32, out *float32, rows int)
-//
-// dotI4BlkSymAVX512Asm for rows >= 1 weight rows wld bytes apart, their scales sld bytes
-// apart: out[i] gets row i's result, with the one-row kernel's bits.
-TEXT ·dotI4BlkSymRunAVX512Asm(SB), NOSPLIT, $0-80
-	MOVQ    w+8(FP), BX
-	MOVQ    s+24(FP), DX
-	MOVQ    out+64(FP), R8
-	MOVQ    rows+72(FP), R14
-	I4_SETUP(gs+48(FP), levels+56(FP))
-
-rsym:
-	MOVQ    xp+0(FP), DI
-	MOVQ    BX, SI
-	MOVQ    DX, R9
-	MOVQ    nblk+40(FP), CX
-	VXORPS  Z0, Z0, Z0
-
-rsymblk:
-	I4_SYM_BLOCK
-	DECQ    CX
-	JNZ     rsymblk
-	HSUM_Z0
-	VMOVSS  X0, (R8)
-	ADDQ    $4, R8
-	ADDQ    wld+16(FP), BX
-	ADDQ    sld+32(FP), DX
-	DECQ    R14
-	JNZ     rsym
-	VZEROUPPER
-	RET
-
-// func dotI4BlkOffRunAVX512Asm(xp, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, levels *[16]float32, out *float32, rows int)
-//
-// dotI4BlkOffAVX512Asm for rows >= 1 weight rows wld bytes apart, their scales and
-// offsets sld and cld bytes apart: out[i] gets row i's result, with the one-row kernel's
-// bits.
-TEXT ·dotI4BlkOffRunAVX512Asm(SB), NOSPLIT, $0-104
+// out[i] = the sum above for weight row i < rows (>= 1), the rows wld bytes apart, their
+// scales sld bytes apart; nblk >= 1 blocks of 128 per row; gs describes the group size
+// (see i4Groups). With c non-nil, plus Σ c[g]·sx over the lanes (kept apart, added at the
+// end), row i's offsets cld bytes after row i-1's. One row is rows = 1.
+TEXT ·dotI4BlkRunAVX512Asm(SB), NOSPLIT, $0-104
 	MOVQ    w+16(FP), BX
 	MOVQ    s+32(FP), DX
 	MOVQ    c+48(FP), R13
@@ -817,7 +742,7 @@ TEXT ·dotI4BlkOffRunAVX512Asm(SB), NOSPLIT, $0-104
 	MOVQ    rows+96(FP), R14
 	I4_SETUP(gs+72(FP), levels+80(FP))
 
-roff:
+rrow:
 	MOVQ    xp+0(FP), DI
 	MOVQ    sx+8(FP), R12
 	MOVQ    BX, SI
@@ -825,13 +750,23 @@ roff:
 	MOVQ    R13, R10
 	MOVQ    nblk+64(FP), CX
 	VXORPS  Z0, Z0, Z0
+	TESTQ   R13, R13
+	JZ      rsym
 	VXORPS  Z1, Z1, Z1
 
-roffblk:
+roff:
 	I4_OFF_BLOCK
 	DECQ    CX
-	JNZ     roffblk
+	JNZ     roff
 	VADDPS  Z1, Z0, Z0
+	JMP     rsum
+
+rsym:
+	I4_SYM_BLOCK
+	DECQ    CX
+	JNZ     rsym
+
+rsum:
 	HSUM_Z0
 	VMOVSS  X0, (R8)
 	ADDQ    $4, R8
@@ -839,7 +774,7 @@ roffblk:
 	ADDQ    sld+40(FP), DX
 	ADDQ    cld+56(FP), R13
 	DECQ    R14
-	JNZ     roff
+	JNZ     rrow
 	VZEROUPPER
 	RET
 
@@ -861,7 +796,7 @@ roffblk:
 
 // func dotI4BlkSym2x2AVX512Asm(xp *float32, ld int, w, w2 *byte, s, s2 *float32, nblk int, gs *i4Groups, levels *[16]float32, out *[4]float32)
 //
-// dotI4BlkSymAVX512Asm for two weight rows (w, s and w2, s2) against two x rows (xp and
+// dotI4BlkRunAVX512Asm without offsets for two weight rows (w, s and w2, s2) against two x rows (xp and
 // xp+ld, ld in bytes), each weight block decoded once and each x block loaded once for
 // both rows; out = {(w, x0), (w, x1), (w2, x0), (w2, x1)}, each with the one-row
 // kernel's bits. Registers: Z0/Z1 and Z16/Z17 the lane sums of w and w2, Z12/Z13 their
@@ -907,7 +842,7 @@ bsym22:
 
 // func dotI4BlkOff2x2AVX512Asm(xp *float32, ld, in int, w, w2 *byte, s, s2, c, c2 *float32, nblk int, gs *i4Groups, levels *[16]float32, out *[4]float32)
 //
-// dotI4BlkOffAVX512Asm as dotI4BlkSym2x2AVX512Asm; each x row's lane sums start in
+// dotI4BlkRunAVX512Asm with offsets as dotI4BlkSym2x2AVX512Asm; each x row's lane sums start in
 // floats after it. Z18-Z21 hold the c·Σx sums, Z14/Z15 the c lanes.
 TEXT ·dotI4BlkOff2x2AVX512Asm(SB), NOSPLIT, $0-104
 	MOVQ    xp+0(FP), DI
