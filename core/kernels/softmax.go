@@ -43,6 +43,7 @@ func Softmax(x, out tensor.Tensor, p SoftmaxParams) error {
 	xs, outs := newRowIO(k, x), newRowIO(k, out)
 	kOut := k.forOutput(outs)
 	n := x.Shape[x.NDim()-1]
+	plain := xs.mode == ioF32 && outs.mode == ioF32 && p.Temperature == 1 && !p.Log
 	cpu.ParallelFor(x.NumRows(), rowsPerChunk(n), func(lo, hi int) {
 		buf := getScratch(3 * n)
 		defer putScratch(buf)
@@ -51,6 +52,14 @@ func Softmax(x, out tensor.Tensor, p SoftmaxParams) error {
 			var next []byte // fetched while this row's exponentials are computed
 			if r+1 < hi {
 				next = xs.bytes(xs.offset(r+1), n)
+			}
+			if plain {
+				// float32 rows used in place, plain softmax: softmaxRow's steps without
+				// its conversions and options (a fifth of the time of rows of 128).
+				row := xs.f32(xs.offset(r), n)
+				sum := k.expSum(tmp, row, k.max(row), next)
+				kOut.scaleShift(outs.f32(outs.offset(r), n), tmp, 0, 1/sum, 0)
+				continue
 			}
 			oo := outs.offset(r)
 			o := outs.dst(oo, ob)
