@@ -247,9 +247,7 @@ func (pl *plan) prefill(sc *scratch, rs rowSet) {
 	for c := c0 + 1; c <= c1; c++ {
 		pl.reset(&sc.chunk, rs.n(pl))
 		pl.chunk(sc, sc.chunk, rs, c)
-		for r := range rs.n(pl) {
-			mergeRow(sc.run, sc.chunk, r, pl.Dv)
-		}
+		pl.mergeRows(sc.run, sc.chunk, rs.n(pl))
 	}
 }
 
@@ -283,9 +281,7 @@ func (pl *plan) merge(cs chunkStates, items, rows int, set func(int) rowSet) {
 			rs := set(g)
 			pl.reset(&sc.run, rs.n(pl))
 			for c := range cs.nch {
-				for r := range rs.n(pl) {
-					mergeRow(sc.run, cs.at(pl, g, c, rs.n(pl)), r, pl.Dv)
-				}
+				pl.mergeRows(sc.run, cs.at(pl, g, c, rs.n(pl)), rs.n(pl))
 			}
 			pl.finish(sc, sc.run, rs)
 		}
@@ -545,26 +541,66 @@ func (pl *plan) modify(sc *scratch, s []float32, b, h, i, ra int) float32 {
 // mergeRow folds row r of src into row r of dst (flash-decoding merge) over the first dv
 // columns. An empty src changes nothing; an empty dst takes src as is.
 func mergeRow(dst, src state, r, dv int) {
-	ms := src.m[r]
-	if ms == negInf {
-		return
-	}
-	md := dst.m[r]
-	if md == negInf {
+	if a, c, ok := mergeFactors(dst, src, r); ok {
+		for d := range dv {
+			od := &dst.o[r*dst.rs+d*dst.cs]
+			*od = float32(*od*a) + float32(src.o[r*src.rs+d*src.cs]*c)
+		}
+	} else if src.m[r] != negInf {
 		for d := range dv {
 			dst.o[r*dst.rs+d*dst.cs] = src.o[r*src.rs+d*src.cs]
 		}
+	}
+}
+
+// mergeFactors updates row r's m and l in dst for merging src into it, and returns the
+// factors of dst's and src's outputs; ok is false when the outputs need no arithmetic:
+// src has seen no key (dst stays), or dst has seen none (src is copied).
+func mergeFactors(dst, src state, r int) (a, c float32, ok bool) {
+	ms := src.m[r]
+	if ms == negInf {
+		return 0, 0, false
+	}
+	md := dst.m[r]
+	if md == negInf {
 		dst.m[r], dst.l[r] = ms, src.l[r]
-		return
+		return 0, 0, false
 	}
 	m := max(md, ms)
-	a, c := expf(md-m), expf(ms-m)
-	for d := range dv {
-		od := &dst.o[r*dst.rs+d*dst.cs]
-		*od = float32(*od*a) + float32(src.o[r*src.rs+d*src.cs]*c)
-	}
+	a, c = expf(md-m), expf(ms-m)
 	dst.l[r] = float32(dst.l[r]*a) + float32(src.l[r]*c)
 	dst.m[r] = m
+	return a, c, true
+}
+
+// mergeRows merges rows [0, n) of src into dst (mergeRow for each), 16 rows per kernel
+// call when the states are transposed and the path has mergeLanes.
+func (pl *plan) mergeRows(dst, src state, n int) {
+	ml := pl.kern.tiles
+	if dst.rs != 1 || ml == nil || ml.mergeLanes == nil {
+		for r := range n {
+			mergeRow(dst, src, r, pl.Dv)
+		}
+		return
+	}
+	for v := 0; v < n; v += 16 {
+		var a, c [16]float32
+		var merge, copy uint16
+		for l := range min(16, n-v) {
+			if src.m[v+l] == negInf {
+				continue // dst stays
+			}
+			copied := dst.m[v+l] == negInf
+			var ok bool
+			a[l], c[l], ok = mergeFactors(dst, src, v+l)
+			if ok {
+				merge |= 1 << l
+			} else if copied {
+				copy |= 1 << l
+			}
+		}
+		ml.mergeLanes(&dst.o[v], &src.o[v], dst.cs, pl.Dv, &a, &c, merge, copy)
+	}
 }
 
 // finish normalizes the rows of st (adding the sink when set) and writes out and lse.

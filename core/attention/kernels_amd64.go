@@ -10,7 +10,8 @@ var (
 	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512,
 		scores2: scores2AVX512Go, accum2: accum2AVX512, axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
-			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512}}
+			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
+			mergeLanes: mergeLanesAVX512}}
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2,
 		scores2: pairScores(scoresAVX2), accum2: pairAccum(accumAVX2), axpyRows: axpyRowsAVX2,
 		axpyRows2: axpyRows2AVX2,
@@ -104,3 +105,6 @@ func axpyRows2AVX512(dst []float32, ld int, a1, x1, a2, x2 []float32)
 
 //go:noescape
 func axpyRows2AVX2(dst []float32, ld int, a1, x1, a2, x2 []float32)
+
+//go:noescape
+func mergeLanesAVX512(dst, src *float32, lanes, dv int, a, c *[16]float32, merge, copy uint16)

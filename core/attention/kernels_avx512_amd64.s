@@ -1575,3 +1575,41 @@ ax2col:
 ax2done:
 	VZEROUPPER
 	RET
+
+// func mergeLanesAVX512(dst, src *float32, lanes, dv int, a, c *[16]float32, merge, copy uint16)
+// For the 16 rows l of one vector of a transposed state (column d of row l at d*lanes+l):
+//     merge rows: dst = dst*a[l] + src*c[l]   (two products, then their sum, each rounded)
+//     copy rows:  dst = src
+//     other rows: unchanged
+// for every column d < dv (mergeRow on 16 rows at once, with its bits).
+TEXT ·mergeLanesAVX512(SB), NOSPLIT, $0-52
+	MOVQ    dst+0(FP), DI
+	MOVQ    src+8(FP), SI
+	MOVQ    lanes+16(FP), R8
+	SHLQ    $2, R8
+	MOVQ    dv+24(FP), CX
+	MOVQ    a+32(FP), AX
+	VMOVUPS (AX), Z30
+	MOVQ    c+40(FP), AX
+	VMOVUPS (AX), Z31
+	KMOVW   merge+48(FP), K1
+	KMOVW   copy+50(FP), K2
+	TESTQ   CX, CX
+	JLE     mldone
+
+mlcol:
+	VMOVUPS (DI), Z0
+	VMOVUPS (SI), Z1
+	VMULPS  Z30, Z0, Z2
+	VMULPS  Z31, Z1, Z3
+	VADDPS  Z3, Z2, K1, Z0
+	VMOVAPS Z1, K2, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    R8, DI
+	ADDQ    R8, SI
+	DECQ    CX
+	JNZ     mlcol
+
+mldone:
+	VZEROUPPER
+	RET
