@@ -628,9 +628,7 @@ func (pl *plan) finish(sc *scratch, st state, rs rowSet) {
 		if st.m[r] == negInf {
 			clear(o)
 		} else {
-			for d := range o {
-				o[d] = float32(o[d]*scale) / l
-			}
+			pl.kern.scaleDiv(o, scale, l)
 			lse = m + float32(math.Log(float64(l)))
 		}
 		pl.o.t.StoreRow(pl.o.off(b, i, h), o)

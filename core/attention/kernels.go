@@ -21,6 +21,9 @@ type kernels struct {
 	expSum func(x []float32, m float32) float32
 	// accum adds sum_j p[j] * v[j*vs : j*vs+len(o)] to o, in increasing j.
 	accum func(o, p, v []float32, vs int)
+	// scaleDiv sets o[d] = (o[d]*scale) / l, each operation rounded: the normalization of
+	// a finished output row (any length).
+	scaleDiv func(o []float32, scale, l float32)
 
 	// scores2 and accum2 are scores and accum for two rows over the same keys (equal
 	// lengths), giving each row the very bits of the single-row kernel; the fast paths

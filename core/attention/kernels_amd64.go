@@ -7,12 +7,12 @@ package attention
 // 1 ulp error (results >= 2^-126); the sums and dot products are added in the fixed trees
 // described in the assembly, so they differ from the generic path only by rounding.
 var (
-	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512,
+	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, scaleDiv: scaleDivAVX512,
 		scores2: scores2AVX512Go, accum2: accum2AVX512, axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
 			mergeLanes: mergeLanesAVX512}}
-	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2,
+	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, scaleDiv: scaleDivAVX2,
 		scores2: pairScores(scoresAVX2), accum2: pairAccum(accumAVX2), axpyRows: axpyRowsAVX2,
 		axpyRows2: axpyRows2AVX2,
 		tiles: &tileKernels{qk: qkTileAVX2, softmax: softmaxTileAVX2, pv: pvTileAVX2,
@@ -108,3 +108,9 @@ func axpyRows2AVX2(dst []float32, ld int, a1, x1, a2, x2 []float32)
 
 //go:noescape
 func mergeLanesAVX512(dst, src *float32, lanes, dv int, a, c *[16]float32, merge, copy uint16)
+
+//go:noescape
+func scaleDivAVX512(o []float32, scale, l float32)
+
+//go:noescape
+func scaleDivAVX2(o []float32, scale, l float32)

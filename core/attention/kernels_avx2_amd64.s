@@ -1156,3 +1156,37 @@ TEXT ·softmaxRowAVX2(SB), NOSPLIT, $0-32
 	VMOVSS X5, (R8)
 	VZEROUPPER
 	RET
+
+// func scaleDivAVX2(o []float32, scale, l float32)
+// for d := range o { o[d] = (o[d] * scale) / l }, each operation rounded (finish's
+// normalization of an output row).
+TEXT ·scaleDivAVX2(SB), NOSPLIT, $0-32
+	MOVQ         o_base+0(FP), DI
+	MOVQ         o_len+8(FP), CX
+	VBROADCASTSS scale+24(FP), Y1
+	VBROADCASTSS l+28(FP), Y2
+
+sd2loop:
+	CMPQ    CX, $8
+	JLT     sd2tail
+	VMULPS  (DI), Y1, Y0
+	VDIVPS  Y2, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     sd2loop
+
+sd2tail:
+	TESTQ  CX, CX
+	JLE    sd2done
+	VMOVSS (DI), X0
+	VMULSS X1, X0, X0
+	VDIVSS X2, X0, X0
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	DECQ   CX
+	JMP    sd2tail
+
+sd2done:
+	VZEROUPPER
+	RET

@@ -1613,3 +1613,38 @@ mlcol:
 mldone:
 	VZEROUPPER
 	RET
+
+// func scaleDivAVX512(o []float32, scale, l float32)
+// for d := range o { o[d] = (o[d] * scale) / l }, each operation rounded (finish's
+// normalization of an output row).
+TEXT ·scaleDivAVX512(SB), NOSPLIT, $0-32
+	MOVQ         o_base+0(FP), DI
+	MOVQ         o_len+8(FP), CX
+	VBROADCASTSS scale+24(FP), Z1
+	VBROADCASTSS l+28(FP), Z2
+
+sdloop:
+	CMPQ    CX, $16
+	JLT     sdtail
+	VMULPS  (DI), Z1, Z0
+	VDIVPS  Z2, Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     sdloop
+
+sdtail:
+	TESTQ     CX, CX
+	JLE       sddone
+	MOVL      $1, AX
+	SHLL      CX, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (DI), K1, Z0
+	VMULPS    Z1, Z0, Z0
+	VDIVPS    Z2, Z0, Z0
+	VMOVUPS   Z0, K1, (DI)
+
+sddone:
+	VZEROUPPER
+	RET

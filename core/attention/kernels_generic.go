@@ -3,7 +3,7 @@ package attention
 import "math"
 
 // genericKernels is the plain-Go definition of every kernel (and the test oracle).
-var genericKernels = kernels{scores: scoresGeneric, expSum: expSumGeneric, accum: accumGeneric,
+var genericKernels = kernels{scores: scoresGeneric, expSum: expSumGeneric, accum: accumGeneric, scaleDiv: scaleDivGeneric,
 	scores2: pairScores(scoresGeneric), accum2: pairAccum(accumGeneric), axpyRows: axpyRowsGeneric,
 	axpyRows2: axpyRows2Generic}
 
@@ -41,6 +41,12 @@ func accumGeneric(o, p, v []float32, vs int) {
 		for d, x := range vr {
 			o[d] += pj * x
 		}
+	}
+}
+
+func scaleDivGeneric(o []float32, scale, l float32) {
+	for d := range o {
+		o[d] = float32(o[d]*scale) / l
 	}
 }
 

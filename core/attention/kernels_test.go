@@ -245,3 +245,28 @@ func TestKernelAxpyRows2(t *testing.T) {
 		}
 	})
 }
+
+// TestKernelScaleDiv: each element is (o*scale)/l with both operations rounded to
+// float32, exactly (checked in float64, where float32 products and quotients are exact
+// before their rounding), at tail lengths, with guards after the row.
+func TestKernelScaleDiv(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	forEachISA(t, func(t *testing.T) {
+		kern := selectKernels()
+		for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 40, 128} {
+			o := append(randSlice(r, n), guard, guard)
+			in := slices.Clone(o[:n])
+			scale, l := float32(0.7), float32(3.1)
+			kern.scaleDiv(o[:n], scale, l)
+			for d, x := range in {
+				want := float32(float64(float32(float64(x)*float64(scale))) / float64(l))
+				if o[d] != want {
+					t.Fatalf("n=%d: o[%d] = %v, want %v", n, d, o[d], want)
+				}
+			}
+			if o[n] != guard || o[n+1] != guard {
+				t.Fatalf("n=%d: wrote past the row", n)
+			}
+		}
+	})
+}
