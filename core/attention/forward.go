@@ -608,9 +608,14 @@ func (pl *plan) finish(sc *scratch, st state, rs rowSet) {
 	b := rs.b
 	for r := range rs.n(pl) {
 		h, i := rs.row(pl, r)
-		o := sc.row[:pl.Dv]
-		for d := range o {
-			o[d] = st.o[r*st.rs+d*st.cs]
+		var o []float32
+		if st.cs == 1 {
+			o = st.o[r*st.rs : r*st.rs+pl.Dv] // the state's last use: normalized in place
+		} else {
+			o = sc.row[:pl.Dv]
+			for d := range o {
+				o[d] = st.o[r*st.rs+d*st.cs]
+			}
 		}
 		m, l := st.m[r], st.l[r]
 		lse := negInf
@@ -629,7 +634,9 @@ func (pl *plan) finish(sc *scratch, st state, rs rowSet) {
 			clear(o)
 		} else {
 			pl.kern.scaleDiv(o, scale, l)
-			lse = m + float32(math.Log(float64(l)))
+			if pl.lse != nil {
+				lse = m + float32(math.Log(float64(l)))
+			}
 		}
 		pl.o.t.StoreRow(pl.o.off(b, i, h), o)
 		if pl.lse != nil {
