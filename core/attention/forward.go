@@ -574,10 +574,10 @@ func mergeFactors(dst, src state, r int) (a, c float32, ok bool) {
 }
 
 // mergeRows merges rows [0, n) of src into dst (mergeRow for each), 16 rows per kernel
-// call when the states are transposed and the path has mergeLanes.
+// call when the states are transposed (tile kernels, items of 16 rows or more).
 func (pl *plan) mergeRows(dst, src state, n int) {
 	ml := pl.kern.tiles
-	if dst.rs != 1 || ml == nil || ml.mergeLanes == nil {
+	if dst.rs != 1 || ml == nil {
 		for r := range n {
 			mergeRow(dst, src, r, pl.Dv)
 		}

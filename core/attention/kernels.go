@@ -72,9 +72,9 @@ type tileKernels struct {
 	qkRows     func(s, qt, kt *float32, d, nrows int)
 	softmaxRow func(s, m, l, alpha *float32)
 
-	// mergeLanes, where a path has it (nil elsewhere), is mergeRow's column loop for the 16
-	// rows of one vector of transposed states (column d of row l at d*lanes+l): rows in
-	// merge get dst*a[l] + src*c[l], rows in copy get src, for d < dv.
+	// mergeLanes is mergeRow's column loop for the 16 rows of one vector of transposed
+	// states (column d of row l at d*lanes+l): rows in merge get dst*a[l] + src*c[l], rows
+	// in copy get src, for d < dv.
 	mergeLanes func(dst, src *float32, lanes, dv int, a, c *[16]float32, merge, copy uint16)
 }
 

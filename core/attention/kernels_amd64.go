@@ -16,7 +16,8 @@ var (
 		scores2: pairScores(scoresAVX2), accum2: pairAccum(accumAVX2), axpyRows: axpyRowsAVX2,
 		axpyRows2: axpyRows2AVX2,
 		tiles: &tileKernels{qk: qkTileAVX2, softmax: softmaxTileAVX2, pv: pvTileAVX2,
-			transpose: transposeTileAVX2, qkRows: qkRowsAVX2, softmaxRow: softmaxRowAVX2}}
+			transpose: transposeTileAVX2, qkRows: qkRowsAVX2, softmaxRow: softmaxRowAVX2,
+			mergeLanes: mergeLanesAVX2}}
 )
 
 //go:noescape
@@ -114,3 +115,6 @@ func scaleDivAVX512(o []float32, scale, l float32)
 
 //go:noescape
 func scaleDivAVX2(o []float32, scale, l float32)
+
+//go:noescape
+func mergeLanesAVX2(dst, src *float32, lanes, dv int, a, c *[16]float32, merge, copy uint16)

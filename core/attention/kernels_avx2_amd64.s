@@ -1190,3 +1190,78 @@ sd2tail:
 sd2done:
 	VZEROUPPER
 	RET
+
+// func mergeLanesAVX2(dst, src *float32, lanes, dv int, a, c *[16]float32, merge, copy uint16)
+// mergeLanesAVX512 on two 8-lane halves; the row masks become lane masks for VBLENDVPS
+// (bit l of merge or copy shifted into the sign bit of lane l).
+TEXT ·mergeLanesAVX2(SB), NOSPLIT, $0-52
+	MOVQ    dst+0(FP), DI
+	MOVQ    src+8(FP), SI
+	MOVQ    lanes+16(FP), R8
+	SHLQ    $2, R8
+	MOVQ    dv+24(FP), CX
+	MOVQ    a+32(FP), AX
+	VMOVUPS (AX), Y10
+	VMOVUPS 32(AX), Y11
+	MOVQ    c+40(FP), AX
+	VMOVUPS (AX), Y12
+	VMOVUPS 32(AX), Y13
+	// Lane masks: broadcast the 16-bit mask, shift bit l to bit 31 of lane l.
+	LEAQ    mlshift<>(SB), AX
+	MOVWLZX merge+48(FP), BX
+	VMOVD   BX, X6
+	VPBROADCASTD X6, Y6
+	VPSLLVD (AX), Y6, Y14
+	VPSLLVD 32(AX), Y6, Y15
+	MOVWLZX copy+50(FP), BX
+	VMOVD   BX, X6
+	VPBROADCASTD X6, Y6
+	VPSLLVD (AX), Y6, Y8
+	VPSLLVD 32(AX), Y6, Y9
+	TESTQ   CX, CX
+	JLE     ml2done
+
+ml2col:
+	VMOVUPS   (DI), Y0
+	VMOVUPS   (SI), Y1
+	VMULPS    Y10, Y0, Y2
+	VMULPS    Y12, Y1, Y3
+	VADDPS    Y3, Y2, Y2
+	VBLENDVPS Y14, Y2, Y0, Y0
+	VBLENDVPS Y8, Y1, Y0, Y0
+	VMOVUPS   Y0, (DI)
+	VMOVUPS   32(DI), Y0
+	VMOVUPS   32(SI), Y1
+	VMULPS    Y11, Y0, Y2
+	VMULPS    Y13, Y1, Y3
+	VADDPS    Y3, Y2, Y2
+	VBLENDVPS Y15, Y2, Y0, Y0
+	VBLENDVPS Y9, Y1, Y0, Y0
+	VMOVUPS   Y0, 32(DI)
+	ADDQ      R8, DI
+	ADDQ      R8, SI
+	DECQ      CX
+	JNZ       ml2col
+
+ml2done:
+	VZEROUPPER
+	RET
+
+// mlshift: lane l shifts left by 31-l, putting row mask bit l in its sign bit.
+DATA mlshift<>+0(SB)/4, $31
+DATA mlshift<>+4(SB)/4, $30
+DATA mlshift<>+8(SB)/4, $29
+DATA mlshift<>+12(SB)/4, $28
+DATA mlshift<>+16(SB)/4, $27
+DATA mlshift<>+20(SB)/4, $26
+DATA mlshift<>+24(SB)/4, $25
+DATA mlshift<>+28(SB)/4, $24
+DATA mlshift<>+32(SB)/4, $23
+DATA mlshift<>+36(SB)/4, $22
+DATA mlshift<>+40(SB)/4, $21
+DATA mlshift<>+44(SB)/4, $20
+DATA mlshift<>+48(SB)/4, $19
+DATA mlshift<>+52(SB)/4, $18
+DATA mlshift<>+56(SB)/4, $17
+DATA mlshift<>+60(SB)/4, $16
+GLOBL mlshift<>(SB), RODATA|NOPTR, $64

@@ -1,6 +1,7 @@
 package attention
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -113,4 +114,32 @@ func TestMergeStatesBadInput(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestChunkMergeRowKinds: within one 16-row vector of a prefill item, a row that saw no
+// key of the first chunk (its chunk state is copied) or none of the second (its state is
+// kept) sits next to rows that merge, at every lane boundary tried; checked against the
+// float64 reference on every path.
+func TestChunkMergeRowKinds(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		for _, lane := range []int{0, 7, 8, 14, 15} {
+			// Causal, 64 query rows on one head: row r sits at position Lk-64+r.
+			// Kept: rows < 32+lane see no key of the second chunk (keys from 1024).
+			kept := baseCfg(1, 64, 1024+64-32-lane, 1, 32)
+			kept.p.Causal = true
+			// Copied: with a window of left keys, rows >= 32+lane see none of the first.
+			copied := baseCfg(1, 64, 1100, 1, 32)
+			copied.p.Causal = true
+			copied.p.WindowLeft = 1100 - 64 + 32 + lane - 1024
+			for name, c := range map[string]cfg{"kept": kept, "copied": copied} {
+				t.Run(fmt.Sprintf("%s/lane=%d", name, lane), func(t *testing.T) {
+					pr := newProblem(c, uint64(40+lane))
+					if err := pr.run(); err != nil {
+						t.Fatal(err)
+					}
+					pr.check(t, 1)
+				})
+			}
+		}
+	})
 }
