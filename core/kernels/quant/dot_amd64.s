@@ -16,6 +16,52 @@
 	VADDPS        Y1, Y0, Y0; \
 	HSUM_Y0
 
+// I8_W4 dequantizes 64 weights at (SI) into Z16-Z19 for the int8 kernels: sign
+// extend, subtract the zero point (Z31), convert, multiply by the scale (Z30).
+#define I8_W4 \
+	VPMOVSXBD (SI), Z16; \
+	VPMOVSXBD 16(SI), Z17; \
+	VPMOVSXBD 32(SI), Z18; \
+	VPMOVSXBD 48(SI), Z19; \
+	VPSUBD    Z31, Z16, Z16; \
+	VPSUBD    Z31, Z17, Z17; \
+	VPSUBD    Z31, Z18, Z18; \
+	VPSUBD    Z31, Z19, Z19; \
+	VCVTDQ2PS Z16, Z16; \
+	VCVTDQ2PS Z17, Z17; \
+	VCVTDQ2PS Z18, Z18; \
+	VCVTDQ2PS Z19, Z19; \
+	VMULPS    Z30, Z16, Z16; \
+	VMULPS    Z30, Z17, Z17; \
+	VMULPS    Z30, Z18, Z18; \
+	VMULPS    Z30, Z19, Z19
+
+// I8_W1 dequantizes 16 weights at (SI) into Z16, as I8_W4 does.
+#define I8_W1 \
+	VPMOVSXBD (SI), Z16; \
+	VPSUBD    Z31, Z16, Z16; \
+	VCVTDQ2PS Z16, Z16; \
+	VMULPS    Z30, Z16, Z16
+
+// I8_ROW4 adds the 64 weights in Z16-Z19 times the x row at X into accumulators A0-A3.
+#define I8_ROW4(X, A0, A1, A2, A3) \
+	VFMADD231PS (X), Z16, A0; \
+	VFMADD231PS 64(X), Z17, A1; \
+	VFMADD231PS 128(X), Z18, A2; \
+	VFMADD231PS 192(X), Z19, A3
+
+// I8_ROW1 adds the 16 weights in Z16 times the x row at X into accumulator A0.
+#define I8_ROW1(X, A0) VFMADD231PS (X), Z16, A0
+
+// I8_SUM stores into OFF(R10) the sum of a row's four accumulators, added as
+// (A0+A1)+(A2+A3), then across lanes; Z0-Z3 are clobbered.
+#define I8_SUM(A0, A1, A2, A3, OFF) \
+	VADDPS  A1, A0, Z0; \
+	VADDPS  A3, A2, Z2; \
+	VADDPS  Z2, Z0, Z0; \
+	HSUM_Z0; \
+	VMOVSS  X0, OFF(R10)
+
 // func dotI8RunAVX512Asm(x *float32, q unsafe.Pointer, n int, s *float32, z *int32, out *float32, rows int)
 //
 //	for i := 0; i < rows; i++ {  // row i of q at q + i*n
@@ -43,52 +89,27 @@ i8z_row:
 	VPXORD       Z3, Z3, Z3
 
 i8z_step:
-	CMPQ        CX, $64
-	JLT         i8z_block
-	VPMOVSXBD   (SI), Z4
-	VPMOVSXBD   16(SI), Z5
-	VPMOVSXBD   32(SI), Z6
-	VPMOVSXBD   48(SI), Z7
-	VPSUBD      Z31, Z4, Z4
-	VPSUBD      Z31, Z5, Z5
-	VPSUBD      Z31, Z6, Z6
-	VPSUBD      Z31, Z7, Z7
-	VCVTDQ2PS   Z4, Z4
-	VCVTDQ2PS   Z5, Z5
-	VCVTDQ2PS   Z6, Z6
-	VCVTDQ2PS   Z7, Z7
-	VMULPS      Z30, Z4, Z4
-	VMULPS      Z30, Z5, Z5
-	VMULPS      Z30, Z6, Z6
-	VMULPS      Z30, Z7, Z7
-	VFMADD231PS (DI), Z4, Z0
-	VFMADD231PS 64(DI), Z5, Z1
-	VFMADD231PS 128(DI), Z6, Z2
-	VFMADD231PS 192(DI), Z7, Z3
-	ADDQ        $64, SI
-	ADDQ        $256, DI
-	SUBQ        $64, CX
-	JMP         i8z_step
+	CMPQ    CX, $64
+	JLT     i8z_block
+	I8_W4
+	I8_ROW4(DI, Z0, Z1, Z2, Z3)
+	ADDQ    $64, SI
+	ADDQ    $256, DI
+	SUBQ    $64, CX
+	JMP     i8z_step
 
 i8z_block:
-	CMPQ        CX, $16
-	JLT         i8z_done
-	VPMOVSXBD   (SI), Z4
-	VPSUBD      Z31, Z4, Z4
-	VCVTDQ2PS   Z4, Z4
-	VMULPS      Z30, Z4, Z4
-	VFMADD231PS (DI), Z4, Z0
-	ADDQ        $16, SI
-	ADDQ        $64, DI
-	SUBQ        $16, CX
-	JMP         i8z_block
+	CMPQ    CX, $16
+	JLT     i8z_done
+	I8_W1
+	I8_ROW1(DI, Z0)
+	ADDQ    $16, SI
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     i8z_block
 
 i8z_done:
-	VADDPS Z1, Z0, Z0
-	VADDPS Z3, Z2, Z2
-	VADDPS Z2, Z0, Z0
-	HSUM_Z0
-	VMOVSS X0, (R10)
+	I8_SUM(Z0, Z1, Z2, Z3, 0)
 	ADDQ   $4, R8
 	ADDQ   $4, R9
 	ADDQ   $4, R10

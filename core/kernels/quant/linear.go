@@ -39,8 +39,9 @@ func Int8Linear(x, q, scales tensor.Tensor, zeros, bias *tensor.Tensor, y tensor
 	cpu.ParallelFor(out, rowGrain(out, in), func(lo, hi int) {
 		if job.rows == 1 && ks.dotI8Run != nil && in%16 == 0 {
 			// A single row of x: runs of rows per kernel call, not one call per row.
-			var s, o [i8RunRows]float32
-			var z [i8RunRows]int32
+			sc := getScratch(0, 0)
+			defer putScratch(sc)
+			s, z, o := sc.i8s[:], sc.i8z[:], sc.runOut[:]
 			for r := lo; r < hi; r += i8RunRows {
 				n := min(i8RunRows, hi-r)
 				for i := range n {
@@ -480,10 +481,13 @@ type scratch struct {
 	b    []byte
 	rows [2]i4Row
 
-	// runsI4's run, its parameter rows (when widened or computed) and its results.
+	// runsI4's run, its parameter rows (when widened or computed) and its results (also
+	// the int8 kernels' results); the int8 runs' scales and zero points.
 	run        i4Run
 	runS, runC []float32
-	runOut     [i4RunRows]float32
+	runOut     [max(i4RunRows, i8RunRows)]float32
+	i8s        [i8RunRows]float32
+	i8z        [i8RunRows]int32
 }
 
 // runBufs returns room for i4RunRows rows of ng scales and of ng offsets.
