@@ -35,8 +35,8 @@ func (pl *plan) decodeBlock() int {
 // decodeTile is tileStep's row path for every item of a batch entry at once. Keys and
 // values are read a block of positions (decodeBlock) at a time for all items in turn:
 // with the usual [B, S, H, D] layout these are whole rows of positions, every KV head of
-// them, taken in address order, instead of one head's rows a position apart. Each item gets the same
-// arithmetic, in the same order, as from tileStep.
+// them, taken in address order, instead of one head's rows a position apart. Each item
+// gets the same arithmetic, in the same order, as from tileStep.
 func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 	tk := pl.kern.tiles
 	on := func(it *decodeItem) bool { return it.a < it.e && ts+tileKeys > it.a && ts < it.e }

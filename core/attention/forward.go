@@ -585,21 +585,19 @@ func (pl *plan) mergeRows(dst, src state, n int) {
 	}
 	for v := 0; v < n; v += 16 {
 		var a, c [16]float32
-		var merge, copy uint16
+		var merged, taken uint16 // rows combining both outputs, rows taking src's
 		for l := range min(16, n-v) {
 			if src.m[v+l] == negInf {
 				continue // dst stays
 			}
-			copied := dst.m[v+l] == negInf
 			var ok bool
-			a[l], c[l], ok = mergeFactors(dst, src, v+l)
-			if ok {
-				merge |= 1 << l
-			} else if copied {
-				copy |= 1 << l
+			if a[l], c[l], ok = mergeFactors(dst, src, v+l); ok {
+				merged |= 1 << l
+			} else {
+				taken |= 1 << l // dst had seen no key
 			}
 		}
-		ml.mergeLanes(&dst.o[v], &src.o[v], dst.cs, pl.Dv, &a, &c, merge, copy)
+		ml.mergeLanes(&dst.o[v], &src.o[v], dst.cs, pl.Dv, &a, &c, merged, taken)
 	}
 }
 

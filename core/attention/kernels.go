@@ -73,9 +73,9 @@ type tileKernels struct {
 	softmaxRow func(s, m, l, alpha *float32)
 
 	// mergeLanes is mergeRow's column loop for the 16 rows of one vector of transposed
-	// states (column d of row l at d*lanes+l): rows in merge get dst*a[l] + src*c[l], rows
-	// in copy get src, for d < dv.
-	mergeLanes func(dst, src *float32, lanes, dv int, a, c *[16]float32, merge, copy uint16)
+	// states (column d of row l at d*lanes+l): rows in merged get dst*a[l] + src*c[l], rows
+	// in taken get src, for d < dv.
+	mergeLanes func(dst, src *float32, lanes, dv int, a, c *[16]float32, merged, taken uint16)
 }
 
 // pairScores is scores2 defined as two scores calls.

@@ -108,7 +108,7 @@ func axpyRows2AVX512(dst []float32, ld int, a1, x1, a2, x2 []float32)
 func axpyRows2AVX2(dst []float32, ld int, a1, x1, a2, x2 []float32)
 
 //go:noescape
-func mergeLanesAVX512(dst, src *float32, lanes, dv int, a, c *[16]float32, merge, copy uint16)
+func mergeLanesAVX512(dst, src *float32, lanes, dv int, a, c *[16]float32, merged, taken uint16)
 
 //go:noescape
 func scaleDivAVX512(o []float32, scale, l float32)
@@ -117,4 +117,4 @@ func scaleDivAVX512(o []float32, scale, l float32)
 func scaleDivAVX2(o []float32, scale, l float32)
 
 //go:noescape
-func mergeLanesAVX2(dst, src *float32, lanes, dv int, a, c *[16]float32, merge, copy uint16)
+func mergeLanesAVX2(dst, src *float32, lanes, dv int, a, c *[16]float32, merged, taken uint16)

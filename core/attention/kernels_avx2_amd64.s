@@ -1191,9 +1191,9 @@ sd2done:
 	VZEROUPPER
 	RET
 
-// func mergeLanesAVX2(dst, src *float32, lanes, dv int, a, c *[16]float32, merge, copy uint16)
+// func mergeLanesAVX2(dst, src *float32, lanes, dv int, a, c *[16]float32, merged, taken uint16)
 // mergeLanesAVX512 on two 8-lane halves; the row masks become lane masks for VBLENDVPS
-// (bit l of merge or copy shifted into the sign bit of lane l).
+// (bit l of merged or taken shifted into the sign bit of lane l).
 TEXT ·mergeLanesAVX2(SB), NOSPLIT, $0-52
 	MOVQ    dst+0(FP), DI
 	MOVQ    src+8(FP), SI
@@ -1208,12 +1208,12 @@ TEXT ·mergeLanesAVX2(SB), NOSPLIT, $0-52
 	VMOVUPS 32(AX), Y13
 	// Lane masks: broadcast the 16-bit mask, shift bit l to bit 31 of lane l.
 	LEAQ    mlshift<>(SB), AX
-	MOVWLZX merge+48(FP), BX
+	MOVWLZX merged+48(FP), BX
 	VMOVD   BX, X6
 	VPBROADCASTD X6, Y6
 	VPSLLVD (AX), Y6, Y14
 	VPSLLVD 32(AX), Y6, Y15
-	MOVWLZX copy+50(FP), BX
+	MOVWLZX taken+50(FP), BX
 	VMOVD   BX, X6
 	VPBROADCASTD X6, Y6
 	VPSLLVD (AX), Y6, Y8

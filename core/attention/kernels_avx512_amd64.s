@@ -1576,10 +1576,10 @@ ax2done:
 	VZEROUPPER
 	RET
 
-// func mergeLanesAVX512(dst, src *float32, lanes, dv int, a, c *[16]float32, merge, copy uint16)
+// func mergeLanesAVX512(dst, src *float32, lanes, dv int, a, c *[16]float32, merged, taken uint16)
 // For the 16 rows l of one vector of a transposed state (column d of row l at d*lanes+l):
-//     merge rows: dst = dst*a[l] + src*c[l]   (two products, then their sum, each rounded)
-//     copy rows:  dst = src
+//     rows in merged: dst = dst*a[l] + src*c[l]   (two products, then their sum, each rounded)
+//     rows in taken:  dst = src
 //     other rows: unchanged
 // for every column d < dv (mergeRow on 16 rows at once, with its bits).
 TEXT ·mergeLanesAVX512(SB), NOSPLIT, $0-52
@@ -1592,8 +1592,8 @@ TEXT ·mergeLanesAVX512(SB), NOSPLIT, $0-52
 	VMOVUPS (AX), Z30
 	MOVQ    c+40(FP), AX
 	VMOVUPS (AX), Z31
-	KMOVW   merge+48(FP), K1
-	KMOVW   copy+50(FP), K2
+	KMOVW   merged+48(FP), K1
+	KMOVW   taken+50(FP), K2
 	TESTQ   CX, CX
 	JLE     mldone
 
