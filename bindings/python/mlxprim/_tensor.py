@@ -13,6 +13,7 @@ Accepted, in this order of preference:
 
 import ctypes
 import struct
+import sys
 
 import ml_dtypes
 import numpy as np
@@ -103,6 +104,10 @@ _TENSOR = struct.Struct("=QiiiBBHQQQ")            # mlxp_tensor, field by field
 
 
 def _fast_layout_holds():
+    """Whether mlxp_tensor and NumPy's array object have the layouts the fast path
+    assumes. Only CPython's id() is an object's address."""
+    if sys.implementation.name != "cpython":
+        return False
     tensor_offsets = [getattr(_lib.Tensor, f).offset for f in
                       ("data", "device", "ndim", "dtype", "shape", "strides", "byte_offset")]
     if ctypes.sizeof(_lib.Tensor) != _TENSOR.size or tensor_offsets != [0, 8, 16, 20, 24, 32, 40]:
