@@ -26,6 +26,10 @@ type kernelSet struct {
 	// z[i]) bit for bit for len(out) consecutive weight rows q_i of in bytes (a multiple
 	// of 16) from q, in one call instead of one per row.
 	dotI8Run func(x []float32, q unsafe.Pointer, in int, s []float32, z []int32, out []float32)
+	// dotI8Pair, where a path has it (nil elsewhere), sets out[0..3] to dotI8 of (w0, x0),
+	// (w0, x1), (w1, x0), (w1, x1) bit for bit, with x0 = x[:len(w0)], x1 = x[ld:],
+	// len(w0) = len(w1) a multiple of 16: two weight rows against two rows of x.
+	dotI8Pair func(x []float32, ld int, w0, w1 []int8, s0, s1 float32, z0, z1 int32, out []float32)
 	// dotU8 returns Σ_j x[j]·(f32(f32(q[j])·s[g]) + b[g]) with g = j >> shift; len(q) is a
 	// multiple of 32 and shift >= 5 (groups of at least 32).
 	dotU8 func(x []float32, q []byte, s, b []float32, shift uint) float32

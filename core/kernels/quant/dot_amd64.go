@@ -53,6 +53,7 @@ var avx2Kernels = kernelSet{
 var avx512Kernels = kernelSet{
 	dotI8:     dotI8AVX512,
 	dotI8Run:  dotI8RunAVX512,
+	dotI8Pair: dotI8PairAVX512,
 	dotU8:     dotU8AVX512,
 	i4XLen:    blockXLen,
 	prepXI4:   prepXBlocks,
@@ -84,6 +85,13 @@ func dotI8AVX512(x []float32, q []int8, s float32, z int32) float32 {
 		dotI8RunAVX512Asm(&x[0], unsafe.Pointer(&q[0]), n, &s, &z, &sum, 1)
 	}
 	return sum + dotI8Generic(x[n:], q[n:], s, z)
+}
+
+// dotI8PairAVX512 sets out = {(w0, x0), (w0, x1), (w1, x0), (w1, x1)} as dotI8AVX512
+// computes each, for x0 = x[:len(w0)] and x1 = x[ld:], in one pass.
+func dotI8PairAVX512(x []float32, ld int, w0, w1 []int8, s0, s1 float32, z0, z1 int32, out []float32) {
+	_, _, _ = x[ld+len(w0)-1], w1[len(w0)-1], out[3]
+	dotI8Pair2x2AVX512Asm(&x[0], 4*ld, unsafe.Pointer(&w0[0]), unsafe.Pointer(&w1[0]), len(w0), s0, s1, z0, z1, &out[0])
 }
 
 // dotI8RunAVX512 is dotI8AVX512 for len(out) consecutive rows in one call.
@@ -376,3 +384,6 @@ func widenBF16AVX2Asm(dst *float32, src *uint16, n int)
 
 //go:noescape
 func dotI4BlkRunAVX512Asm(xp, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, levels *[16]float32, out *float32, rows int)
+
+//go:noescape
+func dotI8Pair2x2AVX512Asm(x *float32, ldx int, q0, q1 unsafe.Pointer, n int, s0, s1 float32, z0, z1 int32, out *float32)

@@ -16,32 +16,32 @@
 	VADDPS        Y1, Y0, Y0; \
 	HSUM_Y0
 
-// I8_W4 dequantizes 64 weights at (SI) into Z16-Z19 for the int8 kernels: sign
-// extend, subtract the zero point (Z31), convert, multiply by the scale (Z30).
-#define I8_W4 \
-	VPMOVSXBD (SI), Z16; \
-	VPMOVSXBD 16(SI), Z17; \
-	VPMOVSXBD 32(SI), Z18; \
-	VPMOVSXBD 48(SI), Z19; \
-	VPSUBD    Z31, Z16, Z16; \
-	VPSUBD    Z31, Z17, Z17; \
-	VPSUBD    Z31, Z18, Z18; \
-	VPSUBD    Z31, Z19, Z19; \
-	VCVTDQ2PS Z16, Z16; \
-	VCVTDQ2PS Z17, Z17; \
-	VCVTDQ2PS Z18, Z18; \
-	VCVTDQ2PS Z19, Z19; \
-	VMULPS    Z30, Z16, Z16; \
-	VMULPS    Z30, Z17, Z17; \
-	VMULPS    Z30, Z18, Z18; \
-	VMULPS    Z30, Z19, Z19
+// I8_W4(P, W0, W1, W2, W3, S, Z) dequantizes 64 weights at (P) into W0-W3 for the int8
+// kernels: sign extend, subtract the zero point (Z), convert, multiply by the scale (S).
+#define I8_W4(P, W0, W1, W2, W3, S, Z) \
+	VPMOVSXBD (P), W0; \
+	VPMOVSXBD 16(P), W1; \
+	VPMOVSXBD 32(P), W2; \
+	VPMOVSXBD 48(P), W3; \
+	VPSUBD    Z, W0, W0; \
+	VPSUBD    Z, W1, W1; \
+	VPSUBD    Z, W2, W2; \
+	VPSUBD    Z, W3, W3; \
+	VCVTDQ2PS W0, W0; \
+	VCVTDQ2PS W1, W1; \
+	VCVTDQ2PS W2, W2; \
+	VCVTDQ2PS W3, W3; \
+	VMULPS    S, W0, W0; \
+	VMULPS    S, W1, W1; \
+	VMULPS    S, W2, W2; \
+	VMULPS    S, W3, W3
 
-// I8_W1 dequantizes 16 weights at (SI) into Z16, as I8_W4 does.
-#define I8_W1 \
-	VPMOVSXBD (SI), Z16; \
-	VPSUBD    Z31, Z16, Z16; \
-	VCVTDQ2PS Z16, Z16; \
-	VMULPS    Z30, Z16, Z16
+// I8_W1(P, W0, S, Z) dequantizes 16 weights at (P) into W0, as I8_W4 does.
+#define I8_W1(P, W0, S, Z) \
+	VPMOVSXBD (P), W0; \
+	VPSUBD    Z, W0, W0; \
+	VCVTDQ2PS W0, W0; \
+	VMULPS    S, W0, W0
 
 // I8_ROW4 adds the 64 weights in Z16-Z19 times the x row at X into accumulators A0-A3.
 #define I8_ROW4(X, A0, A1, A2, A3) \
@@ -91,7 +91,7 @@ i8z_row:
 i8z_step:
 	CMPQ    CX, $64
 	JLT     i8z_block
-	I8_W4
+	I8_W4(SI, Z16, Z17, Z18, Z19, Z30, Z31)
 	I8_ROW4(DI, Z0, Z1, Z2, Z3)
 	ADDQ    $64, SI
 	ADDQ    $256, DI
@@ -101,7 +101,7 @@ i8z_step:
 i8z_block:
 	CMPQ    CX, $16
 	JLT     i8z_done
-	I8_W1
+	I8_W1(SI, Z16, Z30, Z31)
 	I8_ROW1(DI, Z0)
 	ADDQ    $16, SI
 	ADDQ    $64, DI
@@ -115,6 +115,98 @@ i8z_done:
 	ADDQ   $4, R10
 	DECQ   R11
 	JNZ    i8z_row
+	VZEROUPPER
+	RET
+
+// I8_FMA4 adds W0-W3 times X0-X3 into A0-A3 (as I8_ROW4 does with x from memory).
+#define I8_FMA4(W0, W1, W2, W3, X0, X1, X2, X3, A0, A1, A2, A3) \
+	VFMADD231PS X0, W0, A0; \
+	VFMADD231PS X1, W1, A1; \
+	VFMADD231PS X2, W2, A2; \
+	VFMADD231PS X3, W3, A3
+
+// func dotI8Pair2x2AVX512Asm(x *float32, ldx int, q0, q1 unsafe.Pointer, n int, s0, s1 float32, z0, z1 int32, out *float32)
+//
+// dotI8RunAVX512Asm for two weight rows (q0 with s0, z0; q1 with s1, z1) against two x
+// rows (x and x+ldx, ldx in bytes), n a multiple of 16: out = {(q0, x0), (q0, x1),
+// (q1, x0), (q1, x1)}, each with the one-row kernel's bits. Each weight block is
+// dequantized once for both x rows and each x block loaded once for both weight rows.
+// Registers: accumulators Z0-Z15 (four per output), weights Z16-Z19 and Z24-Z27, x Z20-Z23.
+TEXT ·dotI8Pair2x2AVX512Asm(SB), NOSPLIT, $0-64
+	MOVQ         x+0(FP), DI
+	MOVQ         ldx+8(FP), R8
+	MOVQ         q0+16(FP), SI
+	MOVQ         q1+24(FP), BX
+	MOVQ         n+32(FP), CX
+	VBROADCASTSS s0+40(FP), Z30
+	VBROADCASTSS s1+44(FP), Z28
+	MOVL         z0+48(FP), AX
+	VPBROADCASTD AX, Z31
+	MOVL         z1+52(FP), AX
+	VPBROADCASTD AX, Z29
+	MOVQ         out+56(FP), R10
+	VPXORD       Z0, Z0, Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	VPXORD       Z9, Z9, Z9
+	VPXORD       Z10, Z10, Z10
+	VPXORD       Z11, Z11, Z11
+	VPXORD       Z12, Z12, Z12
+	VPXORD       Z13, Z13, Z13
+	VPXORD       Z14, Z14, Z14
+	VPXORD       Z15, Z15, Z15
+
+p22_step:
+	CMPQ    CX, $64
+	JLT     p22_block
+	I8_W4(SI, Z16, Z17, Z18, Z19, Z30, Z31)
+	I8_W4(BX, Z24, Z25, Z26, Z27, Z28, Z29)
+	VMOVUPS (DI), Z20
+	VMOVUPS 64(DI), Z21
+	VMOVUPS 128(DI), Z22
+	VMOVUPS 192(DI), Z23
+	I8_FMA4(Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z0, Z1, Z2, Z3)
+	I8_FMA4(Z24, Z25, Z26, Z27, Z20, Z21, Z22, Z23, Z8, Z9, Z10, Z11)
+	VMOVUPS (DI)(R8*1), Z20
+	VMOVUPS 64(DI)(R8*1), Z21
+	VMOVUPS 128(DI)(R8*1), Z22
+	VMOVUPS 192(DI)(R8*1), Z23
+	I8_FMA4(Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z4, Z5, Z6, Z7)
+	I8_FMA4(Z24, Z25, Z26, Z27, Z20, Z21, Z22, Z23, Z12, Z13, Z14, Z15)
+	ADDQ    $64, SI
+	ADDQ    $64, BX
+	ADDQ    $256, DI
+	SUBQ    $64, CX
+	JMP     p22_step
+
+p22_block:
+	CMPQ        CX, $16
+	JLT         p22_done
+	I8_W1(SI, Z16, Z30, Z31)
+	I8_W1(BX, Z24, Z28, Z29)
+	VMOVUPS     (DI), Z20
+	VFMADD231PS Z20, Z16, Z0
+	VFMADD231PS Z20, Z24, Z8
+	VMOVUPS     (DI)(R8*1), Z20
+	VFMADD231PS Z20, Z16, Z4
+	VFMADD231PS Z20, Z24, Z12
+	ADDQ        $16, SI
+	ADDQ        $16, BX
+	ADDQ        $64, DI
+	SUBQ        $16, CX
+	JMP         p22_block
+
+p22_done:
+	I8_SUM(Z0, Z1, Z2, Z3, 0)
+	I8_SUM(Z4, Z5, Z6, Z7, 4)
+	I8_SUM(Z8, Z9, Z10, Z11, 8)
+	I8_SUM(Z12, Z13, Z14, Z15, 12)
 	VZEROUPPER
 	RET
 

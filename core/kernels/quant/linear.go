@@ -54,12 +54,46 @@ func Int8Linear(x, q, scales tensor.Tensor, zeros, bias *tensor.Tensor, y tensor
 			}
 			return
 		}
-		for r := lo; r < hi; r++ {
-			job.prefetchNext(q.Data, r+1, 1, hi, in)
+		row := func(r int) ([]int8, float32, int32) {
 			s, z := int8RowParams(r, scales, zeros)
-			w := unsafe.Slice((*int8)(unsafe.Add(q.Data, r*in)), in)
-			for m := range job.rows {
-				job.store(m, r, ks.dotI8((*xs)[m*in:(m+1)*in], w, s, z))
+			return unsafe.Slice((*int8)(unsafe.Add(q.Data, r*in)), in), s, z
+		}
+		pairs := ks.dotI8Pair != nil && in%16 == 0
+		var o []float32
+		if pairs {
+			sc := getScratch(0, 0)
+			defer putScratch(sc)
+			o = sc.runOut[:4]
+		}
+		for r := lo; r < hi; r++ {
+			if pairs {
+				job.prefetchNext(q.Data, r+2, 2, hi, in)
+			} else {
+				job.prefetchNext(q.Data, r+1, 1, hi, in)
+			}
+			w0, s0, z0 := row(r)
+			m := 0
+			if pairs && r+1 < hi {
+				// Two weight rows against two rows of x at a time: each weight block is
+				// dequantized once for both rows of x, each x block loaded once for both
+				// weight rows.
+				w1, s1, z1 := row(r + 1)
+				for ; m+2 <= job.rows; m += 2 {
+					ks.dotI8Pair((*xs)[m*in:], in, w0, w1, s0, s1, z0, z1, o)
+					job.store(m, r, o[0])
+					job.store(m+1, r, o[1])
+					job.store(m, r+1, o[2])
+					job.store(m+1, r+1, o[3])
+				}
+				for mm := m; mm < job.rows; mm++ {
+					job.store(mm, r+1, ks.dotI8((*xs)[mm*in:(mm+1)*in], w1, s1, z1))
+				}
+			}
+			for ; m < job.rows; m++ {
+				job.store(m, r, ks.dotI8((*xs)[m*in:(m+1)*in], w0, s0, z0))
+			}
+			if pairs && r+1 < hi {
+				r++ // row r+1 is done
 			}
 		}
 	})

@@ -119,7 +119,7 @@ func affineCaseOf(rng *rand.Rand, out, in, group, bits int, sdt tensor.DType) li
 // allCases builds every format at sizes that reach each kernel's tails.
 func allCases(rng *rand.Rand) []linCase {
 	var cases []linCase
-	for i, in := range []int{1, 7, 31, 33, 1023, 64, 1024} {
+	for i, in := range []int{1, 7, 31, 33, 1023, 64, 1024, 80, 1040} {
 		out := []int{1, 7, 33}[i%3]
 		cases = append(cases, int8Case(rng, out, in, i%2 == 0), int8Case(rng, out+2, in, i%2 == 1))
 	}
@@ -200,22 +200,26 @@ func TestLinearMatchesReference(t *testing.T) {
 }
 
 // TestLinearDeterminism checks bit-identical outputs for 1, 2 and 3 threads, and that a
-// row of x gives the same bits alone as inside a batch; with several parallel chunks.
+// row of x gives the same bits alone as inside a batch; with several parallel chunks. The
+// int8 cases at in = 272 end with a block of 16 after the steps of 64.
 func TestLinearDeterminism(t *testing.T) {
 	defer cpu.SetNumThreads(0)
 	rng := rand.New(rand.NewPCG(22, 23))
-	const out, in, rows = 700, 256, 5
+	const out, rows = 700, 5
+	const in = 256
 	cases := []linCase{
 		int8Case(rng, out, in, false), int8Case(rng, out, in, true), int4Case(rng, out, in, 32, true, true), int4Case(rng, out, in, 64, false, true),
 		int4Case(rng, out, in, 64, true, false), int4Case(rng, out, in, 128, false, false),
 		affineCaseOf(rng, out, in, 64, 4, tensor.Float16), affineCaseOf(rng, out, in, 32, 8, tensor.BFloat16),
+		int8Case(rng, out, in+16, false), int8Case(rng, out, in+16, true),
 	}
-	x := make([]float32, rows*in)
+	x := make([]float32, rows*(in+16))
 	for i := range x {
 		x[i] = float32(rng.NormFloat64())
 	}
 	forEachISA(t, func(t *testing.T) {
 		for _, c := range cases {
+			in := c.in
 			run := func(threads int, xs []float32, m int) []float32 {
 				cpu.SetNumThreads(threads)
 				y := make([]float32, m*out)
@@ -224,9 +228,9 @@ func TestLinearDeterminism(t *testing.T) {
 				}
 				return y
 			}
-			y1 := run(1, x, rows)
+			y1 := run(1, x[:rows*in], rows)
 			for _, threads := range []int{2, 3} {
-				if !slices.Equal(run(threads, x, rows), y1) {
+				if !slices.Equal(run(threads, x[:rows*in], rows), y1) {
 					t.Fatalf("%s: %d threads differ from 1", c.name, threads)
 				}
 			}
