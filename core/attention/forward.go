@@ -255,13 +255,31 @@ func (pl *plan) prefill(sc *scratch, rs rowSet) {
 type chunkStates struct {
 	buf             []float32
 	nch, lanes, per int
+	pooled          *[]float32 // buf's storage, returned by release
 }
 
+// chunkStatePool recycles the split passes' states: a decode call needs tens to hundreds
+// of KiB of them, and allocating them per call made the garbage collector run every few
+// calls when the caller's tensors live outside the Go heap (C and Python callers), each
+// run also emptying the scratch pools.
+var chunkStatePool sync.Pool
+
+// newChunkStates returns room for the states of items x nch chunks of rows rows. Every
+// state is reset before use, so the pooled memory is not cleared.
 func (pl *plan) newChunkStates(items, nch, rows int) chunkStates {
 	lanes := pl.lanes(rows)
 	per := lanes * (pl.dvp + 2)
-	return chunkStates{buf: make([]float32, items*nch*per), nch: nch, lanes: lanes, per: per}
+	n := items * nch * per
+	p, _ := chunkStatePool.Get().(*[]float32)
+	if p == nil || cap(*p) < n {
+		p = new([]float32)
+		*p = make([]float32, n)
+	}
+	return chunkStates{buf: (*p)[:n], nch: nch, lanes: lanes, per: per, pooled: p}
 }
+
+// release returns the states' memory to the pool; cs must not be used after.
+func (cs chunkStates) release() { chunkStatePool.Put(cs.pooled) }
 
 // at returns the state of chunk c of item g (of n rows), laid out as reset lays it out.
 func (cs chunkStates) at(pl *plan, g, c, n int) state {
@@ -307,6 +325,7 @@ func (pl *plan) runSplit(items, nch, rows int, set func(int) rowSet) {
 		}
 	})
 	pl.merge(cs, items, rows, set)
+	cs.release()
 }
 
 // runByChunk is runSplit for the tile kernels on items of fewer than 16 rows (decode),
@@ -341,6 +360,7 @@ func (pl *plan) runByChunk(g, nch, rows int, set func(int) rowSet) {
 		}
 	})
 	pl.merge(cs, pl.B*g, rows, set)
+	cs.release()
 }
 
 // keySpan returns the union [lo, hi) of the key ranges of rs's rows (the ends of a row's
