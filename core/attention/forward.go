@@ -75,6 +75,8 @@ type scratch struct {
 	st, alpha []float32
 	kt2, sr   []float32
 	decode    []decodeItem // runByChunk: every item of a batch entry
+
+	mergeA, mergeC [16]float32 // mergeRows' factors for one vector of rows
 }
 
 var scratchPool sync.Pool
@@ -204,7 +206,10 @@ func (pl *plan) packKV(nqt int) bool {
 // the same values in the same order, so the results are the bits of the in-place path.
 // Extra memory: Lk * (dp + dvp) floats.
 func (pl *plan) runPacked(nqt, rows int, set func(int) rowSet) {
-	kp, vp := make([]float32, pl.Lk*pl.dp), make([]float32, pl.Lk*pl.dvp)
+	kbuf, vbuf := getPacked(pl.Lk*pl.dp), getPacked(pl.Lk*pl.dvp)
+	defer packedPool.Put(kbuf)
+	defer packedPool.Put(vbuf)
+	kp, vp := *kbuf, *vbuf
 	hp := *pl
 	hp.k, hp.v = packedView(kp, pl.k.t.Shape, pl.dp), packedView(vp, pl.v.t.Shape, pl.dvp)
 	hp.kDirect, hp.vDirect = direct(hp.k, pl.D), direct(hp.v, pl.Dv)
@@ -213,12 +218,30 @@ func (pl *plan) runPacked(nqt, rows int, set func(int) rowSet) {
 		b, kvh := bh/pl.Hkv, bh%pl.Hkv
 		cpu.ParallelFor(pl.Lk, packGrain, func(lo, hi int) {
 			for j := lo; j < hi; j++ {
-				pl.k.t.LoadRow(pl.k.off(b, j, kvh), kp[j*pl.dp:j*pl.dp+pl.D])
-				pl.v.t.LoadRow(pl.v.off(b, j, kvh), vp[j*pl.dvp:j*pl.dvp+pl.Dv])
+				kr, vr := kp[j*pl.dp:(j+1)*pl.dp], vp[j*pl.dvp:(j+1)*pl.dvp]
+				pl.k.t.LoadRow(pl.k.off(b, j, kvh), kr[:pl.D])
+				pl.v.t.LoadRow(pl.v.off(b, j, kvh), vr[:pl.Dv])
+				clear(kr[pl.D:]) // pooled memory: padding as fresh memory had it
+				clear(vr[pl.Dv:])
 			}
 		})
 		hp.prefillItems(bh*nqt, (bh+1)*nqt, nqt, rows, set)
 	}
+}
+
+// packedPool recycles runPacked's copies of one head's keys and values (MiB each at long
+// lengths). runPacked writes every row the kernels read, its padding as zeros.
+var packedPool sync.Pool
+
+// getPacked returns a pooled buffer of n floats.
+func getPacked(n int) *[]float32 {
+	p, _ := packedPool.Get().(*[]float32)
+	if p == nil || cap(*p) < n {
+		p = new([]float32)
+		*p = make([]float32, n)
+	}
+	*p = (*p)[:n]
+	return p
 }
 
 // packGrain is the number of key rows one packing chunk copies.
@@ -247,7 +270,7 @@ func (pl *plan) prefill(sc *scratch, rs rowSet) {
 	for c := c0 + 1; c <= c1; c++ {
 		pl.reset(&sc.chunk, rs.n(pl))
 		pl.chunk(sc, sc.chunk, rs, c)
-		pl.mergeRows(sc.run, sc.chunk, rs.n(pl))
+		pl.mergeRows(sc, sc.run, sc.chunk, rs.n(pl))
 	}
 }
 
@@ -299,7 +322,7 @@ func (pl *plan) merge(cs chunkStates, items, rows int, set func(int) rowSet) {
 			rs := set(g)
 			pl.reset(&sc.run, rs.n(pl))
 			for c := range cs.nch {
-				pl.mergeRows(sc.run, cs.at(pl, g, c, rs.n(pl)), rs.n(pl))
+				pl.mergeRows(sc, sc.run, cs.at(pl, g, c, rs.n(pl)), rs.n(pl))
 			}
 			pl.finish(sc, sc.run, rs)
 		}
@@ -594,8 +617,9 @@ func mergeFactors(dst, src state, r int) (a, c float32, ok bool) {
 }
 
 // mergeRows merges rows [0, n) of src into dst (mergeRow for each), 16 rows per kernel
-// call when the states are transposed (tile kernels, items of 16 rows or more).
-func (pl *plan) mergeRows(dst, src state, n int) {
+// call when the states are transposed (tile kernels, items of 16 rows or more); the
+// kernel's factors live in sc.
+func (pl *plan) mergeRows(sc *scratch, dst, src state, n int) {
 	ml := pl.kern.tiles
 	if dst.rs != 1 || ml == nil {
 		for r := range n {
@@ -603,8 +627,9 @@ func (pl *plan) mergeRows(dst, src state, n int) {
 		}
 		return
 	}
+	a, c := &sc.mergeA, &sc.mergeC
 	for v := 0; v < n; v += 16 {
-		var a, c [16]float32
+		*a, *c = [16]float32{}, [16]float32{}
 		var merged, taken uint16 // rows combining both outputs, rows taking src's
 		for l := range min(16, n-v) {
 			if src.m[v+l] == negInf {
@@ -617,7 +642,7 @@ func (pl *plan) mergeRows(dst, src state, n int) {
 				taken |= 1 << l // dst had seen no key
 			}
 		}
-		ml.mergeLanes(&dst.o[v], &src.o[v], dst.cs, pl.Dv, &a, &c, merged, taken)
+		ml.mergeLanes(&dst.o[v], &src.o[v], dst.cs, pl.Dv, a, c, merged, taken)
 	}
 }
 
