@@ -2,6 +2,7 @@ package attention
 
 import (
 	"math"
+	"sync"
 	"unsafe"
 
 	"github.com/mlxprim/mlxprim/core/cpu"
@@ -131,16 +132,24 @@ func (bp *backPlan) run() {
 	}
 	dp, dvp, lk := pl.dp, pl.dvp, pl.Lk
 	cpu.ParallelFor(pl.B*pl.Hkv, 1, func(lo, hi int) {
-		sc := backScratch{
-			k: make([]float32, lk*dp), dk: make([]float32, lk*dp),
-			v: make([]float32, lk*dvp), dv: make([]float32, lk*dvp),
+		sc, _ := backScratchPool.Get().(*backScratch)
+		if sc == nil {
+			sc = new(backScratch)
 		}
+		defer backScratchPool.Put(sc)
+		sc.k, sc.dk = grow(sc.k, lk*dp), grow(sc.dk, lk*dp)
+		sc.v, sc.dv = grow(sc.v, lk*dvp), grow(sc.dv, lk*dvp)
 		sc.rows = [2]backRow{pl.newBackRow(lk), pl.newBackRow(lk)}
 		for it := lo; it < hi; it++ {
-			bp.group(&sc, it/pl.Hkv, it%pl.Hkv)
+			bp.group(sc, it/pl.Hkv, it%pl.Hkv)
 		}
 	})
 }
+
+// backScratchPool recycles the workers' key, value and gradient rows (MiB per call at
+// long lengths; allocated per call, they made callers whose tensors live outside the Go
+// heap collect garbage every call). group writes every row it reads, padding included.
+var backScratchPool sync.Pool
 
 // group computes dq for every query row reading KV head kvh of batch b, and dk, dv of
 // that KV head, in a fixed order: query head, then query position, then key. Two
@@ -150,8 +159,11 @@ func (bp *backPlan) group(sc *backScratch, b, kvh int) {
 	pl := bp.plan
 	D, Dv, dp, dvp := pl.D, pl.Dv, pl.dp, pl.dvp
 	for j := range pl.Lk {
-		pl.k.t.LoadRow(pl.k.off(b, j, kvh), sc.k[j*dp:j*dp+D])
-		pl.v.t.LoadRow(pl.v.off(b, j, kvh), sc.v[j*dvp:j*dvp+Dv])
+		kr, vr := sc.k[j*dp:(j+1)*dp], sc.v[j*dvp:(j+1)*dvp]
+		pl.k.t.LoadRow(pl.k.off(b, j, kvh), kr[:D])
+		pl.v.t.LoadRow(pl.v.off(b, j, kvh), vr[:Dv])
+		clear(kr[D:]) // pooled memory: zero padding, as the kernels' padded rows need
+		clear(vr[Dv:])
 	}
 	clear(sc.dk)
 	clear(sc.dv)
