@@ -206,7 +206,7 @@ func (pl *plan) packKV(nqt int) bool {
 // the same values in the same order, so the results are the bits of the in-place path.
 // Extra memory: Lk * (dp + dvp) floats.
 func (pl *plan) runPacked(nqt, rows int, set func(int) rowSet) {
-	kbuf, vbuf := getPacked(pl.Lk*pl.dp), getPacked(pl.Lk*pl.dvp)
+	kbuf, vbuf := pooledFloats(&packedPool, pl.Lk*pl.dp), pooledFloats(&packedPool, pl.Lk*pl.dvp)
 	defer packedPool.Put(kbuf)
 	defer packedPool.Put(vbuf)
 	kp, vp := *kbuf, *vbuf
@@ -233,9 +233,10 @@ func (pl *plan) runPacked(nqt, rows int, set func(int) rowSet) {
 // lengths). runPacked writes every row the kernels read, its padding as zeros.
 var packedPool sync.Pool
 
-// getPacked returns a pooled buffer of n floats.
-func getPacked(n int) *[]float32 {
-	p, _ := packedPool.Get().(*[]float32)
+// pooledFloats returns a buffer of n floats from pool (of *[]float32), not cleared;
+// give it back with pool.Put.
+func pooledFloats(pool *sync.Pool, n int) *[]float32 {
+	p, _ := pool.Get().(*[]float32)
 	if p == nil || cap(*p) < n {
 		p = new([]float32)
 		*p = make([]float32, n)
@@ -292,13 +293,8 @@ var chunkStatePool sync.Pool
 func (pl *plan) newChunkStates(items, nch, rows int) chunkStates {
 	lanes := pl.lanes(rows)
 	per := lanes * (pl.dvp + 2)
-	n := items * nch * per
-	p, _ := chunkStatePool.Get().(*[]float32)
-	if p == nil || cap(*p) < n {
-		p = new([]float32)
-		*p = make([]float32, n)
-	}
-	return chunkStates{buf: (*p)[:n], nch: nch, lanes: lanes, per: per, pooled: p}
+	p := pooledFloats(&chunkStatePool, items*nch*per)
+	return chunkStates{buf: *p, nch: nch, lanes: lanes, per: per, pooled: p}
 }
 
 // release returns the states' memory to the pool; cs must not be used after.
