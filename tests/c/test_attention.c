@@ -1357,41 +1357,59 @@ static void test_backward(void) {
     for (int i = 0; i < n; i++) run_backward(&cases[i], 5000 + (uint64_t)i);
 }
 
-static void test_backward_bad_input(void) {
-    /* valid: q [1,3,4,8], k/v [1,5,2,8], out/dout [1,3,4,8], lse [1,4,3] */
+/* A small valid gradient call for the bad-input tests: q [1,3,4,8], k/v [1,5,2,8],
+ * out/dout [1,3,4,8], lse [1,4,3], all float32; q0 keeps q's bytes to check that q is
+ * never written. The tensors point into the struct, which must not move. */
+typedef struct {
     float qd[96], kd[80], vd[80], od[96], gd[96], ld[12], dqd[96], dkd[80], dvd[80], q0[96];
-    for (int i = 0; i < 96; i++) qd[i] = 0.01f * (float)i, gd[i] = 0.02f * (float)(i % 11) - 0.1f;
-    for (int i = 0; i < 80; i++) kd[i] = vd[i] = 0.02f * (float)(i % 13);
-    int64_t qs[4] = {1, 3, 4, 8}, ks[4] = {1, 5, 2, 8}, ls[3] = {1, 4, 3}, gs_bad[4] = {1, 3, 4, 7};
-    mlxp_tensor q = tu_tensor(qd, TU_F32, 4, qs, NULL), k = tu_tensor(kd, TU_F32, 4, ks, NULL),
-                v = tu_tensor(vd, TU_F32, 4, ks, NULL), o = tu_tensor(od, TU_F32, 4, qs, NULL),
-                g = tu_tensor(gd, TU_F32, 4, qs, NULL), l = tu_tensor(ld, TU_F32, 3, ls, NULL),
-                dq = tu_tensor(dqd, TU_F32, 4, qs, NULL), dk = tu_tensor(dkd, TU_F32, 4, ks, NULL),
-                dv = tu_tensor(dvd, TU_F32, 4, ks, NULL), g_bad = tu_tensor(gd, TU_F32, 4, gs_bad, NULL),
-                dq_on_q = tu_tensor(qd, TU_F32, 4, qs, NULL);
+    int64_t qs[4], ks[4], ls[3];
+    mlxp_tensor q, k, v, o, g, l, dq, dk, dv, dq_on_q;
+} small_grad;
+
+static void small_grad_init(small_grad* s) {
+    for (int i = 0; i < 96; i++) s->qd[i] = 0.01f * (float)i, s->gd[i] = 0.02f * (float)(i % 11) - 0.1f;
+    for (int i = 0; i < 80; i++) s->kd[i] = s->vd[i] = 0.02f * (float)(i % 13);
+    const int64_t qs[4] = {1, 3, 4, 8}, ks[4] = {1, 5, 2, 8}, ls[3] = {1, 4, 3};
+    memcpy(s->qs, qs, sizeof qs), memcpy(s->ks, ks, sizeof ks), memcpy(s->ls, ls, sizeof ls);
+    s->q = tu_tensor(s->qd, TU_F32, 4, s->qs, NULL), s->k = tu_tensor(s->kd, TU_F32, 4, s->ks, NULL);
+    s->v = tu_tensor(s->vd, TU_F32, 4, s->ks, NULL), s->o = tu_tensor(s->od, TU_F32, 4, s->qs, NULL);
+    s->g = tu_tensor(s->gd, TU_F32, 4, s->qs, NULL), s->l = tu_tensor(s->ld, TU_F32, 3, s->ls, NULL);
+    s->dq = tu_tensor(s->dqd, TU_F32, 4, s->qs, NULL), s->dk = tu_tensor(s->dkd, TU_F32, 4, s->ks, NULL);
+    s->dv = tu_tensor(s->dvd, TU_F32, 4, s->ks, NULL), s->dq_on_q = tu_tensor(s->qd, TU_F32, 4, s->qs, NULL);
+    memcpy(s->q0, s->qd, sizeof s->qd);
+}
+
+/* small_grad_reset fills the gradients with the sentinel; small_grad_unchanged reports
+ * whether they (and q) are as that left them. */
+static void small_grad_reset(small_grad* s) {
+    fill(s->dqd, sizeof s->dqd), fill(s->dkd, sizeof s->dkd), fill(s->dvd, sizeof s->dvd);
+}
+
+static int small_grad_unchanged(const small_grad* s) {
+    return untouched(s->dqd, sizeof s->dqd) && untouched(s->dkd, sizeof s->dkd) &&
+           untouched(s->dvd, sizeof s->dvd) && memcmp(s->qd, s->q0, sizeof s->qd) == 0;
+}
+
+static void test_backward_bad_input(void) {
+    small_grad s;
+    small_grad_init(&s);
+    int64_t gs_bad[4] = {1, 3, 4, 7};
+    mlxp_tensor g_bad = tu_tensor(s.gd, TU_F32, 4, gs_bad, NULL);
     float bd[15] = {0};
     int64_t bs[2] = {2, 5}; /* does not broadcast to [1, 4, 3, 5] */
     mlxp_tensor tb = tu_tensor(bd, TU_F32, 2, bs, NULL);
     mlxp_attention_params p;
     CHECK_OK(mlxp_attention_params_init(&p));
-    CHECK_OK(mlxp_flash_attention(&q, &k, &v, &o, &l, &p));
-    memcpy(q0, qd, sizeof qd);
-#define RESET()                                                    \
-    do {                                                           \
-        fill(dqd, sizeof dqd), fill(dkd, sizeof dkd), fill(dvd, sizeof dvd); \
-        mlxp_attention_params_init(&p);                            \
-    } while (0)
-#define UNCHANGED(what)                                                                                          \
-    CHECK(untouched(dqd, sizeof dqd) && untouched(dkd, sizeof dkd) && untouched(dvd, sizeof dvd) &&             \
-              memcmp(qd, q0, sizeof qd) == 0,                                                                    \
-          "%s: output written", what)
-#define BWD(dout_, lse_, dq_) mlxp_flash_attention_backward(&q, &k, &v, &o, dout_, lse_, dq_, &dk, &dv, &p)
-    RESET(); CHECK_OK(BWD(&g, &l, &dq)); /* the baseline is valid */
-    RESET(); p.bias = &tb; EXPECT(BWD(&g, &l, &dq), MLXP_ERR_SHAPE_MISMATCH, "bias"); UNCHANGED("backward bias shape");
-    RESET(); EXPECT(BWD(&g, &l, NULL), MLXP_ERR_INVALID_ARGUMENT, "dq"); UNCHANGED("dq NULL");
-    RESET(); EXPECT(BWD(&g_bad, &l, &dq), MLXP_ERR_SHAPE_MISMATCH, "dout"); UNCHANGED("dout shape");
-    RESET(); EXPECT(BWD(&g, NULL, &dq), MLXP_ERR_INVALID_ARGUMENT, "lse"); UNCHANGED("lse NULL");
-    RESET(); EXPECT(BWD(&g, &l, &dq_on_q), MLXP_ERR_INVALID_ARGUMENT, "dq"); UNCHANGED("dq overlapping q");
+    CHECK_OK(mlxp_flash_attention(&s.q, &s.k, &s.v, &s.o, &s.l, &p));
+#define RESET() (small_grad_reset(&s), mlxp_attention_params_init(&p))
+#define UNCHANGED(what) CHECK(small_grad_unchanged(&s), "%s: output written", what)
+#define BWD(dout_, lse_, dq_) mlxp_flash_attention_backward(&s.q, &s.k, &s.v, &s.o, dout_, lse_, dq_, &s.dk, &s.dv, &p)
+    RESET(); CHECK_OK(BWD(&s.g, &s.l, &s.dq)); /* the baseline is valid */
+    RESET(); p.bias = &tb; EXPECT(BWD(&s.g, &s.l, &s.dq), MLXP_ERR_SHAPE_MISMATCH, "bias"); UNCHANGED("backward bias shape");
+    RESET(); EXPECT(BWD(&s.g, &s.l, NULL), MLXP_ERR_INVALID_ARGUMENT, "dq"); UNCHANGED("dq NULL");
+    RESET(); EXPECT(BWD(&g_bad, &s.l, &s.dq), MLXP_ERR_SHAPE_MISMATCH, "dout"); UNCHANGED("dout shape");
+    RESET(); EXPECT(BWD(&s.g, NULL, &s.dq), MLXP_ERR_INVALID_ARGUMENT, "lse"); UNCHANGED("lse NULL");
+    RESET(); EXPECT(BWD(&s.g, &s.l, &s.dq_on_q), MLXP_ERR_INVALID_ARGUMENT, "dq"); UNCHANGED("dq overlapping q");
 #undef BWD
 #undef RESET
 #undef UNCHANGED
@@ -1623,49 +1641,34 @@ static void test_rope_backward(void) {
 }
 
 static void test_rope_backward_bad_input(void) {
-    /* valid: q [1,3,4,8], k/v [1,5,2,8], out/dout [1,3,4,8], lse [1,4,3] */
-    float qd[96], kd[80], vd[80], od[96], gd[96], ld[12], dqd[96], dkd[80], dvd[80], q0[96], base[96 + 80 + 80];
-    for (int i = 0; i < 96; i++) qd[i] = 0.01f * (float)i, gd[i] = 0.02f * (float)(i % 11) - 0.1f;
-    for (int i = 0; i < 80; i++) kd[i] = vd[i] = 0.02f * (float)(i % 13);
-    int64_t qs[4] = {1, 3, 4, 8}, ks[4] = {1, 5, 2, 8}, ls[3] = {1, 4, 3}, qs_bad[4] = {1, 3, 4, 7};
-    mlxp_tensor q = tu_tensor(qd, TU_F32, 4, qs, NULL), k = tu_tensor(kd, TU_F32, 4, ks, NULL),
-                v = tu_tensor(vd, TU_F32, 4, ks, NULL), o = tu_tensor(od, TU_F32, 4, qs, NULL),
-                g = tu_tensor(gd, TU_F32, 4, qs, NULL), l = tu_tensor(ld, TU_F32, 3, ls, NULL),
-                dq = tu_tensor(dqd, TU_F32, 4, qs, NULL), dk = tu_tensor(dkd, TU_F32, 4, ks, NULL),
-                dv = tu_tensor(dvd, TU_F32, 4, ks, NULL), dq_bad = tu_tensor(dqd, TU_F32, 4, qs_bad, NULL),
-                dq_on_q = tu_tensor(qd, TU_F32, 4, qs, NULL);
+    small_grad s;
+    small_grad_init(&s);
+    float base[96 + 80 + 80];
+    int64_t qs_bad[4] = {1, 3, 4, 7};
+    mlxp_tensor dq_bad = tu_tensor(s.dqd, TU_F32, 4, qs_bad, NULL);
     mlxp_attention_params p;
     mlxp_rope_params rp;
     CHECK_OK(mlxp_attention_params_init(&p));
     CHECK_OK(mlxp_rope_params_init(&rp));
-    CHECK_OK(mlxp_flash_attention_rope(&q, &k, &v, &o, &l, &rp, &p));
-    memcpy(q0, qd, sizeof qd);
-#define RESET()                                                              \
-    do {                                                                     \
-        fill(dqd, sizeof dqd), fill(dkd, sizeof dkd), fill(dvd, sizeof dvd); \
-        mlxp_attention_params_init(&p);                                      \
-        mlxp_rope_params_init(&rp);                                          \
-    } while (0)
-#define UNCHANGED(what)                                                                              \
-    CHECK(untouched(dqd, sizeof dqd) && untouched(dkd, sizeof dkd) && untouched(dvd, sizeof dvd) && \
-              memcmp(qd, q0, sizeof qd) == 0,                                                        \
-          "%s: output written", what)
+    CHECK_OK(mlxp_flash_attention_rope(&s.q, &s.k, &s.v, &s.o, &s.l, &rp, &p));
+#define RESET() (small_grad_reset(&s), mlxp_attention_params_init(&p), mlxp_rope_params_init(&rp))
+#define UNCHANGED(what) CHECK(small_grad_unchanged(&s), "%s: output written", what)
 #define RBWD(dq_, rope_, params_) \
-    mlxp_flash_attention_rope_backward(&q, &k, &v, &o, &g, &l, dq_, &dk, &dv, rope_, params_)
-    RESET(); CHECK_OK(RBWD(&dq, &rp, &p)); /* the baseline is valid and writes all three */
-    CHECK(!untouched(dqd, sizeof dqd) && !untouched(dkd, sizeof dkd) && !untouched(dvd, sizeof dvd),
+    mlxp_flash_attention_rope_backward(&s.q, &s.k, &s.v, &s.o, &s.g, &s.l, dq_, &s.dk, &s.dv, rope_, params_)
+    RESET(); CHECK_OK(RBWD(&s.dq, &rp, &p)); /* the baseline is valid and writes all three */
+    CHECK(!untouched(s.dqd, sizeof s.dqd) && !untouched(s.dkd, sizeof s.dkd) && !untouched(s.dvd, sizeof s.dvd),
           "rope backward baseline: a gradient was not written");
-    memcpy(base, dqd, sizeof dqd), memcpy(base + 96, dkd, sizeof dkd), memcpy(base + 176, dvd, sizeof dvd);
-    RESET(); CHECK_OK(RBWD(&dq, NULL, NULL)); /* NULL rope and params: the defaults */
-    CHECK(memcmp(base, dqd, sizeof dqd) == 0 && memcmp(base + 96, dkd, sizeof dkd) == 0 &&
-              memcmp(base + 176, dvd, sizeof dvd) == 0,
+    memcpy(base, s.dqd, sizeof s.dqd), memcpy(base + 96, s.dkd, sizeof s.dkd), memcpy(base + 176, s.dvd, sizeof s.dvd);
+    RESET(); CHECK_OK(RBWD(&s.dq, NULL, NULL)); /* NULL rope and params: the defaults */
+    CHECK(memcmp(base, s.dqd, sizeof s.dqd) == 0 && memcmp(base + 96, s.dkd, sizeof s.dkd) == 0 &&
+              memcmp(base + 176, s.dvd, sizeof s.dvd) == 0,
           "rope backward: NULL rope and params differ from the defaults");
-    RESET(); rp.inverse = 1; EXPECT(RBWD(&dq, &rp, &p), MLXP_ERR_INVALID_ARGUMENT, "inverse");
+    RESET(); rp.inverse = 1; EXPECT(RBWD(&s.dq, &rp, &p), MLXP_ERR_INVALID_ARGUMENT, "inverse");
         UNCHANGED("rope backward inverse 1");
-    RESET(); rp.rotary_dim = 5; EXPECT(RBWD(&dq, &rp, &p), MLXP_ERR_INVALID_ARGUMENT, "rotary_dim");
+    RESET(); rp.rotary_dim = 5; EXPECT(RBWD(&s.dq, &rp, &p), MLXP_ERR_INVALID_ARGUMENT, "rotary_dim");
         UNCHANGED("rope backward odd rotary_dim");
     RESET(); EXPECT(RBWD(&dq_bad, &rp, &p), MLXP_ERR_SHAPE_MISMATCH, "dq"); UNCHANGED("rope backward dq shape");
-    RESET(); EXPECT(RBWD(&dq_on_q, &rp, &p), MLXP_ERR_INVALID_ARGUMENT, "dq"); UNCHANGED("rope backward dq on q");
+    RESET(); EXPECT(RBWD(&s.dq_on_q, &rp, &p), MLXP_ERR_INVALID_ARGUMENT, "dq"); UNCHANGED("rope backward dq on q");
 #undef RBWD
 #undef RESET
 #undef UNCHANGED
@@ -1953,38 +1956,34 @@ static void test_bias_grad(void) {
 }
 
 static void test_bias_grad_bad_input(void) {
-    /* valid: q/out/dout [1,3,4,8], k/v [1,5,2,8], lse [1,4,3], bias and dbias [3,5] */
-    float qd[96], kd[80], vd[80], od[96], gd[96], ld[12], bd[15], dbd[15], q0[96], b0[15];
+    /* small_grad's call with a bias and dbias [3,5] */
+    small_grad s;
+    small_grad_init(&s);
+    float bd[15], dbd[15], b0[15];
     int32_t dbi[15];
-    for (int i = 0; i < 96; i++) qd[i] = 0.01f * (float)i, gd[i] = 0.02f * (float)(i % 11) - 0.1f;
-    for (int i = 0; i < 80; i++) kd[i] = vd[i] = 0.02f * (float)(i % 13);
     for (int i = 0; i < 15; i++) bd[i] = 0.1f * (float)(i % 4) - 0.2f;
-    int64_t qs[4] = {1, 3, 4, 8}, ks[4] = {1, 5, 2, 8}, ls[3] = {1, 4, 3}, bs[2] = {3, 5}, bs_t[2] = {5, 3},
-            bs_3d[3] = {1, 3, 5};
-    mlxp_tensor q = tu_tensor(qd, TU_F32, 4, qs, NULL), k = tu_tensor(kd, TU_F32, 4, ks, NULL),
-                v = tu_tensor(vd, TU_F32, 4, ks, NULL), o = tu_tensor(od, TU_F32, 4, qs, NULL),
-                g = tu_tensor(gd, TU_F32, 4, qs, NULL), l = tu_tensor(ld, TU_F32, 3, ls, NULL),
-                tb = tu_tensor(bd, TU_F32, 2, bs, NULL), db = tu_tensor(dbd, TU_F32, 2, bs, NULL),
+    int64_t bs[2] = {3, 5}, bs_t[2] = {5, 3}, bs_3d[3] = {1, 3, 5};
+    mlxp_tensor tb = tu_tensor(bd, TU_F32, 2, bs, NULL), db = tu_tensor(dbd, TU_F32, 2, bs, NULL),
                 db_t = tu_tensor(dbd, TU_F32, 2, bs_t, NULL), db_3d = tu_tensor(dbd, TU_F32, 3, bs_3d, NULL),
                 db_i32 = tu_tensor(dbi, TU_F32, 2, bs, NULL), db_on_bias = tu_tensor(bd, TU_F32, 2, bs, NULL),
-                db_on_q = tu_tensor(qd, TU_F32, 2, bs, NULL);
+                db_on_q = tu_tensor(s.qd, TU_F32, 2, bs, NULL);
     db_i32.dtype.code = MLXP_DTYPE_INT;
     mlxp_attention_params p;
     CHECK_OK(mlxp_attention_params_init(&p));
     p.bias = &tb;
-    CHECK_OK(mlxp_flash_attention(&q, &k, &v, &o, &l, &p));
-    memcpy(q0, qd, sizeof qd), memcpy(b0, bd, sizeof bd);
+    CHECK_OK(mlxp_flash_attention(&s.q, &s.k, &s.v, &s.o, &s.l, &p));
+    memcpy(b0, bd, sizeof bd);
 #define RESET()                                      \
     do {                                             \
         fill(dbd, sizeof dbd), fill(dbi, sizeof dbi); \
         mlxp_attention_params_init(&p);              \
         p.bias = &tb;                                \
     } while (0)
-#define UNCHANGED(what)                                                                                   \
-    CHECK(untouched(dbd, sizeof dbd) && untouched(dbi, sizeof dbi) && memcmp(qd, q0, sizeof qd) == 0 && \
-              memcmp(bd, b0, sizeof bd) == 0,                                                           \
+#define UNCHANGED(what)                                                                                        \
+    CHECK(untouched(dbd, sizeof dbd) && untouched(dbi, sizeof dbi) && memcmp(s.qd, s.q0, sizeof s.qd) == 0 && \
+              memcmp(bd, b0, sizeof bd) == 0,                                                                \
           "%s: output written", what)
-#define BGRAD(dbias_, params_) mlxp_flash_attention_bias_grad(&q, &k, &v, &o, &g, &l, dbias_, params_)
+#define BGRAD(dbias_, params_) mlxp_flash_attention_bias_grad(&s.q, &s.k, &s.v, &s.o, &s.g, &s.l, dbias_, params_)
     RESET(); CHECK_OK(BGRAD(&db, &p)); /* the baseline is valid */
     CHECK(!untouched(dbd, sizeof dbd), "bias grad baseline: dbias not written");
     RESET(); EXPECT(BGRAD(&db, NULL), MLXP_ERR_INVALID_ARGUMENT, "params"); UNCHANGED("bias grad params NULL");
