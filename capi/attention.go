@@ -205,11 +205,7 @@ func mlxpgo_chunked_cross_attention(q, k, v *C.mlxp_tensor, chunkSize, causal C.
 //export mlxpgo_flash_attention_rope
 func mlxpgo_flash_attention_rope(q, k, v, out, lse *C.mlxp_tensor, rp *C.mlxp_rope_params, params *C.mlxp_attention_params) (status C.mlxp_status) {
 	defer guard(&status)
-	p, err := attentionParams(params)
-	if err != nil {
-		return fail(err)
-	}
-	r, err := forwardRoPEParams(rp)
+	p, r, err := ropeAttentionParams(params, rp)
 	if err != nil {
 		return fail(err)
 	}
@@ -224,24 +220,24 @@ func mlxpgo_flash_attention_rope(q, k, v, out, lse *C.mlxp_tensor, rp *C.mlxp_ro
 	return result(attention.ForwardRoPE(ts[0], ts[1], ts[2], ts[3], l, r, p))
 }
 
-// forwardRoPEParams reads the rope parameters of a fused RoPE attention call, which uses
-// the forward rotation only.
-func forwardRoPEParams(rp *C.mlxp_rope_params) (rope.Params, error) {
+// ropeAttentionParams reads the attention and rope parameters of a fused RoPE attention
+// call, which uses the forward rotation only.
+func ropeAttentionParams(params *C.mlxp_attention_params, rp *C.mlxp_rope_params) (attention.Params, rope.Params, error) {
+	p, err := attentionParams(params)
+	if err != nil {
+		return p, rope.Params{}, err
+	}
 	r, err := ropeParams(rp)
 	if err == nil && r.Inverse {
 		err = errs.New(errs.InvalidArgument, "rope.inverse must be 0: attention uses the forward rotation")
 	}
-	return r, err
+	return p, r, err
 }
 
 //export mlxpgo_flash_attention_rope_backward
 func mlxpgo_flash_attention_rope_backward(q, k, v, out, dout, lse, dq, dk, dv *C.mlxp_tensor, rp *C.mlxp_rope_params, params *C.mlxp_attention_params) (status C.mlxp_status) {
 	defer guard(&status)
-	p, err := attentionParams(params)
-	if err != nil {
-		return fail(err)
-	}
-	r, err := forwardRoPEParams(rp)
+	p, r, err := ropeAttentionParams(params, rp)
 	if err != nil {
 		return fail(err)
 	}
