@@ -30,6 +30,10 @@ type kernels struct {
 	// load each key or value row once for both.
 	scores2 func(s1, s2, q1, q2, k []float32, ks int, scale float32) (m1, m2 float32)
 	accum2  func(o1, o2, p1, p2, v []float32, vs int)
+	// accum4 is accum for the four rows o[r*ldo : r*ldo+dv] with p[r*ldp : r*ldp+n]
+	// (r < 4) over the same values, giving each row accum's bits; the fast
+	// path loads each value row once for all four (grouped-query decode).
+	accum4 func(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int)
 
 	// axpyRows adds a[j]*x to row j of dst (rows ld apart) for j < len(a): the backward
 	// pass's per-key gradient updates.
@@ -90,6 +94,15 @@ func pairAccum(accum func(o, p, v []float32, vs int)) func(o1, o2, p1, p2, v []f
 	return func(o1, o2, p1, p2, v []float32, vs int) {
 		accum(o1, p1, v, vs)
 		accum(o2, p2, v, vs)
+	}
+}
+
+// quadAccum is accum4 defined as four accum calls.
+func quadAccum(accum func(o, p, v []float32, vs int)) func(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int) {
+	return func(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int) {
+		for r := range 4 {
+			accum(o[r*ldo:r*ldo+dv], p[r*ldp:r*ldp+n], v, vs)
+		}
 	}
 }
 

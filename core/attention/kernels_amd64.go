@@ -8,12 +8,12 @@ package attention
 // described in the assembly, so they differ from the generic path only by rounding.
 var (
 	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, scaleDiv: scaleDivAVX512,
-		scores2: scores2AVX512Go, accum2: accum2AVX512, axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512,
+		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4AVX512Go, axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
 			mergeLanes: mergeLanesAVX512}}
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, scaleDiv: scaleDivAVX2,
-		scores2: pairScores(scoresAVX2), accum2: pairAccum(accumAVX2), axpyRows: axpyRowsAVX2,
+		scores2: pairScores(scoresAVX2), accum2: pairAccum(accumAVX2), accum4: quadAccum(accumAVX2), axpyRows: axpyRowsAVX2,
 		axpyRows2: axpyRows2AVX2,
 		tiles: &tileKernels{qk: qkTileAVX2, softmax: softmaxTileAVX2, pv: pvTileAVX2,
 			transpose: transposeTileAVX2, qkRows: qkRowsAVX2, softmaxRow: softmaxRowAVX2,
@@ -43,6 +43,16 @@ func scores2AVX512(s1, s2, q1, q2, k []float32, ks int, scale float32) (m1, m2 f
 
 //go:noescape
 func accum2AVX512(o1, o2, p1, p2, v []float32, vs int)
+
+//go:noescape
+func accum4AVX512(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int)
+
+// accum4AVX512Go checks the bounds the assembly relies on (the last rows of o and p, and
+// the values, lie within the slices) before calling it.
+func accum4AVX512Go(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int) {
+	_, _, _ = o[3*ldo:3*ldo+dv], p[3*ldp:3*ldp+n], v[:max(0, n-1)*vs+dv]
+	accum4AVX512(o, ldo, dv, p, ldp, n, v, vs)
+}
 
 // scores2AVX512Go runs scores2AVX512 on the whole groups of 8 keys and scoresAVX512 on
 // the rest of each row.

@@ -143,7 +143,7 @@ func TestKernelAccum(t *testing.T) {
 	})
 }
 
-// TestKernelPairs: scores2 and accum2 give each row exactly the bits of the single-row
+// TestKernelPairs: scores2, accum2 and accum4 give each row exactly the bits of the single-row
 // kernels (the determinism contract), and write nothing past their outputs.
 func TestKernelPairs(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
@@ -182,6 +182,25 @@ func TestKernelPairs(t *testing.T) {
 				}
 				if o1[dp] != guard || o2[dp] != guard {
 					t.Fatalf("dp=%d n=%d: write past o", dp, n)
+				}
+
+				// accum4: rows ldo apart with guards between them, probabilities ldp apart.
+				ldo, ldp := dp+3, n+2
+				o4, p4 := randSlice(r, 3*ldo+dp+1), randSlice(r, 3*ldp+n)
+				for i := range 4 {
+					for g := i*ldo + dp; g < min(len(o4), (i+1)*ldo); g++ {
+						o4[g] = guard
+					}
+				}
+				want := append([]float32(nil), o4...)
+				kern.accum4(o4, ldo, dp, p4, ldp, n, v, vs)
+				for i := range 4 {
+					kern.accum(want[i*ldo:i*ldo+dp], p4[i*ldp:i*ldp+n], v, vs)
+				}
+				for g := range o4 {
+					if o4[g] != want[g] {
+						t.Fatalf("dp=%d n=%d: accum4 element %d (row %d) is %v, accum gives %v", dp, n, g, g/ldo, o4[g], want[g])
+					}
 				}
 			}
 		}

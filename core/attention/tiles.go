@@ -114,14 +114,20 @@ func (pl *plan) rescaleRows(st state, n int, alpha []float32) {
 // of stride vs in vb, key pa first), over the keys the row can see.
 func (pl *plan) accumRows(st state, tr itemRows, n int, p []float32, ja, pa, pe int, vb []float32, vs int) {
 	dvp := pl.dvp
-	// Rows with the same visible keys share the value loads, two at a time.
+	// Rows with the same visible keys share the value loads, four or two at a time.
+	same := func(r, ra, rb int) bool { return r < n && max(pa, tr.lo[r]) == ra && min(pe, tr.hi[r]) == rb }
 	for r := 0; r < n; r++ {
 		ra, rb := max(pa, tr.lo[r]), min(pe, tr.hi[r])
 		if ra >= rb {
 			continue
 		}
+		if same(r+1, ra, rb) && same(r+2, ra, rb) && same(r+3, ra, rb) {
+			pl.kern.accum4(st.o[r*dvp:], dvp, dvp, p[r*tileKeys+(ra-ja):], tileKeys, rb-ra, vb[(ra-pa)*vs:], vs)
+			r += 3
+			continue
+		}
 		o, p0 := st.o[r*dvp:(r+1)*dvp], p[r*tileKeys+(ra-ja):r*tileKeys+(rb-ja)]
-		if r+1 < n && max(pa, tr.lo[r+1]) == ra && min(pe, tr.hi[r+1]) == rb {
+		if same(r+1, ra, rb) {
 			p1 := p[(r+1)*tileKeys+(ra-ja) : (r+1)*tileKeys+(rb-ja)]
 			pl.kern.accum2(o, st.o[(r+1)*dvp:(r+2)*dvp], p0, p1, vb[(ra-pa)*vs:], vs)
 			r++
