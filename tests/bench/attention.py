@@ -301,7 +301,7 @@ def bench_case(L, s, preparers, peak, st, rates, log):
     """Check then time every library on one shape. preparers: name -> preparer, ours
     first. rates: (lib, case, causal) -> (work per second, label), updated here."""
     np = L.np
-    inputs = make_inputs(np, s, st.seed)
+    inputs = kb.aligned(np, make_inputs(np, s, st.seed), st.align)
     rows = check_rows(np, s, st.seed)
     ref = reference_rows(np, inputs, rows)
     flops, nbytes = work(s)
@@ -644,7 +644,7 @@ def benchmark(a, L, versions, missing):
     libs = [p for p in a.peers if kb.available(L, p)]
     left_out = {p: missing.get(p) or "not installed" for p in a.peers if p not in libs}
     st = Settings(seed=a.seed, threads=a.threads, rounds=a.rounds, settle=a.settle,
-                  max_call=a.max_call_seconds, max_scores=a.max_scores_gib)
+                  align=a.align, max_call=a.max_call_seconds, max_scores=a.max_scores_gib)
     if a.quick:
         st.min_time, st.min_repeats, st.max_repeats, st.buffer_mib = 0.01, 3, 50, 64
     if a.min_time is not None:
@@ -668,7 +668,7 @@ def benchmark(a, L, versions, missing):
         "versions": {k: v for k, v in versions.items() if k in [OURS] + PEERS},
         "left_out": left_out, "blas": blas,
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"), "dtype": "float32",
-        "layout": "BSHD", "seed": a.seed, "atol": TOL.atol, "rtol": TOL.rtol,
+        "layout": "BSHD", "seed": a.seed, "align": st.align, "atol": TOL.atol, "rtol": TOL.rtol,
         "check_rows": CHECK_ROWS, "max_call_seconds": st.max_call,
         "max_scores_gib": st.max_scores,
     }
@@ -688,6 +688,8 @@ def benchmark(a, L, versions, missing):
           f"(atol {TOL.atol:g}, rtol {TOL.rtol:g}); peers are skipped above a "
           f"{st.max_scores:g} GiB score matrix (numpy, mlx, jax form it) or "
           f"{st.max_call:g} s predicted per call")
+    print(f"inputs start on {st.align}-byte boundaries (--align)" if st.align else
+          "inputs are where NumPy placed them (--align 0)")
     print(f"times are medians of {st.rounds} interleaved turns per library ({st.settle:g} s "
           "of idle before each); (Nx) = peer time / mlxprim time; % roofline: prefill of the "
           "FMA peak (c), decode of the read bandwidth (m), the larger of two readings taken "

@@ -958,6 +958,26 @@ class Settings:
     settle: float = 0.2     # seconds of idle before each turn
     threads: int = 2        # for the read-bandwidth readings around memory-bound shapes
     buffer_mib: int = 256   # their buffer (several times the last-level cache)
+    align: int = 64         # byte boundary of every input array (0: where NumPy put it)
+
+
+def aligned(np, inputs, align):
+    """inputs with each C-contiguous array copied to start on an align-byte boundary.
+    NumPy places a large array 16 bytes past a page boundary, so that every 64-byte vector
+    load of it straddles two cache lines; buffers a runtime allocates for itself (a KV
+    cache, a weight arena) are aligned. Every library gets the same copies."""
+    if not align:
+        return inputs
+    out = {}
+    for key, a in inputs.items():
+        if isinstance(a, np.ndarray) and a.flags.c_contiguous and a.ctypes.data % align:
+            buf = np.empty(a.nbytes + align, np.uint8)
+            start = -buf.ctypes.data % align
+            b = buf[start:start + a.nbytes].view(a.dtype).reshape(a.shape)
+            b[...] = a
+            a = b
+        out[key] = a
+    return out
 
 
 def bench_shape(L, op, shape, libs, peak, st, log):
@@ -967,7 +987,7 @@ def bench_shape(L, op, shape, libs, peak, st, log):
     bandwidth left by other tenants of a shared host changes by tens of percent within
     minutes. Returns the result record."""
     rng = L.np.random.default_rng([st.seed, sum(map(ord, op.name)), *shape])
-    inputs = op.make(shape, rng)
+    inputs = aligned(L.np, op.make(shape, rng), st.align)
     ref = op.reference(inputs)
     flops, nbytes = op.work(shape)
     rec = {"op": op.name, "shape": list(shape), "label": op.label(shape),
@@ -1214,7 +1234,11 @@ def parse_args(argv):
 
 
 def add_timing_args(p):
-    """--rounds and --settle (see time_libs), shared with attention.py."""
+    """--rounds, --settle (see time_libs) and --align (see aligned), shared with
+    attention.py."""
+    p.add_argument("--align", type=int, default=Settings.align,
+                   help=f"byte boundary of the input arrays, the same ones for every library "
+                        f"(default {Settings.align}; 0 leaves them where NumPy puts them)")
     p.add_argument("--rounds", type=int, default=Settings.rounds,
                    help=f"turns of every library per shape (default {Settings.rounds})")
     p.add_argument("--settle", type=float, default=None,
@@ -1225,6 +1249,8 @@ def add_timing_args(p):
 def check_timing_args(p, a):
     if a.rounds < 1:
         p.error("--rounds must be >= 1")
+    if a.align < 0 or a.align & (a.align - 1):
+        p.error("--align must be 0 or a power of two")
     if a.settle is None:
         a.settle = 0.0 if a.quick else Settings.settle
     if a.settle < 0:
@@ -1277,7 +1303,8 @@ def benchmark(a, L, versions, missing):
     libs = [p for p in a.peers if available(L, p)]
     left_out = {p: missing.get(p) or missing.get("onnx") or "not installed"
                 for p in a.peers if p not in libs}
-    st = Settings(seed=a.seed, threads=a.threads, rounds=a.rounds, settle=a.settle)
+    st = Settings(seed=a.seed, threads=a.threads, rounds=a.rounds, settle=a.settle,
+                  align=a.align)
     if a.quick:
         st.min_time, st.min_repeats, st.max_repeats, st.buffer_mib = 0.01, 3, 50, 64
     if a.min_time is not None:
@@ -1300,7 +1327,7 @@ def benchmark(a, L, versions, missing):
         "python": platform.python_version(), "versions": versions,
         "left_out": left_out,
         "blas": blas, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
-        "dtype": "float32", "seed": a.seed,
+        "dtype": "float32", "seed": a.seed, "align": st.align,
     }
     print(f"libmlxprim {versions[OURS]} (isa {meta['isa']}), threads={a.threads}, "
           f"{meta['cpu']}, python {meta['python']}")
@@ -1314,6 +1341,8 @@ def benchmark(a, L, versions, missing):
         print(f"peak (threads={a.threads}): FMA {peak['fma_gflops']['all']:.1f} GFLOP/s "
               f"(1 thread {peak['fma_gflops']['1']:.1f}), read {peak['read_gbs']['all']:.1f} GB/s "
               f"(1 thread {peak['read_gbs']['1']:.1f})")
+    print(f"inputs start on {st.align}-byte boundaries (--align)" if st.align else
+          "inputs are where NumPy placed them (--align 0)")
     print(f"times are medians of {st.rounds} interleaved turns per library ({st.settle:g} s of "
           f"idle before each); (Nx) = peer time / mlxprim time; % roofline = max(flops / FMA "
           "peak, bytes / read peak) / time, c = compute-bound, m = memory-bound; the read peak "

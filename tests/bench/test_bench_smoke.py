@@ -100,3 +100,17 @@ def test_missing_op_is_skipped(tmp_path, capsys, monkeypatch):
     assert f"{name}: not in this build" in capsys.readouterr().out
     doc = json.loads(out.read_text())
     assert doc["results"] == [] and doc["skipped"] == [{"op": name, "reason": "not in this build"}]
+
+
+def test_aligned_copies_only_what_it_must():
+    big = np.arange(1 << 16, dtype=np.float32).reshape(256, 256)  # NumPy: 16 B past a page
+    view = big[:, ::2]
+    small = np.zeros(8, np.float32)
+    got = kb.aligned(np, {"big": big, "view": view, "small": small, "flag": True}, 64)
+    assert got["big"].ctypes.data % 64 == 0
+    assert got["big"].shape == big.shape and got["big"].dtype == big.dtype
+    assert np.array_equal(got["big"], big)
+    assert got["view"] is view, "a strided view keeps its strides"
+    assert got["flag"] is True
+    assert got["small"].ctypes.data % 64 == 0 and np.array_equal(got["small"], small)
+    assert kb.aligned(np, {"big": big}, 0)["big"] is big
