@@ -1,8 +1,6 @@
 package attention
 
 import (
-	"os"
-	"strconv"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -34,12 +32,14 @@ func machineLimits(b *testing.B) peak.Report {
 }
 
 func benchTensor(r *rand.Rand, shape ...int) tensor.Tensor {
-	n := tensor.NumElOf(shape)
-	off := benchOff
-	return tensor.FromFloat32(randSlice(r, n+off)[off:], shape...)
+	return benchTensorAt(r, 0, shape...)
 }
 
-var benchOff, _ = strconv.Atoi(os.Getenv("BENCHOFF"))
+// benchTensorAt is benchTensor with its data starting off floats into a fresh
+// allocation (Go places large ones on page boundaries).
+func benchTensorAt(r *rand.Rand, off int, shape ...int) tensor.Tensor {
+	return tensor.FromFloat32(randSlice(r, off+tensor.NumElOf(shape))[off:], shape...)
+}
 
 // BenchmarkPrefill: float32 BSHD self-attention, B=1, H=8; 4*B*H*Lq*Lk*D flops, halved
 // when causal.
@@ -97,6 +97,30 @@ func BenchmarkDecode(b *testing.B) {
 				gbs := 2.0 * float64(lk*hkv*d*4) * float64(b.N) / b.Elapsed().Seconds() / 1e9
 				b.ReportMetric(gbs, "GB/s")
 				b.ReportMetric(100*gbs/lim.Read.All, "%read")
+			})
+		}
+	}
+}
+
+// BenchmarkDecodeOffset is BenchmarkDecode's MHA and GQA shapes with the keys and values
+// starting 0 or 16 bytes past a 64-byte boundary: NumPy places large arrays 16 bytes past
+// a page boundary, so that each 64-byte load of a key or value row spans two cache lines.
+func BenchmarkDecodeOffset(b *testing.B) {
+	r := rand.New(rand.NewPCG(2, 3))
+	const d, lk = 128, 16384
+	for _, hq := range []int{8, 32} {
+		for _, off := range []int{0, 4} {
+			b.Run(fmt.Sprintf("Hq=%d/Hkv=8/Lk=%d/offset=%dB", hq, lk, 4*off), func(b *testing.B) {
+				q, out := benchTensor(r, 1, 1, hq, d), benchTensor(r, 1, 1, hq, d)
+				k, v := benchTensorAt(r, off, 1, lk, 8, d), benchTensorAt(r, off, 1, lk, 8, d)
+				p := DefaultParams()
+				b.ResetTimer()
+				for range b.N {
+					if err := Forward(q, k, v, out, nil, p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(2*float64(lk*8*d*4)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 			})
 		}
 	}
