@@ -757,10 +757,10 @@ mlxp_status mlxp_rope(const mlxp_tensor* q, mlxp_tensor* q_out, const mlxp_tenso
  * The linear layers compute y[..., r] = sum_j x[..., j] w^[r, j] + bias[r], decoding the
  * weights inside the dot-product kernels (the float weights are never materialized),
  * accumulating in float32 in a fixed order (bit-identical for any thread count and batch)
- * and rounding once into y. The 4-bit kernels of the AVX-512 path factor each group's
- * parameters out of its sum: s * sum(q x) (+ offset * sum(x) for zero points and MLX
- * biases), equal to the formulas above up to float32 rounding. Quantized weights must be
- * row-major contiguous.
+ * and rounding once into y. The 4-bit kernels of the AVX2 and AVX-512 paths factor each
+ * group's parameters out of its sum: s * sum(q x) (+ offset * sum(x) for zero points and
+ * MLX biases), equal to the formulas above up to float32 rounding. Quantized weights must
+ * be row-major contiguous.
  * ==================================================================================== */
 
 /**
@@ -857,7 +857,8 @@ mlxp_status mlxp_int4_linear(const mlxp_tensor* x, const mlxp_tensor* q,
 /**
  * mlxp_affine_linear — y = x w^T + bias with weights in MLX's affine format, dequantized
  * as f32(f32(q*s) + b) with s and b widened to float32 (MLX's CPU quantized matmul; the
- * AVX-512 4-bit kernels factor s and b out of each group's sum, see the section head).
+ * AVX2 and AVX-512 4-bit kernels factor s and b out of each group's sum, see the section
+ * head).
  * Shapes as mlxp_quantize_affine for wq, scales, biases; x, bias, y as mlxp_int8_linear.
  * Returns, thread safety: as mlxp_int8_linear.
  */

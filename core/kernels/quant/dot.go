@@ -14,10 +14,10 @@ import (
 // weight; paths differ only in the (fixed) order of the float32 additions and in whether
 // each product is rounded (plain Go) or fused into the addition (FMA).
 //
-// The 4-bit kernels read x as the path's prepXI4 lays it out: on the generic and AVX2
-// paths permuted in blocks of 32 (see permute32): the 16 even elements of a block first,
-// then the 16 odd ones, so that the low nibbles of the block's 16 bytes meet x's first
-// half and the high nibbles its second half; on AVX-512 in blocks of 128 (see
+// The 4-bit kernels read x as the path's prepXI4 lays it out: on the generic path
+// permuted in blocks of 32 (see permute32): the 16 even elements of a block first, then
+// the 16 odd ones, so that the low nibbles of the block's 16 bytes meet x's first half and
+// the high nibbles its second half; on AVX2 and AVX-512 in blocks of 128 (see
 // prepXBlocks).
 type kernelSet struct {
 	// dotI8 returns Σ_j x[j]·(f32(q[j]-z)·s) over j < len(q); len(x) >= len(q).
@@ -44,8 +44,8 @@ type kernelSet struct {
 	// xp = prepXI4(x). The generic definition, over blocks k of 16 bytes of w:
 	// Σ_i xp[32k+i]·t[w[16k+i]&15] + xp[32k+16+i]·t[w[16k+i]>>4], where t is the table of
 	// the block's group g = k >> row.shift: t[n] = the dequantized value of nibble n (see
-	// i4Row). The AVX-512 path multiplies by the group's scale after summing the levels
-	// times x (see dotI4AVX512).
+	// i4Row). The AVX-512 and AVX2 paths multiply by the group's scale after summing the
+	// levels times x (see dotI4AVX512).
 	dotI4 func(xp []float32, w []byte, row *i4Row) float32
 	// dotI4Pair sets out0[m] = dotI4(xs[m*ld:], w0, row0) and out1[m] = dotI4(xs[m*ld:],
 	// w1, row1) for m < len(out0) = len(out1), bit for bit; paths may load each block of
@@ -55,12 +55,6 @@ type kernelSet struct {
 	// bit for bit for the len(out) consecutive weight rows of run (see i4Run), in one
 	// call instead of one per row.
 	dotI4Run func(xp []float32, run *i4Run, out []float32)
-	// tabSym fills tab[16g+k] = f32(signed nibble k)·s[g] for every g < len(s).
-	tabSym func(tab, s []float32)
-	// tabAsym fills tab[16g+k] = f32(k - z[g])·s[g].
-	tabAsym func(tab, s []float32, z []byte)
-	// tabAffine fills tab[16g+k] = f32(f32(k)·s[g]) + b[g] (two roundings, as MLX).
-	tabAffine func(tab, s, b []float32)
 	// widenF16 and widenBF16 convert len(dst) half-precision values to float32 exactly.
 	widenF16  func(dst []float32, src []uint16)
 	widenBF16 func(dst []float32, src []uint16)
@@ -104,18 +98,6 @@ type i4Row struct {
 	tab   []float32 // 16 floats per group, filled by prepI4 where a path needs it
 }
 
-// buildTables fills row.tab with the given builders.
-func buildTables(row *i4Row, sym func(tab, s []float32), asym func(tab, s []float32, z []byte), aff func(tab, s, b []float32)) {
-	switch row.kind {
-	case i4Sym:
-		sym(row.tab, row.s)
-	case i4Asym:
-		asym(row.tab, row.s, row.z)
-	default:
-		aff(row.tab, row.s, row.b)
-	}
-}
-
 // selectKernels returns the kernel set of the path in use now.
 func selectKernels() *kernelSet { return kernelsFor(cpu.Selected()) }
 
@@ -128,9 +110,6 @@ var genericKernels = kernelSet{
 	prepI4:    prepI4Generic,
 	dotI4:     dotI4Generic,
 	dotI4Pair: dotI4PairOf(dotI4Generic),
-	tabSym:    tabSymGeneric,
-	tabAsym:   tabAsymGeneric,
-	tabAffine: tabAffineGeneric,
 	widenF16:  widenF16Generic,
 	widenBF16: widenBF16Generic,
 }

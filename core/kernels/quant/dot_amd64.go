@@ -21,9 +21,6 @@ func kernelsFor(isa cpu.ISA) *kernelSet {
 	return &genericKernels
 }
 
-// nibbleCodes[n] is n as an int32, for the AVX2 zero-point subtraction.
-var nibbleCodes = [16]int32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
-
 // nibbleOffsets[z][n] = float32(n - z): the asymmetric table of zero point z before
 // scaling, for every byte value a zeros tensor may hold.
 var nibbleOffsets = func() (t [256][16]float32) {
@@ -36,16 +33,14 @@ var nibbleOffsets = func() (t [256][16]float32) {
 }()
 
 var avx2Kernels = kernelSet{
-	i4XLen:    func(in int) int { return in },
-	prepXI4:   permute32,
+	i4XLen:    blockXLen,
+	prepXI4:   prepXBlocks,
 	dotI8:     dotI8AVX2,
 	dotU8:     dotU8AVX2,
-	prepI4:    prepI4AVX2,
+	prepI4:    prepI4Blocks,
 	dotI4:     dotI4AVX2,
 	dotI4Pair: dotI4PairOf(dotI4AVX2),
-	tabSym:    tabSymAVX2,
-	tabAsym:   tabAsymAVX2,
-	tabAffine: tabAffineAVX2,
+	dotI4Run:  dotI4RunAVX2,
 	widenF16:  widenF16Best(),
 	widenBF16: widenBF16AVX2,
 }
@@ -57,13 +52,10 @@ var avx512Kernels = kernelSet{
 	dotU8:     dotU8AVX512,
 	i4XLen:    blockXLen,
 	prepXI4:   prepXBlocks,
-	prepI4:    prepI4AVX512, // the table kernels build their tables in registers
+	prepI4:    prepI4Blocks, // the table kernels build their tables in registers
 	dotI4:     dotI4AVX512,
 	dotI4Pair: dotI4PairAVX512,
 	dotI4Run:  dotI4RunAVX512,
-	tabSym:    tabSymAVX2,
-	tabAsym:   tabAsymAVX2,
-	tabAffine: tabAffineAVX2,
 	widenF16:  widenF16Best(),
 	widenBF16: widenBF16AVX2,
 }
@@ -129,10 +121,6 @@ func dotU8AVX2(x []float32, q []byte, s, b []float32, shift uint) float32 {
 	return dotU8AVX2Asm(&x[0], &q[0], &s[0], &b[0], len(q), shift)
 }
 
-func prepI4AVX2(row *i4Row) {
-	buildTables(row, tabSymAVX2, tabAsymAVX2, tabAffineAVX2)
-}
-
 // i4Groups describes a group size to the block kernels (the field offsets are read by
 // the assembly): lane d of a block of 128 takes the parameter lane[d] groups after the
 // block's first group; mask has a bit for each group a block spans, step is their size
@@ -155,18 +143,18 @@ var blockGroups = func() (t [3]i4Groups) {
 	return t
 }()
 
-// prepI4AVX512 stores, for the asymmetric format, c[g] = -(z[g]·s[g]) in row.tab[:ng]:
-// ŵ = (n - z)·s is summed as s·Σ n·x + c·Σ x.
-func prepI4AVX512(row *i4Row) {
+// prepI4Blocks stores, for the asymmetric format, c[g] = -(z[g]·s[g]) in row.tab[:ng]:
+// the block kernels sum ŵ = (n - z)·s as s·Σ n·x + c·Σ x.
+func prepI4Blocks(row *i4Row) {
 	if row.kind == i4Asym {
 		asymOffsets(row.tab, row.s, row.z)
 	}
 }
 
-// blockXLen is i4XLen on AVX-512: x, then 16 lane sums per whole block of 128.
+// blockXLen is i4XLen of the block kernels: x, then 16 lane sums per whole block of 128.
 func blockXLen(in int) int { return in + in/128*16 }
 
-// prepXBlocks writes x as the AVX-512 4-bit kernels read it: each whole block of 128 as
+// prepXBlocks writes x as the 4-bit block kernels read it: each whole block of 128 as
 // dst[128b+16m+d] = x[128b+8d+m] (lane d of vector m holds the weight that nibble m of
 // dword d encodes), the remaining blocks of 32 as permute32, and after them the lane sums
 // dst[in+16b+d] = Σ_m x[128b+8d+m], added in increasing m.
@@ -284,37 +272,74 @@ func dotI4Rest(xp []float32, w []byte, row *i4Row, sum float32) float32 {
 	return sum + dotI4AffAVX512Asm(&xt[0], &wt[0], &row.s[g0], &row.b[g0], nblk, row.shift, &unsignedLevels)
 }
 
+// i4GroupsY is i4Groups for the AVX2 block kernel (field offsets read by the assembly):
+// lane as there (the first 8 entries for a block's low half, the last 8 for its high
+// half), mask the VMASKMOVPS mask of the groups a block spans, step their size in bytes.
+type i4GroupsY struct {
+	lane [16]int32
+	mask [8]int32
+	step int64
+}
+
+// blockGroupsY[shift] is the i4GroupsY of group size 32 << shift.
+var blockGroupsY = func() (t [3]i4GroupsY) {
+	for shift, g := range blockGroups {
+		t[shift].lane, t[shift].step = g.lane, g.step
+		for i := range 4 >> shift {
+			t[shift].mask[i] = -1
+		}
+	}
+	return t
+}()
+
+// dotI4AVX2 takes the whole blocks of 128 through the AVX2 block kernel (the arithmetic
+// of dotI4AVX512's block kernels) and any last blocks of 32 through dotI4RestGo.
 func dotI4AVX2(xp []float32, w []byte, row *i4Row) float32 {
-	nblk := len(w) / 16
-	if nblk == 0 {
-		return 0
+	var sum float32
+	if nb := len(w) / 64; nb > 0 {
+		_, c := blockParams(row, nb)
+		_ = xp[len(w)*2+16*nb-1]
+		cp := unsafe.Pointer(nil)
+		if c != nil {
+			cp = unsafe.Pointer(&c[0])
+		}
+		dotI4BlkRunAVX2Asm(&xp[0], &xp[2*len(w)], unsafe.Pointer(&w[0]), 0, unsafe.Pointer(&row.s[0]), 0, cp, 0, nb, &blockGroupsY[row.shift], &sum, 1)
 	}
-	_ = xp[32*nblk-1]
-	_ = row.tab[16*((nblk-1)>>row.shift)+15]
-	return dotI4AVX2Asm(&xp[0], &w[0], &row.tab[0], nblk, row.shift)
+	return dotI4RestGo(xp, w, row, sum)
 }
 
-func tabSymAVX2(tab, s []float32) {
-	if len(s) > 0 {
-		_ = tab[16*len(s)-1]
-		tabSymAVX2Asm(&tab[0], &s[0], len(s), &signedLevels)
+// dotI4RestGo adds to sum the blocks of 32 after the last whole block of 128 (at most
+// three, in permute32's layout), each weight dequantized exactly and its product added
+// in order: the AVX2 path's tail.
+func dotI4RestGo(xp []float32, w []byte, row *i4Row, sum float32) float32 {
+	k0 := len(w) / 64 * 4
+	for k := k0; k < len(w)/16; k++ {
+		g := k >> row.shift
+		xb := xp[32*k:][:32]
+		for i, v := range w[16*k : 16*k+16] {
+			sum += xb[i] * dequantI4(row, g, v&15)
+			sum += xb[16+i] * dequantI4(row, g, v>>4)
+		}
 	}
+	return sum
 }
 
-func tabAsymAVX2(tab, s []float32, z []byte) {
-	if len(s) > 0 {
-		_ = tab[16*len(s)-1]
-		_ = z[len(s)-1]
-		tabAsymAVX2Asm(&tab[0], &s[0], &z[0], len(s), &nibbleCodes)
+// dequantI4 is ŵ of nibble n in group g of row (see i4Kind).
+func dequantI4(row *i4Row, g int, n byte) float32 {
+	switch row.kind {
+	case i4Sym:
+		return signedLevels[n] * row.s[g]
+	case i4Asym:
+		return float32(int32(n)-int32(row.z[g])) * row.s[g]
 	}
+	return float32(float32(n)*row.s[g]) + row.b[g]
 }
 
-func tabAffineAVX2(tab, s, b []float32) {
-	if len(s) > 0 {
-		_ = tab[16*len(s)-1]
-		_ = b[len(s)-1]
-		tabAffineAVX2Asm(&tab[0], &s[0], &b[0], len(s), &unsignedLevels)
-	}
+// dotI4RunAVX2 runs the AVX2 block kernel over every row of run (whole blocks only).
+func dotI4RunAVX2(xp []float32, run *i4Run, out []float32) {
+	nb := run.in / 128
+	_ = xp[run.in+16*nb-1]
+	dotI4BlkRunAVX2Asm(&xp[0], &xp[run.in], run.w, run.wld, run.s, run.sld, run.c, run.cld, nb, &blockGroupsY[run.shift], &out[0], len(out))
 }
 
 func widenF16AVX2(dst []float32, src []uint16) {
@@ -365,16 +390,7 @@ func dotI4BlkSym2x2AVX512Asm(xp *float32, ld int, w, w2 *byte, s, s2 *float32, n
 func dotI4BlkOff2x2AVX512Asm(xp *float32, ld, in int, w, w2 *byte, s, s2, c, c2 *float32, nblk int, gs *i4Groups, levels *[16]float32, out *[4]float32)
 
 //go:noescape
-func dotI4AVX2Asm(xp *float32, w *byte, tab *float32, nblk int, shift uint) float32
-
-//go:noescape
-func tabSymAVX2Asm(tab, s *float32, ng int, levels *[16]float32)
-
-//go:noescape
-func tabAsymAVX2Asm(tab, s *float32, z *byte, ng int, codes *[16]int32)
-
-//go:noescape
-func tabAffineAVX2Asm(tab, s, b *float32, ng int, levels *[16]float32)
+func dotI4BlkRunAVX2Asm(xp, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4GroupsY, out *float32, rows int)
 
 //go:noescape
 func widenF16AVX2Asm(dst *float32, src *uint16, n int)

@@ -538,175 +538,132 @@ TEXT ·dotI4AffAVX512Asm(SB), NOSPLIT, $0-60
 	VZEROUPPER
 	RET
 
-// Eight nibbles of the AVX2 4-bit kernel: IDX holds them in its low 4 bits (one per
-// dword), MSK has each nibble's bit 3 in its sign bit; the table halves are Y12 (entries
-// 0-7) and Y13 (8-15). VPERMPS uses the low 3 bits; VBLENDVPS takes the upper half where
-// bit 3 is set. Result in OUT, multiplied by x at XOFF(DI) into ACC.
-#define I4Y_EIGHT(IDX, MSK, XOFF, OUT, ACC) \
-	VPERMPS     Y12, IDX, OUT; \
-	VPERMPS     Y13, IDX, Y11; \
-	VBLENDVPS   MSK, Y11, OUT, OUT; \
-	VFMADD231PS XOFF(DI), OUT, ACC
+// The AVX2 block kernel: dotI4BlkRunAVX512Asm's arithmetic on two 8-lane halves of each
+// block of 128 (half h holds dwords 8h..8h+7, so its lane l is the AVX-512 kernel's lane
+// 8h+l). A nibble becomes a float by shifts and a conversion instead of a table: signed
+// (two's complement) without offsets, unsigned with them. Per weight row:
+//
+//	for each block b, half h, lane l:
+//		acc = Σ_m f32(nibble m of dword 8h+l) · xp[128b + 16m + 8h + l]   (two chains,
+//		                                    even and odd m, added at the end)
+//		sum[l] += acc · s[g]                  // g: the group of that lane
+//		off[l] += c[g] · sx[16b + 8h + l]     // with offsets
+//
+// then the 8 lanes of sum (+ off) added as HSUM_Y0 does.
 
-// func dotI4AVX2Asm(xp *float32, w *byte, tab *float32, nblk int, shift uint) float32
+// I4Y_SIGNED(K, W, T) puts nibble K of each dword of W, sign-extended, as floats in T.
+#define I4Y_SIGNED(K, W, T) \
+	VPSLLD    $(28-4*K), W, T; \
+	VPSRAD    $28, T, T; \
+	VCVTDQ2PS T, T
+
+// I4Y_UNSIGNED(K, W, T) puts nibble K of each dword of W as floats in T (Y15: 15s).
+#define I4Y_UNSIGNED(K, W, T) \
+	VPSRLD    $(4*K), W, T; \
+	VPAND     Y15, T, T; \
+	VCVTDQ2PS T, T
+
+// I4Y_DOT(NIB, XH) leaves in Y8 the lane sums of the half at (SI) times x from XH(DI)
+// (nibble m's x at XH+64m), decoding with NIB; Y0, Y1, Y9 are scratch.
+#define I4Y_DOT(NIB, XH) \
+	VMOVDQU     (SI), Y0; \
+	NIB(0, Y0, Y1); \
+	VMULPS      XH(DI), Y1, Y8; \
+	NIB(1, Y0, Y1); \
+	VMULPS      XH+64(DI), Y1, Y9; \
+	NIB(2, Y0, Y1); \
+	VFMADD231PS XH+128(DI), Y1, Y8; \
+	NIB(3, Y0, Y1); \
+	VFMADD231PS XH+192(DI), Y1, Y9; \
+	NIB(4, Y0, Y1); \
+	VFMADD231PS XH+256(DI), Y1, Y8; \
+	NIB(5, Y0, Y1); \
+	VFMADD231PS XH+320(DI), Y1, Y9; \
+	NIB(6, Y0, Y1); \
+	VFMADD231PS XH+384(DI), Y1, Y8; \
+	NIB(7, Y0, Y1); \
+	VFMADD231PS XH+448(DI), Y1, Y9; \
+	VADDPS      Y9, Y8, Y8
+
+// I4Y_BLOCK(NIB) adds the block at (SI) (x at (DI), scales from (R9)) to the lane sums
+// Y4, and advances SI, DI and R9. Y12 masks the groups of a block, Y14 and Y13 spread
+// them over the lanes of each half.
+#define I4Y_BLOCK(NIB) \
+	VMASKMOVPS  (R9), Y12, Y3; \
+	VPERMPS     Y3, Y14, Y10; \
+	VPERMPS     Y3, Y13, Y11; \
+	I4Y_DOT(NIB, 0); \
+	VFMADD231PS Y8, Y10, Y4; \
+	ADDQ        $32, SI; \
+	I4Y_DOT(NIB, 32); \
+	VFMADD231PS Y8, Y11, Y4; \
+	ADDQ        $32, SI; \
+	ADDQ        $512, DI; \
+	ADDQ        R11, R9
+
+// func dotI4BlkRunAVX2Asm(xp, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4GroupsY, out *float32, rows int)
 //
-// The tables (16 floats per group) come from memory, built by the tab* routines below.
-//
-//	for k := 0; k < nblk; k++ {
-//		t := tab[16*(k>>shift):]
-//		for i := 0; i < 16; i++ {
-//			sum += xp[32*k+i]*t[w[16*k+i]&15] + xp[32*k+16+i]*t[w[16*k+i]>>4]
-//		}
-//	}
-//
-// Accumulator 0 takes the low nibbles of bytes 0-7, 1 those of bytes 8-15, 2 and 3 the
-// high nibbles; added as (0+1)+(2+3).
-TEXT ·dotI4AVX2Asm(SB), NOSPLIT, $0-44
+// out[i] = the sum above for weight row i < rows (>= 1), as dotI4BlkRunAVX512Asm lays
+// out its arguments: rows wld bytes apart, scales sld bytes apart, nblk >= 1 blocks of
+// 128 per row. c nil: the symmetric format (signed nibbles); otherwise unsigned nibbles
+// plus Σ c[g]·sx over the lanes (kept apart, added at the end), row i's offsets cld
+// bytes after row i-1's.
+TEXT ·dotI4BlkRunAVX2Asm(SB), NOSPLIT, $0-96
+	MOVQ         w+16(FP), BX
+	MOVQ         s+32(FP), DX
+	MOVQ         c+48(FP), R13
+	MOVQ         out+80(FP), R8
+	MOVQ         rows+88(FP), R14
+	MOVQ         gs+72(FP), AX
+	VMOVDQU      (AX), Y14
+	VMOVDQU      32(AX), Y13
+	VMOVDQU      64(AX), Y12
+	MOVQ         96(AX), R11
+	MOVL         $15, AX
+	MOVQ         AX, X15
+	VPBROADCASTD X15, Y15
+
+yrow:
 	MOVQ   xp+0(FP), DI
-	MOVQ   w+8(FP), SI
-	MOVQ   tab+16(FP), R9
-	MOVQ   nblk+24(FP), R8
-	MOVQ   shift+32(FP), CX
-	XORQ   DX, DX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
+	MOVQ   sx+8(FP), R12
+	MOVQ   BX, SI
+	MOVQ   DX, R9
+	MOVQ   R13, R10
+	MOVQ   nblk+64(FP), CX
+	VXORPS Y4, Y4, Y4
+	TESTQ  R13, R13
+	JZ     ysym
+	VXORPS Y5, Y5, Y5
 
-i4y_block:
-	CMPQ      DX, R8
-	JGE       i4y_done
-	MOVQ      DX, AX
-	SHRQ      CX, AX
-	SHLQ      $6, AX
-	ADDQ      R9, AX
-	VMOVUPS   (AX), Y12
-	VMOVUPS   32(AX), Y13
-	VPMOVZXBD (SI), Y4
-	VPMOVZXBD 8(SI), Y5
-	VPSLLD    $28, Y4, Y6
-	VPSLLD    $28, Y5, Y7
-	I4Y_EIGHT(Y4, Y6, 0, Y10, Y0)
-	I4Y_EIGHT(Y5, Y7, 32, Y10, Y1)
-	VPSLLD    $24, Y4, Y6
-	VPSLLD    $24, Y5, Y7
-	VPSRLD    $4, Y4, Y4
-	VPSRLD    $4, Y5, Y5
-	I4Y_EIGHT(Y4, Y6, 64, Y10, Y2)
-	I4Y_EIGHT(Y5, Y7, 96, Y10, Y3)
-	ADDQ      $16, SI
-	ADDQ      $128, DI
-	INCQ      DX
-	JMP       i4y_block
+yoff:
+	I4Y_BLOCK(I4Y_UNSIGNED)
+	VMASKMOVPS  (R10), Y12, Y3
+	VPERMPS     Y3, Y14, Y6
+	VPERMPS     Y3, Y13, Y7
+	VFMADD231PS (R12), Y6, Y5
+	VFMADD231PS 32(R12), Y7, Y5
+	ADDQ        R11, R10
+	ADDQ        $64, R12
+	DECQ        CX
+	JNZ         yoff
+	VADDPS      Y5, Y4, Y0
+	JMP         ysum
 
-i4y_done:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
+ysym:
+	I4Y_BLOCK(I4Y_SIGNED)
+	DECQ    CX
+	JNZ     ysym
+	VMOVAPS Y4, Y0
+
+ysum:
 	HSUM_Y0
-	VMOVSS X0, ret+40(FP)
-	VZEROUPPER
-	RET
-
-// func tabSymAVX2Asm(tab, s *float32, ng int, levels *[16]float32)
-//
-//	for g := 0; g < ng; g++ { for k := 0; k < 16; k++ { tab[16*g+k] = levels[k] * s[g] } }
-TEXT ·tabSymAVX2Asm(SB), NOSPLIT, $0-32
-	MOVQ    tab+0(FP), DI
-	MOVQ    s+8(FP), SI
-	MOVQ    ng+16(FP), CX
-	MOVQ    levels+24(FP), AX
-	VMOVUPS (AX), Y2
-	VMOVUPS 32(AX), Y3
-
-tsym_loop:
-	TESTQ        CX, CX
-	JLE          tsym_done
-	VBROADCASTSS (SI), Y4
-	VMULPS       Y4, Y2, Y5
-	VMULPS       Y4, Y3, Y6
-	VMOVUPS      Y5, (DI)
-	VMOVUPS      Y6, 32(DI)
-	ADDQ         $4, SI
-	ADDQ         $64, DI
-	DECQ         CX
-	JMP          tsym_loop
-
-tsym_done:
-	VZEROUPPER
-	RET
-
-// func tabAsymAVX2Asm(tab, s *float32, z *byte, ng int, codes *[16]int32)
-//
-//	for g := 0; g < ng; g++ {
-//		for k := 0; k < 16; k++ { tab[16*g+k] = float32(codes[k]-int32(z[g])) * s[g] }
-//	}
-TEXT ·tabAsymAVX2Asm(SB), NOSPLIT, $0-40
-	MOVQ    tab+0(FP), DI
-	MOVQ    s+8(FP), SI
-	MOVQ    z+16(FP), R8
-	MOVQ    ng+24(FP), CX
-	MOVQ    codes+32(FP), AX
-	VMOVDQU (AX), Y2
-	VMOVDQU 32(AX), Y3
-
-tasym_loop:
-	TESTQ        CX, CX
-	JLE          tasym_done
-	MOVBLZX      (R8), AX
-	VMOVD        AX, X4
-	VPBROADCASTD X4, Y4
-	VPSUBD       Y4, Y2, Y5
-	VPSUBD       Y4, Y3, Y6
-	VCVTDQ2PS    Y5, Y5
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS (SI), Y7
-	VMULPS       Y7, Y5, Y5
-	VMULPS       Y7, Y6, Y6
-	VMOVUPS      Y5, (DI)
-	VMOVUPS      Y6, 32(DI)
-	ADDQ         $4, SI
-	INCQ         R8
-	ADDQ         $64, DI
-	DECQ         CX
-	JMP          tasym_loop
-
-tasym_done:
-	VZEROUPPER
-	RET
-
-// func tabAffineAVX2Asm(tab, s, b *float32, ng int, levels *[16]float32)
-//
-//	for g := 0; g < ng; g++ {
-//		for k := 0; k < 16; k++ { tab[16*g+k] = float32(levels[k]*s[g]) + b[g] }
-//	}
-TEXT ·tabAffineAVX2Asm(SB), NOSPLIT, $0-40
-	MOVQ    tab+0(FP), DI
-	MOVQ    s+8(FP), SI
-	MOVQ    b+16(FP), R8
-	MOVQ    ng+24(FP), CX
-	MOVQ    levels+32(FP), AX
-	VMOVUPS (AX), Y2
-	VMOVUPS 32(AX), Y3
-
-taff_loop:
-	TESTQ        CX, CX
-	JLE          taff_done
-	VBROADCASTSS (SI), Y4
-	VBROADCASTSS (R8), Y7
-	VMULPS       Y4, Y2, Y5
-	VMULPS       Y4, Y3, Y6
-	VADDPS       Y7, Y5, Y5
-	VADDPS       Y7, Y6, Y6
-	VMOVUPS      Y5, (DI)
-	VMOVUPS      Y6, 32(DI)
-	ADDQ         $4, SI
-	ADDQ         $4, R8
-	ADDQ         $64, DI
-	DECQ         CX
-	JMP          taff_loop
-
-taff_done:
+	VMOVSS  X0, (R8)
+	ADDQ    $4, R8
+	ADDQ    wld+24(FP), BX
+	ADDQ    sld+40(FP), DX
+	ADDQ    cld+56(FP), R13
+	DECQ    R14
+	JNZ     yrow
 	VZEROUPPER
 	RET
 

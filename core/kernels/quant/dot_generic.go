@@ -34,7 +34,14 @@ func dotU8Generic(x []float32, q []byte, s, b []float32, shift uint) float32 {
 }
 
 func prepI4Generic(row *i4Row) {
-	buildTables(row, tabSymGeneric, tabAsymGeneric, tabAffineGeneric)
+	switch row.kind {
+	case i4Sym:
+		tabSymGeneric(row.tab, row.s)
+	case i4Asym:
+		tabAsymGeneric(row.tab, row.s, row.z)
+	default:
+		tabAffineGeneric(row.tab, row.s, row.b)
+	}
 }
 
 func dotI4Generic(xp []float32, w []byte, row *i4Row) float32 {

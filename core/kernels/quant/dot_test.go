@@ -185,60 +185,57 @@ func TestDotI4Pair(t *testing.T) {
 	})
 }
 
-// TestTables checks the table builders bit for bit, and that they write nothing past
-// their tables.
+// TestTables checks the generic path's table builders bit for bit, and that they write
+// nothing past their tables.
 func TestTables(t *testing.T) {
 	rng := rand.New(rand.NewPCG(16, 17))
-	forEachISA(t, func(t *testing.T) {
-		ks := kernelsFor(cpu.Selected())
-		for _, ng := range []int{1, 3, 17} {
-			s, b := randX(rng, ng), randX(rng, ng)
-			z := make([]byte, ng)
-			for i := range z {
-				z[i] = byte(rng.IntN(256))
+	for _, ng := range []int{1, 3, 17} {
+		s, b := randX(rng, ng), randX(rng, ng)
+		z := make([]byte, ng)
+		for i := range z {
+			z[i] = byte(rng.IntN(256))
+		}
+		const guard = float32(-12345)
+		for _, kind := range []string{"sym", "asym", "affine"} {
+			tab := make([]float32, 16*ng+8)
+			for i := range tab {
+				tab[i] = guard
 			}
-			const guard = float32(-12345)
-			for _, kind := range []string{"sym", "asym", "affine"} {
-				tab := make([]float32, 16*ng+8)
-				for i := range tab {
-					tab[i] = guard
-				}
-				switch kind {
-				case "sym":
-					ks.tabSym(tab[:16*ng], s)
-				case "asym":
-					ks.tabAsym(tab[:16*ng], s, z)
-				case "affine":
-					ks.tabAffine(tab[:16*ng], s, b)
-				}
-				for g := range ng {
-					for k := range 16 {
-						var want float32
-						switch kind {
-						case "sym":
-							level := float64(k)
-							if k >= 8 {
-								level -= 16
-							}
-							want = float32(level * float64(s[g]))
-						case "asym":
-							want = float32(float64(k-int(z[g])) * float64(s[g]))
-						case "affine":
-							want = float32(float64(float32(float64(k)*float64(s[g]))) + float64(b[g]))
+			switch kind {
+			case "sym":
+				tabSymGeneric(tab[:16*ng], s)
+			case "asym":
+				tabAsymGeneric(tab[:16*ng], s, z)
+			case "affine":
+				tabAffineGeneric(tab[:16*ng], s, b)
+			}
+			for g := range ng {
+				for k := range 16 {
+					var want float32
+					switch kind {
+					case "sym":
+						level := float64(k)
+						if k >= 8 {
+							level -= 16
 						}
-						if got := tab[16*g+k]; got != want {
-							t.Fatalf("%s ng=%d tab[%d][%d] = %v, want %v", kind, ng, g, k, got, want)
-						}
+						want = float32(level * float64(s[g]))
+					case "asym":
+						want = float32(float64(k-int(z[g])) * float64(s[g]))
+					case "affine":
+						want = float32(float64(float32(float64(k)*float64(s[g]))) + float64(b[g]))
+					}
+					if got := tab[16*g+k]; got != want {
+						t.Fatalf("%s ng=%d tab[%d][%d] = %v, want %v", kind, ng, g, k, got, want)
 					}
 				}
-				for _, v := range tab[16*ng:] {
-					if v != guard {
-						t.Fatalf("%s ng=%d wrote past the tables", kind, ng)
-					}
+			}
+			for _, v := range tab[16*ng:] {
+				if v != guard {
+					t.Fatalf("%s ng=%d wrote past the tables", kind, ng)
 				}
 			}
 		}
-	})
+	}
 }
 
 // TestWiden checks every float16 and bfloat16 bit pattern, at lengths with tails.

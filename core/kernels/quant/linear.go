@@ -258,9 +258,9 @@ func (j *linearJob) prefetchNext(base unsafe.Pointer, next, n, hi, rowBytes int)
 // AffineLinear computes y[..., r] = Σ_j x[..., j]·ŵ[r, j] + bias[r] with weights in MLX's
 // affine format (see QuantizeAffine): wq Int32 [out, in*bits/32] (row-major contiguous),
 // scales and biases [out, in/group] of one float dtype, bits 4 or 8, group 32, 64 or 128;
-// ŵ = f32(f32(q·s) + b) with s and b widened to float32 (the AVX-512 4-bit kernels sum
-// s·Σq·x + b·Σx per group instead, equal up to float32 rounding). x, y and bias are as for
-// Int8Linear.
+// ŵ = f32(f32(q·s) + b) with s and b widened to float32 (the AVX2 and AVX-512 4-bit
+// kernels sum s·Σq·x + b·Σx per group instead, equal up to float32 rounding). x, y and
+// bias are as for Int8Linear.
 func AffineLinear(x, wq, scales, biases tensor.Tensor, group, nbits int, bias *tensor.Tensor, y tensor.Tensor) error {
 	if err := checkBits(nbits); err != nil {
 		return err
