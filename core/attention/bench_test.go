@@ -102,6 +102,31 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeShort: one query token with 32 query heads on 8 KV heads (D=128)
+// against short caches, on one thread and on all: the fixed cost of a decode step
+// early in a sequence.
+func BenchmarkDecodeShort(b *testing.B) {
+	r := rand.New(rand.NewPCG(2, 4))
+	for _, th := range []int{1, cpu.NumThreads()} {
+		for _, lk := range []int{16, 64, 256} {
+			b.Run(fmt.Sprintf("threads=%d/Lk=%d", th, lk), func(b *testing.B) {
+				defer cpu.SetNumThreads(cpu.NumThreads())
+				if err := cpu.SetNumThreads(th); err != nil {
+					b.Fatal(err)
+				}
+				q, out := benchTensor(r, 1, 1, 32, 128), benchTensor(r, 1, 1, 32, 128)
+				k, v := benchTensor(r, 1, lk, 8, 128), benchTensor(r, 1, lk, 8, 128)
+				p := DefaultParams()
+				for b.Loop() {
+					if err := Forward(q, k, v, out, nil, p); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
 // BenchmarkDecodeOffset is BenchmarkDecode's MHA and GQA shapes with the keys and values
 // starting 0 or 16 bytes past a 64-byte boundary: NumPy places large arrays 16 bytes past
 // a page boundary, so that each 64-byte load of a key or value row spans two cache lines.

@@ -44,9 +44,11 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 	for j := ts; j < ts+tileKeys; j += blk {
 		pl.touchBlock(pl.k, items, j, blk)
 		for i := range items {
-			if it := &items[i]; on(it) {
-				kb, ks := tile(pl.k, pl.kDirect, sc.kt, it.rs.b, it.rs.kvh, j, j+blk, pl.D, pl.dp)
-				tk.transpose(&it.kt[j-ts], &kb[0], ks, pl.dp, blk)
+			it := &items[i]
+			// As in tileStep, blocks after the item's last visible key are not read.
+			if n := min(blk, visibleBlocks(ts, it.e)-(j-ts)); on(it) && n > 0 {
+				kb, ks := tile(pl.k, pl.kDirect, sc.kt, it.rs.b, it.rs.kvh, j, j+n, pl.D, pl.dp)
+				tk.transpose(&it.kt[j-ts], &kb[0], ks, pl.dp, n)
 			}
 		}
 	}

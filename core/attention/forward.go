@@ -376,9 +376,16 @@ func (pl *plan) runByChunk(g, nch, rows int, set func(int) rowSet) {
 			for ts := ca; ts < ce; ts += tileKeys {
 				pl.decodeTile(sc, items, ts)
 			}
+			if nch == 1 { // the only chunk: merging it into an empty state would copy it
+				for i := range items {
+					pl.finish(sc, items[i].st, items[i].rs)
+				}
+			}
 		}
 	})
-	pl.merge(cs, pl.B*g, rows, set)
+	if nch > 1 {
+		pl.merge(cs, pl.B*g, rows, set)
+	}
 	cs.release()
 }
 

@@ -77,8 +77,11 @@ func (pl *plan) tileStep(sc *scratch, tr itemRows, st state, rs rowSet, ts, a, e
 		}
 	} else {
 		p, pj, pr = sc.sr, 1, tileKeys
-		kb, ks := tile(pl.k, pl.kDirect, sc.kt, b, rs.kvh, ja, jb, pl.D, pl.dp)
-		tk.transpose(&sc.kt2[0], &kb[0], ks, pl.dp, nk)
+		// Only the 16-key blocks up to the last visible key are read: the scores of
+		// the others come from stale columns of kt2 and are all masked below.
+		kn := visibleBlocks(ja, pe)
+		kb, ks := tile(pl.k, pl.kDirect, sc.kt, b, rs.kvh, ja, ja+kn, pl.D, pl.dp)
+		tk.transpose(&sc.kt2[0], &kb[0], ks, pl.dp, kn)
 		tk.qkRows(&sc.sr[0], &tr.qt[0], &sc.kt2[0], pl.D, n)
 		pl.maskTile(sc, tr, rs, ja, jb, p, pj, pr)
 		for r := range n {
@@ -95,6 +98,12 @@ func (pl *plan) tileStep(sc *scratch, tr itemRows, st state, rs rowSet, ts, a, e
 	}
 	pl.rescaleRows(st, n, sc.alpha)
 	pl.accumRows(st, tr, n, sc.sr, ja, pa, pe, vb, vs)
+}
+
+// visibleBlocks returns how many keys from ja, a whole number of 16-key blocks, cover the
+// keys before pe (at most a tile).
+func visibleBlocks(ja, pe int) int {
+	return min(tileKeys, (max(pe-ja, 0)+15)&^15)
 }
 
 // rescaleRows multiplies the output of each row r < n of st (row by row) by alpha[r].
