@@ -32,6 +32,9 @@ func (pl *plan) packQT(sc *scratch, tr itemRows, rs rowSet) {
 		lo, hi := pl.keyRange(rs.b, i)
 		tr.lo[r], tr.hi[r] = max(lo, 0), min(hi, pl.Lk)
 	}
+	if n < 16 {
+		return // the row kernels (qkRows) read only the rows' own lanes
+	}
 	for t := range pl.D {
 		clear(tr.qt[t*lanes+n : (t+1)*lanes])
 	}
