@@ -113,10 +113,9 @@ func visibleBlocks(ja, pe int) int {
 func (pl *plan) rescaleRows(st state, n int, alpha []float32) {
 	for r := range n {
 		if al := alpha[r]; al != 1 {
-			o := st.o[r*pl.dvp : (r+1)*pl.dvp]
-			for d := range o {
-				o[d] *= al
-			}
+			// (o·al)/1 in the vector kernel: the bits of o[d] *= al, as division by 1
+			// is exact.
+			pl.kern.scaleDiv(st.o[r*pl.dvp:(r+1)*pl.dvp], al, 1)
 		}
 	}
 }
