@@ -48,8 +48,9 @@ type kernelSet struct {
 	// levels times x (see dotI4AVX512).
 	dotI4 func(xp []float32, w []byte, row *i4Row) float32
 	// dotI4Pair sets out0[m] = dotI4(xs[m*ld:], w0, row0) and out1[m] = dotI4(xs[m*ld:],
-	// w1, row1) for m < len(out0) = len(out1), bit for bit; paths may load each block of
-	// x once for both weight rows and decode each weight block once for two rows of x.
+	// w1, row1) for m < len(out0) = len(out1), bit for bit; paths may use each block of
+	// x for both weight rows in one pass and decode each weight block once for two rows
+	// of x.
 	dotI4Pair func(xs []float32, ld int, w0, w1 []byte, row0, row1 *i4Row, out0, out1 []float32)
 	// dotI4Run, where a path has it (nil elsewhere), sets out[i] to dotI4(xp, w_i, row_i)
 	// bit for bit for the len(out) consecutive weight rows of run (see i4Run), in one

@@ -195,7 +195,7 @@ func dotI4AVX512(xp []float32, w []byte, row *i4Row) float32 {
 }
 
 // dotI4PairAVX512 runs the two-by-two block kernels on pairs of x rows (each x block
-// loaded once for both weight rows, each weight block decoded once for both x rows),
+// used by both weight rows in one pass, each weight block decoded once for both x rows),
 // then any last x row through dotI4AVX512. Weight rows of different formats or lengths
 // go one at a time.
 func dotI4PairAVX512(xs []float32, ld int, w0, w1 []byte, row0, row1 *i4Row, out0, out1 []float32) {

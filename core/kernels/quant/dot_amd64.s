@@ -867,8 +867,9 @@ rsum:
 // func dotI4BlkSym2x2AVX512Asm(xp *float32, ld int, w, w2 *byte, s, s2 *float32, nblk int, gs *i4Groups, levels *[16]float32, out *[4]float32)
 //
 // dotI4BlkRunAVX512Asm without offsets for two weight rows (w, s and w2, s2) against two x rows (xp and
-// xp+ld, ld in bytes), each weight block decoded once and each x block loaded once for
-// both rows; out = {(w, x0), (w, x1), (w2, x0), (w2, x1)}, each with the one-row
+// xp+ld, ld in bytes), each weight block decoded once for both x rows and each x block
+// used by both weight rows in the same pass (from L1: loading it once into a register
+// measured no faster); out = {(w, x0), (w, x1), (w2, x0), (w2, x1)}, each with the one-row
 // kernel's bits. Registers: Z0/Z1 and Z16/Z17 the lane sums of w and w2, Z12/Z13 their
 // scales.
 TEXT ·dotI4BlkSym2x2AVX512Asm(SB), NOSPLIT, $0-80

@@ -75,8 +75,8 @@ func Int8Linear(x, q, scales tensor.Tensor, zeros, bias *tensor.Tensor, y tensor
 			m := 0
 			if pairs && r+1 < hi {
 				// Two weight rows against two rows of x at a time: each weight block is
-				// dequantized once for both rows of x, each x block loaded once for both
-				// weight rows.
+				// dequantized once for both rows of x, each x block used by both weight
+				// rows in one pass.
 				w1, s1, z1 := row(r + 1)
 				for ; m+2 <= job.rows; m += 2 {
 					ks.dotI8Pair((*xs)[m*in:], in, w0, w1, s0, s1, z0, z1, o)
