@@ -39,7 +39,7 @@ var avx2Kernels = kernelSet{
 	dotU8:     dotU8AVX2,
 	prepI4:    prepI4Blocks,
 	dotI4:     dotI4AVX2,
-	dotI4Pair: dotI4PairOf(dotI4AVX2),
+	dotI4Pair: dotI4PairAVX2,
 	dotI4Run:  dotI4RunAVX2,
 	widenF16:  widenF16Best(),
 	widenBF16: widenBF16AVX2,
@@ -308,6 +308,36 @@ func dotI4AVX2(xp []float32, w []byte, row *i4Row) float32 {
 	return dotI4RestGo(xp, w, row, sum)
 }
 
+// dotI4PairAVX2 runs each weight row through the AVX2 pair kernel on pairs of x rows
+// (each half block of weights decoded once for both), then any last x row through
+// dotI4AVX2: the bits of dotI4AVX2 for every output.
+func dotI4PairAVX2(xs []float32, ld int, w0, w1 []byte, row0, row1 *i4Row, out0, out1 []float32) {
+	m := 0
+	for ; m+2 <= len(out0); m += 2 {
+		xp := xs[m*ld:]
+		out0[m], out0[m+1] = dotI4TwoAVX2(xp, ld, w0, row0)
+		out1[m], out1[m+1] = dotI4TwoAVX2(xp, ld, w1, row1)
+	}
+	for ; m < len(out0); m++ {
+		out0[m], out1[m] = dotI4AVX2(xs[m*ld:], w0, row0), dotI4AVX2(xs[m*ld:], w1, row1)
+	}
+}
+
+// dotI4TwoAVX2 returns dotI4AVX2(xp, w, row) and dotI4AVX2(xp[ld:], w, row).
+func dotI4TwoAVX2(xp []float32, ld int, w []byte, row *i4Row) (float32, float32) {
+	var o [2]float32
+	if nb := len(w) / 64; nb > 0 {
+		_, c := blockParams(row, nb)
+		_ = xp[ld+len(w)*2+16*nb-1]
+		cp := unsafe.Pointer(nil)
+		if c != nil {
+			cp = unsafe.Pointer(&c[0])
+		}
+		dotI4BlkPairAVX2Asm(&xp[0], &xp[2*len(w)], 4*ld, unsafe.Pointer(&w[0]), unsafe.Pointer(&row.s[0]), cp, nb, &blockGroupsY[row.shift], &o)
+	}
+	return dotI4RestGo(xp, w, row, o[0]), dotI4RestGo(xp[ld:], w, row, o[1])
+}
+
 // dotI4RestGo adds to sum the blocks of 32 after the last whole block of 128 (at most
 // three, in permute32's layout), each weight dequantized exactly and its product added
 // in order: the AVX2 path's tail.
@@ -388,6 +418,9 @@ func dotI4BlkSym2x2AVX512Asm(xp *float32, ld int, w, w2 *byte, s, s2 *float32, n
 
 //go:noescape
 func dotI4BlkOff2x2AVX512Asm(xp *float32, ld, in int, w, w2 *byte, s, s2, c, c2 *float32, nblk int, gs *i4Groups, levels *[16]float32, out *[4]float32)
+
+//go:noescape
+func dotI4BlkPairAVX2Asm(xp, sx *float32, ld int, w, s, c unsafe.Pointer, nblk int, gs *i4GroupsY, out *[2]float32)
 
 //go:noescape
 func dotI4BlkRunAVX2Asm(xp, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4GroupsY, out *float32, rows int)

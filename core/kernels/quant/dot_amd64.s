@@ -667,6 +667,119 @@ ysum:
 	VZEROUPPER
 	RET
 
+// I4Y_DOT2(NIB, XH) is I4Y_DOT for two rows of x at once, the second DX bytes after the
+// first: each half is decoded once, and Y8 and Y2 receive the lane sums of the two rows,
+// each with I4Y_DOT's operations in I4Y_DOT's order (chains Y8, Y9 and Y2, Y3).
+#define I4Y_DOT2(NIB, XH) \
+	VMOVDQU     (SI), Y0; \
+	NIB(0, Y0, Y1); \
+	VMULPS      XH(DI), Y1, Y8; \
+	VMULPS      XH(DI)(DX*1), Y1, Y2; \
+	NIB(1, Y0, Y1); \
+	VMULPS      XH+64(DI), Y1, Y9; \
+	VMULPS      XH+64(DI)(DX*1), Y1, Y3; \
+	NIB(2, Y0, Y1); \
+	VFMADD231PS XH+128(DI), Y1, Y8; \
+	VFMADD231PS XH+128(DI)(DX*1), Y1, Y2; \
+	NIB(3, Y0, Y1); \
+	VFMADD231PS XH+192(DI), Y1, Y9; \
+	VFMADD231PS XH+192(DI)(DX*1), Y1, Y3; \
+	NIB(4, Y0, Y1); \
+	VFMADD231PS XH+256(DI), Y1, Y8; \
+	VFMADD231PS XH+256(DI)(DX*1), Y1, Y2; \
+	NIB(5, Y0, Y1); \
+	VFMADD231PS XH+320(DI), Y1, Y9; \
+	VFMADD231PS XH+320(DI)(DX*1), Y1, Y3; \
+	NIB(6, Y0, Y1); \
+	VFMADD231PS XH+384(DI), Y1, Y8; \
+	VFMADD231PS XH+384(DI)(DX*1), Y1, Y2; \
+	NIB(7, Y0, Y1); \
+	VFMADD231PS XH+448(DI), Y1, Y9; \
+	VFMADD231PS XH+448(DI)(DX*1), Y1, Y3; \
+	VADDPS      Y9, Y8, Y8; \
+	VADDPS      Y3, Y2, Y2
+
+// I4Y_BLOCK2(NIB) is I4Y_BLOCK for two rows of x: lane sums Y4 and Y5.
+#define I4Y_BLOCK2(NIB) \
+	VMASKMOVPS  (R9), Y12, Y3; \
+	VPERMPS     Y3, Y14, Y10; \
+	VPERMPS     Y3, Y13, Y11; \
+	I4Y_DOT2(NIB, 0); \
+	VFMADD231PS Y8, Y10, Y4; \
+	VFMADD231PS Y2, Y10, Y5; \
+	ADDQ        $32, SI; \
+	I4Y_DOT2(NIB, 32); \
+	VFMADD231PS Y8, Y11, Y4; \
+	VFMADD231PS Y2, Y11, Y5; \
+	ADDQ        $32, SI; \
+	ADDQ        $512, DI; \
+	ADDQ        R11, R9
+
+// func dotI4BlkPairAVX2Asm(xp, sx *float32, ld int, w, s, c unsafe.Pointer, nblk int, gs *i4GroupsY, out *[2]float32)
+//
+// dotI4BlkRunAVX2Asm for one weight row (rows = 1) against two rows of x, the second ld
+// bytes after the first (its lane sums too): out[m] gets the one-row kernel's bits for
+// row m of x. Each half block of weights is decoded once for both rows.
+TEXT ·dotI4BlkPairAVX2Asm(SB), NOSPLIT, $0-72
+	MOVQ         xp+0(FP), DI
+	MOVQ         sx+8(FP), R12
+	MOVQ         ld+16(FP), DX
+	MOVQ         w+24(FP), SI
+	MOVQ         s+32(FP), R9
+	MOVQ         c+40(FP), R10
+	MOVQ         nblk+48(FP), CX
+	MOVQ         gs+56(FP), AX
+	VMOVDQU      (AX), Y14
+	VMOVDQU      32(AX), Y13
+	VMOVDQU      64(AX), Y12
+	MOVQ         96(AX), R11
+	MOVL         $15, AX
+	MOVQ         AX, X15
+	VPBROADCASTD X15, Y15
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	TESTQ        R10, R10
+	JZ           psym
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+
+poff:
+	VMASKMOVPS  (R10), Y12, Y3
+	VPERMPS     Y3, Y14, Y1
+	VPERMPS     Y3, Y13, Y3
+	VFMADD231PS (R12), Y1, Y6
+	VFMADD231PS 32(R12), Y3, Y6
+	VFMADD231PS (R12)(DX*1), Y1, Y7
+	VFMADD231PS 32(R12)(DX*1), Y3, Y7
+	ADDQ        R11, R10
+	ADDQ        $64, R12
+	I4Y_BLOCK2(I4Y_UNSIGNED)
+	DECQ        CX
+	JNZ         poff
+	MOVQ        out+64(FP), AX
+	VADDPS      Y6, Y4, Y0
+	HSUM_Y0
+	VMOVSS      X0, (AX)
+	VADDPS      Y7, Y5, Y0
+	HSUM_Y0
+	VMOVSS      X0, 4(AX)
+	VZEROUPPER
+	RET
+
+psym:
+	I4Y_BLOCK2(I4Y_SIGNED)
+	DECQ    CX
+	JNZ     psym
+	MOVQ    out+64(FP), AX
+	VMOVAPS Y4, Y0
+	HSUM_Y0
+	VMOVSS  X0, (AX)
+	VMOVAPS Y5, Y0
+	HSUM_Y0
+	VMOVSS  X0, 4(AX)
+	VZEROUPPER
+	RET
+
 // func widenF16AVX2Asm(dst *float32, src *uint16, n int)
 //
 //	for i := 0; i < n; i++ { dst[i] = F16ToF32(src[i]) }   // n a multiple of 8 (F16C)
