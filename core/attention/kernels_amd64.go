@@ -13,7 +13,7 @@ var (
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
 			mergeLanes: mergeLanesAVX512}}
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, scaleDiv: scaleDivAVX2,
-		scores2: pairScores(scoresAVX2), accum2: pairAccum(accumAVX2), accum4: quadAccum(accumAVX2), axpyRows: axpyRowsAVX2,
+		scores2: pairScores(scoresAVX2), accum2: pairAccum(accumAVX2), accum4: accum4AVX2Go, axpyRows: axpyRowsAVX2,
 		axpyRows2: axpyRows2AVX2,
 		tiles: &tileKernels{qk: qkTileAVX2, softmax: softmaxTileAVX2, pv: pvTileAVX2,
 			transpose: transposeTileAVX2, qkRows: qkRowsAVX2, softmaxRow: softmaxRowAVX2,
@@ -46,6 +46,15 @@ func accum2AVX512(o1, o2, p1, p2, v []float32, vs int)
 
 //go:noescape
 func accum4AVX512(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int)
+
+//go:noescape
+func accum4AVX2(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int)
+
+// accum4AVX2Go checks the bounds the assembly relies on, as accum4AVX512Go does.
+func accum4AVX2Go(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int) {
+	_, _, _ = o[3*ldo:3*ldo+dv], p[3*ldp:3*ldp+n], v[:max(0, n-1)*vs+dv]
+	accum4AVX2(o, ldo, dv, p, ldp, n, v, vs)
+}
 
 // accum4AVX512Go checks the bounds the assembly relies on (the last rows of o and p, and
 // the values, lie within the slices) before calling it.

@@ -406,6 +406,83 @@ done:
 	VZEROUPPER
 	RET
 
+// func accum4AVX2(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int)
+// accumAVX2(o[r*ldo:r*ldo+dv], p[r*ldp:r*ldp+n], v, vs) for the four rows r < 4, dv a
+// multiple of 16: each value row is loaded once for the four outputs, and every o
+// element gets accumAVX2's bits (one FMA per key, in increasing j). Blocks of 2 vectors
+// keep the 8 sums in Y0-Y7, the four probabilities in Y8-Y11 and the values in Y12, Y13.
+TEXT ·accum4AVX2(SB), NOSPLIT, $0-112
+	MOVQ o_base+0(FP), DI
+	MOVQ ldo+24(FP), R14
+	SHLQ $2, R14
+	MOVQ dv+32(FP), DX
+	SHLQ $2, DX
+	MOVQ p_base+40(FP), SI
+	MOVQ n+72(FP), CX
+	MOVQ ldp+64(FP), R8
+	SHLQ $2, R8
+	LEAQ (SI)(R8*2), R10
+	LEAQ (R10)(R8*1), AX
+	ADDQ SI, R8
+	MOVQ v_base+80(FP), R13
+	MOVQ vs+104(FP), R9
+	SHLQ $2, R9
+	LEAQ (DI)(R14*2), BX
+	ADDQ R14, BX
+	TESTQ CX, CX
+	JLE q4ydone
+
+q4yblk:
+	CMPQ DX, $64
+	JLT q4ydone
+	VMOVUPS 0(DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 0(DI)(R14*1), Y2
+	VMOVUPS 32(DI)(R14*1), Y3
+	VMOVUPS 0(DI)(R14*2), Y4
+	VMOVUPS 32(DI)(R14*2), Y5
+	VMOVUPS 0(BX), Y6
+	VMOVUPS 32(BX), Y7
+	MOVQ R13, R11
+	XORQ R12, R12
+
+q4yj:
+	VBROADCASTSS (SI)(R12*4), Y8
+	VBROADCASTSS (R8)(R12*4), Y9
+	VBROADCASTSS (R10)(R12*4), Y10
+	VBROADCASTSS (AX)(R12*4), Y11
+	VMOVUPS (R11), Y12
+	VMOVUPS 32(R11), Y13
+	VFMADD231PS Y12, Y8, Y0
+	VFMADD231PS Y12, Y9, Y2
+	VFMADD231PS Y12, Y10, Y4
+	VFMADD231PS Y12, Y11, Y6
+	VFMADD231PS Y13, Y8, Y1
+	VFMADD231PS Y13, Y9, Y3
+	VFMADD231PS Y13, Y10, Y5
+	VFMADD231PS Y13, Y11, Y7
+	ADDQ R9, R11
+	INCQ R12
+	CMPQ R12, CX
+	JLT q4yj
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 0(DI)(R14*1)
+	VMOVUPS Y3, 32(DI)(R14*1)
+	VMOVUPS Y4, 0(DI)(R14*2)
+	VMOVUPS Y5, 32(DI)(R14*2)
+	VMOVUPS Y6, 0(BX)
+	VMOVUPS Y7, 32(BX)
+	ADDQ $64, DI
+	ADDQ $64, BX
+	ADDQ $64, R13
+	SUBQ $64, DX
+	JMP q4yblk
+
+q4ydone:
+	VZEROUPPER
+	RET
+
 // func axpyRowsAVX2(dst []float32, ld int, a, x []float32)
 // for j := range a { for d := range x { dst[j*ld+d] += a[j]*x[d] } }, one FMA per
 // element; len(x) is a multiple of 16.
