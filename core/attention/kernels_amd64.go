@@ -13,7 +13,7 @@ var (
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
 			mergeLanes: mergeLanesAVX512}}
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, scaleDiv: scaleDivAVX2,
-		scores2: pairScores(scoresAVX2), accum2: pairAccum(accumAVX2), accum4: accum4AVX2Go, axpyRows: axpyRowsAVX2,
+		scores2: pairScores(scoresAVX2), accum2: accum2AVX2, accum4: accum4AVX2Go, axpyRows: axpyRowsAVX2,
 		axpyRows2: axpyRows2AVX2,
 		tiles: &tileKernels{qk: qkTileAVX2, softmax: softmaxTileAVX2, pv: pvTileAVX2,
 			transpose: transposeTileAVX2, qkRows: qkRowsAVX2, softmaxRow: softmaxRowAVX2,
@@ -46,6 +46,9 @@ func accum2AVX512(o1, o2, p1, p2, v []float32, vs int)
 
 //go:noescape
 func accum4AVX512(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int)
+
+//go:noescape
+func accum2AVX2(o1, o2, p1, p2, v []float32, vs int)
 
 //go:noescape
 func accum4AVX2(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int)

@@ -406,6 +406,109 @@ done:
 	VZEROUPPER
 	RET
 
+// func accum2AVX2(o1, o2, p1, p2, v []float32, vs int)
+// accumAVX2(o1, p1, v, vs) and accumAVX2(o2, p2, v, vs) at once (len(p1) == len(p2),
+// len(o1) == len(o2), a multiple of 16): each value row is loaded once for both outputs;
+// every o element gets accumAVX2's bits. Blocks of 4 vectors keep the 8 sums in Y0-Y7,
+// the two probabilities in Y8, Y9 and the values in Y10-Y13.
+TEXT ·accum2AVX2(SB), NOSPLIT, $0-128
+	MOVQ o1_base+0(FP), DI
+	MOVQ o2_base+24(FP), R14
+	MOVQ o1_len+8(FP), DX
+	SHLQ $2, DX
+	MOVQ p1_base+48(FP), SI
+	MOVQ p2_base+72(FP), R13
+	MOVQ p1_len+56(FP), CX
+	MOVQ v_base+96(FP), BX
+	MOVQ vs+120(FP), R9
+	SHLQ $2, R9
+	TESTQ CX, CX
+	JLE p2ydone
+
+p2yblk4:
+	CMPQ DX, $128
+	JLT p2yblk2
+	VMOVUPS 0(DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VMOVUPS 0(R14), Y4
+	VMOVUPS 32(R14), Y5
+	VMOVUPS 64(R14), Y6
+	VMOVUPS 96(R14), Y7
+	MOVQ BX, R11
+	XORQ R12, R12
+
+p2yj4:
+	VBROADCASTSS (SI)(R12*4), Y8
+	VBROADCASTSS (R13)(R12*4), Y9
+	VMOVUPS 0(R11), Y10
+	VMOVUPS 32(R11), Y11
+	VMOVUPS 64(R11), Y12
+	VMOVUPS 96(R11), Y13
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y10, Y9, Y4
+	VFMADD231PS Y11, Y8, Y1
+	VFMADD231PS Y11, Y9, Y5
+	VFMADD231PS Y12, Y8, Y2
+	VFMADD231PS Y12, Y9, Y6
+	VFMADD231PS Y13, Y8, Y3
+	VFMADD231PS Y13, Y9, Y7
+	ADDQ R9, R11
+	INCQ R12
+	CMPQ R12, CX
+	JLT p2yj4
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS Y4, 0(R14)
+	VMOVUPS Y5, 32(R14)
+	VMOVUPS Y6, 64(R14)
+	VMOVUPS Y7, 96(R14)
+	ADDQ $128, DI
+	ADDQ $128, R14
+	ADDQ $128, BX
+	SUBQ $128, DX
+	JMP p2yblk4
+
+p2yblk2:
+	CMPQ DX, $64
+	JLT p2ydone
+	VMOVUPS 0(DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 0(R14), Y4
+	VMOVUPS 32(R14), Y5
+	MOVQ BX, R11
+	XORQ R12, R12
+
+p2yj2:
+	VBROADCASTSS (SI)(R12*4), Y8
+	VBROADCASTSS (R13)(R12*4), Y9
+	VMOVUPS 0(R11), Y10
+	VMOVUPS 32(R11), Y11
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y10, Y9, Y4
+	VFMADD231PS Y11, Y8, Y1
+	VFMADD231PS Y11, Y9, Y5
+	ADDQ R9, R11
+	INCQ R12
+	CMPQ R12, CX
+	JLT p2yj2
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y4, 0(R14)
+	VMOVUPS Y5, 32(R14)
+	ADDQ $64, DI
+	ADDQ $64, R14
+	ADDQ $64, BX
+	SUBQ $64, DX
+	JMP p2yblk2
+
+p2ydone:
+	VZEROUPPER
+	RET
+
 // func accum4AVX2(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int)
 // accumAVX2(o[r*ldo:r*ldo+dv], p[r*ldp:r*ldp+n], v, vs) for the four rows r < 4, dv a
 // multiple of 16: each value row is loaded once for the four outputs, and every o
