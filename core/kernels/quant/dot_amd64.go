@@ -36,6 +36,7 @@ var avx2Kernels = kernelSet{
 	i4XLen:    blockXLen,
 	prepXI4:   prepXBlocks,
 	dotI8:     dotI8AVX2,
+	dotI8Pair: dotI8PairAVX2,
 	dotU8:     dotU8AVX2,
 	prepI4:    prepI4Blocks,
 	dotI4:     dotI4AVX2,
@@ -99,6 +100,18 @@ func dotI8AVX2(x []float32, q []int8, s float32, z int32) float32 {
 		sum = dotI8AVX2Asm(&x[0], &q[0], n, s, z)
 	}
 	return sum + dotI8Generic(x[n:], q[n:], s, z)
+}
+
+// dotI8PairAVX2 sets out = {(w0, x0), (w0, x1), (w1, x0), (w1, x1)} as dotI8AVX2
+// computes each, for x0 = x[:len(w0)] and x1 = x[ld:], dequantizing each weight block
+// once for both rows of x.
+func dotI8PairAVX2(x []float32, ld int, w0, w1 []int8, s0, s1 float32, z0, z1 int32, out []float32) {
+	_, _, _ = x[ld+len(w0)-1], w1[len(w0)-1], out[3]
+	var o [2]float32
+	dotI8TwoAVX2Asm(&x[0], 4*ld, &w0[0], len(w0), s0, z0, &o)
+	out[0], out[1] = o[0], o[1]
+	dotI8TwoAVX2Asm(&x[0], 4*ld, &w1[0], len(w0), s1, z1, &o)
+	out[2], out[3] = o[0], o[1]
 }
 
 func dotU8AVX512(x []float32, q []byte, s, b []float32, shift uint) float32 {
@@ -418,6 +431,9 @@ func dotI4BlkSym2x2AVX512Asm(xp *float32, ld int, w, w2 *byte, s, s2 *float32, n
 
 //go:noescape
 func dotI4BlkOff2x2AVX512Asm(xp *float32, ld, in int, w, w2 *byte, s, s2, c, c2 *float32, nblk int, gs *i4Groups, levels *[16]float32, out *[4]float32)
+
+//go:noescape
+func dotI8TwoAVX2Asm(x *float32, ldx int, q *int8, n int, s float32, z int32, out *[2]float32)
 
 //go:noescape
 func dotI4BlkPairAVX2Asm(xp, sx *float32, ld int, w, s, c unsafe.Pointer, nblk int, gs *i4GroupsY, out *[2]float32)

@@ -280,6 +280,92 @@ i8y_done:
 	VZEROUPPER
 	RET
 
+// func dotI8TwoAVX2Asm(x *float32, ldx int, q *int8, n int, s float32, z int32, out *[2]float32)
+//
+// dotI8AVX2Asm against two rows of x (x and x+ldx, ldx in bytes): out[m] gets the
+// one-row kernel's bits for row m; each weight block is dequantized once for both.
+// Accumulators Y0-Y3 (row 0) and Y8-Y11 (row 1), weights Y4-Y7.
+TEXT ·dotI8TwoAVX2Asm(SB), NOSPLIT, $0-48
+	MOVQ         x+0(FP), DI
+	MOVQ         ldx+8(FP), DX
+	MOVQ         q+16(FP), SI
+	MOVQ         n+24(FP), CX
+	VBROADCASTSS s+32(FP), Y14
+	MOVL         z+36(FP), AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	VXORPS       Y0, Y0, Y0
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	VXORPS       Y10, Y10, Y10
+	VXORPS       Y11, Y11, Y11
+
+i8t_step:
+	CMPQ        CX, $32
+	JLT         i8t_block
+	VPMOVSXBD   (SI), Y4
+	VPMOVSXBD   8(SI), Y5
+	VPMOVSXBD   16(SI), Y6
+	VPMOVSXBD   24(SI), Y7
+	VPSUBD      Y15, Y4, Y4
+	VPSUBD      Y15, Y5, Y5
+	VPSUBD      Y15, Y6, Y6
+	VPSUBD      Y15, Y7, Y7
+	VCVTDQ2PS   Y4, Y4
+	VCVTDQ2PS   Y5, Y5
+	VCVTDQ2PS   Y6, Y6
+	VCVTDQ2PS   Y7, Y7
+	VMULPS      Y14, Y4, Y4
+	VMULPS      Y14, Y5, Y5
+	VMULPS      Y14, Y6, Y6
+	VMULPS      Y14, Y7, Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	VFMADD231PS (DI)(DX*1), Y4, Y8
+	VFMADD231PS 32(DI)(DX*1), Y5, Y9
+	VFMADD231PS 64(DI)(DX*1), Y6, Y10
+	VFMADD231PS 96(DI)(DX*1), Y7, Y11
+	ADDQ        $32, SI
+	ADDQ        $128, DI
+	SUBQ        $32, CX
+	JMP         i8t_step
+
+i8t_block:
+	CMPQ        CX, $16
+	JLT         i8t_done
+	VPMOVSXBD   (SI), Y4
+	VPMOVSXBD   8(SI), Y5
+	VPSUBD      Y15, Y4, Y4
+	VPSUBD      Y15, Y5, Y5
+	VCVTDQ2PS   Y4, Y4
+	VCVTDQ2PS   Y5, Y5
+	VMULPS      Y14, Y4, Y4
+	VMULPS      Y14, Y5, Y5
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS (DI)(DX*1), Y4, Y8
+	VFMADD231PS 32(DI)(DX*1), Y5, Y9
+
+i8t_done:
+	MOVQ   out+40(FP), AX
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	HSUM_Y0
+	VMOVSS X0, (AX)
+	VADDPS Y9, Y8, Y0
+	VADDPS Y11, Y10, Y2
+	VADDPS Y2, Y0, Y0
+	HSUM_Y0
+	VMOVSS X0, 4(AX)
+	VZEROUPPER
+	RET
+
 // func dotU8AVX512Asm(x *float32, q *byte, s, b *float32, n int, shift uint) float32
 //
 //	for j := 0; j < n; j++ {
