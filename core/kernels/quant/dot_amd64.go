@@ -36,6 +36,7 @@ var avx2Kernels = kernelSet{
 	i4XLen:    blockXLen,
 	prepXI4:   prepXBlocks,
 	dotI8:     dotI8AVX2,
+	dotI8Run:  dotI8RunAVX2,
 	dotI8Pair: dotI8PairAVX2,
 	dotU8:     dotU8AVX2,
 	prepI4:    prepI4Blocks,
@@ -97,9 +98,15 @@ func dotI8AVX2(x []float32, q []int8, s float32, z int32) float32 {
 	n := len(q) &^ 15
 	var sum float32
 	if n > 0 {
-		sum = dotI8AVX2Asm(&x[0], &q[0], n, s, z)
+		dotI8RunAVX2Asm(&x[0], unsafe.Pointer(&q[0]), n, &s, &z, &sum, 1)
 	}
 	return sum + dotI8Generic(x[n:], q[n:], s, z)
+}
+
+// dotI8RunAVX2 is dotI8AVX2 for len(out) consecutive rows in one call.
+func dotI8RunAVX2(x []float32, q unsafe.Pointer, in int, s []float32, z []int32, out []float32) {
+	_, _, _ = x[in-1], s[len(out)-1], z[len(out)-1]
+	dotI8RunAVX2Asm(&x[0], q, in, &s[0], &z[0], &out[0], len(out))
 }
 
 // dotI8PairAVX2 sets out = {(w0, x0), (w0, x1), (w1, x0), (w1, x1)} as dotI8AVX2
@@ -409,7 +416,7 @@ func widenBF16AVX2(dst []float32, src []uint16) {
 func dotI8RunAVX512Asm(x *float32, q unsafe.Pointer, n int, s *float32, z *int32, out *float32, rows int)
 
 //go:noescape
-func dotI8AVX2Asm(x *float32, q *int8, n int, s float32, z int32) float32
+func dotI8RunAVX2Asm(x *float32, q unsafe.Pointer, n int, s *float32, z *int32, out *float32, rows int)
 
 //go:noescape
 func dotU8AVX512Asm(x *float32, q *byte, s, b *float32, n int, shift uint) float32

@@ -210,20 +210,26 @@ p22_done:
 	VZEROUPPER
 	RET
 
-// func dotI8AVX2Asm(x *float32, q *int8, n int, s float32, z int32) float32
+// func dotI8RunAVX2Asm(x *float32, q unsafe.Pointer, n int, s *float32, z *int32, out *float32, rows int)
 //
-//	for j := 0; j < n; j++ { sum += x[j] * (float32(int32(q[j])-z) * s) }
+//	for i := 0; i < rows; i++ {  // row i of q at q + i*n
+//		for j := 0; j < n; j++ { out[i] += x[j] * (float32(int32(q[i*n+j])-z[i]) * s[i]) }
+//	}
 //
-// n is a multiple of 16. Accumulator k takes the k-th 8 elements of each 32-element
+// n is a multiple of 16; a row's sum starts at zero. Accumulator k takes the k-th 8 elements of each 32-element
 // step; a last 16-element block goes to accumulators 0 and 1; added as (0+1)+(2+3).
-TEXT ·dotI8AVX2Asm(SB), NOSPLIT, $0-36
-	MOVQ         x+0(FP), DI
+TEXT ·dotI8RunAVX2Asm(SB), NOSPLIT, $0-56
 	MOVQ         q+8(FP), SI
+	MOVQ         s+24(FP), R8
+	MOVQ         z+32(FP), R9
+	MOVQ         out+40(FP), R10
+	MOVQ         rows+48(FP), R11
+
+i8y_row:
+	MOVQ         x+0(FP), DI
 	MOVQ         n+16(FP), CX
-	VBROADCASTSS s+24(FP), Y14
-	MOVL         z+28(FP), AX
-	VMOVD        AX, X15
-	VPBROADCASTD X15, Y15
+	VBROADCASTSS (R8), Y14
+	VPBROADCASTD (R9), Y15
 	VXORPS       Y0, Y0, Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
@@ -270,19 +276,25 @@ i8y_block:
 	VMULPS      Y14, Y5, Y5
 	VFMADD231PS (DI), Y4, Y0
 	VFMADD231PS 32(DI), Y5, Y1
+	ADDQ        $16, SI
 
 i8y_done:
 	VADDPS Y1, Y0, Y0
 	VADDPS Y3, Y2, Y2
 	VADDPS Y2, Y0, Y0
 	HSUM_Y0
-	VMOVSS X0, ret+32(FP)
+	VMOVSS X0, (R10)
+	ADDQ   $4, R8
+	ADDQ   $4, R9
+	ADDQ   $4, R10
+	DECQ   R11
+	JNZ    i8y_row
 	VZEROUPPER
 	RET
 
 // func dotI8TwoAVX2Asm(x *float32, ldx int, q *int8, n int, s float32, z int32, out *[2]float32)
 //
-// dotI8AVX2Asm against two rows of x (x and x+ldx, ldx in bytes): out[m] gets the
+// dotI8RunAVX2Asm (one weight row) against two rows of x (x and x+ldx, ldx in bytes): out[m] gets the
 // one-row kernel's bits for row m; each weight block is dequantized once for both.
 // Accumulators Y0-Y3 (row 0) and Y8-Y11 (row 1), weights Y4-Y7.
 TEXT ·dotI8TwoAVX2Asm(SB), NOSPLIT, $0-48
