@@ -210,6 +210,37 @@ p22_done:
 	VZEROUPPER
 	RET
 
+// I8Y_W4 dequantizes the 32 int8 weights at (SI) into Y4-Y7 for the AVX2 int8 kernels:
+// sign extend, subtract the zero point (Y15), convert, multiply by the scale (Y14).
+#define I8Y_W4 \
+	VPMOVSXBD (SI), Y4; \
+	VPMOVSXBD 8(SI), Y5; \
+	VPMOVSXBD 16(SI), Y6; \
+	VPMOVSXBD 24(SI), Y7; \
+	VPSUBD    Y15, Y4, Y4; \
+	VPSUBD    Y15, Y5, Y5; \
+	VPSUBD    Y15, Y6, Y6; \
+	VPSUBD    Y15, Y7, Y7; \
+	VCVTDQ2PS Y4, Y4; \
+	VCVTDQ2PS Y5, Y5; \
+	VCVTDQ2PS Y6, Y6; \
+	VCVTDQ2PS Y7, Y7; \
+	VMULPS    Y14, Y4, Y4; \
+	VMULPS    Y14, Y5, Y5; \
+	VMULPS    Y14, Y6, Y6; \
+	VMULPS    Y14, Y7, Y7
+
+// I8Y_W2 is I8Y_W4 for the 16 weights at (SI), into Y4 and Y5.
+#define I8Y_W2 \
+	VPMOVSXBD (SI), Y4; \
+	VPMOVSXBD 8(SI), Y5; \
+	VPSUBD    Y15, Y4, Y4; \
+	VPSUBD    Y15, Y5, Y5; \
+	VCVTDQ2PS Y4, Y4; \
+	VCVTDQ2PS Y5, Y5; \
+	VMULPS    Y14, Y4, Y4; \
+	VMULPS    Y14, Y5, Y5
+
 // func dotI8RunAVX2Asm(x *float32, q unsafe.Pointer, n int, s *float32, z *int32, out *float32, rows int)
 //
 //	for i := 0; i < rows; i++ {  // row i of q at q + i*n
@@ -238,22 +269,7 @@ i8y_row:
 i8y_step:
 	CMPQ        CX, $32
 	JLT         i8y_block
-	VPMOVSXBD   (SI), Y4
-	VPMOVSXBD   8(SI), Y5
-	VPMOVSXBD   16(SI), Y6
-	VPMOVSXBD   24(SI), Y7
-	VPSUBD      Y15, Y4, Y4
-	VPSUBD      Y15, Y5, Y5
-	VPSUBD      Y15, Y6, Y6
-	VPSUBD      Y15, Y7, Y7
-	VCVTDQ2PS   Y4, Y4
-	VCVTDQ2PS   Y5, Y5
-	VCVTDQ2PS   Y6, Y6
-	VCVTDQ2PS   Y7, Y7
-	VMULPS      Y14, Y4, Y4
-	VMULPS      Y14, Y5, Y5
-	VMULPS      Y14, Y6, Y6
-	VMULPS      Y14, Y7, Y7
+	I8Y_W4
 	VFMADD231PS (DI), Y4, Y0
 	VFMADD231PS 32(DI), Y5, Y1
 	VFMADD231PS 64(DI), Y6, Y2
@@ -266,14 +282,7 @@ i8y_step:
 i8y_block:
 	CMPQ        CX, $16
 	JLT         i8y_done
-	VPMOVSXBD   (SI), Y4
-	VPMOVSXBD   8(SI), Y5
-	VPSUBD      Y15, Y4, Y4
-	VPSUBD      Y15, Y5, Y5
-	VCVTDQ2PS   Y4, Y4
-	VCVTDQ2PS   Y5, Y5
-	VMULPS      Y14, Y4, Y4
-	VMULPS      Y14, Y5, Y5
+	I8Y_W2
 	VFMADD231PS (DI), Y4, Y0
 	VFMADD231PS 32(DI), Y5, Y1
 	ADDQ        $16, SI
@@ -318,22 +327,7 @@ TEXT ·dotI8TwoAVX2Asm(SB), NOSPLIT, $0-48
 i8t_step:
 	CMPQ        CX, $32
 	JLT         i8t_block
-	VPMOVSXBD   (SI), Y4
-	VPMOVSXBD   8(SI), Y5
-	VPMOVSXBD   16(SI), Y6
-	VPMOVSXBD   24(SI), Y7
-	VPSUBD      Y15, Y4, Y4
-	VPSUBD      Y15, Y5, Y5
-	VPSUBD      Y15, Y6, Y6
-	VPSUBD      Y15, Y7, Y7
-	VCVTDQ2PS   Y4, Y4
-	VCVTDQ2PS   Y5, Y5
-	VCVTDQ2PS   Y6, Y6
-	VCVTDQ2PS   Y7, Y7
-	VMULPS      Y14, Y4, Y4
-	VMULPS      Y14, Y5, Y5
-	VMULPS      Y14, Y6, Y6
-	VMULPS      Y14, Y7, Y7
+	I8Y_W4
 	VFMADD231PS (DI), Y4, Y0
 	VFMADD231PS 32(DI), Y5, Y1
 	VFMADD231PS 64(DI), Y6, Y2
@@ -350,14 +344,7 @@ i8t_step:
 i8t_block:
 	CMPQ        CX, $16
 	JLT         i8t_done
-	VPMOVSXBD   (SI), Y4
-	VPMOVSXBD   8(SI), Y5
-	VPSUBD      Y15, Y4, Y4
-	VPSUBD      Y15, Y5, Y5
-	VCVTDQ2PS   Y4, Y4
-	VCVTDQ2PS   Y5, Y5
-	VMULPS      Y14, Y4, Y4
-	VMULPS      Y14, Y5, Y5
+	I8Y_W2
 	VFMADD231PS (DI), Y4, Y0
 	VFMADD231PS 32(DI), Y5, Y1
 	VFMADD231PS (DI)(DX*1), Y4, Y8
