@@ -138,10 +138,10 @@ func Int4Linear(x, q, scales tensor.Tensor, zeros *tensor.Tensor, group int, bia
 		kind = i4Asym
 	}
 	cpu.ParallelFor(out, rowGrain(out, in/2), func(lo, hi int) {
-		sc := getScratch(2*17*ng+2*job.rows, 2*ng)
+		sc := getScratch(i4Band*17*ng+4, i4Band*ng)
 		defer putScratch(sc)
 		// prep readies weight row r in scratch slot i.
-		for i := range 2 {
+		for i := range i4Band {
 			sc.rows[i] = i4Row{kind: kind, shift: shift, tab: sc.f[i*17*ng : i*17*ng+16*ng]}
 		}
 		prep := func(i, r int) (*i4Row, []byte) {
@@ -170,10 +170,7 @@ func Int4Linear(x, q, scales tensor.Tensor, zeros *tensor.Tensor, group int, bia
 			})
 			return
 		}
-		for r := lo; r < hi; r += 2 {
-			job.prefetchNext(q.Data, r+2, 2, hi, in/2)
-			job.rowsI4(ks, *xs, r, hi, prep, sc.f[2*17*ng:])
-		}
+		job.linesI4(ks, *xs, lo, hi, q.Data, in/2, prep, sc.f[i4Band*17*ng:])
 	})
 	return nil
 }
@@ -215,6 +212,59 @@ func i4Params(ks *kernelSet, t tensor.Tensor, r, n, ng int, buf []float32) (unsa
 		rowF32(ks, t, r+i, buf[i*ng:(i+1)*ng])
 	}
 	return unsafe.Pointer(&buf[0]), ng * 4
+}
+
+// i4Band is how many weight rows bandsI4 takes at a time.
+const i4Band = 16
+
+// linesI4 computes outputs [lo, hi) for every row of x, the weight rows (rowBytes each
+// from base) readied by prep: a single row of x a pair of weight rows at a time
+// (rowsI4), several in bands (bandsI4).
+func (j *linearJob) linesI4(ks *kernelSet, xs []float32, lo, hi int, base unsafe.Pointer, rowBytes int, prep func(i, r int) (*i4Row, []byte), out []float32) {
+	if j.rows >= 2 {
+		j.bandsI4(ks, xs, lo, hi, prep, out)
+		return
+	}
+	for r := lo; r < hi; r += 2 {
+		j.prefetchNext(base, r+2, 2, hi, rowBytes)
+		j.rowsI4(ks, xs, r, hi, prep, out)
+	}
+}
+
+// bandsI4 computes outputs [lo, hi) for two or more rows of x, i4Band weight rows at a
+// time: each pair of x rows meets every weight row of the band while it is in L1, and the
+// band's weights stay in L2 for the next pair. (Taking every x row for each pair of
+// weight rows instead read all the x rows from L2 for each pair.) Each output comes from
+// the same kernel as in rowsI4: the bits do not depend on the order. out is scratch of
+// four floats.
+func (j *linearJob) bandsI4(ks *kernelSet, xs []float32, lo, hi int, prep func(i, r int) (*i4Row, []byte), out []float32) {
+	n := j.xLen(ks, true)
+	var rows [i4Band]*i4Row
+	var ws [i4Band][]byte
+	for r0 := lo; r0 < hi; r0 += i4Band {
+		nb := min(i4Band, hi-r0)
+		for i := range nb {
+			rows[i], ws[i] = prep(i, r0+i)
+		}
+		for m := 0; m < j.rows; m += 2 {
+			mm := min(2, j.rows-m)
+			xm := xs[m*n:]
+			for i := 0; i < nb; i += 2 {
+				if i+1 == nb {
+					for k := range mm {
+						j.store(m+k, r0+i, ks.dotI4(xm[k*n:], ws[i], rows[i]))
+					}
+					continue
+				}
+				o0, o1 := out[:mm], out[2:2+mm]
+				ks.dotI4Pair(xm, n, ws[i], ws[i+1], rows[i], rows[i+1], o0, o1)
+				for k := range mm {
+					j.store(m+k, r0+i, o0[k])
+					j.store(m+k, r0+i+1, o1[k])
+				}
+			}
+		}
+	}
 }
 
 // rowsI4 computes output column r, and r+1 when r+1 < hi, for every row of x. A single
@@ -289,10 +339,10 @@ func AffineLinear(x, wq, scales, biases tensor.Tensor, group, nbits int, bias *t
 	ng, rowBytes := in/group, in*nbits/8
 	shift := uint(bits.TrailingZeros(uint(group)) - 5)
 	cpu.ParallelFor(out, rowGrain(out, rowBytes), func(lo, hi int) {
-		sc := getScratch(2*18*ng+2*job.rows, 2*rowBytes)
+		sc := getScratch(i4Band*18*ng+4, i4Band*rowBytes)
 		defer putScratch(sc)
 		// prep readies weight row r in scratch slot i.
-		for i := range 2 {
+		for i := range i4Band {
 			sc.rows[i] = i4Row{kind: i4Affine, shift: shift, tab: sc.f[i*18*ng : i*18*ng+16*ng]}
 		}
 		prep := func(i, r int) (*i4Row, []byte) {
@@ -317,10 +367,7 @@ func AffineLinear(x, wq, scales, biases tensor.Tensor, group, nbits int, bias *t
 			return
 		}
 		if nbits == 4 {
-			for r := lo; r < hi; r += 2 {
-				job.prefetchNext(wq.Data, r+2, 2, hi, rowBytes)
-				job.rowsI4(ks, *xs, r, hi, prep, sc.f[2*18*ng:])
-			}
+			job.linesI4(ks, *xs, lo, hi, wq.Data, rowBytes, prep, sc.f[i4Band*18*ng:])
 			return
 		}
 		for r := lo; r < hi; r++ {
@@ -515,7 +562,7 @@ func rowBytesLE(p unsafe.Pointer, n int, buf []byte) []byte {
 type scratch struct {
 	f    []float32
 	b    []byte
-	rows [2]i4Row
+	rows [i4Band]i4Row
 
 	// runsI4's run, its parameter rows (when widened or computed) and its results (also
 	// the int8 kernels' results); the int8 runs' scales and zero points.
@@ -550,7 +597,7 @@ func getScratch(nf, nb int) *scratch {
 
 // putScratch returns sc to the pool without keeping references to caller memory.
 func putScratch(sc *scratch) {
-	sc.rows, sc.run = [2]i4Row{}, i4Run{}
+	sc.rows, sc.run = [i4Band]i4Row{}, i4Run{}
 	scratchPool.Put(sc)
 }
 
