@@ -67,35 +67,43 @@ func Int8Linear(x, q, scales tensor.Tensor, zeros, bias *tensor.Tensor, y tensor
 			defer putScratch(sc)
 			o = sc.runOut[:4]
 		}
+		if pairs {
+			// Bands of i4Band weight rows, as bandsI4 takes them: each pair of x rows
+			// meets the whole band while it is in L1. Two weight rows against two rows
+			// of x at a time: each weight block is dequantized once for both rows of x,
+			// each x block used by both weight rows in one pass.
+			for r0 := lo; r0 < hi; r0 += i4Band {
+				r1 := min(r0+i4Band, hi)
+				job.prefetchNext(q.Data, r1, i4Band, hi, in)
+				for m := 0; m < job.rows; m += 2 {
+					for r := r0; r < r1; r += 2 {
+						w0, s0, z0 := row(r)
+						if r+1 == r1 || m+1 == job.rows {
+							for k := m; k < min(m+2, job.rows); k++ {
+								job.store(k, r, ks.dotI8((*xs)[k*in:(k+1)*in], w0, s0, z0))
+								if r+1 < r1 {
+									w1, s1, z1 := row(r + 1)
+									job.store(k, r+1, ks.dotI8((*xs)[k*in:(k+1)*in], w1, s1, z1))
+								}
+							}
+							continue
+						}
+						w1, s1, z1 := row(r + 1)
+						ks.dotI8Pair((*xs)[m*in:], in, w0, w1, s0, s1, z0, z1, o)
+						job.store(m, r, o[0])
+						job.store(m+1, r, o[1])
+						job.store(m, r+1, o[2])
+						job.store(m+1, r+1, o[3])
+					}
+				}
+			}
+			return
+		}
 		for r := lo; r < hi; r++ {
-			if pairs {
-				job.prefetchNext(q.Data, r+2, 2, hi, in)
-			} else {
-				job.prefetchNext(q.Data, r+1, 1, hi, in)
-			}
+			job.prefetchNext(q.Data, r+1, 1, hi, in)
 			w0, s0, z0 := row(r)
-			m := 0
-			if pairs && r+1 < hi {
-				// Two weight rows against two rows of x at a time: each weight block is
-				// dequantized once for both rows of x, each x block used by both weight
-				// rows in one pass.
-				w1, s1, z1 := row(r + 1)
-				for ; m+2 <= job.rows; m += 2 {
-					ks.dotI8Pair((*xs)[m*in:], in, w0, w1, s0, s1, z0, z1, o)
-					job.store(m, r, o[0])
-					job.store(m+1, r, o[1])
-					job.store(m, r+1, o[2])
-					job.store(m+1, r+1, o[3])
-				}
-				for mm := m; mm < job.rows; mm++ {
-					job.store(mm, r+1, ks.dotI8((*xs)[mm*in:(mm+1)*in], w1, s1, z1))
-				}
-			}
-			for ; m < job.rows; m++ {
+			for m := range job.rows {
 				job.store(m, r, ks.dotI8((*xs)[m*in:(m+1)*in], w0, s0, z0))
-			}
-			if pairs && r+1 < hi {
-				r++ // row r+1 is done
 			}
 		}
 	})
