@@ -114,7 +114,8 @@ func Int8Linear(x, q, scales tensor.Tensor, zeros, bias *tensor.Tensor, y tensor
 // quantized per group of group (32, 64 or 128) elements: q Int4 [out, in], scales
 // Float32 [out, in/group], zeros Uint8 [out, in/group] or nil (symmetric, two's
 // complement nibbles); ŵ as DequantizeInt4 gives it (the AVX2 and AVX-512 kernels sum
-// s·Σq·x, less z·s·Σx, per group, equal up to float32 rounding). x, y and bias are as for Int8Linear.
+// s·Σq·x, less z·s·Σx, per group, equal up to float32 rounding). x, y and bias are as
+// for Int8Linear.
 func Int4Linear(x, q, scales tensor.Tensor, zeros *tensor.Tensor, group int, bias *tensor.Tensor, y tensor.Tensor) error {
 	out, in, err := checkMatrix("q", q, tensor.Int4)
 	if err != nil {
@@ -178,7 +179,7 @@ func Int4Linear(x, q, scales tensor.Tensor, zeros *tensor.Tensor, group int, bia
 			})
 			return
 		}
-		job.linesI4(ks, *xs, lo, hi, q.Data, in/2, prep, sc.f[i4Band*17*ng:])
+		job.linesI4(ks, *xs, lo, hi, prep, sc.f[i4Band*17*ng:])
 	})
 	return nil
 }
@@ -225,26 +226,24 @@ func i4Params(ks *kernelSet, t tensor.Tensor, r, n, ng int, buf []float32) (unsa
 // i4Band is how many weight rows bandsI4 takes at a time.
 const i4Band = 16
 
-// linesI4 computes outputs [lo, hi) for every row of x, the weight rows (rowBytes each
-// from base) readied by prep: a single row of x a pair of weight rows at a time
-// (rowsI4), several in bands (bandsI4).
-func (j *linearJob) linesI4(ks *kernelSet, xs []float32, lo, hi int, base unsafe.Pointer, rowBytes int, prep func(i, r int) (*i4Row, []byte), out []float32) {
+// linesI4 computes outputs [lo, hi) for every row of x, the weight rows readied by prep:
+// a single row of x one weight row at a time (rowI4), several in bands (bandsI4).
+func (j *linearJob) linesI4(ks *kernelSet, xs []float32, lo, hi int, prep func(i, r int) (*i4Row, []byte), out []float32) {
 	if j.rows >= 2 {
 		j.bandsI4(ks, xs, lo, hi, prep, out)
 		return
 	}
-	for r := lo; r < hi; r += 2 {
-		j.prefetchNext(base, r+2, 2, hi, rowBytes)
-		j.rowsI4(ks, xs, r, hi, prep, out)
+	for r := lo; r < hi; r++ {
+		j.rowI4(ks, xs, r, prep)
 	}
 }
 
 // bandsI4 computes outputs [lo, hi) for two or more rows of x, i4Band weight rows at a
 // time: each pair of x rows meets every weight row of the band while it is in L1, and the
 // band's weights stay in L2 for the next pair. (Taking every x row for each pair of
-// weight rows instead read all the x rows from L2 for each pair.) Each output comes from
-// the same kernel as in rowsI4: the bits do not depend on the order. out is scratch of
-// four floats.
+// weight rows instead read all the x rows from L2 for each pair.) dotI4Pair gives each
+// output dotI4's bits, so they do not depend on the grouping. out is scratch of four
+// floats.
 func (j *linearJob) bandsI4(ks *kernelSet, xs []float32, lo, hi int, prep func(i, r int) (*i4Row, []byte), out []float32) {
 	n := j.xLen(ks, true)
 	var rows [i4Band]*i4Row
@@ -275,34 +274,11 @@ func (j *linearJob) bandsI4(ks *kernelSet, xs []float32, lo, hi int, prep func(i
 	}
 }
 
-// rowsI4 computes output column r, and r+1 when r+1 < hi, for every row of x. A single
-// row of x goes through dotI4, one weight row at a time, which streams weights from
-// memory fastest; several go through dotI4Pair, two weight rows (then in cache) at a
-// time. Every way gives the same bits. out is scratch of two floats per row of x.
-func (j *linearJob) rowsI4(ks *kernelSet, xs []float32, r, hi int, prep func(i, r int) (*i4Row, []byte), out []float32) {
-	row0, w0 := prep(0, r)
-	if j.rows == 1 {
-		j.store(0, r, ks.dotI4(xs, w0, row0))
-		if r+1 < hi {
-			row1, w1 := prep(1, r+1)
-			j.store(0, r+1, ks.dotI4(xs, w1, row1))
-		}
-		return
-	}
-	n := j.xLen(ks, true)
-	if r+1 == hi {
-		for m := range j.rows {
-			j.store(m, r, ks.dotI4(xs[m*n:], w0, row0))
-		}
-		return
-	}
-	row1, w1 := prep(1, r+1)
-	out0, out1 := out[:j.rows], out[j.rows:2*j.rows]
-	ks.dotI4Pair(xs, n, w0, w1, row0, row1, out0, out1)
-	for m := range j.rows {
-		j.store(m, r, out0[m])
-		j.store(m, r+1, out1[m])
-	}
+// rowI4 computes output column r for a single row of x: dotI4 one weight row at a time
+// streams the weights from memory fastest.
+func (j *linearJob) rowI4(ks *kernelSet, xs []float32, r int, prep func(i, r int) (*i4Row, []byte)) {
+	row, w := prep(0, r)
+	j.store(0, r, ks.dotI4(xs, w, row))
 }
 
 // prefetchNext asks for weight rows [next, next+n) (of rowBytes each from base, below hi)
@@ -375,7 +351,7 @@ func AffineLinear(x, wq, scales, biases tensor.Tensor, group, nbits int, bias *t
 			return
 		}
 		if nbits == 4 {
-			job.linesI4(ks, *xs, lo, hi, wq.Data, rowBytes, prep, sc.f[i4Band*18*ng:])
+			job.linesI4(ks, *xs, lo, hi, prep, sc.f[i4Band*18*ng:])
 			return
 		}
 		for r := lo; r < hi; r++ {
