@@ -353,6 +353,20 @@ func TestRowExp(t *testing.T) {
 			out[4] != 0 || !math.IsInf(float64(out[5]), 1) || out[6] != 1 {
 			t.Fatalf("specials: %v", out)
 		}
+		// The four-vector loop gives an element the bits of the one-vector loop (16 at a
+		// time), specials included.
+		blocks := append(slices.Repeat(sp, 19)[:128], x[:272]...)
+		all := make([]float32, len(blocks))
+		k.expSum(all, blocks, 3, nil)
+		one := make([]float32, 16)
+		for i := 0; i < len(blocks); i += 16 {
+			k.expSum(one, blocks[i:i+16], 3, nil)
+			for j, v := range one {
+				if a := all[i+j]; math.Float32bits(a) != math.Float32bits(v) && !(a != a && v != v) {
+					t.Fatalf("exp(%v - 3): %v in a block of %d, %v alone", blocks[i+j], a, len(blocks), v)
+				}
+			}
+		}
 		for _, n := range rowSizes {
 			xs := randF32(rng, n, 3)
 			var terms []float64
