@@ -99,6 +99,18 @@ type i4Row struct {
 	tab   []float32 // 16 floats per group, filled by prepI4 where a path needs it
 }
 
+// dequantI4 is ŵ of nibble n in group g of row (see i4Kind): the one definition the
+// generic tables and the AVX2 tail use.
+func dequantI4(row *i4Row, g int, n byte) float32 {
+	switch row.kind {
+	case i4Sym:
+		return signedLevels[n] * row.s[g]
+	case i4Asym:
+		return float32(int32(n)-int32(row.z[g])) * row.s[g]
+	}
+	return float32(float32(n)*row.s[g]) + row.b[g]
+}
+
 // selectKernels returns the kernel set of the path in use now.
 func selectKernels() *kernelSet { return kernelsFor(cpu.Selected()) }
 

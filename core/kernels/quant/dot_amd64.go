@@ -374,17 +374,6 @@ func dotI4RestGo(xp []float32, w []byte, row *i4Row, sum float32) float32 {
 	return sum
 }
 
-// dequantI4 is ŵ of nibble n in group g of row (see i4Kind).
-func dequantI4(row *i4Row, g int, n byte) float32 {
-	switch row.kind {
-	case i4Sym:
-		return signedLevels[n] * row.s[g]
-	case i4Asym:
-		return float32(int32(n)-int32(row.z[g])) * row.s[g]
-	}
-	return float32(float32(n)*row.s[g]) + row.b[g]
-}
-
 // dotI4RunAVX2 runs the AVX2 block kernel over every row of run (whole blocks only).
 func dotI4RunAVX2(xp []float32, run *i4Run, out []float32) {
 	nb := run.in / 128

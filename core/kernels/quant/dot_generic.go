@@ -33,14 +33,12 @@ func dotU8Generic(x []float32, q []byte, s, b []float32, shift uint) float32 {
 	return a0 + a1
 }
 
+// prepI4Generic fills row.tab[16g+n] with ŵ of nibble n in group g.
 func prepI4Generic(row *i4Row) {
-	switch row.kind {
-	case i4Sym:
-		tabSymGeneric(row.tab, row.s)
-	case i4Asym:
-		tabAsymGeneric(row.tab, row.s, row.z)
-	default:
-		tabAffineGeneric(row.tab, row.s, row.b)
+	for g := range row.s {
+		for n := range 16 {
+			row.tab[16*g+n] = dequantI4(row, g, byte(n))
+		}
 	}
 }
 
@@ -55,30 +53,6 @@ func dotI4Generic(xp []float32, w []byte, row *i4Row) float32 {
 		}
 	}
 	return a0 + a1
-}
-
-func tabSymGeneric(tab, s []float32) {
-	for g, sg := range s {
-		for k, l := range signedLevels {
-			tab[16*g+k] = l * sg
-		}
-	}
-}
-
-func tabAsymGeneric(tab, s []float32, z []byte) {
-	for g, sg := range s {
-		for k := range 16 {
-			tab[16*g+k] = float32(int32(k)-int32(z[g])) * sg
-		}
-	}
-}
-
-func tabAffineGeneric(tab, s, b []float32) {
-	for g, sg := range s {
-		for k, l := range unsignedLevels {
-			tab[16*g+k] = float32(l*sg) + b[g]
-		}
-	}
 }
 
 func widenF16Generic(dst []float32, src []uint16) {

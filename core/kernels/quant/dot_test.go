@@ -185,8 +185,8 @@ func TestDotI4Pair(t *testing.T) {
 	})
 }
 
-// TestTables checks the generic path's table builders bit for bit, and that they write
-// nothing past their tables.
+// TestTables checks the generic path's tables (prepI4Generic, from dequantI4) bit for
+// bit, and that it writes nothing past them.
 func TestTables(t *testing.T) {
 	rng := rand.New(rand.NewPCG(16, 17))
 	for _, ng := range []int{1, 3, 17} {
@@ -201,14 +201,8 @@ func TestTables(t *testing.T) {
 			for i := range tab {
 				tab[i] = guard
 			}
-			switch kind {
-			case "sym":
-				tabSymGeneric(tab[:16*ng], s)
-			case "asym":
-				tabAsymGeneric(tab[:16*ng], s, z)
-			case "affine":
-				tabAffineGeneric(tab[:16*ng], s, b)
-			}
+			row := &i4Row{kind: map[string]i4Kind{"sym": i4Sym, "asym": i4Asym, "affine": i4Affine}[kind], s: s, z: z, b: b, tab: tab[:16*ng]}
+			prepI4Generic(row)
 			for g := range ng {
 				for k := range 16 {
 					var want float32
