@@ -8,12 +8,12 @@ package attention
 // described in the assembly, so they differ from the generic path only by rounding.
 var (
 	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, scaleDiv: scaleDivAVX512,
-		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4AVX512Go, axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512,
+		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4Checked(accum4AVX512), axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
 			mergeLanes: mergeLanesAVX512}}
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, scaleDiv: scaleDivAVX2,
-		scores2: pairScores(scoresAVX2), accum2: accum2AVX2, accum4: accum4AVX2Go, axpyRows: axpyRowsAVX2,
+		scores2: pairScores(scoresAVX2), accum2: accum2AVX2, accum4: accum4Checked(accum4AVX2), axpyRows: axpyRowsAVX2,
 		axpyRows2: axpyRows2AVX2,
 		tiles: &tileKernels{qk: qkTileAVX2, softmax: softmaxTileAVX2, pv: pvTileAVX2,
 			transpose: transposeTileAVX2, qkRows: qkRowsAVX2, softmaxRow: softmaxRowAVX2,
@@ -53,17 +53,13 @@ func accum2AVX2(o1, o2, p1, p2, v []float32, vs int)
 //go:noescape
 func accum4AVX2(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int)
 
-// accum4AVX2Go checks the bounds the assembly relies on, as accum4AVX512Go does.
-func accum4AVX2Go(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int) {
-	_, _, _ = o[3*ldo:3*ldo+dv], p[3*ldp:3*ldp+n], v[:max(0, n-1)*vs+dv]
-	accum4AVX2(o, ldo, dv, p, ldp, n, v, vs)
-}
-
-// accum4AVX512Go checks the bounds the assembly relies on (the last rows of o and p, and
-// the values, lie within the slices) before calling it.
-func accum4AVX512Go(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int) {
-	_, _, _ = o[3*ldo:3*ldo+dv], p[3*ldp:3*ldp+n], v[:max(0, n-1)*vs+dv]
-	accum4AVX512(o, ldo, dv, p, ldp, n, v, vs)
+// accum4Checked returns accum4 as the assembly asm computes it, after checking the bounds
+// the assembly relies on (the last rows of o and p, and the values, lie within the slices).
+func accum4Checked(asm func(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int)) func(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int) {
+	return func(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int) {
+		_, _, _ = o[3*ldo:3*ldo+dv], p[3*ldp:3*ldp+n], v[:max(0, n-1)*vs+dv]
+		asm(o, ldo, dv, p, ldp, n, v, vs)
+	}
 }
 
 // scores2AVX512Go runs scores2AVX512 on the whole groups of 8 keys and scoresAVX512 on

@@ -205,11 +205,11 @@ func dotI4AVX512(xp []float32, w []byte, row *i4Row) float32 {
 	if nb := len(w) / 64; nb > 0 {
 		gs, c := blockParams(row, nb)
 		_ = xp[len(w)*2+16*nb-1]
-		levels, cp := &signedLevels, unsafe.Pointer(nil)
+		levels := &signedLevels
 		if row.kind != i4Sym {
-			levels, cp = &unsignedLevels, unsafe.Pointer(&c[0])
+			levels = &unsignedLevels
 		}
-		dotI4BlkRunAVX512Asm(&xp[0], &xp[2*len(w)], unsafe.Pointer(&w[0]), 0, unsafe.Pointer(&row.s[0]), 0, cp, 0, nb, gs, levels, &sum, 1)
+		dotI4BlkRunAVX512Asm(&xp[0], &xp[2*len(w)], unsafe.Pointer(&w[0]), 0, unsafe.Pointer(&row.s[0]), 0, firstOrNil(c), 0, nb, gs, levels, &sum, 1)
 	}
 	return dotI4Rest(xp, w, row, sum)
 }
@@ -251,6 +251,15 @@ func dotI4RunAVX512(xp []float32, run *i4Run, out []float32) {
 		levels = &signedLevels
 	}
 	dotI4BlkRunAVX512Asm(&xp[0], &xp[run.in], run.w, run.wld, run.s, run.sld, run.c, run.cld, nb, &blockGroups[run.shift], levels, &out[0], len(out))
+}
+
+// firstOrNil returns the address of c's first element, or nil for an empty c (the
+// symmetric format's offsets, which the block kernels then skip).
+func firstOrNil(c []float32) unsafe.Pointer {
+	if len(c) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&c[0])
 }
 
 // blockParams returns the group description of row's group size for the block kernels,
@@ -319,11 +328,7 @@ func dotI4AVX2(xp []float32, w []byte, row *i4Row) float32 {
 	if nb := len(w) / 64; nb > 0 {
 		_, c := blockParams(row, nb)
 		_ = xp[len(w)*2+16*nb-1]
-		cp := unsafe.Pointer(nil)
-		if c != nil {
-			cp = unsafe.Pointer(&c[0])
-		}
-		dotI4BlkRunAVX2Asm(&xp[0], &xp[2*len(w)], unsafe.Pointer(&w[0]), 0, unsafe.Pointer(&row.s[0]), 0, cp, 0, nb, &blockGroupsY[row.shift], &sum, 1)
+		dotI4BlkRunAVX2Asm(&xp[0], &xp[2*len(w)], unsafe.Pointer(&w[0]), 0, unsafe.Pointer(&row.s[0]), 0, firstOrNil(c), 0, nb, &blockGroupsY[row.shift], &sum, 1)
 	}
 	return dotI4RestGo(xp, w, row, sum)
 }
@@ -349,11 +354,7 @@ func dotI4TwoAVX2(xp []float32, ld int, w []byte, row *i4Row) (float32, float32)
 	if nb := len(w) / 64; nb > 0 {
 		_, c := blockParams(row, nb)
 		_ = xp[ld+len(w)*2+16*nb-1]
-		cp := unsafe.Pointer(nil)
-		if c != nil {
-			cp = unsafe.Pointer(&c[0])
-		}
-		dotI4BlkPairAVX2Asm(&xp[0], &xp[2*len(w)], 4*ld, unsafe.Pointer(&w[0]), unsafe.Pointer(&row.s[0]), cp, nb, &blockGroupsY[row.shift], &o)
+		dotI4BlkPairAVX2Asm(&xp[0], &xp[2*len(w)], 4*ld, unsafe.Pointer(&w[0]), unsafe.Pointer(&row.s[0]), firstOrNil(c), nb, &blockGroupsY[row.shift], &o)
 	}
 	return dotI4RestGo(xp, w, row, o[0]), dotI4RestGo(xp[ld:], w, row, o[1])
 }
