@@ -68,35 +68,24 @@ func Int8Linear(x, q, scales tensor.Tensor, zeros, bias *tensor.Tensor, y tensor
 			o = sc.runOut[:4]
 		}
 		if pairs {
-			// Bands of i4Band weight rows, as bandsI4 takes them: each pair of x rows
-			// meets the whole band while it is in L1. Two weight rows against two rows
-			// of x at a time: each weight block is dequantized once for both rows of x,
-			// each x block used by both weight rows in one pass.
-			for r0 := lo; r0 < hi; r0 += i4Band {
-				r1 := min(r0+i4Band, hi)
-				job.prefetchNext(q.Data, r1, i4Band, hi, in)
-				for m := 0; m < job.rows; m += 2 {
-					for r := r0; r < r1; r += 2 {
-						w0, s0, z0 := row(r)
-						if r+1 == r1 || m+1 == job.rows {
-							for k := m; k < min(m+2, job.rows); k++ {
-								job.store(k, r, ks.dotI8((*xs)[k*in:(k+1)*in], w0, s0, z0))
-								if r+1 < r1 {
-									w1, s1, z1 := row(r + 1)
-									job.store(k, r+1, ks.dotI8((*xs)[k*in:(k+1)*in], w1, s1, z1))
-								}
-							}
-							continue
-						}
-						w1, s1, z1 := row(r + 1)
-						ks.dotI8Pair((*xs)[m*in:], in, w0, w1, s0, s1, z0, z1, o)
-						job.store(m, r, o[0])
-						job.store(m+1, r, o[1])
-						job.store(m, r+1, o[2])
-						job.store(m+1, r+1, o[3])
-					}
-				}
-			}
+			// Two weight rows against two rows of x at a time: each weight block is
+			// dequantized once for both rows of x, each x block used by both weight rows
+			// in one pass. The next band is prefetched while one is computed.
+			xrow := func(m int) []float32 { return (*xs)[m*in : (m+1)*in] }
+			job.bands(lo, hi, func(_, r1 int) { job.prefetchNext(q.Data, r1, bandRows, hi, in) },
+				func(m, r int) {
+					w0, s0, z0 := row(r)
+					w1, s1, z1 := row(r + 1)
+					ks.dotI8Pair((*xs)[m*in:], in, w0, w1, s0, s1, z0, z1, o)
+					job.store(m, r, o[0])
+					job.store(m+1, r, o[1])
+					job.store(m, r+1, o[2])
+					job.store(m+1, r+1, o[3])
+				},
+				func(m, r int) {
+					w, s, z := row(r)
+					job.store(m, r, ks.dotI8(xrow(m), w, s, z))
+				})
 			return
 		}
 		for r := lo; r < hi; r++ {
@@ -147,10 +136,10 @@ func Int4Linear(x, q, scales tensor.Tensor, zeros *tensor.Tensor, group int, bia
 		kind = i4Asym
 	}
 	cpu.ParallelFor(out, rowGrain(out, in/2), func(lo, hi int) {
-		sc := getScratch(i4Band*17*ng+4, i4Band*ng)
+		sc := getScratch(bandRows*17*ng+4, bandRows*ng)
 		defer putScratch(sc)
 		// prep readies weight row r in scratch slot i.
-		for i := range i4Band {
+		for i := range bandRows {
 			sc.rows[i] = i4Row{kind: kind, shift: shift, tab: sc.f[i*17*ng : i*17*ng+16*ng]}
 		}
 		prep := func(i, r int) (*i4Row, []byte) {
@@ -179,7 +168,7 @@ func Int4Linear(x, q, scales tensor.Tensor, zeros *tensor.Tensor, group int, bia
 			})
 			return
 		}
-		job.linesI4(ks, *xs, lo, hi, prep, sc.f[i4Band*17*ng:])
+		job.linesI4(ks, *xs, lo, hi, prep, sc.f[bandRows*17*ng:])
 	})
 	return nil
 }
@@ -223,55 +212,65 @@ func i4Params(ks *kernelSet, t tensor.Tensor, r, n, ng int, buf []float32) (unsa
 	return unsafe.Pointer(&buf[0]), ng * 4
 }
 
-// i4Band is how many weight rows bandsI4 takes at a time.
-const i4Band = 16
+// bandRows is how many weight rows bands takes at a time.
+const bandRows = 16
 
-// linesI4 computes outputs [lo, hi) for every row of x, the weight rows readied by prep:
-// a single row of x one weight row at a time (rowI4), several in bands (bandsI4).
-func (j *linearJob) linesI4(ks *kernelSet, xs []float32, lo, hi int, prep func(i, r int) (*i4Row, []byte), out []float32) {
-	if j.rows >= 2 {
-		j.bandsI4(ks, xs, lo, hi, prep, out)
-		return
-	}
-	for r := lo; r < hi; r++ {
-		j.rowI4(ks, xs, r, prep)
-	}
-}
-
-// bandsI4 computes outputs [lo, hi) for two or more rows of x, i4Band weight rows at a
-// time: each pair of x rows meets every weight row of the band while it is in L1, and the
-// band's weights stay in L2 for the next pair. (Taking every x row for each pair of
-// weight rows instead read all the x rows from L2 for each pair.) dotI4Pair gives each
-// output dotI4's bits, so they do not depend on the grouping. out is scratch of four
-// floats.
-func (j *linearJob) bandsI4(ks *kernelSet, xs []float32, lo, hi int, prep func(i, r int) (*i4Row, []byte), out []float32) {
-	n := j.xLen(ks, true)
-	var rows [i4Band]*i4Row
-	var ws [i4Band][]byte
-	for r0 := lo; r0 < hi; r0 += i4Band {
-		nb := min(i4Band, hi-r0)
-		for i := range nb {
-			rows[i], ws[i] = prep(i, r0+i)
-		}
+// bands walks the outputs [lo, hi) of every row of x in bands of bandRows weight rows:
+// each pair of x rows meets the whole band while it is in L1, and the band's weights stay
+// in L2 for the next pair (taking every x row for each pair of weight rows instead read
+// all the x rows from L2 for each pair). start(r0, r1) readies weight rows [r0, r1);
+// quad(m, r) computes x rows m, m+1 against weight rows r, r+1, and single(m, r) one
+// output, for the rows left over. The kernels give an output the same bits either way.
+func (j *linearJob) bands(lo, hi int, start func(r0, r1 int), quad, single func(m, r int)) {
+	for r0 := lo; r0 < hi; r0 += bandRows {
+		r1 := min(r0+bandRows, hi)
+		start(r0, r1)
 		for m := 0; m < j.rows; m += 2 {
-			mm := min(2, j.rows-m)
-			xm := xs[m*n:]
-			for i := 0; i < nb; i += 2 {
-				if i+1 == nb {
-					for k := range mm {
-						j.store(m+k, r0+i, ks.dotI4(xm[k*n:], ws[i], rows[i]))
-					}
+			for r := r0; r < r1; r += 2 {
+				if m+1 < j.rows && r+1 < r1 {
+					quad(m, r)
 					continue
 				}
-				o0, o1 := out[:mm], out[2:2+mm]
-				ks.dotI4Pair(xm, n, ws[i], ws[i+1], rows[i], rows[i+1], o0, o1)
-				for k := range mm {
-					j.store(m+k, r0+i, o0[k])
-					j.store(m+k, r0+i+1, o1[k])
+				for k := m; k < min(m+2, j.rows); k++ {
+					for c := r; c < min(r+2, r1); c++ {
+						single(k, c)
+					}
 				}
 			}
 		}
 	}
+}
+
+// linesI4 computes outputs [lo, hi) for every row of x, the weight rows readied by prep:
+// a single row of x one weight row at a time (rowI4), several in bands. out is scratch of
+// four floats.
+func (j *linearJob) linesI4(ks *kernelSet, xs []float32, lo, hi int, prep func(i, r int) (*i4Row, []byte), out []float32) {
+	if j.rows == 1 {
+		for r := lo; r < hi; r++ {
+			j.rowI4(ks, xs, r, prep)
+		}
+		return
+	}
+	n := j.xLen(ks, true)
+	var rows [bandRows]*i4Row
+	var ws [bandRows][]byte
+	r0 := 0
+	j.bands(lo, hi,
+		func(a, b int) {
+			r0 = a
+			for i := range b - a {
+				rows[i], ws[i] = prep(i, a+i)
+			}
+		},
+		func(m, r int) {
+			i := r - r0
+			ks.dotI4Pair(xs[m*n:], n, ws[i], ws[i+1], rows[i], rows[i+1], out[:2], out[2:4])
+			j.store(m, r, out[0])
+			j.store(m+1, r, out[1])
+			j.store(m, r+1, out[2])
+			j.store(m+1, r+1, out[3])
+		},
+		func(m, r int) { j.store(m, r, ks.dotI4(xs[m*n:], ws[r-r0], rows[r-r0])) })
 }
 
 // rowI4 computes output column r for a single row of x: dotI4 one weight row at a time
@@ -323,10 +322,10 @@ func AffineLinear(x, wq, scales, biases tensor.Tensor, group, nbits int, bias *t
 	ng, rowBytes := in/group, in*nbits/8
 	shift := uint(bits.TrailingZeros(uint(group)) - 5)
 	cpu.ParallelFor(out, rowGrain(out, rowBytes), func(lo, hi int) {
-		sc := getScratch(i4Band*18*ng+4, i4Band*rowBytes)
+		sc := getScratch(bandRows*18*ng+4, bandRows*rowBytes)
 		defer putScratch(sc)
 		// prep readies weight row r in scratch slot i.
-		for i := range i4Band {
+		for i := range bandRows {
 			sc.rows[i] = i4Row{kind: i4Affine, shift: shift, tab: sc.f[i*18*ng : i*18*ng+16*ng]}
 		}
 		prep := func(i, r int) (*i4Row, []byte) {
@@ -351,7 +350,7 @@ func AffineLinear(x, wq, scales, biases tensor.Tensor, group, nbits int, bias *t
 			return
 		}
 		if nbits == 4 {
-			job.linesI4(ks, *xs, lo, hi, prep, sc.f[i4Band*18*ng:])
+			job.linesI4(ks, *xs, lo, hi, prep, sc.f[bandRows*18*ng:])
 			return
 		}
 		for r := lo; r < hi; r++ {
@@ -546,7 +545,7 @@ func rowBytesLE(p unsafe.Pointer, n int, buf []byte) []byte {
 type scratch struct {
 	f    []float32
 	b    []byte
-	rows [i4Band]i4Row
+	rows [bandRows]i4Row
 
 	// runsI4's run, its parameter rows (when widened or computed) and its results (also
 	// the int8 kernels' results); the int8 runs' scales and zero points.
@@ -581,7 +580,7 @@ func getScratch(nf, nb int) *scratch {
 
 // putScratch returns sc to the pool without keeping references to caller memory.
 func putScratch(sc *scratch) {
-	sc.rows, sc.run = [i4Band]i4Row{}, i4Run{}
+	sc.rows, sc.run = [bandRows]i4Row{}, i4Run{}
 	scratchPool.Put(sc)
 }
 
