@@ -688,8 +688,7 @@ def benchmark(a, L, versions, missing):
           f"(atol {TOL.atol:g}, rtol {TOL.rtol:g}); peers are skipped above a "
           f"{st.max_scores:g} GiB score matrix (numpy, mlx, jax form it) or "
           f"{st.max_call:g} s predicted per call")
-    print(f"inputs start on {st.align}-byte boundaries (--align)" if st.align else
-          "inputs are where NumPy placed them (--align 0)")
+    print(kb.align_line(st.align))
     print(f"times are medians of {st.rounds} interleaved turns per library ({st.settle:g} s "
           "of idle before each); (Nx) = peer time / mlxprim time; % roofline: prefill of the "
           "FMA peak (c), decode of the read bandwidth (m), the larger of two readings taken "

@@ -980,6 +980,13 @@ def aligned(np, inputs, align):
     return out
 
 
+def align_line(align):
+    """The header line that says where the inputs start (see aligned)."""
+    if align:
+        return f"inputs start on {align}-byte boundaries (--align)"
+    return "inputs are where NumPy placed them (--align 0)"
+
+
 def bench_shape(L, op, shape, libs, peak, st, log):
     """Check every library on one shape, then time those that agree with the reference
     (time_libs). A memory-bound shape's roofline is the read bandwidth measured just before
@@ -1341,8 +1348,7 @@ def benchmark(a, L, versions, missing):
         print(f"peak (threads={a.threads}): FMA {peak['fma_gflops']['all']:.1f} GFLOP/s "
               f"(1 thread {peak['fma_gflops']['1']:.1f}), read {peak['read_gbs']['all']:.1f} GB/s "
               f"(1 thread {peak['read_gbs']['1']:.1f})")
-    print(f"inputs start on {st.align}-byte boundaries (--align)" if st.align else
-          "inputs are where NumPy placed them (--align 0)")
+    print(align_line(st.align))
     print(f"times are medians of {st.rounds} interleaved turns per library ({st.settle:g} s of "
           f"idle before each); (Nx) = peer time / mlxprim time; % roofline = max(flops / FMA "
           "peak, bytes / read peak) / time, c = compute-bound, m = memory-bound; the read peak "
