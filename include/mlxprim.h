@@ -759,8 +759,13 @@ mlxp_status mlxp_rope(const mlxp_tensor* q, mlxp_tensor* q_out, const mlxp_tenso
  * accumulating in float32 in a fixed order (bit-identical for any thread count and batch)
  * and rounding once into y. The 4-bit kernels of the AVX2 and AVX-512 paths factor each
  * group's parameters out of its sum: s * sum(q x) (+ offset * sum(x) for zero points and
- * MLX biases), equal to the formulas above up to float32 rounding. Quantized weights must
- * be row-major contiguous.
+ * MLX biases), equal to the formulas above up to float32 rounding. The AVX-512 4-bit
+ * kernels (CPUs with VNNI and GFNI) sum q x exactly in integers: they first round x to
+ * 23-bit fixed point per cell of 8 consecutive elements (x ~= M * 2^(e-21), e the
+ * exponent of the cell's largest |x|), which adds at most 2^-22 * max|x_cell| *
+ * sum_cell |w^| per cell to the float32 error; an Inf or NaN in a row of x makes that
+ * row's outputs NaN there (other paths give NaN or +-Inf). Quantized weights must be
+ * row-major contiguous.
  * ==================================================================================== */
 
 /**

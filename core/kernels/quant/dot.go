@@ -12,13 +12,17 @@ import (
 //
 // Every dot kernel computes Σ_j x[j]·ŵ[j] in float32 where ŵ is exactly the dequantized
 // weight; paths differ only in the (fixed) order of the float32 additions and in whether
-// each product is rounded (plain Go) or fused into the addition (FMA).
+// each product is rounded (plain Go) or fused into the addition (FMA). The one exception
+// is the AVX-512 4-bit kernels (with VNNI and GFNI): they round x to 23-bit fixed point
+// per cell of 8 elements, which adds at most 2^-22·max|x_cell|·Σ_cell|ŵ| per cell, then
+// sum each block's products exactly in integers (see dotI4VnniRunAsm). An Inf or NaN in
+// x makes their result NaN.
 //
 // The 4-bit kernels read x as the path's prepXI4 lays it out: on the generic path
 // permuted in blocks of 32 (see permute32): the 16 even elements of a block first, then
 // the 16 odd ones, so that the low nibbles of the block's 16 bytes meet x's first half and
-// the high nibbles its second half; on AVX2 and AVX-512 in blocks of 128 (see
-// prepXBlocks).
+// the high nibbles its second half; on AVX2 in blocks of 128 (see prepXBlocks); on
+// AVX-512 as integers in blocks of 128 (see prepXVnni).
 type kernelSet struct {
 	// dotI8 returns Σ_j x[j]·(f32(q[j]-z)·s) over j < len(q); len(x) >= len(q).
 	dotI8 func(x []float32, q []int8, s float32, z int32) float32
@@ -45,7 +49,7 @@ type kernelSet struct {
 	// Σ_i xp[32k+i]·t[w[16k+i]&15] + xp[32k+16+i]·t[w[16k+i]>>4], where t is the table of
 	// the block's group g = k >> row.shift: t[n] = the dequantized value of nibble n (see
 	// i4Row). The AVX-512 and AVX2 paths multiply by the group's scale after summing the
-	// levels times x (see dotI4AVX512).
+	// levels times x (see dotI4AVX2 and dotI4Vnni).
 	dotI4 func(xp []float32, w []byte, row *i4Row) float32
 	// dotI4Pair sets out0[m] = dotI4(xs[m*ld:], w0, row0) and out1[m] = dotI4(xs[m*ld:],
 	// w1, row1) for m < len(out0) = len(out1), bit for bit; paths may use each block of
@@ -56,6 +60,9 @@ type kernelSet struct {
 	// bit for bit for the len(out) consecutive weight rows of run (see i4Run), in one
 	// call instead of one per row.
 	dotI4Run func(xp []float32, run *i4Run, out []float32)
+	// i4RunsAnyRows is set where dotI4Run is also the fastest way for several rows of x
+	// (one call per row of x and run of weight rows) rather than dotI4Pair.
+	i4RunsAnyRows bool
 	// widenF16 and widenBF16 convert len(dst) half-precision values to float32 exactly.
 	widenF16  func(dst []float32, src []uint16)
 	widenBF16 func(dst []float32, src []uint16)

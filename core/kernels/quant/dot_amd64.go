@@ -47,20 +47,30 @@ var avx2Kernels = kernelSet{
 	widenBF16: widenBF16AVX2,
 }
 
-var avx512Kernels = kernelSet{
-	dotI8:     dotI8AVX512,
-	dotI8Run:  dotI8RunAVX512,
-	dotI8Pair: dotI8PairAVX512,
-	dotU8:     dotU8AVX512,
-	i4XLen:    blockXLen,
-	prepXI4:   prepXBlocks,
-	prepI4:    prepI4Blocks, // the table kernels build their tables in registers
-	dotI4:     dotI4AVX512,
-	dotI4Pair: dotI4PairAVX512,
-	dotI4Run:  dotI4RunAVX512,
-	widenF16:  widenF16Best(),
-	widenBF16: widenBF16AVX2,
-}
+var avx512Kernels = func() kernelSet {
+	ks := kernelSet{
+		dotI8:     dotI8AVX512,
+		dotI8Run:  dotI8RunAVX512,
+		dotI8Pair: dotI8PairAVX512,
+		dotU8:     dotU8AVX512,
+		i4XLen:    blockXLen,
+		prepXI4:   prepXVnni,
+		prepI4:    prepI4Blocks,
+		dotI4:     dotI4Vnni,
+		dotI4Pair: dotI4PairOf(dotI4Vnni),
+		dotI4Run:  dotI4RunVnni,
+		// The integer kernel's cost is its products, which two rows of x cannot share:
+		// runs of weight rows per row of x beat pairs.
+		i4RunsAnyRows: true,
+		widenF16:      widenF16Best(),
+		widenBF16:     widenBF16AVX2,
+	}
+	if !vnniKernels {
+		ks.prepXI4, ks.dotI4, ks.dotI4Pair, ks.dotI4Run = avx2Kernels.prepXI4, avx2Kernels.dotI4, avx2Kernels.dotI4Pair, avx2Kernels.dotI4Run
+		ks.i4RunsAnyRows = false
+	}
+	return ks
+}()
 
 // widenF16Best uses the F16C conversion when the CPU has it (every AVX2 CPU in practice).
 func widenF16Best() func(dst []float32, src []uint16) {
@@ -196,61 +206,40 @@ func prepXBlocks(dst, x []float32) {
 	permute32(dst[128*nb:in], x[128*nb:])
 }
 
-// dotI4AVX512 takes the whole blocks of 128 through the block kernels, which sum the
-// levels times x per lane and multiply by the group's scale once per block (the
-// asymmetric and affine formats add c·Σx per lane, with c = -z·s or the bias), and any
-// last blocks of 32 (in not a multiple of 128) through the table kernels.
-func dotI4AVX512(xp []float32, w []byte, row *i4Row) float32 {
+// vnniKernels reports whether the CPU has the instructions of the AVX-512 4-bit kernels
+// (VPDPBUSD and GF2P8AFFINEQB); without them the AVX-512 path uses the AVX2 ones.
+var vnniKernels = x86.X86.HasAVX512VNNI && x86.X86.HasAVX512GFNI
+
+// prepXVnni writes x as the AVX-512 4-bit kernels read it: each whole block of 128 as
+// prepXVnniAsm lays it out (512 bytes, 128 floats' room), the remaining blocks of 32 as
+// permute32, and after them the lane sums of every whole block as prepXBlocks does.
+func prepXVnni(dst, x []float32) {
+	in := len(x)
+	nb := in / 128
+	if nb > 0 {
+		_ = dst[in+16*nb-1]
+		prepXVnniAsm(unsafe.Pointer(&dst[0]), &x[0], &dst[in], nb)
+	}
+	permute32(dst[128*nb:in], x[128*nb:])
+}
+
+// dotI4Vnni takes the whole blocks of 128 through the integer block kernel (see
+// dotI4VnniRunAsm) and any last blocks of 32 through the table kernels.
+func dotI4Vnni(xp []float32, w []byte, row *i4Row) float32 {
 	var sum float32
 	if nb := len(w) / 64; nb > 0 {
 		gs, c := blockParams(row, nb)
 		_ = xp[len(w)*2+16*nb-1]
-		levels := &signedLevels
-		if row.kind != i4Sym {
-			levels = &unsignedLevels
-		}
-		dotI4BlkRunAVX512Asm(&xp[0], &xp[2*len(w)], unsafe.Pointer(&w[0]), 0, unsafe.Pointer(&row.s[0]), 0, firstOrNil(c), 0, nb, gs, levels, &sum, 1)
+		dotI4VnniRunAsm(&xp[0], &xp[2*len(w)], unsafe.Pointer(&w[0]), 0, unsafe.Pointer(&row.s[0]), 0, firstOrNil(c), 0, nb, gs, &sum, 1)
 	}
 	return dotI4Rest(xp, w, row, sum)
 }
 
-// dotI4PairAVX512 runs the two-by-two block kernels on pairs of x rows (each x block
-// used by both weight rows in one pass, each weight block decoded once for both x rows),
-// then any last x row through dotI4AVX512. Weight rows of different formats or lengths
-// go one at a time.
-func dotI4PairAVX512(xs []float32, ld int, w0, w1 []byte, row0, row1 *i4Row, out0, out1 []float32) {
-	in, nb := 2*len(w0), len(w0)/64
-	m := 0
-	if nb > 0 && len(w1) == len(w0) && row0.kind == row1.kind && row0.shift == row1.shift {
-		gs, c0 := blockParams(row0, nb)
-		_, c1 := blockParams(row1, nb)
-		var o [4]float32
-		for ; m+2 <= len(out0); m += 2 {
-			xp := xs[m*ld:]
-			_ = xp[ld+in+16*nb-1]
-			if row0.kind == i4Sym {
-				dotI4BlkSym2x2AVX512Asm(&xp[0], 4*ld, &w0[0], &w1[0], &row0.s[0], &row1.s[0], nb, gs, &signedLevels, &o)
-			} else {
-				dotI4BlkOff2x2AVX512Asm(&xp[0], 4*ld, in, &w0[0], &w1[0], &row0.s[0], &row1.s[0], &c0[0], &c1[0], nb, gs, &unsignedLevels, &o)
-			}
-			out0[m], out0[m+1] = dotI4Rest(xp, w0, row0, o[0]), dotI4Rest(xp[ld:], w0, row0, o[1])
-			out1[m], out1[m+1] = dotI4Rest(xp, w1, row1, o[2]), dotI4Rest(xp[ld:], w1, row1, o[3])
-		}
-	}
-	for ; m < len(out0); m++ {
-		out0[m], out1[m] = dotI4AVX512(xs[m*ld:], w0, row0), dotI4AVX512(xs[m*ld:], w1, row1)
-	}
-}
-
-// dotI4RunAVX512 runs the block kernels over every row of run (whole blocks only).
-func dotI4RunAVX512(xp []float32, run *i4Run, out []float32) {
+// dotI4RunVnni runs the integer block kernel over every row of run (whole blocks only).
+func dotI4RunVnni(xp []float32, run *i4Run, out []float32) {
 	nb := run.in / 128
 	_ = xp[run.in+16*nb-1]
-	levels := &unsignedLevels
-	if run.kind == i4Sym {
-		levels = &signedLevels
-	}
-	dotI4BlkRunAVX512Asm(&xp[0], &xp[run.in], run.w, run.wld, run.s, run.sld, run.c, run.cld, nb, &blockGroups[run.shift], levels, &out[0], len(out))
+	dotI4VnniRunAsm(&xp[0], &xp[run.in], run.w, run.wld, run.s, run.sld, run.c, run.cld, nb, &blockGroups[run.shift], &out[0], len(out))
 }
 
 // firstOrNil returns the address of c's first element, or nil for an empty c (the
@@ -321,8 +310,10 @@ var blockGroupsY = func() (t [3]i4GroupsY) {
 	return t
 }()
 
-// dotI4AVX2 takes the whole blocks of 128 through the AVX2 block kernel (the arithmetic
-// of dotI4AVX512's block kernels) and any last blocks of 32 through dotI4RestGo.
+// dotI4AVX2 takes the whole blocks of 128 through the AVX2 block kernel, which sums the
+// levels times x per lane and multiplies by the group's scale once per block (the
+// asymmetric and affine formats add c·Σx per lane, with c = -z·s or the bias), and any
+// last blocks of 32 through dotI4RestGo.
 func dotI4AVX2(xp []float32, w []byte, row *i4Row) float32 {
 	var sum float32
 	if nb := len(w) / 64; nb > 0 {
@@ -424,12 +415,6 @@ func dotI4AsymAVX512Asm(xp *float32, w *byte, s *float32, z *byte, nblk int, shi
 func dotI4AffAVX512Asm(xp *float32, w *byte, s, b *float32, nblk int, shift uint, levels *[16]float32) float32
 
 //go:noescape
-func dotI4BlkSym2x2AVX512Asm(xp *float32, ld int, w, w2 *byte, s, s2 *float32, nblk int, gs *i4Groups, levels *[16]float32, out *[4]float32)
-
-//go:noescape
-func dotI4BlkOff2x2AVX512Asm(xp *float32, ld, in int, w, w2 *byte, s, s2, c, c2 *float32, nblk int, gs *i4Groups, levels *[16]float32, out *[4]float32)
-
-//go:noescape
 func dotI8TwoAVX2Asm(x *float32, ldx int, q *int8, n int, s float32, z int32, out *[2]float32)
 
 //go:noescape
@@ -445,7 +430,10 @@ func widenF16AVX2Asm(dst *float32, src *uint16, n int)
 func widenBF16AVX2Asm(dst *float32, src *uint16, n int)
 
 //go:noescape
-func dotI4BlkRunAVX512Asm(xp, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, levels *[16]float32, out *float32, rows int)
+func dotI8Pair2x2AVX512Asm(x *float32, ldx int, q0, q1 unsafe.Pointer, n int, s0, s1 float32, z0, z1 int32, out *float32)
 
 //go:noescape
-func dotI8Pair2x2AVX512Asm(x *float32, ldx int, q0, q1 unsafe.Pointer, n int, s0, s1 float32, z0, z1 int32, out *float32)
+func dotI4VnniRunAsm(xq, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, out *float32, rows int)
+
+//go:noescape
+func prepXVnniAsm(dst unsafe.Pointer, x, sums *float32, nblk int)

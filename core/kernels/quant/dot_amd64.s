@@ -623,10 +623,12 @@ TEXT ·dotI4AffAVX512Asm(SB), NOSPLIT, $0-60
 	VZEROUPPER
 	RET
 
-// The AVX2 block kernel: dotI4BlkRunAVX512Asm's arithmetic on two 8-lane halves of each
-// block of 128 (half h holds dwords 8h..8h+7, so its lane l is the AVX-512 kernel's lane
-// 8h+l). A nibble becomes a float by shifts and a conversion instead of a table: signed
-// (two's complement) without offsets, unsigned with them. Per weight row:
+// The AVX2 block kernel. A block of 128 weights is 64 bytes read as 16 dwords; dword d
+// holds the 8 nibbles of weights 8d..8d+7, nibble m of it at bits 4m..4m+3, and xp holds
+// each block's x in the same order, xp[128b+16m+d] = x[128b+8d+m] (see prepXBlocks). The
+// kernel takes a block in two 8-lane halves (half h holds dwords 8h..8h+7). A nibble
+// becomes a float by shifts and a conversion: signed (two's complement) without offsets,
+// unsigned with them. Per weight row:
 //
 //	for each block b, half h, lane l:
 //		acc = Σ_m f32(nibble m of dword 8h+l) · xp[128b + 16m + 8h + l]   (two chains,
@@ -688,9 +690,8 @@ TEXT ·dotI4AffAVX512Asm(SB), NOSPLIT, $0-60
 
 // func dotI4BlkRunAVX2Asm(xp, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4GroupsY, out *float32, rows int)
 //
-// out[i] = the sum above for weight row i < rows (>= 1), as dotI4BlkRunAVX512Asm lays
-// out its arguments: rows wld bytes apart, scales sld bytes apart, nblk >= 1 blocks of
-// 128 per row. c nil: the symmetric format (signed nibbles); otherwise unsigned nibbles
+// out[i] = the sum above for weight row i < rows (>= 1): rows wld bytes apart, scales
+// sld bytes apart, nblk >= 1 blocks of 128 per row. c nil: the symmetric format (signed nibbles); otherwise unsigned nibbles
 // plus Σ c[g]·sx over the lanes (kept apart, added at the end), row i's offsets cld
 // bytes after row i-1's.
 TEXT ·dotI4BlkRunAVX2Asm(SB), NOSPLIT, $0-96
@@ -910,56 +911,70 @@ wbf16_done:
 	VZEROUPPER
 	RET
 
-// ---- 4-bit blocks of 128 (AVX-512) --------------------------------------------------
-// A block is 64 bytes of weights read as 16 dwords; dword d holds the 8 nibbles of
-// weights 8d..8d+7, nibble m of it at bits 4m..4m+3. Shifting the dwords right by 4m puts
-// nibble m in the bits VPERMPS reads as its index, so one permute of the level table
-// gives lane d the level of weight 8d+m. xp holds each block's x in the same order,
-// xp[128b+16m+d] = x[128b+8d+m] (see prepXBlocks), and lane d of a block lies in group
-// (128b+8d)/group: the group's parameter is put in lane d by a permute through lanes,
-// the table of lane -> group offset for the group size. In Go, per lane d of block b:
+// ---- 4-bit blocks of 128 (AVX-512 with VNNI and GFNI) -------------------------------
+// The weights stay integers: each block's products are summed exactly in int32 lanes by
+// VPDPBUSD (unsigned bytes times signed bytes), which needs x as integers too. So x is
+// first rounded, once per call, to 23-bit fixed point per cell of 8 elements (see
+// prepXVnniAsm), and split into three signed bytes (limbs).
 //
-//	acc := 0
-//	for m := 0; m < 8; m++ { acc += xp[128b+16m+d] * levels[nibble m of dword d] }
-//	sum += acc * s[g(b, d)]                     // dotI4BlkRunAVX512Asm
-//	off += c[g(b, d)] * sx[16b+d]               // with offsets c, also
+// A block is 64 bytes of weights read as 16 dwords; byte j of dword d holds weights
+// 8d+2j (low nibble) and 8d+2j+1 (high nibble), all in one group. Per block the
+// prepared x (xq) holds 512 bytes:
 //
-// with acc added as two chains (even m, odd m) summed at the end, and the 16 lanes of
-// sum (+ off) added as HSUM_Z0 does.
+//	  0..383  six vectors of limbs, [x2 lo, x2 hi, x1 lo, x1 hi, x0 lo, x0 hi]: byte 4d+j
+//	          of "xk lo" is limb k of M[8d+2j], of "xk hi" limb k of M[8d+2j+1], where
+//	          M = x2·2^16 + x1·2^8 + x0 is the cell's integer for x (|M| < 2^22);
+//	384..447  16 floats: e[d] - 21, e[d] the cell's exponent, so x ≈ M·2^(e-21);
+//	          NaN when the cell holds an Inf or a NaN;
+//	448..511  16 int32: -8·Σ M over cell d (the symmetric format's offset).
+//
+// One GF2P8AFFINEQB per nibble turns the weight bytes into a vector of unsigned bytes
+// (the symmetric format's two's complement nibble n becomes n+8 by the same
+// instruction). In Go, per lane d of block b:
+//
+//	D := Σ_m nibble m of dword d · M[8d+m]     // exact: |D| < 2^31
+//	D -= 8·Σ_m M[8d+m]                        // symmetric format only
+//	sum += scalef(f32(D), e[d]-21) · s[g(b, d)]
+//	off += c[g(b, d)] · sx[16b+d]             // with offsets c
+//
+// and the 16 lanes of sum (+ off) added as HSUM_Z0 does.
 
-// I4_DECODE(W, Z2..Z9) puts the levels of the block at (W) in the eight registers (the
-// k-th: nibble k of each dword) and advances W. Z31 holds the level table.
-#define I4_DECODE(W, L0, L1, L2, L3, L4, L5, L6, L7) \
-	VMOVDQU32 (W), L0; \
-	VPSRLD    $4, L0, L1; \
-	VPSRLD    $8, L0, L2; \
-	VPSRLD    $12, L0, L3; \
-	VPSRLD    $16, L0, L4; \
-	VPSRLD    $20, L0, L5; \
-	VPSRLD    $24, L0, L6; \
-	VPSRLD    $28, L0, L7; \
-	VPERMPS   Z31, L0, L0; \
-	VPERMPS   Z31, L1, L1; \
-	VPERMPS   Z31, L2, L2; \
-	VPERMPS   Z31, L3, L3; \
-	VPERMPS   Z31, L4, L4; \
-	VPERMPS   Z31, L5, L5; \
-	VPERMPS   Z31, L6, L6; \
-	VPERMPS   Z31, L7, L7; \
-	ADDQ      $64, W
+DATA  nibbleLo<>+0(SB)/8, $0x0102040800000000 // bits 0-3 of a byte to bits 0-3
+GLOBL nibbleLo<>(SB), RODATA|NOPTR, $8
+DATA  nibbleHi<>+0(SB)/8, $0x1020408000000000 // bits 4-7 of a byte to bits 0-3
+GLOBL nibbleHi<>(SB), RODATA|NOPTR, $8
 
-// I4_DOT leaves in A the lane dot products of the decoded block L0-L7 with the block's
-// x at (X) (B is scratch): two chains, even and odd nibbles, added at the end.
-#define I4_DOT(X, A, B, L0, L1, L2, L3, L4, L5, L6, L7) \
-	VMULPS      (X), L0, A; \
-	VMULPS      64(X), L1, B; \
-	VFMADD231PS 128(X), L2, A; \
-	VFMADD231PS 192(X), L3, B; \
-	VFMADD231PS 256(X), L4, A; \
-	VFMADD231PS 320(X), L5, B; \
-	VFMADD231PS 384(X), L6, A; \
-	VFMADD231PS 448(X), L7, B; \
-	VADDPS      B, A, A
+// VN_BLOCK(IMM, INIT) adds the block at (SI) (x at (DI), scales from (R9)) to the lane
+// sums Z0 and advances SI, DI and R9. IMM is 8 for signed nibbles (flip bit 3), 0 for
+// unsigned ones; INIT starts the lowest limb's sum in Z7. Z28/Z29 hold the nibble
+// matrices, Z30 the lane table, K1 the group mask, R11 the group step.
+#define VN_BLOCK(IMM, INIT) \
+	VMOVDQU64      (SI), Z2; \
+	VGF2P8AFFINEQB $IMM, Z28, Z2, Z3; \
+	VGF2P8AFFINEQB $IMM, Z29, Z2, Z4; \
+	VPXORD         Z5, Z5, Z5; \
+	VPXORD         Z6, Z6, Z6; \
+	INIT; \
+	VPDPBUSD       (DI), Z3, Z5; \
+	VPDPBUSD       128(DI), Z3, Z6; \
+	VPDPBUSD       256(DI), Z3, Z7; \
+	VPDPBUSD       64(DI), Z4, Z5; \
+	VPDPBUSD       192(DI), Z4, Z6; \
+	VPDPBUSD       320(DI), Z4, Z7; \
+	VPSLLD         $16, Z5, Z5; \
+	VPSLLD         $8, Z6, Z6; \
+	VPADDD         Z5, Z7, Z7; \
+	VPADDD         Z6, Z7, Z7; \
+	VCVTDQ2PS      Z7, Z7; \
+	VSCALEFPS      384(DI), Z7, Z7; \
+	I4_LANES(R9, Z12, X12); \
+	VFMADD231PS    Z7, Z12, Z0; \
+	ADDQ           $64, SI; \
+	ADDQ           $512, DI; \
+	ADDQ           R11, R9
+
+#define VN_SYM_INIT VMOVDQU32 448(DI), Z7
+#define VN_OFF_INIT VPXORD Z7, Z7, Z7
 
 // I4_LANES loads the group parameters of the block at (ptr) (K1 masks the groups one
 // block spans) and spreads them over the lanes by the table in Z30, into dst.
@@ -967,208 +982,245 @@ wbf16_done:
 	VMOVUPS.Z (ptr), K1, xdst; \
 	VPERMPS   dst, Z30, dst
 
-// I4_SETUP loads the group description at gs (lane table Z30, mask K1, step R11) and
-// the level table into Z31.
-#define I4_SETUP(gs, levels) \
-	MOVQ      gs, AX; \
-	VMOVDQU32 (AX), Z30; \
-	KMOVW     64(AX), K1; \
-	MOVQ      72(AX), R11; \
-	MOVQ      levels, AX; \
-	VMOVUPS   (AX), Z31
-
-// I4_SYM_BLOCK adds the block at (SI) (x at (DI), scales from (R9)) to the lane sums
-// Z0 and advances SI, DI and R9.
-#define I4_SYM_BLOCK \
-	I4_DECODE(SI, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9); \
-	I4_DOT(DI, Z10, Z11, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9); \
-	ADDQ    $512, DI; \
-	I4_LANES(R9, Z12, X12); \
-	VFMADD231PS Z10, Z12, Z0; \
-	ADDQ    R11, R9
-
-// I4_OFF_BLOCK is I4_SYM_BLOCK plus the offsets from (R10) times the lane sums of x at
-// (R12) into Z1, advancing R10 and R12 too.
-#define I4_OFF_BLOCK \
-	I4_SYM_BLOCK; \
-	I4_LANES(R10, Z13, X13); \
-	VFMADD231PS (R12), Z13, Z1; \
-	ADDQ    R11, R10; \
-	ADDQ    $64, R12
-
-// func dotI4BlkRunAVX512Asm(xp, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, levels *[16]float32, out *float32, rows int)
+// func dotI4VnniRunAsm(xq, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, out *float32, rows int)
 //
 // out[i] = the sum above for weight row i < rows (>= 1), the rows wld bytes apart, their
 // scales sld bytes apart; nblk >= 1 blocks of 128 per row; gs describes the group size
-// (see i4Groups). With c non-nil, plus Σ c[g]·sx over the lanes (kept apart, added at the
-// end), row i's offsets cld bytes after row i-1's. One row is rows = 1.
-TEXT ·dotI4BlkRunAVX512Asm(SB), NOSPLIT, $0-104
-	MOVQ    w+16(FP), BX
-	MOVQ    s+32(FP), DX
-	MOVQ    c+48(FP), R13
-	MOVQ    out+88(FP), R8
-	MOVQ    rows+96(FP), R14
-	I4_SETUP(gs+72(FP), levels+80(FP))
+// (see i4Groups). c nil: the symmetric format; otherwise unsigned nibbles plus
+// Σ c[g]·sx over the lanes (kept apart, added at the end), row i's offsets cld bytes
+// after row i-1's.
+TEXT ·dotI4VnniRunAsm(SB), NOSPLIT, $0-96
+	MOVQ         w+16(FP), BX
+	MOVQ         s+32(FP), DX
+	MOVQ         c+48(FP), R13
+	MOVQ         out+80(FP), R8
+	MOVQ         rows+88(FP), R14
+	MOVQ         gs+72(FP), AX
+	VMOVDQU32    (AX), Z30
+	KMOVW        64(AX), K1
+	MOVQ         72(AX), R11
+	VPBROADCASTQ nibbleLo<>(SB), Z28
+	VPBROADCASTQ nibbleHi<>(SB), Z29
 
-rrow:
-	MOVQ    xp+0(FP), DI
-	MOVQ    sx+8(FP), R12
-	MOVQ    BX, SI
-	MOVQ    DX, R9
-	MOVQ    R13, R10
-	MOVQ    nblk+64(FP), CX
-	VXORPS  Z0, Z0, Z0
-	TESTQ   R13, R13
-	JZ      rsym
-	VXORPS  Z1, Z1, Z1
+vrow:
+	MOVQ   xq+0(FP), DI
+	MOVQ   sx+8(FP), R12
+	MOVQ   BX, SI
+	MOVQ   DX, R9
+	MOVQ   R13, R10
+	MOVQ   nblk+64(FP), CX
+	VXORPS Z0, Z0, Z0
+	TESTQ  R13, R13
+	JZ     vsym
+	VXORPS Z1, Z1, Z1
 
-roff:
-	I4_OFF_BLOCK
-	DECQ    CX
-	JNZ     roff
-	VADDPS  Z1, Z0, Z0
-	JMP     rsum
+voff:
+	VN_BLOCK(0, VN_OFF_INIT)
+	I4_LANES(R10, Z13, X13)
+	VFMADD231PS (R12), Z13, Z1
+	ADDQ   R11, R10
+	ADDQ   $64, R12
+	DECQ   CX
+	JNZ    voff
+	VADDPS Z1, Z0, Z0
+	JMP    vsum
 
-rsym:
-	I4_SYM_BLOCK
-	DECQ    CX
-	JNZ     rsym
+vsym:
+	VN_BLOCK(8, VN_SYM_INIT)
+	DECQ CX
+	JNZ  vsym
 
-rsum:
+vsum:
 	HSUM_Z0
-	VMOVSS  X0, (R8)
-	ADDQ    $4, R8
-	ADDQ    wld+24(FP), BX
-	ADDQ    sld+40(FP), DX
-	ADDQ    cld+56(FP), R13
-	DECQ    R14
-	JNZ     rrow
+	VMOVSS X0, (R8)
+	ADDQ   $4, R8
+	ADDQ   wld+24(FP), BX
+	ADDQ   sld+40(FP), DX
+	ADDQ   cld+56(FP), R13
+	DECQ   R14
+	JNZ    vrow
 	VZEROUPPER
 	RET
 
-// I4_STORE4 adds the lanes of Z0, Z1, Z16, Z17 each as HSUM_Z0 does into out[0..3] at
-// (AX).
-#define I4_STORE4 \
-	VMOVAPS   Z1, Z26; \
-	HSUM_Z0; \
-	VMOVSS    X0, (AX); \
-	VMOVAPS   Z26, Z0; \
-	HSUM_Z0; \
-	VMOVSS    X0, 4(AX); \
-	VMOVAPS   Z16, Z0; \
-	HSUM_Z0; \
-	VMOVSS    X0, 8(AX); \
-	VMOVAPS   Z17, Z0; \
-	HSUM_Z0; \
-	VMOVSS    X0, 12(AX)
+// Constants of prepXVnniAsm.
+DATA  cellIndex<>+0(SB)/4, $0 // 8d: the first element of cell d
+DATA  cellIndex<>+4(SB)/4, $8
+DATA  cellIndex<>+8(SB)/4, $16
+DATA  cellIndex<>+12(SB)/4, $24
+DATA  cellIndex<>+16(SB)/4, $32
+DATA  cellIndex<>+20(SB)/4, $40
+DATA  cellIndex<>+24(SB)/4, $48
+DATA  cellIndex<>+28(SB)/4, $56
+DATA  cellIndex<>+32(SB)/4, $64
+DATA  cellIndex<>+36(SB)/4, $72
+DATA  cellIndex<>+40(SB)/4, $80
+DATA  cellIndex<>+44(SB)/4, $88
+DATA  cellIndex<>+48(SB)/4, $96
+DATA  cellIndex<>+52(SB)/4, $104
+DATA  cellIndex<>+56(SB)/4, $112
+DATA  cellIndex<>+60(SB)/4, $120
+GLOBL cellIndex<>(SB), RODATA|NOPTR, $64
+DATA  prepConst<>+0(SB)/4, $0x7fffffff // |x| mask
+DATA  prepConst<>+4(SB)/4, $0x7f800000 // the bits of +Inf
+DATA  prepConst<>+8(SB)/4, $1          // the smallest biased exponent used
+DATA  prepConst<>+12(SB)/4, $148       // 127 + 21
+DATA  prepConst<>+16(SB)/4, $0x7fc00000 // NaN
+DATA  prepConst<>+20(SB)/4, $0xff      // a byte
+GLOBL prepConst<>(SB), RODATA|NOPTR, $24
 
-// func dotI4BlkSym2x2AVX512Asm(xp *float32, ld int, w, w2 *byte, s, s2 *float32, nblk int, gs *i4Groups, levels *[16]float32, out *[4]float32)
+// VN_LIMBS(M, R, Q) splits the cell integers M into balanced limbs: R = (M - sx8(M))>>8,
+// Q = (R - sx8(R))>>8, sx8 the sign-extended low byte, so M = Q·2^16 + sx8(R)·2^8 +
+// sx8(M) with every limb in [-128, 127] (|Q| <= 64 as |M| < 2^22). Z24 is scratch.
+#define VN_LIMBS(M, R, Q) \
+	VPSLLD $24, M, Z24; \
+	VPSRAD $24, Z24, Z24; \
+	VPSUBD Z24, M, R; \
+	VPSRAD $8, R, R; \
+	VPSLLD $24, R, Z24; \
+	VPSRAD $24, Z24, Z24; \
+	VPSUBD Z24, R, Q; \
+	VPSRAD $8, Q, Q
+
+// VN_PACK(A0, A1, A2, A3, OFF) stores at OFF(DI) the low bytes of A0-A3 interleaved:
+// byte 4d+j is the low byte of lane d of Aj. Z24-Z26 are scratch, Z23 holds 0xff.
+#define VN_PACK(A0, A1, A2, A3, OFF) \
+	VPSLLD     $24, A3, Z24; \
+	VPSLLD     $24, A2, Z25; \
+	VPSRLD     $8, Z25, Z25; \
+	VPSLLD     $24, A1, Z26; \
+	VPSRLD     $16, Z26, Z26; \
+	VPTERNLOGD $0xfe, Z24, Z25, Z26; \
+	VPTERNLOGD $0xf8, Z23, A0, Z26; \
+	VMOVDQU32  Z26, OFF(DI)
+
+// func prepXVnniAsm(dst unsafe.Pointer, x, sums *float32, nblk int)
 //
-// dotI4BlkRunAVX512Asm without offsets for two weight rows (w, s and w2, s2) against two x rows (xp and
-// xp+ld, ld in bytes), each weight block decoded once for both x rows and each x block
-// used by both weight rows in the same pass (from L1: loading it once into a register
-// measured no faster); out = {(w, x0), (w, x1), (w2, x0), (w2, x1)}, each with the one-row
-// kernel's bits. Registers: Z0/Z1 and Z16/Z17 the lane sums of w and w2, Z12/Z13 their
-// scales.
-TEXT ·dotI4BlkSym2x2AVX512Asm(SB), NOSPLIT, $0-80
-	MOVQ    xp+0(FP), DI
-	MOVQ    ld+8(FP), DX
-	MOVQ    w+16(FP), SI
-	MOVQ    w2+24(FP), BX
-	MOVQ    s+32(FP), R9
-	MOVQ    s2+40(FP), R13
-	MOVQ    nblk+48(FP), CX
-	I4_SETUP(gs+56(FP), levels+64(FP))
-	VXORPS  Z0, Z0, Z0
-	VXORPS  Z1, Z1, Z1
-	VXORPS  Z16, Z16, Z16
-	VXORPS  Z17, Z17, Z17
+// Writes nblk blocks of 512 bytes at dst in the layout above from the 128·nblk floats
+// of x, and sums[16b+d] = Σ_m x[128b+8d+m] (added in increasing m). Per cell d of block
+// b: e = max(biased exponent of max_m |x[128b+8d+m]|, 1) - 127, and M[8d+m] = the
+// nearest integer (ties to even) to x[128b+8d+m]·2^(21-e).
+TEXT ·prepXVnniAsm(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         sums+16(FP), R8
+	MOVQ         nblk+24(FP), CX
+	VMOVDQU32    cellIndex<>(SB), Z31
+	VPBROADCASTD prepConst<>+0(SB), Z30
+	VPBROADCASTD prepConst<>+4(SB), Z29
+	VPBROADCASTD prepConst<>+8(SB), Z28
+	VPBROADCASTD prepConst<>+12(SB), Z27
+	VPBROADCASTD prepConst<>+16(SB), Z22
+	VPBROADCASTD prepConst<>+20(SB), Z23
 
-bsym22:
-	I4_DECODE(SI, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
-	I4_DECODE(BX, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29)
-	I4_LANES(R9, Z12, X12)
-	I4_LANES(R13, Z13, X13)
-	I4_DOT(DI, Z10, Z11, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
-	VFMADD231PS Z10, Z12, Z0
-	I4_DOT(DI, Z14, Z15, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29)
-	VFMADD231PS Z14, Z13, Z16
-	ADDQ    DX, DI
-	I4_DOT(DI, Z10, Z11, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
-	VFMADD231PS Z10, Z12, Z1
-	I4_DOT(DI, Z14, Z15, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29)
-	VFMADD231PS Z14, Z13, Z17
-	SUBQ    DX, DI
-	ADDQ    $512, DI
-	ADDQ    R11, R9
-	ADDQ    R11, R13
-	DECQ    CX
-	JNZ     bsym22
-	MOVQ    out+72(FP), AX
-	I4_STORE4
-	VZEROUPPER
-	RET
+pblk:
+	// Z0-Z7: element m of every cell.
+	KXNORW     K2, K2, K2
+	VGATHERDPS (SI)(Z31*4), K2, Z0
+	KXNORW     K2, K2, K2
+	VGATHERDPS 4(SI)(Z31*4), K2, Z1
+	KXNORW     K2, K2, K2
+	VGATHERDPS 8(SI)(Z31*4), K2, Z2
+	KXNORW     K2, K2, K2
+	VGATHERDPS 12(SI)(Z31*4), K2, Z3
+	KXNORW     K2, K2, K2
+	VGATHERDPS 16(SI)(Z31*4), K2, Z4
+	KXNORW     K2, K2, K2
+	VGATHERDPS 20(SI)(Z31*4), K2, Z5
+	KXNORW     K2, K2, K2
+	VGATHERDPS 24(SI)(Z31*4), K2, Z6
+	KXNORW     K2, K2, K2
+	VGATHERDPS 28(SI)(Z31*4), K2, Z7
 
-// func dotI4BlkOff2x2AVX512Asm(xp *float32, ld, in int, w, w2 *byte, s, s2, c, c2 *float32, nblk int, gs *i4Groups, levels *[16]float32, out *[4]float32)
-//
-// dotI4BlkRunAVX512Asm with offsets as dotI4BlkSym2x2AVX512Asm; each x row's lane sums start in
-// floats after it. Z18-Z21 hold the c·Σx sums, Z14/Z15 the c lanes.
-TEXT ·dotI4BlkOff2x2AVX512Asm(SB), NOSPLIT, $0-104
-	MOVQ    xp+0(FP), DI
-	MOVQ    ld+8(FP), DX
-	MOVQ    in+16(FP), R12
-	LEAQ    (DI)(R12*4), R12
-	MOVQ    w+24(FP), SI
-	MOVQ    w2+32(FP), BX
-	MOVQ    s+40(FP), R9
-	MOVQ    s2+48(FP), R13
-	MOVQ    c+56(FP), R10
-	MOVQ    c2+64(FP), R14
-	MOVQ    nblk+72(FP), CX
-	I4_SETUP(gs+80(FP), levels+88(FP))
-	VXORPS  Z0, Z0, Z0
-	VXORPS  Z1, Z1, Z1
-	VXORPS  Z16, Z16, Z16
-	VXORPS  Z17, Z17, Z17
-	VXORPS  Z18, Z18, Z18
-	VXORPS  Z19, Z19, Z19
-	VXORPS  Z20, Z20, Z20
-	VXORPS  Z21, Z21, Z21
+	// The lane sums of x.
+	VADDPS  Z1, Z0, Z8
+	VADDPS  Z2, Z8, Z8
+	VADDPS  Z3, Z8, Z8
+	VADDPS  Z4, Z8, Z8
+	VADDPS  Z5, Z8, Z8
+	VADDPS  Z6, Z8, Z8
+	VADDPS  Z7, Z8, Z8
+	VMOVUPS Z8, (R8)
 
-boff22:
-	I4_DECODE(SI, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
-	I4_DECODE(BX, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29)
-	I4_LANES(R9, Z12, X12)
-	I4_LANES(R13, Z13, X13)
-	I4_LANES(R10, Z14, X14)
-	I4_LANES(R14, Z15, X15)
-	VFMADD231PS (R12), Z14, Z18
-	VFMADD231PS (R12)(DX*1), Z14, Z19
-	VFMADD231PS (R12), Z15, Z20
-	VFMADD231PS (R12)(DX*1), Z15, Z21
-	I4_DOT(DI, Z10, Z11, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
-	VFMADD231PS Z10, Z12, Z0
-	I4_DOT(DI, Z14, Z11, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29)
-	VFMADD231PS Z14, Z13, Z16
-	ADDQ    DX, DI
-	I4_DOT(DI, Z10, Z11, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9)
-	VFMADD231PS Z10, Z12, Z1
-	I4_DOT(DI, Z14, Z11, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29)
-	VFMADD231PS Z14, Z13, Z17
-	SUBQ    DX, DI
-	ADDQ    $512, DI
-	ADDQ    R11, R9
-	ADDQ    R11, R13
-	ADDQ    R11, R10
-	ADDQ    R11, R14
-	ADDQ    $64, R12
-	DECQ    CX
-	JNZ     boff22
-	VADDPS  Z18, Z0, Z0
-	VADDPS  Z19, Z1, Z1
-	VADDPS  Z20, Z16, Z16
-	VADDPS  Z21, Z17, Z17
-	MOVQ    out+96(FP), AX
-	I4_STORE4
+	// Z8: the largest |x| of each cell as bits (unsigned order is magnitude order, and
+	// Inf and NaN are above every finite value); K3: the cells with an Inf or a NaN.
+	VPANDD  Z30, Z0, Z8
+	VPANDD  Z30, Z1, Z9
+	VPMAXUD Z9, Z8, Z8
+	VPANDD  Z30, Z2, Z9
+	VPMAXUD Z9, Z8, Z8
+	VPANDD  Z30, Z3, Z9
+	VPMAXUD Z9, Z8, Z8
+	VPANDD  Z30, Z4, Z9
+	VPMAXUD Z9, Z8, Z8
+	VPANDD  Z30, Z5, Z9
+	VPMAXUD Z9, Z8, Z8
+	VPANDD  Z30, Z6, Z9
+	VPMAXUD Z9, Z8, Z8
+	VPANDD  Z30, Z7, Z9
+	VPMAXUD Z9, Z8, Z8
+	VPCMPUD $5, Z29, Z8, K3
+
+	// Z8 = max(biased exponent, 1); Z9 = 21 - e = 148 - Z8 and Z10 = e - 21 as floats.
+	VPSRLD    $23, Z8, Z8
+	VPMAXSD   Z28, Z8, Z8
+	VPSUBD    Z8, Z27, Z9
+	VCVTDQ2PS Z9, Z9
+	VPSUBD    Z27, Z8, Z10
+	VCVTDQ2PS Z10, Z10
+	VMOVAPS   Z22, K3, Z10
+	VMOVUPS   Z10, 384(DI)
+
+	// M = round(x·2^(21-e)): exact scaling, then the conversion rounds to nearest even.
+	VSCALEFPS Z9, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VSCALEFPS Z9, Z1, Z1
+	VCVTPS2DQ Z1, Z1
+	VSCALEFPS Z9, Z2, Z2
+	VCVTPS2DQ Z2, Z2
+	VSCALEFPS Z9, Z3, Z3
+	VCVTPS2DQ Z3, Z3
+	VSCALEFPS Z9, Z4, Z4
+	VCVTPS2DQ Z4, Z4
+	VSCALEFPS Z9, Z5, Z5
+	VCVTPS2DQ Z5, Z5
+	VSCALEFPS Z9, Z6, Z6
+	VCVTPS2DQ Z6, Z6
+	VSCALEFPS Z9, Z7, Z7
+	VCVTPS2DQ Z7, Z7
+
+	// -8·Σ M per cell.
+	VPADDD Z1, Z0, Z8
+	VPADDD Z2, Z8, Z8
+	VPADDD Z3, Z8, Z8
+	VPADDD Z4, Z8, Z8
+	VPADDD Z5, Z8, Z8
+	VPADDD Z6, Z8, Z8
+	VPADDD Z7, Z8, Z8
+	VPSLLD $3, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPSUBD Z8, Z9, Z8
+	VMOVDQU32 Z8, 448(DI)
+
+	// Limbs of the even elements (the low nibbles), then of the odd ones.
+	VN_LIMBS(Z0, Z8, Z12)
+	VN_LIMBS(Z2, Z9, Z13)
+	VN_LIMBS(Z4, Z10, Z14)
+	VN_LIMBS(Z6, Z11, Z15)
+	VN_PACK(Z12, Z13, Z14, Z15, 0)
+	VN_PACK(Z8, Z9, Z10, Z11, 128)
+	VN_PACK(Z0, Z2, Z4, Z6, 256)
+	VN_LIMBS(Z1, Z8, Z12)
+	VN_LIMBS(Z3, Z9, Z13)
+	VN_LIMBS(Z5, Z10, Z14)
+	VN_LIMBS(Z7, Z11, Z15)
+	VN_PACK(Z12, Z13, Z14, Z15, 64)
+	VN_PACK(Z8, Z9, Z10, Z11, 192)
+	VN_PACK(Z1, Z3, Z5, Z7, 320)
+
+	ADDQ $512, SI
+	ADDQ $512, DI
+	ADDQ $64, R8
+	DECQ CX
+	JNZ  pblk
 	VZEROUPPER
 	RET

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"github.com/mlxprim/mlxprim/core/cpu"
 	"github.com/mlxprim/mlxprim/core/tensor"
@@ -103,25 +104,28 @@ func i4Case(rng *rand.Rand, kind i4Kind, nblk int, shift uint) ([]byte, *i4Row) 
 // times x separately.
 func i4Ref(x []float32, w []byte, row *i4Row) (want, abs float64) {
 	for j, xj := range x {
-		n := w[j/2] >> (4 * (j % 2)) & 15
-		g := j / 32 >> row.shift
-		s := float64(row.s[g])
-		var what, mag float64
-		switch row.kind {
-		case i4Sym:
-			what = float64(float32(float64(int8(n<<4)>>4) * s))
-			mag = math.Abs(what)
-		case i4Asym:
-			what = float64(float32(float64(int(n)-int(row.z[g])) * s))
-			mag = (float64(n) + float64(row.z[g])) * math.Abs(s)
-		default:
-			what = float64(float32(float64(float32(float64(n)*s)) + float64(row.b[g])))
-			mag = float64(n)*math.Abs(s) + math.Abs(float64(row.b[g]))
-		}
+		what, mag := i4Weight(w, row, j)
 		want += float64(xj) * what
 		abs += math.Abs(float64(xj)) * mag
 	}
 	return want, abs
+}
+
+// i4Weight returns ŵ[j] of a 4-bit row and the magnitude i4Ref weighs x[j] with.
+func i4Weight(w []byte, row *i4Row, j int) (what, mag float64) {
+	n := w[j/2] >> (4 * (j % 2)) & 15
+	g := j / 32 >> row.shift
+	s := float64(row.s[g])
+	switch row.kind {
+	case i4Sym:
+		what = float64(float32(float64(int8(n<<4)>>4) * s))
+		return what, math.Abs(what)
+	case i4Asym:
+		what = float64(float32(float64(int(n)-int(row.z[g])) * s))
+		return what, (float64(n) + float64(row.z[g])) * math.Abs(s)
+	}
+	what = float64(float32(float64(float32(float64(n)*s)) + float64(row.b[g])))
+	return what, float64(n)*math.Abs(s) + math.Abs(float64(row.b[g]))
 }
 
 // prepX returns x as the kernels of ks read it.
@@ -183,6 +187,119 @@ func TestDotI4Pair(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestDotI4Run checks that a run of weight rows, with gaps between rows and between
+// their parameter rows, gives every row the bits of dotI4, on the paths that have runs.
+func TestDotI4Run(t *testing.T) {
+	rng := rand.New(rand.NewPCG(30, 31))
+	forEachISA(t, func(t *testing.T) {
+		ks := kernelsFor(cpu.Selected())
+		if ks.dotI4Run == nil {
+			t.Skip("no run kernel on this path")
+		}
+		for _, nblk := range []int{4, 8, 132} { // whole blocks of 128
+			for _, shift := range []uint{0, 1, 2} {
+				for _, kind := range []i4Kind{i4Sym, i4Asym, i4Affine} {
+					for _, rows := range []int{1, 3, 32} {
+						in, ng := 32*nblk, (nblk-1)>>shift+1
+						wld, sld := in/2+64, ng+5
+						w := make([]byte, rows*wld)
+						s, c := make([]float32, rows*sld), make([]float32, rows*sld)
+						var rowsI4 []*i4Row
+						for i := range rows {
+							wi, row := i4Case(rng, kind, nblk, shift)
+							copy(w[i*wld:], wi)
+							copy(s[i*sld:], row.s)
+							ks.prepI4(row)
+							switch kind {
+							case i4Asym:
+								asymOffsets(c[i*sld:i*sld+ng], row.s, row.z)
+							case i4Affine:
+								copy(c[i*sld:], row.b)
+							}
+							rowsI4 = append(rowsI4, row)
+						}
+						run := i4Run{kind: kind, shift: shift, in: in, w: unsafe.Pointer(&w[0]), wld: wld,
+							s: unsafe.Pointer(&s[0]), sld: 4 * sld}
+						if kind != i4Sym {
+							run.c, run.cld = unsafe.Pointer(&c[0]), 4*sld
+						}
+						xp := prepX(ks, randX(rng, in))
+						out := make([]float32, rows)
+						ks.dotI4Run(xp, &run, out)
+						for i, row := range rowsI4 {
+							if alone := ks.dotI4(xp, w[i*wld:i*wld+in/2], row); math.Float32bits(out[i]) != math.Float32bits(alone) {
+								t.Fatalf("kind=%d nblk=%d shift=%d rows=%d: row %d gives %v, alone %v", kind, nblk, shift, rows, i, out[i], alone)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestDotI4CellRounding checks the documented error bound of the 4-bit kernels, the
+// float32 bound of checkDot plus 2^-22·max|x_cell|·Σ_cell|ŵ| per cell of 8 elements (the
+// AVX-512 kernels round x to 23 bits per cell; the other paths keep well inside), on x
+// whose cells each hold one element 2^10 to 2^20 times the others, given the nibble 0
+// (the weight 0 in the symmetric format) so that the others' rounding shows. In even trials
+// the others lie on the 23-bit grid of their cell, as signed odd multiples of the
+// grid's unit that a grid one bit coarser would round away from the true sum: exact
+// there, and twice the bound one bit coarser.
+func TestDotI4CellRounding(t *testing.T) {
+	rng := rand.New(rand.NewPCG(32, 33))
+	forEachISA(t, func(t *testing.T) {
+		ks := kernelsFor(cpu.Selected())
+		for _, nblk := range []int{4, 12, 33} {
+			for _, kind := range []i4Kind{i4Sym, i4Asym, i4Affine} {
+				for trial := range 8 {
+					in := 32 * nblk
+					w, row := i4Case(rng, kind, nblk, 1)
+					x := randX(rng, in)
+					for c := 0; c < in; c += 8 {
+						big, e := c+rng.IntN(8), 10+rng.IntN(11)
+						w[big/2] &^= 15 << (4 * (big % 2))
+						if trial%2 == 1 {
+							x[big] = float32(math.Ldexp(1+rng.Float64(), e))
+							continue
+						}
+						x[big] = float32(math.Ldexp(1, e))
+						for j := c; j < c+8; j++ {
+							if what, _ := i4Weight(w, row, j); j != big {
+								// (4p+1)·2^(e-21): halfway on the coarser grid, rounded to
+								// even there, so toward zero; against ŵ's sign.
+								x[j] = float32(math.Copysign(math.Ldexp(float64(4*rng.IntN(8)+1), e-21), what))
+							}
+						}
+					}
+					want, abs := i4Ref(x, w, row)
+					ks.prepI4(row)
+					got := float64(ks.dotI4(prepX(ks, x), w, row))
+					bound := float64(in+8)*0x1p-24*abs + cellBound(x, w, row)
+					if !(math.Abs(got-want) <= bound) {
+						t.Fatalf("kind=%d nblk=%d trial=%d: %v, want %v (bound %v)", kind, nblk, trial, got, want, bound)
+					}
+				}
+			}
+		}
+	})
+}
+
+// cellBound is Σ over cells of 8 elements of 2^-22·max|x_cell|·Σ_cell|ŵ|, with |ŵ| the
+// magnitude i4Ref uses.
+func cellBound(x []float32, w []byte, row *i4Row) float64 {
+	var b float64
+	for c := 0; c < len(x); c += 8 {
+		var top, mags float64
+		for j := c; j < c+8; j++ {
+			_, mag := i4Weight(w, row, j)
+			top, mags = max(top, math.Abs(float64(x[j]))), mags+mag
+		}
+		b += 0x1p-22 * top * mags
+	}
+	return b
 }
 
 // TestTables checks the generic path's tables (prepI4Generic, from dequantI4) bit for

@@ -179,22 +179,27 @@ const (
 	i8RunRows = 32
 )
 
-// runsI4Possible reports whether the single row of x can go through runsI4: the path has
-// dotI4Run and the rows are whole blocks of 128 weights.
+// runsI4Possible reports whether the rows of x can go through runsI4: the path has
+// dotI4Run, the rows are whole blocks of 128 weights, and there is one row of x or the
+// path prefers runs for several (i4RunsAnyRows).
 func (j *linearJob) runsI4Possible(ks *kernelSet, in int) bool {
-	return j.rows == 1 && ks.dotI4Run != nil && in%128 == 0
+	return (j.rows == 1 || ks.i4RunsAnyRows) && ks.dotI4Run != nil && in%128 == 0
 }
 
-// runsI4 computes outputs [lo, hi) for the single row of x (xp, as prepXI4 laid it out)
-// through ks.dotI4Run, i4RunRows weight rows per call, with one Go call per run rather
-// than per row; set points run at rows [r, r+n).
-func (j *linearJob) runsI4(ks *kernelSet, xp []float32, lo, hi int, run *i4Run, out []float32, set func(r, n int)) {
+// runsI4 computes outputs [lo, hi) for every row of x (xs, each row as prepXI4 laid it
+// out) through ks.dotI4Run, i4RunRows weight rows per call, with one Go call per run and
+// row of x rather than per output; set points run at rows [r, r+n). The run's weights
+// (64 KiB at 4096 inputs) stay in L2 for the rows of x after the first.
+func (j *linearJob) runsI4(ks *kernelSet, xs []float32, lo, hi int, run *i4Run, out []float32, set func(r, n int)) {
+	n := j.xLen(ks, true)
 	for r := lo; r < hi; r += i4RunRows {
-		n := min(i4RunRows, hi-r)
-		set(r, n)
-		ks.dotI4Run(xp, run, out[:n])
-		for i, v := range out[:n] {
-			j.store(0, r+i, v)
+		k := min(i4RunRows, hi-r)
+		set(r, k)
+		for m := range j.rows {
+			ks.dotI4Run(xs[m*n:(m+1)*n], run, out[:k])
+			for i, v := range out[:k] {
+				j.store(m, r+i, v)
+			}
 		}
 	}
 }

@@ -243,6 +243,43 @@ func TestLinearDeterminism(t *testing.T) {
 	})
 }
 
+// TestLinearNonFinite checks that an Inf or a NaN in a row of x makes every output of
+// that row non-finite (NaN on the AVX-512 4-bit kernels, which round x to integers per
+// cell) and leaves the other rows of the batch with their bits.
+func TestLinearNonFinite(t *testing.T) {
+	rng := rand.New(rand.NewPCG(24, 25))
+	const out, in = 40, 256
+	cases := []linCase{
+		int8Case(rng, out, in, false), int4Case(rng, out, in, 64, true, false), int4Case(rng, out, in, 32, false, false),
+		affineCaseOf(rng, out, in, 64, 4, tensor.Float32), affineCaseOf(rng, out, in, 128, 8, tensor.Float16),
+	}
+	x := make([]float32, 3*in)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	x[in+77], x[2*in+200] = float32(math.Inf(-1)), float32(math.NaN())
+	forEachISA(t, func(t *testing.T) {
+		for _, c := range cases {
+			y := make([]float32, 3*out)
+			if err := c.run(tensor.FromFloat32(x, 3, in), nil, tensor.FromFloat32(y, 3, out)); err != nil {
+				t.Fatal(err)
+			}
+			alone := make([]float32, out)
+			if err := c.run(tensor.FromFloat32(x[:in], 1, in), nil, tensor.FromFloat32(alone, 1, out)); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(y[:out], alone) {
+				t.Fatalf("%s: the finite row changed beside non-finite ones", c.name)
+			}
+			for i, v := range y[out:] {
+				if !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) {
+					t.Fatalf("%s: y[%d, %d] = %v from a non-finite x", c.name, 1+i/out, i%out, v)
+				}
+			}
+		}
+	})
+}
+
 // TestLinearInPlace computes into the very view of x (in == out).
 func TestLinearInPlace(t *testing.T) {
 	rng := rand.New(rand.NewPCG(24, 25))
