@@ -757,7 +757,8 @@ mlxp_status mlxp_rope(const mlxp_tensor* q, mlxp_tensor* q_out, const mlxp_tenso
  * The linear layers compute y[..., r] = sum_j x[..., j] w^[r, j] + bias[r], decoding the
  * weights inside the dot-product kernels (the float weights are never materialized),
  * accumulating in float32 in a fixed order (bit-identical for any thread count and batch)
- * and rounding once into y. The 4-bit kernels of the AVX2 and AVX-512 paths factor each
+ * and rounding once into y. The int8 kernels multiply each row's sum by its scale once
+ * (s * sum((q - z) x)). The 4-bit kernels of the AVX2 and AVX-512 paths factor each
  * group's parameters out of its sum: s * sum(q x) (+ offset * sum(x) for zero points and
  * MLX biases), equal to the formulas above up to float32 rounding. The AVX-512 4-bit
  * kernels (CPUs with VNNI and GFNI) sum q x exactly in integers: they first round x to

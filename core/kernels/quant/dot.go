@@ -24,7 +24,8 @@ import (
 // the high nibbles its second half; on AVX2 in blocks of 128 (see prepXBlocks); on
 // AVX-512 as integers in blocks of 128 (see prepXVnni).
 type kernelSet struct {
-	// dotI8 returns Σ_j x[j]·(f32(q[j]-z)·s) over j < len(q); len(x) >= len(q).
+	// dotI8 returns (Σ_j x[j]·f32(q[j]-z))·s over j < len(q), len(x) >= len(q): the
+	// scale multiplies the sum once (the weight itself would be f32(q-z)·s).
 	dotI8 func(x []float32, q []int8, s float32, z int32) float32
 	// dotI8Run, where a path has it (nil elsewhere), sets out[i] to dotI8(x, q_i, s[i],
 	// z[i]) bit for bit for len(out) consecutive weight rows q_i of in bytes (a multiple

@@ -16,9 +16,10 @@
 	VADDPS        Y1, Y0, Y0; \
 	HSUM_Y0
 
-// I8_W4(P, W0, W1, W2, W3, S, Z) dequantizes 64 weights at (P) into W0-W3 for the int8
-// kernels: sign extend, subtract the zero point (Z), convert, multiply by the scale (S).
-#define I8_W4(P, W0, W1, W2, W3, S, Z) \
+// I8_W4(P, W0, W1, W2, W3, Z) converts 64 weights at (P) into W0-W3 for the int8
+// kernels: sign extend, subtract the zero point (Z), convert. The row's scale multiplies
+// the sum once at the end (I8_SUM).
+#define I8_W4(P, W0, W1, W2, W3, Z) \
 	VPMOVSXBD (P), W0; \
 	VPMOVSXBD 16(P), W1; \
 	VPMOVSXBD 32(P), W2; \
@@ -30,18 +31,13 @@
 	VCVTDQ2PS W0, W0; \
 	VCVTDQ2PS W1, W1; \
 	VCVTDQ2PS W2, W2; \
-	VCVTDQ2PS W3, W3; \
-	VMULPS    S, W0, W0; \
-	VMULPS    S, W1, W1; \
-	VMULPS    S, W2, W2; \
-	VMULPS    S, W3, W3
+	VCVTDQ2PS W3, W3
 
-// I8_W1(P, W0, S, Z) dequantizes 16 weights at (P) into W0, as I8_W4 does.
-#define I8_W1(P, W0, S, Z) \
+// I8_W1(P, W0, Z) converts 16 weights at (P) into W0, as I8_W4 does.
+#define I8_W1(P, W0, Z) \
 	VPMOVSXBD (P), W0; \
 	VPSUBD    Z, W0, W0; \
-	VCVTDQ2PS W0, W0; \
-	VMULPS    S, W0, W0
+	VCVTDQ2PS W0, W0
 
 // I8_ROW4 adds the 64 weights in Z16-Z19 times the x row at X into accumulators A0-A3.
 #define I8_ROW4(X, A0, A1, A2, A3) \
@@ -54,23 +50,26 @@
 #define I8_ROW1(X, A0) VFMADD231PS (X), Z16, A0
 
 // I8_SUM stores into OFF(R10) the sum of a row's four accumulators, added as
-// (A0+A1)+(A2+A3), then across lanes; Z0-Z3 are clobbered.
-#define I8_SUM(A0, A1, A2, A3, OFF) \
+// (A0+A1)+(A2+A3), then across lanes, times the scale in the low lane of S; Z0-Z3 are
+// clobbered.
+#define I8_SUM(A0, A1, A2, A3, S, OFF) \
 	VADDPS  A1, A0, Z0; \
 	VADDPS  A3, A2, Z2; \
 	VADDPS  Z2, Z0, Z0; \
 	HSUM_Z0; \
+	VMULSS  S, X0, X0; \
 	VMOVSS  X0, OFF(R10)
 
 // func dotI8RunAVX512Asm(x *float32, q unsafe.Pointer, n int, s *float32, z *int32, out *float32, rows int)
 //
 //	for i := 0; i < rows; i++ {  // row i of q at q + i*n
-//		for j := 0; j < n; j++ { out[i] += x[j] * (float32(int32(q[i*n+j])-z[i]) * s[i]) }
+//		var sum float32
+//		for j := 0; j < n; j++ { sum += x[j] * float32(int32(q[i*n+j])-z[i]) }
+//		out[i] = sum * s[i]
 //	}
 //
-// n is a multiple of 16; a row's sum starts at zero. Accumulator k takes block k of each
-// 64-element step; blocks after the last whole step go to accumulator 0; the four are
-// added as (0+1)+(2+3).
+// n is a multiple of 16. Accumulator k takes block k of each 64-element step; blocks
+// after the last whole step go to accumulator 0; the four are added as (0+1)+(2+3).
 TEXT ·dotI8RunAVX512Asm(SB), NOSPLIT, $0-56
 	MOVQ         q+8(FP), SI
 	MOVQ         s+24(FP), R8
@@ -91,7 +90,7 @@ i8z_row:
 i8z_step:
 	CMPQ    CX, $64
 	JLT     i8z_block
-	I8_W4(SI, Z16, Z17, Z18, Z19, Z30, Z31)
+	I8_W4(SI, Z16, Z17, Z18, Z19, Z31)
 	I8_ROW4(DI, Z0, Z1, Z2, Z3)
 	ADDQ    $64, SI
 	ADDQ    $256, DI
@@ -101,7 +100,7 @@ i8z_step:
 i8z_block:
 	CMPQ    CX, $16
 	JLT     i8z_done
-	I8_W1(SI, Z16, Z30, Z31)
+	I8_W1(SI, Z16, Z31)
 	I8_ROW1(DI, Z0)
 	ADDQ    $16, SI
 	ADDQ    $64, DI
@@ -109,7 +108,7 @@ i8z_block:
 	JMP     i8z_block
 
 i8z_done:
-	I8_SUM(Z0, Z1, Z2, Z3, 0)
+	I8_SUM(Z0, Z1, Z2, Z3, X30, 0)
 	ADDQ   $4, R8
 	ADDQ   $4, R9
 	ADDQ   $4, R10
@@ -130,7 +129,7 @@ i8z_done:
 // dotI8RunAVX512Asm for two weight rows (q0 with s0, z0; q1 with s1, z1) against two x
 // rows (x and x+ldx, ldx in bytes), n a multiple of 16: out = {(q0, x0), (q0, x1),
 // (q1, x0), (q1, x1)}, each with the one-row kernel's bits. Each weight block is
-// dequantized once for both x rows and each x block loaded once for both weight rows.
+// converted once for both x rows and each x block loaded once for both weight rows.
 // Registers: accumulators Z0-Z15 (four per output), weights Z16-Z19 and Z24-Z27, x Z20-Z23.
 TEXT ·dotI8Pair2x2AVX512Asm(SB), NOSPLIT, $0-64
 	MOVQ         x+0(FP), DI
@@ -165,8 +164,8 @@ TEXT ·dotI8Pair2x2AVX512Asm(SB), NOSPLIT, $0-64
 p22_step:
 	CMPQ    CX, $64
 	JLT     p22_block
-	I8_W4(SI, Z16, Z17, Z18, Z19, Z30, Z31)
-	I8_W4(BX, Z24, Z25, Z26, Z27, Z28, Z29)
+	I8_W4(SI, Z16, Z17, Z18, Z19, Z31)
+	I8_W4(BX, Z24, Z25, Z26, Z27, Z29)
 	VMOVUPS (DI), Z20
 	VMOVUPS 64(DI), Z21
 	VMOVUPS 128(DI), Z22
@@ -188,8 +187,8 @@ p22_step:
 p22_block:
 	CMPQ        CX, $16
 	JLT         p22_done
-	I8_W1(SI, Z16, Z30, Z31)
-	I8_W1(BX, Z24, Z28, Z29)
+	I8_W1(SI, Z16, Z31)
+	I8_W1(BX, Z24, Z29)
 	VMOVUPS     (DI), Z20
 	VFMADD231PS Z20, Z16, Z0
 	VFMADD231PS Z20, Z24, Z8
@@ -203,15 +202,16 @@ p22_block:
 	JMP         p22_block
 
 p22_done:
-	I8_SUM(Z0, Z1, Z2, Z3, 0)
-	I8_SUM(Z4, Z5, Z6, Z7, 4)
-	I8_SUM(Z8, Z9, Z10, Z11, 8)
-	I8_SUM(Z12, Z13, Z14, Z15, 12)
+	I8_SUM(Z0, Z1, Z2, Z3, X30, 0)
+	I8_SUM(Z4, Z5, Z6, Z7, X30, 4)
+	I8_SUM(Z8, Z9, Z10, Z11, X28, 8)
+	I8_SUM(Z12, Z13, Z14, Z15, X28, 12)
 	VZEROUPPER
 	RET
 
-// I8Y_W4 dequantizes the 32 int8 weights at (SI) into Y4-Y7 for the AVX2 int8 kernels:
-// sign extend, subtract the zero point (Y15), convert, multiply by the scale (Y14).
+// I8Y_W4 converts the 32 int8 weights at (SI) into Y4-Y7 for the AVX2 int8 kernels:
+// sign extend, subtract the zero point (Y15), convert. The row's scale (Y14) multiplies
+// the sum once at the end.
 #define I8Y_W4 \
 	VPMOVSXBD (SI), Y4; \
 	VPMOVSXBD 8(SI), Y5; \
@@ -224,11 +224,7 @@ p22_done:
 	VCVTDQ2PS Y4, Y4; \
 	VCVTDQ2PS Y5, Y5; \
 	VCVTDQ2PS Y6, Y6; \
-	VCVTDQ2PS Y7, Y7; \
-	VMULPS    Y14, Y4, Y4; \
-	VMULPS    Y14, Y5, Y5; \
-	VMULPS    Y14, Y6, Y6; \
-	VMULPS    Y14, Y7, Y7
+	VCVTDQ2PS Y7, Y7
 
 // I8Y_W2 is I8Y_W4 for the 16 weights at (SI), into Y4 and Y5.
 #define I8Y_W2 \
@@ -237,18 +233,13 @@ p22_done:
 	VPSUBD    Y15, Y4, Y4; \
 	VPSUBD    Y15, Y5, Y5; \
 	VCVTDQ2PS Y4, Y4; \
-	VCVTDQ2PS Y5, Y5; \
-	VMULPS    Y14, Y4, Y4; \
-	VMULPS    Y14, Y5, Y5
+	VCVTDQ2PS Y5, Y5
 
 // func dotI8RunAVX2Asm(x *float32, q unsafe.Pointer, n int, s *float32, z *int32, out *float32, rows int)
 //
-//	for i := 0; i < rows; i++ {  // row i of q at q + i*n
-//		for j := 0; j < n; j++ { out[i] += x[j] * (float32(int32(q[i*n+j])-z[i]) * s[i]) }
-//	}
-//
-// n is a multiple of 16; a row's sum starts at zero. Accumulator k takes the k-th 8 elements of each 32-element
-// step; a last 16-element block goes to accumulators 0 and 1; added as (0+1)+(2+3).
+// out[i] = dotI8RunAVX512Asm's sum for row i < rows, n a multiple of 16. Accumulator k
+// takes the k-th 8 elements of each 32-element step; a last 16-element block goes to
+// accumulators 0 and 1; added as (0+1)+(2+3), then across lanes, then times s[i].
 TEXT ·dotI8RunAVX2Asm(SB), NOSPLIT, $0-56
 	MOVQ         q+8(FP), SI
 	MOVQ         s+24(FP), R8
@@ -292,6 +283,7 @@ i8y_done:
 	VADDPS Y3, Y2, Y2
 	VADDPS Y2, Y0, Y0
 	HSUM_Y0
+	VMULSS X14, X0, X0
 	VMOVSS X0, (R10)
 	ADDQ   $4, R8
 	ADDQ   $4, R9
@@ -304,7 +296,7 @@ i8y_done:
 // func dotI8TwoAVX2Asm(x *float32, ldx int, q *int8, n int, s float32, z int32, out *[2]float32)
 //
 // dotI8RunAVX2Asm (one weight row) against two rows of x (x and x+ldx, ldx in bytes): out[m] gets the
-// one-row kernel's bits for row m; each weight block is dequantized once for both.
+// one-row kernel's bits for row m; each weight block is converted once for both.
 // Accumulators Y0-Y3 (row 0) and Y8-Y11 (row 1), weights Y4-Y7.
 TEXT ·dotI8TwoAVX2Asm(SB), NOSPLIT, $0-48
 	MOVQ         x+0(FP), DI
@@ -356,11 +348,13 @@ i8t_done:
 	VADDPS Y3, Y2, Y2
 	VADDPS Y2, Y0, Y0
 	HSUM_Y0
+	VMULSS X14, X0, X0
 	VMOVSS X0, (AX)
 	VADDPS Y9, Y8, Y0
 	VADDPS Y11, Y10, Y2
 	VADDPS Y2, Y0, Y0
 	HSUM_Y0
+	VMULSS X14, X0, X0
 	VMOVSS X0, 4(AX)
 	VZEROUPPER
 	RET

@@ -11,15 +11,15 @@ func dotI8Generic(x []float32, q []int8, s float32, z int32) float32 {
 	var a0, a1, a2, a3 float32
 	j := 0
 	for ; j+4 <= len(q); j += 4 {
-		a0 += x[j] * float32(float32(int32(q[j])-z)*s)
-		a1 += x[j+1] * float32(float32(int32(q[j+1])-z)*s)
-		a2 += x[j+2] * float32(float32(int32(q[j+2])-z)*s)
-		a3 += x[j+3] * float32(float32(int32(q[j+3])-z)*s)
+		a0 += x[j] * float32(int32(q[j])-z)
+		a1 += x[j+1] * float32(int32(q[j+1])-z)
+		a2 += x[j+2] * float32(int32(q[j+2])-z)
+		a3 += x[j+3] * float32(int32(q[j+3])-z)
 	}
 	for ; j < len(q); j++ {
-		a0 += x[j] * float32(float32(int32(q[j])-z)*s)
+		a0 += x[j] * float32(int32(q[j])-z)
 	}
-	return (a0 + a1) + (a2 + a3)
+	return ((a0 + a1) + (a2 + a3)) * s
 }
 
 func dotU8Generic(x []float32, q []byte, s, b []float32, shift uint) float32 {
