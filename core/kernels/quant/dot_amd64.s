@@ -33,6 +33,17 @@
 	VCVTDQ2PS W2, W2; \
 	VCVTDQ2PS W3, W3
 
+// I8_W4N is I8_W4 for a zero point of 0 (the symmetric format): no subtraction.
+#define I8_W4N(P, W0, W1, W2, W3) \
+	VPMOVSXBD (P), W0; \
+	VPMOVSXBD 16(P), W1; \
+	VPMOVSXBD 32(P), W2; \
+	VPMOVSXBD 48(P), W3; \
+	VCVTDQ2PS W0, W0; \
+	VCVTDQ2PS W1, W1; \
+	VCVTDQ2PS W2, W2; \
+	VCVTDQ2PS W3, W3
+
 // I8_W1(P, W0, Z) converts 16 weights at (P) into W0, as I8_W4 does.
 #define I8_W1(P, W0, Z) \
 	VPMOVSXBD (P), W0; \
@@ -86,6 +97,18 @@ i8z_row:
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	VPXORD       Z3, Z3, Z3
+	CMPL         (R9), $0
+	JNE          i8z_step
+
+i8z_step0: // a zero point of 0: the same values without the subtraction
+	CMPQ    CX, $64
+	JLT     i8z_block
+	I8_W4N(SI, Z16, Z17, Z18, Z19)
+	I8_ROW4(DI, Z0, Z1, Z2, Z3)
+	ADDQ    $64, SI
+	ADDQ    $256, DI
+	SUBQ    $64, CX
+	JMP     i8z_step0
 
 i8z_step:
 	CMPQ    CX, $64
