@@ -37,18 +37,20 @@ func reportFlops(b *testing.B, flops float64) {
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
+// BenchmarkMatmulF32 runs squares and the benchmark script's other shapes (M x K x N).
 func BenchmarkMatmulF32(b *testing.B) {
-	for _, n := range []int{256, 512, 1024, 2048} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			a := tensor.FromFloat32(randF32(n*n, 1), n, n)
-			w := tensor.FromFloat32(randF32(n*n, 2), n, n)
-			c := tensor.FromFloat32(make([]float32, n*n), n, n)
+	for _, sh := range [][3]int{{256, 256, 256}, {512, 512, 512}, {1024, 1024, 1024}, {2048, 2048, 2048}, {512, 2048, 2048}, {64, 4096, 4096}} {
+		m, k, n := sh[0], sh[1], sh[2]
+		b.Run(fmt.Sprintf("%dx%dx%d", m, k, n), func(b *testing.B) {
+			a := tensor.FromFloat32(randF32(m*k, 1), m, k)
+			w := tensor.FromFloat32(randF32(k*n, 2), k, n)
+			c := tensor.FromFloat32(make([]float32, m*n), m, n)
 			for b.Loop() {
 				if err := Matmul(a, w, c, DefaultParams()); err != nil {
 					b.Fatal(err)
 				}
 			}
-			reportFlops(b, 2*float64(n)*float64(n)*float64(n))
+			reportFlops(b, 2*float64(m)*float64(k)*float64(n))
 		})
 	}
 }
