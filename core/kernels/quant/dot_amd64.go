@@ -433,7 +433,7 @@ func widenBF16AVX2Asm(dst *float32, src *uint16, n int)
 func dotI8Pair2x2AVX512Asm(x *float32, ldx int, q0, q1 unsafe.Pointer, n int, s0, s1 float32, z0, z1 int32, out *float32)
 
 //go:noescape
-func dotI4VnniRunAsm(xq, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, out *float32, rows int)
+func dotI4VnniRunAsm(xp, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, out *float32, rows int)
 
 //go:noescape
 func prepXVnniAsm(dst unsafe.Pointer, x, sums *float32, nblk int)

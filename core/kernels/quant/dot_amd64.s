@@ -16,6 +16,35 @@
 	VADDPS        Y1, Y0, Y0; \
 	HSUM_Y0
 
+// The row loop of the 4-bit run kernels, which share their arguments (xp, sx, w, wld,
+// s, sld, c, cld, nblk, gs, out, rows): I4_RUN_ARGS loads the first row's pointers
+// (weights BX, scales DX, offsets R13), out R8 and rows R14; I4_RUN_ROW starts a row
+// (x DI, lane sums of x R12, and the row's pointers SI, R9, R10, blocks CX);
+// I4_RUN_NEXT(loop) stores the row's sum from X0 and goes on to the next row.
+#define I4_RUN_ARGS \
+	MOVQ w+16(FP), BX; \
+	MOVQ s+32(FP), DX; \
+	MOVQ c+48(FP), R13; \
+	MOVQ out+80(FP), R8; \
+	MOVQ rows+88(FP), R14
+
+#define I4_RUN_ROW \
+	MOVQ xp+0(FP), DI; \
+	MOVQ sx+8(FP), R12; \
+	MOVQ BX, SI; \
+	MOVQ DX, R9; \
+	MOVQ R13, R10; \
+	MOVQ nblk+64(FP), CX
+
+#define I4_RUN_NEXT(loop) \
+	VMOVSS X0, (R8); \
+	ADDQ   $4, R8; \
+	ADDQ   wld+24(FP), BX; \
+	ADDQ   sld+40(FP), DX; \
+	ADDQ   cld+56(FP), R13; \
+	DECQ   R14; \
+	JNZ    loop
+
 // I8_W4(P, W0, W1, W2, W3, Z) converts 64 weights at (P) into W0-W3 for the int8
 // kernels: sign extend, subtract the zero point (Z), convert. The row's scale multiplies
 // the sum once at the end (I8_SUM).
@@ -712,11 +741,7 @@ TEXT ·dotI4AffAVX512Asm(SB), NOSPLIT, $0-60
 // plus Σ c[g]·sx over the lanes (kept apart, added at the end), row i's offsets cld
 // bytes after row i-1's.
 TEXT ·dotI4BlkRunAVX2Asm(SB), NOSPLIT, $0-96
-	MOVQ         w+16(FP), BX
-	MOVQ         s+32(FP), DX
-	MOVQ         c+48(FP), R13
-	MOVQ         out+80(FP), R8
-	MOVQ         rows+88(FP), R14
+	I4_RUN_ARGS
 	MOVQ         gs+72(FP), AX
 	VMOVDQU      (AX), Y14
 	VMOVDQU      32(AX), Y13
@@ -727,12 +752,7 @@ TEXT ·dotI4BlkRunAVX2Asm(SB), NOSPLIT, $0-96
 	VPBROADCASTD X15, Y15
 
 yrow:
-	MOVQ   xp+0(FP), DI
-	MOVQ   sx+8(FP), R12
-	MOVQ   BX, SI
-	MOVQ   DX, R9
-	MOVQ   R13, R10
-	MOVQ   nblk+64(FP), CX
+	I4_RUN_ROW
 	VXORPS Y4, Y4, Y4
 	TESTQ  R13, R13
 	JZ     ysym
@@ -760,13 +780,7 @@ ysym:
 
 ysum:
 	HSUM_Y0
-	VMOVSS  X0, (R8)
-	ADDQ    $4, R8
-	ADDQ    wld+24(FP), BX
-	ADDQ    sld+40(FP), DX
-	ADDQ    cld+56(FP), R13
-	DECQ    R14
-	JNZ     yrow
+	I4_RUN_NEXT(yrow)
 	VZEROUPPER
 	RET
 
@@ -999,7 +1013,7 @@ GLOBL nibbleHi<>(SB), RODATA|NOPTR, $8
 	VMOVUPS.Z (ptr), K1, xdst; \
 	VPERMPS   dst, Z30, dst
 
-// func dotI4VnniRunAsm(xq, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, out *float32, rows int)
+// func dotI4VnniRunAsm(xp, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, out *float32, rows int)
 //
 // out[i] = the sum above for weight row i < rows (>= 1), the rows wld bytes apart, their
 // scales sld bytes apart; nblk >= 1 blocks of 128 per row; gs describes the group size
@@ -1007,11 +1021,7 @@ GLOBL nibbleHi<>(SB), RODATA|NOPTR, $8
 // Σ c[g]·sx over the lanes (kept apart, added at the end), row i's offsets cld bytes
 // after row i-1's.
 TEXT ·dotI4VnniRunAsm(SB), NOSPLIT, $0-96
-	MOVQ         w+16(FP), BX
-	MOVQ         s+32(FP), DX
-	MOVQ         c+48(FP), R13
-	MOVQ         out+80(FP), R8
-	MOVQ         rows+88(FP), R14
+	I4_RUN_ARGS
 	MOVQ         gs+72(FP), AX
 	VMOVDQU32    (AX), Z30
 	KMOVW        64(AX), K1
@@ -1020,12 +1030,7 @@ TEXT ·dotI4VnniRunAsm(SB), NOSPLIT, $0-96
 	VPBROADCASTQ nibbleHi<>(SB), Z29
 
 vrow:
-	MOVQ   xq+0(FP), DI
-	MOVQ   sx+8(FP), R12
-	MOVQ   BX, SI
-	MOVQ   DX, R9
-	MOVQ   R13, R10
-	MOVQ   nblk+64(FP), CX
+	I4_RUN_ROW
 	VXORPS Z0, Z0, Z0
 	TESTQ  R13, R13
 	JZ     vsym
@@ -1049,13 +1054,7 @@ vsym:
 
 vsum:
 	HSUM_Z0
-	VMOVSS X0, (R8)
-	ADDQ   $4, R8
-	ADDQ   wld+24(FP), BX
-	ADDQ   sld+40(FP), DX
-	ADDQ   cld+56(FP), R13
-	DECQ   R14
-	JNZ    vrow
+	I4_RUN_NEXT(vrow)
 	VZEROUPPER
 	RET
 
@@ -1110,6 +1109,34 @@ GLOBL prepConst<>(SB), RODATA|NOPTR, $24
 	VPTERNLOGD $0xf8, Z23, A0, Z26; \
 	VMOVDQU32  Z26, OFF(DI)
 
+// VN_HALF(M0, M1, M2, M3, OFF) stores the limbs of the cell integers M0-M3 (elements
+// 2j or 2j+1 of each cell) as the vectors "x2", "x1", "x0" of one half (OFF 0 for the
+// low nibbles, 64 for the high ones); Z8-Z15 are scratch.
+#define VN_HALF(M0, M1, M2, M3, OFF) \
+	VN_LIMBS(M0, Z8, Z12); \
+	VN_LIMBS(M1, Z9, Z13); \
+	VN_LIMBS(M2, Z10, Z14); \
+	VN_LIMBS(M3, Z11, Z15); \
+	VN_PACK(Z12, Z13, Z14, Z15, OFF); \
+	VN_PACK(Z8, Z9, Z10, Z11, OFF+128); \
+	VN_PACK(M0, M1, M2, M3, OFF+256)
+
+// VN_GATHER(OFF, Z) loads element OFF/4 of the 16 cells at (SI) into Z.
+#define VN_GATHER(OFF, Z) \
+	KXNORW     K2, K2, K2; \
+	VGATHERDPS OFF(SI)(Z31*4), K2, Z
+
+// VN_ABSMAX(Z) folds the magnitudes of Z, as bits, into Z8 (Z30: the |x| mask).
+#define VN_ABSMAX(Z) \
+	VPANDD  Z30, Z, Z9; \
+	VPMAXUD Z9, Z8, Z8
+
+// VN_ROUND(Z) turns Z into the cell integers M: exact scaling by 2^(21-e) (Z9), then the
+// conversion, which rounds to nearest even.
+#define VN_ROUND(Z) \
+	VSCALEFPS Z9, Z, Z; \
+	VCVTPS2DQ Z, Z
+
 // func prepXVnniAsm(dst unsafe.Pointer, x, sums *float32, nblk int)
 //
 // Writes nblk blocks of 512 bytes at dst in the layout above from the 128·nblk floats
@@ -1131,22 +1158,14 @@ TEXT ·prepXVnniAsm(SB), NOSPLIT, $0-32
 
 pblk:
 	// Z0-Z7: element m of every cell.
-	KXNORW     K2, K2, K2
-	VGATHERDPS (SI)(Z31*4), K2, Z0
-	KXNORW     K2, K2, K2
-	VGATHERDPS 4(SI)(Z31*4), K2, Z1
-	KXNORW     K2, K2, K2
-	VGATHERDPS 8(SI)(Z31*4), K2, Z2
-	KXNORW     K2, K2, K2
-	VGATHERDPS 12(SI)(Z31*4), K2, Z3
-	KXNORW     K2, K2, K2
-	VGATHERDPS 16(SI)(Z31*4), K2, Z4
-	KXNORW     K2, K2, K2
-	VGATHERDPS 20(SI)(Z31*4), K2, Z5
-	KXNORW     K2, K2, K2
-	VGATHERDPS 24(SI)(Z31*4), K2, Z6
-	KXNORW     K2, K2, K2
-	VGATHERDPS 28(SI)(Z31*4), K2, Z7
+	VN_GATHER(0, Z0)
+	VN_GATHER(4, Z1)
+	VN_GATHER(8, Z2)
+	VN_GATHER(12, Z3)
+	VN_GATHER(16, Z4)
+	VN_GATHER(20, Z5)
+	VN_GATHER(24, Z6)
+	VN_GATHER(28, Z7)
 
 	// The lane sums of x.
 	VADDPS  Z1, Z0, Z8
@@ -1161,20 +1180,13 @@ pblk:
 	// Z8: the largest |x| of each cell as bits (unsigned order is magnitude order, and
 	// Inf and NaN are above every finite value); K3: the cells with an Inf or a NaN.
 	VPANDD  Z30, Z0, Z8
-	VPANDD  Z30, Z1, Z9
-	VPMAXUD Z9, Z8, Z8
-	VPANDD  Z30, Z2, Z9
-	VPMAXUD Z9, Z8, Z8
-	VPANDD  Z30, Z3, Z9
-	VPMAXUD Z9, Z8, Z8
-	VPANDD  Z30, Z4, Z9
-	VPMAXUD Z9, Z8, Z8
-	VPANDD  Z30, Z5, Z9
-	VPMAXUD Z9, Z8, Z8
-	VPANDD  Z30, Z6, Z9
-	VPMAXUD Z9, Z8, Z8
-	VPANDD  Z30, Z7, Z9
-	VPMAXUD Z9, Z8, Z8
+	VN_ABSMAX(Z1)
+	VN_ABSMAX(Z2)
+	VN_ABSMAX(Z3)
+	VN_ABSMAX(Z4)
+	VN_ABSMAX(Z5)
+	VN_ABSMAX(Z6)
+	VN_ABSMAX(Z7)
 	VPCMPUD $5, Z29, Z8, K3
 
 	// Z8 = max(biased exponent, 1); Z9 = 21 - e = 148 - Z8 and Z10 = e - 21 as floats.
@@ -1187,23 +1199,15 @@ pblk:
 	VMOVAPS   Z22, K3, Z10
 	VMOVUPS   Z10, 384(DI)
 
-	// M = round(x·2^(21-e)): exact scaling, then the conversion rounds to nearest even.
-	VSCALEFPS Z9, Z0, Z0
-	VCVTPS2DQ Z0, Z0
-	VSCALEFPS Z9, Z1, Z1
-	VCVTPS2DQ Z1, Z1
-	VSCALEFPS Z9, Z2, Z2
-	VCVTPS2DQ Z2, Z2
-	VSCALEFPS Z9, Z3, Z3
-	VCVTPS2DQ Z3, Z3
-	VSCALEFPS Z9, Z4, Z4
-	VCVTPS2DQ Z4, Z4
-	VSCALEFPS Z9, Z5, Z5
-	VCVTPS2DQ Z5, Z5
-	VSCALEFPS Z9, Z6, Z6
-	VCVTPS2DQ Z6, Z6
-	VSCALEFPS Z9, Z7, Z7
-	VCVTPS2DQ Z7, Z7
+	// M = round(x·2^(21-e)).
+	VN_ROUND(Z0)
+	VN_ROUND(Z1)
+	VN_ROUND(Z2)
+	VN_ROUND(Z3)
+	VN_ROUND(Z4)
+	VN_ROUND(Z5)
+	VN_ROUND(Z6)
+	VN_ROUND(Z7)
 
 	// -8·Σ M per cell.
 	VPADDD Z1, Z0, Z8
@@ -1219,20 +1223,8 @@ pblk:
 	VMOVDQU32 Z8, 448(DI)
 
 	// Limbs of the even elements (the low nibbles), then of the odd ones.
-	VN_LIMBS(Z0, Z8, Z12)
-	VN_LIMBS(Z2, Z9, Z13)
-	VN_LIMBS(Z4, Z10, Z14)
-	VN_LIMBS(Z6, Z11, Z15)
-	VN_PACK(Z12, Z13, Z14, Z15, 0)
-	VN_PACK(Z8, Z9, Z10, Z11, 128)
-	VN_PACK(Z0, Z2, Z4, Z6, 256)
-	VN_LIMBS(Z1, Z8, Z12)
-	VN_LIMBS(Z3, Z9, Z13)
-	VN_LIMBS(Z5, Z10, Z14)
-	VN_LIMBS(Z7, Z11, Z15)
-	VN_PACK(Z12, Z13, Z14, Z15, 64)
-	VN_PACK(Z8, Z9, Z10, Z11, 192)
-	VN_PACK(Z1, Z3, Z5, Z7, 320)
+	VN_HALF(Z0, Z2, Z4, Z6, 0)
+	VN_HALF(Z1, Z3, Z5, Z7, 64)
 
 	ADDQ $512, SI
 	ADDQ $512, DI
