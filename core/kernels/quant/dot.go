@@ -10,13 +10,14 @@ import (
 // the same set; dot_generic.go holds the definitions, dot_amd64.s the fast versions, and
 // kernelsFor (dot_amd64.go, dot_other.go) picks one set at call time from cpu.Selected().
 //
-// Every dot kernel computes Σ_j x[j]·ŵ[j] in float32 where ŵ is exactly the dequantized
-// weight; paths differ only in the (fixed) order of the float32 additions and in whether
-// each product is rounded (plain Go) or fused into the addition (FMA). The one exception
-// is the AVX-512 4-bit kernels (with VNNI and GFNI): they round x to 23-bit fixed point
-// per cell of 8 elements, which adds at most 2^-22·max|x_cell|·Σ_cell|ŵ| per cell, then
-// sum each block's products exactly in integers (see dotI4VnniRunAsm). An Inf or NaN in
-// x makes their result NaN.
+// Every dot kernel computes Σ_j x[j]·ŵ[j] in float32 from the exact dequantized weight
+// ŵ, or with the weight's scale taken out of the sum (int8: s·Σx·f32(q-z); the AVX2 and
+// AVX-512 4-bit kernels: s·Σn·x per group); paths differ only in the (fixed) order of
+// the float32 additions and in whether each product is rounded (plain Go) or fused into
+// the addition (FMA). The one exception is the AVX-512 4-bit kernels (with VNNI and
+// GFNI): they round x to 23-bit fixed point per cell of 8 elements, which adds at most
+// 2^-22·max|x_cell|·Σ_cell|ŵ| per cell, then sum each block's products exactly in
+// integers (see dotI4VnniRunAsm). An Inf or NaN in x makes their result NaN.
 //
 // The 4-bit kernels read x as the path's prepXI4 lays it out: on the generic path
 // permuted in blocks of 32 (see permute32): the 16 even elements of a block first, then

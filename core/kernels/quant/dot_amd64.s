@@ -737,9 +737,9 @@ TEXT ·dotI4AffAVX512Asm(SB), NOSPLIT, $0-60
 // func dotI4BlkRunAVX2Asm(xp, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4GroupsY, out *float32, rows int)
 //
 // out[i] = the sum above for weight row i < rows (>= 1): rows wld bytes apart, scales
-// sld bytes apart, nblk >= 1 blocks of 128 per row. c nil: the symmetric format (signed nibbles); otherwise unsigned nibbles
-// plus Σ c[g]·sx over the lanes (kept apart, added at the end), row i's offsets cld
-// bytes after row i-1's.
+// sld bytes apart, nblk >= 1 blocks of 128 per row. c nil: the symmetric format (signed
+// nibbles); otherwise unsigned nibbles plus Σ c[g]·sx over the lanes (kept apart, added
+// at the end), row i's offsets cld bytes after row i-1's.
 TEXT ·dotI4BlkRunAVX2Asm(SB), NOSPLIT, $0-96
 	I4_RUN_ARGS
 	MOVQ         gs+72(FP), AX
@@ -950,7 +950,7 @@ wbf16_done:
 //
 // A block is 64 bytes of weights read as 16 dwords; byte j of dword d holds weights
 // 8d+2j (low nibble) and 8d+2j+1 (high nibble), all in one group. Per block the
-// prepared x (xq) holds 512 bytes:
+// prepared x (xp) holds 512 bytes:
 //
 //	  0..383  six vectors of limbs, [x2 lo, x2 hi, x1 lo, x1 hi, x0 lo, x0 hi]: byte 4d+j
 //	          of "xk lo" is limb k of M[8d+2j], of "xk hi" limb k of M[8d+2j+1], where

@@ -13,7 +13,8 @@ import (
 
 // Int8Linear computes y[..., r] = Σ_j x[..., j]·ŵ[r, j] + bias[r] with int8 weights
 // quantized per output row: q Int8 [out, in] (row-major contiguous), scales Float32 [out],
-// zeros Int32 [out] or nil (symmetric), ŵ = f32(q - z)·s. x [..., in] and y [..., out]
+// zeros Int32 [out] or nil (symmetric), ŵ = f32(q - z)·s, summed as s·Σ_j x·f32(q - z)
+// (the scale multiplies each row's sum once). x [..., in] and y [..., out]
 // are float32, float16 or bfloat16 with any strides and the same leading shape; bias
 // [out] is optional (nil) and any float dtype. y may be the very same view as x (in
 // place); any other overlap with an input is an error. Nothing is written on error.
@@ -103,8 +104,9 @@ func Int8Linear(x, q, scales tensor.Tensor, zeros, bias *tensor.Tensor, y tensor
 // quantized per group of group (32, 64 or 128) elements: q Int4 [out, in], scales
 // Float32 [out, in/group], zeros Uint8 [out, in/group] or nil (symmetric, two's
 // complement nibbles); ŵ as DequantizeInt4 gives it (the AVX2 and AVX-512 kernels sum
-// s·Σq·x, less z·s·Σx, per group, equal up to float32 rounding). x, y and bias are as
-// for Int8Linear.
+// s·Σq·x, less z·s·Σx, per group, equal up to float32 rounding; the AVX-512 ones first
+// round x to 23 bits per cell of 8 elements, see kernelSet). x, y and bias are as for
+// Int8Linear.
 func Int4Linear(x, q, scales tensor.Tensor, zeros *tensor.Tensor, group int, bias *tensor.Tensor, y tensor.Tensor) error {
 	out, in, err := checkMatrix("q", q, tensor.Int4)
 	if err != nil {
@@ -299,8 +301,8 @@ func (j *linearJob) prefetchNext(base unsafe.Pointer, next, n, hi, rowBytes int)
 // affine format (see QuantizeAffine): wq Int32 [out, in*bits/32] (row-major contiguous),
 // scales and biases [out, in/group] of one float dtype, bits 4 or 8, group 32, 64 or 128;
 // ŵ = f32(f32(q·s) + b) with s and b widened to float32 (the AVX2 and AVX-512 4-bit
-// kernels sum s·Σq·x + b·Σx per group instead, equal up to float32 rounding). x, y and
-// bias are as for Int8Linear.
+// kernels sum s·Σq·x + b·Σx per group instead, equal up to float32 rounding, the AVX-512
+// ones from x rounded as for Int4Linear). x, y and bias are as for Int8Linear.
 func AffineLinear(x, wq, scales, biases tensor.Tensor, group, nbits int, bias *tensor.Tensor, y tensor.Tensor) error {
 	if err := checkBits(nbits); err != nil {
 		return err
