@@ -213,6 +213,17 @@ func i4Params(ks *kernelSet, t tensor.Tensor, r, n, ng int, buf []float32) (unsa
 	if t.DType == tensor.Float32 && t.Strides[1] == 1 {
 		return unsafe.Add(t.Data, r*t.Strides[0]*4), t.Strides[0] * 4
 	}
+	if half := t.DType == tensor.Float16 || t.DType == tensor.BFloat16; half && t.Strides[1] == 1 && t.Strides[0] == ng {
+		// Adjacent rows of halves: one conversion for all n (per row, the calls cost
+		// more than the conversions of a 64-group row).
+		src := unsafe.Slice((*uint16)(unsafe.Add(t.Data, r*ng*2)), n*ng)
+		if t.DType == tensor.Float16 {
+			ks.widenF16(buf[:n*ng], src)
+		} else {
+			ks.widenBF16(buf[:n*ng], src)
+		}
+		return unsafe.Pointer(&buf[0]), ng * 4
+	}
 	for i := range n {
 		rowF32(ks, t, r+i, buf[i*ng:(i+1)*ng])
 	}
