@@ -62,6 +62,9 @@ type kernelSet struct {
 	// bit for bit for the len(out) consecutive weight rows of run (see i4Run), in one
 	// call instead of one per row.
 	dotI4Run func(xp []float32, run *i4Run, out []float32)
+	// dotI4Run2, where a path has it (nil elsewhere), is dotI4Run for two rows of x, xs
+	// and xs[ld:]: out[i] and out[n+i] (len(out) = 2n) get the bits dotI4Run gives each.
+	dotI4Run2 func(xs []float32, ld int, run *i4Run, out []float32)
 	// i4RunsAnyRows is set where dotI4Run is also the fastest way for several rows of x
 	// (one call per row of x and run of weight rows) rather than dotI4Pair.
 	i4RunsAnyRows bool

@@ -59,6 +59,7 @@ var avx512Kernels = func() kernelSet {
 		dotI4:     dotI4Vnni,
 		dotI4Pair: dotI4PairOf(dotI4Vnni),
 		dotI4Run:  dotI4RunVnni,
+		dotI4Run2: dotI4Run2Vnni,
 		// The integer kernel's cost is its products, which two rows of x cannot share:
 		// runs of weight rows per row of x beat pairs.
 		i4RunsAnyRows: true,
@@ -67,7 +68,7 @@ var avx512Kernels = func() kernelSet {
 	}
 	if !vnniKernels {
 		ks.prepXI4, ks.dotI4, ks.dotI4Pair, ks.dotI4Run = avx2Kernels.prepXI4, avx2Kernels.dotI4, avx2Kernels.dotI4Pair, avx2Kernels.dotI4Run
-		ks.i4RunsAnyRows = false
+		ks.dotI4Run2, ks.i4RunsAnyRows = nil, false
 	}
 	return ks
 }()
@@ -233,6 +234,14 @@ func dotI4Vnni(xp []float32, w []byte, row *i4Row) float32 {
 		dotI4VnniRunAsm(&xp[0], &xp[2*len(w)], unsafe.Pointer(&w[0]), 0, unsafe.Pointer(&row.s[0]), 0, firstOrNil(c), 0, nb, gs, &sum, 1)
 	}
 	return dotI4Rest(xp, w, row, sum)
+}
+
+// dotI4Run2Vnni runs the two-row integer block kernel over every row of run (whole
+// blocks only) for x rows xs and xs[ld:].
+func dotI4Run2Vnni(xs []float32, ld int, run *i4Run, out []float32) {
+	nb, rows := run.in/128, len(out)/2
+	_ = xs[ld+run.in+16*nb-1]
+	dotI4VnniRun2Asm(&xs[0], &xs[run.in], 4*ld, run.w, run.wld, run.s, run.sld, run.c, run.cld, nb, &blockGroups[run.shift], &out[0], rows)
 }
 
 // dotI4RunVnni runs the integer block kernel over every row of run (whole blocks only).
@@ -437,3 +446,6 @@ func dotI4VnniRunAsm(xp, sx *float32, w unsafe.Pointer, wld int, s unsafe.Pointe
 
 //go:noescape
 func prepXVnniAsm(dst unsafe.Pointer, x, sums *float32, nblk int)
+
+//go:noescape
+func dotI4VnniRun2Asm(xp, sx *float32, ldx int, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, out *float32, rows int)

@@ -975,37 +975,46 @@ GLOBL nibbleLo<>(SB), RODATA|NOPTR, $8
 DATA  nibbleHi<>+0(SB)/8, $0x1020408000000000 // bits 4-7 of a byte to bits 0-3
 GLOBL nibbleHi<>(SB), RODATA|NOPTR, $8
 
-// VN_BLOCK(IMM, INIT) adds the block at (SI) (x at (DI), scales from (R9)) to the lane
-// sums Z0 and advances SI, DI and R9. IMM is 8 for signed nibbles (flip bit 3), 0 for
-// unsigned ones; INIT starts the lowest limb's sum in Z7. Z28/Z29 hold the nibble
-// matrices, Z30 the lane table, K1 the group mask, R11 the group step.
-#define VN_BLOCK(IMM, INIT) \
+// VN_UNPACK(IMM) reads the block of weights at (SI) as unsigned bytes, its low nibbles
+// into Z3 and its high ones into Z4 (IMM is 8 for signed nibbles, whose bit 3 it flips,
+// 0 for unsigned ones), and spreads the block's scales from (R9) over the lanes of Z12.
+// Z28/Z29 hold the nibble matrices, Z30 the lane table, K1 the group mask.
+#define VN_UNPACK(IMM) \
 	VMOVDQU64      (SI), Z2; \
 	VGF2P8AFFINEQB $IMM, Z28, Z2, Z3; \
 	VGF2P8AFFINEQB $IMM, Z29, Z2, Z4; \
-	VPXORD         Z5, Z5, Z5; \
-	VPXORD         Z6, Z6, Z6; \
-	INIT; \
-	VPDPBUSD       (DI), Z3, Z5; \
-	VPDPBUSD       128(DI), Z3, Z6; \
-	VPDPBUSD       256(DI), Z3, Z7; \
-	VPDPBUSD       64(DI), Z4, Z5; \
-	VPDPBUSD       192(DI), Z4, Z6; \
-	VPDPBUSD       320(DI), Z4, Z7; \
-	VPSLLD         $16, Z5, Z5; \
-	VPSLLD         $8, Z6, Z6; \
-	VPADDD         Z5, Z7, Z7; \
-	VPADDD         Z6, Z7, Z7; \
-	VCVTDQ2PS      Z7, Z7; \
-	VSCALEFPS      384(DI), Z7, Z7; \
-	I4_LANES(R9, Z12, X12); \
-	VFMADD231PS    Z7, Z12, Z0; \
-	ADDQ           $64, SI; \
-	ADDQ           $512, DI; \
-	ADDQ           R11, R9
+	I4_LANES(R9, Z12, X12)
 
-#define VN_SYM_INIT VMOVDQU32 448(DI), Z7
-#define VN_OFF_INIT VPXORD Z7, Z7, Z7
+// VN_XROW(INIT, A2, A1, A0, SUM) adds the unpacked block times the block of x at (DI)
+// to the lane sums SUM: the limb sums in A2, A1, A0 (INIT(A0) starts the lowest: the
+// symmetric offset or zero), combined exactly, converted, scaled by the cells'
+// exponents, times the scales.
+#define VN_XROW(INIT, A2, A1, A0, SUM) \
+	VPXORD      A2, A2, A2; \
+	VPXORD      A1, A1, A1; \
+	INIT(A0); \
+	VPDPBUSD    (DI), Z3, A2; \
+	VPDPBUSD    128(DI), Z3, A1; \
+	VPDPBUSD    256(DI), Z3, A0; \
+	VPDPBUSD    64(DI), Z4, A2; \
+	VPDPBUSD    192(DI), Z4, A1; \
+	VPDPBUSD    320(DI), Z4, A0; \
+	VPSLLD      $16, A2, A2; \
+	VPSLLD      $8, A1, A1; \
+	VPADDD      A2, A0, A0; \
+	VPADDD      A1, A0, A0; \
+	VCVTDQ2PS   A0, A0; \
+	VSCALEFPS   384(DI), A0, A0; \
+	VFMADD231PS A0, Z12, SUM
+
+#define VN_SYM_INIT(A) VMOVDQU32 448(DI), A
+#define VN_OFF_INIT(A) VPXORD A, A, A
+
+// VN_NEXT moves SI, DI and R9 to the next block.
+#define VN_NEXT \
+	ADDQ $64, SI; \
+	ADDQ $512, DI; \
+	ADDQ R11, R9
 
 // I4_LANES loads the group parameters of the block at (ptr) (K1 masks the groups one
 // block spans) and spreads them over the lanes by the table in Z30, into dst.
@@ -1037,7 +1046,9 @@ vrow:
 	VXORPS Z1, Z1, Z1
 
 voff:
-	VN_BLOCK(0, VN_OFF_INIT)
+	VN_UNPACK(0)
+	VN_XROW(VN_OFF_INIT, Z5, Z6, Z7, Z0)
+	VN_NEXT
 	I4_LANES(R10, Z13, X13)
 	VFMADD231PS (R12), Z13, Z1
 	ADDQ   R11, R10
@@ -1048,13 +1059,94 @@ voff:
 	JMP    vsum
 
 vsym:
-	VN_BLOCK(8, VN_SYM_INIT)
+	VN_UNPACK(8)
+	VN_XROW(VN_SYM_INIT, Z5, Z6, Z7, Z0)
+	VN_NEXT
 	DECQ CX
 	JNZ  vsym
 
 vsum:
 	HSUM_Z0
 	I4_RUN_NEXT(vrow)
+	VZEROUPPER
+	RET
+
+// func dotI4VnniRun2Asm(xp, sx *float32, ldx int, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, out *float32, rows int)
+//
+// dotI4VnniRunAsm for two rows of x, the second ldx bytes after the first (its lane sums
+// too): out[i] for x row 0 and out[rows+i] for x row 1, each with the one-row kernel's
+// bits. Each block of weights is unpacked, and its group parameters spread, once for
+// both. Registers: sums Z0/Z1, offset sums Z14/Z15, ldx in AX.
+TEXT ·dotI4VnniRun2Asm(SB), NOSPLIT, $0-104
+	MOVQ         w+24(FP), BX
+	MOVQ         s+40(FP), DX
+	MOVQ         c+56(FP), R13
+	MOVQ         out+88(FP), R8
+	MOVQ         rows+96(FP), R14
+	MOVQ         gs+80(FP), AX
+	VMOVDQU32    (AX), Z30
+	KMOVW        64(AX), K1
+	MOVQ         72(AX), R11
+	VPBROADCASTQ nibbleLo<>(SB), Z28
+	VPBROADCASTQ nibbleHi<>(SB), Z29
+	MOVQ         ldx+16(FP), AX
+
+v2row:
+	MOVQ   xp+0(FP), DI
+	MOVQ   sx+8(FP), R12
+	MOVQ   BX, SI
+	MOVQ   DX, R9
+	MOVQ   R13, R10
+	MOVQ   nblk+72(FP), CX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	TESTQ  R13, R13
+	JZ     v2sym
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+
+v2off:
+	VN_UNPACK(0)
+	VN_XROW(VN_OFF_INIT, Z5, Z6, Z7, Z0)
+	ADDQ   AX, DI
+	VN_XROW(VN_OFF_INIT, Z8, Z9, Z10, Z1)
+	SUBQ   AX, DI
+	VN_NEXT
+	I4_LANES(R10, Z13, X13)
+	VFMADD231PS (R12), Z13, Z14
+	VFMADD231PS (R12)(AX*1), Z13, Z15
+	ADDQ   R11, R10
+	ADDQ   $64, R12
+	DECQ   CX
+	JNZ    v2off
+	VADDPS Z14, Z0, Z0
+	VADDPS Z15, Z1, Z1
+	JMP    v2sum
+
+v2sym:
+	VN_UNPACK(8)
+	VN_XROW(VN_SYM_INIT, Z5, Z6, Z7, Z0)
+	ADDQ AX, DI
+	VN_XROW(VN_SYM_INIT, Z8, Z9, Z10, Z1)
+	SUBQ AX, DI
+	VN_NEXT
+	DECQ CX
+	JNZ  v2sym
+
+v2sum:
+	VMOVAPS Z1, Z16
+	HSUM_Z0
+	VMOVSS  X0, (R8)
+	VMOVAPS Z16, Z0
+	HSUM_Z0
+	MOVQ    rows+96(FP), R9
+	VMOVSS  X0, (R8)(R9*4)
+	ADDQ    $4, R8
+	ADDQ    wld+32(FP), BX
+	ADDQ    sld+48(FP), DX
+	ADDQ    cld+64(FP), R13
+	DECQ    R14
+	JNZ     v2row
 	VZEROUPPER
 	RET
 

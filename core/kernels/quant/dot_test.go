@@ -190,7 +190,8 @@ func TestDotI4Pair(t *testing.T) {
 }
 
 // TestDotI4Run checks that a run of weight rows, with gaps between rows and between
-// their parameter rows, gives every row the bits of dotI4, on the paths that have runs.
+// their parameter rows, gives every row the bits of dotI4, on the paths that have runs,
+// and that the two-row runs give each row of x the bits of a one-row run.
 func TestDotI4Run(t *testing.T) {
 	rng := rand.New(rand.NewPCG(30, 31))
 	forEachISA(t, func(t *testing.T) {
@@ -231,6 +232,23 @@ func TestDotI4Run(t *testing.T) {
 						for i, row := range rowsI4 {
 							if alone := ks.dotI4(xp, w[i*wld:i*wld+in/2], row); math.Float32bits(out[i]) != math.Float32bits(alone) {
 								t.Fatalf("kind=%d nblk=%d shift=%d rows=%d: row %d gives %v, alone %v", kind, nblk, shift, rows, i, out[i], alone)
+							}
+						}
+						if ks.dotI4Run2 == nil {
+							continue
+						}
+						// Two rows of x with a gap between them: each gets dotI4Run's bits.
+						n := ks.i4XLen(in)
+						xs := make([]float32, 2*n+5)
+						copy(xs, xp)
+						ks.prepXI4(xs[n+5:2*n+5], randX(rng, in))
+						out1 := make([]float32, rows)
+						ks.dotI4Run(xs[n+5:], &run, out1)
+						out2 := make([]float32, 2*rows)
+						ks.dotI4Run2(xs, n+5, &run, out2)
+						for i := range rows {
+							if math.Float32bits(out2[i]) != math.Float32bits(out[i]) || math.Float32bits(out2[rows+i]) != math.Float32bits(out1[i]) {
+								t.Fatalf("kind=%d nblk=%d shift=%d rows=%d: two rows of x give %v %v for row %d, one at a time %v %v", kind, nblk, shift, rows, out2[i], out2[rows+i], i, out[i], out1[i])
 							}
 						}
 					}

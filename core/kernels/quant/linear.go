@@ -197,7 +197,15 @@ func (j *linearJob) runsI4(ks *kernelSet, xs []float32, lo, hi int, run *i4Run, 
 	for r := lo; r < hi; r += i4RunRows {
 		k := min(i4RunRows, hi-r)
 		set(r, k)
-		for m := range j.rows {
+		m := 0
+		for ; ks.dotI4Run2 != nil && m+2 <= j.rows; m += 2 {
+			ks.dotI4Run2(xs[m*n:(m+2)*n], n, run, out[:2*k])
+			for i := range k {
+				j.store(m, r+i, out[i])
+				j.store(m+1, r+i, out[k+i])
+			}
+		}
+		for ; m < j.rows; m++ {
 			ks.dotI4Run(xs[m*n:(m+1)*n], run, out[:k])
 			for i, v := range out[:k] {
 				j.store(m, r+i, v)
@@ -565,11 +573,12 @@ type scratch struct {
 	b    []byte
 	rows [bandRows]i4Row
 
-	// runsI4's run, its parameter rows (when widened or computed) and its results (also
-	// the int8 kernels' results); the int8 runs' scales and zero points.
+	// runsI4's run, its parameter rows (when widened or computed) and its results (for
+	// two rows of x; also the int8 kernels' results); the int8 runs' scales and zero
+	// points.
 	run        i4Run
 	runS, runC []float32
-	runOut     [max(i4RunRows, i8RunRows)]float32
+	runOut     [2 * max(i4RunRows, i8RunRows)]float32
 	i8s        [i8RunRows]float32
 	i8z        [i8RunRows]int32
 }
