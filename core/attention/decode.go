@@ -95,12 +95,23 @@ func (pl *plan) decodeItems(sc *scratch, g, n int) []decodeItem {
 }
 
 // touchBlock reads positions [j, j+n) of w (keys or values) of the batch entry of items,
-// every head, in address order (see touchRows), when they all exist.
+// every head, in address order (see touchRows), when they all exist: one run of rows, a
+// position each, when the heads of a position lie side by side (BSHD), and one run per
+// head otherwise (BHSD: each head's positions side by side).
 func (pl *plan) touchBlock(w view, items []decodeItem, j, n int) {
 	if j+n > pl.Lk || w.sh < 0 || w.sd != 1 {
 		return
 	}
-	size := w.t.DType.Bits() / 8
-	row := ((pl.Hkv-1)*w.sh + w.t.Shape[3]) * size
-	touchRows(unsafe.Add(w.t.Data, w.off(items[0].rs.b, j, 0)*size), w.ss*size, n, row)
+	size, d := w.t.DType.Bits()/8, w.t.Shape[3]
+	base := unsafe.Add(w.t.Data, w.off(items[0].rs.b, j, 0)*size)
+	if span := (pl.Hkv-1)*w.sh + d; span <= w.ss {
+		touch(base, w.ss*size, n, span*size)
+		return
+	}
+	for h := range pl.Hkv {
+		touch(unsafe.Add(base, h*w.sh*size), w.ss*size, n, d*size)
+	}
 }
+
+// touch is touchRows; tests replace it to see what decode reads ahead.
+var touch = touchRows
