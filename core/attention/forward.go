@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/mlxprim/mlxprim/core/cpu"
+	rowkernels "github.com/mlxprim/mlxprim/core/kernels"
 	"github.com/mlxprim/mlxprim/core/tensor"
 )
 
@@ -433,7 +434,7 @@ func tile(w view, inPlace bool, buf []float32, b, kvh, pa, pe, d, dp int) (rows 
 	for j := pa; j < pe; j++ {
 		row := buf[(j-pa)*dp : (j-pa+1)*dp]
 		if j < seq {
-			w.t.LoadRow(w.off(b, j, kvh), row[:d])
+			rowkernels.LoadRow(w.t, w.off(b, j, kvh), row[:d])
 			clear(row[d:])
 		} else {
 			clear(row)

@@ -64,6 +64,24 @@ type rowKernels struct {
 // rowOps returns the row kernels of the selected path.
 func rowOps() *rowKernels { return kernelsFor(cpu.Selected()) }
 
+// LoadRow is t.LoadRow(off, dst) with the path's vector conversions when t is float16 or
+// bfloat16 with unit stride along its last axis: dst gets the len(dst) elements at
+// element offset off as float32, exactly.
+func LoadRow(t tensor.Tensor, off int, dst []float32) {
+	if n := len(t.Strides); n > 0 && t.Strides[n-1] == 1 && len(dst) > 0 {
+		src := unsafe.Slice((*uint16)(unsafe.Add(t.Data, off*2)), len(dst))
+		switch t.DType {
+		case tensor.Float16:
+			rowOps().f16ToF32(dst, src)
+			return
+		case tensor.BFloat16:
+			rowOps().bf16ToF32(dst, src)
+			return
+		}
+	}
+	t.LoadRow(off, dst)
+}
+
 // streamMinBytes is the output size from which ops write their final values with
 // non-temporal stores: such an output cannot stay in the cache anyway, and skipping the
 // read-for-ownership of every line saves a third of the memory traffic.

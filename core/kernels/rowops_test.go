@@ -620,3 +620,40 @@ func TestStreamedOutputs(t *testing.T) {
 		restore()
 	}
 }
+
+// TestLoadRow checks that LoadRow gives tensor.LoadRow's values for float16, bfloat16 and
+// float32 rows, of unit stride (the vector conversions) and strided, on every path.
+func TestLoadRow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(50, 51))
+	const n = 300
+	f32 := make([]float32, 2*n)
+	h16, b16 := make([]uint16, 2*n), make([]uint16, 2*n)
+	for i := range f32 {
+		f32[i] = float32(rng.NormFloat64() * 100)
+		h16[i], b16[i] = tensor.F32ToF16(f32[i]), tensor.F32ToBF16(f32[i])
+	}
+	for _, isa := range cpu.Available() {
+		t.Run(isa.String(), func(t *testing.T) {
+			defer cpu.UseISA(isa)()
+			for _, step := range []int{1, 2} {
+				for _, x := range []tensor.Tensor{
+					tensor.FromFloat32(f32, 2*n/step, step), tensor.FromUint16(h16, tensor.Float16, 2*n/step, step),
+					tensor.FromUint16(b16, tensor.BFloat16, 2*n/step, step),
+				} {
+					row := x // a 1-D view of every step-th element
+					row.Shape, row.Strides = []int{2 * n / step}, []int{step}
+					for _, c := range []struct{ off, len int }{{0, 0}, {0, 7}, {3, 33}, {5, 257}} {
+						got, want := make([]float32, c.len), make([]float32, c.len)
+						LoadRow(row, c.off, got)
+						row.LoadRow(c.off, want)
+						for i := range want {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%v step %d off %d len %d: [%d] = %v, want %v", x.DType, step, c.off, c.len, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
