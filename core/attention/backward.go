@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/mlxprim/mlxprim/core/cpu"
+	rowkernels "github.com/mlxprim/mlxprim/core/kernels"
 	"github.com/mlxprim/mlxprim/core/tensor"
 )
 
@@ -160,8 +161,8 @@ func (bp *backPlan) group(sc *backScratch, b, kvh int) {
 	D, Dv, dp, dvp := pl.D, pl.Dv, pl.dp, pl.dvp
 	for j := range pl.Lk {
 		kr, vr := sc.k[j*dp:(j+1)*dp], sc.v[j*dvp:(j+1)*dvp]
-		pl.k.t.LoadRow(pl.k.off(b, j, kvh), kr[:D])
-		pl.v.t.LoadRow(pl.v.off(b, j, kvh), vr[:Dv])
+		rowkernels.LoadRow(pl.k.t, pl.k.off(b, j, kvh), kr[:D])
+		rowkernels.LoadRow(pl.v.t, pl.v.off(b, j, kvh), vr[:Dv])
 		clear(kr[D:]) // pooled memory: zero padding, as the kernels' padded rows need
 		clear(vr[Dv:])
 	}
@@ -212,9 +213,9 @@ func (pl *plan) setRow(do view, r *backRow, b, h, i, j0, j1 int) bool {
 	if r.lo >= r.hi || r.lse == negInf {
 		return false
 	}
-	pl.q.t.LoadRow(pl.q.off(b, i, h), r.q[:pl.D])
-	do.t.LoadRow(do.off(b, i, h), r.do[:pl.Dv])
-	pl.o.t.LoadRow(pl.o.off(b, i, h), r.o[:pl.Dv])
+	rowkernels.LoadRow(pl.q.t, pl.q.off(b, i, h), r.q[:pl.D])
+	rowkernels.LoadRow(do.t, do.off(b, i, h), r.do[:pl.Dv])
+	rowkernels.LoadRow(pl.o.t, pl.o.off(b, i, h), r.o[:pl.Dv])
 	r.di = 0
 	for d, x := range r.do[:pl.Dv] {
 		r.di += x * r.o[d]

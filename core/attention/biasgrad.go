@@ -3,6 +3,7 @@ package attention
 import (
 	"github.com/mlxprim/mlxprim/core/cpu"
 	"github.com/mlxprim/mlxprim/core/errs"
+	rowkernels "github.com/mlxprim/mlxprim/core/kernels"
 	"github.com/mlxprim/mlxprim/core/tensor"
 )
 
@@ -189,8 +190,8 @@ func (bg *biasGrad) load(sc *biasScratch, b, kvh, blk, j0, j1 int) {
 	}
 	for j := j0; j < j1; j++ {
 		r := j - j0
-		bg.k.t.LoadRow(bg.k.off(b, j, kvh), sc.k[r*bg.dp:r*bg.dp+bg.D])
-		bg.v.t.LoadRow(bg.v.off(b, j, kvh), sc.v[r*bg.dvp:r*bg.dvp+bg.Dv])
+		rowkernels.LoadRow(bg.k.t, bg.k.off(b, j, kvh), sc.k[r*bg.dp:r*bg.dp+bg.D])
+		rowkernels.LoadRow(bg.v.t, bg.v.off(b, j, kvh), sc.v[r*bg.dvp:r*bg.dvp+bg.Dv])
 	}
 	sc.loadedB, sc.loadedH, sc.loadedBlock = b, kvh, blk
 }

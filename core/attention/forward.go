@@ -220,8 +220,8 @@ func (pl *plan) runPacked(nqt, rows int, set func(int) rowSet) {
 		cpu.ParallelFor(pl.Lk, packGrain, func(lo, hi int) {
 			for j := lo; j < hi; j++ {
 				kr, vr := kp[j*pl.dp:(j+1)*pl.dp], vp[j*pl.dvp:(j+1)*pl.dvp]
-				pl.k.t.LoadRow(pl.k.off(b, j, kvh), kr[:pl.D])
-				pl.v.t.LoadRow(pl.v.off(b, j, kvh), vr[:pl.Dv])
+				rowkernels.LoadRow(pl.k.t, pl.k.off(b, j, kvh), kr[:pl.D])
+				rowkernels.LoadRow(pl.v.t, pl.v.off(b, j, kvh), vr[:pl.Dv])
 				clear(kr[pl.D:]) // pooled memory: padding as fresh memory had it
 				clear(vr[pl.Dv:])
 			}
@@ -417,7 +417,7 @@ func (pl *plan) packQ(sc *scratch, rs rowSet) {
 	for r := range rs.n(pl) {
 		h, i := rs.row(pl, r)
 		row := sc.q[r*pl.dp : (r+1)*pl.dp]
-		pl.q.t.LoadRow(pl.q.off(rs.b, i, h), row[:pl.D])
+		rowkernels.LoadRow(pl.q.t, pl.q.off(rs.b, i, h), row[:pl.D])
 		clear(row[pl.D:])
 	}
 }

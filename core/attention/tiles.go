@@ -1,5 +1,7 @@
 package attention
 
+import rowkernels "github.com/mlxprim/mlxprim/core/kernels"
+
 // The tile path (kernels with tiles set): for each tile of keys, the scores of all rows of
 // an item are computed at once into a transposed tile, 16 rows per vector, so the online
 // softmax runs vertically over 16 rows at a time, with no horizontal sums. The keys of a
@@ -25,7 +27,7 @@ func (pl *plan) packQT(sc *scratch, tr itemRows, rs rowSet) {
 	row := sc.q[:pl.D]
 	for r := range n {
 		h, i := rs.row(pl, r)
-		pl.q.t.LoadRow(pl.q.off(rs.b, i, h), row)
+		rowkernels.LoadRow(pl.q.t, pl.q.off(rs.b, i, h), row)
 		for t, x := range row {
 			tr.qt[t*lanes+r] = x * pl.scale
 		}
