@@ -82,6 +82,24 @@ func LoadRow(t tensor.Tensor, off int, dst []float32) {
 	t.LoadRow(off, dst)
 }
 
+// StoreRow is t.StoreRow(off, src) with the path's vector conversions when t is float16
+// or bfloat16 with unit stride along its last axis: the len(src) elements at element
+// offset off get src rounded to nearest even (NaN stays NaN), bit for bit as t.StoreRow.
+func StoreRow(t tensor.Tensor, off int, src []float32) {
+	if n := len(t.Strides); n > 0 && t.Strides[n-1] == 1 && len(src) > 0 {
+		dst := unsafe.Slice((*uint16)(unsafe.Add(t.Data, off*2)), len(src))
+		switch t.DType {
+		case tensor.Float16:
+			rowOps().f32ToF16(dst, src)
+			return
+		case tensor.BFloat16:
+			rowOps().f32ToBF16(dst, src)
+			return
+		}
+	}
+	t.StoreRow(off, src)
+}
+
 // streamMinBytes is the output size from which ops write their final values with
 // non-temporal stores: such an output cannot stay in the cache anyway, and skipping the
 // read-for-ownership of every line saves a third of the memory traffic.

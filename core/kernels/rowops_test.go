@@ -621,8 +621,9 @@ func TestStreamedOutputs(t *testing.T) {
 	}
 }
 
-// TestLoadRow checks that LoadRow gives tensor.LoadRow's values for float16, bfloat16 and
-// float32 rows, of unit stride (the vector conversions) and strided, on every path.
+// TestLoadRow checks that LoadRow and StoreRow give tensor.LoadRow's values and
+// tensor.StoreRow's bits for float16, bfloat16 and float32 rows, of unit stride (the
+// vector conversions) and strided, on every path.
 func TestLoadRow(t *testing.T) {
 	rng := rand.New(rand.NewPCG(50, 51))
 	const n = 300
@@ -651,9 +652,29 @@ func TestLoadRow(t *testing.T) {
 								t.Fatalf("%v step %d off %d len %d: [%d] = %v, want %v", x.DType, step, c.off, c.len, i, got[i], want[i])
 							}
 						}
+						// Store values that need rounding into copies of the row's memory.
+						vals := make([]float32, c.len)
+						for i := range vals {
+							vals[i] = float32(rng.NormFloat64()) / 3
+						}
+						a, b := row, row
+						a.Data, b.Data = cloneBytes(row, 2*n), cloneBytes(row, 2*n)
+						StoreRow(a, c.off, vals)
+						b.StoreRow(c.off, vals)
+						if !slices.Equal(unsafe.Slice((*byte)(a.Data), 2*n*x.DType.Bits()/8), unsafe.Slice((*byte)(b.Data), 2*n*x.DType.Bits()/8)) {
+							t.Fatalf("%v step %d off %d len %d: StoreRow differs from tensor's", x.DType, step, c.off, c.len)
+						}
 					}
 				}
 			}
 		})
 	}
+}
+
+// cloneBytes returns a copy of the first n elements of t's memory.
+func cloneBytes(t tensor.Tensor, n int) unsafe.Pointer {
+	size := n * t.DType.Bits() / 8
+	b := make([]byte, size)
+	copy(b, unsafe.Slice((*byte)(t.Data), size))
+	return unsafe.Pointer(&b[0])
 }

@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/mlxprim/mlxprim/core/cpu"
+	rowkernels "github.com/mlxprim/mlxprim/core/kernels"
 	"github.com/mlxprim/mlxprim/core/tensor"
 )
 
@@ -167,9 +168,9 @@ func (j *job) rotateRows(lo, hi int) {
 			scratch = getScratch(j.r)
 		}
 		row := (*scratch)[:j.r]
-		op.in.LoadRow(inOff, row)
+		rowkernels.LoadRow(op.in, inOff, row)
 		j.rotate(row, row, cs[:h], cs[h:])
-		op.out.StoreRow(outOff, row)
+		rowkernels.StoreRow(op.out, outOff, row)
 		if !op.inPlace {
 			copyPassThrough(op, inOff, outOff, j.r, j.d)
 		}
