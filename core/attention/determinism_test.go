@@ -192,48 +192,57 @@ func TestDecodeBatchInvariance(t *testing.T) {
 }
 
 // TestDecodeReadAhead checks what decode reads ahead of its kernels (touchBlock), in
-// both layouts: only bytes of the keys and values, and no more bytes than they hold.
+// both layouts: only bytes of the keys and values, and no more bytes than they hold, or,
+// with a window of 300 keys, than the tiles the window touches.
 func TestDecodeReadAhead(t *testing.T) {
 	defer func(prev func(unsafe.Pointer, int, int, int)) { touch = prev }(touch)
-	for _, layout := range []Layout{BSHD, BHSD} {
-		c := baseCfg(2, 1, 4096, 8, 64)
-		c.Hkv, c.layout, c.p.Causal = 2, layout, true
-		pr := newProblem(c, 9)
-		span := func(b *buf) (lo, hi uintptr) {
-			lo = uintptr(b.t.Data)
-			last := 0
-			for i, n := range b.t.Shape {
-				last += (n - 1) * b.t.Strides[i]
-			}
-			return lo, lo + uintptr(4*(last+1))
+	for _, window := range []int{-1, 300} {
+		for _, layout := range []Layout{BSHD, BHSD} {
+			testDecodeReadAhead(t, layout, window)
 		}
-		klo, khi := span(pr.k)
-		vlo, vhi := span(pr.v)
-		var mu sync.Mutex
-		var total uintptr
-		var outside string
-		touch = func(p unsafe.Pointer, stride, rows, rowBytes int) {
-			mu.Lock()
-			defer mu.Unlock()
-			for r := range rows {
-				a := uintptr(p) + uintptr(r*stride)
-				if e := a + uintptr(rowBytes); !(a >= klo && e <= khi) && !(a >= vlo && e <= vhi) {
-					outside = fmt.Sprintf("row %d of %d bytes at %#x", r, rowBytes, a)
-				}
-				total += uintptr(rowBytes)
-			}
-		}
-		if err := pr.run(); err != nil {
-			t.Fatal(err)
-		}
-		switch {
-		case outside != "":
-			t.Fatalf("%v: read %s, outside the keys and values", layout, outside)
-		case total == 0:
-			t.Fatalf("%v: nothing read ahead: the decode path did not run", layout)
-		case total > (khi-klo)+(vhi-vlo):
-			t.Fatalf("%v: read %d bytes ahead, the keys and values hold %d", layout, total, (khi-klo)+(vhi-vlo))
-		}
-		pr.check(t, 1)
 	}
+}
+
+func testDecodeReadAhead(t *testing.T, layout Layout, window int) {
+	c := baseCfg(2, 1, 4096, 8, 64)
+	c.Hkv, c.layout, c.p.Causal, c.p.WindowLeft = 2, layout, true, window
+	pr := newProblem(c, 9)
+	span := func(b *buf) (lo, hi uintptr) {
+		lo = uintptr(b.t.Data)
+		last := 0
+		for i, n := range b.t.Shape {
+			last += (n - 1) * b.t.Strides[i]
+		}
+		return lo, lo + uintptr(4*(last+1))
+	}
+	klo, khi := span(pr.k)
+	vlo, vhi := span(pr.v)
+	var mu sync.Mutex
+	var total uintptr
+	var outside string
+	touch = func(p unsafe.Pointer, stride, rows, rowBytes int) {
+		mu.Lock()
+		defer mu.Unlock()
+		for r := range rows {
+			a := uintptr(p) + uintptr(r*stride)
+			if e := a + uintptr(rowBytes); !(a >= klo && e <= khi) && !(a >= vlo && e <= vhi) {
+				outside = fmt.Sprintf("row %d of %d bytes at %#x", r, rowBytes, a)
+			}
+			total += uintptr(rowBytes)
+		}
+	}
+	if err := pr.run(); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case outside != "":
+		t.Fatalf("layout %d: read %s, outside the keys and values", layout, outside)
+	case total == 0:
+		t.Fatalf("layout %d: nothing read ahead: the decode path did not run", layout)
+	case total > (khi-klo)+(vhi-vlo):
+		t.Fatalf("layout %d: read %d bytes ahead, the keys and values hold %d", layout, total, (khi-klo)+(vhi-vlo))
+	case window >= 0 && total > uintptr(2*c.B*(window+2*tileKeys)*c.Hkv*c.D*4):
+		t.Fatalf("layout %d: read %d bytes ahead for a window of %d keys", layout, total, window)
+	}
+	pr.check(t, 1)
 }

@@ -374,7 +374,15 @@ func (pl *plan) runByChunk(g, nch, rows int, set func(int) rowSet) {
 					pl.packQT(sc, it.tr, it.rs)
 				}
 			}
-			for ts := ca; ts < ce; ts += tileKeys {
+			// Only the tiles that hold some item's keys (a window, key lengths or a
+			// causal mask leave the others out), still counted from the chunk start.
+			lo, hi := ce, ca
+			for i := range items {
+				if it := &items[i]; it.a < it.e {
+					lo, hi = min(lo, it.a), max(hi, it.e)
+				}
+			}
+			for ts := ca + (max(lo, ca)-ca)/tileKeys*tileKeys; ts < hi; ts += tileKeys {
 				pl.decodeTile(sc, items, ts)
 			}
 			if nch == 1 { // the only chunk: merging it into an empty state would copy it
