@@ -66,7 +66,11 @@ type scratch struct {
 	s, s2  []float32 // one tile of scores / probabilities (two rows)
 	kt, vt []float32 // packed key / value tiles (when not used in place)
 	bias   []float32 // one tile of bias values
-	row    []float32 // one output row
+	// maskTile's rows: bias values (tileKeys per row), ALiBi slopes, and the visible keys
+	// [lo, hi) and query position i' of each row (three ints per row).
+	biasTile, slopes []float32
+	rowKeys          []int
+	row              []float32 // one output row
 
 	// Tile kernels only: transposed queries [D][lanes] (scaled), the transposed score
 	// tile [tileKeys][lanes], each row's rescaling factor and visible key range.
@@ -92,9 +96,9 @@ func (pl *plan) growRows(tr itemRows, n int) itemRows {
 	return tr
 }
 
-func grow(b []float32, n int) []float32 {
+func grow[T any](b []T, n int) []T {
 	if cap(b) < n {
-		return make([]float32, n)
+		return make([]T, n)
 	}
 	return b[:n]
 }
@@ -111,6 +115,7 @@ func (pl *plan) getScratch(rows int) *scratch {
 	}
 	sc.s, sc.s2 = grow(sc.s, tileKeys), grow(sc.s2, tileKeys)
 	sc.bias = grow(sc.bias, tileKeys)
+
 	sc.kt = grow(sc.kt, tileKeys*pl.dp)
 	sc.vt = grow(sc.vt, tileKeys*pl.dvp)
 	sc.row = grow(sc.row, pl.dvp)
@@ -565,12 +570,7 @@ func (pl *plan) softmaxStep(st state, r int, s []float32, mx float32) (o []float
 // modify applies the soft cap, bias and ALiBi to the scaled logits s of query i, keys
 // ra.., and returns their maximum.
 func (pl *plan) modify(sc *scratch, s []float32, b, h, i, ra int) float32 {
-	var bias []float32
-	if pl.bias != nil {
-		bias = sc.bias[:len(s)]
-		st := pl.bias.Strides
-		pl.bias.LoadRow(b*st[0]+h*st[1]+i*st[2]+ra*st[3], bias)
-	}
+	bias := pl.biasRow(sc.bias, len(s), b, h, i, ra)
 	var slope float32
 	if pl.alibi != nil {
 		slope = pl.alibi[h]
@@ -578,20 +578,53 @@ func (pl *plan) modify(sc *scratch, s []float32, b, h, i, ra int) float32 {
 	ip := i + pl.offset
 	mx := negInf
 	for j, x := range s {
-		if pl.cap > 0 {
-			x = pl.cap * float32(math.Tanh(float64(x/pl.cap)))
-		}
+		var bj float32
 		if bias != nil {
-			x += bias[j]
+			bj = bias[j]
 		}
-		if pl.alibi != nil {
-			x -= slope * float32(ip-(ra+j))
-		}
+		x = pl.logit(x, bj, slope, ip-(ra+j))
 		s[j] = x
 		mx = max(mx, x)
 	}
 	return mx
 }
+
+// biasRow returns the n bias values of query row i of head h, batch b, from key ra on,
+// in buf (nil without a bias tensor).
+func (pl *plan) biasRow(buf []float32, n, b, h, i, ra int) []float32 {
+	if pl.bias == nil {
+		return nil
+	}
+	st := pl.bias.Strides
+	rowkernels.LoadRow(*pl.bias, b*st[0]+h*st[1]+i*st[2]+ra*st[3], buf[:n])
+	return buf[:n]
+}
+
+// logit applies the soft cap, the bias value bj (with a bias tensor) and ALiBi (slope
+// times the distance d = i' - j) to the scaled score x, in this order, each operation
+// rounded to float32 on its own: the one definition every path uses.
+func (pl *plan) logit(x, bj, slope float32, d int) float32 {
+	if pl.cap > 0 {
+		x = softCap(x, pl.cap)
+	}
+	return pl.shiftLogit(x, bj, slope, d)
+}
+
+// shiftLogit is logit's bias and ALiBi.
+func (pl *plan) shiftLogit(x, bj, slope float32, d int) float32 {
+	if pl.bias != nil {
+		x += bj
+	}
+	if pl.alibi != nil {
+		x -= float32(slope * float32(d))
+	}
+	return x
+}
+
+// softCap is c·tanh(x/c), with tanh rounded once to float32 (from float64).
+//
+//go:noinline
+func softCap(x, c float32) float32 { return float32(c * float32(math.Tanh(float64(x/c)))) }
 
 // mergeRow folds row r of src into row r of dst (flash-decoding merge) over the first dv
 // columns. An empty src changes nothing; an empty dst takes src as is.

@@ -155,27 +155,56 @@ func (pl *plan) accumRows(st state, tr itemRows, n int, p []float32, ja, pa, pe 
 // st[(j-ja)*sj + r*sr].
 func (pl *plan) maskTile(sc *scratch, tr itemRows, rs rowSet, ja, jb int, st []float32, sj, sr int) {
 	n := rs.n(pl)
+	sc.biasTile, sc.slopes, sc.rowKeys = grow(sc.biasTile, n*tileKeys), grow(sc.slopes, n), grow(sc.rowKeys, 3*n)
+	va, vb, dist, slope := sc.rowKeys[:n], sc.rowKeys[n:2*n], sc.rowKeys[2*n:], sc.slopes
+	any := false
 	for r := range n {
-		va, vb := max(ja, tr.lo[r]), min(jb, tr.hi[r])
-		if va >= vb {
-			va, vb = jb, jb
+		va[r], vb[r] = max(ja, tr.lo[r]), min(jb, tr.hi[r])
+		if va[r] >= vb[r] {
+			va[r], vb[r] = jb, jb
 		}
-		for j := ja; j < va; j++ {
+		for j := ja; j < va[r]; j++ {
 			st[(j-ja)*sj+r*sr] = negInf
 		}
-		for j := vb; j < jb; j++ {
+		for j := vb[r]; j < jb; j++ {
 			st[(j-ja)*sj+r*sr] = negInf
 		}
-		if pl.elementwise && va < vb {
+		if pl.elementwise && va[r] < vb[r] {
+			any = true
 			h, i := rs.row(pl, r)
-			s := sc.s[:vb-va]
-			for j := range s {
-				s[j] = st[(va-ja+j)*sj+r*sr]
+			dist[r] = i + pl.offset
+			if pl.alibi != nil {
+				slope[r] = pl.alibi[h]
 			}
-			pl.modify(sc, s, rs.b, h, i, va)
-			for j, x := range s {
-				st[(va-ja+j)*sj+r*sr] = x
+			pl.biasRow(sc.biasTile[r*tileKeys+(va[r]-ja):], vb[r]-va[r], rs.b, h, i, va[r])
+		}
+	}
+	if !any {
+		return
+	}
+	// Soft cap, bias and ALiBi, through the tile in memory order: key by key when the
+	// rows of a key are adjacent (the transposed tile), else row by row.
+	at := func(r, j int) { // pl.logit, in a form the compiler inlines
+		p := &st[(j-ja)*sj+r*sr]
+		x := *p
+		if pl.cap > 0 {
+			x = softCap(x, pl.cap)
+		}
+		*p = pl.shiftLogit(x, sc.biasTile[r*tileKeys+(j-ja)], slope[r], dist[r]-j)
+	}
+	if sr == 1 {
+		for j := ja; j < jb; j++ {
+			for r := range n {
+				if j >= va[r] && j < vb[r] {
+					at(r, j)
+				}
 			}
+		}
+		return
+	}
+	for r := range n {
+		for j := va[r]; j < vb[r]; j++ {
+			at(r, j)
 		}
 	}
 }
