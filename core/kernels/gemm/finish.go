@@ -1,5 +1,11 @@
 package gemm
 
+import (
+	"unsafe"
+
+	"github.com/mlxprim/mlxprim/core/tensor"
+)
+
 // The finishers: how float32 accumulators become output values. Each multiplication and
 // addition is rounded to float32 on its own (explicit conversions forbid fusion), then
 // the value is rounded once to the output dtype.
@@ -9,6 +15,20 @@ type matmulFin struct{ alpha, beta float32 }
 
 func (f matmulFin) finish(out *operand, i, j0 int, acc [2][]float32, tmp []float32) {
 	p := out.at(i, j0)
+	if out.dt == tensor.Float32 && out.cs == 1 {
+		// In place, with the same operations as below.
+		o := unsafe.Slice((*float32)(p), len(acc[0]))
+		for j, v := range acc[0] {
+			if f.alpha != 1 {
+				v = float32(f.alpha * v)
+			}
+			if f.beta != 0 {
+				v += float32(f.beta * o[j])
+			}
+			o[j] = v
+		}
+		return
+	}
 	if f.beta != 0 {
 		loadF32(tmp, p, out.cs, out.dt)
 	}

@@ -111,6 +111,21 @@ func loadBits(dst []uint16, p unsafe.Pointer, step int) {
 // packA copies rows i0..i0+rows-1, columns k0..k0+kc-1 of a into dst as float32 rows ld
 // apart; rows rows..mr-1 are zero (they pad the last micro-panel).
 func packA(dst []float32, ld int, a *operand, i0, rows, mr, k0, kc int) {
+	if step, ok := a.rowStep(i0, rows); ok && step == 1 && a.cs != 1 && rows > 1 {
+		// A transposed in memory: the rows' elements of one k are adjacent, so read them
+		// k by k (a line serves many rows) rather than each row's k a line apart.
+		var col [maxMR]float32
+		for k := range kc {
+			loadF32(col[:rows], a.at(i0, k0+k), 1, a.dt)
+			for r, v := range col[:rows] {
+				dst[r*ld+k] = v
+			}
+		}
+		for r := rows; r < mr; r++ {
+			clear(dst[r*ld : r*ld+kc])
+		}
+		return
+	}
 	for r := range mr {
 		d := dst[r*ld : r*ld+kc]
 		if r >= rows {
