@@ -86,18 +86,22 @@ func LoadRow(t tensor.Tensor, off int, dst []float32) {
 // or bfloat16 with unit stride along its last axis: the len(src) elements at element
 // offset off get src rounded to nearest even (NaN stays NaN), bit for bit as t.StoreRow.
 func StoreRow(t tensor.Tensor, off int, src []float32) {
-	if n := len(t.Strides); n > 0 && t.Strides[n-1] == 1 && len(src) > 0 {
-		dst := unsafe.Slice((*uint16)(unsafe.Add(t.Data, off*2)), len(src))
-		switch t.DType {
-		case tensor.Float16:
-			rowOps().f32ToF16(dst, src)
-			return
-		case tensor.BFloat16:
-			rowOps().f32ToBF16(dst, src)
-			return
-		}
+	if n := len(t.Strides); n > 0 && t.Strides[n-1] == 1 && len(src) > 0 && (t.DType == tensor.Float16 || t.DType == tensor.BFloat16) {
+		Narrow(unsafe.Slice((*uint16)(unsafe.Add(t.Data, off*2)), len(src)), src, t.DType)
+		return
 	}
 	t.StoreRow(off, src)
+}
+
+// Narrow sets dst to src rounded to dt, float16 or bfloat16 (nearest even, NaN stays
+// NaN), bit for bit as tensor.F32ToF16 and tensor.F32ToBF16, with the path's vector
+// conversions; len(dst) = len(src).
+func Narrow(dst []uint16, src []float32, dt tensor.DType) {
+	if dt == tensor.Float16 {
+		rowOps().f32ToF16(dst, src)
+		return
+	}
+	rowOps().f32ToBF16(dst, src)
 }
 
 // streamMinBytes is the output size from which ops write their final values with

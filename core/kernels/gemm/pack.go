@@ -3,6 +3,7 @@ package gemm
 import (
 	"unsafe"
 
+	"github.com/mlxprim/mlxprim/core/kernels"
 	"github.com/mlxprim/mlxprim/core/tensor"
 )
 
@@ -86,13 +87,17 @@ func storeF32(p unsafe.Pointer, step int, dt tensor.DType, src []float32) {
 		for j, v := range src {
 			*(*float32)(unsafe.Add(p, j*step*4)) = v
 		}
-	case tensor.Float16:
-		for j, v := range src {
-			*(*uint16)(unsafe.Add(p, j*step*2)) = tensor.F32ToF16(v)
+	case tensor.Float16, tensor.BFloat16:
+		if step == 1 && len(src) > 0 {
+			kernels.Narrow(unsafe.Slice((*uint16)(p), len(src)), src, dt)
+			return
 		}
-	case tensor.BFloat16:
+		narrow := tensor.F32ToF16
+		if dt == tensor.BFloat16 {
+			narrow = tensor.F32ToBF16
+		}
 		for j, v := range src {
-			*(*uint16)(unsafe.Add(p, j*step*2)) = tensor.F32ToBF16(v)
+			*(*uint16)(unsafe.Add(p, j*step*2)) = narrow(v)
 		}
 	}
 }
