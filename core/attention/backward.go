@@ -189,14 +189,14 @@ func (bp *backPlan) group(sc *backScratch, b, kvh int) {
 				bp.row(sc, b, h, r0, slope)
 			}
 			for _, r := range sc.rows[:n] {
-				bp.dq.t.StoreRow(bp.dq.off(b, r.i, h), r.dq[:D])
+				rowkernels.StoreRow(bp.dq.t, bp.dq.off(b, r.i, h), r.dq[:D])
 			}
 			i += n
 		}
 	}
 	for j := range pl.Lk {
-		bp.dk.t.StoreRow(bp.dk.off(b, j, kvh), sc.dk[j*dp:j*dp+D])
-		bp.dv.t.StoreRow(bp.dv.off(b, j, kvh), sc.dv[j*dvp:j*dvp+Dv])
+		rowkernels.StoreRow(bp.dk.t, bp.dk.off(b, j, kvh), sc.dk[j*dp:j*dp+D])
+		rowkernels.StoreRow(bp.dv.t, bp.dv.off(b, j, kvh), sc.dv[j*dvp:j*dvp+Dv])
 	}
 }
 

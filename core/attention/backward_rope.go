@@ -1,6 +1,7 @@
 package attention
 
 import (
+	rowkernels "github.com/mlxprim/mlxprim/core/kernels"
 	"github.com/mlxprim/mlxprim/core/kernels/rope"
 	"github.com/mlxprim/mlxprim/core/tensor"
 )
@@ -66,7 +67,7 @@ func storeRows(dst view, src []float32) {
 	d := sh[3]
 	for r := range len(src) / max(d, 1) {
 		b, s, h := r/(sh[1]*sh[2]), r/sh[2]%sh[1], r%sh[2]
-		dst.t.StoreRow(dst.off(b, s, h), src[r*d:(r+1)*d])
+		rowkernels.StoreRow(dst.t, dst.off(b, s, h), src[r*d:(r+1)*d])
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/mlxprim/mlxprim/core/cpu"
+	rowkernels "github.com/mlxprim/mlxprim/core/kernels"
 	"github.com/mlxprim/mlxprim/core/tensor"
 )
 
@@ -139,7 +140,7 @@ func (pl *plan) storeMerged(acc, accLse []float64) {
 				for d := range row {
 					row[d] = float32(o[d] * w)
 				}
-				pl.o.t.StoreRow(pl.o.off(b, i, h), row)
+				rowkernels.StoreRow(pl.o.t, pl.o.off(b, i, h), row)
 			}
 		}
 	})

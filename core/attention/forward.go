@@ -726,7 +726,7 @@ func (pl *plan) finish(sc *scratch, st state, rs rowSet) {
 				lse = m + float32(math.Log(float64(l)))
 			}
 		}
-		pl.o.t.StoreRow(pl.o.off(b, i, h), o)
+		rowkernels.StoreRow(pl.o.t, pl.o.off(b, i, h), o)
 		if pl.lse != nil {
 			s := pl.lse.Strides
 			*(*float32)(unsafe.Add(pl.lse.Data, (b*s[0]+h*s[1]+i*s[2])*4)) = lse

@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/mlxprim/mlxprim/core/errs"
+	rowkernels "github.com/mlxprim/mlxprim/core/kernels"
 	"github.com/mlxprim/mlxprim/core/tensor"
 )
 
@@ -85,7 +86,7 @@ func MergeStates(oA, lseA, oB, lseB, out tensor.Tensor, lseOut *tensor.Tensor) e
 						a[d] = float32(x)
 					}
 				}
-				out.StoreRow(rowOff(out, b, i, h), a)
+				rowkernels.StoreRow(out, rowOff(out, b, i, h), a)
 				if lseOut != nil {
 					*lsePtr(*lseOut, b, h, i) = float32(lse)
 				}
