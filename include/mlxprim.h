@@ -887,8 +887,9 @@ mlxp_status mlxp_affine_linear(const mlxp_tensor* x, const mlxp_tensor* wq,
  * (left, right), -1 meaning unbounded, keeps key j iff
  * i + (Lk-Lq) - left <= j <= i + (Lk-Lq) + right. Grouped-query attention: Hq % Hkv == 0
  * and query head h reads KV head h / (Hq/Hkv). Logits are formed in this order: scale * q.k,
- * soft cap (cap * tanh(x / cap)), additive bias, ALiBi (-slope[h] * (i + (Lk-Lq) - j)),
- * then masks. A query with no visible key produces zeros (lse -Inf, or the sink logit when
+ * soft cap (cap * tanh(x / cap), tanh computed in double precision and rounded once to
+ * float, within 1 ulp, the same bits on every CPU path), additive bias, ALiBi
+ * (-slope[h] * (i + (Lk-Lq) - j)), then masks. A query with no visible key produces zeros (lse -Inf, or the sink logit when
  * sinks are given), never NaN.
  * ==================================================================================== */
 

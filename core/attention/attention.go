@@ -29,7 +29,9 @@
 //	x = -Inf                               when j is masked (causal, window, key length)
 //
 // as Gemma 2 and FlashAttention do: the soft cap applies to the scaled dot product only,
-// and additive terms and masks come after it.
+// and additive terms and masks come after it. tanh is computed in float64 and rounded
+// once to float32, within 1 ulp of the exact value, with the same bits on every path
+// (softcap.go); each other operation is rounded to float32 on its own.
 package attention
 
 import (

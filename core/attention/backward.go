@@ -1,7 +1,6 @@
 package attention
 
 import (
-	"math"
 	"sync"
 	"unsafe"
 
@@ -351,16 +350,14 @@ func (pl *plan) finishLogits(p, th, bias []float32, b, h, i, lo int, slope float
 	}
 	ip := i + pl.offset
 	for j, x := range p {
-		if pl.cap > 0 {
-			th[j] = float32(math.Tanh(float64(x / pl.cap)))
+		if pl.cap > 0 { // softCap, keeping tanh for the gradient
+			th[j] = tanhF32(x / pl.cap)
 			x = pl.cap * th[j]
 		}
+		var bj float32
 		if pl.bias != nil {
-			x += bias[j]
+			bj = bias[j]
 		}
-		if pl.alibi != nil {
-			x -= slope * float32(ip-(lo+j))
-		}
-		p[j] = x
+		p[j] = pl.shiftLogit(x, bj, slope, ip-(lo+j))
 	}
 }

@@ -570,6 +570,9 @@ func (pl *plan) softmaxStep(st state, r int, s []float32, mx float32) (o []float
 // modify applies the soft cap, bias and ALiBi to the scaled logits s of query i, keys
 // ra.., and returns their maximum.
 func (pl *plan) modify(sc *scratch, s []float32, b, h, i, ra int) float32 {
+	if pl.cap > 0 {
+		pl.kern.softCap(s, pl.cap)
+	}
 	bias := pl.biasRow(sc.bias, len(s), b, h, i, ra)
 	var slope float32
 	if pl.alibi != nil {
@@ -582,7 +585,7 @@ func (pl *plan) modify(sc *scratch, s []float32, b, h, i, ra int) float32 {
 		if bias != nil {
 			bj = bias[j]
 		}
-		x = pl.logit(x, bj, slope, ip-(ra+j))
+		x = pl.shiftLogit(x, bj, slope, ip-(ra+j))
 		s[j] = x
 		mx = max(mx, x)
 	}
@@ -600,17 +603,9 @@ func (pl *plan) biasRow(buf []float32, n, b, h, i, ra int) []float32 {
 	return buf[:n]
 }
 
-// logit applies the soft cap, the bias value bj (with a bias tensor) and ALiBi (slope
-// times the distance d = i' - j) to the scaled score x, in this order, each operation
-// rounded to float32 on its own: the one definition every path uses.
-func (pl *plan) logit(x, bj, slope float32, d int) float32 {
-	if pl.cap > 0 {
-		x = softCap(x, pl.cap)
-	}
-	return pl.shiftLogit(x, bj, slope, d)
-}
-
-// shiftLogit is logit's bias and ALiBi.
+// shiftLogit adds the bias value bj (with a bias tensor) and ALiBi (slope times the
+// distance d = i' - j) to the score x after its soft cap, each operation rounded to
+// float32 on its own: with softCap, the one definition of a logit every path uses.
 func (pl *plan) shiftLogit(x, bj, slope float32, d int) float32 {
 	if pl.bias != nil {
 		x += bj
@@ -620,11 +615,6 @@ func (pl *plan) shiftLogit(x, bj, slope float32, d int) float32 {
 	}
 	return x
 }
-
-// softCap is c·tanh(x/c), with tanh rounded once to float32 (from float64).
-//
-//go:noinline
-func softCap(x, c float32) float32 { return float32(c * float32(math.Tanh(float64(x/c)))) }
 
 // mergeRow folds row r of src into row r of dst (flash-decoding merge) over the first dv
 // columns. An empty src changes nothing; an empty dst takes src as is.

@@ -155,6 +155,9 @@ func (pl *plan) accumRows(st state, tr itemRows, n int, p []float32, ja, pa, pe 
 // st[(j-ja)*sj + r*sr].
 func (pl *plan) maskTile(sc *scratch, tr itemRows, rs rowSet, ja, jb int, st []float32, sj, sr int) {
 	n := rs.n(pl)
+	if pl.cap > 0 && n > 0 { // every score of the tile, before the masks overwrite some
+		pl.kern.softCap(st[:(jb-ja-1)*sj+(n-1)*sr+1], pl.cap)
+	}
 	sc.biasTile, sc.slopes, sc.rowKeys = grow(sc.biasTile, n*tileKeys), grow(sc.slopes, n), grow(sc.rowKeys, 3*n)
 	va, vb, dist, slope := sc.rowKeys[:n], sc.rowKeys[n:2*n], sc.rowKeys[2*n:], sc.slopes
 	any := false
@@ -169,7 +172,7 @@ func (pl *plan) maskTile(sc *scratch, tr itemRows, rs rowSet, ja, jb int, st []f
 		for j := vb[r]; j < jb; j++ {
 			st[(j-ja)*sj+r*sr] = negInf
 		}
-		if pl.elementwise && va[r] < vb[r] {
+		if (pl.bias != nil || pl.alibi != nil) && va[r] < vb[r] {
 			any = true
 			h, i := rs.row(pl, r)
 			dist[r] = i + pl.offset
@@ -182,15 +185,11 @@ func (pl *plan) maskTile(sc *scratch, tr itemRows, rs rowSet, ja, jb int, st []f
 	if !any {
 		return
 	}
-	// Soft cap, bias and ALiBi, through the tile in memory order: key by key when the
-	// rows of a key are adjacent (the transposed tile), else row by row.
-	at := func(r, j int) { // pl.logit, in a form the compiler inlines
+	// Bias and ALiBi, through the tile in memory order: key by key when the rows of a
+	// key are adjacent (the transposed tile), else row by row.
+	at := func(r, j int) {
 		p := &st[(j-ja)*sj+r*sr]
-		x := *p
-		if pl.cap > 0 {
-			x = softCap(x, pl.cap)
-		}
-		*p = pl.shiftLogit(x, sc.biasTile[r*tileKeys+(j-ja)], slope[r], dist[r]-j)
+		*p = pl.shiftLogit(*p, sc.biasTile[r*tileKeys+(j-ja)], slope[r], dist[r]-j)
 	}
 	if sr == 1 {
 		for j := ja; j < jb; j++ {

@@ -1,0 +1,132 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// SC_TANH64(Y) sets Z7 to tanhF64 of the 8 float64 values in Y, with tanhF64's
+// operations in its order (softcap.go). Constants: Z30 the |y| mask, Z29 -2,
+// Z28 -700, Z27 1/ln 2, Z26 ln2Hi, Z25 ln2Lo, Z24 1, Z23 3, Z22 2^-12, Z10-Z21 1/n! for
+// n = 2..13. Scratch: Z6-Z9, K2, K3.
+#define SC_TANH64(Y) \
+	VANDPD      Z30, Y, Z6; \
+	VMULPD      Z29, Z6, Z7; \
+	VMAXPD      Z28, Z7, Z7; \
+	VMULPD      Z27, Z7, Z8; \
+	VRNDSCALEPD $0, Z8, Z8; \
+	VMULPD      Z26, Z8, Z9; \
+	VSUBPD      Z9, Z7, Z7; \
+	VMULPD      Z25, Z8, Z9; \
+	VSUBPD      Z9, Z7, Z7; \
+	VMOVAPD     Z21, Z9; \
+	VMULPD      Z7, Z9, Z9; VADDPD Z20, Z9, Z9; \
+	VMULPD      Z7, Z9, Z9; VADDPD Z19, Z9, Z9; \
+	VMULPD      Z7, Z9, Z9; VADDPD Z18, Z9, Z9; \
+	VMULPD      Z7, Z9, Z9; VADDPD Z17, Z9, Z9; \
+	VMULPD      Z7, Z9, Z9; VADDPD Z16, Z9, Z9; \
+	VMULPD      Z7, Z9, Z9; VADDPD Z15, Z9, Z9; \
+	VMULPD      Z7, Z9, Z9; VADDPD Z14, Z9, Z9; \
+	VMULPD      Z7, Z9, Z9; VADDPD Z13, Z9, Z9; \
+	VMULPD      Z7, Z9, Z9; VADDPD Z12, Z9, Z9; \
+	VMULPD      Z7, Z9, Z9; VADDPD Z11, Z9, Z9; \
+	VMULPD      Z7, Z9, Z9; VADDPD Z10, Z9, Z9; \
+	VMULPD      Z7, Z9, Z9; VADDPD Z24, Z9, Z9; \
+	VMULPD      Z7, Z9, Z9; VADDPD Z24, Z9, Z9; \
+	VSCALEFPD   Z8, Z9, Z9; \
+	VSUBPD      Z9, Z24, Z7; \
+	VADDPD      Z24, Z9, Z9; \
+	VDIVPD      Z9, Z7, Z7; \
+	VMULPD      Z6, Z6, Z9; \
+	VMULPD      Z6, Z9, Z9; \
+	VDIVPD      Z23, Z9, Z9; \
+	VSUBPD      Z9, Z6, Z9; \
+	VCMPPD      $1, Z22, Z6, K2; \
+	VMOVAPD     Z9, K2, Z7; \
+	VPTERNLOGQ  $0xe4, Z30, Y, Z7; \
+	VCMPPD      $3, Y, Y, K3; \
+	VMOVAPD     Y, K3, Z7
+
+// SC_TANH(Y, OUT) sets OUT (8 float32) to tanhF32 of the 8 values in Y.
+#define SC_TANH(Y, OUT) \
+	SC_TANH64(Y); \
+	VCVTPD2PS Z7, OUT
+
+// SC_CONSTS loads the constants of SC_TANH64 from the table at AX (softCapConsts).
+#define SC_CONSTS \
+	VBROADCASTSD (AX), Z30; \
+	VBROADCASTSD 8(AX), Z29; \
+	VBROADCASTSD 16(AX), Z28; \
+	VBROADCASTSD 24(AX), Z27; \
+	VBROADCASTSD 32(AX), Z26; \
+	VBROADCASTSD 40(AX), Z25; \
+	VBROADCASTSD 48(AX), Z24; \
+	VBROADCASTSD 56(AX), Z23; \
+	VBROADCASTSD 64(AX), Z22; \
+	VBROADCASTSD 72(AX), Z10; \
+	VBROADCASTSD 80(AX), Z11; \
+	VBROADCASTSD 88(AX), Z12; \
+	VBROADCASTSD 96(AX), Z13; \
+	VBROADCASTSD 104(AX), Z14; \
+	VBROADCASTSD 112(AX), Z15; \
+	VBROADCASTSD 120(AX), Z16; \
+	VBROADCASTSD 128(AX), Z17; \
+	VBROADCASTSD 136(AX), Z18; \
+	VBROADCASTSD 144(AX), Z19; \
+	VBROADCASTSD 152(AX), Z20; \
+	VBROADCASTSD 160(AX), Z21
+
+// func softCapAVX512(x []float32, c float32, k *[21]float64)
+//
+//	for j := range len(x) &^ 15 { x[j] = float32(c * tanhF32(x[j]/c)) }
+//
+// 16 floats per step, as two vectors of 8 float64.
+TEXT ·softCapAVX512(SB), NOSPLIT, $0-40
+	MOVQ         x_base+0(FP), SI
+	MOVQ         x_len+8(FP), CX
+	SHRQ         $4, CX
+	JZ           done
+	VBROADCASTSS c+24(FP), Z31
+	MOVQ         k+32(FP), AX
+	SC_CONSTS
+
+loop:
+	VMOVUPS       (SI), Z0
+	VDIVPS        Z31, Z0, Z0
+	VEXTRACTF32X8 $1, Z0, Y1
+	VCVTPS2PD     Y0, Z2
+	VCVTPS2PD     Y1, Z3
+	SC_TANH(Z2, Y4)
+	SC_TANH(Z3, Y5)
+	VINSERTF32X8  $1, Y5, Z4, Z4
+	VMULPS        Z31, Z4, Z4
+	VMOVUPS       Z4, (SI)
+	ADDQ          $64, SI
+	DECQ          CX
+	JNZ           loop
+	VZEROUPPER
+
+done:
+	RET
+
+// func tanhF64AVX512(y []float64, k *[21]float64)
+//
+//	for j := range len(y) &^ 7 { y[j] = tanhF64(y[j]) }
+//
+// softCapAVX512's tanh before its rounding to float32, for the tests.
+TEXT ·tanhF64AVX512(SB), NOSPLIT, $0-32
+	MOVQ  y_base+0(FP), SI
+	MOVQ  y_len+8(FP), CX
+	SHRQ  $3, CX
+	JZ    tdone
+	MOVQ  k+24(FP), AX
+	SC_CONSTS
+
+tloop:
+	VMOVUPD (SI), Z2
+	SC_TANH64(Z2)
+	VMOVUPD Z7, (SI)
+	ADDQ    $64, SI
+	DECQ    CX
+	JNZ     tloop
+	VZEROUPPER
+
+tdone:
+	RET
