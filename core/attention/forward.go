@@ -70,6 +70,7 @@ type scratch struct {
 	// [lo, hi) and query position i' of each row (three ints per row).
 	biasTile, slopes []float32
 	rowKeys          []int
+	alibi            alibiRows // maskTile's rows for the ALiBi kernel
 	row              []float32 // one output row
 
 	// Tile kernels only: transposed queries [D][lanes] (scaled), the transposed score

@@ -83,6 +83,31 @@ type tileKernels struct {
 	// states (column d of row l at d*lanes+l): rows in merged get dst*a[l] + src*c[l], rows
 	// in taken get src, for d < dv.
 	mergeLanes func(dst, src *float32, lanes, dv int, a, c *[16]float32, merged, taken uint16)
+
+	// alibi subtracts ALiBi from a transposed tile (alibiTileGeneric defines it): the
+	// same bits as shiftLogit without a bias.
+	alibi func(st []float32, ld, ja, nk int, a *alibiRows)
+}
+
+// alibiRows are the rows of a tile item as the ALiBi kernels read them: each row's slope,
+// query position i' and visible keys [lo, hi).
+type alibiRows struct {
+	slope        []float32
+	dist, lo, hi []int32
+}
+
+// alibiTileGeneric sets st[t*ld+r] -= float32(slope[r]*float32(dist[r]-j)) with j =
+// ja+t, for t < nk and each row r with lo[r] <= j < hi[r].
+func alibiTileGeneric(st []float32, ld, ja, nk int, a *alibiRows) {
+	for t := range nk {
+		j := int32(ja + t)
+		row := st[t*ld:]
+		for r, s := range a.slope {
+			if j >= a.lo[r] && j < a.hi[r] {
+				row[r] -= float32(s * float32(a.dist[r]-j))
+			}
+		}
+	}
 }
 
 // pairScores is scores2 defined as two scores calls.

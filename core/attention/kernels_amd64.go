@@ -11,13 +11,13 @@ var (
 		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4Checked(accum4AVX512), axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512, softCap: softCapAVX512Go,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
-			mergeLanes: mergeLanesAVX512}}
+			mergeLanes: mergeLanesAVX512, alibi: alibiTileAVX512Go}}
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, scaleDiv: scaleDivAVX2,
 		scores2: pairScores(scoresAVX2), accum2: accum2AVX2, accum4: accum4Checked(accum4AVX2), axpyRows: axpyRowsAVX2,
 		axpyRows2: axpyRows2AVX2, softCap: softCapGeneric,
 		tiles: &tileKernels{qk: qkTileAVX2, softmax: softmaxTileAVX2, pv: pvTileAVX2,
 			transpose: transposeTileAVX2, qkRows: qkRowsAVX2, softmaxRow: softmaxRowAVX2,
-			mergeLanes: mergeLanesAVX2}}
+			mergeLanes: mergeLanesAVX2, alibi: alibiTileGeneric}}
 )
 
 //go:noescape
@@ -148,4 +148,19 @@ func softCapAVX512Go(x []float32, c float32) {
 	n := len(x) &^ 15
 	softCapAVX512(x[:n], c, &softCapConsts)
 	softCapGeneric(x[n:], c)
+}
+
+//go:noescape
+func alibiTile16AVX512(st *float32, ldBytes, ja, nk, rows int, slope *float32, dist, lo, hi *int32)
+
+// alibiTileAVX512Go runs the AVX-512 ALiBi kernel on the rows of a, 16 at a time.
+func alibiTileAVX512Go(st []float32, ld, ja, nk int, a *alibiRows) {
+	n := len(a.slope)
+	if nk == 0 || n == 0 {
+		return
+	}
+	_, _, _, _ = st[(nk-1)*ld+n-1], a.dist[n-1], a.lo[n-1], a.hi[n-1]
+	for r := 0; r < n; r += 16 {
+		alibiTile16AVX512(&st[r], 4*ld, ja, nk, min(16, n-r), &a.slope[r], &a.dist[r], &a.lo[r], &a.hi[r])
+	}
 }

@@ -130,3 +130,47 @@ tloop:
 
 tdone:
 	RET
+
+// func alibiTile16AVX512(st *float32, ldBytes, ja, nk, rows int, slope *float32, dist, lo, hi *int32)
+//
+// alibiTileGeneric for rows [0, rows) (rows <= 16) of a tile whose keys are ldBytes apart:
+// for each key j = ja+t, the lanes of the visible rows get x - float32(slope*float32(dist-j)).
+TEXT ·alibiTile16AVX512(SB), NOSPLIT, $0-72
+	MOVQ         st+0(FP), DI
+	MOVQ         ldBytes+8(FP), DX
+	MOVQ         ja+16(FP), AX
+	MOVQ         rows+32(FP), CX
+	MOVQ         $1, R8
+	SHLQ         CX, R8
+	DECQ         R8
+	KMOVW        R8, K1
+	MOVQ         nk+24(FP), CX
+	MOVQ         slope+40(FP), R9
+	VMOVUPS.Z    (R9), K1, Z0
+	MOVQ         dist+48(FP), R9
+	VMOVDQU32.Z  (R9), K1, Z1
+	MOVQ         lo+56(FP), R9
+	VMOVDQU32.Z  (R9), K1, Z2
+	MOVQ         hi+64(FP), R9
+	VMOVDQU32.Z  (R9), K1, Z3
+	TESTQ        CX, CX
+	JZ           adone
+
+aloop:
+	VPBROADCASTD AX, Z4
+	VPCMPD       $5, Z2, Z4, K1, K2 // j >= lo
+	VPCMPD       $1, Z3, Z4, K2, K2 // and j < hi
+	VPSUBD       Z4, Z1, Z5         // dist - j
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       Z0, Z5, Z5
+	VMOVUPS.Z    (DI), K2, Z6
+	VSUBPS       Z5, Z6, Z6
+	VMOVUPS      Z6, K2, (DI)
+	ADDQ         DX, DI
+	INCQ         AX
+	DECQ         CX
+	JNZ          aloop
+	VZEROUPPER
+
+adone:
+	RET

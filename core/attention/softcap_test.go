@@ -79,3 +79,39 @@ func TestSoftCapKernels(t *testing.T) {
 		}
 	})
 }
+
+// TestALiBiTile checks every path's ALiBi tile kernel against alibiTileGeneric bit for
+// bit, for row counts around its 16 lanes, rows that see no key, and keys beyond a row's
+// range, with guards after the rows it may write.
+func TestALiBiTile(t *testing.T) {
+	rng := rand.New(rand.NewPCG(66, 67))
+	forEachISA(t, func(t *testing.T) {
+		k := selectKernels()
+		if k.tiles == nil {
+			t.Skip("no tile kernels on this path")
+		}
+		for _, n := range []int{1, 5, 16, 17, 31, 32, 40} {
+			ld := n + 3 // guard lanes after the rows
+			const ja, nk = 1000, 64
+			a := &alibiRows{slope: make([]float32, n), dist: make([]int32, n), lo: make([]int32, n), hi: make([]int32, n)}
+			for r := range n {
+				a.slope[r] = float32(rng.Float64())
+				a.dist[r] = int32(ja + rng.IntN(3*nk))
+				a.lo[r] = int32(ja - 8 + rng.IntN(nk))
+				a.hi[r] = a.lo[r] + int32(rng.IntN(nk))
+			}
+			st := make([]float32, nk*ld)
+			for i := range st {
+				st[i] = float32(rng.NormFloat64() * 10)
+			}
+			want := append([]float32(nil), st...)
+			alibiTileGeneric(want, ld, ja, nk, a)
+			k.tiles.alibi(st, ld, ja, nk, a)
+			for i := range st {
+				if math.Float32bits(st[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n=%d: key %d row %d: %v, want %v", n, i/ld, i%ld, st[i], want[i])
+				}
+			}
+		}
+	})
+}

@@ -185,6 +185,17 @@ func (pl *plan) maskTile(sc *scratch, tr itemRows, rs rowSet, ja, jb int, st []f
 	if !any {
 		return
 	}
+	if sr == 1 && pl.bias == nil && pl.kern.tiles != nil {
+		// ALiBi alone on the transposed tile: the vector kernel, rows in the lanes.
+		a := &sc.alibi
+		a.slope = slope[:n]
+		a.dist, a.lo, a.hi = grow(a.dist, n), grow(a.lo, n), grow(a.hi, n)
+		for r := range n {
+			a.dist[r], a.lo[r], a.hi[r] = int32(dist[r]), int32(va[r]), int32(vb[r])
+		}
+		pl.kern.tiles.alibi(st, sj, ja, jb-ja, a)
+		return
+	}
 	// Bias and ALiBi, through the tile in memory order: key by key when the rows of a
 	// key are adjacent (the transposed tile), else row by row.
 	at := func(r, j int) {
