@@ -2,6 +2,8 @@
 
 #include "textflag.h"
 
+// Vector kernels of the logit terms (softcap.go, tiles.go): the soft cap and ALiBi.
+
 // SC_TANH64(Y) sets Z7 to tanhF64 of the 8 float64 values in Y, with tanhF64's
 // operations in its order (softcap.go). Constants: Z30 the |y| mask, Z29 -2,
 // Z28 -700, Z27 1/ln 2, Z26 ln2Hi, Z25 ln2Lo, Z24 1, Z23 3, Z22 2^-12, Z10-Z21 1/n! for
