@@ -15,17 +15,10 @@ type matmulFin struct{ alpha, beta float32 }
 
 func (f matmulFin) finish(out *operand, i, j0 int, acc [2][]float32, tmp []float32) {
 	p := out.at(i, j0)
-	if out.dt == tensor.Float32 && out.cs == 1 {
-		// In place, with the same operations as below.
+	if out.dt == tensor.Float32 && out.cs == 1 { // in place
 		o := unsafe.Slice((*float32)(p), len(acc[0]))
 		for j, v := range acc[0] {
-			if f.alpha != 1 {
-				v = float32(f.alpha * v)
-			}
-			if f.beta != 0 {
-				v += float32(f.beta * o[j])
-			}
-			o[j] = v
+			o[j] = f.value(v, o[j])
 		}
 		return
 	}
@@ -33,15 +26,21 @@ func (f matmulFin) finish(out *operand, i, j0 int, acc [2][]float32, tmp []float
 		loadF32(tmp, p, out.cs, out.dt)
 	}
 	for j, v := range acc[0] {
-		if f.alpha != 1 {
-			v = float32(f.alpha * v)
-		}
-		if f.beta != 0 {
-			v += float32(f.beta * tmp[j])
-		}
-		tmp[j] = v
+		tmp[j] = f.value(v, tmp[j])
 	}
 	storeF32(p, out.cs, out.dt, tmp)
+}
+
+// value is alpha*acc + beta*old, each operation rounded to float32; old is not read
+// when beta is 0.
+func (f matmulFin) value(acc, old float32) float32 {
+	if f.alpha != 1 {
+		acc = float32(f.alpha * acc)
+	}
+	if f.beta != 0 {
+		acc += float32(f.beta * old)
+	}
+	return acc
 }
 
 // linearFin writes acc + bias (bias may be nil).

@@ -1007,6 +1007,15 @@ GLOBL nibbleHi<>(SB), RODATA|NOPTR, $8
 	VSCALEFPS   384(DI), A0, A0; \
 	VFMADD231PS A0, Z12, SUM
 
+// VN_SETUP loads the group description at AX (lane table Z30, mask K1, step R11) and
+// the nibble matrices (Z28, Z29).
+#define VN_SETUP \
+	VMOVDQU32    (AX), Z30; \
+	KMOVW        64(AX), K1; \
+	MOVQ         72(AX), R11; \
+	VPBROADCASTQ nibbleLo<>(SB), Z28; \
+	VPBROADCASTQ nibbleHi<>(SB), Z29
+
 #define VN_SYM_INIT(A) VMOVDQU32 448(DI), A
 #define VN_OFF_INIT(A) VPXORD A, A, A
 
@@ -1032,11 +1041,7 @@ GLOBL nibbleHi<>(SB), RODATA|NOPTR, $8
 TEXT ·dotI4VnniRunAsm(SB), NOSPLIT, $0-96
 	I4_RUN_ARGS
 	MOVQ         gs+72(FP), AX
-	VMOVDQU32    (AX), Z30
-	KMOVW        64(AX), K1
-	MOVQ         72(AX), R11
-	VPBROADCASTQ nibbleLo<>(SB), Z28
-	VPBROADCASTQ nibbleHi<>(SB), Z29
+	VN_SETUP
 
 vrow:
 	I4_RUN_ROW
@@ -1084,11 +1089,7 @@ TEXT ·dotI4VnniRun2Asm(SB), NOSPLIT, $0-104
 	MOVQ         out+88(FP), R8
 	MOVQ         rows+96(FP), R14
 	MOVQ         gs+80(FP), AX
-	VMOVDQU32    (AX), Z30
-	KMOVW        64(AX), K1
-	MOVQ         72(AX), R11
-	VPBROADCASTQ nibbleLo<>(SB), Z28
-	VPBROADCASTQ nibbleHi<>(SB), Z29
+	VN_SETUP
 	MOVQ         ldx+16(FP), AX
 
 v2row:
