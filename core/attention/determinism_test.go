@@ -118,43 +118,61 @@ func expectEntriesAlone(t *testing.T, pr *problem) {
 func TestRowAloneEqualsPrefill(t *testing.T) {
 	forEachISA(t, func(t *testing.T) {
 		for _, window := range []int{-1, 700} {
-			t.Run(fmt.Sprintf("window=%d", window), func(t *testing.T) {
-				l, rows := 2200, []int{0, 1, 63, 64, 1023, 1024, 1100, 2047, 2199}
-				if raceEnabled {
-					l, rows = 1100, []int{0, 63, 64, 1023, 1024, 1099}
-				}
-				c := baseCfg(1, l, l, 2, 64)
-				c.p.Causal = true
-				c.p.WindowLeft = window
-				c.p.ALiBiSlopes = []float32{0.01, 0.002}
-				pr := newProblem(c, 3)
-				if err := pr.run(); err != nil {
-					t.Fatal(err)
-				}
-				out := make([]float32, c.Hq*c.Dv)
-				lse := make([]float32, c.Hq)
-				ot := tensor.FromFloat32(out, 1, 1, c.Hq, c.Dv)
-				lt := tensor.FromFloat32(lse, 1, c.Hq, 1)
-				for _, i := range rows {
-					q := sub(pr.q.t, 1, i, 1)
-					k, v := sub(pr.k.t, 1, 0, i+1), sub(pr.v.t, 1, 0, i+1)
-					if err := Forward(q, k, v, ot, &lt, c.p); err != nil {
-						t.Fatal(err)
-					}
-					for h := range c.Hq {
-						for d := range c.Dv {
-							if got, want := out[h*c.Dv+d], float32(pr.o.get(0, i, h, d)); got != want {
-								t.Fatalf("row %d alone: out[h=%d d=%d] = %v, in prefill %v", i, h, d, got, want)
-							}
-						}
-						if got, want := lse[h], float32(pr.lse.get(0, h, i)); got != want {
-							t.Fatalf("row %d alone: lse %v, in prefill %v", i, got, want)
-						}
-					}
-				}
-			})
+			for _, logits := range []string{"alibi", "alibi+bias+softcap"} {
+				t.Run(fmt.Sprintf("window=%d/%s", window, logits), func(t *testing.T) {
+					testRowAloneEqualsPrefill(t, window, logits != "alibi")
+				})
+			}
 		}
 	})
+}
+
+// testRowAloneEqualsPrefill computes a prefill, then chosen rows alone (the decode
+// path), and compares their bits; withBias adds a [L, L] bias tensor and a soft cap.
+func testRowAloneEqualsPrefill(t *testing.T, window int, withBias bool) {
+	l, rows := 2200, []int{0, 1, 63, 64, 1023, 1024, 1100, 2047, 2199}
+	if raceEnabled {
+		l, rows = 1100, []int{0, 63, 64, 1023, 1024, 1099}
+	}
+	c := baseCfg(1, l, l, 2, 64)
+	c.p.Causal = true
+	c.p.WindowLeft = window
+	c.p.ALiBiSlopes = []float32{0.01, 0.002}
+	if withBias {
+		c.biasShape, c.p.SoftCap = []int{l, l}, 5
+	}
+	pr := newProblem(c, 3)
+	if err := pr.run(); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float32, c.Hq*c.Dv)
+	lse := make([]float32, c.Hq)
+	ot := tensor.FromFloat32(out, 1, 1, c.Hq, c.Dv)
+	lt := tensor.FromFloat32(lse, 1, c.Hq, 1)
+	for _, i := range rows {
+		q := sub(pr.q.t, 1, i, 1)
+		k, v := sub(pr.k.t, 1, 0, i+1), sub(pr.v.t, 1, 0, i+1)
+		p := pr.c.p
+		if withBias { // row i of the bias, its first i+1 keys
+			b := pr.bias.t
+			b.Data = unsafe.Add(b.Data, i*b.Strides[0]*4)
+			b.Shape = []int{1, i + 1}
+			p.Bias = &b
+		}
+		if err := Forward(q, k, v, ot, &lt, p); err != nil {
+			t.Fatal(err)
+		}
+		for h := range c.Hq {
+			for d := range c.Dv {
+				if got, want := out[h*c.Dv+d], float32(pr.o.get(0, i, h, d)); got != want {
+					t.Fatalf("row %d alone: out[h=%d d=%d] = %v, in prefill %v", i, h, d, got, want)
+				}
+			}
+			if got, want := lse[h], float32(pr.lse.get(0, h, i)); got != want {
+				t.Fatalf("row %d alone: lse %v, in prefill %v", i, got, want)
+			}
+		}
+	}
 }
 
 // TestDecodeBatchInvariance: grouped-query decode rows computed for a batch (one work

@@ -185,8 +185,25 @@ func (pl *plan) maskTile(sc *scratch, tr itemRows, rs rowSet, ja, jb int, st []f
 	if !any {
 		return
 	}
-	if sr == 1 && pl.bias == nil && pl.kern.tiles != nil {
-		// ALiBi alone on the transposed tile: the vector kernel, rows in the lanes.
+	if sr == 1 && pl.kern.tiles != nil {
+		// The transposed tile: the bias key by key over all rows, with zeros where a row
+		// sees no key (a masked -Inf stays -Inf), then ALiBi by the vector kernel.
+		if pl.bias != nil {
+			for r := range n {
+				bt := sc.biasTile[r*tileKeys : (r+1)*tileKeys]
+				clear(bt[:va[r]-ja])
+				clear(bt[vb[r]-ja : jb-ja])
+			}
+			for j := range jb - ja {
+				row := st[j*sj : j*sj+n]
+				for r := range row {
+					row[r] += sc.biasTile[r*tileKeys+j]
+				}
+			}
+		}
+		if pl.alibi == nil {
+			return
+		}
 		a := &sc.alibi
 		a.slope = slope[:n]
 		a.dist, a.lo, a.hi = grow(a.dist, n), grow(a.lo, n), grow(a.hi, n)
