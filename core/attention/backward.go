@@ -349,9 +349,11 @@ func (pl *plan) finishLogits(p, th, bias []float32, b, h, i, lo int, slope float
 		return
 	}
 	ip := i + pl.offset
+	if pl.cap > 0 { // softCap, keeping tanh for the gradient
+		pl.kern.tanhDiv(th[:len(p)], p, pl.cap)
+	}
 	for j, x := range p {
-		if pl.cap > 0 { // softCap, keeping tanh for the gradient
-			th[j] = tanhF32(x / pl.cap)
+		if pl.cap > 0 {
 			x = pl.cap * th[j]
 		}
 		var bj float32

@@ -43,8 +43,11 @@ type kernels struct {
 	// calls, with each destination row read and written once.
 	axpyRows2 func(dst []float32, ld int, a1, x1, a2, x2 []float32)
 
-	// softCap sets x[j] = softCap(x[j], c) (softcap.go), the same bits on every path.
+	// softCap sets x[j] = softCap(x[j], c) (softcap.go), and tanhDiv th[j] =
+	// tanhF32(x[j]/c) for j < len(x) (the backward pass's tanh), the same bits on every
+	// path.
 	softCap func(x []float32, c float32)
+	tanhDiv func(th, x []float32, c float32)
 
 	// tiles, when set, replaces scores, expSum and scores2 in the forward pass with the
 	// transposed tile kernels of tiles.go (accum and accum2 stay in use there; the

@@ -8,13 +8,13 @@ package attention
 // described in the assembly, so they differ from the generic path only by rounding.
 var (
 	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, scaleDiv: scaleDivAVX512,
-		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4Checked(accum4AVX512), axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512, softCap: softCapAVX512Go,
+		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4Checked(accum4AVX512), axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512, softCap: softCapAVX512Go, tanhDiv: tanhDivAVX512Go,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
 			mergeLanes: mergeLanesAVX512, alibi: alibiTileAVX512Go}}
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, scaleDiv: scaleDivAVX2,
 		scores2: pairScores(scoresAVX2), accum2: accum2AVX2, accum4: accum4Checked(accum4AVX2), axpyRows: axpyRowsAVX2,
-		axpyRows2: axpyRows2AVX2, softCap: softCapGeneric,
+		axpyRows2: axpyRows2AVX2, softCap: softCapGeneric, tanhDiv: tanhDivGeneric,
 		tiles: &tileKernels{qk: qkTileAVX2, softmax: softmaxTileAVX2, pv: pvTileAVX2,
 			transpose: transposeTileAVX2, qkRows: qkRowsAVX2, softmaxRow: softmaxRowAVX2,
 			mergeLanes: mergeLanesAVX2, alibi: alibiTileGeneric}}
@@ -138,7 +138,7 @@ func scaleDivAVX2(o []float32, scale, l float32)
 func mergeLanesAVX2(dst, src *float32, lanes, dv int, a, c *[16]float32, merged, taken uint16)
 
 //go:noescape
-func softCapAVX512(x []float32, c float32, k *[21]float64)
+func tanhCapAVX512(dst, x []float32, c float32, capped bool, k *[21]float64)
 
 //go:noescape
 func tanhF64AVX512(y []float64, k *[21]float64)
@@ -146,8 +146,16 @@ func tanhF64AVX512(y []float64, k *[21]float64)
 // softCapAVX512Go is softCapGeneric with the AVX-512 kernel on whole blocks of 16.
 func softCapAVX512Go(x []float32, c float32) {
 	n := len(x) &^ 15
-	softCapAVX512(x[:n], c, &softCapConsts)
+	tanhCapAVX512(x, x[:n], c, true, &softCapConsts)
 	softCapGeneric(x[n:], c)
+}
+
+// tanhDivAVX512Go is tanhDivGeneric with the AVX-512 kernel on whole blocks of 16.
+func tanhDivAVX512Go(th, x []float32, c float32) {
+	n := len(x) &^ 15
+	th = th[:len(x)]
+	tanhCapAVX512(th, x[:n], c, false, &softCapConsts)
+	tanhDivGeneric(th[n:], x[n:], c)
 }
 
 //go:noescape

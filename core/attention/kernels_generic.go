@@ -5,7 +5,7 @@ import "math"
 // genericKernels is the plain-Go definition of every kernel (and the test oracle).
 var genericKernels = kernels{scores: scoresGeneric, expSum: expSumGeneric, accum: accumGeneric, scaleDiv: scaleDivGeneric,
 	scores2: pairScores(scoresGeneric), accum2: pairAccum(accumGeneric), accum4: quadAccum(accumGeneric), axpyRows: axpyRowsGeneric,
-	axpyRows2: axpyRows2Generic, softCap: softCapGeneric}
+	axpyRows2: axpyRows2Generic, softCap: softCapGeneric, tanhDiv: tanhDivGeneric}
 
 // scoresGeneric: each dot product accumulates over d in increasing order.
 func scoresGeneric(s, q, k []float32, ks int, scale float32) float32 {

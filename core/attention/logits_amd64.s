@@ -75,18 +75,23 @@
 	VBROADCASTSD 152(AX), Z20; \
 	VBROADCASTSD 160(AX), Z21
 
-// func softCapAVX512(x []float32, c float32, k *[21]float64)
+// func tanhCapAVX512(dst, x []float32, c float32, capped bool, k *[21]float64)
 //
-//	for j := range len(x) &^ 15 { x[j] = float32(c * tanhF32(x[j]/c)) }
+//	for j := range len(x) &^ 15 {
+//		dst[j] = tanhF32(x[j]/c)
+//		if capped { dst[j] = float32(c * dst[j]) }   // softCap
+//	}
 //
-// 16 floats per step, as two vectors of 8 float64.
-TEXT ·softCapAVX512(SB), NOSPLIT, $0-40
-	MOVQ         x_base+0(FP), SI
-	MOVQ         x_len+8(FP), CX
+// 16 floats per step, as two vectors of 8 float64; len(dst) >= len(x).
+TEXT ·tanhCapAVX512(SB), NOSPLIT, $0-64
+	MOVQ         dst_base+0(FP), DI
+	MOVQ         x_base+24(FP), SI
+	MOVQ         x_len+32(FP), CX
 	SHRQ         $4, CX
 	JZ           done
-	VBROADCASTSS c+24(FP), Z31
-	MOVQ         k+32(FP), AX
+	VBROADCASTSS c+48(FP), Z31
+	MOVBLZX      capped+52(FP), BX
+	MOVQ         k+56(FP), AX
 	SC_CONSTS
 
 loop:
@@ -98,9 +103,14 @@ loop:
 	SC_TANH(Z2, Y4)
 	SC_TANH(Z3, Y5)
 	VINSERTF32X8  $1, Y5, Z4, Z4
+	TESTQ         BX, BX
+	JZ            store
 	VMULPS        Z31, Z4, Z4
-	VMOVUPS       Z4, (SI)
+
+store:
+	VMOVUPS       Z4, (DI)
 	ADDQ          $64, SI
+	ADDQ          $64, DI
 	DECQ          CX
 	JNZ           loop
 	VZEROUPPER
@@ -112,7 +122,7 @@ done:
 //
 //	for j := range len(y) &^ 7 { y[j] = tanhF64(y[j]) }
 //
-// softCapAVX512's tanh before its rounding to float32, for the tests.
+// tanhCapAVX512's tanh before its rounding to float32, for the tests.
 TEXT ·tanhF64AVX512(SB), NOSPLIT, $0-32
 	MOVQ  y_base+0(FP), SI
 	MOVQ  y_len+8(FP), CX

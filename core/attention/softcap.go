@@ -56,6 +56,13 @@ func tanhF64(y float64) float64 {
 // softCap is c·tanh(x/c), each operation rounded to float32.
 func softCap(x, c float32) float32 { return float32(c * tanhF32(x/c)) }
 
+// tanhDivGeneric sets th[j] = tanhF32(x[j]/c) for j < len(x).
+func tanhDivGeneric(th, x []float32, c float32) {
+	for j, v := range x {
+		th[j] = tanhF32(v / c)
+	}
+}
+
 // softCapGeneric applies softCap to every x[j].
 func softCapGeneric(x []float32, c float32) {
 	for j, v := range x {

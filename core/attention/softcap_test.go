@@ -47,7 +47,7 @@ func TestTanhF32(t *testing.T) {
 	}
 }
 
-// TestSoftCapKernels checks that every path's softCap gives softCapGeneric's bits, at
+// TestSoftCapKernels checks that every path's softCap and tanhDiv give the Go bits, at
 // lengths around its block of 16, on values from tiny to huge and the special ones.
 func TestSoftCapKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(62, 63))
@@ -66,6 +66,17 @@ func TestSoftCapKernels(t *testing.T) {
 					case 7:
 						x[i] = float32(math.Copysign(0, -1))
 					}
+				}
+				wantTh, th := make([]float32, n), make([]float32, n+3)
+				tanhDivGeneric(wantTh, x, c)
+				k.tanhDiv(th, x, c)
+				for i := range wantTh {
+					if math.Float32bits(th[i]) != math.Float32bits(wantTh[i]) {
+						t.Fatalf("tanhDiv n=%d c=%v: [%d] = %v, want %v", n, c, i, th[i], wantTh[i])
+					}
+				}
+				if th[n] != 0 || th[n+1] != 0 || th[n+2] != 0 {
+					t.Fatalf("tanhDiv n=%d wrote past its length", n)
 				}
 				want := append([]float32(nil), x...)
 				softCapGeneric(want, c)
