@@ -185,7 +185,7 @@ func (pl *plan) maskTile(sc *scratch, tr itemRows, rs rowSet, ja, jb int, st []f
 	if !any {
 		return
 	}
-	if sr == 1 && pl.kern.tiles != nil {
+	if sr == 1 {
 		// The transposed tile: the bias key by key over all rows, with zeros where a row
 		// sees no key (a masked -Inf stays -Inf), then ALiBi by the vector kernel.
 		if pl.bias != nil {
@@ -213,25 +213,11 @@ func (pl *plan) maskTile(sc *scratch, tr itemRows, rs rowSet, ja, jb int, st []f
 		pl.kern.tiles.alibi(st, sj, ja, jb-ja, a)
 		return
 	}
-	// Bias and ALiBi, through the tile in memory order: key by key when the rows of a
-	// key are adjacent (the transposed tile), else row by row.
-	at := func(r, j int) {
-		p := &st[(j-ja)*sj+r*sr]
-		*p = pl.shiftLogit(*p, sc.biasTile[r*tileKeys+(j-ja)], slope[r], dist[r]-j)
-	}
-	if sr == 1 {
-		for j := ja; j < jb; j++ {
-			for r := range n {
-				if j >= va[r] && j < vb[r] {
-					at(r, j)
-				}
-			}
-		}
-		return
-	}
+	// Rows of contiguous scores (decode's row path): row by row.
 	for r := range n {
 		for j := va[r]; j < vb[r]; j++ {
-			at(r, j)
+			p := &st[(j-ja)*sj+r*sr]
+			*p = pl.shiftLogit(*p, sc.biasTile[r*tileKeys+(j-ja)], slope[r], dist[r]-j)
 		}
 	}
 }
