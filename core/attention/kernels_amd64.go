@@ -14,7 +14,7 @@ var (
 			mergeLanes: mergeLanesAVX512, alibi: alibiTileAVX512Go}}
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, scaleDiv: scaleDivAVX2,
 		scores2: pairScores(scoresAVX2), accum2: accum2AVX2, accum4: accum4Checked(accum4AVX2), axpyRows: axpyRowsAVX2,
-		axpyRows2: axpyRows2AVX2, softCap: softCapGeneric, tanhDiv: tanhDivGeneric,
+		axpyRows2: axpyRows2AVX2, softCap: softCapAVX2Go, tanhDiv: tanhDivAVX2Go,
 		tiles: &tileKernels{qk: qkTileAVX2, softmax: softmaxTileAVX2, pv: pvTileAVX2,
 			transpose: transposeTileAVX2, qkRows: qkRowsAVX2, softmaxRow: softmaxRowAVX2,
 			mergeLanes: mergeLanesAVX2, alibi: alibiTileGeneric}}
@@ -171,4 +171,25 @@ func alibiTileAVX512Go(st []float32, ld, ja, nk int, a *alibiRows) {
 	for r := 0; r < n; r += 16 {
 		alibiTile16AVX512(&st[r], 4*ld, ja, nk, min(16, n-r), &a.slope[r], &a.dist[r], &a.lo[r], &a.hi[r])
 	}
+}
+
+//go:noescape
+func tanhCapAVX2(dst, x []float32, c float32, capped bool, k *[22][4]float64)
+
+//go:noescape
+func tanhF64AVX2(y []float64, k *[22][4]float64)
+
+// softCapAVX2Go is softCapGeneric with the AVX2 kernel on whole blocks of 8.
+func softCapAVX2Go(x []float32, c float32) {
+	n := len(x) &^ 7
+	tanhCapAVX2(x, x[:n], c, true, &softCapConsts4)
+	softCapGeneric(x[n:], c)
+}
+
+// tanhDivAVX2Go is tanhDivGeneric with the AVX2 kernel on whole blocks of 8.
+func tanhDivAVX2Go(th, x []float32, c float32) {
+	n := len(x) &^ 7
+	th = th[:len(x)]
+	tanhCapAVX2(th, x[:n], c, false, &softCapConsts4)
+	tanhDivGeneric(th[n:], x[n:], c)
 }

@@ -186,3 +186,116 @@ aloop:
 
 adone:
 	RET
+
+// ---- AVX2 -----------------------------------------------------------------------------
+
+// SC2_TANH64(Y) sets Y7 to tanhF64 of the 4 float64 values in Y, with tanhF64's
+// operations in its order. Constants come from the table at AX (softCapConsts4: each
+// constant of softCapConsts four times, 32 bytes apart; then 1023 as four int64).
+// Scratch: Y6-Y9, Y12-Y13.
+#define SC2_TANH64(Y) \
+	VANDPD      (AX), Y, Y6; \
+	VMULPD      32(AX), Y6, Y7; \
+	VMAXPD      64(AX), Y7, Y7; \
+	VMULPD      96(AX), Y7, Y8; \
+	VROUNDPD    $0, Y8, Y8; \
+	VMULPD      128(AX), Y8, Y9; \
+	VSUBPD      Y9, Y7, Y7; \
+	VMULPD      160(AX), Y8, Y9; \
+	VSUBPD      Y9, Y7, Y7; \
+	VMOVUPD     640(AX), Y9; \
+	VMULPD      Y7, Y9, Y9; VADDPD 608(AX), Y9, Y9; \
+	VMULPD      Y7, Y9, Y9; VADDPD 576(AX), Y9, Y9; \
+	VMULPD      Y7, Y9, Y9; VADDPD 544(AX), Y9, Y9; \
+	VMULPD      Y7, Y9, Y9; VADDPD 512(AX), Y9, Y9; \
+	VMULPD      Y7, Y9, Y9; VADDPD 480(AX), Y9, Y9; \
+	VMULPD      Y7, Y9, Y9; VADDPD 448(AX), Y9, Y9; \
+	VMULPD      Y7, Y9, Y9; VADDPD 416(AX), Y9, Y9; \
+	VMULPD      Y7, Y9, Y9; VADDPD 384(AX), Y9, Y9; \
+	VMULPD      Y7, Y9, Y9; VADDPD 352(AX), Y9, Y9; \
+	VMULPD      Y7, Y9, Y9; VADDPD 320(AX), Y9, Y9; \
+	VMULPD      Y7, Y9, Y9; VADDPD 288(AX), Y9, Y9; \
+	VMULPD      Y7, Y9, Y9; VADDPD 192(AX), Y9, Y9; \
+	VMULPD      Y7, Y9, Y9; VADDPD 192(AX), Y9, Y9; \
+	VCVTPD2DQY  Y8, X12; \
+	VPMOVSXDQ   X12, Y12; \
+	VPADDQ      672(AX), Y12, Y12; \
+	VPSLLQ      $52, Y12, Y12; \
+	VMULPD      Y12, Y9, Y9; \
+	VMOVUPD     192(AX), Y13; \
+	VSUBPD      Y9, Y13, Y7; \
+	VADDPD      Y13, Y9, Y9; \
+	VDIVPD      Y9, Y7, Y7; \
+	VMULPD      Y6, Y6, Y9; \
+	VMULPD      Y6, Y9, Y9; \
+	VDIVPD      224(AX), Y9, Y9; \
+	VSUBPD      Y9, Y6, Y9; \
+	VCMPPD      $1, 256(AX), Y6, Y12; \
+	VBLENDVPD   Y12, Y9, Y7, Y7; \
+	VMOVUPD     (AX), Y13; \
+	VANDPD      Y13, Y7, Y7; \
+	VANDNPD     Y, Y13, Y12; \
+	VORPD       Y12, Y7, Y7; \
+	VCMPPD      $3, Y, Y, Y12; \
+	VBLENDVPD   Y12, Y, Y7, Y7
+
+// func tanhCapAVX2(dst, x []float32, c float32, capped bool, k *[22][4]float64)
+//
+// tanhCapAVX512 on AVX2, 8 floats per step (two vectors of 4 float64).
+TEXT ·tanhCapAVX2(SB), NOSPLIT, $0-64
+	MOVQ         dst_base+0(FP), DI
+	MOVQ         x_base+24(FP), SI
+	MOVQ         x_len+32(FP), CX
+	SHRQ         $3, CX
+	JZ           done2
+	VBROADCASTSS c+48(FP), Y15
+	MOVBLZX      capped+52(FP), BX
+	MOVQ         k+56(FP), AX
+
+loop2:
+	VMOVUPS      (SI), Y0
+	VDIVPS       Y15, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VCVTPS2PD    X0, Y2
+	VCVTPS2PD    X1, Y3
+	SC2_TANH64(Y2)
+	VCVTPD2PSY   Y7, X4
+	SC2_TANH64(Y3)
+	VCVTPD2PSY   Y7, X5
+	VINSERTF128  $1, X5, Y4, Y4
+	TESTQ        BX, BX
+	JZ           store2
+	VMULPS       Y15, Y4, Y4
+
+store2:
+	VMOVUPS      Y4, (DI)
+	ADDQ         $32, SI
+	ADDQ         $32, DI
+	DECQ         CX
+	JNZ          loop2
+	VZEROUPPER
+
+done2:
+	RET
+
+// func tanhF64AVX2(y []float64, k *[22][4]float64)
+//
+// tanhCapAVX2's tanh before its rounding to float32, for the tests (len(y) &^ 3).
+TEXT ·tanhF64AVX2(SB), NOSPLIT, $0-32
+	MOVQ    y_base+0(FP), SI
+	MOVQ    y_len+8(FP), CX
+	SHRQ    $2, CX
+	JZ      tdone2
+	MOVQ    k+24(FP), AX
+
+tloop2:
+	VMOVUPD (SI), Y2
+	SC2_TANH64(Y2)
+	VMOVUPD Y7, (SI)
+	ADDQ    $32, SI
+	DECQ    CX
+	JNZ     tloop2
+	VZEROUPPER
+
+tdone2:
+	RET

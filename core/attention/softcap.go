@@ -78,3 +78,14 @@ var softCapConsts = func() (k [21]float64) {
 	copy(k[9:], expTaylor[2:])
 	return k
 }()
+
+// softCapConsts4 is softCapConsts for the AVX2 kernel (tanhCapAVX2), each constant four
+// times, then 1023 (the exponent bias) as four int64.
+var softCapConsts4 = func() (k [22][4]float64) {
+	for i, v := range softCapConsts {
+		k[i] = [4]float64{v, v, v, v}
+	}
+	b := math.Float64frombits(1023)
+	k[21] = [4]float64{b, b, b, b}
+	return k
+}()

@@ -18,6 +18,20 @@ func TestTanhF64AVX512(t *testing.T) {
 	if !x86.X86.HasAVX512F || !x86.X86.HasAVX512DQ {
 		t.Skip("no AVX-512")
 	}
+	checkTanhF64(t, func(y []float64) { tanhF64AVX512(y, &softCapConsts) })
+}
+
+// TestTanhF64AVX2 is TestTanhF64AVX512 for the AVX2 kernel.
+func TestTanhF64AVX2(t *testing.T) {
+	if !x86.X86.HasAVX2 {
+		t.Skip("no AVX2")
+	}
+	checkTanhF64(t, func(y []float64) { tanhF64AVX2(y, &softCapConsts4) })
+}
+
+// checkTanhF64 runs kernel (which covers whole blocks of 8) on the test values and
+// compares each with tanhF64.
+func checkTanhF64(t *testing.T, kernel func(y []float64)) {
 	rng := rand.New(rand.NewPCG(64, 65))
 	var y []float64
 	for e := -149; e <= 127; e++ {
@@ -33,7 +47,7 @@ func TestTanhF64AVX512(t *testing.T) {
 		y = append(y, 0.5)
 	}
 	got := append([]float64(nil), y...)
-	tanhF64AVX512(got, &softCapConsts)
+	kernel(got)
 	for i, v := range y {
 		want := tanhF64(v)
 		if math.Float64bits(got[i]) != math.Float64bits(want) && !(got[i] != got[i] && want != want) {
