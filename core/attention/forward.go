@@ -445,7 +445,17 @@ func tile(w view, inPlace bool, buf []float32, b, kvh, pa, pe, d, dp int) (rows 
 		p := unsafe.Add(w.t.Data, w.off(b, pa, kvh)*4)
 		return unsafe.Slice((*float32)(p), (pe-pa-1)*w.ss+d), w.ss
 	}
-	for j := pa; j < pe; j++ {
+	j := pa
+	if half := w.t.DType != tensor.Float32; half && w.sd == 1 && pe > pa && pe <= seq {
+		// Rows of halves: converted together, one dispatch for the tile.
+		size := w.t.DType.Bits() / 8
+		rowkernels.WidenRows(buf, dp, unsafe.Add(w.t.Data, w.off(b, pa, kvh)*size), w.ss, pe-pa, d, w.t.DType)
+		for r := range pe - pa {
+			clear(buf[r*dp+d : (r+1)*dp])
+		}
+		j = pe
+	}
+	for ; j < pe; j++ {
 		row := buf[(j-pa)*dp : (j-pa+1)*dp]
 		if j < seq {
 			rowkernels.LoadRow(w.t, w.off(b, j, kvh), row[:d])

@@ -93,6 +93,19 @@ func StoreRow(t tensor.Tensor, off int, src []float32) {
 	t.StoreRow(off, src)
 }
 
+// WidenRows converts rows float16 or bfloat16 (dt) rows of cols elements, lds elements
+// apart from src, into float32 rows ldd apart in dst, exactly, with the path's vector
+// conversions: one dispatch for all the rows.
+func WidenRows(dst []float32, ldd int, src unsafe.Pointer, lds, rows, cols int, dt tensor.DType) {
+	conv := rowOps().bf16ToF32
+	if dt == tensor.Float16 {
+		conv = rowOps().f16ToF32
+	}
+	for r := range rows {
+		conv(dst[r*ldd:r*ldd+cols], unsafe.Slice((*uint16)(unsafe.Add(src, r*lds*2)), cols))
+	}
+}
+
 // Narrow sets dst to src rounded to dt, float16 or bfloat16 (nearest even, NaN stays
 // NaN), bit for bit as tensor.F32ToF16 and tensor.F32ToBF16, with the path's vector
 // conversions; len(dst) = len(src).

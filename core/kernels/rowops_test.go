@@ -678,3 +678,41 @@ func cloneBytes(t tensor.Tensor, n int) unsafe.Pointer {
 	copy(b, unsafe.Slice((*byte)(t.Data), size))
 	return unsafe.Pointer(&b[0])
 }
+
+// TestWidenRows checks WidenRows against tensor's conversions for rows with gaps on both
+// sides, on every path, and that it writes nothing between the rows.
+func TestWidenRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(52, 53))
+	const rows, cols, lds, ldd = 5, 37, 50, 41
+	src := make([]uint16, rows*lds)
+	for i := range src {
+		src[i] = uint16(rng.Uint32()) &^ 0x7c00 // finite float16 (and finite bfloat16 mostly)
+	}
+	for _, isa := range cpu.Available() {
+		t.Run(isa.String(), func(t *testing.T) {
+			defer cpu.UseISA(isa)()
+			for _, dt := range []tensor.DType{tensor.Float16, tensor.BFloat16} {
+				dst := make([]float32, rows*ldd)
+				for i := range dst {
+					dst[i] = -7
+				}
+				WidenRows(dst, ldd, unsafe.Pointer(&src[0]), lds, rows, cols, dt)
+				for r := range rows {
+					for c := range ldd {
+						want := float32(-7)
+						if c < cols {
+							h := src[r*lds+c]
+							want = tensor.F16ToF32(h)
+							if dt == tensor.BFloat16 {
+								want = tensor.BF16ToF32(h)
+							}
+						}
+						if got := dst[r*ldd+c]; math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+							t.Fatalf("%v row %d col %d: %v, want %v", dt, r, c, got, want)
+						}
+					}
+				}
+			}
+		})
+	}
+}
