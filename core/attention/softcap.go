@@ -3,9 +3,9 @@ package attention
 import "math"
 
 // The soft cap c·tanh(x/c) (Gemma 2) on every score. tanh is defined here, not by
-// math.Tanh, so that the AVX-512 kernel (softCapAVX512) can compute the very same bits
-// eight at a time: in float64, as (1-t)/(1+t) with t = exp(-2|y|), and y - y³/3 below
-// 2^-12, then rounded once to float32. Its error is at most 1 ulp of the float32 result
+// math.Tanh, so that the vector kernels (tanhCapAVX512, tanhCapAVX2 in logits_amd64.s)
+// can compute the very same bits eight or four at a time: in float64, as (1-t)/(1+t)
+// with t = exp(-2|y|), and y - y³/3 below 2^-12, then rounded once to float32. Its error is at most 1 ulp of the float32 result
 // (TestTanhF32 checks it against math.Tanh).
 
 // Constants of tanhF32's exp: 1/ln 2, ln 2 in two parts (the first with trailing zeros,
@@ -29,7 +29,7 @@ func tanhF32(y float32) float32 { return float32(tanhF64(float64(y))) }
 
 // tanhF64 is tanhF32 before its rounding to float32, for float64 values of float32
 // numbers. Every operation is rounded on its own (the explicit conversions forbid fused
-// multiply-adds), in the order softCapAVX512 performs them.
+// multiply-adds), in the order the vector kernels perform them.
 func tanhF64(y float64) float64 {
 	if y != y {
 		return y
@@ -70,7 +70,7 @@ func softCapGeneric(x []float32, c float32) {
 	}
 }
 
-// softCapConsts are tanhF32's constants as softCapAVX512 reads them (offsets in the
+// softCapConsts are tanhF32's constants as tanhCapAVX512 reads them (offsets in the
 // assembly): the |y| mask, -2, -700, 1/ln 2, ln2Hi, ln2Lo, 1, 3, 2^-12, then 1/n! for
 // n = 2..13.
 var softCapConsts = func() (k [21]float64) {
