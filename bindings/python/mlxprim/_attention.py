@@ -5,8 +5,10 @@ backward passes, padded, packed and with fused RoPE (mlxp_flash_attention and fr
 Conventions (include/mlxprim.h): BSHD by default; causal masking is bottom-right aligned
 (query i sees key j iff j <= i + Lk - Lq); a window ``(left, right)`` keeps key j iff
 ``i + Lk - Lq - left <= j <= i + Lk - Lq + right``, -1 meaning unbounded; query head h
-reads KV head ``h // (Hq // Hkv)``. Logits are ``scale * q.k``, then the soft cap, the
-bias, ALiBi ``-slope[h] * (i + Lk - Lq - j)``, then the masks. A query with no visible key
+reads KV head ``h // (Hq // Hkv)``. Logits are ``scale * q.k``, then the soft cap
+``cap * tanh(x / cap)`` (tanh in double precision, rounded once to float32: within 1 ulp,
+the same bits on every CPU path), the bias, ALiBi ``-slope[h] * (i + Lk - Lq - j)``, then
+the masks. A query with no visible key
 gives zeros and lse -inf (or the sink logit), never NaN.
 """
 
