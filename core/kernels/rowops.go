@@ -258,13 +258,24 @@ func (io *rowIO) load(off int, buf []float32) []float32 {
 	case ioF32:
 		return io.f32(off, len(buf))
 	case ioF16:
+		io.prefetchNext(off, len(buf))
 		io.k.f16ToF32(buf, io.u16(off, len(buf)))
 	case ioBF16:
+		io.prefetchNext(off, len(buf))
 		io.k.bf16ToF32(buf, io.u16(off, len(buf)))
 	default:
 		io.t.LoadRow(off, buf)
 	}
 	return buf
+}
+
+// prefetchNext asks for the line after the one at off (n half-precision elements, when
+// rows are evenly spaced) while this one is widened and computed: the conversion would
+// otherwise read each line from memory in a burst with nothing to overlap it.
+func (io *rowIO) prefetchNext(off, n int) {
+	if io.uniform {
+		prefetchLines(unsafe.Add(io.t.Data, (off+io.step)*2), 2*n)
+	}
 }
 
 // dst returns where to compute the len(buf) values of the line at element offset off: the

@@ -359,3 +359,6 @@ func geluNTAVX2(dst, x, up []float32)
 
 //go:noescape
 func geluTanhNTAVX2(dst, x, up []float32)
+
+//go:noescape
+func prefetchLines(p unsafe.Pointer, n int)

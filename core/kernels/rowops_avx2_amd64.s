@@ -1039,3 +1039,20 @@ TEXT ·geluGradAVX2(SB), NOSPLIT, $0-72
 	MOVQ x_base+48(FP), SI
 	MOVQ x_len+56(FP), CX
 	GRADLOOP(GELUGRAD)
+
+// func prefetchLines(p unsafe.Pointer, n int)
+// PREFETCHT1 on each 64-byte line of [p, p+n): a cache hint, which never faults.
+TEXT ·prefetchLines(SB), NOSPLIT, $0-16
+	MOVQ  p+0(FP), SI
+	MOVQ  n+8(FP), CX
+	ADDQ  SI, CX
+
+pfl:
+	CMPQ       SI, CX
+	JGE        pfdone
+	PREFETCHT1 (SI)
+	ADDQ       $64, SI
+	JMP        pfl
+
+pfdone:
+	RET
