@@ -274,7 +274,9 @@ func (io *rowIO) load(off int, buf []float32) []float32 {
 // otherwise read each line from memory in a burst with nothing to overlap it.
 func (io *rowIO) prefetchNext(off, n int) {
 	if io.uniform {
-		prefetchLines(unsafe.Add(io.t.Data, (off+io.step)*2), 2*n)
+		// An address, not a pointer: after the last line it points past the tensor, which
+		// a prefetch may do.
+		prefetchLines(uintptr(io.t.Data)+uintptr((off+io.step)*2), 2*n)
 	}
 }
 

@@ -361,4 +361,4 @@ func geluNTAVX2(dst, x, up []float32)
 func geluTanhNTAVX2(dst, x, up []float32)
 
 //go:noescape
-func prefetchLines(p unsafe.Pointer, n int)
+func prefetchLines(p uintptr, n int)

@@ -1040,7 +1040,7 @@ TEXT ·geluGradAVX2(SB), NOSPLIT, $0-72
 	MOVQ x_len+56(FP), CX
 	GRADLOOP(GELUGRAD)
 
-// func prefetchLines(p unsafe.Pointer, n int)
+// func prefetchLines(p uintptr, n int)
 // PREFETCHT1 on each 64-byte line of [p, p+n): a cache hint, which never faults.
 TEXT ·prefetchLines(SB), NOSPLIT, $0-16
 	MOVQ  p+0(FP), SI

@@ -2,14 +2,10 @@
 
 package kernels
 
-import (
-	"unsafe"
-
-	"github.com/mlxprim/mlxprim/core/cpu"
-)
+import "github.com/mlxprim/mlxprim/core/cpu"
 
 // kernelsFor returns the plain-Go row kernels: this build has no assembly.
 func kernelsFor(cpu.ISA) *rowKernels { return &genericKernels }
 
 // prefetchLines is a cache hint; without assembly there is none to give.
-func prefetchLines(p unsafe.Pointer, n int) {}
+func prefetchLines(p uintptr, n int) {}
