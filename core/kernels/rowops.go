@@ -274,9 +274,7 @@ func (io *rowIO) load(off int, buf []float32) []float32 {
 // otherwise read each line from memory in a burst with nothing to overlap it.
 func (io *rowIO) prefetchNext(off, n int) {
 	if io.uniform {
-		// An address, not a pointer: after the last line it points past the tensor, which
-		// a prefetch may do.
-		prefetchLines(uintptr(io.t.Data)+uintptr((off+io.step)*2), 2*n)
+		Prefetch(uintptr(io.t.Data)+uintptr((off+io.step)*2), 2*n) // past the last line too
 	}
 }
 

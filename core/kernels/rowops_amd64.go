@@ -360,5 +360,9 @@ func geluNTAVX2(dst, x, up []float32)
 //go:noescape
 func geluTanhNTAVX2(dst, x, up []float32)
 
+// Prefetch asks the CPU to bring the n bytes at address addr into the cache. It is only a
+// hint: any address may be given (an address, not a pointer, so that one past the end of
+// an allocation is no pointer arithmetic), and nothing changes value.
+//
 //go:noescape
-func prefetchLines(p uintptr, n int)
+func Prefetch(addr uintptr, n int)

@@ -1040,17 +1040,17 @@ TEXT ·geluGradAVX2(SB), NOSPLIT, $0-72
 	MOVQ x_len+56(FP), CX
 	GRADLOOP(GELUGRAD)
 
-// func prefetchLines(p uintptr, n int)
-// PREFETCHT1 on each 64-byte line of [p, p+n): a cache hint, which never faults.
-TEXT ·prefetchLines(SB), NOSPLIT, $0-16
-	MOVQ  p+0(FP), SI
+// func Prefetch(addr uintptr, n int)
+// PREFETCHT0 on each 64-byte line of [addr, addr+n): a cache hint, which never faults.
+TEXT ·Prefetch(SB), NOSPLIT, $0-16
+	MOVQ  addr+0(FP), SI
 	MOVQ  n+8(FP), CX
 	ADDQ  SI, CX
 
 pfl:
 	CMPQ       SI, CX
 	JGE        pfdone
-	PREFETCHT1 (SI)
+	PREFETCHT0 (SI)
 	ADDQ       $64, SI
 	JMP        pfl
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mlxprim/mlxprim/core/cpu"
 	"github.com/mlxprim/mlxprim/core/errs"
+	"github.com/mlxprim/mlxprim/core/kernels"
 	"github.com/mlxprim/mlxprim/core/tensor"
 )
 
@@ -312,7 +313,7 @@ func (j *linearJob) rowI4(ks *kernelSet, xs []float32, r int, prep func(i, r int
 // row of x streams the weights, which the hardware prefetches by itself.
 func (j *linearJob) prefetchNext(base unsafe.Pointer, next, n, hi, rowBytes int) {
 	if j.rows > 1 && next < hi {
-		prefetchBytes(unsafe.Add(base, next*rowBytes), min(n, hi-next)*rowBytes)
+		kernels.Prefetch(uintptr(base)+uintptr(next*rowBytes), min(n, hi-next)*rowBytes)
 	}
 }
 
