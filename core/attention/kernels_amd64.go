@@ -143,21 +143,6 @@ func tanhCapAVX512(dst, x []float32, c float32, capped bool, k *[21]float64)
 //go:noescape
 func tanhF64AVX512(y []float64, k *[21]float64)
 
-// softCapAVX512Go is softCapGeneric with the AVX-512 kernel on whole blocks of 16.
-func softCapAVX512Go(x []float32, c float32) {
-	n := len(x) &^ 15
-	tanhCapAVX512(x, x[:n], c, true, &softCapConsts)
-	softCapGeneric(x[n:], c)
-}
-
-// tanhDivAVX512Go is tanhDivGeneric with the AVX-512 kernel on whole blocks of 16.
-func tanhDivAVX512Go(th, x []float32, c float32) {
-	n := len(x) &^ 15
-	th = th[:len(x)]
-	tanhCapAVX512(th, x[:n], c, false, &softCapConsts)
-	tanhDivGeneric(th[n:], x[n:], c)
-}
-
 //go:noescape
 func alibiTile16AVX512(st *float32, ldBytes, ja, nk, rows int, slope *float32, dist, lo, hi *int32)
 
@@ -179,17 +164,30 @@ func tanhCapAVX2(dst, x []float32, c float32, capped bool, k *[22][4]float64)
 //go:noescape
 func tanhF64AVX2(y []float64, k *[22][4]float64)
 
-// softCapAVX2Go is softCapGeneric with the AVX2 kernel on whole blocks of 8.
-func softCapAVX2Go(x []float32, c float32) {
-	n := len(x) &^ 7
-	tanhCapAVX2(x, x[:n], c, true, &softCapConsts4)
-	softCapGeneric(x[n:], c)
-}
+// The soft-cap kernels of each path, over whole blocks of 16 (AVX-512) or 8 (AVX2)
+// floats, the rest through the Go definitions.
+var (
+	softCapAVX512Go, tanhDivAVX512Go = tanhKernels(16, func(dst, x []float32, c float32, capped bool) {
+		tanhCapAVX512(dst, x, c, capped, &softCapConsts)
+	})
+	softCapAVX2Go, tanhDivAVX2Go = tanhKernels(8, func(dst, x []float32, c float32, capped bool) {
+		tanhCapAVX2(dst, x, c, capped, &softCapConsts4)
+	})
+)
 
-// tanhDivAVX2Go is tanhDivGeneric with the AVX2 kernel on whole blocks of 8.
-func tanhDivAVX2Go(th, x []float32, c float32) {
-	n := len(x) &^ 7
-	th = th[:len(x)]
-	tanhCapAVX2(th, x[:n], c, false, &softCapConsts4)
-	tanhDivGeneric(th[n:], x[n:], c)
+// tanhKernels returns softCap and tanhDiv (see kernels) on top of kernel, which sets
+// dst[j] = tanhF32(x[j]/c), times c when capped, for whole blocks of block floats.
+func tanhKernels(block int, kernel func(dst, x []float32, c float32, capped bool)) (softCap func(x []float32, c float32), tanhDiv func(th, x []float32, c float32)) {
+	softCap = func(x []float32, c float32) {
+		n := len(x) / block * block
+		kernel(x, x[:n], c, true)
+		softCapGeneric(x[n:], c)
+	}
+	tanhDiv = func(th, x []float32, c float32) {
+		n := len(x) / block * block
+		th = th[:len(x)]
+		kernel(th, x[:n], c, false)
+		tanhDivGeneric(th[n:], x[n:], c)
+	}
+	return softCap, tanhDiv
 }
