@@ -66,12 +66,11 @@ type scratch struct {
 	s, s2  []float32 // one tile of scores / probabilities (two rows)
 	kt, vt []float32 // packed key / value tiles (when not used in place)
 	bias   []float32 // one tile of bias values
-	// maskTile's rows: bias values (tileKeys per row), ALiBi slopes, and the visible keys
-	// [lo, hi) and query position i' of each row (three ints per row).
-	biasTile, slopes []float32
-	rowKeys          []int
-	alibi            alibiRows // maskTile's rows for the ALiBi kernel
-	row              []float32 // one output row
+	// maskTile's rows: their bias values (tileKeys per row), and their visible keys,
+	// query positions and ALiBi slopes.
+	biasTile []float32
+	alibi    alibiRows
+	row      []float32 // one output row
 
 	// Tile kernels only: transposed queries [D][lanes] (scaled), the transposed score
 	// tile [tileKeys][lanes], each row's rescaling factor and visible key range.

@@ -158,28 +158,32 @@ func (pl *plan) maskTile(sc *scratch, tr itemRows, rs rowSet, ja, jb int, st []f
 	if pl.cap > 0 && n > 0 { // every score of the tile, before the masks overwrite some
 		pl.kern.softCap(st[:(jb-ja-1)*sj+(n-1)*sr+1], pl.cap)
 	}
-	sc.biasTile, sc.slopes, sc.rowKeys = grow(sc.biasTile, n*tileKeys), grow(sc.slopes, n), grow(sc.rowKeys, 3*n)
-	va, vb, dist, slope := sc.rowKeys[:n], sc.rowKeys[n:2*n], sc.rowKeys[2*n:], sc.slopes
+	// The rows' visible keys [lo, hi), query positions i' (dist) and slopes, in the form
+	// the ALiBi kernel reads.
+	a := &sc.alibi
+	sc.biasTile = grow(sc.biasTile, n*tileKeys)
+	a.slope, a.dist, a.lo, a.hi = grow(a.slope, n), grow(a.dist, n), grow(a.lo, n), grow(a.hi, n)
 	any := false
 	for r := range n {
-		va[r], vb[r] = max(ja, tr.lo[r]), min(jb, tr.hi[r])
-		if va[r] >= vb[r] {
-			va[r], vb[r] = jb, jb
+		va, vb := max(ja, tr.lo[r]), min(jb, tr.hi[r])
+		if va >= vb {
+			va, vb = jb, jb
 		}
-		for j := ja; j < va[r]; j++ {
+		a.lo[r], a.hi[r] = int32(va), int32(vb)
+		for j := ja; j < va; j++ {
 			st[(j-ja)*sj+r*sr] = negInf
 		}
-		for j := vb[r]; j < jb; j++ {
+		for j := vb; j < jb; j++ {
 			st[(j-ja)*sj+r*sr] = negInf
 		}
-		if (pl.bias != nil || pl.alibi != nil) && va[r] < vb[r] {
+		if (pl.bias != nil || pl.alibi != nil) && va < vb {
 			any = true
 			h, i := rs.row(pl, r)
-			dist[r] = i + pl.offset
+			a.dist[r] = int32(i + pl.offset)
 			if pl.alibi != nil {
-				slope[r] = pl.alibi[h]
+				a.slope[r] = pl.alibi[h]
 			}
-			pl.biasRow(sc.biasTile[r*tileKeys+(va[r]-ja):], vb[r]-va[r], rs.b, h, i, va[r])
+			pl.biasRow(sc.biasTile[r*tileKeys+(va-ja):], vb-va, rs.b, h, i, va)
 		}
 	}
 	if !any {
@@ -191,8 +195,8 @@ func (pl *plan) maskTile(sc *scratch, tr itemRows, rs rowSet, ja, jb int, st []f
 		if pl.bias != nil {
 			for r := range n {
 				bt := sc.biasTile[r*tileKeys : (r+1)*tileKeys]
-				clear(bt[:va[r]-ja])
-				clear(bt[vb[r]-ja : jb-ja])
+				clear(bt[:int(a.lo[r])-ja])
+				clear(bt[int(a.hi[r])-ja : jb-ja])
 			}
 			for j := range jb - ja {
 				row := st[j*sj : j*sj+n]
@@ -201,23 +205,16 @@ func (pl *plan) maskTile(sc *scratch, tr itemRows, rs rowSet, ja, jb int, st []f
 				}
 			}
 		}
-		if pl.alibi == nil {
-			return
+		if pl.alibi != nil {
+			pl.kern.tiles.alibi(st, sj, ja, jb-ja, a)
 		}
-		a := &sc.alibi
-		a.slope = slope[:n]
-		a.dist, a.lo, a.hi = grow(a.dist, n), grow(a.lo, n), grow(a.hi, n)
-		for r := range n {
-			a.dist[r], a.lo[r], a.hi[r] = int32(dist[r]), int32(va[r]), int32(vb[r])
-		}
-		pl.kern.tiles.alibi(st, sj, ja, jb-ja, a)
 		return
 	}
 	// Rows of contiguous scores (decode's row path): row by row.
 	for r := range n {
-		for j := va[r]; j < vb[r]; j++ {
+		for j := int(a.lo[r]); j < int(a.hi[r]); j++ {
 			p := &st[(j-ja)*sj+r*sr]
-			*p = pl.shiftLogit(*p, sc.biasTile[r*tileKeys+(j-ja)], slope[r], dist[r]-j)
+			*p = pl.shiftLogit(*p, sc.biasTile[r*tileKeys+(j-ja)], a.slope[r], int(a.dist[r])-j)
 		}
 	}
 }
