@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "accum4_amd64.h"
 
 // AVX2 + FMA attention kernels. Each routine computes the generic Go loop named in its
 // comment (kernels_generic.go), 8 float32 lanes at a time. Head-dim lengths (len(q),
@@ -515,23 +516,7 @@ p2ydone:
 // element gets accumAVX2's bits (one FMA per key, in increasing j). Blocks of 2 vectors
 // keep the 8 sums in Y0-Y7, the four probabilities in Y8-Y11 and the values in Y12, Y13.
 TEXT ·accum4AVX2(SB), NOSPLIT, $0-112
-	MOVQ o_base+0(FP), DI
-	MOVQ ldo+24(FP), R14
-	SHLQ $2, R14
-	MOVQ dv+32(FP), DX
-	SHLQ $2, DX
-	MOVQ p_base+40(FP), SI
-	MOVQ n+72(FP), CX
-	MOVQ ldp+64(FP), R8
-	SHLQ $2, R8
-	LEAQ (SI)(R8*2), R10
-	LEAQ (R10)(R8*1), AX
-	ADDQ SI, R8
-	MOVQ v_base+80(FP), R13
-	MOVQ vs+104(FP), R9
-	SHLQ $2, R9
-	LEAQ (DI)(R14*2), BX
-	ADDQ R14, BX
+	ACCUM4_ARGS
 	TESTQ CX, CX
 	JLE q4ydone
 

@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "accum4_amd64.h"
 
 // AVX-512 (F, BW, VL, DQ) attention kernels. Each routine computes the generic Go loop
 // named in its comment (kernels_generic.go), 16 float32 lanes at a time. Head-dim
@@ -658,26 +659,11 @@ done:
 // func accum4AVX512(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int)
 // accumAVX512(o[r*ldo:r*ldo+dv], p[r*ldp:r*ldp+n], v, vs) for the four rows r < 4, dv a
 // multiple of 16: each value row is loaded once for the four outputs, and every o
-// element gets accumAVX512's bits (one FMA per key, in increasing j). Blocks of 4 vectors keep the 16 sums in Z0-Z15, the four
-// probabilities in Z16-Z19 and the values in Z20-Z23.
+// element gets accumAVX512's bits (one FMA per key, in increasing j). Blocks of 4
+// vectors keep the 16 sums in Z0-Z15, the four probabilities in Z16-Z19 and the values
+// in Z20-Z23.
 TEXT ·accum4AVX512(SB), NOSPLIT, $0-112
-	MOVQ o_base+0(FP), DI
-	MOVQ ldo+24(FP), R14
-	SHLQ $2, R14
-	MOVQ dv+32(FP), DX
-	SHLQ $2, DX
-	MOVQ p_base+40(FP), SI
-	MOVQ n+72(FP), CX
-	MOVQ ldp+64(FP), R8
-	SHLQ $2, R8
-	LEAQ (SI)(R8*2), R10
-	LEAQ (R10)(R8*1), AX
-	ADDQ SI, R8
-	MOVQ v_base+80(FP), R13
-	MOVQ vs+104(FP), R9
-	SHLQ $2, R9
-	LEAQ (DI)(R14*2), BX
-	ADDQ R14, BX
+	ACCUM4_ARGS
 	TESTQ CX, CX
 	JLE q4done
 

@@ -1,0 +1,23 @@
+// Shared by kernels_avx2_amd64.s and kernels_avx512_amd64.s.
+
+// ACCUM4_ARGS loads the arguments of accum4AVX2 and accum4AVX512, as byte offsets: DI
+// the first output row and R14 the distance between rows (BX the fourth row), DX dv,
+// SI, R8, R10, AX the four probability rows, CX n, R13 the values and R9 their stride.
+#define ACCUM4_ARGS \
+	MOVQ o_base+0(FP), DI; \
+	MOVQ ldo+24(FP), R14; \
+	SHLQ $2, R14; \
+	MOVQ dv+32(FP), DX; \
+	SHLQ $2, DX; \
+	MOVQ p_base+40(FP), SI; \
+	MOVQ n+72(FP), CX; \
+	MOVQ ldp+64(FP), R8; \
+	SHLQ $2, R8; \
+	LEAQ (SI)(R8*2), R10; \
+	LEAQ (R10)(R8*1), AX; \
+	ADDQ SI, R8; \
+	MOVQ v_base+80(FP), R13; \
+	MOVQ vs+104(FP), R9; \
+	SHLQ $2, R9; \
+	LEAQ (DI)(R14*2), BX; \
+	ADDQ R14, BX
