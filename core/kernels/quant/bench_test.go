@@ -80,18 +80,19 @@ func BenchmarkInt4Linear(b *testing.B) {
 func BenchmarkAffineLinear(b *testing.B) {
 	const group = 64
 	for _, bits := range []int{4, 8} {
-		sh := benchShapes[0]
-		b.Run(fmt.Sprintf("%dx%d/bits=%d/group=%d/float16", sh.out, sh.in, bits, group), func(b *testing.B) {
-			qb := randomBytes(sh.out * sh.in * bits / 8)
-			wq := tensor.Tensor{Data: unsafe.Pointer(&qb[0]), DType: tensor.Int32, Shape: []int{sh.out, sh.in * bits / 32}, Strides: []int{sh.in * bits / 32, 1}}
-			ng := sh.out * sh.in / group
-			half := make([]uint16, ng)
-			for i := range half {
-				half[i] = tensor.F32ToF16(0.01 + float32(i%5)*1e-3)
-			}
-			s := tensor.FromUint16(half, tensor.Float16, sh.out, sh.in/group)
-			benchLinear(b, len(qb), func(x, y tensor.Tensor) error { return AffineLinear(x, wq, s, s, group, bits, nil, y) }, sh.in, sh.out)
-		})
+		for _, sh := range benchShapes {
+			b.Run(fmt.Sprintf("%dx%d/bits=%d/group=%d/float16", sh.out, sh.in, bits, group), func(b *testing.B) {
+				qb := randomBytes(sh.out * sh.in * bits / 8)
+				wq := tensor.Tensor{Data: unsafe.Pointer(&qb[0]), DType: tensor.Int32, Shape: []int{sh.out, sh.in * bits / 32}, Strides: []int{sh.in * bits / 32, 1}}
+				ng := sh.out * sh.in / group
+				half := make([]uint16, ng)
+				for i := range half {
+					half[i] = tensor.F32ToF16(0.01 + float32(i%5)*1e-3)
+				}
+				s := tensor.FromUint16(half, tensor.Float16, sh.out, sh.in/group)
+				benchLinear(b, len(qb), func(x, y tensor.Tensor) error { return AffineLinear(x, wq, s, s, group, bits, nil, y) }, sh.in, sh.out)
+			})
+		}
 	}
 }
 
