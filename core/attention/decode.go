@@ -36,34 +36,55 @@ func (pl *plan) decodeBlock() int {
 // values are read a block of positions (decodeBlock) at a time for all items in turn:
 // with the usual [B, S, H, D] layout these are whole rows of positions, every KV head of
 // them, taken in address order, instead of one head's rows a position apart. Each item
-// gets the same arithmetic, in the same order, as from tileStep.
+// gets the same arithmetic, in the same order, as from tileStep. Keys are transposed
+// into the item's own kt only when a tile takes several blocks; otherwise into sc.kt2,
+// scored at once.
 func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 	tk := pl.kern.tiles
 	on := func(it *decodeItem) bool { return it.a < it.e && ts+tileKeys > it.a && ts < it.e }
 	blk := pl.decodeBlock()
-	for j := ts; j < ts+tileKeys; j += blk {
-		pl.touchBlock(pl.k, items, j, blk)
-		for i := range items {
-			it := &items[i]
-			// As in tileStep, blocks after the item's last visible key are not read.
-			if n := min(blk, visibleBlocks(ts, it.e)-(j-ts)); on(it) && n > 0 {
-				kb, ks := tile(pl.k, pl.kDirect, sc.kt, it.rs.b, it.rs.kvh, j, j+n, pl.D, pl.dp)
-				tk.transpose(&it.kt[j-ts], &kb[0], ks, pl.dp, n)
-			}
+	// transpose transposes the item's keys of block [j, j+blk) into kt (row j-ts).
+	transpose := func(it *decodeItem, kt []float32, j int) {
+		// As in tileStep, blocks after the item's last visible key are not read.
+		if n := min(blk, visibleBlocks(ts, it.e)-(j-ts)); on(it) && n > 0 {
+			kb, ks := tile(pl.k, pl.kDirect, sc.kt, it.rs.b, it.rs.kvh, j, j+n, pl.D, pl.dp)
+			tk.transpose(&kt[j-ts], &kb[0], ks, pl.dp, n)
 		}
 	}
-	for i := range items {
-		it := &items[i]
-		if !on(it) {
-			continue
-		}
+	// scores folds the item's scores of the tile, from its keys transposed in kt, into
+	// its state.
+	scores := func(it *decodeItem, kt []float32) {
 		n := it.rs.n(pl)
-		tk.qkRows(&it.sr[0], &it.tr.qt[0], &it.kt[0], pl.D, n)
+		tk.qkRows(&it.sr[0], &it.tr.qt[0], &kt[0], pl.D, n)
 		pl.maskTile(sc, it.tr, it.rs, ts, ts+tileKeys, it.sr, 1, tileKeys)
 		for r := range n {
 			tk.softmaxRow(&it.sr[r*tileKeys], &it.st.m[r], &it.st.l[r], &it.alpha[r])
 		}
 		pl.rescaleRows(it.st, n, it.alpha)
+	}
+	if blk == tileKeys {
+		// One block holds the tile: each item's keys are scored right after they are
+		// transposed, into one buffer that stays in L1, rather than read back from L2
+		// after every item's transposition.
+		pl.touchBlock(pl.k, items, ts, blk)
+		for i := range items {
+			if it := &items[i]; on(it) {
+				transpose(it, sc.kt2, ts)
+				scores(it, sc.kt2)
+			}
+		}
+	} else {
+		for j := ts; j < ts+tileKeys; j += blk {
+			pl.touchBlock(pl.k, items, j, blk)
+			for i := range items {
+				transpose(&items[i], items[i].kt, j)
+			}
+		}
+		for i := range items {
+			if it := &items[i]; on(it) {
+				scores(it, it.kt)
+			}
+		}
 	}
 	for j := ts; j < ts+tileKeys; j += blk {
 		pl.touchBlock(pl.v, items, j, blk)
