@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/mlxprim/mlxprim/core/cpu"
 	"github.com/mlxprim/mlxprim/core/kernels/rope"
 )
 
@@ -73,6 +74,52 @@ func BenchmarkForwardRoPE(b *testing.B) {
 				}
 			}
 			reportFlops(b, 2.0*hq*float64(l)*float64(l)*d)
+		})
+	}
+}
+
+// BenchmarkPrefillTerms: causal prefill (L=2048, H=8, D=64) with each logit term alone,
+// against none, to show what each term costs.
+func BenchmarkPrefillTerms(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 5))
+	const l, h, d = 2048, 8, 64
+	q, k, v, out := benchTensor(r, 1, l, h, d), benchTensor(r, 1, l, h, d), benchTensor(r, 1, l, h, d), benchTensor(r, 1, l, h, d)
+	for _, term := range []string{"none", "softcap", "alibi"} {
+		b.Run(term, func(b *testing.B) {
+			p := DefaultParams()
+			p.Causal = true
+			switch term {
+			case "softcap":
+				p.SoftCap = 50
+			case "alibi":
+				p.ALiBiSlopes = ALiBiSlopes(h)
+			}
+			for b.Loop() {
+				if err := Forward(q, k, v, out, nil, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportFlops(b, 2.0*h*float64(l)*float64(l)*d)
+		})
+	}
+}
+
+// BenchmarkSoftCapKernel: the soft cap on 4096 scores in L1, on every path.
+func BenchmarkSoftCapKernel(b *testing.B) {
+	x := make([]float32, 4096)
+	for i := range x {
+		x[i] = float32(i%97) - 48
+	}
+	buf := make([]float32, len(x))
+	for _, isa := range cpu.Available() {
+		b.Run(isa.String(), func(b *testing.B) {
+			defer cpu.UseISA(isa)()
+			k := selectKernels()
+			for b.Loop() {
+				copy(buf, x) // the cap works in place
+				k.softCap(buf, 50)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(x)), "ns/score")
 		})
 	}
 }

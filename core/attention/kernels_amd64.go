@@ -138,10 +138,10 @@ func scaleDivAVX2(o []float32, scale, l float32)
 func mergeLanesAVX2(dst, src *float32, lanes, dv int, a, c *[16]float32, merged, taken uint16)
 
 //go:noescape
-func tanhCapAVX512(dst, x []float32, c float32, capped bool, k *[21]float64)
+func tanhCapAVX512(dst, x []float32, c float32, capped bool, k *[19]float64)
 
 //go:noescape
-func tanhF64AVX512(y []float64, k *[21]float64)
+func tanhF64AVX512(y []float64, k *[19]float64)
 
 //go:noescape
 func alibiTile16AVX512(st *float32, ldBytes, ja, nk, rows int, slope *float32, dist, lo, hi *int32)
@@ -159,10 +159,10 @@ func alibiTileAVX512Go(st []float32, ld, ja, nk int, a *alibiRows) {
 }
 
 //go:noescape
-func tanhCapAVX2(dst, x []float32, c float32, capped bool, k *[22][4]float64)
+func tanhCapAVX2(dst, x []float32, c float32, capped bool, k *[20][4]float64)
 
 //go:noescape
-func tanhF64AVX2(y []float64, k *[22][4]float64)
+func tanhF64AVX2(y []float64, k *[20][4]float64)
 
 // The soft-cap kernels of each path, over whole blocks of 16 (AVX-512) or 8 (AVX2)
 // floats, the rest through the Go definitions.

@@ -4,11 +4,12 @@
 
 // Vector kernels of the logit terms (softcap.go, tiles.go): the soft cap and ALiBi.
 
-// SC_TANH64(Y) sets Z7 to tanhF64 of the 8 float64 values in Y, with tanhF64's
-// operations in its order (softcap.go). Constants: Z30 the |y| mask, Z29 -2,
-// Z28 -700, Z27 1/ln 2, Z26 ln2Hi, Z25 ln2Lo, Z24 1, Z23 3, Z22 2^-12, Z10-Z21 1/n! for
-// n = 2..13. Scratch: Z6-Z9, K2, K3.
-#define SC_TANH64(Y) \
+// SC_TANH64(Y, SKIP) sets Z7 to tanhF64 of the 8 float64 values in Y, with tanhF64's
+// operations in its order (softcap.go); SKIP is a label of its own for each use: the
+// y - y³/3 branch is skipped when no lane is below 2^-12. Constants: Z30 the |y| mask,
+// Z29 -2, Z28 -700, Z27 1/ln 2, Z26 ln2Hi, Z25 ln2Lo, Z24 1, Z23 3, Z22 2^-12, Z10-Z19
+// 1/n! for n = 2..11. Scratch: Z6-Z9, K2, K3.
+#define SC_TANH64(Y, SKIP) \
 	VANDPD      Z30, Y, Z6; \
 	VMULPD      Z29, Z6, Z7; \
 	VMAXPD      Z28, Z7, Z7; \
@@ -18,37 +19,38 @@
 	VSUBPD      Z9, Z7, Z7; \
 	VMULPD      Z25, Z8, Z9; \
 	VSUBPD      Z9, Z7, Z7; \
-	VMOVAPD     Z21, Z9; \
-	VMULPD      Z7, Z9, Z9; VADDPD Z20, Z9, Z9; \
-	VMULPD      Z7, Z9, Z9; VADDPD Z19, Z9, Z9; \
-	VMULPD      Z7, Z9, Z9; VADDPD Z18, Z9, Z9; \
-	VMULPD      Z7, Z9, Z9; VADDPD Z17, Z9, Z9; \
-	VMULPD      Z7, Z9, Z9; VADDPD Z16, Z9, Z9; \
-	VMULPD      Z7, Z9, Z9; VADDPD Z15, Z9, Z9; \
-	VMULPD      Z7, Z9, Z9; VADDPD Z14, Z9, Z9; \
-	VMULPD      Z7, Z9, Z9; VADDPD Z13, Z9, Z9; \
-	VMULPD      Z7, Z9, Z9; VADDPD Z12, Z9, Z9; \
-	VMULPD      Z7, Z9, Z9; VADDPD Z11, Z9, Z9; \
-	VMULPD      Z7, Z9, Z9; VADDPD Z10, Z9, Z9; \
-	VMULPD      Z7, Z9, Z9; VADDPD Z24, Z9, Z9; \
-	VMULPD      Z7, Z9, Z9; VADDPD Z24, Z9, Z9; \
+	VMOVAPD     Z19, Z9; \
+	VFMADD213PD Z18, Z7, Z9; \
+	VFMADD213PD Z17, Z7, Z9; \
+	VFMADD213PD Z16, Z7, Z9; \
+	VFMADD213PD Z15, Z7, Z9; \
+	VFMADD213PD Z14, Z7, Z9; \
+	VFMADD213PD Z13, Z7, Z9; \
+	VFMADD213PD Z12, Z7, Z9; \
+	VFMADD213PD Z11, Z7, Z9; \
+	VFMADD213PD Z10, Z7, Z9; \
+	VFMADD213PD Z24, Z7, Z9; \
+	VFMADD213PD Z24, Z7, Z9; \
 	VSCALEFPD   Z8, Z9, Z9; \
 	VSUBPD      Z9, Z24, Z7; \
 	VADDPD      Z24, Z9, Z9; \
 	VDIVPD      Z9, Z7, Z7; \
+	VCMPPD      $1, Z22, Z6, K2; \
+	KORTESTW    K2, K2; \
+	JZ          SKIP; \
 	VMULPD      Z6, Z6, Z9; \
 	VMULPD      Z6, Z9, Z9; \
 	VDIVPD      Z23, Z9, Z9; \
 	VSUBPD      Z9, Z6, Z9; \
-	VCMPPD      $1, Z22, Z6, K2; \
 	VMOVAPD     Z9, K2, Z7; \
+SKIP: \
 	VPTERNLOGQ  $0xe4, Z30, Y, Z7; \
 	VCMPPD      $3, Y, Y, K3; \
 	VMOVAPD     Y, K3, Z7
 
-// SC_TANH(Y, OUT) sets OUT (8 float32) to tanhF32 of the 8 values in Y.
-#define SC_TANH(Y, OUT) \
-	SC_TANH64(Y); \
+// SC_TANH(Y, OUT, SKIP) sets OUT (8 float32) to tanhF32 of the 8 values in Y.
+#define SC_TANH(Y, OUT, SKIP) \
+	SC_TANH64(Y, SKIP); \
 	VCVTPD2PS Z7, OUT
 
 // SC_CONSTS loads the constants of SC_TANH64 from the table at AX (softCapConsts).
@@ -71,11 +73,9 @@
 	VBROADCASTSD 120(AX), Z16; \
 	VBROADCASTSD 128(AX), Z17; \
 	VBROADCASTSD 136(AX), Z18; \
-	VBROADCASTSD 144(AX), Z19; \
-	VBROADCASTSD 152(AX), Z20; \
-	VBROADCASTSD 160(AX), Z21
+	VBROADCASTSD 144(AX), Z19
 
-// func tanhCapAVX512(dst, x []float32, c float32, capped bool, k *[21]float64)
+// func tanhCapAVX512(dst, x []float32, c float32, capped bool, k *[19]float64)
 //
 //	for j := range len(x) &^ 15 {
 //		dst[j] = tanhF32(x[j]/c)
@@ -100,8 +100,8 @@ loop:
 	VEXTRACTF32X8 $1, Z0, Y1
 	VCVTPS2PD     Y0, Z2
 	VCVTPS2PD     Y1, Z3
-	SC_TANH(Z2, Y4)
-	SC_TANH(Z3, Y5)
+	SC_TANH(Z2, Y4, small0)
+	SC_TANH(Z3, Y5, small1)
 	VINSERTF32X8  $1, Y5, Z4, Z4
 	TESTQ         BX, BX
 	JZ            store
@@ -118,7 +118,7 @@ store:
 done:
 	RET
 
-// func tanhF64AVX512(y []float64, k *[21]float64)
+// func tanhF64AVX512(y []float64, k *[19]float64)
 //
 //	for j := range len(y) &^ 7 { y[j] = tanhF64(y[j]) }
 //
@@ -133,7 +133,7 @@ TEXT ·tanhF64AVX512(SB), NOSPLIT, $0-32
 
 tloop:
 	VMOVUPD (SI), Z2
-	SC_TANH64(Z2)
+	SC_TANH64(Z2, tsmall)
 	VMOVUPD Z7, (SI)
 	ADDQ    $64, SI
 	DECQ    CX
@@ -189,11 +189,11 @@ adone:
 
 // ---- AVX2 -----------------------------------------------------------------------------
 
-// SC2_TANH64(Y) sets Y7 to tanhF64 of the 4 float64 values in Y, with tanhF64's
-// operations in its order. Constants come from the table at AX (softCapConsts4: each
-// constant of softCapConsts four times, 32 bytes apart; then 1023 as four int64).
-// Scratch: Y6-Y9, Y12-Y13.
-#define SC2_TANH64(Y) \
+// SC2_TANH64(Y, SKIP) sets Y7 to tanhF64 of the 4 float64 values in Y, with tanhF64's
+// operations in its order; SKIP as for SC_TANH64. Constants come from the table at AX
+// (softCapConsts4: each constant of softCapConsts four times, 32 bytes apart; then 1023
+// as four int64). Scratch: Y6-Y9, Y12-Y13.
+#define SC2_TANH64(Y, SKIP) \
 	VANDPD      (AX), Y, Y6; \
 	VMULPD      32(AX), Y6, Y7; \
 	VMAXPD      64(AX), Y7, Y7; \
@@ -203,35 +203,36 @@ adone:
 	VSUBPD      Y9, Y7, Y7; \
 	VMULPD      160(AX), Y8, Y9; \
 	VSUBPD      Y9, Y7, Y7; \
-	VMOVUPD     640(AX), Y9; \
-	VMULPD      Y7, Y9, Y9; VADDPD 608(AX), Y9, Y9; \
-	VMULPD      Y7, Y9, Y9; VADDPD 576(AX), Y9, Y9; \
-	VMULPD      Y7, Y9, Y9; VADDPD 544(AX), Y9, Y9; \
-	VMULPD      Y7, Y9, Y9; VADDPD 512(AX), Y9, Y9; \
-	VMULPD      Y7, Y9, Y9; VADDPD 480(AX), Y9, Y9; \
-	VMULPD      Y7, Y9, Y9; VADDPD 448(AX), Y9, Y9; \
-	VMULPD      Y7, Y9, Y9; VADDPD 416(AX), Y9, Y9; \
-	VMULPD      Y7, Y9, Y9; VADDPD 384(AX), Y9, Y9; \
-	VMULPD      Y7, Y9, Y9; VADDPD 352(AX), Y9, Y9; \
-	VMULPD      Y7, Y9, Y9; VADDPD 320(AX), Y9, Y9; \
-	VMULPD      Y7, Y9, Y9; VADDPD 288(AX), Y9, Y9; \
-	VMULPD      Y7, Y9, Y9; VADDPD 192(AX), Y9, Y9; \
-	VMULPD      Y7, Y9, Y9; VADDPD 192(AX), Y9, Y9; \
+	VMOVUPD     576(AX), Y9; \
+	VFMADD213PD 544(AX), Y7, Y9; \
+	VFMADD213PD 512(AX), Y7, Y9; \
+	VFMADD213PD 480(AX), Y7, Y9; \
+	VFMADD213PD 448(AX), Y7, Y9; \
+	VFMADD213PD 416(AX), Y7, Y9; \
+	VFMADD213PD 384(AX), Y7, Y9; \
+	VFMADD213PD 352(AX), Y7, Y9; \
+	VFMADD213PD 320(AX), Y7, Y9; \
+	VFMADD213PD 288(AX), Y7, Y9; \
+	VFMADD213PD 192(AX), Y7, Y9; \
+	VFMADD213PD 192(AX), Y7, Y9; \
 	VCVTPD2DQY  Y8, X12; \
 	VPMOVSXDQ   X12, Y12; \
-	VPADDQ      672(AX), Y12, Y12; \
+	VPADDQ      608(AX), Y12, Y12; \
 	VPSLLQ      $52, Y12, Y12; \
 	VMULPD      Y12, Y9, Y9; \
 	VMOVUPD     192(AX), Y13; \
 	VSUBPD      Y9, Y13, Y7; \
 	VADDPD      Y13, Y9, Y9; \
 	VDIVPD      Y9, Y7, Y7; \
+	VCMPPD      $1, 256(AX), Y6, Y12; \
+	VTESTPD     Y12, Y12; \
+	JZ          SKIP; \
 	VMULPD      Y6, Y6, Y9; \
 	VMULPD      Y6, Y9, Y9; \
 	VDIVPD      224(AX), Y9, Y9; \
 	VSUBPD      Y9, Y6, Y9; \
-	VCMPPD      $1, 256(AX), Y6, Y12; \
 	VBLENDVPD   Y12, Y9, Y7, Y7; \
+SKIP: \
 	VMOVUPD     (AX), Y13; \
 	VANDPD      Y13, Y7, Y7; \
 	VANDNPD     Y, Y13, Y12; \
@@ -239,7 +240,7 @@ adone:
 	VCMPPD      $3, Y, Y, Y12; \
 	VBLENDVPD   Y12, Y, Y7, Y7
 
-// func tanhCapAVX2(dst, x []float32, c float32, capped bool, k *[22][4]float64)
+// func tanhCapAVX2(dst, x []float32, c float32, capped bool, k *[20][4]float64)
 //
 // tanhCapAVX512 on AVX2, 8 floats per step (two vectors of 4 float64).
 TEXT ·tanhCapAVX2(SB), NOSPLIT, $0-64
@@ -258,9 +259,9 @@ loop2:
 	VEXTRACTF128 $1, Y0, X1
 	VCVTPS2PD    X0, Y2
 	VCVTPS2PD    X1, Y3
-	SC2_TANH64(Y2)
+	SC2_TANH64(Y2, small20)
 	VCVTPD2PSY   Y7, X4
-	SC2_TANH64(Y3)
+	SC2_TANH64(Y3, small21)
 	VCVTPD2PSY   Y7, X5
 	VINSERTF128  $1, X5, Y4, Y4
 	TESTQ        BX, BX
@@ -278,7 +279,7 @@ store2:
 done2:
 	RET
 
-// func tanhF64AVX2(y []float64, k *[22][4]float64)
+// func tanhF64AVX2(y []float64, k *[20][4]float64)
 //
 // tanhCapAVX2's tanh before its rounding to float32, for the tests (len(y) &^ 3).
 TEXT ·tanhF64AVX2(SB), NOSPLIT, $0-32
@@ -290,7 +291,7 @@ TEXT ·tanhF64AVX2(SB), NOSPLIT, $0-32
 
 tloop2:
 	VMOVUPD (SI), Y2
-	SC2_TANH64(Y2)
+	SC2_TANH64(Y2, tsmall2)
 	VMOVUPD Y7, (SI)
 	ADDQ    $32, SI
 	DECQ    CX
