@@ -162,6 +162,9 @@ func TestMatmulMatchesReference(t *testing.T) {
 		// Two N blocks of the blocked schedule on every path; its float64 reference is
 		// too slow under the race detector, and the schedule is the one of the other sizes.
 		sizes = append(sizes, [3]int{100, 1040, 260})
+		// The few-rows schedule with items of 16 panels on two threads, the last one
+		// short and its last panel partial.
+		sizes = append(sizes, [3]int{40, 2100, 70})
 	}
 	forEachPath(t, func(t *testing.T, isa cpu.ISA) {
 		count := 0
@@ -314,6 +317,28 @@ func checkDeterminism(t *testing.T, in tensor.DType, m int) {
 	if !slices.Equal(y.bits(), full) {
 		t.Fatal("Linear differs from Matmul")
 	}
+}
+
+// TestNarrowItemWidths: on the few-rows schedule the width of a work item follows the
+// thread count (32, 16 and 11 panels of B for 1, 2 and 3 threads here); every width
+// gives the same bits.
+func TestNarrowItemWidths(t *testing.T) {
+	forEachPath(t, func(t *testing.T, isa cpu.ISA) {
+		for _, in := range []tensor.DType{tensor.Float32, tensor.BFloat16} {
+			const m, n, k = 40, 2100, 300
+			rng := rand.New(rand.NewPCG(5, uint64(in)))
+			a := newBuf(in, []int{m, k}, rowMajor)
+			a.fill(normals(rng, m*k))
+			b := newBuf(in, []int{k, n}, rowMajor)
+			b.fill(normals(rng, k*n))
+			want := product(t, 1, a.t, b.t, tensor.Float32, DefaultParams())
+			for _, threads := range []int{2, 3} {
+				if got := product(t, threads, a.t, b.t, tensor.Float32, DefaultParams()); !slices.Equal(got, want) {
+					t.Fatalf("%v: %d threads differ from 1 thread", in, threads)
+				}
+			}
+		}
+	})
 }
 
 // TestFMAPathsAgree: the AVX2 and AVX-512 float32 kernels run the same fused chain, so
