@@ -55,6 +55,27 @@ func BenchmarkMatmulF32(b *testing.B) {
 	}
 }
 
+// BenchmarkMatmulOutput: float32 1024³ into each output dtype.
+func BenchmarkMatmulOutput(b *testing.B) {
+	const n = 1024
+	a := tensor.FromFloat32(randF32(n*n, 1), n, n)
+	w := tensor.FromFloat32(randF32(n*n, 2), n, n)
+	for _, dt := range []tensor.DType{tensor.Float32, tensor.BFloat16, tensor.Float16} {
+		b.Run(dt.String(), func(b *testing.B) {
+			c := tensor.FromFloat32(make([]float32, n*n), n, n)
+			if dt != tensor.Float32 {
+				c = tensor.FromUint16(make([]uint16, n*n), dt, n, n)
+			}
+			for b.Loop() {
+				if err := Matmul(a, w, c, DefaultParams()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportFlops(b, 2*float64(n)*float64(n)*float64(n))
+		})
+	}
+}
+
 func BenchmarkMatmulBF16(b *testing.B) {
 	for _, n := range []int{1024, 2048} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {

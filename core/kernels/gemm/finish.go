@@ -22,6 +22,10 @@ func (f matmulFin) finish(out *operand, i, j0 int, acc [2][]float32, tmp []float
 		}
 		return
 	}
+	if f.alpha == 1 && f.beta == 0 { // the accumulators themselves, only narrowed
+		storeF32(p, out.cs, out.dt, acc[0])
+		return
+	}
 	if f.beta != 0 {
 		loadF32(tmp, p, out.cs, out.dt)
 	}
