@@ -54,27 +54,30 @@ type problem struct {
 
 // scratch is one worker's buffers, reused through a pool.
 type scratch struct {
-	a    [maxMR * maxKC / 2]float32          // packed A micro-panel (float32 rows, or bfloat16 rows)
-	tile [maxMR * maxNR]float32              // edge tile in direct mode
-	tmp  [maxNC]float32                      // finisher row
-	bt   [maxPanel]float32                   // widened columns of a transposed B
-	gv   [2][gemvBand]float32                // accumulator rows (runGemv)
-	b    [2][narrowPanels * maxPanel]float32 // private B panels (runNarrow)
+	a    [maxMR * maxKC / 2]float32 // packed A micro-panel (float32 rows, or bfloat16 rows)
+	tile [maxMR * maxNR]float32     // edge tile in direct mode
+	tmp  [maxNC]float32             // finisher row
+	bt   [maxPanel]float32          // widened columns of a transposed B
+	gv   [2][gemvBand]float32       // accumulator rows (runGemv)
 }
 
 // maxNC bounds every path's nc, and so the columns one finisher call covers.
 const maxNC = 1024
 
 // Problems with at most narrowRows rows run in runNarrow, where a work item packs and
-// covers up to narrowPanels B panels (1 MiB of float32 for a K block, in each worker's
-// scratch: the same buffer taken from the float pool measured 15% slower at
-// 64x4096x4096, for reasons of placement not found).
+// covers up to narrowPanels B panels (1 MiB of float32 for a K block).
 const (
 	narrowRows   = 96
 	narrowPanels = 32
 )
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// narrowB is one runNarrow worker's B panels, for each B operand (2 MiB: pooled apart
+// from scratch, which every call takes).
+type narrowB [2][narrowPanels * maxPanel]float32
+
+var narrowPool = sync.Pool{New: func() any { return new(narrowB) }}
 
 // floatPool hands out float32 buffers for packed B blocks and workspaces.
 var floatPool sync.Pool
@@ -271,11 +274,13 @@ func (p *problem) runNarrow() {
 	cpu.ParallelFor(items, grain, func(lo, hi int) {
 		s := scratchPool.Get().(*scratch)
 		defer scratchPool.Put(s)
+		nb := narrowPool.Get().(*narrowB)
+		defer narrowPool.Put(nb)
 		for it := lo; it < hi; it++ {
 			jp0, jp1 := it*per, min(nP, (it+1)*per)
 			b := block{mm: p.m, nc: p.n, jp0: jp0, wld: nP * sp.nr}
 			for t := range p.nb {
-				b.packed[t] = s.b[t][:]
+				b.packed[t] = nb[t][:]
 				if ws[t] != nil {
 					b.ws[t] = *ws[t]
 				}
