@@ -32,6 +32,10 @@ type rowKernels struct {
 	bf16ToF32 func(dst []float32, src []uint16) // bfloat16 -> float32 (exact)
 	f32ToBF16 func(dst []uint16, src []float32) // round to nearest even, NaN stays NaN
 
+	// f32ToF16NT and f32ToBF16NT are f32ToF16 and f32ToBF16 with non-temporal stores,
+	// for outputs too large to stay in the cache; nil where the path has none.
+	f32ToF16NT, f32ToBF16NT func(dst []uint16, src []float32)
+
 	sum      func(x []float32) float32            // sum_j x[j]
 	sumSqDev func(x []float32, c float32) float32 // sum_j (x[j]-c)^2
 	max      func(x []float32) float32            // max over non-NaN x[j]; -Inf if none
@@ -170,6 +174,7 @@ type rowIO struct {
 	mode    ioMode
 	uniform bool // row r starts at element r*step
 	step    int
+	narrow  func(dst []uint16, src []float32) // store's conversion (ioF16, ioBF16)
 }
 
 func newRowIO(k *rowKernels, t tensor.Tensor) *rowIO {
@@ -183,13 +188,23 @@ func newRowIO(k *rowKernels, t tensor.Tensor) *rowIO {
 		case tensor.Float32:
 			io.mode = ioF32
 		case tensor.Float16:
-			io.mode = ioF16
+			io.mode, io.narrow = ioF16, pickNarrow(k.f32ToF16, k.f32ToF16NT, t)
 		case tensor.BFloat16:
-			io.mode = ioBF16
+			io.mode, io.narrow = ioBF16, pickNarrow(k.f32ToBF16, k.f32ToBF16NT, t)
 		}
 	}
 	io.step, io.uniform = rowStride(t)
 	return io
+}
+
+// pickNarrow returns the conversion that stores into t: the non-temporal one (when the
+// path has it) for a t of at least streamMinBytes, which written through the cache would
+// first be read from memory line by line.
+func pickNarrow(plain, nt func(dst []uint16, src []float32), t tensor.Tensor) func(dst []uint16, src []float32) {
+	if nt != nil && t.NumEl()*2 >= streamMinBytes {
+		return nt
+	}
+	return plain
 }
 
 // optRowIO is newRowIO for an optional tensor (nil stays nil).
@@ -299,10 +314,8 @@ func (io *rowIO) store(off int, src []float32) {
 		if v := io.f32(off, len(src)); &v[0] != &src[0] {
 			copy(v, src)
 		}
-	case ioF16:
-		io.k.f32ToF16(io.u16(off, len(src)), src)
-	case ioBF16:
-		io.k.f32ToBF16(io.u16(off, len(src)), src)
+	case ioF16, ioBF16:
+		io.narrow(io.u16(off, len(src)), src)
 	default:
 		io.t.StoreRow(off, src)
 	}

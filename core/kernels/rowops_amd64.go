@@ -110,11 +110,7 @@ func f16ToF32AVX2Tail(dst []float32, src []uint16) {
 	f16ToF32Generic(dst[n:len(src)], src[n:])
 }
 
-func f32ToF16AVX2Tail(dst []uint16, src []float32) {
-	n := len(src) &^ 7
-	f32ToF16AVX2(dst[:n], src[:n])
-	f32ToF16Generic(dst[n:len(src)], src[n:])
-}
+var f32ToF16AVX2Tail = blocksOf8(f32ToF16AVX2, f32ToF16Generic)
 
 func bf16ToF32AVX2Tail(dst []float32, src []uint16) {
 	n := len(src) &^ 7
@@ -122,11 +118,7 @@ func bf16ToF32AVX2Tail(dst []float32, src []uint16) {
 	bf16ToF32Generic(dst[n:len(src)], src[n:])
 }
 
-func f32ToBF16AVX2Tail(dst []uint16, src []float32) {
-	n := len(src) &^ 7
-	f32ToBF16AVX2(dst[:n], src[:n])
-	f32ToBF16Generic(dst[n:len(src)], src[n:])
-}
+var f32ToBF16AVX2Tail = blocksOf8(f32ToBF16AVX2, f32ToBF16Generic)
 
 // Assembly routines; each is documented in its .s file by the Go loop it computes.
 
@@ -141,6 +133,18 @@ func bf16ToF32AVX512(dst []float32, src []uint16)
 
 //go:noescape
 func f32ToBF16AVX512(dst []uint16, src []float32)
+
+//go:noescape
+func f32ToF16NTAVX512(dst []uint16, src []float32)
+
+//go:noescape
+func f32ToBF16NTAVX512(dst []uint16, src []float32)
+
+//go:noescape
+func f32ToF16NTAVX2(dst []uint16, src []float32)
+
+//go:noescape
+func f32ToBF16NTAVX2(dst []uint16, src []float32)
 
 //go:noescape
 func sumAVX512(x []float32) float32
@@ -269,6 +273,12 @@ func init() {
 		GELUTanh: streamAct(geluTanhAVX512, geluTanhNTAVX512),
 	}
 	avx512Kernels.stream = &avx512Stream
+	avx512Kernels.f32ToF16NT = streamNarrow(f32ToF16AVX512, f32ToF16NTAVX512, 32)
+	avx512Kernels.f32ToBF16NT = streamNarrow(f32ToBF16AVX512, f32ToBF16NTAVX512, 32)
+	if hasF16C {
+		avx2Kernels.f32ToF16NT = streamNarrow(f32ToF16AVX2Tail, blocksOf8(f32ToF16NTAVX2, f32ToF16Generic), 16)
+	}
+	avx2Kernels.f32ToBF16NT = streamNarrow(f32ToBF16AVX2Tail, blocksOf8(f32ToBF16NTAVX2, f32ToBF16Generic), 16)
 
 	avx2Stream = avx2Kernels
 	avx2Stream.scaleShift = streamScaleShift(scaleShiftAVX2, scaleShiftNTAVX2)
@@ -301,6 +311,29 @@ func split(s []float32, h int) ([]float32, []float32) {
 		return nil, nil
 	}
 	return s[:h], s[h:]
+}
+
+// streamNarrow is a narrowing conversion whose stores into dst from the first align-byte
+// boundary on go through nt (non-temporal stores need the alignment), the ones before it
+// through plain. A dst not aligned to its 2-byte elements never gets to nt.
+func streamNarrow(plain, nt func(dst []uint16, src []float32), align int) func(dst []uint16, src []float32) {
+	return func(dst []uint16, src []float32) {
+		h := len(src)
+		if a := int(uintptr(unsafe.Pointer(unsafe.SliceData(dst)))); a%2 == 0 {
+			h = min(h, (align-a%align)%align/2)
+		}
+		plain(dst[:h], src[:h])
+		nt(dst[h:len(src)], src[h:])
+	}
+}
+
+// blocksOf8 runs kernel, which covers whole blocks of 8 elements, and rest on the others.
+func blocksOf8(kernel, rest func(dst []uint16, src []float32)) func(dst []uint16, src []float32) {
+	return func(dst []uint16, src []float32) {
+		n := len(src) &^ 7
+		kernel(dst[:n], src[:n])
+		rest(dst[n:len(src)], src[n:])
+	}
 }
 
 func streamScaleShift(plain, nt func(dst, x []float32, c, s, b float32)) func(dst, x []float32, c, s, b float32) {

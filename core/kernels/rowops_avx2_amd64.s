@@ -210,6 +210,27 @@ done:
 	VZEROUPPER
 	RET
 
+// func f32ToF16NTAVX2(dst []uint16, src []float32)
+// f32ToF16AVX2 with non-temporal stores; dst 16-byte aligned.
+TEXT ·f32ToF16NTAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ src_len+32(FP), CX
+	SHRQ $3, CX
+	JZ done
+loop:
+	VMOVUPS (SI), Y0
+	VCVTPS2PH $0, Y0, X0
+	VMOVNTDQ X0, (DI)
+	ADDQ $32, SI
+	ADDQ $16, DI
+	DECQ CX
+	JNZ loop
+	SFENCE
+done:
+	VZEROUPPER
+	RET
+
 // func bf16ToF32AVX2(dst []float32, src []uint16)
 // for j, h := range src[:len(src)&^7] { dst[j] = BF16ToF32(h) }   (h << 16)
 TEXT ·bf16ToF32AVX2(SB), NOSPLIT, $0-48
@@ -230,6 +251,21 @@ done:
 	VZEROUPPER
 	RET
 
+// TOBF16Y rounds the 8 float32 in Y0 to bfloat16, packed into X3 (see f32ToBF16AVX2).
+// Uses Y1-Y5.
+#define TOBF16Y \
+	VPSRLD $16, Y0, Y1; \
+	VPAND K(INT1), Y1, Y2; \
+	VPADDD K(BF16BIAS), Y0, Y3; \
+	VPADDD Y2, Y3, Y3; \
+	VPSRLD $16, Y3, Y3; \
+	VPAND K(ABS), Y0, Y4; \
+	VPCMPGTD K(INFBITS), Y4, Y4; \
+	VPOR K(BF16QNAN), Y1, Y1; \
+	VPBLENDVB Y4, Y1, Y3, Y3; \
+	VEXTRACTI128 $1, Y3, X5; \
+	VPACKUSDW X5, X3, X3
+
 // func f32ToBF16AVX2(dst []uint16, src []float32)
 // for j, v := range src[:len(src)&^7] { dst[j] = F32ToBF16(v) }
 // Round to nearest even on the bits: (b + 0x7fff + (b>>16)&1) >> 16; a NaN keeps its top
@@ -242,22 +278,33 @@ TEXT ·f32ToBF16AVX2(SB), NOSPLIT, $0-48
 	JZ done
 loop:
 	VMOVDQU (SI), Y0
-	VPSRLD $16, Y0, Y1
-	VPAND K(INT1), Y1, Y2
-	VPADDD K(BF16BIAS), Y0, Y3
-	VPADDD Y2, Y3, Y3
-	VPSRLD $16, Y3, Y3
-	VPAND K(ABS), Y0, Y4
-	VPCMPGTD K(INFBITS), Y4, Y4
-	VPOR K(BF16QNAN), Y1, Y1
-	VPBLENDVB Y4, Y1, Y3, Y3
-	VEXTRACTI128 $1, Y3, X5
-	VPACKUSDW X5, X3, X3
+	TOBF16Y
 	VMOVDQU X3, (DI)
 	ADDQ $32, SI
 	ADDQ $16, DI
 	DECQ CX
 	JNZ loop
+done:
+	VZEROUPPER
+	RET
+
+// func f32ToBF16NTAVX2(dst []uint16, src []float32)
+// f32ToBF16AVX2 with non-temporal stores; dst 16-byte aligned.
+TEXT ·f32ToBF16NTAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ src_len+32(FP), CX
+	SHRQ $3, CX
+	JZ done
+loop:
+	VMOVDQU (SI), Y0
+	TOBF16Y
+	VMOVNTDQ X3, (DI)
+	ADDQ $32, SI
+	ADDQ $16, DI
+	DECQ CX
+	JNZ loop
+	SFENCE
 done:
 	VZEROUPPER
 	RET

@@ -268,6 +268,32 @@ TEXT ·f32ToBF16AVX512(SB), NOSPLIT, $0-48
 	VPBROADCASTD c512<>+BF16QNAN(SB), Z20
 	ELEMLOOP(TOBF16_FULL, TOBF16_PART, STEP_IN4_OUT2, NOP)
 
+#define TOF16_FULL_NT VMOVUPS (SI), Z0; VCVTPS2PH $0, Z0, Y0; VMOVNTDQ Y0, (DI)
+
+// func f32ToF16NTAVX512(dst []uint16, src []float32)
+// f32ToF16AVX512 with non-temporal stores for the whole blocks of 16; dst 32-byte aligned.
+TEXT ·f32ToF16NTAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ src_len+32(FP), CX
+	ELEMLOOP(TOF16_FULL_NT, TOF16_PART, STEP_IN4_OUT2, SFENCE)
+
+#define TOBF16_FULL_NT VMOVDQU32 (SI), Z0; TOBF16; VMOVNTDQ Y3, (DI)
+
+// func f32ToBF16NTAVX512(dst []uint16, src []float32)
+// f32ToBF16AVX512 with non-temporal stores for the whole blocks of 16; dst 32-byte
+// aligned.
+TEXT ·f32ToBF16NTAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ src_len+32(FP), CX
+	VPBROADCASTD c512<>+BF16BIAS(SB), Z16
+	VPBROADCASTD c512<>+INT1(SB), Z17
+	VPBROADCASTD c512<>+ABS(SB), Z18
+	VPBROADCASTD c512<>+INFBITS(SB), Z19
+	VPBROADCASTD c512<>+BF16QNAN(SB), Z20
+	ELEMLOOP(TOBF16_FULL_NT, TOBF16_PART, STEP_IN4_OUT2, SFENCE)
+
 // func sumAVX512(x []float32) float32
 // var s float32; for _, v := range x { s += v }; return s
 // (four accumulators of 16 lanes, then one, then a fixed-order horizontal sum)

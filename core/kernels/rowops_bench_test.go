@@ -136,3 +136,23 @@ func BenchmarkBandwidth(b *testing.B) {
 	})
 	_ = sink
 }
+
+// BenchmarkSiLUHalf: SiLU on [4096, 4096] in float32 and bfloat16 (reads x, writes out).
+func BenchmarkSiLUHalf(b *testing.B) {
+	const rows = 4096
+	for _, dt := range []tensor.DType{tensor.Float32, tensor.BFloat16} {
+		b.Run(dt.String(), func(b *testing.B) {
+			x, out := newBenchTensor(rows), newBenchTensor(rows)
+			if dt == tensor.BFloat16 {
+				xs := make([]uint16, rows*benchWidth)
+				for i := range xs {
+					xs[i] = tensor.F32ToBF16(float32(i%61)/15 - 2)
+				}
+				x = tensor.FromUint16(xs, dt, rows, benchWidth)
+				out = tensor.FromUint16(make([]uint16, rows*benchWidth), dt, rows, benchWidth)
+			}
+			size := dt.Bits() / 8
+			benchBytes(b, 2*size*rows*benchWidth, func() error { return Activate(SiLU, x, out) })
+		})
+	}
+}

@@ -716,3 +716,89 @@ func TestWidenRows(t *testing.T) {
 		})
 	}
 }
+
+// TestNarrowNonTemporal checks the non-temporal narrowing conversions of every path that
+// has them against the reference roundings, bit for bit, for outputs starting at every
+// 2-byte offset of a 64-byte line (the cached head before the aligned part).
+func TestNarrowNonTemporal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	forEachISA(t, func(t *testing.T, k *rowKernels) {
+		for _, c := range []struct {
+			name string
+			fn   func([]uint16, []float32)
+			ref  func(float32) uint16
+		}{{"f16", k.f32ToF16NT, tensor.F32ToF16}, {"bf16", k.f32ToBF16NT, tensor.F32ToBF16}} {
+			if c.fn == nil {
+				continue
+			}
+			for _, n := range rowSizes {
+				src := make([]float32, n)
+				for i := range src {
+					if i%2 == 0 {
+						src[i] = math.Float32frombits(rng.Uint32())
+					} else {
+						src[i] = specialF32[rng.IntN(len(specialF32))]
+					}
+				}
+				for off := range 32 {
+					buf, intact := guarded(n+32, uint16(0xa5a5))
+					dst := buf[off : off+n]
+					c.fn(dst, src)
+					for i, v := range src {
+						if dst[i] != c.ref(v) {
+							t.Fatalf("%s n=%d offset %d [%d] %v: %#04x, want %#04x", c.name, n, off, i, v, dst[i], c.ref(v))
+						}
+					}
+					for i, v := range buf {
+						if (i < off || i >= off+n) && v != 0xa5a5 {
+							t.Fatalf("%s n=%d offset %d wrote outside its output at %d", c.name, n, off, i)
+						}
+					}
+					if !intact() {
+						t.Fatalf("%s n=%d offset %d wrote outside its buffer", c.name, n, off)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestLargeHalfOutput: a half-precision output of streamMinBytes, which takes the
+// non-temporal conversions, gets the bits of the same rows computed one by one (small
+// outputs, cached conversions), on every path.
+func TestLargeHalfOutput(t *testing.T) {
+	const rows, cols = streamMinBytes / 2 / 4096, 4096
+	for _, isa := range cpu.Available() {
+		t.Run(isa.String(), func(t *testing.T) {
+			defer cpu.UseISA(isa)()
+			for _, dt := range []tensor.DType{tensor.Float16, tensor.BFloat16} {
+				narrow := tensor.F32ToBF16
+				if dt == tensor.Float16 {
+					narrow = tensor.F32ToF16
+				}
+				xs := make([]uint16, rows*cols)
+				for i := range xs {
+					xs[i] = narrow(float32(i%1013)/100 - 5)
+				}
+				x := tensor.FromUint16(xs, dt, rows, cols)
+				big := tensor.FromUint16(make([]uint16, rows*cols), dt, rows, cols)
+				if err := Activate(SiLU, x, big); err != nil {
+					t.Fatal(err)
+				}
+				one := tensor.FromUint16(make([]uint16, cols), dt, cols)
+				for r := range rows {
+					row := x
+					row.Data, row.Shape, row.Strides = unsafe.Add(x.Data, r*cols*2), []int{cols}, []int{1}
+					if err := Activate(SiLU, row, one); err != nil {
+						t.Fatal(err)
+					}
+					want := unsafe.Slice((*uint16)(one.Data), cols)
+					got := unsafe.Slice((*uint16)(unsafe.Add(big.Data, r*cols*2)), cols)
+					if !slices.Equal(got, want) {
+						t.Fatalf("%v row %d differs from the row computed alone", dt, r)
+					}
+				}
+			}
+		})
+	}
+}
