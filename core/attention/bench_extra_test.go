@@ -78,13 +78,14 @@ func BenchmarkForwardRoPE(b *testing.B) {
 	}
 }
 
-// BenchmarkPrefillTerms: causal prefill (L=2048, H=8, D=64) with each logit term alone,
-// against none, to show what each term costs.
+// BenchmarkPrefillTerms: causal prefill (L=2048, H=8, D=64) with each logit term alone
+// (the bias an [L, L] tensor), against none, to show what each term costs.
 func BenchmarkPrefillTerms(b *testing.B) {
 	r := rand.New(rand.NewPCG(5, 5))
 	const l, h, d = 2048, 8, 64
 	q, k, v, out := benchTensor(r, 1, l, h, d), benchTensor(r, 1, l, h, d), benchTensor(r, 1, l, h, d), benchTensor(r, 1, l, h, d)
-	for _, term := range []string{"none", "softcap", "alibi"} {
+	bias := benchTensor(r, l, l) // [L, L], shared by the heads
+	for _, term := range []string{"none", "softcap", "alibi", "bias"} {
 		b.Run(term, func(b *testing.B) {
 			p := DefaultParams()
 			p.Causal = true
@@ -93,6 +94,8 @@ func BenchmarkPrefillTerms(b *testing.B) {
 				p.SoftCap = 50
 			case "alibi":
 				p.ALiBiSlopes = ALiBiSlopes(h)
+			case "bias":
+				p.Bias = &bias
 			}
 			for b.Loop() {
 				if err := Forward(q, k, v, out, nil, p); err != nil {

@@ -90,6 +90,9 @@ type tileKernels struct {
 	// alibi subtracts ALiBi from a transposed tile (alibiTileGeneric defines it): the
 	// same bits as shiftLogit without a bias.
 	alibi func(st []float32, ld, ja, nk int, a *alibiRows)
+	// bias adds a tile of bias values, row r's at bt[r*tileKeys:] (rows rounded up to 16
+	// of them), to a transposed tile (biasTileGeneric defines it).
+	bias func(st []float32, ld int, bt []float32, nk, rows int)
 }
 
 // alibiRows are the rows of a tile item as the ALiBi kernels read them: each row's slope,
@@ -109,6 +112,16 @@ func alibiTileGeneric(st []float32, ld, ja, nk int, a *alibiRows) {
 			if j >= a.lo[r] && j < a.hi[r] {
 				row[r] -= float32(s * float32(a.dist[r]-j))
 			}
+		}
+	}
+}
+
+// biasTileGeneric sets st[t*ld+r] += bt[r*tileKeys+t] for t < nk and r < rows.
+func biasTileGeneric(st []float32, ld int, bt []float32, nk, rows int) {
+	for t := range nk {
+		row := st[t*ld : t*ld+rows]
+		for r := range row {
+			row[r] += bt[r*tileKeys+t]
 		}
 	}
 }

@@ -11,13 +11,13 @@ var (
 		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4Checked(accum4AVX512), axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512, softCap: softCapAVX512Go, tanhDiv: tanhDivAVX512Go,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
-			mergeLanes: mergeLanesAVX512, alibi: alibiTileAVX512Go}}
+			mergeLanes: mergeLanesAVX512, alibi: alibiTileAVX512Go, bias: biasTileAVX512Go}}
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, scaleDiv: scaleDivAVX2,
 		scores2: pairScores(scoresAVX2), accum2: accum2AVX2, accum4: accum4Checked(accum4AVX2), axpyRows: axpyRowsAVX2,
 		axpyRows2: axpyRows2AVX2, softCap: softCapAVX2Go, tanhDiv: tanhDivAVX2Go,
 		tiles: &tileKernels{qk: qkTileAVX2, softmax: softmaxTileAVX2, pv: pvTileAVX2,
 			transpose: transposeTileAVX2, qkRows: qkRowsAVX2, softmaxRow: softmaxRowAVX2,
-			mergeLanes: mergeLanesAVX2, alibi: alibiTileGeneric}}
+			mergeLanes: mergeLanesAVX2, alibi: alibiTileGeneric, bias: biasTileGeneric}}
 )
 
 //go:noescape
@@ -156,6 +156,23 @@ func alibiTileAVX512Go(st []float32, ld, ja, nk int, a *alibiRows) {
 	for r := 0; r < n; r += 16 {
 		alibiTile16AVX512(&st[r], 4*ld, ja, nk, min(16, n-r), &a.slope[r], &a.dist[r], &a.lo[r], &a.hi[r])
 	}
+}
+
+//go:noescape
+func biasTileAVX512(st *float32, ldBytes int, bt *float32, nk, rows int)
+
+// biasTileAVX512Go runs the AVX-512 bias kernel on whole blocks of 16 keys (a tile's are),
+// the generic loop otherwise.
+func biasTileAVX512Go(st []float32, ld int, bt []float32, nk, rows int) {
+	if nk == 0 || rows == 0 {
+		return
+	}
+	if nk%16 != 0 {
+		biasTileGeneric(st, ld, bt, nk, rows)
+		return
+	}
+	_, _ = st[(nk-1)*ld+rows-1], bt[(rows+15)&^15*tileKeys-1]
+	biasTileAVX512(&st[0], 4*ld, &bt[0], nk, rows)
 }
 
 //go:noescape

@@ -1432,6 +1432,89 @@ trdone:
 	VZEROUPPER
 	RET
 
+// BIAS_ADD(COL) adds the bias column in COL to the visible lanes (K1) of the key at (DI)
+// and moves DI to the next key (R9 bytes on).
+#define BIAS_ADD(COL) \
+	VMOVUPS.Z (DI), K1, Z16; \
+	VADDPS    COL, Z16, Z16; \
+	VMOVUPS   Z16, K1, (DI); \
+	ADDQ      R9, DI
+
+// func biasTileAVX512(st *float32, ldBytes int, bt *float32, nk, rows int)
+// st[t*ld+r] += bt[r*64+t] for t < nk (a multiple of 16) and r < rows: a row-major tile
+// of bias values added to a transposed score tile (keys ldBytes apart), 16 rows by 16
+// keys at a time through TRANSPOSE16. bt holds rows rounded up to 16 (the extra rows
+// are read, not used); lanes at and past rows are neither read nor written in st.
+TEXT ·biasTileAVX512(SB), NOSPLIT, $0-40
+	MOVQ ldBytes+8(FP), R9
+	MOVQ rows+32(FP), R11
+	XORQ R12, R12 // r0
+
+brows:
+	MOVQ  R11, CX
+	SUBQ  R12, CX
+	MOVL  $0xffff, AX
+	CMPQ  CX, $16
+	JGE   bmask
+	MOVL  $1, AX
+	SHLL  CX, AX
+	DECL  AX
+
+bmask:
+	KMOVW AX, K1
+	MOVQ  bt+16(FP), SI
+	MOVQ  R12, AX
+	SHLQ  $8, AX        // r0 rows of 64 floats
+	ADDQ  AX, SI        // bt + r0*64
+	MOVQ  st+0(FP), DI
+	LEAQ  (DI)(R12*4), DI // st + r0
+	MOVQ  nk+24(FP), BX
+
+bkeys:
+	MOVQ SI, R10
+	VMOVUPS (R10), Z0
+	VMOVUPS 256(R10), Z1
+	VMOVUPS 512(R10), Z2
+	VMOVUPS 768(R10), Z3
+	VMOVUPS 1024(R10), Z4
+	VMOVUPS 1280(R10), Z5
+	VMOVUPS 1536(R10), Z6
+	VMOVUPS 1792(R10), Z7
+	VMOVUPS 2048(R10), Z8
+	VMOVUPS 2304(R10), Z9
+	VMOVUPS 2560(R10), Z10
+	VMOVUPS 2816(R10), Z11
+	VMOVUPS 3072(R10), Z12
+	VMOVUPS 3328(R10), Z13
+	VMOVUPS 3584(R10), Z14
+	VMOVUPS 3840(R10), Z15
+	TRANSPOSE16
+	BIAS_ADD(Z0)
+	BIAS_ADD(Z1)
+	BIAS_ADD(Z2)
+	BIAS_ADD(Z3)
+	BIAS_ADD(Z4)
+	BIAS_ADD(Z5)
+	BIAS_ADD(Z6)
+	BIAS_ADD(Z7)
+	BIAS_ADD(Z8)
+	BIAS_ADD(Z9)
+	BIAS_ADD(Z10)
+	BIAS_ADD(Z11)
+	BIAS_ADD(Z12)
+	BIAS_ADD(Z13)
+	BIAS_ADD(Z14)
+	BIAS_ADD(Z15)
+	ADDQ $64, SI // the next 16 keys of the rows
+	SUBQ $16, BX
+	JG   bkeys
+
+	ADDQ $16, R12
+	CMPQ R12, R11
+	JLT  brows
+	VZEROUPPER
+	RET
+
 // func qkRowsAVX512(s *float32, qt *float32, kt *float32, d int, nrows int)
 // for r < nrows (at most 16), j < 64:
 //     s[r*64+j] = sum over t < d of kt[t*64+j]*qt[t*16+r], one FMA chain in increasing t

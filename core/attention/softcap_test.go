@@ -126,3 +126,46 @@ func TestALiBiTile(t *testing.T) {
 		}
 	})
 }
+
+// TestBiasTile checks every path's bias kernel against biasTileGeneric, bit for bit, on
+// rows in whole and partial blocks of 16 (the lanes after them untouched), NaN and
+// infinite values included.
+func TestBiasTile(t *testing.T) {
+	rng := rand.New(rand.NewPCG(68, 69))
+	forEachISA(t, func(t *testing.T) {
+		k := selectKernels()
+		if k.tiles == nil {
+			t.Skip("no tile kernels on this path")
+		}
+		value := func() float32 {
+			switch rng.IntN(16) {
+			case 0:
+				return float32(math.Inf(-1))
+			case 1:
+				return float32(math.NaN())
+			}
+			return float32(rng.NormFloat64() * 10)
+		}
+		for _, n := range []int{1, 5, 16, 17, 31, 32, 40} {
+			for _, nk := range []int{16, 64} {
+				ld := n + 3 // guard lanes after the rows
+				bt := make([]float32, (n+15)&^15*tileKeys)
+				for i := range bt {
+					bt[i] = value()
+				}
+				st := make([]float32, nk*ld)
+				for i := range st {
+					st[i] = value()
+				}
+				want := append([]float32(nil), st...)
+				biasTileGeneric(want, ld, bt, nk, n)
+				k.tiles.bias(st, ld, bt, nk, n)
+				for i := range st {
+					if math.Float32bits(st[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("n=%d nk=%d: key %d row %d: %v, want %v", n, nk, i/ld, i%ld, st[i], want[i])
+					}
+				}
+			}
+		}
+	})
+}

@@ -161,7 +161,7 @@ func (pl *plan) maskTile(sc *scratch, tr itemRows, rs rowSet, ja, jb int, st []f
 	// The rows' visible keys [lo, hi), query positions i' (dist) and slopes, in the form
 	// the ALiBi kernel reads.
 	a := &sc.alibi
-	sc.biasTile = grow(sc.biasTile, n*tileKeys)
+	sc.biasTile = grow(sc.biasTile, (n+15)&^15*tileKeys) // whole blocks of 16 rows for the bias kernel
 	a.slope, a.dist, a.lo, a.hi = grow(a.slope, n), grow(a.dist, n), grow(a.lo, n), grow(a.hi, n)
 	any := false
 	for r := range n {
@@ -198,12 +198,7 @@ func (pl *plan) maskTile(sc *scratch, tr itemRows, rs rowSet, ja, jb int, st []f
 				clear(bt[:int(a.lo[r])-ja])
 				clear(bt[int(a.hi[r])-ja : jb-ja])
 			}
-			for j := range jb - ja {
-				row := st[j*sj : j*sj+n]
-				for r := range row {
-					row[r] += sc.biasTile[r*tileKeys+j]
-				}
-			}
+			pl.kern.tiles.bias(st, sj, sc.biasTile, jb-ja, n)
 		}
 		if pl.alibi != nil {
 			pl.kern.tiles.alibi(st, sj, ja, jb-ja, a)
