@@ -191,45 +191,39 @@ done:
 	VZEROUPPER
 	RET
 
+// NARROW8(body, fence) is the loop of the narrowing conversions: body converts the 8
+// float32 at (SI) and stores them at (DI), for each whole block of 8; fence ends the
+// loop (SFENCE after non-temporal stores, else NOP).
+#define NARROW8(body, fence) \
+	MOVQ dst_base+0(FP), DI; \
+	MOVQ src_base+24(FP), SI; \
+	MOVQ src_len+32(FP), CX; \
+	SHRQ $3, CX; \
+	JZ   done; \
+loop: \
+	body; \
+	ADDQ $32, SI; \
+	ADDQ $16, DI; \
+	DECQ CX; \
+	JNZ  loop; \
+	fence; \
+done: \
+	VZEROUPPER; \
+	RET
+
+#define TOF16Y VMOVUPS (SI), Y0; VCVTPS2PH $0, Y0, (DI)
+
 // func f32ToF16AVX2(dst []uint16, src []float32)
 // for j, v := range src[:len(src)&^7] { dst[j] = F32ToF16(v) }   (round to nearest even)
 TEXT ·f32ToF16AVX2(SB), NOSPLIT, $0-48
-	MOVQ dst_base+0(FP), DI
-	MOVQ src_base+24(FP), SI
-	MOVQ src_len+32(FP), CX
-	SHRQ $3, CX
-	JZ done
-loop:
-	VMOVUPS (SI), Y0
-	VCVTPS2PH $0, Y0, (DI)
-	ADDQ $32, SI
-	ADDQ $16, DI
-	DECQ CX
-	JNZ loop
-done:
-	VZEROUPPER
-	RET
+	NARROW8(TOF16Y, NOP)
+
+#define TOF16Y_NT VMOVUPS (SI), Y0; VCVTPS2PH $0, Y0, X0; VMOVNTDQ X0, (DI)
 
 // func f32ToF16NTAVX2(dst []uint16, src []float32)
 // f32ToF16AVX2 with non-temporal stores; dst 16-byte aligned.
 TEXT ·f32ToF16NTAVX2(SB), NOSPLIT, $0-48
-	MOVQ dst_base+0(FP), DI
-	MOVQ src_base+24(FP), SI
-	MOVQ src_len+32(FP), CX
-	SHRQ $3, CX
-	JZ done
-loop:
-	VMOVUPS (SI), Y0
-	VCVTPS2PH $0, Y0, X0
-	VMOVNTDQ X0, (DI)
-	ADDQ $32, SI
-	ADDQ $16, DI
-	DECQ CX
-	JNZ loop
-	SFENCE
-done:
-	VZEROUPPER
-	RET
+	NARROW8(TOF16Y_NT, SFENCE)
 
 // func bf16ToF32AVX2(dst []float32, src []uint16)
 // for j, h := range src[:len(src)&^7] { dst[j] = BF16ToF32(h) }   (h << 16)
@@ -266,48 +260,21 @@ done:
 	VEXTRACTI128 $1, Y3, X5; \
 	VPACKUSDW X5, X3, X3
 
+#define TOBF16Y_STORE VMOVDQU (SI), Y0; TOBF16Y; VMOVDQU X3, (DI)
+
 // func f32ToBF16AVX2(dst []uint16, src []float32)
 // for j, v := range src[:len(src)&^7] { dst[j] = F32ToBF16(v) }
 // Round to nearest even on the bits: (b + 0x7fff + (b>>16)&1) >> 16; a NaN keeps its top
 // bits with the quiet bit set: b>>16 | 0x40.
 TEXT ·f32ToBF16AVX2(SB), NOSPLIT, $0-48
-	MOVQ dst_base+0(FP), DI
-	MOVQ src_base+24(FP), SI
-	MOVQ src_len+32(FP), CX
-	SHRQ $3, CX
-	JZ done
-loop:
-	VMOVDQU (SI), Y0
-	TOBF16Y
-	VMOVDQU X3, (DI)
-	ADDQ $32, SI
-	ADDQ $16, DI
-	DECQ CX
-	JNZ loop
-done:
-	VZEROUPPER
-	RET
+	NARROW8(TOBF16Y_STORE, NOP)
+
+#define TOBF16Y_NT VMOVDQU (SI), Y0; TOBF16Y; VMOVNTDQ X3, (DI)
 
 // func f32ToBF16NTAVX2(dst []uint16, src []float32)
 // f32ToBF16AVX2 with non-temporal stores; dst 16-byte aligned.
 TEXT ·f32ToBF16NTAVX2(SB), NOSPLIT, $0-48
-	MOVQ dst_base+0(FP), DI
-	MOVQ src_base+24(FP), SI
-	MOVQ src_len+32(FP), CX
-	SHRQ $3, CX
-	JZ done
-loop:
-	VMOVDQU (SI), Y0
-	TOBF16Y
-	VMOVNTDQ X3, (DI)
-	ADDQ $32, SI
-	ADDQ $16, DI
-	DECQ CX
-	JNZ loop
-	SFENCE
-done:
-	VZEROUPPER
-	RET
+	NARROW8(TOBF16Y_NT, SFENCE)
 
 // func sumAVX2(x []float32) float32
 // var s float32; for _, v := range x { s += v }; return s

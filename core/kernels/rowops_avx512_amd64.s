@@ -253,19 +253,24 @@ TEXT ·bf16ToF32AVX512(SB), NOSPLIT, $0-48
 #define TOBF16_FULL VMOVDQU32 (SI), Z0; TOBF16; VMOVDQU Y3, (DI)
 #define TOBF16_PART VMOVDQU32.Z (SI), K1, Z0; TOBF16; VMOVDQU16 Y3, K1, (DI)
 
+// TOBF16_ARGS loads the bfloat16 narrowing kernels' arguments (dst DI, src SI, length
+// CX) and TOBF16's constants.
+#define TOBF16_ARGS \
+	MOVQ dst_base+0(FP), DI; \
+	MOVQ src_base+24(FP), SI; \
+	MOVQ src_len+32(FP), CX; \
+	VPBROADCASTD c512<>+BF16BIAS(SB), Z16; \
+	VPBROADCASTD c512<>+INT1(SB), Z17; \
+	VPBROADCASTD c512<>+ABS(SB), Z18; \
+	VPBROADCASTD c512<>+INFBITS(SB), Z19; \
+	VPBROADCASTD c512<>+BF16QNAN(SB), Z20
+
 // func f32ToBF16AVX512(dst []uint16, src []float32)
 // for j, v := range src { dst[j] = F32ToBF16(v) }
 // Round to nearest even on the bits: (b + 0x7fff + (b>>16)&1) >> 16; a NaN keeps its top
 // bits with the quiet bit set: b>>16 | 0x40.
 TEXT ·f32ToBF16AVX512(SB), NOSPLIT, $0-48
-	MOVQ dst_base+0(FP), DI
-	MOVQ src_base+24(FP), SI
-	MOVQ src_len+32(FP), CX
-	VPBROADCASTD c512<>+BF16BIAS(SB), Z16
-	VPBROADCASTD c512<>+INT1(SB), Z17
-	VPBROADCASTD c512<>+ABS(SB), Z18
-	VPBROADCASTD c512<>+INFBITS(SB), Z19
-	VPBROADCASTD c512<>+BF16QNAN(SB), Z20
+	TOBF16_ARGS
 	ELEMLOOP(TOBF16_FULL, TOBF16_PART, STEP_IN4_OUT2, NOP)
 
 #define TOF16_FULL_NT VMOVUPS (SI), Z0; VCVTPS2PH $0, Z0, Y0; VMOVNTDQ Y0, (DI)
@@ -284,14 +289,7 @@ TEXT ·f32ToF16NTAVX512(SB), NOSPLIT, $0-48
 // f32ToBF16AVX512 with non-temporal stores for the whole blocks of 16; dst 32-byte
 // aligned.
 TEXT ·f32ToBF16NTAVX512(SB), NOSPLIT, $0-48
-	MOVQ dst_base+0(FP), DI
-	MOVQ src_base+24(FP), SI
-	MOVQ src_len+32(FP), CX
-	VPBROADCASTD c512<>+BF16BIAS(SB), Z16
-	VPBROADCASTD c512<>+INT1(SB), Z17
-	VPBROADCASTD c512<>+ABS(SB), Z18
-	VPBROADCASTD c512<>+INFBITS(SB), Z19
-	VPBROADCASTD c512<>+BF16QNAN(SB), Z20
+	TOBF16_ARGS
 	ELEMLOOP(TOBF16_FULL_NT, TOBF16_PART, STEP_IN4_OUT2, SFENCE)
 
 // func sumAVX512(x []float32) float32
