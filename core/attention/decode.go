@@ -1,6 +1,10 @@
 package attention
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/mlxprim/mlxprim/core/tensor"
+)
 
 // decodeItem is one item of a batch entry during one chunk of runByChunk, with its own
 // scratch for the tile being processed.
@@ -47,8 +51,7 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 	transpose := func(it *decodeItem, kt []float32, j int) {
 		// As in tileStep, blocks after the item's last visible key are not read.
 		if n := min(blk, visibleBlocks(ts, it.e)-(j-ts)); on(it) && n > 0 {
-			kb, ks := tile(pl.k, pl.kDirect, sc.kt, it.rs.b, it.rs.kvh, j, j+n, pl.D, pl.dp)
-			tk.transpose(&kt[j-ts], &kb[0], ks, pl.dp, n)
+			pl.transposeKeys(sc, kt[j-ts:], it.rs.b, it.rs.kvh, j, n)
 		}
 	}
 	// scores folds the item's scores of the tile, from its keys transposed in kt, into
@@ -98,6 +101,19 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 			pl.accumRows(it.st, it.tr, it.rs.n(pl), it.sr, ts, pa, pe, vb, vs)
 		}
 	}
+}
+
+// transposeKeys sets kt to keys [j, j+n) of (b, kvh) transposed (n a multiple of 16), as
+// tiles.transpose gives them from the rows tile returns: straight from rows of halves
+// where the path can widen them as it transposes, through float32 rows otherwise.
+func (pl *plan) transposeKeys(sc *scratch, kt []float32, b, kvh, j, n int) {
+	tk, w := pl.kern.tiles, pl.k
+	if tk.transposeHalf != nil && w.t.DType != tensor.Float32 && w.sd == 1 && j+n <= w.t.Shape[1] {
+		tk.transposeHalf(&kt[0], unsafe.Add(w.t.Data, w.off(b, j, kvh)*2), w.ss*2, pl.D, n, w.t.DType)
+		return
+	}
+	kb, ks := tile(w, pl.kDirect, sc.kt, b, kvh, j, j+n, pl.D, pl.dp)
+	tk.transpose(&kt[0], &kb[0], ks, pl.dp, n)
 }
 
 // decodeItems returns sc's g decode items, each with room for an item of n rows.

@@ -1,6 +1,11 @@
 package attention
 
-import "github.com/mlxprim/mlxprim/core/cpu"
+import (
+	"unsafe"
+
+	"github.com/mlxprim/mlxprim/core/cpu"
+	"github.com/mlxprim/mlxprim/core/tensor"
+)
 
 // kernels are the float32 loops of one ISA path. kernels_generic.go defines each in plain
 // Go; kernels_amd64.go adds AVX2 and AVX-512 versions. All slices of q and o rows have a
@@ -81,6 +86,10 @@ type tileKernels struct {
 	transpose  func(kt, k *float32, ks, dp, nkeys int)
 	qkRows     func(s, qt, kt *float32, d, nrows int)
 	softmaxRow func(s, m, l, alpha *float32)
+	// transposeHalf is transpose from rows of d float16 or bfloat16 (dt) values ksBytes
+	// apart, widened as they are read, with zero columns from d up to dp; nil where the
+	// path has none (the rows are then widened into float32 rows first).
+	transposeHalf func(kt *float32, k unsafe.Pointer, ksBytes, d, nkeys int, dt tensor.DType)
 
 	// mergeLanes is mergeRow's column loop for the 16 rows of one vector of transposed
 	// states (column d of row l at d*lanes+l): rows in merged get dst*a[l] + src*c[l], rows

@@ -2,6 +2,12 @@
 
 package attention
 
+import (
+	"unsafe"
+
+	"github.com/mlxprim/mlxprim/core/tensor"
+)
+
 // AVX-512 and AVX2 kernels (kernels_avx512_amd64.s, kernels_avx2_amd64.s); each routine
 // computes the generic loop of the same name. exp in expSum is a polynomial with at most
 // 1 ulp error (results >= 2^-126); the sums and dot products are added in the fixed trees
@@ -11,7 +17,8 @@ var (
 		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4Checked(accum4AVX512), axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512, softCap: softCapAVX512Go, tanhDiv: tanhDivAVX512Go,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
-			mergeLanes: mergeLanesAVX512, alibi: alibiTileAVX512Go, bias: biasTileAVX512Go}}
+			transposeHalf: transposeHalfAVX512,
+			mergeLanes:    mergeLanesAVX512, alibi: alibiTileAVX512Go, bias: biasTileAVX512Go}}
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, scaleDiv: scaleDivAVX2,
 		scores2: pairScores(scoresAVX2), accum2: accum2AVX2, accum4: accum4Checked(accum4AVX2), axpyRows: axpyRowsAVX2,
 		axpyRows2: axpyRows2AVX2, softCap: softCapAVX2Go, tanhDiv: tanhDivAVX2Go,
@@ -156,6 +163,26 @@ func alibiTileAVX512Go(st []float32, ld, ja, nk int, a *alibiRows) {
 	for r := 0; r < n; r += 16 {
 		alibiTile16AVX512(&st[r], 4*ld, ja, nk, min(16, n-r), &a.slope[r], &a.dist[r], &a.lo[r], &a.hi[r])
 	}
+}
+
+//go:noescape
+func transposeF16TileAVX512(kt *float32, k *uint16, ksBytes, d, nkeys int, tail uint16)
+
+//go:noescape
+func transposeBF16TileAVX512(kt *float32, k *uint16, ksBytes, d, nkeys int, tail uint16)
+
+// transposeHalfAVX512 is tileKernels.transposeHalf on AVX-512: the kernel of dt, with the
+// columns of the last block of 16 masked when d is not a multiple of 16.
+func transposeHalfAVX512(kt *float32, k unsafe.Pointer, ksBytes, d, nkeys int, dt tensor.DType) {
+	tail := uint16(0xffff)
+	if r := d % 16; r != 0 {
+		tail = 1<<r - 1
+	}
+	if dt == tensor.Float16 {
+		transposeF16TileAVX512(kt, (*uint16)(k), ksBytes, d, nkeys, tail)
+		return
+	}
+	transposeBF16TileAVX512(kt, (*uint16)(k), ksBytes, d, nkeys, tail)
 }
 
 //go:noescape

@@ -1,11 +1,23 @@
 //go:build !purego
 
 #include "textflag.h"
+
 #include "accum4_amd64.h"
 
 // AVX-512 (F, BW, VL, DQ) attention kernels. Each routine computes the generic Go loop
 // named in its comment (kernels_generic.go), 16 float32 lanes at a time. Head-dim
 // lengths (len(q), len(o)) are multiples of 16.
+
+// TRH_ARGS loads the arguments of transposeF16TileAVX512 and transposeBF16TileAVX512:
+// kt R12, k R8, ksBytes R9, d DX, nkeys CX, tail R13. It is defined before the first
+// routine, where go vet's frame check does not take it for part of one.
+#define TRH_ARGS \
+	MOVQ    kt+0(FP), R12; \
+	MOVQ    k+8(FP), R8; \
+	MOVQ    ksBytes+16(FP), R9; \
+	MOVQ    d+24(FP), DX; \
+	MOVQ    nkeys+32(FP), CX; \
+	MOVWLZX tail+40(FP), R13
 
 DATA a512<>+0(SB)/4, $1.0               // one
 DATA a512<>+4(SB)/4, $1.44269504088896341 // log2(e)
@@ -1431,6 +1443,103 @@ trcols:
 trdone:
 	VZEROUPPER
 	RET
+
+// Half-precision keys transposed as they are widened: transposeTileAVX512's output from
+// rows of float16 or bfloat16, without a float32 copy of the rows first.
+
+#define CONV_F16(YR, ZR) VCVTPH2PS YR, ZR
+#define CONV_BF16(YR, ZR) VPMOVZXWD YR, ZR; VPSLLD $16, ZR, ZR
+
+// HROW(CONV, ADDR, YR, ZR) loads the 16 halves of one row at ADDR (lanes outside K2
+// zero) and widens them into ZR.
+#define HROW(CONV, ADDR, YR, ZR) VMOVDQU16.Z ADDR, K2, YR; CONV(YR, ZR)
+
+// TRH_BODY(CONV) is the body of the two kernels below, after TRH_ARGS.
+#define TRH_BODY(CONV) \
+	MOVL  $0xffff, R14; \
+	TESTQ CX, CX; \
+	JLE   trhdone; \
+trhkeys: \
+	MOVQ  DX, BX; \
+	MOVQ  R8, SI; \
+	MOVQ  R12, DI; \
+trhcols: \
+	KMOVW R14, K2; \
+	CMPQ  BX, $16; \
+	JGE   trhload; \
+	KMOVW R13, K2; \
+trhload: \
+	MOVQ  SI, R10; \
+	HROW(CONV, (R10), Y0, Z0); \
+	HROW(CONV, (R10)(R9*1), Y1, Z1); \
+	HROW(CONV, (R10)(R9*2), Y2, Z2); \
+	LEAQ  (R10)(R9*2), R10; \
+	ADDQ  R9, R10; \
+	HROW(CONV, (R10), Y3, Z3); \
+	HROW(CONV, (R10)(R9*1), Y4, Z4); \
+	HROW(CONV, (R10)(R9*2), Y5, Z5); \
+	LEAQ  (R10)(R9*2), R10; \
+	ADDQ  R9, R10; \
+	HROW(CONV, (R10), Y6, Z6); \
+	HROW(CONV, (R10)(R9*1), Y7, Z7); \
+	HROW(CONV, (R10)(R9*2), Y8, Z8); \
+	LEAQ  (R10)(R9*2), R10; \
+	ADDQ  R9, R10; \
+	HROW(CONV, (R10), Y9, Z9); \
+	HROW(CONV, (R10)(R9*1), Y10, Z10); \
+	HROW(CONV, (R10)(R9*2), Y11, Z11); \
+	LEAQ  (R10)(R9*2), R10; \
+	ADDQ  R9, R10; \
+	HROW(CONV, (R10), Y12, Z12); \
+	HROW(CONV, (R10)(R9*1), Y13, Z13); \
+	HROW(CONV, (R10)(R9*2), Y14, Z14); \
+	LEAQ  (R10)(R9*2), R10; \
+	ADDQ  R9, R10; \
+	HROW(CONV, (R10), Y15, Z15); \
+	TRANSPOSE16; \
+	VMOVUPS Z0, 0(DI); \
+	VMOVUPS Z1, 256(DI); \
+	VMOVUPS Z2, 512(DI); \
+	VMOVUPS Z3, 768(DI); \
+	VMOVUPS Z4, 1024(DI); \
+	VMOVUPS Z5, 1280(DI); \
+	VMOVUPS Z6, 1536(DI); \
+	VMOVUPS Z7, 1792(DI); \
+	VMOVUPS Z8, 2048(DI); \
+	VMOVUPS Z9, 2304(DI); \
+	VMOVUPS Z10, 2560(DI); \
+	VMOVUPS Z11, 2816(DI); \
+	VMOVUPS Z12, 3072(DI); \
+	VMOVUPS Z13, 3328(DI); \
+	VMOVUPS Z14, 3584(DI); \
+	VMOVUPS Z15, 3840(DI); \
+	ADDQ  $32, SI; \
+	ADDQ  $4096, DI; \
+	SUBQ  $16, BX; \
+	JG    trhcols; \
+	MOVQ  R9, AX; \
+	SHLQ  $4, AX; \
+	ADDQ  AX, R8; \
+	ADDQ  $64, R12; \
+	SUBQ  $16, CX; \
+	JG    trhkeys; \
+trhdone: \
+	VZEROUPPER; \
+	RET
+
+// func transposeF16TileAVX512(kt *float32, k *uint16, ksBytes, d, nkeys int, tail uint16)
+// kt[t*64+j] = F16ToF32(k[j*ks+t]) for j < nkeys (a multiple of 16) and t < d, and 0 for
+// d <= t < dp (d rounded up to 16); ks = ksBytes/2. tail masks the columns of the last
+// block of 16 (all 16 when d is a multiple of 16). Only the d halves of each row are read.
+TEXT ·transposeF16TileAVX512(SB), NOSPLIT, $0-42
+	TRH_ARGS
+	TRH_BODY(CONV_F16)
+
+// func transposeBF16TileAVX512(kt *float32, k *uint16, ksBytes, d, nkeys int, tail uint16)
+// transposeF16TileAVX512 for bfloat16 rows.
+TEXT ·transposeBF16TileAVX512(SB), NOSPLIT, $0-42
+	TRH_ARGS
+	TRH_BODY(CONV_BF16)
 
 // BIAS_ADD(COL) adds the bias column in COL to the visible lanes (K1) of the key at (DI)
 // and moves DI to the next key (R9 bytes on).

@@ -85,8 +85,7 @@ func (pl *plan) tileStep(sc *scratch, tr itemRows, st state, rs rowSet, ts, a, e
 		// Only the 16-key blocks up to the last visible key are read: the scores of
 		// the others come from stale columns of kt2 and are all masked below.
 		kn := visibleBlocks(ja, pe)
-		kb, ks := tile(pl.k, pl.kDirect, sc.kt, b, rs.kvh, ja, ja+kn, pl.D, pl.dp)
-		tk.transpose(&sc.kt2[0], &kb[0], ks, pl.dp, kn)
+		pl.transposeKeys(sc, sc.kt2, b, rs.kvh, ja, kn)
 		tk.qkRows(&sc.sr[0], &tr.qt[0], &sc.kt2[0], pl.D, n)
 		pl.maskTile(sc, tr, rs, ja, jb, p, pj, pr)
 		for r := range n {

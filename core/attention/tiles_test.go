@@ -5,6 +5,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
+
+	rowkernels "github.com/mlxprim/mlxprim/core/kernels"
+	"github.com/mlxprim/mlxprim/core/tensor"
 )
 
 // Tile-kernel tests (paths that have them): each kernel against float64 math, and the
@@ -263,6 +267,43 @@ func TestTilePV(t *testing.T) {
 						}
 					}
 				})
+			}
+		}
+	})
+}
+
+// TestTransposeHalf: every path's transposeHalf, where there is one, gives the bits of
+// widening the rows to float32 and transposing them, for head dims in whole and partial
+// blocks of 16, rows further apart than their length, and every kind of half value.
+func TestTransposeHalf(t *testing.T) {
+	rng := rand.New(rand.NewPCG(70, 71))
+	forEachISA(t, func(t *testing.T) {
+		tk := selectKernels().tiles
+		if tk == nil || tk.transposeHalf == nil {
+			t.Skip("no half transposition on this path")
+		}
+		for _, dt := range []tensor.DType{tensor.Float16, tensor.BFloat16} {
+			for _, d := range []int{1, 7, 16, 33, 80, 100, 128} {
+				for _, n := range []int{16, 48} {
+					dp, ks := (d+15)&^15, d+5
+					rows := make([]uint16, n*ks)
+					for i := range rows {
+						rows[i] = uint16(rng.Uint32()) // every bit pattern: NaN, Inf, subnormals
+					}
+					wide := make([]float32, n*dp)
+					rowkernels.WidenRows(wide, dp, unsafe.Pointer(&rows[0]), ks, n, d, dt)
+					want, got := make([]float32, dp*tileKeys), make([]float32, dp*tileKeys)
+					for i := range got {
+						want[i], got[i] = 12345, 12345 // keys past n keep it
+					}
+					tk.transpose(&want[0], &wide[0], dp, dp, n)
+					tk.transposeHalf(&got[0], unsafe.Pointer(&rows[0]), 2*ks, d, n, dt)
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%v d=%d n=%d: column %d key %d: %#08x, want %#08x", dt, d, n, i/tileKeys, i%tileKeys, math.Float32bits(got[i]), math.Float32bits(want[i]))
+						}
+					}
+				}
 			}
 		}
 	})
