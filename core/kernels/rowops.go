@@ -32,6 +32,11 @@ type rowKernels struct {
 	bf16ToF32 func(dst []float32, src []uint16) // bfloat16 -> float32 (exact)
 	f32ToBF16 func(dst []uint16, src []float32) // round to nearest even, NaN stays NaN
 
+	// f16ToF32Rows and bf16ToF32Rows are f16ToF32 and bf16ToF32 on rows rows of cols
+	// elements, lddBytes apart in dst and ldsBytes apart in src; nil where the path has
+	// none (WidenRows then converts row by row).
+	f16ToF32Rows, bf16ToF32Rows func(dst *float32, lddBytes int, src unsafe.Pointer, ldsBytes, rows, cols int)
+
 	// f32ToF16NT and f32ToBF16NT are f32ToF16 and f32ToBF16 with non-temporal stores,
 	// for outputs too large to stay in the cache; nil where the path has none.
 	f32ToF16NT, f32ToBF16NT func(dst []uint16, src []float32)
@@ -101,9 +106,15 @@ func StoreRow(t tensor.Tensor, off int, src []float32) {
 // apart from src, into float32 rows ldd apart in dst, exactly, with the path's vector
 // conversions: one dispatch for all the rows.
 func WidenRows(dst []float32, ldd int, src unsafe.Pointer, lds, rows, cols int, dt tensor.DType) {
-	conv := rowOps().bf16ToF32
+	k := rowOps()
+	conv, convRows := k.bf16ToF32, k.bf16ToF32Rows
 	if dt == tensor.Float16 {
-		conv = rowOps().f16ToF32
+		conv, convRows = k.f16ToF32, k.f16ToF32Rows
+	}
+	if convRows != nil && rows > 0 && cols > 0 {
+		_ = dst[(rows-1)*ldd+cols-1]
+		convRows(&dst[0], 4*ldd, src, 2*lds, rows, cols)
+		return
 	}
 	for r := range rows {
 		conv(dst[r*ldd:r*ldd+cols], unsafe.Slice((*uint16)(unsafe.Add(src, r*lds*2)), cols))

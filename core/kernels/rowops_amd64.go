@@ -39,21 +39,23 @@ func kernelsFor(isa cpu.ISA) *rowKernels {
 }
 
 var avx512Kernels = rowKernels{
-	f16ToF32:   f16ToF32AVX512,
-	f32ToF16:   f32ToF16AVX512,
-	bf16ToF32:  bf16ToF32AVX512,
-	f32ToBF16:  f32ToBF16AVX512,
-	sum:        sumAVX512,
-	sumSqDev:   sumSqDevAVX512,
-	max:        maxAVX512,
-	dot:        dotAVX512,
-	add:        addAVX512,
-	mul:        mulAVX512,
-	scaleShift: scaleShiftAVX512,
-	normAffine: normAffineAVX512,
-	div:        divAVX512,
-	axpby:      axpbyAVX512,
-	expSum:     expSumAVX512,
+	f16ToF32:      f16ToF32AVX512,
+	f32ToF16:      f32ToF16AVX512,
+	bf16ToF32:     bf16ToF32AVX512,
+	f32ToBF16:     f32ToBF16AVX512,
+	f16ToF32Rows:  f16ToF32RowsAVX512,
+	bf16ToF32Rows: bf16ToF32RowsAVX512,
+	sum:           sumAVX512,
+	sumSqDev:      sumSqDevAVX512,
+	max:           maxAVX512,
+	dot:           dotAVX512,
+	add:           addAVX512,
+	mul:           mulAVX512,
+	scaleShift:    scaleShiftAVX512,
+	normAffine:    normAffineAVX512,
+	div:           divAVX512,
+	axpby:         axpbyAVX512,
+	expSum:        expSumAVX512,
 	act: [numActivations]func(dst, x, up []float32){
 		SiLU:     siluAVX512,
 		GELU:     geluAVX512,
@@ -133,6 +135,12 @@ func bf16ToF32AVX512(dst []float32, src []uint16)
 
 //go:noescape
 func f32ToBF16AVX512(dst []uint16, src []float32)
+
+//go:noescape
+func f16ToF32RowsAVX512(dst *float32, lddBytes int, src unsafe.Pointer, ldsBytes, rows, cols int)
+
+//go:noescape
+func bf16ToF32RowsAVX512(dst *float32, lddBytes int, src unsafe.Pointer, ldsBytes, rows, cols int)
 
 //go:noescape
 func f32ToF16NTAVX512(dst []uint16, src []float32)

@@ -292,6 +292,60 @@ TEXT ·f32ToBF16NTAVX512(SB), NOSPLIT, $0-48
 	TOBF16_ARGS
 	ELEMLOOP(TOBF16_FULL_NT, TOBF16_PART, STEP_IN4_OUT2, SFENCE)
 
+// WIDEN_ROWS(full, part) is the body of the strided widening kernels below: for each of
+// R10 rows (dst R8, R11 bytes apart; src R9, R12 bytes apart), R13 elements converted by
+// full (blocks of 16) and part (the rest, mask K1).
+#define WIDEN_ROWS(full, part) \
+	TESTQ R10, R10; \
+	JLE   wrdone; \
+wrrow: \
+	MOVQ  R8, DI; \
+	MOVQ  R9, SI; \
+	MOVQ  R13, CX; \
+	CMPQ  CX, $16; \
+	JLT   wrtail; \
+wrloop: \
+	full; \
+	STEP_IN2_OUT4; \
+	SUBQ  $16, CX; \
+	CMPQ  CX, $16; \
+	JGE   wrloop; \
+wrtail: \
+	TESTQ CX, CX; \
+	JLE   wrnext; \
+	TAILMASK; \
+	part; \
+wrnext: \
+	ADDQ  R11, R8; \
+	ADDQ  R12, R9; \
+	DECQ  R10; \
+	JNZ   wrrow; \
+wrdone: \
+	VZEROUPPER; \
+	RET
+
+// func f16ToF32RowsAVX512(dst *float32, lddBytes int, src unsafe.Pointer, ldsBytes, rows, cols int)
+// f16ToF32AVX512 on rows rows of cols elements, lddBytes apart in dst, ldsBytes in src.
+TEXT ·f16ToF32RowsAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), R8
+	MOVQ lddBytes+8(FP), R11
+	MOVQ src+16(FP), R9
+	MOVQ ldsBytes+24(FP), R12
+	MOVQ rows+32(FP), R10
+	MOVQ cols+40(FP), R13
+	WIDEN_ROWS(F16_FULL, F16_PART)
+
+// func bf16ToF32RowsAVX512(dst *float32, lddBytes int, src unsafe.Pointer, ldsBytes, rows, cols int)
+// bf16ToF32AVX512 on rows as f16ToF32RowsAVX512 takes them.
+TEXT ·bf16ToF32RowsAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), R8
+	MOVQ lddBytes+8(FP), R11
+	MOVQ src+16(FP), R9
+	MOVQ ldsBytes+24(FP), R12
+	MOVQ rows+32(FP), R10
+	MOVQ cols+40(FP), R13
+	WIDEN_ROWS(BF16_FULL, BF16_PART)
+
 // func sumAVX512(x []float32) float32
 // var s float32; for _, v := range x { s += v }; return s
 // (four accumulators of 16 lanes, then one, then a fixed-order horizontal sum)
