@@ -97,6 +97,9 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 			if pa >= pe {
 				continue
 			}
+			if pl.accumHalfRow(it, ts, pa, pe) {
+				continue
+			}
 			vb, vs := tile(pl.v, pl.vDirect, sc.vt, it.rs.b, it.rs.kvh, pa, pe, pl.Dv, pl.dvp)
 			pl.accumRows(it.st, it.tr, it.rs.n(pl), it.sr, ts, pa, pe, vb, vs)
 		}
@@ -114,6 +117,21 @@ func (pl *plan) transposeKeys(sc *scratch, kt []float32, b, kvh, j, n int) {
 	}
 	kb, ks := tile(w, pl.kDirect, sc.kt, b, kvh, j, j+n, pl.D, pl.dp)
 	tk.transpose(&kt[0], &kb[0], ks, pl.dp, n)
+}
+
+// accumHalfRow is accumRows for an item of one row over values [pa, pe) of float16 or
+// bfloat16, read in place and widened as they are accumulated (the same bits), where the
+// path can and every row holds a whole number of vectors; it reports whether it did.
+func (pl *plan) accumHalfRow(it *decodeItem, ts, pa, pe int) bool {
+	w := pl.v
+	if pl.kern.accumHalf == nil || it.rs.n(pl) != 1 || w.t.DType == tensor.Float32 || w.sd != 1 ||
+		pl.Dv != pl.dvp || pe > w.t.Shape[1] {
+		return false
+	}
+	if ra, rb := max(pa, it.tr.lo[0]), min(pe, it.tr.hi[0]); ra < rb {
+		pl.kern.accumHalf(it.st.o[:pl.dvp], it.sr[ra-ts:rb-ts], unsafe.Add(w.t.Data, w.off(it.rs.b, ra, it.rs.kvh)*2), w.ss*2, w.t.DType)
+	}
+	return true
 }
 
 // decodeItems returns sc's g decode items, each with room for an item of n rows.

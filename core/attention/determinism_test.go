@@ -16,7 +16,7 @@ func sub(t tensor.Tensor, dim, start, n int) tensor.Tensor {
 	v := t
 	v.Shape = slices.Clone(t.Shape)
 	v.Shape[dim] = n
-	v.Data = unsafe.Add(t.Data, start*t.Strides[dim]*4)
+	v.Data = unsafe.Add(t.Data, start*t.Strides[dim]*t.DType.Bits()/8)
 	return v
 }
 
@@ -270,4 +270,31 @@ func testDecodeReadAhead(t *testing.T, layout Layout, window int) {
 		t.Fatalf("layout %d: read %d bytes ahead for a window of %d keys", layout, total, window)
 	}
 	pr.check(t, 1)
+}
+
+// TestDecodeHalfCache: decode over keys and values stored in float16 or bfloat16 (the
+// kernels that widen them as they read, where the path has them, and the float32 copies
+// otherwise) against the float64 reference, with one and two query rows per KV head,
+// head dims in whole and partial vectors, and each batch entry equal to itself alone.
+func TestDecodeHalfCache(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float16, tensor.BFloat16} {
+			for _, hq := range []int{2, 4} {
+				for _, d := range []int{40, 64} {
+					t.Run(fmt.Sprintf("%v/Hq=%d/D=%d", dt, hq, d), func(t *testing.T) {
+						c := baseCfg(2, 1, 2500, hq, d)
+						c.Hkv, c.dk, c.dv = 2, dt, dt
+						c.p.Causal = true
+						c.p.KeyLengths = []int32{2500, 1700}
+						pr := newProblem(c, 11)
+						if err := pr.run(); err != nil {
+							t.Fatal(err)
+						}
+						pr.check(t, 1)
+						expectEntriesAlone(t, pr)
+					})
+				}
+			}
+		}
+	})
 }

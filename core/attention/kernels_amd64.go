@@ -13,7 +13,7 @@ import (
 // 1 ulp error (results >= 2^-126); the sums and dot products are added in the fixed trees
 // described in the assembly, so they differ from the generic path only by rounding.
 var (
-	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, scaleDiv: scaleDivAVX512,
+	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, accumHalf: accumHalfAVX512, scaleDiv: scaleDivAVX512,
 		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4Checked(accum4AVX512), axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512, softCap: softCapAVX512Go, tanhDiv: tanhDivAVX512Go,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
@@ -163,6 +163,21 @@ func alibiTileAVX512Go(st []float32, ld, ja, nk int, a *alibiRows) {
 	for r := 0; r < n; r += 16 {
 		alibiTile16AVX512(&st[r], 4*ld, ja, nk, min(16, n-r), &a.slope[r], &a.dist[r], &a.lo[r], &a.hi[r])
 	}
+}
+
+//go:noescape
+func accumF16AVX512(o, p []float32, v *uint16, vsBytes int)
+
+//go:noescape
+func accumBF16AVX512(o, p []float32, v *uint16, vsBytes int)
+
+// accumHalfAVX512 is kernels.accumHalf on AVX-512.
+func accumHalfAVX512(o, p []float32, v unsafe.Pointer, vsBytes int, dt tensor.DType) {
+	if dt == tensor.Float16 {
+		accumF16AVX512(o, p, (*uint16)(v), vsBytes)
+		return
+	}
+	accumBF16AVX512(o, p, (*uint16)(v), vsBytes)
 }
 
 //go:noescape

@@ -8,6 +8,17 @@
 // named in its comment (kernels_generic.go), 16 float32 lanes at a time. Head-dim
 // lengths (len(q), len(o)) are multiples of 16.
 
+// HACCUM_ARGS loads the arguments of accumF16AVX512 and accumBF16AVX512: o DI, len(o)
+// DX, p SI, len(p) CX, v BX, vsBytes R9. Like TRH_ARGS below, it is defined before the
+// first routine, where go vet's frame check does not take it for part of one.
+#define HACCUM_ARGS \
+	MOVQ o_base+0(FP), DI; \
+	MOVQ o_len+8(FP), DX; \
+	MOVQ p_base+24(FP), SI; \
+	MOVQ p_len+32(FP), CX; \
+	MOVQ v+48(FP), BX; \
+	MOVQ vsBytes+56(FP), R9
+
 // TRH_ARGS loads the arguments of transposeF16TileAVX512 and transposeBF16TileAVX512:
 // kt R12, k R8, ksBytes R9, d DX, nkeys CX, tail R13. It is defined before the first
 // routine, where go vet's frame check does not take it for part of one.
@@ -394,6 +405,96 @@ j1:
 done:
 	VZEROUPPER
 	RET
+
+// Value rows of float16 or bfloat16 accumulated as they are widened: accumAVX512's sums
+// (the same bits) without a float32 copy of the rows. HV_F16 and HV_BF16 widen the 16
+// halves at OFF(R11) into ZR.
+#define HV_F16(OFF, ZR) VCVTPH2PS OFF(R11), ZR
+#define HV_BF16(OFF, ZR) VPMOVZXWD OFF(R11), ZR; VPSLLD $16, ZR, ZR
+
+// HFMA(HV, OFF, ACC) adds p (Z16) times the 16 values at OFF(R11) into ACC.
+#define HFMA(HV, OFF, ACC) HV(OFF, Z17); VFMADD231PS Z17, Z16, ACC
+
+// HACCUM(HV) is the body of the two kernels below, after HACCUM_ARGS: accumAVX512's
+// loops with the value rows read as halves (32 bytes per 16 values).
+#define HACCUM(HV) \
+	SHLQ $2, DX; \
+	TESTQ CX, CX; \
+	JLE hdone; \
+hblk8: \
+	CMPQ DX, $512; \
+	JLT hblk1; \
+	VMOVUPS 0(DI), Z0; \
+	VMOVUPS 64(DI), Z1; \
+	VMOVUPS 128(DI), Z2; \
+	VMOVUPS 192(DI), Z3; \
+	VMOVUPS 256(DI), Z4; \
+	VMOVUPS 320(DI), Z5; \
+	VMOVUPS 384(DI), Z6; \
+	VMOVUPS 448(DI), Z7; \
+	MOVQ BX, R11; \
+	XORQ R12, R12; \
+hj8: \
+	VBROADCASTSS (SI)(R12*4), Z16; \
+	HFMA(HV, 0, Z0); \
+	HFMA(HV, 32, Z1); \
+	HFMA(HV, 64, Z2); \
+	HFMA(HV, 96, Z3); \
+	HFMA(HV, 128, Z4); \
+	HFMA(HV, 160, Z5); \
+	HFMA(HV, 192, Z6); \
+	HFMA(HV, 224, Z7); \
+	ADDQ R9, R11; \
+	INCQ R12; \
+	CMPQ R12, CX; \
+	JLT hj8; \
+	VMOVUPS Z0, 0(DI); \
+	VMOVUPS Z1, 64(DI); \
+	VMOVUPS Z2, 128(DI); \
+	VMOVUPS Z3, 192(DI); \
+	VMOVUPS Z4, 256(DI); \
+	VMOVUPS Z5, 320(DI); \
+	VMOVUPS Z6, 384(DI); \
+	VMOVUPS Z7, 448(DI); \
+	ADDQ $512, DI; \
+	ADDQ $256, BX; \
+	SUBQ $512, DX; \
+	JMP hblk8; \
+hblk1: \
+	CMPQ DX, $64; \
+	JLT hdone; \
+	VMOVUPS 0(DI), Z0; \
+	MOVQ BX, R11; \
+	XORQ R12, R12; \
+hj1: \
+	VBROADCASTSS (SI)(R12*4), Z16; \
+	HFMA(HV, 0, Z0); \
+	ADDQ R9, R11; \
+	INCQ R12; \
+	CMPQ R12, CX; \
+	JLT hj1; \
+	VMOVUPS Z0, 0(DI); \
+	ADDQ $64, DI; \
+	ADDQ $32, BX; \
+	SUBQ $64, DX; \
+	JMP hblk1; \
+hdone: \
+	VZEROUPPER; \
+	RET
+
+// func accumF16AVX512(o, p []float32, v *uint16, vsBytes int)
+// for j, pj := range p { for d := range o { o[d] += pj * F16ToF32(v[j*vs+d]) } }, vs =
+// vsBytes/2, len(o) a multiple of 16: each o[d] the bits accumAVX512 gives on the
+// widened rows (blocks of 8 vectors, then single vectors, each held across the j loop).
+TEXT ·accumF16AVX512(SB), NOSPLIT, $0-64
+	HACCUM_ARGS
+	HACCUM(HV_F16)
+
+// func accumBF16AVX512(o, p []float32, v *uint16, vsBytes int)
+// accumF16AVX512 for bfloat16 rows.
+TEXT ·accumBF16AVX512(SB), NOSPLIT, $0-64
+	HACCUM_ARGS
+	HACCUM(HV_BF16)
 
 // func scores2AVX512(s1, s2, q1, q2, k []float32, ks int, scale float32) (m1, m2 float32)
 // scoresAVX512(s1, q1, k, ks, scale) and scoresAVX512(s2, q2, k, ks, scale) at once, for

@@ -6,6 +6,10 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unsafe"
+
+	rowkernels "github.com/mlxprim/mlxprim/core/kernels"
+	"github.com/mlxprim/mlxprim/core/tensor"
 )
 
 // Kernel-level tests: every ISA path against float64 references at tail sizes, with
@@ -285,6 +289,42 @@ func TestKernelScaleDiv(t *testing.T) {
 			}
 			if o[n] != guard || o[n+1] != guard {
 				t.Fatalf("n=%d: wrote past the row", n)
+			}
+		}
+	})
+}
+
+// TestKernelAccumHalf: every path's accumHalf, where there is one, gives the bits of
+// accum on the widened rows, with guards after the output, for rows further apart than
+// their length and every half bit pattern.
+func TestKernelAccumHalf(t *testing.T) {
+	rng := rand.New(rand.NewPCG(72, 73))
+	forEachISA(t, func(t *testing.T) {
+		k := selectKernels()
+		if k.accumHalf == nil {
+			t.Skip("no half accumulation on this path")
+		}
+		for _, dt := range []tensor.DType{tensor.Float16, tensor.BFloat16} {
+			for _, dv := range []int{16, 48, 128, 144, 256} {
+				for _, n := range []int{0, 1, 7, 64} {
+					vs := dv + 9
+					half := make([]uint16, max(1, n*vs))
+					for i := range half {
+						half[i] = uint16(rng.Uint32())
+					}
+					wide := make([]float32, len(half))
+					rowkernels.WidenRows(wide, vs, unsafe.Pointer(&half[0]), vs, n, vs, dt)
+					p := randSlice(rng, n)
+					want := append(randSlice(rng, dv), 7)
+					got := slices.Clone(want)
+					k.accum(want[:dv], p, wide, vs)
+					k.accumHalf(got[:dv], p, unsafe.Pointer(&half[0]), 2*vs, dt)
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%v dv=%d n=%d: o[%d] = %#08x, want %#08x", dt, dv, n, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
+						}
+					}
+				}
 			}
 		}
 	})
