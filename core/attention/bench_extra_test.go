@@ -129,34 +129,36 @@ func BenchmarkSoftCapKernel(b *testing.B) {
 }
 
 // BenchmarkDecodeHalf: one query token against Lk cached keys and values stored in
-// float16 or bfloat16 (B=1, H=8, D=128; q and out float32), reporting the cache bytes
-// read per second.
+// float16 or bfloat16 (B=1, Hkv=8, D=128; q and out float32), with 8 query heads (MHA)
+// and 32 (GQA), reporting the cache bytes read per second.
 func BenchmarkDecodeHalf(b *testing.B) {
 	r := rand.New(rand.NewPCG(6, 6))
-	const h, d, lk = 8, 128, 8192
-	q, out := benchTensor(r, 1, 1, h, d), benchTensor(r, 1, 1, h, d)
+	const hkv, d, lk = 8, 128, 8192
 	for _, dt := range []tensor.DType{tensor.Float16, tensor.BFloat16} {
 		narrow := tensor.F32ToF16
 		if dt == tensor.BFloat16 {
 			narrow = tensor.F32ToBF16
 		}
 		half := func() tensor.Tensor {
-			bits := make([]uint16, lk*h*d)
+			bits := make([]uint16, lk*hkv*d)
 			for i, v := range randSlice(r, len(bits)) {
 				bits[i] = narrow(v)
 			}
-			return tensor.FromUint16(bits, dt, 1, lk, h, d)
+			return tensor.FromUint16(bits, dt, 1, lk, hkv, d)
 		}
 		k, v := half(), half()
-		b.Run(dt.String(), func(b *testing.B) {
-			p := DefaultParams()
-			p.Causal = true
-			for b.Loop() {
-				if err := Forward(q, k, v, out, nil, p); err != nil {
-					b.Fatal(err)
+		for _, hq := range []int{8, 32} {
+			q, out := benchTensor(r, 1, 1, hq, d), benchTensor(r, 1, 1, hq, d)
+			b.Run(fmt.Sprintf("%v/Hq=%d", dt, hq), func(b *testing.B) {
+				p := DefaultParams()
+				p.Causal = true
+				for b.Loop() {
+					if err := Forward(q, k, v, out, nil, p); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			b.ReportMetric(2.0*float64(lk*h*d*2)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
-		})
+				b.ReportMetric(2.0*float64(lk*hkv*d*2)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+			})
+		}
 	}
 }

@@ -97,7 +97,7 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 			if pa >= pe {
 				continue
 			}
-			if pl.accumHalfRow(it, ts, pa, pe) {
+			if pl.accumHalfRows(it.st, it.tr, it.rs.n(pl), it.sr, ts, pa, pe, it.rs.b, it.rs.kvh) {
 				continue
 			}
 			vb, vs := tile(pl.v, pl.vDirect, sc.vt, it.rs.b, it.rs.kvh, pa, pe, pl.Dv, pl.dvp)
@@ -119,17 +119,30 @@ func (pl *plan) transposeKeys(sc *scratch, kt []float32, b, kvh, j, n int) {
 	tk.transpose(&kt[0], &kb[0], ks, pl.dp, n)
 }
 
-// accumHalfRow is accumRows for an item of one row over values [pa, pe) of float16 or
-// bfloat16, read in place and widened as they are accumulated (the same bits), where the
-// path can and every row holds a whole number of vectors; it reports whether it did.
-func (pl *plan) accumHalfRow(it *decodeItem, ts, pa, pe int) bool {
-	w := pl.v
-	if pl.kern.accumHalf == nil || it.rs.n(pl) != 1 || w.t.DType == tensor.Float32 || w.sd != 1 ||
-		pl.Dv != pl.dvp || pe > w.t.Shape[1] {
+// accumHalfRows is accumRows for values [pa, pe) of (b, kvh) stored as float16 or
+// bfloat16, read in place and widened as they are accumulated, where the path can and
+// each row holds whole vectors; it reports whether it did. The bits are accumRows': four
+// rows that see the same keys go through accum4Half, the others one at a time through
+// accumHalf (accum2 gives each of its rows accum's bits).
+func (pl *plan) accumHalfRows(st state, tr itemRows, n int, p []float32, ja, pa, pe, b, kvh int) bool {
+	w, k := pl.v, pl.kern
+	if k.accumHalf == nil || w.t.DType == tensor.Float32 || w.sd != 1 || pl.Dv != pl.dvp || pe > w.t.Shape[1] {
 		return false
 	}
-	if ra, rb := max(pa, it.tr.lo[0]), min(pe, it.tr.hi[0]); ra < rb {
-		pl.kern.accumHalf(it.st.o[:pl.dvp], it.sr[ra-ts:rb-ts], unsafe.Add(w.t.Data, w.off(it.rs.b, ra, it.rs.kvh)*2), w.ss*2, w.t.DType)
+	dvp, dt := pl.dvp, w.t.DType
+	row := func(j int) unsafe.Pointer { return unsafe.Add(w.t.Data, w.off(b, j, kvh)*2) }
+	same := func(r, ra, rb int) bool { return r < n && max(pa, tr.lo[r]) == ra && min(pe, tr.hi[r]) == rb }
+	for r := 0; r < n; r++ {
+		ra, rb := max(pa, tr.lo[r]), min(pe, tr.hi[r])
+		if ra >= rb {
+			continue
+		}
+		if same(r+1, ra, rb) && same(r+2, ra, rb) && same(r+3, ra, rb) {
+			k.accum4Half(st.o[r*dvp:], dvp, dvp, p[r*tileKeys+(ra-ja):], tileKeys, rb-ra, row(ra), w.ss, dt)
+			r += 3
+			continue
+		}
+		k.accumHalf(st.o[r*dvp:(r+1)*dvp], p[r*tileKeys+(ra-ja):r*tileKeys+(rb-ja)], row(ra), 2*w.ss, dt)
 	}
 	return true
 }

@@ -274,12 +274,12 @@ func testDecodeReadAhead(t *testing.T, layout Layout, window int) {
 
 // TestDecodeHalfCache: decode over keys and values stored in float16 or bfloat16 (the
 // kernels that widen them as they read, where the path has them, and the float32 copies
-// otherwise) against the float64 reference, with one and two query rows per KV head,
+// otherwise) against the float64 reference, with one, two and four query rows per KV head,
 // head dims in whole and partial vectors, and each batch entry equal to itself alone.
 func TestDecodeHalfCache(t *testing.T) {
 	forEachISA(t, func(t *testing.T) {
 		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float16, tensor.BFloat16} {
-			for _, hq := range []int{2, 4} {
+			for _, hq := range []int{2, 4, 8} {
 				for _, d := range []int{40, 64} {
 					t.Run(fmt.Sprintf("%v/Hq=%d/D=%d", dt, hq, d), func(t *testing.T) {
 						c := baseCfg(2, 1, 2500, hq, d)

@@ -29,6 +29,10 @@ type kernels struct {
 	// accumHalf is accum for value rows of float16 or bfloat16 (dt), vsBytes apart, each
 	// widened as it is read (the same bits); nil where the path has none.
 	accumHalf func(o, p []float32, v unsafe.Pointer, vsBytes int, dt tensor.DType)
+	// accum4Half is accum4 for value rows of float16 or bfloat16 (dt), vs elements apart,
+	// widened as they are read (the same bits); nil where the path has none (then
+	// accumHalf is nil too).
+	accum4Half func(o []float32, ldo, dv int, p []float32, ldp, n int, v unsafe.Pointer, vs int, dt tensor.DType)
 	// scaleDiv sets o[d] = (o[d]*scale) / l, each operation rounded: the normalization of
 	// a finished output row (any length).
 	scaleDiv func(o []float32, scale, l float32)

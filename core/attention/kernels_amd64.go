@@ -13,7 +13,7 @@ import (
 // 1 ulp error (results >= 2^-126); the sums and dot products are added in the fixed trees
 // described in the assembly, so they differ from the generic path only by rounding.
 var (
-	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, accumHalf: accumHalfAVX512, scaleDiv: scaleDivAVX512,
+	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, accumHalf: accumHalfAVX512, accum4Half: accum4HalfAVX512, scaleDiv: scaleDivAVX512,
 		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4Checked(accum4AVX512), axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512, softCap: softCapAVX512Go, tanhDiv: tanhDivAVX512Go,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
@@ -178,6 +178,27 @@ func accumHalfAVX512(o, p []float32, v unsafe.Pointer, vsBytes int, dt tensor.DT
 		return
 	}
 	accumBF16AVX512(o, p, (*uint16)(v), vsBytes)
+}
+
+//go:noescape
+func accum4F16AVX512(o []float32, ldo, dv int, p []float32, ldp, n int, v []uint16, vs int)
+
+//go:noescape
+func accum4BF16AVX512(o []float32, ldo, dv int, p []float32, ldp, n int, v []uint16, vs int)
+
+// accum4HalfAVX512 is kernels.accum4Half on AVX-512, its slices checked as accum4Checked
+// checks accum4's.
+func accum4HalfAVX512(o []float32, ldo, dv int, p []float32, ldp, n int, v unsafe.Pointer, vs int, dt tensor.DType) {
+	if n == 0 || dv == 0 {
+		return
+	}
+	_, _ = o[3*ldo+dv-1], p[3*ldp+n-1]
+	rows := unsafe.Slice((*uint16)(v), (n-1)*vs+dv)
+	if dt == tensor.Float16 {
+		accum4F16AVX512(o, ldo, dv, p, ldp, n, rows, vs)
+		return
+	}
+	accum4BF16AVX512(o, ldo, dv, p, ldp, n, rows, vs)
 }
 
 //go:noescape

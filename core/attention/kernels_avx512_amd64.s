@@ -891,6 +891,133 @@ q4done:
 	VZEROUPPER
 	RET
 
+// HACCUM4(HV) is the body of the two kernels below, after ACCUM4_ARGS: accum4AVX512's
+// loops with the value rows read as halves (HV widens 16 at OFF(R11), see HV_F16), R9
+// their stride in bytes.
+#define HACCUM4(HV) \
+	SHRQ $1, R9; \
+	TESTQ CX, CX; \
+	JLE h4done; \
+h4blk4: \
+	CMPQ DX, $256; \
+	JLT h4blk1; \
+	VMOVUPS 0(DI), Z0; \
+	VMOVUPS 64(DI), Z1; \
+	VMOVUPS 128(DI), Z2; \
+	VMOVUPS 192(DI), Z3; \
+	VMOVUPS 0(DI)(R14*1), Z4; \
+	VMOVUPS 64(DI)(R14*1), Z5; \
+	VMOVUPS 128(DI)(R14*1), Z6; \
+	VMOVUPS 192(DI)(R14*1), Z7; \
+	VMOVUPS 0(DI)(R14*2), Z8; \
+	VMOVUPS 64(DI)(R14*2), Z9; \
+	VMOVUPS 128(DI)(R14*2), Z10; \
+	VMOVUPS 192(DI)(R14*2), Z11; \
+	VMOVUPS 0(BX), Z12; \
+	VMOVUPS 64(BX), Z13; \
+	VMOVUPS 128(BX), Z14; \
+	VMOVUPS 192(BX), Z15; \
+	MOVQ R13, R11; \
+	XORQ R12, R12; \
+h4j4: \
+	VBROADCASTSS (SI)(R12*4), Z16; \
+	VBROADCASTSS (R8)(R12*4), Z17; \
+	VBROADCASTSS (R10)(R12*4), Z18; \
+	VBROADCASTSS (AX)(R12*4), Z19; \
+	HV(0, Z20); \
+	HV(32, Z21); \
+	HV(64, Z22); \
+	HV(96, Z23); \
+	VFMADD231PS Z20, Z16, Z0; \
+	VFMADD231PS Z20, Z17, Z4; \
+	VFMADD231PS Z20, Z18, Z8; \
+	VFMADD231PS Z20, Z19, Z12; \
+	VFMADD231PS Z21, Z16, Z1; \
+	VFMADD231PS Z21, Z17, Z5; \
+	VFMADD231PS Z21, Z18, Z9; \
+	VFMADD231PS Z21, Z19, Z13; \
+	VFMADD231PS Z22, Z16, Z2; \
+	VFMADD231PS Z22, Z17, Z6; \
+	VFMADD231PS Z22, Z18, Z10; \
+	VFMADD231PS Z22, Z19, Z14; \
+	VFMADD231PS Z23, Z16, Z3; \
+	VFMADD231PS Z23, Z17, Z7; \
+	VFMADD231PS Z23, Z18, Z11; \
+	VFMADD231PS Z23, Z19, Z15; \
+	ADDQ R9, R11; \
+	INCQ R12; \
+	CMPQ R12, CX; \
+	JLT h4j4; \
+	VMOVUPS Z0, 0(DI); \
+	VMOVUPS Z1, 64(DI); \
+	VMOVUPS Z2, 128(DI); \
+	VMOVUPS Z3, 192(DI); \
+	VMOVUPS Z4, 0(DI)(R14*1); \
+	VMOVUPS Z5, 64(DI)(R14*1); \
+	VMOVUPS Z6, 128(DI)(R14*1); \
+	VMOVUPS Z7, 192(DI)(R14*1); \
+	VMOVUPS Z8, 0(DI)(R14*2); \
+	VMOVUPS Z9, 64(DI)(R14*2); \
+	VMOVUPS Z10, 128(DI)(R14*2); \
+	VMOVUPS Z11, 192(DI)(R14*2); \
+	VMOVUPS Z12, 0(BX); \
+	VMOVUPS Z13, 64(BX); \
+	VMOVUPS Z14, 128(BX); \
+	VMOVUPS Z15, 192(BX); \
+	ADDQ $256, DI; \
+	ADDQ $256, BX; \
+	ADDQ $128, R13; \
+	SUBQ $256, DX; \
+	JMP h4blk4; \
+h4blk1: \
+	CMPQ DX, $64; \
+	JLT h4done; \
+	VMOVUPS (DI), Z0; \
+	VMOVUPS (DI)(R14*1), Z4; \
+	VMOVUPS (DI)(R14*2), Z8; \
+	VMOVUPS (BX), Z12; \
+	MOVQ R13, R11; \
+	XORQ R12, R12; \
+h4j1: \
+	VBROADCASTSS (SI)(R12*4), Z16; \
+	VBROADCASTSS (R8)(R12*4), Z17; \
+	VBROADCASTSS (R10)(R12*4), Z18; \
+	VBROADCASTSS (AX)(R12*4), Z19; \
+	HV(0, Z20); \
+	VFMADD231PS Z20, Z16, Z0; \
+	VFMADD231PS Z20, Z17, Z4; \
+	VFMADD231PS Z20, Z18, Z8; \
+	VFMADD231PS Z20, Z19, Z12; \
+	ADDQ R9, R11; \
+	INCQ R12; \
+	CMPQ R12, CX; \
+	JLT h4j1; \
+	VMOVUPS Z0, (DI); \
+	VMOVUPS Z4, (DI)(R14*1); \
+	VMOVUPS Z8, (DI)(R14*2); \
+	VMOVUPS Z12, (BX); \
+	ADDQ $64, DI; \
+	ADDQ $64, BX; \
+	ADDQ $32, R13; \
+	SUBQ $64, DX; \
+	JMP h4blk1; \
+h4done: \
+	VZEROUPPER; \
+	RET
+
+// func accum4F16AVX512(o []float32, ldo, dv int, p []float32, ldp, n int, v []uint16, vs int)
+// accum4AVX512 for value rows of float16 (vs halves apart), each widened as it is loaded:
+// every o element gets accum4AVX512's bits on the widened rows.
+TEXT ·accum4F16AVX512(SB), NOSPLIT, $0-112
+	ACCUM4_ARGS
+	HACCUM4(HV_F16)
+
+// func accum4BF16AVX512(o []float32, ldo, dv int, p []float32, ldp, n int, v []uint16, vs int)
+// accum4F16AVX512 for bfloat16 rows.
+TEXT ·accum4BF16AVX512(SB), NOSPLIT, $0-112
+	ACCUM4_ARGS
+	HACCUM4(HV_BF16)
+
 // PROB(addr, x) sets x = exp(addr - Z5), stores it back to addr, and clobbers Z10, Z11.
 #define PROB(addr, x) \
 	VMOVUPS addr, x; \

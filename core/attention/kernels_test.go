@@ -329,3 +329,38 @@ func TestKernelAccumHalf(t *testing.T) {
 		}
 	})
 }
+
+// TestKernelAccum4Half: every path's accum4Half, where there is one, gives the bits of
+// accum4 on the widened rows, with guards after each output row.
+func TestKernelAccum4Half(t *testing.T) {
+	rng := rand.New(rand.NewPCG(74, 75))
+	forEachISA(t, func(t *testing.T) {
+		k := selectKernels()
+		if k.accum4Half == nil {
+			t.Skip("no half accumulation on this path")
+		}
+		for _, dt := range []tensor.DType{tensor.Float16, tensor.BFloat16} {
+			for _, dv := range []int{16, 48, 128, 144} {
+				for _, n := range []int{1, 7, 64} {
+					vs, ldo, ldp := dv+9, dv+5, n+3
+					half := make([]uint16, n*vs)
+					for i := range half {
+						half[i] = uint16(rng.Uint32())
+					}
+					wide := make([]float32, len(half))
+					rowkernels.WidenRows(wide, vs, unsafe.Pointer(&half[0]), vs, n, vs, dt)
+					p := randSlice(rng, 4*ldp)
+					want := randSlice(rng, 4*ldo)
+					got := slices.Clone(want)
+					k.accum4(want, ldo, dv, p, ldp, n, wide, vs)
+					k.accum4Half(got, ldo, dv, p, ldp, n, unsafe.Pointer(&half[0]), vs, dt)
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%v dv=%d n=%d: o[%d] = %#08x, want %#08x", dt, dv, n, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
+						}
+					}
+				}
+			}
+		}
+	})
+}
