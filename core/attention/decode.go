@@ -131,19 +131,15 @@ func (pl *plan) accumHalfRows(st state, tr itemRows, n int, p []float32, ja, pa,
 	}
 	dvp, dt := pl.dvp, w.t.DType
 	row := func(j int) unsafe.Pointer { return unsafe.Add(w.t.Data, w.off(b, j, kvh)*2) }
-	same := func(r, ra, rb int) bool { return r < n && max(pa, tr.lo[r]) == ra && min(pe, tr.hi[r]) == rb }
-	for r := 0; r < n; r++ {
-		ra, rb := max(pa, tr.lo[r]), min(pe, tr.hi[r])
-		if ra >= rb {
-			continue
-		}
-		if same(r+1, ra, rb) && same(r+2, ra, rb) && same(r+3, ra, rb) {
-			k.accum4Half(st.o[r*dvp:], dvp, dvp, p[r*tileKeys+(ra-ja):], tileKeys, rb-ra, row(ra), w.ss, dt)
-			r += 3
-			continue
-		}
+	one := func(r, ra, rb int) {
 		k.accumHalf(st.o[r*dvp:(r+1)*dvp], p[r*tileKeys+(ra-ja):r*tileKeys+(rb-ja)], row(ra), 2*w.ss, dt)
 	}
+	accumGroups(tr, n, pa, pe, func(r, ra, rb int) {
+		k.accum4Half(st.o[r*dvp:], dvp, dvp, p[r*tileKeys+(ra-ja):], tileKeys, rb-ra, row(ra), w.ss, dt)
+	}, func(r, ra, rb int) {
+		one(r, ra, rb)
+		one(r+1, ra, rb)
+	}, one)
 	return true
 }
 

@@ -126,26 +126,35 @@ func (pl *plan) rescaleRows(st state, n int, alpha []float32) {
 // of stride vs in vb, key pa first), over the keys the row can see.
 func (pl *plan) accumRows(st state, tr itemRows, n int, p []float32, ja, pa, pe int, vb []float32, vs int) {
 	dvp := pl.dvp
-	// Rows with the same visible keys share the value loads, four or two at a time.
+	prob := func(r, ra, rb int) []float32 { return p[r*tileKeys+(ra-ja) : r*tileKeys+(rb-ja)] }
+	accumGroups(tr, n, pa, pe, func(r, ra, rb int) {
+		pl.kern.accum4(st.o[r*dvp:], dvp, dvp, p[r*tileKeys+(ra-ja):], tileKeys, rb-ra, vb[(ra-pa)*vs:], vs)
+	}, func(r, ra, rb int) {
+		pl.kern.accum2(st.o[r*dvp:(r+1)*dvp], st.o[(r+1)*dvp:(r+2)*dvp], prob(r, ra, rb), prob(r+1, ra, rb), vb[(ra-pa)*vs:], vs)
+	}, func(r, ra, rb int) {
+		pl.kern.accum(st.o[r*dvp:(r+1)*dvp], prob(r, ra, rb), vb[(ra-pa)*vs:], vs)
+	})
+}
+
+// accumGroups visits the rows r < n that see some keys [ra, rb) of [pa, pe), in order:
+// four rows that see the same keys through four(r, ra, rb) (rows r..r+3), else two
+// through two, else one through one, so that rows with the same keys share the value
+// loads.
+func accumGroups(tr itemRows, n, pa, pe int, four, two, one func(r, ra, rb int)) {
 	same := func(r, ra, rb int) bool { return r < n && max(pa, tr.lo[r]) == ra && min(pe, tr.hi[r]) == rb }
 	for r := 0; r < n; r++ {
 		ra, rb := max(pa, tr.lo[r]), min(pe, tr.hi[r])
-		if ra >= rb {
-			continue
-		}
-		if same(r+1, ra, rb) && same(r+2, ra, rb) && same(r+3, ra, rb) {
-			pl.kern.accum4(st.o[r*dvp:], dvp, dvp, p[r*tileKeys+(ra-ja):], tileKeys, rb-ra, vb[(ra-pa)*vs:], vs)
+		switch {
+		case ra >= rb:
+		case same(r+1, ra, rb) && same(r+2, ra, rb) && same(r+3, ra, rb):
+			four(r, ra, rb)
 			r += 3
-			continue
-		}
-		o, p0 := st.o[r*dvp:(r+1)*dvp], p[r*tileKeys+(ra-ja):r*tileKeys+(rb-ja)]
-		if same(r+1, ra, rb) {
-			p1 := p[(r+1)*tileKeys+(ra-ja) : (r+1)*tileKeys+(rb-ja)]
-			pl.kern.accum2(o, st.o[(r+1)*dvp:(r+2)*dvp], p0, p1, vb[(ra-pa)*vs:], vs)
+		case same(r+1, ra, rb):
+			two(r, ra, rb)
 			r++
-			continue
+		default:
+			one(r, ra, rb)
 		}
-		pl.kern.accum(o, p0, vb[(ra-pa)*vs:], vs)
 	}
 }
 
