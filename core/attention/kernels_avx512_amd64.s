@@ -769,133 +769,11 @@ done:
 	VZEROUPPER
 	RET
 
-// func accum4AVX512(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int)
-// accumAVX512(o[r*ldo:r*ldo+dv], p[r*ldp:r*ldp+n], v, vs) for the four rows r < 4, dv a
-// multiple of 16: each value row is loaded once for the four outputs, and every o
-// element gets accumAVX512's bits (one FMA per key, in increasing j). Blocks of 4
-// vectors keep the 16 sums in Z0-Z15, the four probabilities in Z16-Z19 and the values
-// in Z20-Z23.
-TEXT ·accum4AVX512(SB), NOSPLIT, $0-112
-	ACCUM4_ARGS
-	TESTQ CX, CX
-	JLE q4done
-
-q4blk4:
-	CMPQ DX, $256
-	JLT q4blk1
-	VMOVUPS 0(DI), Z0
-	VMOVUPS 64(DI), Z1
-	VMOVUPS 128(DI), Z2
-	VMOVUPS 192(DI), Z3
-	VMOVUPS 0(DI)(R14*1), Z4
-	VMOVUPS 64(DI)(R14*1), Z5
-	VMOVUPS 128(DI)(R14*1), Z6
-	VMOVUPS 192(DI)(R14*1), Z7
-	VMOVUPS 0(DI)(R14*2), Z8
-	VMOVUPS 64(DI)(R14*2), Z9
-	VMOVUPS 128(DI)(R14*2), Z10
-	VMOVUPS 192(DI)(R14*2), Z11
-	VMOVUPS 0(BX), Z12
-	VMOVUPS 64(BX), Z13
-	VMOVUPS 128(BX), Z14
-	VMOVUPS 192(BX), Z15
-	MOVQ R13, R11
-	XORQ R12, R12
-
-q4j4:
-	VBROADCASTSS (SI)(R12*4), Z16
-	VBROADCASTSS (R8)(R12*4), Z17
-	VBROADCASTSS (R10)(R12*4), Z18
-	VBROADCASTSS (AX)(R12*4), Z19
-	VMOVUPS 0(R11), Z20
-	VMOVUPS 64(R11), Z21
-	VMOVUPS 128(R11), Z22
-	VMOVUPS 192(R11), Z23
-	VFMADD231PS Z20, Z16, Z0
-	VFMADD231PS Z20, Z17, Z4
-	VFMADD231PS Z20, Z18, Z8
-	VFMADD231PS Z20, Z19, Z12
-	VFMADD231PS Z21, Z16, Z1
-	VFMADD231PS Z21, Z17, Z5
-	VFMADD231PS Z21, Z18, Z9
-	VFMADD231PS Z21, Z19, Z13
-	VFMADD231PS Z22, Z16, Z2
-	VFMADD231PS Z22, Z17, Z6
-	VFMADD231PS Z22, Z18, Z10
-	VFMADD231PS Z22, Z19, Z14
-	VFMADD231PS Z23, Z16, Z3
-	VFMADD231PS Z23, Z17, Z7
-	VFMADD231PS Z23, Z18, Z11
-	VFMADD231PS Z23, Z19, Z15
-	ADDQ R9, R11
-	INCQ R12
-	CMPQ R12, CX
-	JLT q4j4
-	VMOVUPS Z0, 0(DI)
-	VMOVUPS Z1, 64(DI)
-	VMOVUPS Z2, 128(DI)
-	VMOVUPS Z3, 192(DI)
-	VMOVUPS Z4, 0(DI)(R14*1)
-	VMOVUPS Z5, 64(DI)(R14*1)
-	VMOVUPS Z6, 128(DI)(R14*1)
-	VMOVUPS Z7, 192(DI)(R14*1)
-	VMOVUPS Z8, 0(DI)(R14*2)
-	VMOVUPS Z9, 64(DI)(R14*2)
-	VMOVUPS Z10, 128(DI)(R14*2)
-	VMOVUPS Z11, 192(DI)(R14*2)
-	VMOVUPS Z12, 0(BX)
-	VMOVUPS Z13, 64(BX)
-	VMOVUPS Z14, 128(BX)
-	VMOVUPS Z15, 192(BX)
-	ADDQ $256, DI
-	ADDQ $256, BX
-	ADDQ $256, R13
-	SUBQ $256, DX
-	JMP q4blk4
-
-q4blk1:
-	CMPQ DX, $64
-	JLT q4done
-	VMOVUPS (DI), Z0
-	VMOVUPS (DI)(R14*1), Z4
-	VMOVUPS (DI)(R14*2), Z8
-	VMOVUPS (BX), Z12
-	MOVQ R13, R11
-	XORQ R12, R12
-
-q4j1:
-	VBROADCASTSS (SI)(R12*4), Z16
-	VBROADCASTSS (R8)(R12*4), Z17
-	VBROADCASTSS (R10)(R12*4), Z18
-	VBROADCASTSS (AX)(R12*4), Z19
-	VMOVUPS (R11), Z20
-	VFMADD231PS Z20, Z16, Z0
-	VFMADD231PS Z20, Z17, Z4
-	VFMADD231PS Z20, Z18, Z8
-	VFMADD231PS Z20, Z19, Z12
-	ADDQ R9, R11
-	INCQ R12
-	CMPQ R12, CX
-	JLT q4j1
-	VMOVUPS Z0, (DI)
-	VMOVUPS Z4, (DI)(R14*1)
-	VMOVUPS Z8, (DI)(R14*2)
-	VMOVUPS Z12, (BX)
-	ADDQ $64, DI
-	ADDQ $64, BX
-	ADDQ $64, R13
-	SUBQ $64, DX
-	JMP q4blk1
-
-q4done:
-	VZEROUPPER
-	RET
-
-// HACCUM4(HV) is the body of the two kernels below, after ACCUM4_ARGS: accum4AVX512's
-// loops with the value rows read as halves (HV widens 16 at OFF(R11), see HV_F16), R9
-// their stride in bytes.
-#define HACCUM4(HV) \
-	SHRQ $1, R9; \
+// ACCUM4_BODY(LOAD4, LOAD1, STEP4, STEP1) is the body of accum4AVX512 and of its half
+// versions, after ACCUM4_ARGS: LOAD4 loads the 64 values of a block of four vectors at
+// R11 into Z20-Z23, LOAD1 one vector into Z20; STEP4 and STEP1 are the bytes of values
+// they cover in one row.
+#define ACCUM4_BODY(LOAD4, LOAD1, STEP4, STEP1) \
 	TESTQ CX, CX; \
 	JLE h4done; \
 h4blk4: \
@@ -924,10 +802,7 @@ h4j4: \
 	VBROADCASTSS (R8)(R12*4), Z17; \
 	VBROADCASTSS (R10)(R12*4), Z18; \
 	VBROADCASTSS (AX)(R12*4), Z19; \
-	HV(0, Z20); \
-	HV(32, Z21); \
-	HV(64, Z22); \
-	HV(96, Z23); \
+	LOAD4; \
 	VFMADD231PS Z20, Z16, Z0; \
 	VFMADD231PS Z20, Z17, Z4; \
 	VFMADD231PS Z20, Z18, Z8; \
@@ -966,7 +841,7 @@ h4j4: \
 	VMOVUPS Z15, 192(BX); \
 	ADDQ $256, DI; \
 	ADDQ $256, BX; \
-	ADDQ $128, R13; \
+	ADDQ STEP4, R13; \
 	SUBQ $256, DX; \
 	JMP h4blk4; \
 h4blk1: \
@@ -983,7 +858,7 @@ h4j1: \
 	VBROADCASTSS (R8)(R12*4), Z17; \
 	VBROADCASTSS (R10)(R12*4), Z18; \
 	VBROADCASTSS (AX)(R12*4), Z19; \
-	HV(0, Z20); \
+	LOAD1; \
 	VFMADD231PS Z20, Z16, Z0; \
 	VFMADD231PS Z20, Z17, Z4; \
 	VFMADD231PS Z20, Z18, Z8; \
@@ -998,25 +873,45 @@ h4j1: \
 	VMOVUPS Z12, (BX); \
 	ADDQ $64, DI; \
 	ADDQ $64, BX; \
-	ADDQ $32, R13; \
+	ADDQ STEP1, R13; \
 	SUBQ $64, DX; \
 	JMP h4blk1; \
 h4done: \
 	VZEROUPPER; \
 	RET
 
+// The value loads of ACCUM4_BODY: float32, float16 and bfloat16 rows.
+#define V4_F32 VMOVUPS 0(R11), Z20; VMOVUPS 64(R11), Z21; VMOVUPS 128(R11), Z22; VMOVUPS 192(R11), Z23
+#define V1_F32 VMOVUPS (R11), Z20
+#define V4_F16 HV_F16(0, Z20); HV_F16(32, Z21); HV_F16(64, Z22); HV_F16(96, Z23)
+#define V1_F16 HV_F16(0, Z20)
+#define V4_BF16 HV_BF16(0, Z20); HV_BF16(32, Z21); HV_BF16(64, Z22); HV_BF16(96, Z23)
+#define V1_BF16 HV_BF16(0, Z20)
+
+// func accum4AVX512(o []float32, ldo, dv int, p []float32, ldp, n int, v []float32, vs int)
+// accumAVX512(o[r*ldo:r*ldo+dv], p[r*ldp:r*ldp+n], v, vs) for the four rows r < 4, dv a
+// multiple of 16: each value row is loaded once for the four outputs, and every o
+// element gets accumAVX512's bits (one FMA per key, in increasing j). Blocks of 4
+// vectors keep the 16 sums in Z0-Z15, the four probabilities in Z16-Z19 and the values
+// in Z20-Z23.
+TEXT ·accum4AVX512(SB), NOSPLIT, $0-112
+	ACCUM4_ARGS
+	ACCUM4_BODY(V4_F32, V1_F32, $256, $64)
+
 // func accum4F16AVX512(o []float32, ldo, dv int, p []float32, ldp, n int, v []uint16, vs int)
 // accum4AVX512 for value rows of float16 (vs halves apart), each widened as it is loaded:
 // every o element gets accum4AVX512's bits on the widened rows.
 TEXT ·accum4F16AVX512(SB), NOSPLIT, $0-112
 	ACCUM4_ARGS
-	HACCUM4(HV_F16)
+	SHRQ $1, R9 // halves: ACCUM4_ARGS took the stride in float32
+	ACCUM4_BODY(V4_F16, V1_F16, $128, $32)
 
 // func accum4BF16AVX512(o []float32, ldo, dv int, p []float32, ldp, n int, v []uint16, vs int)
 // accum4F16AVX512 for bfloat16 rows.
 TEXT ·accum4BF16AVX512(SB), NOSPLIT, $0-112
 	ACCUM4_ARGS
-	HACCUM4(HV_BF16)
+	SHRQ $1, R9
+	ACCUM4_BODY(V4_BF16, V1_BF16, $128, $32)
 
 // PROB(addr, x) sets x = exp(addr - Z5), stores it back to addr, and clobbers Z10, Z11.
 #define PROB(addr, x) \
