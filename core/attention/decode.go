@@ -97,11 +97,7 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 			if pa >= pe {
 				continue
 			}
-			if pl.accumHalfRows(it.st, it.tr, it.rs.n(pl), it.sr, ts, pa, pe, it.rs.b, it.rs.kvh) {
-				continue
-			}
-			vb, vs := tile(pl.v, pl.vDirect, sc.vt, it.rs.b, it.rs.kvh, pa, pe, pl.Dv, pl.dvp)
-			pl.accumRows(it.st, it.tr, it.rs.n(pl), it.sr, ts, pa, pe, vb, vs)
+			pl.accumValues(sc, it.st, it.tr, it.rs.n(pl), it.sr, ts, pa, pe, it.rs.b, it.rs.kvh)
 		}
 	}
 }
@@ -117,6 +113,16 @@ func (pl *plan) transposeKeys(sc *scratch, kt []float32, b, kvh, j, n int) {
 	}
 	kb, ks := tile(w, pl.kDirect, sc.kt, b, kvh, j, j+n, pl.D, pl.dp)
 	tk.transpose(&kt[0], &kb[0], ks, pl.dp, n)
+}
+
+// accumValues is accumRows over values [pa, pe) of (b, kvh), read as tile gives them, or
+// in place when accumHalfRows can take them.
+func (pl *plan) accumValues(sc *scratch, st state, tr itemRows, n int, p []float32, ja, pa, pe, b, kvh int) {
+	if pl.accumHalfRows(st, tr, n, p, ja, pa, pe, b, kvh) {
+		return
+	}
+	vb, vs := tile(pl.v, pl.vDirect, sc.vt, b, kvh, pa, pe, pl.Dv, pl.dvp)
+	pl.accumRows(st, tr, n, p, ja, pa, pe, vb, vs)
 }
 
 // accumHalfRows is accumRows for values [pa, pe) of (b, kvh) stored as float16 or

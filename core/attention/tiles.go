@@ -92,8 +92,8 @@ func (pl *plan) tileStep(sc *scratch, tr itemRows, st state, rs rowSet, ts, a, e
 			tk.softmaxRow(&sc.sr[r*tileKeys], &st.m[r], &st.l[r], &sc.alpha[r])
 		}
 	}
-	vb, vs := tile(pl.v, pl.vDirect, sc.vt, b, rs.kvh, pa, pe, pl.Dv, dvp)
 	if wide {
+		vb, vs := tile(pl.v, pl.vDirect, sc.vt, b, rs.kvh, pa, pe, pl.Dv, dvp)
 		p0 := (pa - ja) * lanes // probabilities of key pa
 		for v := 0; v < lanes; v += 32 {
 			tk.pv(&st.o[v], lanes, &sc.st[p0+v], &vb[0], vs, pe-pa, dvp, &sc.alpha[v], min(2, (lanes-v)/16))
@@ -101,7 +101,7 @@ func (pl *plan) tileStep(sc *scratch, tr itemRows, st state, rs rowSet, ts, a, e
 		return
 	}
 	pl.rescaleRows(st, n, sc.alpha)
-	pl.accumRows(st, tr, n, sc.sr, ja, pa, pe, vb, vs)
+	pl.accumValues(sc, st, tr, n, sc.sr, ja, pa, pe, b, rs.kvh)
 }
 
 // visibleBlocks returns how many keys from ja, a whole number of 16-key blocks, cover the
