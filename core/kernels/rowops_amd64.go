@@ -303,14 +303,18 @@ func init() {
 // boundary: those go through the cached kernel, the rest through the non-temporal one,
 // whose stores need the alignment. A dst not aligned to 4 bytes never gets there.
 func alignedFrom(dst []float32) int {
-	if len(dst) == 0 {
-		return 0
+	return headElems(unsafe.Pointer(unsafe.SliceData(dst)), 4, 64, len(dst))
+}
+
+// headElems returns how many of the n elements of size bytes at p come before the first
+// align-byte boundary (at most n; n when p is not aligned to size, so that no boundary
+// is ever reached).
+func headElems(p unsafe.Pointer, size, align, n int) int {
+	a := int(uintptr(p))
+	if a%size != 0 {
+		return n
 	}
-	a := uintptr(unsafe.Pointer(&dst[0]))
-	if a%4 != 0 {
-		return len(dst)
-	}
-	return min(len(dst), int((64-a%64)%64/4))
+	return min(n, (align-a%align)%align/size)
 }
 
 // split cuts an optional slice at h (nil stays nil).
@@ -326,10 +330,7 @@ func split(s []float32, h int) ([]float32, []float32) {
 // through plain. A dst not aligned to its 2-byte elements never gets to nt.
 func streamNarrow(plain, nt func(dst []uint16, src []float32), align int) func(dst []uint16, src []float32) {
 	return func(dst []uint16, src []float32) {
-		h := len(src)
-		if a := int(uintptr(unsafe.Pointer(unsafe.SliceData(dst)))); a%2 == 0 {
-			h = min(h, (align-a%align)%align/2)
-		}
+		h := headElems(unsafe.Pointer(unsafe.SliceData(dst)), 2, align, len(src))
 		plain(dst[:h], src[:h])
 		nt(dst[h:len(src)], src[h:])
 	}
