@@ -1087,6 +1087,15 @@ vsum:
 	VZEROUPPER
 	RET
 
+// VN_XROW2(INIT) is VN_XROW for the two rows of x of dotI4VnniRun2Asm (the second AX
+// bytes after the first, at DI) into the sums Z0 and Z1, then VN_NEXT.
+#define VN_XROW2(INIT) \
+	VN_XROW(INIT, Z5, Z6, Z7, Z0); \
+	ADDQ AX, DI; \
+	VN_XROW(INIT, Z8, Z9, Z10, Z1); \
+	SUBQ AX, DI; \
+	VN_NEXT
+
 // func dotI4VnniRun2Asm(xp, sx *float32, ldx int, w unsafe.Pointer, wld int, s unsafe.Pointer, sld int, c unsafe.Pointer, cld int, nblk int, gs *i4Groups, out *float32, rows int)
 //
 // dotI4VnniRunAsm for two rows of x, the second ldx bytes after the first (its lane sums
@@ -1119,11 +1128,7 @@ v2row:
 
 v2off:
 	VN_UNPACK(0)
-	VN_XROW(VN_OFF_INIT, Z5, Z6, Z7, Z0)
-	ADDQ   AX, DI
-	VN_XROW(VN_OFF_INIT, Z8, Z9, Z10, Z1)
-	SUBQ   AX, DI
-	VN_NEXT
+	VN_XROW2(VN_OFF_INIT)
 	I4_LANES(R10, Z13, X13)
 	VFMADD231PS (R12), Z13, Z14
 	VFMADD231PS (R12)(AX*1), Z13, Z15
@@ -1137,11 +1142,7 @@ v2off:
 
 v2sym:
 	VN_UNPACK(8)
-	VN_XROW(VN_SYM_INIT, Z5, Z6, Z7, Z0)
-	ADDQ AX, DI
-	VN_XROW(VN_SYM_INIT, Z8, Z9, Z10, Z1)
-	SUBQ AX, DI
-	VN_NEXT
+	VN_XROW2(VN_SYM_INIT)
 	DECQ CX
 	JNZ  v2sym
 
