@@ -115,7 +115,6 @@ func (pl *plan) getScratch(rows int) *scratch {
 	}
 	sc.s, sc.s2 = grow(sc.s, tileKeys), grow(sc.s2, tileKeys)
 	sc.bias = grow(sc.bias, tileKeys)
-
 	sc.kt = grow(sc.kt, tileKeys*pl.dp)
 	sc.vt = grow(sc.vt, tileKeys*pl.dvp)
 	sc.row = grow(sc.row, pl.dvp)

@@ -51,11 +51,13 @@ func (f matmulFin) value(acc, old float32) float32 {
 type linearFin struct{ bias []float32 }
 
 func (f linearFin) finish(out *operand, i, j0 int, acc [2][]float32, tmp []float32) {
+	if f.bias == nil { // the accumulators themselves, as for matmulFin
+		storeF32(out.at(i, j0), out.cs, out.dt, acc[0])
+		return
+	}
 	copy(tmp, acc[0])
-	if f.bias != nil {
-		for j, b := range f.bias[j0 : j0+len(tmp)] {
-			tmp[j] += b
-		}
+	for j, b := range f.bias[j0 : j0+len(tmp)] {
+		tmp[j] += b
 	}
 	storeF32(out.at(i, j0), out.cs, out.dt, tmp)
 }
