@@ -138,7 +138,7 @@ func (pl *plan) accumHalfRows(st state, tr itemRows, n int, p []float32, ja, pa,
 	dvp, dt := pl.dvp, w.t.DType
 	row := func(j int) unsafe.Pointer { return unsafe.Add(w.t.Data, w.off(b, j, kvh)*2) }
 	one := func(r, ra, rb int) {
-		k.accumHalf(st.o[r*dvp:(r+1)*dvp], p[r*tileKeys+(ra-ja):r*tileKeys+(rb-ja)], row(ra), 2*w.ss, dt)
+		k.accumHalf(st.o[r*dvp:(r+1)*dvp], p[r*tileKeys+(ra-ja):r*tileKeys+(rb-ja)], row(ra), w.ss, dt)
 	}
 	accumGroups(tr, n, pa, pe, func(r, ra, rb int) {
 		k.accum4Half(st.o[r*dvp:], dvp, dvp, p[r*tileKeys+(ra-ja):], tileKeys, rb-ra, row(ra), w.ss, dt)

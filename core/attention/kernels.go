@@ -26,9 +26,9 @@ type kernels struct {
 	expSum func(x []float32, m float32) float32
 	// accum adds sum_j p[j] * v[j*vs : j*vs+len(o)] to o, in increasing j.
 	accum func(o, p, v []float32, vs int)
-	// accumHalf is accum for value rows of float16 or bfloat16 (dt), vsBytes apart, each
-	// widened as it is read (the same bits); nil where the path has none.
-	accumHalf func(o, p []float32, v unsafe.Pointer, vsBytes int, dt tensor.DType)
+	// accumHalf is accum for value rows of float16 or bfloat16 (dt), vs elements apart,
+	// each widened as it is read (the same bits); nil where the path has none.
+	accumHalf func(o, p []float32, v unsafe.Pointer, vs int, dt tensor.DType)
 	// accum4Half is accum4 for value rows of float16 or bfloat16 (dt), vs elements apart,
 	// widened as they are read (the same bits); nil where the path has none (then
 	// accumHalf is nil too).

@@ -172,12 +172,12 @@ func accumF16AVX512(o, p []float32, v *uint16, vsBytes int)
 func accumBF16AVX512(o, p []float32, v *uint16, vsBytes int)
 
 // accumHalfAVX512 is kernels.accumHalf on AVX-512.
-func accumHalfAVX512(o, p []float32, v unsafe.Pointer, vsBytes int, dt tensor.DType) {
+func accumHalfAVX512(o, p []float32, v unsafe.Pointer, vs int, dt tensor.DType) {
 	if dt == tensor.Float16 {
-		accumF16AVX512(o, p, (*uint16)(v), vsBytes)
+		accumF16AVX512(o, p, (*uint16)(v), 2*vs)
 		return
 	}
-	accumBF16AVX512(o, p, (*uint16)(v), vsBytes)
+	accumBF16AVX512(o, p, (*uint16)(v), 2*vs)
 }
 
 //go:noescape
