@@ -89,6 +89,9 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 			}
 		}
 	}
+	if pl.streamValues(sc, items, ts) {
+		return
+	}
 	for j := ts; j < ts+tileKeys; j += blk {
 		pl.touchBlock(pl.v, items, j, blk)
 		for i := range items {
@@ -100,6 +103,55 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 			pl.accumValues(sc, it.st, it.tr, it.rs.n(pl), it.sr, ts, pa, pe, it.rs.b, it.rs.kvh)
 		}
 	}
+}
+
+// streamAhead is how far ahead of the values it reads accumHeads asks for lines: enough
+// to cover the memory's latency at one core's share of the bandwidth, a small part of L1
+// and L2.
+const streamAhead = 32 << 10
+
+// streamValues is decodeTile's value step when every item is a single row of its own KV
+// head (multi-head attention) and they all see the same keys of the tile, with float32
+// values whose heads lie side by side within a position: accumHeads then takes every
+// head of a position in address order as one stream, which asks for its lines ahead
+// while it computes, instead of a burst read ahead and then one head's rows a position
+// apart. Grouped-query items keep accum4, which holds four rows' sums in registers. It
+// reports whether it did the step; each row gets the bits of accumValues.
+func (pl *plan) streamValues(sc *scratch, items []decodeItem, ts int) bool {
+	w, k := pl.v, pl.kern
+	if k.accumHeads == nil || w.t.DType != tensor.Float32 || w.sd != 1 || pl.Dv != pl.dvp ||
+		w.sh < 0 || (pl.Hkv-1)*w.sh+pl.Dv > w.ss {
+		return false
+	}
+	// keys returns the keys [ra, rb) of the tile that the item's row sees (empty as 0, 0).
+	keys := func(it *decodeItem) (ra, rb int) {
+		ra = max(ts, it.a, it.tr.lo[0])
+		rb = min(ts+tileKeys, it.e, it.tr.hi[0])
+		if ra >= rb {
+			return 0, 0
+		}
+		return ra, rb
+	}
+	ra, rb := keys(&items[0])
+	for i := range items {
+		if it := &items[i]; it.rs.n(pl) != 1 || it.a >= it.e {
+			return false
+		} else if a, b := keys(it); a != ra || b != rb {
+			return false
+		}
+	}
+	if ra == rb {
+		return true
+	}
+	b := items[0].rs.b
+	rows := sc.heads[:0]
+	for i := range items {
+		it := &items[i]
+		rows = append(rows, headRow{o: &it.st.o[0], p: &it.sr[ra-ts], head: it.rs.kvh * w.sh})
+	}
+	sc.heads = rows
+	k.accumHeads(rows, unsafe.Add(w.t.Data, w.off(b, ra, 0)*4), w.ss, rb-ra, pl.Dv, streamAhead)
+	return true
 }
 
 // transposeKeys sets kt to keys [j, j+n) of (b, kvh) transposed (n a multiple of 16), as

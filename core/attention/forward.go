@@ -80,6 +80,7 @@ type scratch struct {
 	st, alpha []float32
 	kt2, sr   []float32
 	decode    []decodeItem // runByChunk: every item of a batch entry
+	heads     []headRow    // streamValues' rows
 
 	mergeA, mergeC [16]float32 // mergeRows' factors for one vector of rows
 }

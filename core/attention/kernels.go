@@ -26,6 +26,13 @@ type kernels struct {
 	expSum func(x []float32, m float32) float32
 	// accum adds sum_j p[j] * v[j*vs : j*vs+len(o)] to o, in increasing j.
 	accum func(o, p, v []float32, vs int)
+	// accumHeads is accum for rows that each take the values of one head, position by
+	// position in address order: for j < n, for each row r in turn,
+	// rows[r].o[d] += rows[r].p[j] * v[j*vs+rows[r].head+d] for d < dv (a multiple of
+	// 16), v counted in float32 elements from position 0. Each row gets accum's bits. It
+	// asks for the line ahead bytes past each one it reads, so that the memory stream
+	// runs while it computes (a hint: any ahead is valid). nil where the path has none.
+	accumHeads func(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int)
 	// accumHalf is accum for value rows of float16 or bfloat16 (dt), vs elements apart,
 	// each widened as it is read (the same bits); nil where the path has none.
 	accumHalf func(o, p []float32, v unsafe.Pointer, vs int, dt tensor.DType)
@@ -65,6 +72,13 @@ type kernels struct {
 	// transposed tile kernels of tiles.go (accum and accum2 stay in use there; the
 	// backward pass uses the row kernels).
 	tiles *tileKernels
+}
+
+// headRow is one row of accumHeads: its output o (dv elements) and probabilities p (one
+// per position), and its value head's first element within a position.
+type headRow struct {
+	o, p *float32
+	head int
 }
 
 // tileKernels work on transposed score tiles: 16 query rows per vector, rs floats between

@@ -13,7 +13,7 @@ import (
 // 1 ulp error (results >= 2^-126); the sums and dot products are added in the fixed trees
 // described in the assembly, so they differ from the generic path only by rounding.
 var (
-	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, accumHalf: accumHalfAVX512, accum4Half: accum4HalfAVX512, scaleDiv: scaleDivAVX512,
+	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, accumHeads: accumHeadsAVX512Go, accumHalf: accumHalfAVX512, accum4Half: accum4HalfAVX512, scaleDiv: scaleDivAVX512,
 		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4Checked(accum4AVX512), axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512, softCap: softCapAVX512Go, tanhDiv: tanhDivAVX512Go,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
@@ -35,6 +35,16 @@ func expSumAVX512(x []float32, m float32) float32
 
 //go:noescape
 func accumAVX512(o, p, v []float32, vs int)
+
+//go:noescape
+func accumHeadsAVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
+
+// accumHeadsAVX512Go is kernels.accumHeads on AVX-512.
+func accumHeadsAVX512Go(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int) {
+	if len(rows) > 0 && n > 0 && dv > 0 {
+		accumHeadsAVX512(&rows[0], len(rows), v, vs, n, dv, ahead)
+	}
+}
 
 //go:noescape
 func scoresAVX2(s, q, k []float32, ks int, scale float32) float32

@@ -297,6 +297,54 @@ reduce:
 	VZEROUPPER
 	RET
 
+// func accumHeadsAVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
+// for j < n: for each row r: o_r[d] += p_r[j] * v[j*vs + head_r + d] for d < dv (a
+// multiple of 16), as accum gives each row (one FMA per term, in increasing j). Each
+// vector of o is read and written back once per position: the positions come in address
+// order, every row of one before the next. Each line of values read has the line ahead
+// bytes past it prefetched.
+TEXT ·accumHeadsAVX512(SB), NOSPLIT, $0-56
+	MOVQ v+16(FP), R8
+	MOVQ vs+24(FP), R9
+	SHLQ $2, R9
+	MOVQ n+32(FP), CX
+	MOVQ ahead+48(FP), R11
+	XORQ R12, R12 // j
+
+hpos:
+	CMPQ R12, CX
+	JGE hdone
+	MOVQ rows+0(FP), DX
+	MOVQ nrows+8(FP), BX
+
+hrow:
+	MOVQ 0(DX), DI // o
+	MOVQ 8(DX), SI // p
+	VBROADCASTSS (SI)(R12*4), Z16
+	MOVQ 16(DX), SI // head, in elements
+	LEAQ (R8)(SI*4), SI
+	MOVQ dv+40(FP), R10
+
+hvec:
+	PREFETCHT0 (SI)(R11*1)
+	VMOVUPS (DI), Z0
+	VFMADD231PS (SI), Z16, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	SUBQ $16, R10
+	JG hvec
+	ADDQ $24, DX
+	DECQ BX
+	JNZ hrow
+	INCQ R12
+	ADDQ R9, R8
+	JMP hpos
+
+hdone:
+	VZEROUPPER
+	RET
+
 // func accumAVX512(o, p, v []float32, vs int)
 // for j, pj := range p { for d := range o { o[d] += pj * v[j*vs+d] } }
 // o is processed in blocks of 8, 4 and 1 vectors, each block's sums held in registers

@@ -294,6 +294,52 @@ func TestKernelScaleDiv(t *testing.T) {
 	})
 }
 
+// TestKernelAccumHeads: every path's accumHeads, where there is one, gives each row the
+// bits of accum over its head's values, with guards after each output row, for one to
+// nine rows whose heads are in any order, positions further apart than the heads, and
+// any prefetch distance (including past the values).
+func TestKernelAccumHeads(t *testing.T) {
+	rng := rand.New(rand.NewPCG(76, 77))
+	forEachISA(t, func(t *testing.T) {
+		k := selectKernels()
+		if k.accumHeads == nil {
+			t.Skip("no head stream on this path")
+		}
+		const guard = float32(7)
+		for _, nr := range []int{1, 2, 8, 9} {
+			for _, dv := range []int{16, 48, 128, 256} {
+				for _, n := range []int{0, 1, 7, 64} {
+					vs := nr*dv + 5
+					v := randSlice(rng, max(1, n*vs))
+					heads := rng.Perm(nr)
+					ldo := dv + 1
+					want := randSlice(rng, nr*ldo)
+					for r := range nr {
+						want[r*ldo+dv] = guard
+					}
+					got := slices.Clone(want)
+					p := randSlice(rng, nr*n)
+					rows := make([]headRow, nr)
+					for r := range nr {
+						rows[r] = headRow{o: &got[r*ldo], head: heads[r] * dv}
+						if n > 0 {
+							k.accum(want[r*ldo:r*ldo+dv], p[r*n:(r+1)*n], v[heads[r]*dv:], vs)
+							rows[r].p = &p[r*n]
+						}
+					}
+					ahead := []int{0, 64, 32 << 10}[rng.IntN(3)]
+					k.accumHeads(rows, unsafe.Pointer(&v[0]), vs, n, dv, ahead)
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("rows=%d dv=%d n=%d: o[%d] = %#08x, want %#08x", nr, dv, n, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
 // TestKernelAccumHalf: every path's accumHalf, where there is one, gives the bits of
 // accum on the widened rows, with guards after the output, for rows further apart than
 // their length and every half bit pattern.
