@@ -29,10 +29,12 @@ type kernels struct {
 	// accumHeads is accum for rows that each take the values of one head, position by
 	// position in address order: for j < n, for each row r in turn,
 	// rows[r].o[d] += rows[r].p[j] * v[j*vs+rows[r].head+d] for d < dv (a multiple of
-	// 16), v counted in float32 elements from position 0. Each row gets accum's bits. It
-	// asks for the line ahead bytes past each one it reads, so that the memory stream
-	// runs while it computes (a hint: any ahead is valid). nil where the path has none.
-	accumHeads func(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int)
+	// 16), with the values of dt (float32, float16 or bfloat16, widened as they are read)
+	// counted in elements from position 0. Each row gets accum's bits on the widened
+	// values. It asks for the line ahead bytes past each one it reads, so that the
+	// memory stream runs while it computes (a hint: any ahead is valid). nil where the
+	// path has none.
+	accumHeads func(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType)
 	// accumHalf is accum for value rows of float16 or bfloat16 (dt), vs elements apart,
 	// each widened as it is read (the same bits); nil where the path has none.
 	accumHalf func(o, p []float32, v unsafe.Pointer, vs int, dt tensor.DType)

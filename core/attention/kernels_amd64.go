@@ -39,10 +39,26 @@ func accumAVX512(o, p, v []float32, vs int)
 //go:noescape
 func accumHeadsAVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
 
-// accumHeadsAVX512Go is kernels.accumHeads on AVX-512.
-func accumHeadsAVX512Go(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int) {
-	if len(rows) > 0 && n > 0 && dv > 0 {
+//go:noescape
+func accumHeadsF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
+
+//go:noescape
+func accumHeadsBF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
+
+// accumHeadsAVX512Go is kernels.accumHeads on AVX-512: the kernel of dt.
+func accumHeadsAVX512Go(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) {
+	if len(rows) == 0 || n <= 0 || dv <= 0 {
+		return
+	}
+	switch dt {
+	case tensor.Float32:
 		accumHeadsAVX512(&rows[0], len(rows), v, vs, n, dv, ahead)
+	case tensor.Float16:
+		accumHeadsF16AVX512(&rows[0], len(rows), v, vs, n, dv, ahead)
+	case tensor.BFloat16:
+		accumHeadsBF16AVX512(&rows[0], len(rows), v, vs, n, dv, ahead)
+	default:
+		panic("attention: accumHeads on " + dt.String())
 	}
 }
 

@@ -30,6 +30,54 @@
 	MOVQ    nkeys+32(FP), CX; \
 	MOVWLZX tail+40(FP), R13
 
+// HEADS_BODY(SHIFT, STEP, LOADV) is the body of accumHeadsAVX512 and its half-precision
+// forms, for values of 1<<SHIFT bytes, STEP bytes per vector of 16, LOADV(ZR) loading
+// and widening the 16 values at SI. It is defined before the first routine, where go
+// vet's frame check does not take it for part of one.
+#define HEADS_BODY(SHIFT, STEP, LOADV) \
+	MOVQ v+16(FP), R8; \
+	MOVQ vs+24(FP), R9; \
+	SHLQ $SHIFT, R9; \
+	MOVQ n+32(FP), CX; \
+	MOVQ ahead+48(FP), R11; \
+	XORQ R12, R12; \
+hpos: \
+	CMPQ R12, CX; \
+	JGE  hdone; \
+	MOVQ rows+0(FP), DX; \
+	MOVQ nrows+8(FP), BX; \
+hrow: \
+	MOVQ 0(DX), DI; \
+	MOVQ 8(DX), SI; \
+	VBROADCASTSS (SI)(R12*4), Z16; \
+	MOVQ 16(DX), SI; \
+	SHLQ $SHIFT, SI; \
+	ADDQ R8, SI; \
+	MOVQ dv+40(FP), R10; \
+hvec: \
+	PREFETCHT0 (SI)(R11*1); \
+	LOADV(Z1); \
+	VMOVUPS (DI), Z0; \
+	VFMADD231PS Z1, Z16, Z0; \
+	VMOVUPS Z0, (DI); \
+	ADDQ $64, DI; \
+	ADDQ $STEP, SI; \
+	SUBQ $16, R10; \
+	JG   hvec; \
+	ADDQ $24, DX; \
+	DECQ BX; \
+	JNZ  hrow; \
+	INCQ R12; \
+	ADDQ R9, R8; \
+	JMP  hpos; \
+hdone: \
+	VZEROUPPER; \
+	RET
+
+#define HS_F32(ZR) VMOVUPS (SI), ZR
+#define HS_F16(ZR) VCVTPH2PS (SI), ZR
+#define HS_BF16(ZR) VPMOVZXWD (SI), ZR; VPSLLD $16, ZR, ZR
+
 DATA a512<>+0(SB)/4, $1.0               // one
 DATA a512<>+4(SB)/4, $1.44269504088896341 // log2(e)
 DATA a512<>+8(SB)/4, $89.0              // exp input clamp high: exp(89) overflows to +Inf
@@ -299,51 +347,21 @@ reduce:
 
 // func accumHeadsAVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
 // for j < n: for each row r: o_r[d] += p_r[j] * v[j*vs + head_r + d] for d < dv (a
-// multiple of 16), as accum gives each row (one FMA per term, in increasing j). Each
-// vector of o is read and written back once per position: the positions come in address
-// order, every row of one before the next. Each line of values read has the line ahead
-// bytes past it prefetched.
+// multiple of 16), as accum gives each row (one FMA per term, in increasing j), with vs
+// and head_r in elements. Each vector of o is read and written back once per position:
+// the positions come in address order, every row of one before the next. Each line of
+// values read has the line ahead bytes past it prefetched.
 TEXT ·accumHeadsAVX512(SB), NOSPLIT, $0-56
-	MOVQ v+16(FP), R8
-	MOVQ vs+24(FP), R9
-	SHLQ $2, R9
-	MOVQ n+32(FP), CX
-	MOVQ ahead+48(FP), R11
-	XORQ R12, R12 // j
+	HEADS_BODY(2, 64, HS_F32)
 
-hpos:
-	CMPQ R12, CX
-	JGE hdone
-	MOVQ rows+0(FP), DX
-	MOVQ nrows+8(FP), BX
+// accumHeadsAVX512 for float16 values, each widened as it is loaded (the same bits as on
+// the widened values).
+TEXT ·accumHeadsF16AVX512(SB), NOSPLIT, $0-56
+	HEADS_BODY(1, 32, HS_F16)
 
-hrow:
-	MOVQ 0(DX), DI // o
-	MOVQ 8(DX), SI // p
-	VBROADCASTSS (SI)(R12*4), Z16
-	MOVQ 16(DX), SI // head, in elements
-	LEAQ (R8)(SI*4), SI
-	MOVQ dv+40(FP), R10
-
-hvec:
-	PREFETCHT0 (SI)(R11*1)
-	VMOVUPS (DI), Z0
-	VFMADD231PS (SI), Z16, Z0
-	VMOVUPS Z0, (DI)
-	ADDQ $64, DI
-	ADDQ $64, SI
-	SUBQ $16, R10
-	JG hvec
-	ADDQ $24, DX
-	DECQ BX
-	JNZ hrow
-	INCQ R12
-	ADDQ R9, R8
-	JMP hpos
-
-hdone:
-	VZEROUPPER
-	RET
+// accumHeadsAVX512 for bfloat16 values.
+TEXT ·accumHeadsBF16AVX512(SB), NOSPLIT, $0-56
+	HEADS_BODY(1, 32, HS_BF16)
 
 // func accumAVX512(o, p, v []float32, vs int)
 // for j, pj := range p { for d := range o { o[d] += pj * v[j*vs+d] } }

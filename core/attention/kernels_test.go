@@ -295,9 +295,10 @@ func TestKernelScaleDiv(t *testing.T) {
 }
 
 // TestKernelAccumHeads: every path's accumHeads, where there is one, gives each row the
-// bits of accum over its head's values, with guards after each output row, for one to
-// nine rows whose heads are in any order, positions further apart than the heads, and
-// any prefetch distance (including past the values).
+// bits of accum over its head's values (widened, for float16 and bfloat16 with every bit
+// pattern), with guards after each output row, for one to nine rows whose heads are in
+// any order, positions further apart than the heads, and any prefetch distance
+// (including past the values).
 func TestKernelAccumHeads(t *testing.T) {
 	rng := rand.New(rand.NewPCG(76, 77))
 	forEachISA(t, func(t *testing.T) {
@@ -306,32 +307,43 @@ func TestKernelAccumHeads(t *testing.T) {
 			t.Skip("no head stream on this path")
 		}
 		const guard = float32(7)
-		for _, nr := range []int{1, 2, 8, 9} {
-			for _, dv := range []int{16, 48, 128, 256} {
-				for _, n := range []int{0, 1, 7, 64} {
-					vs := nr*dv + 5
-					v := randSlice(rng, max(1, n*vs))
-					heads := rng.Perm(nr)
-					ldo := dv + 1
-					want := randSlice(rng, nr*ldo)
-					for r := range nr {
-						want[r*ldo+dv] = guard
-					}
-					got := slices.Clone(want)
-					p := randSlice(rng, nr*n)
-					rows := make([]headRow, nr)
-					for r := range nr {
-						rows[r] = headRow{o: &got[r*ldo], head: heads[r] * dv}
-						if n > 0 {
-							k.accum(want[r*ldo:r*ldo+dv], p[r*n:(r+1)*n], v[heads[r]*dv:], vs)
-							rows[r].p = &p[r*n]
+		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float16, tensor.BFloat16} {
+			for _, nr := range []int{1, 2, 8, 9} {
+				for _, dv := range []int{16, 48, 128, 256} {
+					for _, n := range []int{0, 1, 7, 64} {
+						vs := nr*dv + 5
+						wide := randSlice(rng, max(1, n*vs))
+						data := unsafe.Pointer(&wide[0])
+						if dt != tensor.Float32 {
+							half := make([]uint16, len(wide))
+							for i := range half {
+								half[i] = uint16(rng.Uint32())
+							}
+							rowkernels.WidenRows(wide, len(wide), unsafe.Pointer(&half[0]), len(half), 1, len(half), dt)
+							data = unsafe.Pointer(&half[0])
 						}
-					}
-					ahead := []int{0, 64, 32 << 10}[rng.IntN(3)]
-					k.accumHeads(rows, unsafe.Pointer(&v[0]), vs, n, dv, ahead)
-					for i := range got {
-						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-							t.Fatalf("rows=%d dv=%d n=%d: o[%d] = %#08x, want %#08x", nr, dv, n, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
+						heads := rng.Perm(nr)
+						ldo := dv + 1
+						want := randSlice(rng, nr*ldo)
+						for r := range nr {
+							want[r*ldo+dv] = guard
+						}
+						got := slices.Clone(want)
+						p := randSlice(rng, nr*n)
+						rows := make([]headRow, nr)
+						for r := range nr {
+							rows[r] = headRow{o: &got[r*ldo], head: heads[r] * dv}
+							if n > 0 {
+								k.accum(want[r*ldo:r*ldo+dv], p[r*n:(r+1)*n], wide[heads[r]*dv:], vs)
+								rows[r].p = &p[r*n]
+							}
+						}
+						ahead := []int{0, 64, 32 << 10}[rng.IntN(3)]
+						k.accumHeads(rows, data, vs, n, dv, ahead, dt)
+						for i := range got {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%v rows=%d dv=%d n=%d: o[%d] = %#08x, want %#08x", dt, nr, dv, n, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
+							}
 						}
 					}
 				}
