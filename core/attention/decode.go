@@ -121,7 +121,7 @@ const streamAhead = 32 << 10
 // accumValues.
 func (pl *plan) streamValues(sc *scratch, items []decodeItem, ts int) bool {
 	w, k := pl.v, pl.kern
-	if k.accumHeads == nil || w.sd != 1 || pl.Dv != pl.dvp ||
+	if k.accumHeads == nil || w.t.DType != tensor.Float32 && k.accumHalf == nil || w.sd != 1 || pl.Dv != pl.dvp ||
 		w.sh < 0 || (pl.Hkv-1)*w.sh+pl.Dv > w.ss {
 		return false
 	}

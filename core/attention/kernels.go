@@ -33,7 +33,7 @@ type kernels struct {
 	// counted in elements from position 0. Each row gets accum's bits on the widened
 	// values. It asks for the line ahead bytes past each one it reads, so that the
 	// memory stream runs while it computes (a hint: any ahead is valid). nil where the
-	// path has none.
+	// path has none; float32 only where accumHalf is nil.
 	accumHeads func(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType)
 	// accumHalf is accum for value rows of float16 or bfloat16 (dt), vs elements apart,
 	// each widened as it is read (the same bits); nil where the path has none.

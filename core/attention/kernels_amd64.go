@@ -19,7 +19,7 @@ var (
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
 			transposeHalf: transposeHalfAVX512,
 			mergeLanes:    mergeLanesAVX512, alibi: alibiTileAVX512Go, bias: biasTileAVX512Go}}
-	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, scaleDiv: scaleDivAVX2,
+	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, accumHeads: accumHeadsAVX2Go, scaleDiv: scaleDivAVX2,
 		scores2: pairScores(scoresAVX2), accum2: accum2AVX2, accum4: accum4Checked(accum4AVX2), axpyRows: axpyRowsAVX2,
 		axpyRows2: axpyRows2AVX2, softCap: softCapAVX2Go, tanhDiv: tanhDivAVX2Go,
 		tiles: &tileKernels{qk: qkTileAVX2, softmax: softmaxTileAVX2, pv: pvTileAVX2,
@@ -59,6 +59,20 @@ func accumHeadsAVX512Go(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int, 
 		accumHeadsBF16AVX512(&rows[0], len(rows), v, vs, n, dv, ahead)
 	default:
 		panic("attention: accumHeads on " + dt.String())
+	}
+}
+
+//go:noescape
+func accumHeadsAVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
+
+// accumHeadsAVX2Go is kernels.accumHeads on AVX2, which takes float32 values only (the
+// path has no half-precision kernels: accumHalf is nil).
+func accumHeadsAVX2Go(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) {
+	if dt != tensor.Float32 {
+		panic("attention: accumHeads on AVX2 takes float32 values, not " + dt.String())
+	}
+	if len(rows) > 0 && n > 0 && dv > 0 {
+		accumHeadsAVX2(&rows[0], len(rows), v, vs, n, dv, ahead)
 	}
 }
 

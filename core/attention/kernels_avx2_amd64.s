@@ -298,6 +298,53 @@ reduce:
 	RET
 
 
+// func accumHeadsAVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
+// accumHeadsAVX512 (which see) for float32 values, 8 lanes at a time.
+TEXT ·accumHeadsAVX2(SB), NOSPLIT, $0-56
+	MOVQ v+16(FP), R8
+	MOVQ vs+24(FP), R9
+	SHLQ $2, R9
+	MOVQ n+32(FP), CX
+	MOVQ ahead+48(FP), R11
+	XORQ R12, R12
+
+hpos:
+	CMPQ R12, CX
+	JGE  hdone
+	MOVQ rows+0(FP), DX
+	MOVQ nrows+8(FP), BX
+
+hrow:
+	MOVQ 0(DX), DI
+	MOVQ 8(DX), SI
+	VBROADCASTSS (SI)(R12*4), Y15
+	MOVQ 16(DX), SI
+	LEAQ (R8)(SI*4), SI
+	MOVQ dv+40(FP), R10
+
+hvec:
+	PREFETCHT0 (SI)(R11*1)
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VFMADD231PS (SI), Y15, Y0
+	VFMADD231PS 32(SI), Y15, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	SUBQ $16, R10
+	JG   hvec
+	ADDQ $24, DX
+	DECQ BX
+	JNZ  hrow
+	INCQ R12
+	ADDQ R9, R8
+	JMP  hpos
+
+hdone:
+	VZEROUPPER
+	RET
+
 // func accumAVX2(o, p, v []float32, vs int)
 // for j, pj := range p { for d := range o { o[d] += pj * v[j*vs+d] } }
 // o is processed in blocks of 8, 4 and 1 vectors, each block's sums held in registers
