@@ -162,3 +162,38 @@ func BenchmarkDecodeHalf(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPrefillHalf: causal self-attention (B=1, L=2048, H=8, D=64) with q, k, v and
+// the output all float32, float16 or bfloat16, reporting GFLOP/s as BenchmarkPrefill.
+func BenchmarkPrefillHalf(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 7))
+	const l, h, d = 2048, 8, 64
+	for _, dt := range []tensor.DType{tensor.Float32, tensor.Float16, tensor.BFloat16} {
+		gen := func() tensor.Tensor {
+			x := randSlice(r, l*h*d)
+			if dt == tensor.Float32 {
+				return tensor.FromFloat32(x, 1, l, h, d)
+			}
+			narrow := tensor.F32ToF16
+			if dt == tensor.BFloat16 {
+				narrow = tensor.F32ToBF16
+			}
+			bits := make([]uint16, len(x))
+			for i, v := range x {
+				bits[i] = narrow(v)
+			}
+			return tensor.FromUint16(bits, dt, 1, l, h, d)
+		}
+		q, k, v, out := gen(), gen(), gen(), gen()
+		b.Run(dt.String(), func(b *testing.B) {
+			p := DefaultParams()
+			p.Causal = true
+			for b.Loop() {
+				if err := Forward(q, k, v, out, nil, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(2*float64(l*l*h*d)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
