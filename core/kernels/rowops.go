@@ -58,6 +58,10 @@ type rowKernels struct {
 	// versions prefetch it into L2, one line per block, so that reading it overlaps the
 	// exponentials. It changes no result.
 	expSum func(dst, x []float32, m float32, next []byte) float32
+	// softmaxRows is Softmax's float32 steps for rows rows of n floats (ldx and ldd apart)
+	// in one call: max, expSum into the dst row (the next x row as next), then the dst
+	// row times 1/sum, as scaleShift gives it. dst may be x. nil where the path has none.
+	softmaxRows func(dst, x *float32, rows, n, ldd, ldx int)
 
 	// act[k] sets dst = act_k(x), times up elementwise when up is not nil (a GLU).
 	act [numActivations]func(dst, x, up []float32)

@@ -56,6 +56,7 @@ var avx512Kernels = rowKernels{
 	div:           divAVX512,
 	axpby:         axpbyAVX512,
 	expSum:        expSumAVX512,
+	softmaxRows:   softmaxRowsAVX512,
 	act: [numActivations]func(dst, x, up []float32){
 		SiLU:     siluAVX512,
 		GELU:     geluAVX512,
@@ -408,3 +409,6 @@ func geluTanhNTAVX2(dst, x, up []float32)
 //
 //go:noescape
 func Prefetch(addr uintptr, n int)
+
+//go:noescape
+func softmaxRowsAVX512(dst, x *float32, rows, n, ldd, ldx int)

@@ -175,6 +175,142 @@ GLOBL negzero16<>(SB), RODATA|NOPTR, $64
 	VMOVSHDUP X0, X1; \
 	VMAXSS X1, X0, X0
 
+// MAX_CORE sets X0 to the largest of the CX floats at SI (maxAVX512's loop; NaN is
+// skipped); Z0..Z8, K1, AX, SI and CX are clobbered.
+#define MAX_CORE \
+	BCAST(NEGINF, Z0); \
+	VMOVAPS Z0, Z1; \
+	VMOVAPS Z0, Z2; \
+	VMOVAPS Z0, Z3; \
+	VMOVAPS Z0, Z8; \
+	CMPQ CX, $64; \
+	JLT mxsingle; \
+mxloop64: \
+	VMOVUPS (SI), Z4; \
+	VMOVUPS 64(SI), Z5; \
+	VMOVUPS 128(SI), Z6; \
+	VMOVUPS 192(SI), Z7; \
+	VMAXPS Z0, Z4, Z0; \
+	VMAXPS Z1, Z5, Z1; \
+	VMAXPS Z2, Z6, Z2; \
+	VMAXPS Z3, Z7, Z3; \
+	ADDQ $256, SI; \
+	SUBQ $64, CX; \
+	CMPQ CX, $64; \
+	JGE mxloop64; \
+mxsingle: \
+	CMPQ CX, $16; \
+	JLT mxtail; \
+mxloop16: \
+	VMOVUPS (SI), Z4; \
+	VMAXPS Z0, Z4, Z0; \
+	ADDQ $64, SI; \
+	SUBQ $16, CX; \
+	CMPQ CX, $16; \
+	JGE mxloop16; \
+mxtail: \
+	TESTQ CX, CX; \
+	JLE mxreduce; \
+	TAILMASK; \
+	VMOVAPS Z8, Z4; \
+	VMOVUPS (SI), K1, Z4; \
+	VMAXPS Z0, Z4, Z0; \
+mxreduce: \
+	VMAXPS Z1, Z0, Z0; \
+	VMAXPS Z3, Z2, Z2; \
+	VMAXPS Z2, Z0, Z0; \
+	HMAX
+
+// EXPSUM_CORE is expSumAVX512's loop: exp(x - m) of the CX floats at SI, m in Z16,
+// stored to DI unless it is 0, summed into X0; each block prefetches the next 64 bytes of
+// the R9 bytes at DX. The EXP constants must be in Z20..Z31; Z0..Z15, K1, AX, SI, DI, CX,
+// DX and R9 are clobbered.
+#define EXPSUM_CORE \
+	VXORPS Z0, Z0, Z0; \
+	VXORPS Z1, Z1, Z1; \
+	VXORPS Z14, Z14, Z14; \
+	VXORPS Z15, Z15, Z15; \
+	CMPQ CX, $64; \
+	JLT exsingle; \
+exloop64: \
+	TESTQ R9, R9; \
+	JLE exexps64; \
+	PREFETCHT1 (DX); \
+	PREFETCHT1 64(DX); \
+	PREFETCHT1 128(DX); \
+	PREFETCHT1 192(DX); \
+	ADDQ $256, DX; \
+	SUBQ $256, R9; \
+exexps64: \
+	VMOVUPS (SI), Z2; \
+	VMOVUPS 64(SI), Z5; \
+	VMOVUPS 128(SI), Z8; \
+	VMOVUPS 192(SI), Z11; \
+	VSUBPS Z16, Z2, Z2; \
+	VSUBPS Z16, Z5, Z5; \
+	VSUBPS Z16, Z8, Z8; \
+	VSUBPS Z16, Z11, Z11; \
+	EXP(Z2, Z3, Z4); \
+	EXP(Z5, Z6, Z7); \
+	EXP(Z8, Z9, Z10); \
+	EXP(Z11, Z12, Z13); \
+	VADDPS Z2, Z0, Z0; \
+	VADDPS Z5, Z1, Z1; \
+	VADDPS Z8, Z14, Z14; \
+	VADDPS Z11, Z15, Z15; \
+	ADDQ $256, SI; \
+	SUBQ $64, CX; \
+	TESTQ DI, DI; \
+	JZ exnext64; \
+	VMOVUPS Z2, (DI); \
+	VMOVUPS Z5, 64(DI); \
+	VMOVUPS Z8, 128(DI); \
+	VMOVUPS Z11, 192(DI); \
+	ADDQ $256, DI; \
+exnext64: \
+	CMPQ CX, $64; \
+	JGE exloop64; \
+exsingle: \
+	CMPQ CX, $16; \
+	JLT extail; \
+exloop: \
+	TESTQ R9, R9; \
+	JLE exexps; \
+	PREFETCHT1 (DX); \
+	ADDQ $64, DX; \
+	SUBQ $64, R9; \
+exexps: \
+	VMOVUPS (SI), Z2; \
+	VSUBPS Z16, Z2, Z2; \
+	EXP(Z2, Z3, Z4); \
+	VADDPS Z2, Z0, Z0; \
+	TESTQ DI, DI; \
+	JZ exnext; \
+	VMOVUPS Z2, (DI); \
+	ADDQ $64, DI; \
+exnext: \
+	ADDQ $64, SI; \
+	SUBQ $16, CX; \
+	CMPQ CX, $16; \
+	JGE exloop; \
+extail: \
+	TESTQ CX, CX; \
+	JLE exreduce; \
+	TAILMASK; \
+	VMOVUPS.Z (SI), K1, Z2; \
+	VSUBPS Z16, Z2, Z2; \
+	EXP(Z2, Z3, Z4); \
+	VMOVAPS.Z Z2, K1, Z2; \
+	VADDPS Z2, Z0, Z0; \
+	TESTQ DI, DI; \
+	JZ exreduce; \
+	VMOVUPS Z2, K1, (DI); \
+exreduce: \
+	VADDPS Z1, Z0, Z0; \
+	VADDPS Z15, Z14, Z14; \
+	VADDPS Z14, Z0, Z0; \
+	HSUM
+
 // ELEMLOOP is the loop of the elementwise kernels: full (one block of 16, plain loads and
 // stores) while at least 16 elements remain, then part (the same block with mask K1) for
 // the rest; step advances the pointers by one block; fence ends the routine (SFENCE after
@@ -449,48 +585,7 @@ reduce:
 TEXT ·maxAVX512(SB), NOSPLIT, $0-28
 	MOVQ x_base+0(FP), SI
 	MOVQ x_len+8(FP), CX
-	BCAST(NEGINF, Z0)
-	VMOVAPS Z0, Z1
-	VMOVAPS Z0, Z2
-	VMOVAPS Z0, Z3
-	VMOVAPS Z0, Z8
-	CMPQ CX, $64
-	JLT single
-loop64:
-	VMOVUPS (SI), Z4
-	VMOVUPS 64(SI), Z5
-	VMOVUPS 128(SI), Z6
-	VMOVUPS 192(SI), Z7
-	VMAXPS Z0, Z4, Z0
-	VMAXPS Z1, Z5, Z1
-	VMAXPS Z2, Z6, Z2
-	VMAXPS Z3, Z7, Z3
-	ADDQ $256, SI
-	SUBQ $64, CX
-	CMPQ CX, $64
-	JGE loop64
-single:
-	CMPQ CX, $16
-	JLT tail
-loop16:
-	VMOVUPS (SI), Z4
-	VMAXPS Z0, Z4, Z0
-	ADDQ $64, SI
-	SUBQ $16, CX
-	CMPQ CX, $16
-	JGE loop16
-tail:
-	TESTQ CX, CX
-	JLE reduce
-	TAILMASK
-	VMOVAPS Z8, Z4
-	VMOVUPS (SI), K1, Z4
-	VMAXPS Z0, Z4, Z0
-reduce:
-	VMAXPS Z1, Z0, Z0
-	VMAXPS Z3, Z2, Z2
-	VMAXPS Z2, Z0, Z0
-	HMAX
+	MAX_CORE
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
@@ -703,6 +798,74 @@ TEXT ·axpbyAVX512(SB), NOSPLIT, $0-84
 	VBROADCASTSS c+80(FP), Z18
 	ELEMLOOP(AXPBY_FULL, AXPBY_PART, STEP_2, NOP)
 
+// func softmaxRowsAVX512(dst, x *float32, rows, n, ldd, ldx int)
+// For each of rows rows (ldx and ldd floats apart): m := max(x row); s := expSum(dst
+// row, x row, m, next x row); dst row *= 1/s. That is Softmax's float32 path (max,
+// expSum into a scratch row, scaleShift by 1/s) in one call with the same bits, the
+// exponentials written to dst and scaled there (dst may be x).
+TEXT ·softmaxRowsAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), R10
+	MOVQ x+8(FP), R8
+	MOVQ rows+16(FP), R11
+	MOVQ n+24(FP), R14
+	MOVQ ldd+32(FP), R12
+	SHLQ $2, R12
+	MOVQ ldx+40(FP), R13
+	SHLQ $2, R13
+	EXPCONSTS
+	TESTQ R11, R11
+	JLE srdone
+
+srrow:
+	MOVQ R8, SI
+	MOVQ R14, CX
+	MAX_CORE
+	VBROADCASTSS X0, Z16
+	LEAQ (R8)(R13*1), DX
+	XORQ R9, R9
+	CMPQ R11, $1
+	JLE srnonext
+	LEAQ (R14*4), R9
+
+srnonext:
+	MOVQ R8, SI
+	MOVQ R10, DI
+	MOVQ R14, CX
+	EXPSUM_CORE
+	VMOVAPS X20, X1
+	VDIVSS X0, X1, X1
+	VBROADCASTSS X1, Z17
+	MOVQ R10, DI
+	MOVQ R14, CX
+	CMPQ CX, $16
+	JLT srtail
+
+srscale:
+	VMULPS (DI), Z17, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, DI
+	SUBQ $16, CX
+	CMPQ CX, $16
+	JGE srscale
+
+srtail:
+	TESTQ CX, CX
+	JLE srnext
+	TAILMASK
+	VMOVUPS.Z (DI), K1, Z0
+	VMULPS Z17, Z0, Z0
+	VMOVUPS Z0, K1, (DI)
+
+srnext:
+	ADDQ R12, R10
+	ADDQ R13, R8
+	DECQ R11
+	JNZ srrow
+
+srdone:
+	VZEROUPPER
+	RET
+
 // func expSumAVX512(dst, x []float32, m float32, next []byte) float32
 // var s float32; for j, v := range x { e := exp(v - m); if dst != nil { dst[j] = e }; s += e }; return s
 // (16-lane accumulators: while 64 or more elements remain, block k of each 64 goes to
@@ -717,91 +880,7 @@ TEXT ·expSumAVX512(SB), NOSPLIT, $0-84
 	MOVQ next_base+56(FP), DX
 	MOVQ next_len+64(FP), R9
 	EXPCONSTS
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
-	// Four vectors at a time, into four sums: independent exponentials overlap.
-	CMPQ CX, $64
-	JLT single
-loop64:
-	TESTQ R9, R9
-	JLE exps64
-	PREFETCHT1 (DX)
-	PREFETCHT1 64(DX)
-	PREFETCHT1 128(DX)
-	PREFETCHT1 192(DX)
-	ADDQ $256, DX
-	SUBQ $256, R9
-exps64:
-	VMOVUPS (SI), Z2
-	VMOVUPS 64(SI), Z5
-	VMOVUPS 128(SI), Z8
-	VMOVUPS 192(SI), Z11
-	VSUBPS Z16, Z2, Z2
-	VSUBPS Z16, Z5, Z5
-	VSUBPS Z16, Z8, Z8
-	VSUBPS Z16, Z11, Z11
-	EXP(Z2, Z3, Z4)
-	EXP(Z5, Z6, Z7)
-	EXP(Z8, Z9, Z10)
-	EXP(Z11, Z12, Z13)
-	VADDPS Z2, Z0, Z0
-	VADDPS Z5, Z1, Z1
-	VADDPS Z8, Z14, Z14
-	VADDPS Z11, Z15, Z15
-	ADDQ $256, SI
-	SUBQ $64, CX
-	TESTQ DI, DI
-	JZ next64
-	VMOVUPS Z2, (DI)
-	VMOVUPS Z5, 64(DI)
-	VMOVUPS Z8, 128(DI)
-	VMOVUPS Z11, 192(DI)
-	ADDQ $256, DI
-next64:
-	CMPQ CX, $64
-	JGE loop64
-single:
-	CMPQ CX, $16
-	JLT tail
-loop:
-	TESTQ R9, R9
-	JLE exps
-	PREFETCHT1 (DX)
-	ADDQ $64, DX
-	SUBQ $64, R9
-exps:
-	VMOVUPS (SI), Z2
-	VSUBPS Z16, Z2, Z2
-	EXP(Z2, Z3, Z4)
-	VADDPS Z2, Z0, Z0
-	TESTQ DI, DI
-	JZ next
-	VMOVUPS Z2, (DI)
-	ADDQ $64, DI
-next:
-	ADDQ $64, SI
-	SUBQ $16, CX
-	CMPQ CX, $16
-	JGE loop
-tail:
-	TESTQ CX, CX
-	JLE reduce
-	TAILMASK
-	VMOVUPS.Z (SI), K1, Z2
-	VSUBPS Z16, Z2, Z2
-	EXP(Z2, Z3, Z4)
-	VMOVAPS.Z Z2, K1, Z2
-	VADDPS Z2, Z0, Z0
-	TESTQ DI, DI
-	JZ reduce
-	VMOVUPS Z2, K1, (DI)
-reduce:
-	VADDPS Z1, Z0, Z0
-	VADDPS Z15, Z14, Z14
-	VADDPS Z14, Z0, Z0
-	HSUM
+	EXPSUM_CORE
 	VMOVSS X0, ret+80(FP)
 	VZEROUPPER
 	RET

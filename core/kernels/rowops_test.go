@@ -386,6 +386,67 @@ func TestRowExp(t *testing.T) {
 	})
 }
 
+// TestSoftmaxRows: every path's softmaxRows, where there is one, gives each row the bits
+// of Softmax's steps one call at a time (max, expSum into a scratch row with the next row
+// as the prefetch, scaleShift by 1/sum), for row lengths around every vector and block
+// boundary, rows further apart than their length (the gaps must stay untouched), rows
+// with -Inf, +Inf and NaN, and dst the same memory as x.
+func TestSoftmaxRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	inf := float32(math.Inf(1))
+	forEachISA(t, func(t *testing.T, k *rowKernels) {
+		if k.softmaxRows == nil {
+			t.Skip("no fused softmax rows on this path")
+		}
+		for _, n := range rowSizes[1:] {
+			for _, rows := range []int{1, 3} {
+				ld := n + 5
+				x := randF32(rng, rows*ld, 4)
+				if n > 2 && rows == 3 { // a row with -Inf entries, one with +Inf, one with NaN
+					x[0], x[ld+1], x[2*ld+2] = -inf, inf, float32(math.NaN())
+				}
+				want := make([]float32, len(x))
+				for i := range want {
+					want[i] = f32Sentinel
+				}
+				tmp := make([]float32, n)
+				for r := range rows {
+					row := x[r*ld : r*ld+n]
+					var next []byte
+					if r+1 < rows {
+						next = unsafe.Slice((*byte)(unsafe.Pointer(&x[(r+1)*ld])), 4*n)
+					}
+					sum := k.expSum(tmp, row, k.max(row), next)
+					k.scaleShift(want[r*ld:r*ld+n], tmp, 0, 1/sum, 0)
+				}
+				ldd := n + 3 // the output's rows at their own step
+				got := make([]float32, rows*ldd)
+				for i := range got {
+					got[i] = f32Sentinel
+				}
+				k.softmaxRows(&got[0], &x[0], rows, n, ldd, ld)
+				inPlace := slices.Clone(x)
+				k.softmaxRows(&inPlace[0], &inPlace[0], rows, n, ld, ld)
+				same := func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }
+				for r := range rows {
+					for j := range ld {
+						i := r*ld + j
+						if j >= n {
+							if !same(inPlace[i], x[i]) || j < ldd && !same(got[r*ldd+j], f32Sentinel) {
+								t.Fatalf("n=%d rows=%d: wrote the gap after row %d", n, rows, r)
+							}
+							continue
+						}
+						if !same(got[r*ldd+j], want[i]) || !same(inPlace[i], want[i]) {
+							t.Fatalf("n=%d rows=%d: row %d [%d] = %v (in place %v), want %v", n, rows, r, j, got[r*ldd+j], inPlace[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
 // activationRefs are the float64 definitions, written from the formulas (erf from
 // math.Erf), with their derivatives.
 var activationRefs = map[Activation]struct{ f, df func(float64) float64 }{

@@ -44,7 +44,15 @@ func Softmax(x, out tensor.Tensor, p SoftmaxParams) error {
 	kOut := k.forOutput(outs)
 	n := x.Shape[x.NDim()-1]
 	plain := xs.mode == ioF32 && outs.mode == ioF32 && p.Temperature == 1 && !p.Log
+	// Rows a fixed step apart, into an output written through the cache: the whole chunk
+	// in one kernel call, without a call per step and row.
+	fused := plain && k.softmaxRows != nil && kOut == k && xs.uniform && outs.uniform && n > 0
 	cpu.ParallelFor(x.NumRows(), rowsPerChunk(n), func(lo, hi int) {
+		if fused {
+			dst, src := outs.f32(outs.offset(lo), 1), xs.f32(xs.offset(lo), 1)
+			k.softmaxRows(&dst[0], &src[0], hi-lo, n, outs.step, xs.step)
+			return
+		}
 		buf := getScratch(3 * n)
 		defer putScratch(buf)
 		xb, ob, tmp := (*buf)[:n], (*buf)[n:2*n], (*buf)[2*n:]
