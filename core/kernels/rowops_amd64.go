@@ -70,21 +70,22 @@ var avx512Kernels = rowKernels{
 }
 
 var avx2Kernels = rowKernels{
-	f16ToF32:   pick(hasF16C, f16ToF32AVX2Tail, f16ToF32Generic),
-	f32ToF16:   pick(hasF16C, f32ToF16AVX2Tail, f32ToF16Generic),
-	bf16ToF32:  bf16ToF32AVX2Tail,
-	f32ToBF16:  f32ToBF16AVX2Tail,
-	sum:        sumAVX2,
-	sumSqDev:   sumSqDevAVX2,
-	max:        maxAVX2,
-	dot:        dotAVX2,
-	add:        addAVX2,
-	mul:        mulAVX2,
-	scaleShift: scaleShiftAVX2,
-	normAffine: normAffineAVX2,
-	div:        divAVX2,
-	axpby:      axpbyAVX2,
-	expSum:     expSumAVX2,
+	f16ToF32:    pick(hasF16C, f16ToF32AVX2Tail, f16ToF32Generic),
+	f32ToF16:    pick(hasF16C, f32ToF16AVX2Tail, f32ToF16Generic),
+	bf16ToF32:   bf16ToF32AVX2Tail,
+	f32ToBF16:   f32ToBF16AVX2Tail,
+	sum:         sumAVX2,
+	sumSqDev:    sumSqDevAVX2,
+	max:         maxAVX2,
+	dot:         dotAVX2,
+	add:         addAVX2,
+	mul:         mulAVX2,
+	scaleShift:  scaleShiftAVX2,
+	normAffine:  normAffineAVX2,
+	div:         divAVX2,
+	axpby:       axpbyAVX2,
+	expSum:      expSumAVX2,
+	softmaxRows: softmaxRowsAVX2,
 	act: [numActivations]func(dst, x, up []float32){
 		SiLU:     siluAVX2,
 		GELU:     geluAVX2,
@@ -412,3 +413,6 @@ func Prefetch(addr uintptr, n int)
 
 //go:noescape
 func softmaxRowsAVX512(dst, x *float32, rows, n, ldd, ldx int)
+
+//go:noescape
+func softmaxRowsAVX2(dst, x *float32, rows, n, ldd, ldx int)

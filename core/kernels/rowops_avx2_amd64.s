@@ -172,6 +172,95 @@ GLOBL tail256<>(SB), RODATA|NOPTR, $64
 	VMOVSHDUP X0, X1; \
 	VMAXSS X1, X0, X0
 
+// MAX_CORE sets X0 to the largest of the CX floats at SI (maxAVX2's loop; NaN is
+// skipped); Y0..Y7, Y13, AX, BX, SI and CX are clobbered.
+#define MAX_CORE \
+	VMOVUPS K(NEGINF), Y0; \
+	VMOVUPS Y0, Y1; \
+	VMOVUPS Y0, Y2; \
+	VMOVUPS Y0, Y3; \
+	CMPQ CX, $32; \
+	JLT mxsingle; \
+mxloop32: \
+	VMOVUPS (SI), Y4; \
+	VMOVUPS 32(SI), Y5; \
+	VMOVUPS 64(SI), Y6; \
+	VMOVUPS 96(SI), Y7; \
+	VMAXPS Y0, Y4, Y0; \
+	VMAXPS Y1, Y5, Y1; \
+	VMAXPS Y2, Y6, Y2; \
+	VMAXPS Y3, Y7, Y3; \
+	ADDQ $128, SI; \
+	SUBQ $32, CX; \
+	CMPQ CX, $32; \
+	JGE mxloop32; \
+mxsingle: \
+	CMPQ CX, $8; \
+	JLT mxtail; \
+mxloop8: \
+	VMOVUPS (SI), Y4; \
+	VMAXPS Y0, Y4, Y0; \
+	ADDQ $32, SI; \
+	SUBQ $8, CX; \
+	CMPQ CX, $8; \
+	JGE mxloop8; \
+mxtail: \
+	TESTQ CX, CX; \
+	JLE mxreduce; \
+	TAILMASK; \
+	VMASKMOVPS (SI), Y13, Y4; \
+	VMOVUPS K(NEGINF), Y5; \
+	VBLENDVPS Y13, Y4, Y5, Y4; \
+	VMAXPS Y0, Y4, Y0; \
+mxreduce: \
+	VMAXPS Y1, Y0, Y0; \
+	VMAXPS Y3, Y2, Y2; \
+	VMAXPS Y2, Y0, Y0; \
+	HMAX
+
+// EXPSUM_CORE is expSumAVX2's loop: exp(x - m) of the CX floats at SI, m in Y10,
+// stored to DI unless it is 0, summed into X0; each block prefetches the next 32 bytes of
+// the R9 bytes at DX. EXPCONSTS must be loaded; Y0..Y5, Y13, AX, BX, SI, DI, CX, DX and
+// R9 are clobbered.
+#define EXPSUM_CORE \
+	VXORPS Y0, Y0, Y0; \
+	CMPQ CX, $8; \
+	JLT extail; \
+exloop: \
+	TESTQ R9, R9; \
+	JLE exexps; \
+	PREFETCHT1 (DX); \
+	ADDQ $32, DX; \
+	SUBQ $32, R9; \
+exexps: \
+	VMOVUPS (SI), Y2; \
+	VSUBPS Y10, Y2, Y2; \
+	EXP(Y2, Y3, Y4, Y5); \
+	VADDPS Y2, Y0, Y0; \
+	TESTQ DI, DI; \
+	JZ exnext; \
+	VMOVUPS Y2, (DI); \
+	ADDQ $32, DI; \
+exnext: \
+	ADDQ $32, SI; \
+	SUBQ $8, CX; \
+	CMPQ CX, $8; \
+	JGE exloop; \
+extail: \
+	TESTQ CX, CX; \
+	JLE exreduce; \
+	TAILMASK; \
+	VMASKMOVPS (SI), Y13, Y2; \
+	VSUBPS Y10, Y2, Y2; \
+	EXP(Y2, Y3, Y4, Y5); \
+	VANDPS Y13, Y2, Y2; \
+	VADDPS Y2, Y0, Y0; \
+	TESTQ DI, DI; \
+	JZ exreduce; \
+	VMASKMOVPS Y2, Y13, (DI); \
+exreduce: \
+	HSUM
+
 // func f16ToF32AVX2(dst []float32, src []uint16)
 // for j, h := range src[:len(src)&^7] { dst[j] = F16ToF32(h) }
 TEXT ·f16ToF32AVX2(SB), NOSPLIT, $0-48
@@ -379,48 +468,7 @@ reduce:
 TEXT ·maxAVX2(SB), NOSPLIT, $0-28
 	MOVQ x_base+0(FP), SI
 	MOVQ x_len+8(FP), CX
-	VMOVUPS K(NEGINF), Y0
-	VMOVUPS Y0, Y1
-	VMOVUPS Y0, Y2
-	VMOVUPS Y0, Y3
-	CMPQ CX, $32
-	JLT single
-loop32:
-	VMOVUPS (SI), Y4
-	VMOVUPS 32(SI), Y5
-	VMOVUPS 64(SI), Y6
-	VMOVUPS 96(SI), Y7
-	VMAXPS Y0, Y4, Y0
-	VMAXPS Y1, Y5, Y1
-	VMAXPS Y2, Y6, Y2
-	VMAXPS Y3, Y7, Y3
-	ADDQ $128, SI
-	SUBQ $32, CX
-	CMPQ CX, $32
-	JGE loop32
-single:
-	CMPQ CX, $8
-	JLT tail
-loop8:
-	VMOVUPS (SI), Y4
-	VMAXPS Y0, Y4, Y0
-	ADDQ $32, SI
-	SUBQ $8, CX
-	CMPQ CX, $8
-	JGE loop8
-tail:
-	TESTQ CX, CX
-	JLE reduce
-	TAILMASK
-	VMASKMOVPS (SI), Y13, Y4
-	VMOVUPS K(NEGINF), Y5
-	VBLENDVPS Y13, Y4, Y5, Y4
-	VMAXPS Y0, Y4, Y0
-reduce:
-	VMAXPS Y1, Y0, Y0
-	VMAXPS Y3, Y2, Y2
-	VMAXPS Y2, Y0, Y0
-	HMAX
+	MAX_CORE
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
@@ -747,6 +795,72 @@ done:
 	VZEROUPPER
 	RET
 
+// func softmaxRowsAVX2(dst, x *float32, rows, n, ldd, ldx int)
+// softmaxRowsAVX512 (which see) on AVX2: max, expSum into the dst row, then the dst row
+// times 1/sum, row after row, with the bits of those kernels.
+TEXT ·softmaxRowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), R10
+	MOVQ x+8(FP), R8
+	MOVQ rows+16(FP), R11
+	MOVQ n+24(FP), R14
+	MOVQ ldd+32(FP), R12
+	SHLQ $2, R12
+	MOVQ ldx+40(FP), R13
+	SHLQ $2, R13
+	EXPCONSTS
+	TESTQ R11, R11
+	JLE srdone
+
+srrow:
+	MOVQ R8, SI
+	MOVQ R14, CX
+	MAX_CORE
+	VBROADCASTSS X0, Y10
+	LEAQ (R8)(R13*1), DX
+	XORQ R9, R9
+	CMPQ R11, $1
+	JLE srnonext
+	LEAQ (R14*4), R9
+
+srnonext:
+	MOVQ R8, SI
+	MOVQ R10, DI
+	MOVQ R14, CX
+	EXPSUM_CORE
+	VMOVSS K(ONE), X1
+	VDIVSS X0, X1, X1
+	VBROADCASTSS X1, Y11
+	MOVQ R10, DI
+	MOVQ R14, CX
+	CMPQ CX, $8
+	JLT srtail
+
+srscale:
+	VMULPS (DI), Y11, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	SUBQ $8, CX
+	CMPQ CX, $8
+	JGE srscale
+
+srtail:
+	TESTQ CX, CX
+	JLE srnext
+	TAILMASK
+	VMASKMOVPS (DI), Y13, Y0
+	VMULPS Y11, Y0, Y0
+	VMASKMOVPS Y0, Y13, (DI)
+
+srnext:
+	ADDQ R12, R10
+	ADDQ R13, R8
+	DECQ R11
+	JNZ srrow
+
+srdone:
+	VZEROUPPER
+	RET
+
 // func expSumAVX2(dst, x []float32, m float32, next []byte) float32
 // var s float32; for j, v := range x { e := exp(v - m); if dst != nil { dst[j] = e }; s += e }; return s
 // (one 8-lane accumulator, then a fixed-order horizontal sum). Each whole block also
@@ -759,43 +873,7 @@ TEXT ·expSumAVX2(SB), NOSPLIT, $0-84
 	MOVQ next_base+56(FP), DX
 	MOVQ next_len+64(FP), R9
 	EXPCONSTS
-	VXORPS Y0, Y0, Y0
-	CMPQ CX, $8
-	JLT tail
-loop:
-	TESTQ R9, R9
-	JLE exps
-	PREFETCHT1 (DX)
-	ADDQ $32, DX
-	SUBQ $32, R9
-exps:
-	VMOVUPS (SI), Y2
-	VSUBPS Y10, Y2, Y2
-	EXP(Y2, Y3, Y4, Y5)
-	VADDPS Y2, Y0, Y0
-	TESTQ DI, DI
-	JZ next
-	VMOVUPS Y2, (DI)
-	ADDQ $32, DI
-next:
-	ADDQ $32, SI
-	SUBQ $8, CX
-	CMPQ CX, $8
-	JGE loop
-tail:
-	TESTQ CX, CX
-	JLE reduce
-	TAILMASK
-	VMASKMOVPS (SI), Y13, Y2
-	VSUBPS Y10, Y2, Y2
-	EXP(Y2, Y3, Y4, Y5)
-	VANDPS Y13, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	TESTQ DI, DI
-	JZ reduce
-	VMASKMOVPS Y2, Y13, (DI)
-reduce:
-	HSUM
+	EXPSUM_CORE
 	VMOVSS X0, ret+80(FP)
 	VZEROUPPER
 	RET
