@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/mlxprim/mlxprim/core/cpu"
@@ -153,6 +154,28 @@ func BenchmarkSiLUHalf(b *testing.B) {
 			}
 			size := dt.Bits() / 8
 			benchBytes(b, 2*size*rows*benchWidth, func() error { return Activate(SiLU, x, out) })
+		})
+	}
+}
+
+// BenchmarkSoftmaxShapes: float32 softmax on the shapes of the Python benchmark, short
+// rows to rows of 512 KiB, reporting bytes read and written per second.
+func BenchmarkSoftmaxShapes(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, s := range [][2]int{{8192, 128}, {2048, 1024}, {128, 32000}, {16, 131072}} {
+		x := make([]float32, s[0]*s[1])
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+		xt := tensor.FromFloat32(x, s[0], s[1])
+		ot := tensor.FromFloat32(make([]float32, len(x)), s[0], s[1])
+		b.Run(fmt.Sprintf("%dx%d", s[0], s[1]), func(b *testing.B) {
+			b.SetBytes(int64(8 * len(x)))
+			for b.Loop() {
+				if err := Softmax(xt, ot, DefaultSoftmaxParams()); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }
