@@ -70,22 +70,24 @@ var avx512Kernels = rowKernels{
 }
 
 var avx2Kernels = rowKernels{
-	f16ToF32:    pick(hasF16C, f16ToF32AVX2Tail, f16ToF32Generic),
-	f32ToF16:    pick(hasF16C, f32ToF16AVX2Tail, f32ToF16Generic),
-	bf16ToF32:   bf16ToF32AVX2Tail,
-	f32ToBF16:   f32ToBF16AVX2Tail,
-	sum:         sumAVX2,
-	sumSqDev:    sumSqDevAVX2,
-	max:         maxAVX2,
-	dot:         dotAVX2,
-	add:         addAVX2,
-	mul:         mulAVX2,
-	scaleShift:  scaleShiftAVX2,
-	normAffine:  normAffineAVX2,
-	div:         divAVX2,
-	axpby:       axpbyAVX2,
-	expSum:      expSumAVX2,
-	softmaxRows: softmaxRowsAVX2,
+	f16ToF32:      pick(hasF16C, f16ToF32AVX2Tail, f16ToF32Generic),
+	f16ToF32Rows:  pickRows(hasF16C, f16ToF32RowsAVX2, f16ToF32Generic),
+	bf16ToF32Rows: pickRows(true, bf16ToF32RowsAVX2, bf16ToF32Generic),
+	f32ToF16:      pick(hasF16C, f32ToF16AVX2Tail, f32ToF16Generic),
+	bf16ToF32:     bf16ToF32AVX2Tail,
+	f32ToBF16:     f32ToBF16AVX2Tail,
+	sum:           sumAVX2,
+	sumSqDev:      sumSqDevAVX2,
+	max:           maxAVX2,
+	dot:           dotAVX2,
+	add:           addAVX2,
+	mul:           mulAVX2,
+	scaleShift:    scaleShiftAVX2,
+	normAffine:    normAffineAVX2,
+	div:           divAVX2,
+	axpby:         axpbyAVX2,
+	expSum:        expSumAVX2,
+	softmaxRows:   softmaxRowsAVX2,
 	act: [numActivations]func(dst, x, up []float32){
 		SiLU:     siluAVX2,
 		GELU:     geluAVX2,
@@ -416,3 +418,30 @@ func softmaxRowsAVX512(dst, x *float32, rows, n, ldd, ldx int)
 
 //go:noescape
 func softmaxRowsAVX2(dst, x *float32, rows, n, ldd, ldx int)
+
+//go:noescape
+func f16ToF32RowsAVX2(dst *float32, lddBytes int, src unsafe.Pointer, ldsBytes, rows, cols8 int)
+
+//go:noescape
+func bf16ToF32RowsAVX2(dst *float32, lddBytes int, src unsafe.Pointer, ldsBytes, rows, cols8 int)
+
+// pickRows returns a strided widening from the AVX2 kernel asm, which converts whole
+// blocks of 8 of each row, and tail, which converts the rest of each row; nil when ok is
+// false (the path has no such conversion).
+func pickRows(ok bool, asm func(dst *float32, lddBytes int, src unsafe.Pointer, ldsBytes, rows, cols8 int), tail func(dst []float32, src []uint16)) func(dst *float32, lddBytes int, src unsafe.Pointer, ldsBytes, rows, cols int) {
+	if !ok {
+		return nil
+	}
+	return func(dst *float32, lddBytes int, src unsafe.Pointer, ldsBytes, rows, cols int) {
+		c8 := cols &^ 7
+		asm(dst, lddBytes, src, ldsBytes, rows, c8)
+		if c8 == cols {
+			return
+		}
+		for r := range rows {
+			d := unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(dst), r*lddBytes)), cols)
+			h := unsafe.Slice((*uint16)(unsafe.Add(src, r*ldsBytes)), cols)
+			tail(d[c8:], h[c8:])
+		}
+	}
+}
