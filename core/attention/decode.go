@@ -121,7 +121,7 @@ const streamAhead = 32 << 10
 // accumValues.
 func (pl *plan) streamValues(sc *scratch, items []decodeItem, ts int) bool {
 	w, k := pl.v, pl.kern
-	if k.accumHeads == nil || w.t.DType != tensor.Float32 && k.accumHalf == nil || w.sd != 1 || pl.Dv != pl.dvp ||
+	if k.accumHeads == nil || w.sd != 1 || pl.Dv != pl.dvp ||
 		w.sh < 0 || (pl.Hkv-1)*w.sh+pl.Dv > w.ss {
 		return false
 	}
@@ -153,8 +153,7 @@ func (pl *plan) streamValues(sc *scratch, items []decodeItem, ts int) bool {
 	}
 	sc.heads = rows
 	size := w.t.DType.Bits() / 8
-	k.accumHeads(rows, unsafe.Add(w.t.Data, w.off(b, ra, 0)*size), w.ss, rb-ra, pl.Dv, streamAhead, w.t.DType)
-	return true
+	return k.accumHeads(rows, unsafe.Add(w.t.Data, w.off(b, ra, 0)*size), w.ss, rb-ra, pl.Dv, streamAhead, w.t.DType)
 }
 
 // transposeKeys sets kt to keys [j, j+n) of (b, kvh) transposed (n a multiple of 16), as

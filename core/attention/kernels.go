@@ -32,9 +32,10 @@ type kernels struct {
 	// 16), with the values of dt (float32, float16 or bfloat16, widened as they are read)
 	// counted in elements from position 0. Each row gets accum's bits on the widened
 	// values. It asks for the line ahead bytes past each one it reads, so that the
-	// memory stream runs while it computes (a hint: any ahead is valid). nil where the
-	// path has none; float32 only where accumHalf is nil.
-	accumHeads func(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType)
+	// memory stream runs while it computes (a hint: any ahead is valid). It reports
+	// false, and computes nothing, for a dtype the path cannot read (float16 without
+	// F16C on AVX2). nil where the path has none.
+	accumHeads func(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) bool
 	// accumHalf is accum for value rows of float16 or bfloat16 (dt), vs elements apart,
 	// each widened as it is read (the same bits); nil where the path has none.
 	accumHalf func(o, p []float32, v unsafe.Pointer, vs int, dt tensor.DType)

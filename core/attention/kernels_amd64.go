@@ -3,6 +3,7 @@
 package attention
 
 import (
+	xcpu "golang.org/x/sys/cpu"
 	"unsafe"
 
 	"github.com/mlxprim/mlxprim/core/tensor"
@@ -46,34 +47,54 @@ func accumHeadsF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, 
 func accumHeadsBF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
 
 // accumHeadsAVX512Go is kernels.accumHeads on AVX-512: the kernel of dt.
-func accumHeadsAVX512Go(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) {
-	if len(rows) == 0 || n <= 0 || dv <= 0 {
-		return
-	}
+func accumHeadsAVX512Go(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) bool {
+	kernel := accumHeadsAVX512
 	switch dt {
 	case tensor.Float32:
-		accumHeadsAVX512(&rows[0], len(rows), v, vs, n, dv, ahead)
 	case tensor.Float16:
-		accumHeadsF16AVX512(&rows[0], len(rows), v, vs, n, dv, ahead)
+		kernel = accumHeadsF16AVX512
 	case tensor.BFloat16:
-		accumHeadsBF16AVX512(&rows[0], len(rows), v, vs, n, dv, ahead)
+		kernel = accumHeadsBF16AVX512
 	default:
-		panic("attention: accumHeads on " + dt.String())
+		return false
 	}
+	if len(rows) > 0 && n > 0 && dv > 0 {
+		kernel(&rows[0], len(rows), v, vs, n, dv, ahead)
+	}
+	return true
 }
 
 //go:noescape
 func accumHeadsAVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
 
-// accumHeadsAVX2Go is kernels.accumHeads on AVX2, which takes float32 values only (the
-// path has no half-precision kernels: accumHalf is nil).
-func accumHeadsAVX2Go(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) {
-	if dt != tensor.Float32 {
-		panic("attention: accumHeads on AVX2 takes float32 values, not " + dt.String())
+//go:noescape
+func accumHeadsF16AVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
+
+//go:noescape
+func accumHeadsBF16AVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
+
+// hasF16C says whether the AVX2 path may convert float16 in hardware.
+var hasF16C = xcpu.X86.HasF16C
+
+// accumHeadsAVX2Go is kernels.accumHeads on AVX2: float16 values only with F16C.
+func accumHeadsAVX2Go(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) bool {
+	kernel := accumHeadsAVX2
+	switch dt {
+	case tensor.Float32:
+	case tensor.Float16:
+		if !hasF16C {
+			return false
+		}
+		kernel = accumHeadsF16AVX2
+	case tensor.BFloat16:
+		kernel = accumHeadsBF16AVX2
+	default:
+		return false
 	}
 	if len(rows) > 0 && n > 0 && dv > 0 {
-		accumHeadsAVX2(&rows[0], len(rows), v, vs, n, dv, ahead)
+		kernel(&rows[0], len(rows), v, vs, n, dv, ahead)
 	}
+	return true
 }
 
 //go:noescape
