@@ -161,8 +161,8 @@ func (pl *plan) streamValues(sc *scratch, items []decodeItem, ts int) bool {
 // where the path can widen them as it transposes, through float32 rows otherwise.
 func (pl *plan) transposeKeys(sc *scratch, kt []float32, b, kvh, j, n int) {
 	tk, w := pl.kern.tiles, pl.k
-	if tk.transposeHalf != nil && w.t.DType != tensor.Float32 && w.sd == 1 && j+n <= w.t.Shape[1] {
-		tk.transposeHalf(&kt[0], unsafe.Add(w.t.Data, w.off(b, j, kvh)*2), w.ss*2, pl.D, n, w.t.DType)
+	if tk.transposeHalf != nil && w.t.DType != tensor.Float32 && w.sd == 1 && j+n <= w.t.Shape[1] &&
+		tk.transposeHalf(&kt[0], unsafe.Add(w.t.Data, w.off(b, j, kvh)*2), w.ss*2, pl.D, n, w.t.DType) {
 		return
 	}
 	kb, ks := tile(w, pl.kDirect, sc.kt, b, kvh, j, j+n, pl.D, pl.dp)

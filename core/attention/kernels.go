@@ -111,9 +111,10 @@ type tileKernels struct {
 	qkRows     func(s, qt, kt *float32, d, nrows int)
 	softmaxRow func(s, m, l, alpha *float32)
 	// transposeHalf is transpose from rows of d float16 or bfloat16 (dt) values ksBytes
-	// apart, widened as they are read, with zero columns from d up to dp; nil where the
-	// path has none (the rows are then widened into float32 rows first).
-	transposeHalf func(kt *float32, k unsafe.Pointer, ksBytes, d, nkeys int, dt tensor.DType)
+	// apart, widened as they are read, with zero columns from d up to dp; it reports
+	// false, writing nothing, for a d or dt the path cannot take (the rows are then
+	// widened into float32 rows first). nil where the path has none.
+	transposeHalf func(kt *float32, k unsafe.Pointer, ksBytes, d, nkeys int, dt tensor.DType) bool
 
 	// mergeLanes is mergeRow's column loop for the 16 rows of one vector of transposed
 	// states (column d of row l at d*lanes+l): rows in merged get dst*a[l] + src*c[l], rows

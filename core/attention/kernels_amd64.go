@@ -25,7 +25,8 @@ var (
 		axpyRows2: axpyRows2AVX2, softCap: softCapAVX2Go, tanhDiv: tanhDivAVX2Go,
 		tiles: &tileKernels{qk: qkTileAVX2, softmax: softmaxTileAVX2, pv: pvTileAVX2,
 			transpose: transposeTileAVX2, qkRows: qkRowsAVX2, softmaxRow: softmaxRowAVX2,
-			mergeLanes: mergeLanesAVX2, alibi: alibiTileGeneric, bias: biasTileGeneric}}
+			transposeHalf: transposeHalfAVX2,
+			mergeLanes:    mergeLanesAVX2, alibi: alibiTileGeneric, bias: biasTileGeneric}}
 )
 
 //go:noescape
@@ -270,16 +271,44 @@ func transposeBF16TileAVX512(kt *float32, k *uint16, ksBytes, d, nkeys int, tail
 
 // transposeHalfAVX512 is tileKernels.transposeHalf on AVX-512: the kernel of dt, with the
 // columns of the last block of 16 masked when d is not a multiple of 16.
-func transposeHalfAVX512(kt *float32, k unsafe.Pointer, ksBytes, d, nkeys int, dt tensor.DType) {
+func transposeHalfAVX512(kt *float32, k unsafe.Pointer, ksBytes, d, nkeys int, dt tensor.DType) bool {
 	tail := uint16(0xffff)
 	if r := d % 16; r != 0 {
 		tail = 1<<r - 1
 	}
 	if dt == tensor.Float16 {
 		transposeF16TileAVX512(kt, (*uint16)(k), ksBytes, d, nkeys, tail)
-		return
+		return true
 	}
 	transposeBF16TileAVX512(kt, (*uint16)(k), ksBytes, d, nkeys, tail)
+	return true
+}
+
+//go:noescape
+func transposeF16TileAVX2(kt *float32, k *uint16, ksBytes, d8, nkeys int)
+
+//go:noescape
+func transposeBF16TileAVX2(kt *float32, k *uint16, ksBytes, d8, nkeys int)
+
+// transposeHalfAVX2 is tileKernels.transposeHalf on AVX2, for head dims that are whole
+// blocks of 8 (float16 with F16C): the kernel of dt, then zero columns up to the next
+// multiple of 16.
+func transposeHalfAVX2(kt *float32, k unsafe.Pointer, ksBytes, d, nkeys int, dt tensor.DType) bool {
+	if d%8 != 0 || dt == tensor.Float16 && !hasF16C {
+		return false
+	}
+	if dt == tensor.Float16 {
+		transposeF16TileAVX2(kt, (*uint16)(k), ksBytes, d, nkeys)
+	} else {
+		transposeBF16TileAVX2(kt, (*uint16)(k), ksBytes, d, nkeys)
+	}
+	if d%16 != 0 { // columns d..d+7 of the padded head dim
+		pad := unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(kt), d*tileKeys*4)), 7*tileKeys+nkeys)
+		for t := range 8 {
+			clear(pad[t*tileKeys : t*tileKeys+nkeys])
+		}
+	}
+	return true
 }
 
 //go:noescape

@@ -1198,6 +1198,117 @@ trdone:
 	VZEROUPPER
 	RET
 
+// func transposeF16TileAVX2(kt *float32, k *uint16, ksBytes, d8, nkeys int)
+// kt[t*64+j] = F16ToF32(k[j*ks+t]) for j < nkeys (a multiple of 8) and t < d8 (a
+// multiple of 8), rows ksBytes apart: transposeTileAVX2 from rows of float16 (F16C),
+// widened as they are loaded.
+TEXT ·transposeF16TileAVX2(SB), NOSPLIT, $0-40
+	MOVQ kt+0(FP), R12
+	MOVQ k+8(FP), R8
+	MOVQ ksBytes+16(FP), R9
+	LEAQ (R9)(R9*2), R13
+	MOVQ nkeys+32(FP), CX
+	TESTQ CX, CX
+	JLE thdone
+	CMPQ d8+24(FP), $0
+	JLE thdone
+
+thkeys:
+	MOVQ d8+24(FP), BX
+	MOVQ R8, SI
+	MOVQ R12, DI
+
+thcols:
+	VCVTPH2PS (SI), Y0
+	VCVTPH2PS (SI)(R9*1), Y1
+	VCVTPH2PS (SI)(R9*2), Y2
+	VCVTPH2PS (SI)(R13*1), Y3
+	LEAQ (SI)(R9*4), R10
+	VCVTPH2PS (R10), Y4
+	VCVTPH2PS (R10)(R9*1), Y5
+	VCVTPH2PS (R10)(R9*2), Y6
+	VCVTPH2PS (R10)(R13*1), Y7
+	TRANSPOSE8
+	VMOVUPS Y8, 0(DI)
+	VMOVUPS Y9, 256(DI)
+	VMOVUPS Y10, 512(DI)
+	VMOVUPS Y11, 768(DI)
+	VMOVUPS Y12, 1024(DI)
+	VMOVUPS Y13, 1280(DI)
+	VMOVUPS Y14, 1536(DI)
+	VMOVUPS Y15, 1792(DI)
+	ADDQ $16, SI
+	ADDQ $2048, DI
+	SUBQ $8, BX
+	JG thcols
+
+	LEAQ (R8)(R9*8), R8
+	ADDQ $32, R12
+	SUBQ $8, CX
+	JG thkeys
+
+thdone:
+	VZEROUPPER
+	RET
+
+// transposeF16TileAVX2 for bfloat16 rows.
+TEXT ·transposeBF16TileAVX2(SB), NOSPLIT, $0-40
+	MOVQ kt+0(FP), R12
+	MOVQ k+8(FP), R8
+	MOVQ ksBytes+16(FP), R9
+	LEAQ (R9)(R9*2), R13
+	MOVQ nkeys+32(FP), CX
+	TESTQ CX, CX
+	JLE thdone
+	CMPQ d8+24(FP), $0
+	JLE thdone
+
+thkeys:
+	MOVQ d8+24(FP), BX
+	MOVQ R8, SI
+	MOVQ R12, DI
+
+thcols:
+	VPMOVZXWD (SI), Y0
+	VPSLLD $16, Y0, Y0
+	VPMOVZXWD (SI)(R9*1), Y1
+	VPSLLD $16, Y1, Y1
+	VPMOVZXWD (SI)(R9*2), Y2
+	VPSLLD $16, Y2, Y2
+	VPMOVZXWD (SI)(R13*1), Y3
+	VPSLLD $16, Y3, Y3
+	LEAQ (SI)(R9*4), R10
+	VPMOVZXWD (R10), Y4
+	VPSLLD $16, Y4, Y4
+	VPMOVZXWD (R10)(R9*1), Y5
+	VPSLLD $16, Y5, Y5
+	VPMOVZXWD (R10)(R9*2), Y6
+	VPSLLD $16, Y6, Y6
+	VPMOVZXWD (R10)(R13*1), Y7
+	VPSLLD $16, Y7, Y7
+	TRANSPOSE8
+	VMOVUPS Y8, 0(DI)
+	VMOVUPS Y9, 256(DI)
+	VMOVUPS Y10, 512(DI)
+	VMOVUPS Y11, 768(DI)
+	VMOVUPS Y12, 1024(DI)
+	VMOVUPS Y13, 1280(DI)
+	VMOVUPS Y14, 1536(DI)
+	VMOVUPS Y15, 1792(DI)
+	ADDQ $16, SI
+	ADDQ $2048, DI
+	SUBQ $8, BX
+	JG thcols
+
+	LEAQ (R8)(R9*8), R8
+	ADDQ $32, R12
+	SUBQ $8, CX
+	JG thkeys
+
+thdone:
+	VZEROUPPER
+	RET
+
 // func qkRowsAVX2(s *float32, qt *float32, kt *float32, d int, nrows int)
 // for r < nrows (at most 16), j < 64:
 //     s[r*64+j] = sum over t < d of kt[t*64+j]*qt[t*16+r], one FMA chain in increasing t

@@ -2,6 +2,8 @@ package attention
 
 import (
 	"fmt"
+	"github.com/mlxprim/mlxprim/core/cpu"
+	xcpu "golang.org/x/sys/cpu"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -283,7 +285,7 @@ func TestTransposeHalf(t *testing.T) {
 			t.Skip("no half transposition on this path")
 		}
 		for _, dt := range []tensor.DType{tensor.Float16, tensor.BFloat16} {
-			for _, d := range []int{1, 7, 16, 33, 80, 100, 128} {
+			for _, d := range []int{1, 7, 8, 16, 24, 33, 40, 80, 100, 128} {
 				for _, n := range []int{16, 48} {
 					dp, ks := (d+15)&^15, d+5
 					rows := make([]uint16, n*ks)
@@ -297,7 +299,16 @@ func TestTransposeHalf(t *testing.T) {
 						want[i], got[i] = 12345, 12345 // keys past n keep it
 					}
 					tk.transpose(&want[0], &wide[0], dp, dp, n)
-					tk.transposeHalf(&got[0], unsafe.Pointer(&rows[0]), 2*ks, d, n, dt)
+					// AVX-512 takes every head dim; AVX2 whole blocks of 8 (float16 given F16C).
+					want8 := cpu.Selected() == cpu.AVX2 && (d%8 != 0 || dt == tensor.Float16 && !xcpu.X86.HasF16C)
+					if took := tk.transposeHalf(&got[0], unsafe.Pointer(&rows[0]), 2*ks, d, n, dt); !took {
+						if !want8 {
+							t.Fatalf("%v d=%d: not taken", dt, d)
+						}
+						continue
+					} else if want8 {
+						t.Fatalf("%v d=%d: taken", dt, d)
+					}
 					for i := range got {
 						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 							t.Fatalf("%v d=%d n=%d: column %d key %d: %#08x, want %#08x", dt, d, n, i/tileKeys, i%tileKeys, math.Float32bits(got[i]), math.Float32bits(want[i]))
