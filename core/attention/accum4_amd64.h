@@ -21,3 +21,14 @@
 	SHLQ $2, R9; \
 	LEAQ (DI)(R14*2), BX; \
 	ADDQ R14, BX
+
+// HACCUM_ARGS loads the arguments of accumF16AVX512, accumBF16AVX512 and their AVX2 forms: o DI, len(o)
+// DX, p SI, len(p) CX, v BX, vsBytes R9. It is included before the first routine, where go vet's frame check
+// does not take it for part of one.
+#define HACCUM_ARGS \
+	MOVQ o_base+0(FP), DI; \
+	MOVQ o_len+8(FP), DX; \
+	MOVQ p_base+24(FP), SI; \
+	MOVQ p_len+32(FP), CX; \
+	MOVQ v+48(FP), BX; \
+	MOVQ vsBytes+56(FP), R9

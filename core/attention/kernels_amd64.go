@@ -20,7 +20,8 @@ var (
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
 			transposeHalf: transposeHalfAVX512,
 			mergeLanes:    mergeLanesAVX512, alibi: alibiTileAVX512Go, bias: biasTileAVX512Go}}
-	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, accumHeads: accumHeadsAVX2Go, scaleDiv: scaleDivAVX2,
+	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, accumHeads: accumHeadsAVX2Go,
+		accumHalf: pickHalf(hasF16C, accumHalfAVX2), accum4Half: pickHalf(hasF16C, accum4HalfAVX2), scaleDiv: scaleDivAVX2,
 		scores2: pairScores(scoresAVX2), accum2: accum2AVX2, accum4: accum4Checked(accum4AVX2), axpyRows: axpyRowsAVX2,
 		axpyRows2: axpyRows2AVX2, softCap: softCapAVX2Go, tanhDiv: tanhDivAVX2Go,
 		tiles: &tileKernels{qk: qkTileAVX2, softmax: softmaxTileAVX2, pv: pvTileAVX2,
@@ -360,4 +361,49 @@ func tanhKernels(block int, kernel func(dst, x []float32, c float32, capped bool
 		tanhDivGeneric(th[n:], x[n:], c)
 	}
 	return softCap, tanhDiv
+}
+
+//go:noescape
+func accumF16AVX2(o, p []float32, v *uint16, vsBytes int)
+
+//go:noescape
+func accumBF16AVX2(o, p []float32, v *uint16, vsBytes int)
+
+//go:noescape
+func accum4F16AVX2(o []float32, ldo, dv int, p []float32, ldp, n int, v []uint16, vs int)
+
+//go:noescape
+func accum4BF16AVX2(o []float32, ldo, dv int, p []float32, ldp, n int, v []uint16, vs int)
+
+// accumHalfAVX2 is kernels.accumHalf on AVX2.
+func accumHalfAVX2(o, p []float32, v unsafe.Pointer, vs int, dt tensor.DType) {
+	if dt == tensor.Float16 {
+		accumF16AVX2(o, p, (*uint16)(v), 2*vs)
+		return
+	}
+	accumBF16AVX2(o, p, (*uint16)(v), 2*vs)
+}
+
+// accum4HalfAVX2 is kernels.accum4Half on AVX2.
+func accum4HalfAVX2(o []float32, ldo, dv int, p []float32, ldp, n int, v unsafe.Pointer, vs int, dt tensor.DType) {
+	if n == 0 || dv == 0 {
+		return
+	}
+	_, _ = o[3*ldo+dv-1], p[3*ldp+n-1]
+	rows := unsafe.Slice((*uint16)(v), (n-1)*vs+dv)
+	if dt == tensor.Float16 {
+		accum4F16AVX2(o, ldo, dv, p, ldp, n, rows, vs)
+		return
+	}
+	accum4BF16AVX2(o, ldo, dv, p, ldp, n, rows, vs)
+}
+
+// pickHalf returns f where the AVX2 path can read both half types (float16 needs F16C,
+// which every AVX2 CPU in practice has), else nil: the path then widens half rows first.
+func pickHalf[F any](ok bool, f F) F {
+	if !ok {
+		var none F
+		return none
+	}
+	return f
 }

@@ -209,6 +209,142 @@ hdone: \
 #define H2_F16 VCVTPH2PS (SI), Y2; VCVTPH2PS 16(SI), Y3
 #define H2_BF16 VPMOVZXWD (SI), Y2; VPSLLD $16, Y2, Y2; VPMOVZXWD 16(SI), Y3; VPSLLD $16, Y3, Y3
 
+// ACCUM4Y_BODY(LOAD, STEP) is the body of accum4AVX2 and of its half-precision forms,
+// after ACCUM4_ARGS: LOAD puts the 16 values at R11, widened, into Y12 and Y13, and a
+// block of 16 values takes STEP bytes of a value row.
+#define ACCUM4Y_BODY(LOAD, STEP) \
+	TESTQ CX, CX; \
+	JLE q4ydone; \
+q4yblk: \
+	CMPQ DX, $64; \
+	JLT q4ydone; \
+	VMOVUPS 0(DI), Y0; \
+	VMOVUPS 32(DI), Y1; \
+	VMOVUPS 0(DI)(R14*1), Y2; \
+	VMOVUPS 32(DI)(R14*1), Y3; \
+	VMOVUPS 0(DI)(R14*2), Y4; \
+	VMOVUPS 32(DI)(R14*2), Y5; \
+	VMOVUPS 0(BX), Y6; \
+	VMOVUPS 32(BX), Y7; \
+	MOVQ R13, R11; \
+	XORQ R12, R12; \
+q4yj: \
+	VBROADCASTSS (SI)(R12*4), Y8; \
+	VBROADCASTSS (R8)(R12*4), Y9; \
+	VBROADCASTSS (R10)(R12*4), Y10; \
+	VBROADCASTSS (AX)(R12*4), Y11; \
+	LOAD; \
+	VFMADD231PS Y12, Y8, Y0; \
+	VFMADD231PS Y12, Y9, Y2; \
+	VFMADD231PS Y12, Y10, Y4; \
+	VFMADD231PS Y12, Y11, Y6; \
+	VFMADD231PS Y13, Y8, Y1; \
+	VFMADD231PS Y13, Y9, Y3; \
+	VFMADD231PS Y13, Y10, Y5; \
+	VFMADD231PS Y13, Y11, Y7; \
+	ADDQ R9, R11; \
+	INCQ R12; \
+	CMPQ R12, CX; \
+	JLT q4yj; \
+	VMOVUPS Y0, 0(DI); \
+	VMOVUPS Y1, 32(DI); \
+	VMOVUPS Y2, 0(DI)(R14*1); \
+	VMOVUPS Y3, 32(DI)(R14*1); \
+	VMOVUPS Y4, 0(DI)(R14*2); \
+	VMOVUPS Y5, 32(DI)(R14*2); \
+	VMOVUPS Y6, 0(BX); \
+	VMOVUPS Y7, 32(BX); \
+	ADDQ $64, DI; \
+	ADDQ $64, BX; \
+	ADDQ $STEP, R13; \
+	SUBQ $64, DX; \
+	JMP q4yblk; \
+q4ydone: \
+	VZEROUPPER; \
+	RET
+
+#define A4_F32 VMOVUPS (R11), Y12; VMOVUPS 32(R11), Y13
+#define A4_F16 VCVTPH2PS (R11), Y12; VCVTPH2PS 16(R11), Y13
+#define A4_BF16 VPMOVZXWD (R11), Y12; VPSLLD $16, Y12, Y12; VPMOVZXWD 16(R11), Y13; VPSLLD $16, Y13, Y13
+
+// HV2_F16(OFF, YR) and HV2_BF16(OFF, YR) load the 8 halves at OFF(R11) into YR, widened.
+#define HV2_F16(OFF, YR) VCVTPH2PS OFF(R11), YR
+#define HV2_BF16(OFF, YR) VPMOVZXWD OFF(R11), YR; VPSLLD $16, YR, YR
+
+// HFMA2(HV, OFF, ACC) adds p (Y15) times the 8 values at OFF(R11) into ACC.
+#define HFMA2(HV, OFF, ACC) HV(OFF, Y14); VFMADD231PS Y14, Y15, ACC
+
+// HACCUM2(HV) is the body of accumF16AVX2 and accumBF16AVX2, after HACCUM_ARGS:
+// accumAVX2's loops with the value rows read as halves (16 bytes per 8 values), in blocks
+// of 8 vectors, then of 2 (len(o) is a multiple of 16).
+#define HACCUM2(HV) \
+	SHLQ $2, DX; \
+	TESTQ CX, CX; \
+	JLE hdone; \
+hblk8: \
+	CMPQ DX, $256; \
+	JLT hblk2; \
+	VMOVUPS 0(DI), Y0; \
+	VMOVUPS 32(DI), Y1; \
+	VMOVUPS 64(DI), Y2; \
+	VMOVUPS 96(DI), Y3; \
+	VMOVUPS 128(DI), Y4; \
+	VMOVUPS 160(DI), Y5; \
+	VMOVUPS 192(DI), Y6; \
+	VMOVUPS 224(DI), Y7; \
+	MOVQ BX, R11; \
+	XORQ R12, R12; \
+hj8: \
+	VBROADCASTSS (SI)(R12*4), Y15; \
+	HFMA2(HV, 0, Y0); \
+	HFMA2(HV, 16, Y1); \
+	HFMA2(HV, 32, Y2); \
+	HFMA2(HV, 48, Y3); \
+	HFMA2(HV, 64, Y4); \
+	HFMA2(HV, 80, Y5); \
+	HFMA2(HV, 96, Y6); \
+	HFMA2(HV, 112, Y7); \
+	ADDQ R9, R11; \
+	INCQ R12; \
+	CMPQ R12, CX; \
+	JLT hj8; \
+	VMOVUPS Y0, 0(DI); \
+	VMOVUPS Y1, 32(DI); \
+	VMOVUPS Y2, 64(DI); \
+	VMOVUPS Y3, 96(DI); \
+	VMOVUPS Y4, 128(DI); \
+	VMOVUPS Y5, 160(DI); \
+	VMOVUPS Y6, 192(DI); \
+	VMOVUPS Y7, 224(DI); \
+	ADDQ $256, DI; \
+	ADDQ $128, BX; \
+	SUBQ $256, DX; \
+	JMP hblk8; \
+hblk2: \
+	CMPQ DX, $64; \
+	JLT hdone; \
+	VMOVUPS 0(DI), Y0; \
+	VMOVUPS 32(DI), Y1; \
+	MOVQ BX, R11; \
+	XORQ R12, R12; \
+hj2: \
+	VBROADCASTSS (SI)(R12*4), Y15; \
+	HFMA2(HV, 0, Y0); \
+	HFMA2(HV, 16, Y1); \
+	ADDQ R9, R11; \
+	INCQ R12; \
+	CMPQ R12, CX; \
+	JLT hj2; \
+	VMOVUPS Y0, 0(DI); \
+	VMOVUPS Y1, 32(DI); \
+	ADDQ $64, DI; \
+	ADDQ $32, BX; \
+	SUBQ $64, DX; \
+	JMP hblk2; \
+hdone: \
+	VZEROUPPER; \
+	RET
+
 // func scoresAVX2(s, q, k []float32, ks int, scale float32) float32
 // for j := range s { acc := 0; for d := range q { acc += q[d]*k[j*ks+d] }; s[j] = acc*scale }
 // returns max(s) (-Inf when empty). Each dot product keeps 8 lane sums (one FMA chain
@@ -581,59 +717,36 @@ p2ydone:
 // keep the 8 sums in Y0-Y7, the four probabilities in Y8-Y11 and the values in Y12, Y13.
 TEXT ·accum4AVX2(SB), NOSPLIT, $0-112
 	ACCUM4_ARGS
-	TESTQ CX, CX
-	JLE q4ydone
+	ACCUM4Y_BODY(A4_F32, 64)
 
-q4yblk:
-	CMPQ DX, $64
-	JLT q4ydone
-	VMOVUPS 0(DI), Y0
-	VMOVUPS 32(DI), Y1
-	VMOVUPS 0(DI)(R14*1), Y2
-	VMOVUPS 32(DI)(R14*1), Y3
-	VMOVUPS 0(DI)(R14*2), Y4
-	VMOVUPS 32(DI)(R14*2), Y5
-	VMOVUPS 0(BX), Y6
-	VMOVUPS 32(BX), Y7
-	MOVQ R13, R11
-	XORQ R12, R12
+// func accum4F16AVX2(o []float32, ldo, dv int, p []float32, ldp, n int, v []uint16, vs int)
+// accum4AVX2 on rows of float16 (F16C), each vector widened as it is loaded: the bits of
+// accum4AVX2 on the widened rows.
+TEXT ·accum4F16AVX2(SB), NOSPLIT, $0-112
+	ACCUM4_ARGS
+	SHRQ $1, R9 // halves: ACCUM4_ARGS took the stride in float32
+	ACCUM4Y_BODY(A4_F16, 32)
 
-q4yj:
-	VBROADCASTSS (SI)(R12*4), Y8
-	VBROADCASTSS (R8)(R12*4), Y9
-	VBROADCASTSS (R10)(R12*4), Y10
-	VBROADCASTSS (AX)(R12*4), Y11
-	VMOVUPS (R11), Y12
-	VMOVUPS 32(R11), Y13
-	VFMADD231PS Y12, Y8, Y0
-	VFMADD231PS Y12, Y9, Y2
-	VFMADD231PS Y12, Y10, Y4
-	VFMADD231PS Y12, Y11, Y6
-	VFMADD231PS Y13, Y8, Y1
-	VFMADD231PS Y13, Y9, Y3
-	VFMADD231PS Y13, Y10, Y5
-	VFMADD231PS Y13, Y11, Y7
-	ADDQ R9, R11
-	INCQ R12
-	CMPQ R12, CX
-	JLT q4yj
-	VMOVUPS Y0, 0(DI)
-	VMOVUPS Y1, 32(DI)
-	VMOVUPS Y2, 0(DI)(R14*1)
-	VMOVUPS Y3, 32(DI)(R14*1)
-	VMOVUPS Y4, 0(DI)(R14*2)
-	VMOVUPS Y5, 32(DI)(R14*2)
-	VMOVUPS Y6, 0(BX)
-	VMOVUPS Y7, 32(BX)
-	ADDQ $64, DI
-	ADDQ $64, BX
-	ADDQ $64, R13
-	SUBQ $64, DX
-	JMP q4yblk
+// func accum4BF16AVX2(o []float32, ldo, dv int, p []float32, ldp, n int, v []uint16, vs int)
+// accum4F16AVX2 for bfloat16 rows.
+TEXT ·accum4BF16AVX2(SB), NOSPLIT, $0-112
+	ACCUM4_ARGS
+	SHRQ $1, R9
+	ACCUM4Y_BODY(A4_BF16, 32)
 
-q4ydone:
-	VZEROUPPER
-	RET
+// func accumF16AVX2(o, p []float32, v *uint16, vsBytes int)
+// for j, pj := range p { for d := range o { o[d] += pj * F16ToF32(v[j*vs+d]) } }, vs =
+// vsBytes/2, len(o) a multiple of 16 (F16C): each o[d] the bits accumAVX2 gives on the
+// widened rows.
+TEXT ·accumF16AVX2(SB), NOSPLIT, $0-64
+	HACCUM_ARGS
+	HACCUM2(HV2_F16)
+
+// func accumBF16AVX2(o, p []float32, v *uint16, vsBytes int)
+// accumF16AVX2 for bfloat16 rows.
+TEXT ·accumBF16AVX2(SB), NOSPLIT, $0-64
+	HACCUM_ARGS
+	HACCUM2(HV2_BF16)
 
 // func axpyRowsAVX2(dst []float32, ld int, a, x []float32)
 // for j := range a { for d := range x { dst[j*ld+d] += a[j]*x[d] } }, one FMA per

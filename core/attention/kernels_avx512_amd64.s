@@ -8,17 +8,6 @@
 // named in its comment (kernels_generic.go), 16 float32 lanes at a time. Head-dim
 // lengths (len(q), len(o)) are multiples of 16.
 
-// HACCUM_ARGS loads the arguments of accumF16AVX512 and accumBF16AVX512: o DI, len(o)
-// DX, p SI, len(p) CX, v BX, vsBytes R9. Like TRH_ARGS below, it is defined before the
-// first routine, where go vet's frame check does not take it for part of one.
-#define HACCUM_ARGS \
-	MOVQ o_base+0(FP), DI; \
-	MOVQ o_len+8(FP), DX; \
-	MOVQ p_base+24(FP), SI; \
-	MOVQ p_len+32(FP), CX; \
-	MOVQ v+48(FP), BX; \
-	MOVQ vsBytes+56(FP), R9
-
 // TRH_ARGS loads the arguments of transposeF16TileAVX512 and transposeBF16TileAVX512:
 // kt R12, k R8, ksBytes R9, d DX, nkeys CX, tail R13. It is defined before the first
 // routine, where go vet's frame check does not take it for part of one.
