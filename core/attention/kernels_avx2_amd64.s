@@ -345,6 +345,58 @@ hdone: \
 	VZEROUPPER; \
 	RET
 
+// TRH8_BODY(CONV) is the body of transposeF16TileAVX2 and transposeBF16TileAVX2:
+// transposeTileAVX2's loops with CONV(ADDR, YR) loading the 8 halves at ADDR into YR,
+// widened. Defined before the first routine, where go vet's frame check does not take it
+// for part of one.
+#define TRH8_BODY(CONV) \
+	MOVQ kt+0(FP), R12; \
+	MOVQ k+8(FP), R8; \
+	MOVQ ksBytes+16(FP), R9; \
+	LEAQ (R9)(R9*2), R13; \
+	MOVQ nkeys+32(FP), CX; \
+	TESTQ CX, CX; \
+	JLE thdone; \
+	CMPQ d8+24(FP), $0; \
+	JLE thdone; \
+thkeys: \
+	MOVQ d8+24(FP), BX; \
+	MOVQ R8, SI; \
+	MOVQ R12, DI; \
+thcols: \
+	CONV((SI), Y0); \
+	CONV((SI)(R9*1), Y1); \
+	CONV((SI)(R9*2), Y2); \
+	CONV((SI)(R13*1), Y3); \
+	LEAQ (SI)(R9*4), R10; \
+	CONV((R10), Y4); \
+	CONV((R10)(R9*1), Y5); \
+	CONV((R10)(R9*2), Y6); \
+	CONV((R10)(R13*1), Y7); \
+	TRANSPOSE8; \
+	VMOVUPS Y8, 0(DI); \
+	VMOVUPS Y9, 256(DI); \
+	VMOVUPS Y10, 512(DI); \
+	VMOVUPS Y11, 768(DI); \
+	VMOVUPS Y12, 1024(DI); \
+	VMOVUPS Y13, 1280(DI); \
+	VMOVUPS Y14, 1536(DI); \
+	VMOVUPS Y15, 1792(DI); \
+	ADDQ $16, SI; \
+	ADDQ $2048, DI; \
+	SUBQ $8, BX; \
+	JG thcols; \
+	LEAQ (R8)(R9*8), R8; \
+	ADDQ $32, R12; \
+	SUBQ $8, CX; \
+	JG thkeys; \
+thdone: \
+	VZEROUPPER; \
+	RET
+
+#define TRH8_F16(ADDR, YR) VCVTPH2PS ADDR, YR
+#define TRH8_BF16(ADDR, YR) VPMOVZXWD ADDR, YR; VPSLLD $16, YR, YR
+
 // func scoresAVX2(s, q, k []float32, ks int, scale float32) float32
 // for j := range s { acc := 0; for d := range q { acc += q[d]*k[j*ks+d] }; s[j] = acc*scale }
 // returns max(s) (-Inf when empty). Each dot product keeps 8 lane sums (one FMA chain
@@ -1316,111 +1368,11 @@ trdone:
 // multiple of 8), rows ksBytes apart: transposeTileAVX2 from rows of float16 (F16C),
 // widened as they are loaded.
 TEXT ·transposeF16TileAVX2(SB), NOSPLIT, $0-40
-	MOVQ kt+0(FP), R12
-	MOVQ k+8(FP), R8
-	MOVQ ksBytes+16(FP), R9
-	LEAQ (R9)(R9*2), R13
-	MOVQ nkeys+32(FP), CX
-	TESTQ CX, CX
-	JLE thdone
-	CMPQ d8+24(FP), $0
-	JLE thdone
-
-thkeys:
-	MOVQ d8+24(FP), BX
-	MOVQ R8, SI
-	MOVQ R12, DI
-
-thcols:
-	VCVTPH2PS (SI), Y0
-	VCVTPH2PS (SI)(R9*1), Y1
-	VCVTPH2PS (SI)(R9*2), Y2
-	VCVTPH2PS (SI)(R13*1), Y3
-	LEAQ (SI)(R9*4), R10
-	VCVTPH2PS (R10), Y4
-	VCVTPH2PS (R10)(R9*1), Y5
-	VCVTPH2PS (R10)(R9*2), Y6
-	VCVTPH2PS (R10)(R13*1), Y7
-	TRANSPOSE8
-	VMOVUPS Y8, 0(DI)
-	VMOVUPS Y9, 256(DI)
-	VMOVUPS Y10, 512(DI)
-	VMOVUPS Y11, 768(DI)
-	VMOVUPS Y12, 1024(DI)
-	VMOVUPS Y13, 1280(DI)
-	VMOVUPS Y14, 1536(DI)
-	VMOVUPS Y15, 1792(DI)
-	ADDQ $16, SI
-	ADDQ $2048, DI
-	SUBQ $8, BX
-	JG thcols
-
-	LEAQ (R8)(R9*8), R8
-	ADDQ $32, R12
-	SUBQ $8, CX
-	JG thkeys
-
-thdone:
-	VZEROUPPER
-	RET
+	TRH8_BODY(TRH8_F16)
 
 // transposeF16TileAVX2 for bfloat16 rows.
 TEXT ·transposeBF16TileAVX2(SB), NOSPLIT, $0-40
-	MOVQ kt+0(FP), R12
-	MOVQ k+8(FP), R8
-	MOVQ ksBytes+16(FP), R9
-	LEAQ (R9)(R9*2), R13
-	MOVQ nkeys+32(FP), CX
-	TESTQ CX, CX
-	JLE thdone
-	CMPQ d8+24(FP), $0
-	JLE thdone
-
-thkeys:
-	MOVQ d8+24(FP), BX
-	MOVQ R8, SI
-	MOVQ R12, DI
-
-thcols:
-	VPMOVZXWD (SI), Y0
-	VPSLLD $16, Y0, Y0
-	VPMOVZXWD (SI)(R9*1), Y1
-	VPSLLD $16, Y1, Y1
-	VPMOVZXWD (SI)(R9*2), Y2
-	VPSLLD $16, Y2, Y2
-	VPMOVZXWD (SI)(R13*1), Y3
-	VPSLLD $16, Y3, Y3
-	LEAQ (SI)(R9*4), R10
-	VPMOVZXWD (R10), Y4
-	VPSLLD $16, Y4, Y4
-	VPMOVZXWD (R10)(R9*1), Y5
-	VPSLLD $16, Y5, Y5
-	VPMOVZXWD (R10)(R9*2), Y6
-	VPSLLD $16, Y6, Y6
-	VPMOVZXWD (R10)(R13*1), Y7
-	VPSLLD $16, Y7, Y7
-	TRANSPOSE8
-	VMOVUPS Y8, 0(DI)
-	VMOVUPS Y9, 256(DI)
-	VMOVUPS Y10, 512(DI)
-	VMOVUPS Y11, 768(DI)
-	VMOVUPS Y12, 1024(DI)
-	VMOVUPS Y13, 1280(DI)
-	VMOVUPS Y14, 1536(DI)
-	VMOVUPS Y15, 1792(DI)
-	ADDQ $16, SI
-	ADDQ $2048, DI
-	SUBQ $8, BX
-	JG thcols
-
-	LEAQ (R8)(R9*8), R8
-	ADDQ $32, R12
-	SUBQ $8, CX
-	JG thkeys
-
-thdone:
-	VZEROUPPER
-	RET
+	TRH8_BODY(TRH8_BF16)
 
 // func qkRowsAVX2(s *float32, qt *float32, kt *float32, d int, nrows int)
 // for r < nrows (at most 16), j < 64:
