@@ -2,6 +2,7 @@ package attention
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -294,6 +295,51 @@ func TestDecodeHalfCache(t *testing.T) {
 						pr.check(t, 1)
 						expectEntriesAlone(t, pr)
 					})
+				}
+			}
+		}
+	})
+}
+
+// TestDecodeValueStream: multi-head decode gives the same bits with the value stream
+// (accumHeads) as with the block reads and accumValues it replaces, for every value
+// dtype, both layouts, a window and key lengths, on every path that has the stream. One
+// thread, so that decode runs chunk by chunk through decodeTile.
+func TestDecodeValueStream(t *testing.T) {
+	defer cpu.SetNumThreads(cpu.NumThreads())
+	if err := cpu.SetNumThreads(1); err != nil {
+		t.Fatal(err)
+	}
+	forEachISA(t, func(t *testing.T) {
+		k := selectKernels()
+		if k.accumHeads == nil {
+			t.Skip("no value stream on this path")
+		}
+		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float16, tensor.BFloat16} {
+			for _, layout := range []Layout{BSHD, BHSD} {
+				for _, window := range []int{-1, 700} {
+					c := baseCfg(2, 1, 2500, 4, 64)
+					c.dk, c.dv, c.layout = dt, dt, layout
+					c.p.Causal = true
+					c.p.KeyLengths = []int32{2500, 1700}
+					c.p.WindowLeft = window
+					pr := newProblem(c, 13)
+					if err := pr.run(); err != nil {
+						t.Fatal(err)
+					}
+					streamed := slices.Clone(pr.o.f32)
+					saved := k.accumHeads
+					k.accumHeads = nil
+					err := pr.run()
+					k.accumHeads = saved
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i, v := range pr.o.f32 {
+						if math.Float32bits(v) != math.Float32bits(streamed[i]) {
+							t.Fatalf("%v layout %d window %d: out[%d] = %v streamed, %v without", dt, layout, window, i, streamed[i], v)
+						}
+					}
 				}
 			}
 		}

@@ -274,9 +274,10 @@ q4ydone: \
 // HFMA2(HV, OFF, ACC) adds p (Y15) times the 8 values at OFF(R11) into ACC.
 #define HFMA2(HV, OFF, ACC) HV(OFF, Y14); VFMADD231PS Y14, Y15, ACC
 
-// HACCUM2(HV) is the body of accumF16AVX2 and accumBF16AVX2, after HACCUM_ARGS:
-// accumAVX2's loops with the value rows read as halves (16 bytes per 8 values), in blocks
-// of 8 vectors, then of 2 (len(o) is a multiple of 16).
+// HACCUM2(HV) is the body of accumF16AVX2 and accumBF16AVX2, after HACCUM_ARGS: accumAVX2
+// on value rows read as halves (16 bytes per 8 values), each block of output vectors
+// held in registers across the whole j loop, in blocks of 8 vectors, then of 2 (len(o)
+// is a multiple of 16; the blocking changes no bit).
 #define HACCUM2(HV) \
 	SHLQ $2, DX; \
 	TESTQ CX, CX; \

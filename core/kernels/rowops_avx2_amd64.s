@@ -885,7 +885,8 @@ srnonext:
 	JLT srtail
 
 srscale:
-	VMULPS (DI), Y11, Y0
+	VMOVUPS (DI), Y0
+	VMULPS Y11, Y0, Y0
 	VMOVUPS Y0, (DI)
 	ADDQ $32, DI
 	SUBQ $8, CX

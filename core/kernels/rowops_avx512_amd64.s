@@ -841,7 +841,8 @@ srnonext:
 	JLT srtail
 
 srscale:
-	VMULPS (DI), Z17, Z0
+	VMOVUPS (DI), Z0
+	VMULPS Z17, Z0, Z0
 	VMOVUPS Z0, (DI)
 	ADDQ $64, DI
 	SUBQ $16, CX

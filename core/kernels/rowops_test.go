@@ -404,6 +404,9 @@ func TestSoftmaxRows(t *testing.T) {
 				x := randF32(rng, rows*ld, 4)
 				if n > 2 && rows == 3 { // a row with -Inf entries, one with +Inf, one with NaN
 					x[0], x[ld+1], x[2*ld+2] = -inf, inf, float32(math.NaN())
+					// Two NaN patterns in one row: a quiet NaN with a payload and, from
+					// +Inf - +Inf, the default NaN. The result keeps the exponential's.
+					x[ld+n-1] = math.Float32frombits(0x7fc00001)
 				}
 				want := make([]float32, len(x))
 				for i := range want {
