@@ -117,13 +117,14 @@ func scratchRows(buf []float32, stride, n, count int) [5][]float32 {
 // input's shape; each output may be an input exactly but overlaps no other input, and the
 // outputs are disjoint.
 func checkElementwise(inputs, outputs []tensor.Named) error {
-	all := append(append([]tensor.Named{}, inputs...), outputs...)
-	for _, t := range all {
-		if err := checkFloat(t.Name, t.T); err != nil {
-			return err
-		}
-		if err := checkSameShape(t.Name, t.T, inputs[0].Name, inputs[0].T); err != nil {
-			return err
+	for _, list := range [2][]tensor.Named{inputs, outputs} {
+		for _, t := range list {
+			if err := checkFloat(t.Name, t.T); err != nil {
+				return err
+			}
+			if err := checkSameShape(t.Name, t.T, inputs[0].Name, inputs[0].T); err != nil {
+				return err
+			}
 		}
 	}
 	for i, o := range outputs {
@@ -163,8 +164,9 @@ func newSpans(k *rowKernels, ts ...tensor.Tensor) spans {
 	}
 	ios := make([]*rowIO, len(ts))
 	if flat {
+		shape, strides := []int{total}, []int{1} // shared by the 1-D views, which only read them
 		for i, t := range ts {
-			ios[i] = newRowIO(k, tensor.Tensor{Data: t.Data, DType: t.DType, Shape: []int{total}, Strides: []int{1}})
+			ios[i] = newRowIO(k, tensor.Tensor{Data: t.Data, DType: t.DType, Shape: shape, Strides: strides})
 		}
 		return spans{ios: ios, flat: true, n: spanLen, count: (total + spanLen - 1) / spanLen, total: total}
 	}

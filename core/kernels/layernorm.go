@@ -42,9 +42,9 @@ func LayerNorm(a LayerNormArgs) error {
 		return nil
 	}
 	k := rowOps()
-	w, b := loadVector(k, a.Weight, d), loadVector(k, a.Bias, d)
+	w, b, eps := loadVector(k, a.Weight, d), loadVector(k, a.Bias, d), a.Eps
 	normRows(a.X, a.Residual, a.ResidualOut, a.Out, func(k *rowKernels, dst, h []float32) {
-		mean, r := meanRstd(k, h, a.Eps)
+		mean, r := meanRstd(k, h, eps)
 		k.normAffine(dst, h, mean, r, w, b)
 	})
 	return nil

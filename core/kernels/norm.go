@@ -52,15 +52,15 @@ func checkEps(eps float32) error {
 	return nil
 }
 
-// named lists the present tensors among opts.
-func named(opts ...optTensor) []tensor.Named {
-	var out []tensor.Named
+// appendNamed appends the present tensors among opts to dst (which callers back with an
+// array on their stack, so that a call's checks allocate nothing).
+func appendNamed(dst []tensor.Named, opts ...optTensor) []tensor.Named {
 	for _, o := range opts {
 		if o.t != nil {
-			out = append(out, tensor.Named{Name: o.name, T: *o.t})
+			dst = append(dst, tensor.Named{Name: o.name, T: *o.t})
 		}
 	}
-	return out
+	return dst
 }
 
 // checkDisjoint requires out to share no memory with others, not even as the same view
@@ -90,9 +90,12 @@ func checkNormForward(x tensor.Tensor, inputs []optTensor, residual *tensor.Tens
 			return err
 		}
 	}
-	ins := append(named(optTensor{"x", &x}), named(inputs...)...)
-	ins = append(ins, named(optTensor{"residual", residual})...)
-	outputs := named(optTensor{"out", &out}, optTensor{"residual_out", residualOut})
+	var insBuf [8]tensor.Named
+	var outBuf [2]tensor.Named
+	ins := append(insBuf[:0], tensor.Named{Name: "x", T: x})
+	ins = appendNamed(ins, inputs...)
+	ins = appendNamed(ins, optTensor{"residual", residual})
+	outputs := appendNamed(append(outBuf[:0], tensor.Named{Name: "out", T: out}), optTensor{"residual_out", residualOut})
 	for _, o := range outputs {
 		if err := checkFloat(o.Name, o.T); err != nil {
 			return err
@@ -131,13 +134,15 @@ func checkNormBackward(h, dy tensor.Tensor, dResidualOut *tensor.Tensor, dx tens
 			return err
 		}
 	}
-	ins := named(optTensor{"h", &h}, optTensor{"dy", &dy}, optTensor{"d_residual_out", dResidualOut})
-	ins = append(ins, named(params...)...)
+	var insBuf [8]tensor.Named
+	ins := appendNamed(insBuf[:0], optTensor{"h", &h}, optTensor{"dy", &dy}, optTensor{"d_residual_out", dResidualOut})
+	ins = appendNamed(ins, params...)
 	if err := tensor.CheckOutputOverlap(tensor.Named{Name: "dx", T: dx}, ins...); err != nil {
 		return err
 	}
 	taken := append(ins, tensor.Named{Name: "dx", T: dx})
-	for _, g := range named(grads...) {
+	var gradBuf [4]tensor.Named
+	for _, g := range appendNamed(gradBuf[:0], grads...) {
 		if err := checkDisjoint(g, taken...); err != nil {
 			return err
 		}
@@ -152,7 +157,7 @@ func loadVector(k *rowKernels, t *tensor.Tensor, n int) []float32 {
 	if t == nil {
 		return nil
 	}
-	io := newRowIO(k, *t)
+	io := rowIOOf(k, *t)
 	if io.mode == ioF32 && n > 0 {
 		return io.f32(0, n) // no copy, so nothing to allocate
 	}

@@ -34,9 +34,9 @@ func RMSNorm(a RMSNormArgs) error {
 	if a.X.NumEl() == 0 {
 		return nil
 	}
-	w := loadVector(rowOps(), a.Weight, d)
+	w, eps := loadVector(rowOps(), a.Weight, d), a.Eps
 	normRows(a.X, a.Residual, a.ResidualOut, a.Out, func(k *rowKernels, dst, h []float32) {
-		r := rstd(k.sumSqDev(h, 0)/float32(d), a.Eps)
+		r := rstd(k.sumSqDev(h, 0)/float32(d), eps)
 		if w != nil {
 			k.normAffine(dst, h, 0, r, w, nil)
 		} else {

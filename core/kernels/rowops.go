@@ -193,7 +193,13 @@ type rowIO struct {
 }
 
 func newRowIO(k *rowKernels, t tensor.Tensor) *rowIO {
-	io := &rowIO{k: k, t: t}
+	io := rowIOOf(k, t)
+	return &io
+}
+
+// rowIOOf is newRowIO as a value, for readers that do not outlive the call.
+func rowIOOf(k *rowKernels, t tensor.Tensor) rowIO {
+	io := rowIO{k: k, t: t}
 	n, step := 1, 1
 	if d := t.NDim(); d > 0 {
 		n, step = t.Shape[d-1], t.Strides[d-1]

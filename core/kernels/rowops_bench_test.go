@@ -179,3 +179,29 @@ func BenchmarkSoftmaxShapes(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSmallCalls: one row of 4096 float32 through each row op, where the call's own
+// cost (checks, row readers, allocations) is most of the time; reports allocations.
+func BenchmarkSmallCalls(b *testing.B) {
+	x := tensor.FromFloat32(make([]float32, 4096), 1, 4096)
+	out := tensor.FromFloat32(make([]float32, 4096), 1, 4096)
+	w := tensor.FromFloat32(make([]float32, 4096), 4096)
+	for _, c := range []struct {
+		name string
+		call func() error
+	}{
+		{"layer_norm", func() error { return LayerNorm(LayerNormArgs{X: x, Weight: &w, Bias: &w, Out: out, Eps: 1e-5}) }},
+		{"rms_norm", func() error { return RMSNorm(RMSNormArgs{X: x, Weight: &w, Out: out, Eps: 1e-5}) }},
+		{"softmax", func() error { return Softmax(x, out, DefaultSoftmaxParams()) }},
+		{"silu", func() error { return Activate(SiLU, x, out) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.call(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
