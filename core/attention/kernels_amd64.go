@@ -14,14 +14,16 @@ import (
 // 1 ulp error (results >= 2^-126); the sums and dot products are added in the fixed trees
 // described in the assembly, so they differ from the generic path only by rounding.
 var (
-	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, accumHeads: accumHeadsAVX512Go, accumHalf: accumHalfAVX512, accum4Half: accum4HalfAVX512, scaleDiv: scaleDivAVX512,
+	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, accumHeads: accumHeadsOf(accumHeadsAVX512, accumHeadsF16AVX512, accumHeadsBF16AVX512),
+		accumHalf: accumHalfOf(accumF16AVX512, accumBF16AVX512), accum4Half: accum4HalfOf(accum4F16AVX512, accum4BF16AVX512), scaleDiv: scaleDivAVX512,
 		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4Checked(accum4AVX512), axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512, softCap: softCapAVX512Go, tanhDiv: tanhDivAVX512Go,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
 			transposeHalf: transposeHalfAVX512,
 			mergeLanes:    mergeLanesAVX512, alibi: alibiTileAVX512Go, bias: biasTileAVX512Go}}
-	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, accumHeads: accumHeadsAVX2Go,
-		accumHalf: pickHalf(hasF16C, accumHalfAVX2), accum4Half: pickHalf(hasF16C, accum4HalfAVX2), scaleDiv: scaleDivAVX2,
+	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, accumHeads: accumHeadsOf(accumHeadsAVX2, pickHalf(hasF16C, accumHeadsF16AVX2), accumHeadsBF16AVX2),
+		accumHalf:  pickHalf(hasF16C, accumHalfOf(accumF16AVX2, accumBF16AVX2)),
+		accum4Half: pickHalf(hasF16C, accum4HalfOf(accum4F16AVX2, accum4BF16AVX2)), scaleDiv: scaleDivAVX2,
 		scores2: pairScores(scoresAVX2), accum2: accum2AVX2, accum4: accum4Checked(accum4AVX2), axpyRows: axpyRowsAVX2,
 		axpyRows2: axpyRows2AVX2, softCap: softCapAVX2Go, tanhDiv: tanhDivAVX2Go,
 		tiles: &tileKernels{qk: qkTileAVX2, softmax: softmaxTileAVX2, pv: pvTileAVX2,
@@ -48,24 +50,6 @@ func accumHeadsF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, 
 //go:noescape
 func accumHeadsBF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
 
-// accumHeadsAVX512Go is kernels.accumHeads on AVX-512: the kernel of dt.
-func accumHeadsAVX512Go(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) bool {
-	kernel := accumHeadsAVX512
-	switch dt {
-	case tensor.Float32:
-	case tensor.Float16:
-		kernel = accumHeadsF16AVX512
-	case tensor.BFloat16:
-		kernel = accumHeadsBF16AVX512
-	default:
-		return false
-	}
-	if len(rows) > 0 && n > 0 && dv > 0 {
-		kernel(&rows[0], len(rows), v, vs, n, dv, ahead)
-	}
-	return true
-}
-
 //go:noescape
 func accumHeadsAVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
 
@@ -77,27 +61,6 @@ func accumHeadsBF16AVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, a
 
 // hasF16C says whether the AVX2 path may convert float16 in hardware.
 var hasF16C = xcpu.X86.HasF16C
-
-// accumHeadsAVX2Go is kernels.accumHeads on AVX2: float16 values only with F16C.
-func accumHeadsAVX2Go(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) bool {
-	kernel := accumHeadsAVX2
-	switch dt {
-	case tensor.Float32:
-	case tensor.Float16:
-		if !hasF16C {
-			return false
-		}
-		kernel = accumHeadsF16AVX2
-	case tensor.BFloat16:
-		kernel = accumHeadsBF16AVX2
-	default:
-		return false
-	}
-	if len(rows) > 0 && n > 0 && dv > 0 {
-		kernel(&rows[0], len(rows), v, vs, n, dv, ahead)
-	}
-	return true
-}
 
 //go:noescape
 func scoresAVX2(s, q, k []float32, ks int, scale float32) float32
@@ -234,35 +197,11 @@ func accumF16AVX512(o, p []float32, v *uint16, vsBytes int)
 //go:noescape
 func accumBF16AVX512(o, p []float32, v *uint16, vsBytes int)
 
-// accumHalfAVX512 is kernels.accumHalf on AVX-512.
-func accumHalfAVX512(o, p []float32, v unsafe.Pointer, vs int, dt tensor.DType) {
-	if dt == tensor.Float16 {
-		accumF16AVX512(o, p, (*uint16)(v), 2*vs)
-		return
-	}
-	accumBF16AVX512(o, p, (*uint16)(v), 2*vs)
-}
-
 //go:noescape
 func accum4F16AVX512(o []float32, ldo, dv int, p []float32, ldp, n int, v []uint16, vs int)
 
 //go:noescape
 func accum4BF16AVX512(o []float32, ldo, dv int, p []float32, ldp, n int, v []uint16, vs int)
-
-// accum4HalfAVX512 is kernels.accum4Half on AVX-512, its slices checked as accum4Checked
-// checks accum4's.
-func accum4HalfAVX512(o []float32, ldo, dv int, p []float32, ldp, n int, v unsafe.Pointer, vs int, dt tensor.DType) {
-	if n == 0 || dv == 0 {
-		return
-	}
-	_, _ = o[3*ldo+dv-1], p[3*ldp+n-1]
-	rows := unsafe.Slice((*uint16)(v), (n-1)*vs+dv)
-	if dt == tensor.Float16 {
-		accum4F16AVX512(o, ldo, dv, p, ldp, n, rows, vs)
-		return
-	}
-	accum4BF16AVX512(o, ldo, dv, p, ldp, n, rows, vs)
-}
 
 //go:noescape
 func transposeF16TileAVX512(kt *float32, k *uint16, ksBytes, d, nkeys int, tail uint16)
@@ -375,29 +314,6 @@ func accum4F16AVX2(o []float32, ldo, dv int, p []float32, ldp, n int, v []uint16
 //go:noescape
 func accum4BF16AVX2(o []float32, ldo, dv int, p []float32, ldp, n int, v []uint16, vs int)
 
-// accumHalfAVX2 is kernels.accumHalf on AVX2.
-func accumHalfAVX2(o, p []float32, v unsafe.Pointer, vs int, dt tensor.DType) {
-	if dt == tensor.Float16 {
-		accumF16AVX2(o, p, (*uint16)(v), 2*vs)
-		return
-	}
-	accumBF16AVX2(o, p, (*uint16)(v), 2*vs)
-}
-
-// accum4HalfAVX2 is kernels.accum4Half on AVX2.
-func accum4HalfAVX2(o []float32, ldo, dv int, p []float32, ldp, n int, v unsafe.Pointer, vs int, dt tensor.DType) {
-	if n == 0 || dv == 0 {
-		return
-	}
-	_, _ = o[3*ldo+dv-1], p[3*ldp+n-1]
-	rows := unsafe.Slice((*uint16)(v), (n-1)*vs+dv)
-	if dt == tensor.Float16 {
-		accum4F16AVX2(o, ldo, dv, p, ldp, n, rows, vs)
-		return
-	}
-	accum4BF16AVX2(o, ldo, dv, p, ldp, n, rows, vs)
-}
-
 // pickHalf returns f where the AVX2 path can read both half types (float16 needs F16C,
 // which every AVX2 CPU in practice has), else nil: the path then widens half rows first.
 func pickHalf[F any](ok bool, f F) F {
@@ -406,4 +322,57 @@ func pickHalf[F any](ok bool, f F) F {
 		return none
 	}
 	return f
+}
+
+// headsKernel is an accumHeads routine for values of one dtype.
+type headsKernel func(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
+
+// accumHeadsOf returns kernels.accumHeads from a path's routines for float32, float16 and
+// bfloat16 values; f16 is nil where the path cannot read float16 (AVX2 without F16C).
+func accumHeadsOf(f32, f16, bf16 headsKernel) func(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) bool {
+	return func(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) bool {
+		var kernel headsKernel
+		switch dt {
+		case tensor.Float32:
+			kernel = f32
+		case tensor.Float16:
+			kernel = f16
+		case tensor.BFloat16:
+			kernel = bf16
+		}
+		if kernel == nil {
+			return false
+		}
+		if len(rows) > 0 && n > 0 && dv > 0 {
+			kernel(&rows[0], len(rows), v, vs, n, dv, ahead)
+		}
+		return true
+	}
+}
+
+// accumHalfOf returns kernels.accumHalf from a path's float16 and bfloat16 routines.
+func accumHalfOf(f16, bf16 func(o, p []float32, v *uint16, vsBytes int)) func(o, p []float32, v unsafe.Pointer, vs int, dt tensor.DType) {
+	return func(o, p []float32, v unsafe.Pointer, vs int, dt tensor.DType) {
+		kernel := bf16
+		if dt == tensor.Float16 {
+			kernel = f16
+		}
+		kernel(o, p, (*uint16)(v), 2*vs)
+	}
+}
+
+// accum4HalfOf returns kernels.accum4Half from a path's float16 and bfloat16 routines,
+// their slices checked as accum4Checked checks accum4's.
+func accum4HalfOf(f16, bf16 func(o []float32, ldo, dv int, p []float32, ldp, n int, v []uint16, vs int)) func(o []float32, ldo, dv int, p []float32, ldp, n int, v unsafe.Pointer, vs int, dt tensor.DType) {
+	return func(o []float32, ldo, dv int, p []float32, ldp, n int, v unsafe.Pointer, vs int, dt tensor.DType) {
+		if n == 0 || dv == 0 {
+			return
+		}
+		_, _ = o[3*ldo+dv-1], p[3*ldp+n-1]
+		kernel := bf16
+		if dt == tensor.Float16 {
+			kernel = f16
+		}
+		kernel(o, ldo, dv, p, ldp, n, unsafe.Slice((*uint16)(v), (n-1)*vs+dv), vs)
+	}
 }
