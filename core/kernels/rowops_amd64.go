@@ -110,19 +110,11 @@ func pick[T any](cond bool, yes, no T) T {
 // The AVX2 16-bit conversions cover whole blocks of 8; the last few elements go through
 // the generic loop, which rounds identically.
 
-func f16ToF32AVX2Tail(dst []float32, src []uint16) {
-	n := len(src) &^ 7
-	f16ToF32AVX2(dst[:n], src[:n])
-	f16ToF32Generic(dst[n:len(src)], src[n:])
-}
+var f16ToF32AVX2Tail = blocksOf8(f16ToF32AVX2, f16ToF32Generic)
 
 var f32ToF16AVX2Tail = blocksOf8(f32ToF16AVX2, f32ToF16Generic)
 
-func bf16ToF32AVX2Tail(dst []float32, src []uint16) {
-	n := len(src) &^ 7
-	bf16ToF32AVX2(dst[:n], src[:n])
-	bf16ToF32Generic(dst[n:len(src)], src[n:])
-}
+var bf16ToF32AVX2Tail = blocksOf8(bf16ToF32AVX2, bf16ToF32Generic)
 
 var f32ToBF16AVX2Tail = blocksOf8(f32ToBF16AVX2, f32ToBF16Generic)
 
@@ -341,8 +333,8 @@ func streamNarrow(plain, nt func(dst []uint16, src []float32), align int) func(d
 }
 
 // blocksOf8 runs kernel, which covers whole blocks of 8 elements, and rest on the others.
-func blocksOf8(kernel, rest func(dst []uint16, src []float32)) func(dst []uint16, src []float32) {
-	return func(dst []uint16, src []float32) {
+func blocksOf8[D, S any](kernel, rest func(dst []D, src []S)) func(dst []D, src []S) {
+	return func(dst []D, src []S) {
 		n := len(src) &^ 7
 		kernel(dst[:n], src[:n])
 		rest(dst[n:len(src)], src[n:])
