@@ -13,7 +13,7 @@ type decodeItem struct {
 	st     state
 	tr     itemRows
 	a, e   int       // the item's keys in the chunk
-	kt, sr []float32 // transposed key tile [dp][tileKeys], scores [16][tileKeys]
+	kt, sr []float32 // transposed key tile [dp][tileKeys], scores [16][tileKeys] (in scratch.srs)
 	alpha  []float32
 }
 
@@ -54,18 +54,26 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 			pl.transposeKeys(sc, kt[j-ts:], it.rs.b, it.rs.kvh, j, n)
 		}
 	}
-	// scores folds the item's scores of the tile, from its keys transposed in kt, into
-	// its state.
-	scores := func(it *decodeItem, kt []float32) {
+	// fold folds the item's scores of the tile, in sr, into its state.
+	fold := func(it *decodeItem) {
 		n := it.rs.n(pl)
-		tk.qkRows(&it.sr[0], &it.tr.qt[0], &kt[0], pl.D, n)
 		pl.maskTile(sc, it.tr, it.rs, ts, ts+tileKeys, it.sr, 1, tileKeys)
 		for r := range n {
 			tk.softmaxRow(&it.sr[r*tileKeys], &it.st.m[r], &it.st.l[r], &it.alpha[r])
 		}
 		pl.rescaleRows(it.st, n, it.alpha)
 	}
-	if blk == tileKeys {
+	// scores folds the item's scores of the tile, from its keys transposed in kt, into
+	// its state.
+	scores := func(it *decodeItem, kt []float32) {
+		tk.qkRows(&it.sr[0], &it.tr.qt[0], &kt[0], pl.D, it.rs.n(pl))
+		fold(it)
+	}
+	if pl.streamKeys(sc, items, ts) {
+		for i := range items {
+			fold(&items[i])
+		}
+	} else if blk == tileKeys {
 		// One block holds the tile: each item's keys are scored right after they are
 		// transposed, into one buffer that stays in L1, rather than read back from L2
 		// after every item's transposition.
@@ -103,6 +111,63 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 			pl.accumValues(sc, it.st, it.tr, it.rs.n(pl), it.sr, ts, pa, pe, it.rs.b, it.rs.kvh)
 		}
 	}
+}
+
+// keyStream reports whether streamKeys can take the keys of items (every item of one
+// batch entry, set up for a chunk): each is a single row of its own KV head, in head
+// order, with keys to see in the chunk (multi-head attention), and the keys lie flat,
+// each head's row of D elements (a multiple of 16) right after the previous head's and
+// each position right after the previous one.
+func (pl *plan) keyStream(items []decodeItem) bool {
+	w := pl.k
+	if pl.kern.scoresHeads == nil || pl.kern.tiles == nil || len(items) != pl.Hkv ||
+		w.sd != 1 || pl.D != pl.dp || w.sh != pl.D || w.ss != pl.Hkv*pl.D {
+		return false
+	}
+	for i := range items {
+		if it := &items[i]; it.rs.n(pl) != 1 || it.rs.kvh != i || it.a >= it.e {
+			return false
+		}
+	}
+	return true
+}
+
+// packLaneQueries sets sc.qh to the queries of items as scoresHeads reads them, when
+// keyStream can take the items.
+func (pl *plan) packLaneQueries(sc *scratch, items []decodeItem) {
+	if !pl.keyStream(items) {
+		return
+	}
+	sc.qh = grow(sc.qh, max(16, pl.Hkv)*pl.D)
+	lanes := pl.lanes(1)
+	laneQueries(sc.qh, pl.Hkv, pl.D, func(h, t int) float32 { return items[h].tr.qt[t*lanes] })
+}
+
+// streamKeys is decodeTile's key step when keyStream can take the items: scoresHeads
+// then reads the tile's keys of every head as one stream in address order, asking for
+// its lines ahead while it computes, instead of a burst read ahead and then one head's
+// rows a position apart, transposed. It scores the keys the rows see (they share their
+// query position, as in streamValues), from the start of a step of 16/Hkv positions,
+// into each item's sr with qkRows' bits; the scores of the other keys of the tile are
+// left for maskTile to overwrite. It reports whether it did the step.
+func (pl *plan) streamKeys(sc *scratch, items []decodeItem, ts int) bool {
+	if !pl.keyStream(items) {
+		return false
+	}
+	it0, w := &items[0], pl.k
+	ra, rb := max(ts, it0.a, it0.tr.lo[0]), min(ts+tileKeys, it0.e, it0.tr.hi[0])
+	if ra >= rb {
+		return false // no key to score (decode only visits tiles with some)
+	}
+	step := max(1, 16/pl.Hkv)
+	ra -= (ra - ts) % step
+	n := (rb - ra + step - 1) / step * step
+	if ra+n > w.t.Shape[1] {
+		return false // the last step would read past the keys
+	}
+	size := w.t.DType.Bits() / 8
+	k := unsafe.Add(w.t.Data, w.off(it0.rs.b, ra, 0)*size)
+	return pl.kern.scoresHeads(sc.srs[ra-ts:], 16*tileKeys, sc.qh, k, pl.Hkv, n, pl.D, streamAhead, w.t.DType)
 }
 
 // streamAhead is how far ahead of the values it reads accumHeads asks for lines: enough
@@ -201,10 +266,13 @@ func (pl *plan) decodeItems(sc *scratch, g, n int) []decodeItem {
 		sc.decode = append(sc.decode, make([]decodeItem, g-len(sc.decode))...)
 	}
 	items := sc.decode[:g]
+	// One block for every item's scores, where streamKeys writes them all.
+	sc.srs = grow(sc.srs, g*16*tileKeys)
 	for i := range items {
 		it := &items[i]
 		it.tr = pl.growRows(it.tr, n)
-		it.kt, it.sr = grow(it.kt, pl.dp*tileKeys), grow(it.sr, 16*tileKeys)
+		it.kt = grow(it.kt, pl.dp*tileKeys)
+		it.sr = sc.srs[i*16*tileKeys : (i+1)*16*tileKeys]
 		it.alpha = grow(it.alpha, 16)
 	}
 	return items

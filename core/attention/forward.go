@@ -81,6 +81,8 @@ type scratch struct {
 	kt2, sr   []float32
 	decode    []decodeItem // runByChunk: every item of a batch entry
 	heads     []headRow    // streamValues' rows
+	srs       []float32    // every decode item's scores, [items][16][tileKeys]
+	qh        []float32    // streamKeys' queries, as laneQueries lays them out
 
 	mergeA, mergeC [16]float32 // mergeRows' factors for one vector of rows
 }
@@ -379,6 +381,7 @@ func (pl *plan) runByChunk(g, nch, rows int, set func(int) rowSet) {
 					pl.packQT(sc, it.tr, it.rs)
 				}
 			}
+			pl.packLaneQueries(sc, items)
 			// Only the tiles that hold some item's keys (a window, key lengths or a
 			// causal mask leave the others out), still counted from the chunk start.
 			lo, hi := ce, ca

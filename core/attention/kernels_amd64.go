@@ -15,6 +15,7 @@ import (
 // described in the assembly, so they differ from the generic path only by rounding.
 var (
 	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, accumHeads: accumHeadsOf(accumHeadsAVX512, accumHeadsF16AVX512, accumHeadsBF16AVX512),
+		scoresHeads: scoresHeadsOf(scoresHeadsAVX512, scoresHeadsF16AVX512, scoresHeadsBF16AVX512),
 		accumHalf: accumHalfOf(accumF16AVX512, accumBF16AVX512), accum4Half: accum4HalfOf(accum4F16AVX512, accum4BF16AVX512), scaleDiv: scaleDivAVX512,
 		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4Checked(accum4AVX512), axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512, softCap: softCapAVX512Go, tanhDiv: tanhDivAVX512Go,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
@@ -49,6 +50,15 @@ func accumHeadsF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, 
 
 //go:noescape
 func accumHeadsBF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
+
+//go:noescape
+func scoresHeadsAVX512(out *float32, ld int, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, steps, m, p, ahead int)
+
+//go:noescape
+func scoresHeadsF16AVX512(out *float32, ld int, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, steps, m, p, ahead int)
+
+//go:noescape
+func scoresHeadsBF16AVX512(out *float32, ld int, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, steps, m, p, ahead int)
 
 //go:noescape
 func accumHeadsAVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
@@ -346,6 +356,43 @@ func accumHeadsOf(f32, f16, bf16 headsKernel) func(rows []headRow, v unsafe.Poin
 		if len(rows) > 0 && n > 0 && dv > 0 {
 			kernel(&rows[0], len(rows), v, vs, n, dv, ahead)
 		}
+		return true
+	}
+}
+
+// scoresKernel is a scoresHeads routine for keys of one dtype.
+type scoresKernel func(out *float32, ld int, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, steps, m, p, ahead int)
+
+// scoresHeadsOf returns kernels.scoresHeads from a path's routines for float32, float16
+// and bfloat16 keys. A step of the routines is the 16 keys of 16/heads positions (heads
+// <= 16) or one position (heads a multiple of 16, one group per 16 heads).
+func scoresHeadsOf(f32, f16, bf16 scoresKernel) func(out []float32, ld int, qh []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
+	return func(out []float32, ld int, qh []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
+		var kernel scoresKernel
+		switch dt {
+		case tensor.Float32:
+			kernel = f32
+		case tensor.Float16:
+			kernel = f16
+		case tensor.BFloat16:
+			kernel = bf16
+		}
+		if kernel == nil || heads <= 0 || (16%heads != 0 && heads%16 != 0) || d <= 0 || d%16 != 0 {
+			return false
+		}
+		p, m := max(1, 16/heads), max(1, heads/16)
+		if n <= 0 {
+			return true
+		}
+		if n%p != 0 {
+			return false
+		}
+		var idx [16]int32
+		for l := range idx {
+			idx[l] = int32((l%heads)*ld + l/heads) // l/heads is 0 when heads >= 16
+		}
+		_, _ = out[(heads-1)*ld+n-1], qh[m*d*16-1]
+		kernel(&out[0], ld, &idx, &qh[0], k, d*dt.Bits()/8, d, n/p, m, p, ahead)
 		return true
 	}
 }

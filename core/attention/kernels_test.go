@@ -358,6 +358,82 @@ func TestKernelAccumHeads(t *testing.T) {
 	})
 }
 
+// TestKernelScoresHeads: every path's scoresHeads, where there is one, gives each head's
+// scores the bits of qkRows on the head's keys transposed by the same path, for every
+// head count it takes (1 to 48), head dims 16 to 256, 0 to 64 positions, every half bit
+// pattern and prefetch distances past the end of the keys, and writes nothing else.
+func TestKernelScoresHeads(t *testing.T) {
+	rng := rand.New(rand.NewPCG(78, 79))
+	forEachISA(t, func(t *testing.T) {
+		k := selectKernels()
+		if k.scoresHeads == nil {
+			t.Skip("no key stream on this path")
+		}
+		tk := k.tiles
+		const guard = float32(7)
+		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float16, tensor.BFloat16} {
+			for _, heads := range []int{1, 2, 4, 8, 16, 32, 48} {
+				for _, d := range []int{16, 48, 128, 256} {
+					p := max(1, 16/heads)
+					for _, n := range []int{0, p, 3 * p, 64} {
+						// Whole blocks of 16 positions for the reference's transposition.
+						rows := (n + 15) &^ 15 * heads
+						wide := randSlice(rng, max(1, rows*d))
+						data := unsafe.Pointer(&wide[0])
+						if dt != tensor.Float32 {
+							half := make([]uint16, len(wide))
+							for i := range half {
+								half[i] = uint16(rng.Uint32())
+							}
+							rowkernels.WidenRows(wide, len(wide), unsafe.Pointer(&half[0]), len(half), 1, len(half), dt)
+							data = unsafe.Pointer(&half[0])
+						}
+						q := randSlice(rng, heads*d)
+						qh := make([]float32, max(16, heads)*d)
+						laneQueries(qh, heads, d, func(h, t int) float32 { return q[h*d+t] })
+						const ld = 70
+						got := make([]float32, heads*ld)
+						for i := range got {
+							got[i] = guard
+						}
+						ahead := []int{0, 64, 32 << 10}[rng.IntN(3)]
+						if !k.scoresHeads(got, ld, qh, data, heads, n, d, ahead, dt) {
+							t.Fatalf("%v heads=%d d=%d n=%d: not taken", dt, heads, d, n)
+						}
+						kt, qt, s := make([]float32, d*64), make([]float32, d*16), make([]float32, 64)
+						for h := range heads {
+							if n > 0 {
+								tk.transpose(&kt[0], &wide[h*d], heads*d, d, (n+15)&^15)
+								for t := range d {
+									qt[t*16] = q[h*d+t]
+								}
+								tk.qkRows(&s[0], &qt[0], &kt[0], d, 1)
+							}
+							for j := range ld {
+								want := guard
+								if j < n {
+									want = s[j]
+								}
+								if g := got[h*ld+j]; math.Float32bits(g) != math.Float32bits(want) {
+									t.Fatalf("%v heads=%d d=%d n=%d: out[%d][%d] = %#08x, want %#08x", dt, heads, d, n, h, j, math.Float32bits(g), math.Float32bits(want))
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+		// What it cannot take: head counts that neither divide 16 nor are multiples of
+		// it, head dims off the 16 grid, positions that split a step.
+		out, qh := make([]float32, 64*16), make([]float32, 48*16)
+		for _, c := range []struct{ heads, n, d int }{{3, 16, 16}, {24, 16, 16}, {8, 3, 16}, {4, 4, 24}} {
+			if k.scoresHeads(out, 64, qh, unsafe.Pointer(&qh[0]), c.heads, c.n, c.d, 0, tensor.Float32) {
+				t.Errorf("heads=%d n=%d d=%d: taken", c.heads, c.n, c.d)
+			}
+		}
+	})
+}
+
 // TestKernelAccumHalf: every path's accumHalf, where there is one, gives the bits of
 // accum on the widened rows, with guards after the output, for rows further apart than
 // their length and every half bit pattern.
