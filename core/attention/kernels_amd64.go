@@ -16,7 +16,7 @@ import (
 var (
 	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, accumHeads: accumHeadsOf(accumHeadsAVX512, accumHeadsF16AVX512, accumHeadsBF16AVX512),
 		scoresHeads: scoresHeadsOf(scoresHeadsAVX512, scoresHeadsF16AVX512, scoresHeadsBF16AVX512),
-		accumHalf: accumHalfOf(accumF16AVX512, accumBF16AVX512), accum4Half: accum4HalfOf(accum4F16AVX512, accum4BF16AVX512), scaleDiv: scaleDivAVX512,
+		accumHalf:   accumHalfOf(accumF16AVX512, accumBF16AVX512), accum4Half: accum4HalfOf(accum4F16AVX512, accum4BF16AVX512), scaleDiv: scaleDivAVX512,
 		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4Checked(accum4AVX512), axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512, softCap: softCapAVX512Go, tanhDiv: tanhDivAVX512Go,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
