@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
+
+	"github.com/mlxprim/mlxprim/core/tensor"
 )
 
 // BenchmarkTileKernels: each tile kernel alone on one 64-key tile in cache (64 rows for
@@ -63,6 +66,31 @@ func BenchmarkTileKernels(b *testing.B) {
 					tk.softmaxRow(&sr[r*tileKeys], &m[r], &l[r], &alpha[r])
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkScoresHeads: the key stream of multi-head decode (scoresHeads) alone on one
+// tile of 64 positions of 8 heads of 128 keys in cache (256 KiB, in L2) and on 64 and
+// 128 MiB read once per pass, in GB/s of keys read.
+func BenchmarkScoresHeads(b *testing.B) {
+	k := selectKernels()
+	if k.scoresHeads == nil {
+		b.Skip("no key stream on this path")
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	const heads, d = 8, 128
+	qh := randSlice(r, 16*d)
+	out := make([]float32, heads*16*tileKeys)
+	for _, n := range []int{tileKeys, 16384, 32768} {
+		keys := randSlice(r, n*heads*d)
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			for range b.N {
+				for j := 0; j < n; j += tileKeys {
+					k.scoresHeads(out, 16*tileKeys, tileKeys, qh, unsafe.Pointer(&keys[j*heads*d]), heads, 1, tileKeys, d, streamAhead, tensor.Float32)
+				}
+			}
+			b.ReportMetric(float64(n*heads*d*4)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 		})
 	}
 }
