@@ -52,13 +52,13 @@ func accumHeadsF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, 
 func accumHeadsBF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
 
 //go:noescape
-func scoresHeadsAVX512(out *float32, ld int, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, steps, m, p, ahead int)
+func scoresHeadsAVX512(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
 
 //go:noescape
-func scoresHeadsF16AVX512(out *float32, ld int, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, steps, m, p, ahead int)
+func scoresHeadsF16AVX512(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
 
 //go:noescape
-func scoresHeadsBF16AVX512(out *float32, ld int, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, steps, m, p, ahead int)
+func scoresHeadsBF16AVX512(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
 
 //go:noescape
 func accumHeadsAVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
@@ -361,11 +361,13 @@ func accumHeadsOf(f32, f16, bf16 headsKernel) func(rows []headRow, v unsafe.Poin
 }
 
 // scoresKernel is a scoresHeads routine for keys of one dtype.
-type scoresKernel func(out *float32, ld int, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, steps, m, p, ahead int)
+type scoresKernel func(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
 
 // scoresHeadsOf returns kernels.scoresHeads from a path's routines for float32, float16
-// and bfloat16 keys. A step of the routines is the 16 keys of 16/heads positions (heads
-// <= 16) or one position (heads a multiple of 16, one group per 16 heads).
+// and bfloat16 keys. A group of the routines is 16 consecutive key rows: the keys of
+// 16/heads positions (heads <= 16), or 16 heads of one position (heads a multiple of
+// 16), which take one call per block of 16 heads, each with its lanes of queries, over
+// every position.
 func scoresHeadsOf(f32, f16, bf16 scoresKernel) func(out []float32, ld int, qh []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
 	return func(out []float32, ld int, qh []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
 		var kernel scoresKernel
@@ -392,7 +394,10 @@ func scoresHeadsOf(f32, f16, bf16 scoresKernel) func(out []float32, ld int, qh [
 			idx[l] = int32((l%heads)*ld + l/heads) // l/heads is 0 when heads >= 16
 		}
 		_, _ = out[(heads-1)*ld+n-1], qh[m*d*16-1]
-		kernel(&out[0], ld, &idx, &qh[0], k, d*dt.Bits()/8, d, n/p, m, p, ahead)
+		rs := d * dt.Bits() / 8
+		for b := range m {
+			kernel(&out[b*16*ld], &idx, &qh[b*d*16], unsafe.Add(k, b*16*rs), rs, d, n/p, m*16*rs, p, ahead)
+		}
 		return true
 	}
 }

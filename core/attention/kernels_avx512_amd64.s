@@ -67,103 +67,241 @@ hdone: \
 #define HS_F16(ZR) VCVTPH2PS (SI), ZR
 #define HS_BF16(ZR) VPMOVZXWD (SI), ZR; VPSLLD $16, ZR, ZR
 
-// SH_BODY(LOAD, STEP) is the body of scoresHeadsAVX512 and its half-precision forms, for
-// keys of STEP bytes per 16 elements, LOAD(ADDR, ZR) loading and widening 16 of them. A
-// group is 16 consecutive key rows (R9 bytes apart), a row per lane: for each block of
-// 16 columns it loads the 16 rows' columns (asking for the line R13 bytes ahead of each),
-// transposes them (TRANSPOSE16X keeps Z30 and Z31) and adds column t of every lane to
-// the lane's chain in Z30, one FMA per column in increasing t, with the lane's query
-// element from the lanes vectors at R8. The finished chains go to the outputs through
-// the index vector Z31. It is defined before the first routine, where go vet's frame
-// check does not take it for part of one.
-#define SH_BODY(LOAD, STEP) \
+
+// SB_BODY(PIECE, MASKS, COLS, STEP, PF, PFSTEP) is the body of scoresHeadsAVX512 and
+// its half-precision forms: STEP bytes per 16 key elements, PIECE loading four elements
+// of four rows into the four 128-bit lanes of a vector, widened (lanes 1 to 3 under the
+// masks K1..K3 that MASKS sets), COLS the column code of that width and PF asking for
+// the lines ahead (PFSTEP bytes per 16 columns). A group is 16 consecutive key rows (R9
+// bytes apart), lane l holding row l. Its columns are taken 16 at a time, in four blocks
+// of four: lane k of register a gets columns 4b..4b+3 of row 4k+a through broadcast
+// loads, which need no shuffle across lanes, and a transposition of 4x4 within each
+// 128-bit lane gives columns 4b..4b+3 of the 16 rows in lane order. Column t of every
+// lane goes into the lane's chain in Z30, one FMA per column in increasing t, with the
+// lane's query element from the lanes vectors at R8. Finished chains go to the outputs
+// through the index vector Z31. It is defined before the first routine, where go vet's
+// frame check does not take it for part of one.
+#define SB_BODY(PIECE, MASKS, COLS, STEP, PF, PFSTEP) \
 	MOVQ      out+0(FP), DI; \
-	MOVQ      idx+16(FP), AX; \
-	VMOVDQU32 (AX), Z31; \
-	MOVQ      k+32(FP), SI; \
-	MOVQ      rs+40(FP), R9; \
-	MOVQ      ahead+80(FP), R13; \
-	MOVQ      steps+56(FP), CX; \
+	MOVQ      idx+8(FP), R11; \
+	VMOVDQU32 (R11), Z31; \
+	MOVQ      k+24(FP), SI; \
+	MOVQ      rs+32(FP), R9; \
+	LEAQ      (R9)(R9*2), BX; \
+	MASKS; \
+	MOVQ      groups+48(FP), CX; \
 	TESTQ     CX, CX; \
-	JLE       shdone; \
-shstep: \
-	MOVQ      qh+24(FP), R8; \
-	MOVQ      DI, R11; \
-	MOVQ      m+64(FP), BX; \
-shgroup: \
+	JLE       sbdone; \
+sbgroup: \
 	VXORPS    Z30, Z30, Z30; \
-	MOVQ      SI, AX; \
-	MOVQ      d+48(FP), DX; \
-shcols: \
-	MOVQ      AX, R10; \
-	LEAQ      (AX)(R13*1), R12; \
-	SH_ROWS3(LOAD, Z0, Z1, Z2); \
-	SH_ROWS3(LOAD, Z3, Z4, Z5); \
-	SH_ROWS3(LOAD, Z6, Z7, Z8); \
-	SH_ROWS3(LOAD, Z9, Z10, Z11); \
-	SH_ROWS3(LOAD, Z12, Z13, Z14); \
-	LOAD((R10), Z15); \
-	PREFETCHT0 (R12); \
-	TRANSPOSE16X; \
-	SH_FMA(0, Z0); \
-	SH_FMA(64, Z1); \
-	SH_FMA(128, Z2); \
-	SH_FMA(192, Z3); \
-	SH_FMA(256, Z4); \
-	SH_FMA(320, Z5); \
-	SH_FMA(384, Z6); \
-	SH_FMA(448, Z7); \
-	SH_FMA(512, Z8); \
-	SH_FMA(576, Z9); \
-	SH_FMA(640, Z10); \
-	SH_FMA(704, Z11); \
-	SH_FMA(768, Z12); \
-	SH_FMA(832, Z13); \
-	SH_FMA(896, Z14); \
-	SH_FMA(960, Z15); \
-	ADDQ      $1024, R8; \
-	ADDQ      $STEP, AX; \
-	SUBQ      $16, DX; \
-	JG        shcols; \
-	KXNORW    K1, K1, K1; \
-	VSCATTERDPS Z30, K1, (R11)(Z31*4); \
-	MOVQ      ld+8(FP), AX; \
-	SHLQ      $6, AX; \
-	ADDQ      AX, R11; \
-	MOVQ      R9, AX; \
-	SHLQ      $4, AX; \
-	ADDQ      AX, SI; \
-	DECQ      BX; \
-	JNZ       shgroup; \
-	MOVQ      p+72(FP), AX; \
-	LEAQ      (DI)(AX*4), DI; \
+	SB_START; \
+sbcols: \
+	PF; \
+	ADDQ      $PFSTEP, R13; \
+	COLS(PIECE); \
+	SB_NEXT_COLS(STEP); \
+	JG        sbcols; \
+	MOVQ      os+64(FP), DX; \
+	KXNORW    K4, K4, K4; \
+	VSCATTERDPS Z30, K4, (DI)(Z31*4); \
+	LEAQ      (DI)(DX*4), DI; \
+	ADDQ      gs+56(FP), SI; \
 	DECQ      CX; \
-	JNZ       shstep; \
-shdone: \
+	JNZ       sbgroup; \
+sbdone: \
 	VZEROUPPER; \
 	RET
 
-// SH_ROWS3(LOAD, ZA, ZB, ZC) loads rows R10, R10+R9 and R10+2*R9 into ZA, ZB and ZC,
-// asks for the same rows at R12, and moves R10 and R12 three rows on.
-#define SH_ROWS3(LOAD, ZA, ZB, ZC) \
-	LOAD((R10), ZA); \
-	LOAD((R10)(R9*1), ZB); \
-	LOAD((R10)(R9*2), ZC); \
-	PREFETCHT0 (R12); \
-	PREFETCHT0 (R12)(R9*1); \
-	PREFETCHT0 (R12)(R9*2); \
-	LEAQ      (R10)(R9*2), R10; \
-	ADDQ      R9, R10; \
-	LEAQ      (R12)(R9*2), R12; \
-	ADDQ      R9, R12
+// SB_START sets up the group at SI: the query lanes R8, the lines ahead R13, the
+// pointers to rows 0, 4, 8 and 12 (R10, R12, R14, AX) and the columns left DX.
+#define SB_START \
+	MOVQ      qh+16(FP), R8; \
+	MOVQ      ahead+72(FP), R13; \
+	ADDQ      SI, R13; \
+	MOVQ      SI, R10; \
+	LEAQ      (SI)(R9*4), R12; \
+	LEAQ      (R12)(R9*4), R14; \
+	LEAQ      (R14)(R9*4), AX; \
+	MOVQ      d+40(FP), DX
 
-// SH_FMA(OFF, ZK) adds column ZK times the lanes' query elements at OFF(R8) to Z30 (the
-// operands in qkRowsAVX512's order).
-#define SH_FMA(OFF, ZK) VMOVUPS OFF(R8), Z16; VFMADD231PS ZK, Z16, Z30
+// SB_NEXT_COLS(STEP) moves to the next 16 columns and counts them off (flags for JG).
+#define SB_NEXT_COLS(STEP) \
+	ADDQ      $1024, R8; \
+	ADDQ      $STEP, R10; \
+	ADDQ      $STEP, R12; \
+	ADDQ      $STEP, R14; \
+	ADDQ      $STEP, AX; \
+	SUBQ      $16, DX
 
-#define SH_F32(ADDR, ZR) VMOVUPS ADDR, ZR
-#define SH_F16(ADDR, ZR) VCVTPH2PS ADDR, ZR
-#define SH_BF16(ADDR, ZR) VPMOVZXWD ADDR, ZR; VPSLLD $16, ZR, ZR
+// SB_FMA(OFF, ZK, ZQ, ACC) adds column ZK times the lanes' query elements at OFF(R8)
+// (loaded into ZQ) to ACC, the operands in qkRowsAVX512's order.
+#define SB_FMA(OFF, ZK, ZQ, ACC) VMOVUPS OFF(R8), ZQ; VFMADD231PS ZK, ZQ, ACC
+
+// The four blocks of four columns of 16 columns (SB_BODY), for float32 rows (16 bytes
+// per block) and for half-precision rows (8 bytes per block).
+#define SB_COLS32(PIECE) \
+	PIECE(0(R10), 0(R12), 0(R14), 0(AX), Y0, Z0); \
+	PIECE(0(R10)(R9*1), 0(R12)(R9*1), 0(R14)(R9*1), 0(AX)(R9*1), Y1, Z1); \
+	PIECE(0(R10)(R9*2), 0(R12)(R9*2), 0(R14)(R9*2), 0(AX)(R9*2), Y2, Z2); \
+	PIECE(0(R10)(BX*1), 0(R12)(BX*1), 0(R14)(BX*1), 0(AX)(BX*1), Y3, Z3); \
+	VUNPCKLPS Z1, Z0, Z4; \
+	VUNPCKHPS Z1, Z0, Z5; \
+	VUNPCKLPS Z3, Z2, Z6; \
+	VUNPCKHPS Z3, Z2, Z7; \
+	VSHUFPS $0x44, Z6, Z4, Z8; \
+	VSHUFPS $0xEE, Z6, Z4, Z9; \
+	VSHUFPS $0x44, Z7, Z5, Z10; \
+	VSHUFPS $0xEE, Z7, Z5, Z11; \
+	SB_FMA(0, Z8, Z16, Z30); \
+	SB_FMA(64, Z9, Z16, Z30); \
+	SB_FMA(128, Z10, Z16, Z30); \
+	SB_FMA(192, Z11, Z16, Z30); \
+	PIECE(16(R10), 16(R12), 16(R14), 16(AX), Y0, Z0); \
+	PIECE(16(R10)(R9*1), 16(R12)(R9*1), 16(R14)(R9*1), 16(AX)(R9*1), Y1, Z1); \
+	PIECE(16(R10)(R9*2), 16(R12)(R9*2), 16(R14)(R9*2), 16(AX)(R9*2), Y2, Z2); \
+	PIECE(16(R10)(BX*1), 16(R12)(BX*1), 16(R14)(BX*1), 16(AX)(BX*1), Y3, Z3); \
+	VUNPCKLPS Z1, Z0, Z4; \
+	VUNPCKHPS Z1, Z0, Z5; \
+	VUNPCKLPS Z3, Z2, Z6; \
+	VUNPCKHPS Z3, Z2, Z7; \
+	VSHUFPS $0x44, Z6, Z4, Z8; \
+	VSHUFPS $0xEE, Z6, Z4, Z9; \
+	VSHUFPS $0x44, Z7, Z5, Z10; \
+	VSHUFPS $0xEE, Z7, Z5, Z11; \
+	SB_FMA(256, Z8, Z16, Z30); \
+	SB_FMA(320, Z9, Z16, Z30); \
+	SB_FMA(384, Z10, Z16, Z30); \
+	SB_FMA(448, Z11, Z16, Z30); \
+	PIECE(32(R10), 32(R12), 32(R14), 32(AX), Y0, Z0); \
+	PIECE(32(R10)(R9*1), 32(R12)(R9*1), 32(R14)(R9*1), 32(AX)(R9*1), Y1, Z1); \
+	PIECE(32(R10)(R9*2), 32(R12)(R9*2), 32(R14)(R9*2), 32(AX)(R9*2), Y2, Z2); \
+	PIECE(32(R10)(BX*1), 32(R12)(BX*1), 32(R14)(BX*1), 32(AX)(BX*1), Y3, Z3); \
+	VUNPCKLPS Z1, Z0, Z4; \
+	VUNPCKHPS Z1, Z0, Z5; \
+	VUNPCKLPS Z3, Z2, Z6; \
+	VUNPCKHPS Z3, Z2, Z7; \
+	VSHUFPS $0x44, Z6, Z4, Z8; \
+	VSHUFPS $0xEE, Z6, Z4, Z9; \
+	VSHUFPS $0x44, Z7, Z5, Z10; \
+	VSHUFPS $0xEE, Z7, Z5, Z11; \
+	SB_FMA(512, Z8, Z16, Z30); \
+	SB_FMA(576, Z9, Z16, Z30); \
+	SB_FMA(640, Z10, Z16, Z30); \
+	SB_FMA(704, Z11, Z16, Z30); \
+	PIECE(48(R10), 48(R12), 48(R14), 48(AX), Y0, Z0); \
+	PIECE(48(R10)(R9*1), 48(R12)(R9*1), 48(R14)(R9*1), 48(AX)(R9*1), Y1, Z1); \
+	PIECE(48(R10)(R9*2), 48(R12)(R9*2), 48(R14)(R9*2), 48(AX)(R9*2), Y2, Z2); \
+	PIECE(48(R10)(BX*1), 48(R12)(BX*1), 48(R14)(BX*1), 48(AX)(BX*1), Y3, Z3); \
+	VUNPCKLPS Z1, Z0, Z4; \
+	VUNPCKHPS Z1, Z0, Z5; \
+	VUNPCKLPS Z3, Z2, Z6; \
+	VUNPCKHPS Z3, Z2, Z7; \
+	VSHUFPS $0x44, Z6, Z4, Z8; \
+	VSHUFPS $0xEE, Z6, Z4, Z9; \
+	VSHUFPS $0x44, Z7, Z5, Z10; \
+	VSHUFPS $0xEE, Z7, Z5, Z11; \
+	SB_FMA(768, Z8, Z16, Z30); \
+	SB_FMA(832, Z9, Z16, Z30); \
+	SB_FMA(896, Z10, Z16, Z30); \
+	SB_FMA(960, Z11, Z16, Z30)
+
+
+#define SB_COLS16(PIECE) \
+	PIECE(0(R10), 0(R12), 0(R14), 0(AX), Y0, Z0); \
+	PIECE(0(R10)(R9*1), 0(R12)(R9*1), 0(R14)(R9*1), 0(AX)(R9*1), Y1, Z1); \
+	PIECE(0(R10)(R9*2), 0(R12)(R9*2), 0(R14)(R9*2), 0(AX)(R9*2), Y2, Z2); \
+	PIECE(0(R10)(BX*1), 0(R12)(BX*1), 0(R14)(BX*1), 0(AX)(BX*1), Y3, Z3); \
+	VUNPCKLPS Z1, Z0, Z4; \
+	VUNPCKHPS Z1, Z0, Z5; \
+	VUNPCKLPS Z3, Z2, Z6; \
+	VUNPCKHPS Z3, Z2, Z7; \
+	VSHUFPS $0x44, Z6, Z4, Z8; \
+	VSHUFPS $0xEE, Z6, Z4, Z9; \
+	VSHUFPS $0x44, Z7, Z5, Z10; \
+	VSHUFPS $0xEE, Z7, Z5, Z11; \
+	SB_FMA(0, Z8, Z16, Z30); \
+	SB_FMA(64, Z9, Z16, Z30); \
+	SB_FMA(128, Z10, Z16, Z30); \
+	SB_FMA(192, Z11, Z16, Z30); \
+	PIECE(8(R10), 8(R12), 8(R14), 8(AX), Y0, Z0); \
+	PIECE(8(R10)(R9*1), 8(R12)(R9*1), 8(R14)(R9*1), 8(AX)(R9*1), Y1, Z1); \
+	PIECE(8(R10)(R9*2), 8(R12)(R9*2), 8(R14)(R9*2), 8(AX)(R9*2), Y2, Z2); \
+	PIECE(8(R10)(BX*1), 8(R12)(BX*1), 8(R14)(BX*1), 8(AX)(BX*1), Y3, Z3); \
+	VUNPCKLPS Z1, Z0, Z4; \
+	VUNPCKHPS Z1, Z0, Z5; \
+	VUNPCKLPS Z3, Z2, Z6; \
+	VUNPCKHPS Z3, Z2, Z7; \
+	VSHUFPS $0x44, Z6, Z4, Z8; \
+	VSHUFPS $0xEE, Z6, Z4, Z9; \
+	VSHUFPS $0x44, Z7, Z5, Z10; \
+	VSHUFPS $0xEE, Z7, Z5, Z11; \
+	SB_FMA(256, Z8, Z16, Z30); \
+	SB_FMA(320, Z9, Z16, Z30); \
+	SB_FMA(384, Z10, Z16, Z30); \
+	SB_FMA(448, Z11, Z16, Z30); \
+	PIECE(16(R10), 16(R12), 16(R14), 16(AX), Y0, Z0); \
+	PIECE(16(R10)(R9*1), 16(R12)(R9*1), 16(R14)(R9*1), 16(AX)(R9*1), Y1, Z1); \
+	PIECE(16(R10)(R9*2), 16(R12)(R9*2), 16(R14)(R9*2), 16(AX)(R9*2), Y2, Z2); \
+	PIECE(16(R10)(BX*1), 16(R12)(BX*1), 16(R14)(BX*1), 16(AX)(BX*1), Y3, Z3); \
+	VUNPCKLPS Z1, Z0, Z4; \
+	VUNPCKHPS Z1, Z0, Z5; \
+	VUNPCKLPS Z3, Z2, Z6; \
+	VUNPCKHPS Z3, Z2, Z7; \
+	VSHUFPS $0x44, Z6, Z4, Z8; \
+	VSHUFPS $0xEE, Z6, Z4, Z9; \
+	VSHUFPS $0x44, Z7, Z5, Z10; \
+	VSHUFPS $0xEE, Z7, Z5, Z11; \
+	SB_FMA(512, Z8, Z16, Z30); \
+	SB_FMA(576, Z9, Z16, Z30); \
+	SB_FMA(640, Z10, Z16, Z30); \
+	SB_FMA(704, Z11, Z16, Z30); \
+	PIECE(24(R10), 24(R12), 24(R14), 24(AX), Y0, Z0); \
+	PIECE(24(R10)(R9*1), 24(R12)(R9*1), 24(R14)(R9*1), 24(AX)(R9*1), Y1, Z1); \
+	PIECE(24(R10)(R9*2), 24(R12)(R9*2), 24(R14)(R9*2), 24(AX)(R9*2), Y2, Z2); \
+	PIECE(24(R10)(BX*1), 24(R12)(BX*1), 24(R14)(BX*1), 24(AX)(BX*1), Y3, Z3); \
+	VUNPCKLPS Z1, Z0, Z4; \
+	VUNPCKHPS Z1, Z0, Z5; \
+	VUNPCKLPS Z3, Z2, Z6; \
+	VUNPCKHPS Z3, Z2, Z7; \
+	VSHUFPS $0x44, Z6, Z4, Z8; \
+	VSHUFPS $0xEE, Z6, Z4, Z9; \
+	VSHUFPS $0x44, Z7, Z5, Z10; \
+	VSHUFPS $0xEE, Z7, Z5, Z11; \
+	SB_FMA(768, Z8, Z16, Z30); \
+	SB_FMA(832, Z9, Z16, Z30); \
+	SB_FMA(896, Z10, Z16, Z30); \
+	SB_FMA(960, Z11, Z16, Z30)
+
+
+// PIECE routines: register ZR (through YR for halves) gets the four elements at A0, A1,
+// A2 and A3 in its 128-bit lanes 0 to 3.
+#define SB_F32(A0, A1, A2, A3, YR, ZR) \
+	VBROADCASTF32X4 A0, ZR; \
+	VBROADCASTF32X4 A1, K1, ZR; \
+	VBROADCASTF32X4 A2, K2, ZR; \
+	VBROADCASTF32X4 A3, K3, ZR
+#define SB_HALVES(A0, A1, A2, A3, YR) \
+	VPBROADCASTQ A0, YR; \
+	VPBROADCASTQ A1, K1, YR; \
+	VPBROADCASTQ A2, K2, YR; \
+	VPBROADCASTQ A3, K3, YR
+#define SB_F16(A0, A1, A2, A3, YR, ZR) SB_HALVES(A0, A1, A2, A3, YR); VCVTPH2PS YR, ZR
+#define SB_BF16(A0, A1, A2, A3, YR, ZR) SB_HALVES(A0, A1, A2, A3, YR); VPMOVZXWD YR, ZR; VPSLLD $16, ZR, ZR
+
+// The lane masks: 128-bit lanes 1, 2 and 3 of 16 floats, and quadwords 1, 2 and 3.
+#define SB_MASKS32 MOVL $0x00f0, DX; KMOVW DX, K1; MOVL $0x0f00, DX; KMOVW DX, K2; MOVL $0xf000, DX; KMOVW DX, K3
+#define SB_MASKS16 MOVL $2, DX; KMOVW DX, K1; MOVL $4, DX; KMOVW DX, K2; MOVL $8, DX; KMOVW DX, K3
+
+// Lines asked for ahead of R13: 16 columns of 16 rows are 1024 bytes of float32 and 512
+// of halves, and the rows lie one after another, so the lines ahead run in address order.
+#define SB_PF32 \
+	PREFETCHT0 0(R13); PREFETCHT0 64(R13); PREFETCHT0 128(R13); PREFETCHT0 192(R13); \
+	PREFETCHT0 256(R13); PREFETCHT0 320(R13); PREFETCHT0 384(R13); PREFETCHT0 448(R13); \
+	PREFETCHT0 512(R13); PREFETCHT0 576(R13); PREFETCHT0 640(R13); PREFETCHT0 704(R13); \
+	PREFETCHT0 768(R13); PREFETCHT0 832(R13); PREFETCHT0 896(R13); PREFETCHT0 960(R13)
+#define SB_PF16 \
+	PREFETCHT0 0(R13); PREFETCHT0 64(R13); PREFETCHT0 128(R13); PREFETCHT0 192(R13); \
+	PREFETCHT0 256(R13); PREFETCHT0 320(R13); PREFETCHT0 384(R13); PREFETCHT0 448(R13)
 
 DATA a512<>+0(SB)/4, $1.0               // one
 DATA a512<>+4(SB)/4, $1.44269504088896341 // log2(e)
@@ -1643,75 +1781,6 @@ pvdone:
 	VSHUFF32X4 $0x88, Z31, Z23, Z7; \
 	VSHUFF32X4 $0xDD, Z31, Z23, Z15
 
-// TRANSPOSE16X is TRANSPOSE16 through Z16..Z29 and the input registers it has consumed,
-// leaving Z30 and Z31 untouched: the last pair of each step goes to registers the
-// step's first pair freed, and the next step takes that pair first.
-#define TRANSPOSE16X \
-	VUNPCKLPS Z1, Z0, Z16; \
-	VUNPCKHPS Z1, Z0, Z17; \
-	VUNPCKLPS Z3, Z2, Z18; \
-	VUNPCKHPS Z3, Z2, Z19; \
-	VUNPCKLPS Z5, Z4, Z20; \
-	VUNPCKHPS Z5, Z4, Z21; \
-	VUNPCKLPS Z7, Z6, Z22; \
-	VUNPCKHPS Z7, Z6, Z23; \
-	VUNPCKLPS Z9, Z8, Z24; \
-	VUNPCKHPS Z9, Z8, Z25; \
-	VUNPCKLPS Z11, Z10, Z26; \
-	VUNPCKHPS Z11, Z10, Z27; \
-	VUNPCKLPS Z13, Z12, Z28; \
-	VUNPCKHPS Z13, Z12, Z29; \
-	VUNPCKLPS Z15, Z14, Z0; \
-	VUNPCKHPS Z15, Z14, Z1; \
-	VSHUFPS $0x44, Z0, Z28, Z12; \
-	VSHUFPS $0xEE, Z0, Z28, Z13; \
-	VSHUFPS $0x44, Z1, Z29, Z14; \
-	VSHUFPS $0xEE, Z1, Z29, Z15; \
-	VSHUFPS $0x44, Z18, Z16, Z0; \
-	VSHUFPS $0xEE, Z18, Z16, Z1; \
-	VSHUFPS $0x44, Z19, Z17, Z2; \
-	VSHUFPS $0xEE, Z19, Z17, Z3; \
-	VSHUFPS $0x44, Z22, Z20, Z4; \
-	VSHUFPS $0xEE, Z22, Z20, Z5; \
-	VSHUFPS $0x44, Z23, Z21, Z6; \
-	VSHUFPS $0xEE, Z23, Z21, Z7; \
-	VSHUFPS $0x44, Z26, Z24, Z8; \
-	VSHUFPS $0xEE, Z26, Z24, Z9; \
-	VSHUFPS $0x44, Z27, Z25, Z10; \
-	VSHUFPS $0xEE, Z27, Z25, Z11; \
-	VSHUFF32X4 $0x88, Z4, Z0, Z16; \
-	VSHUFF32X4 $0xDD, Z4, Z0, Z17; \
-	VSHUFF32X4 $0x88, Z5, Z1, Z18; \
-	VSHUFF32X4 $0xDD, Z5, Z1, Z19; \
-	VSHUFF32X4 $0x88, Z6, Z2, Z20; \
-	VSHUFF32X4 $0xDD, Z6, Z2, Z21; \
-	VSHUFF32X4 $0x88, Z7, Z3, Z22; \
-	VSHUFF32X4 $0xDD, Z7, Z3, Z23; \
-	VSHUFF32X4 $0x88, Z12, Z8, Z24; \
-	VSHUFF32X4 $0xDD, Z12, Z8, Z25; \
-	VSHUFF32X4 $0x88, Z13, Z9, Z26; \
-	VSHUFF32X4 $0xDD, Z13, Z9, Z27; \
-	VSHUFF32X4 $0x88, Z14, Z10, Z28; \
-	VSHUFF32X4 $0xDD, Z14, Z10, Z29; \
-	VSHUFF32X4 $0x88, Z15, Z11, Z0; \
-	VSHUFF32X4 $0xDD, Z15, Z11, Z4; \
-	VSHUFF32X4 $0x88, Z0, Z22, Z3; \
-	VSHUFF32X4 $0xDD, Z0, Z22, Z11; \
-	VSHUFF32X4 $0x88, Z4, Z23, Z7; \
-	VSHUFF32X4 $0xDD, Z4, Z23, Z15; \
-	VSHUFF32X4 $0x88, Z24, Z16, Z0; \
-	VSHUFF32X4 $0xDD, Z24, Z16, Z8; \
-	VSHUFF32X4 $0x88, Z25, Z17, Z4; \
-	VSHUFF32X4 $0xDD, Z25, Z17, Z12; \
-	VSHUFF32X4 $0x88, Z26, Z18, Z1; \
-	VSHUFF32X4 $0xDD, Z26, Z18, Z9; \
-	VSHUFF32X4 $0x88, Z27, Z19, Z5; \
-	VSHUFF32X4 $0xDD, Z27, Z19, Z13; \
-	VSHUFF32X4 $0x88, Z28, Z20, Z2; \
-	VSHUFF32X4 $0xDD, Z28, Z20, Z10; \
-	VSHUFF32X4 $0x88, Z29, Z21, Z6; \
-	VSHUFF32X4 $0xDD, Z29, Z21, Z14
-
 // func transposeTileAVX512(kt *float32, k *float32, ks int, dp int, nkeys int)
 // kt[t*64+j] = k[j*ks+t] for j < nkeys and t < dp (both multiples of 16).
 TEXT ·transposeTileAVX512(SB), NOSPLIT, $0-40
@@ -2309,22 +2378,22 @@ sddone:
 	VZEROUPPER
 	RET
 
-// func scoresHeadsAVX512(out *float32, ld int, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, steps, m, p, ahead int)
-// Scores of key rows taken in address order, 16 consecutive rows (rs bytes apart) per
-// group, lane l of a group holding row l: for each of steps steps of m groups, group j
-// of the step gets chain_l = sum over t < d (a multiple of 16) of qh[j*d*16+t*16+l] *
-// key row element t, one FMA chain in increasing t (qkRowsAVX512's bits), stored at
-// out[idx[l]] + j*16*ld of the step; each step's outputs start p elements after the
-// previous step's. The rows are float32.
-TEXT ·scoresHeadsAVX512(SB), NOSPLIT, $0-88
-	SH_BODY(SH_F32, 64)
+// func scoresHeadsAVX512(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
+// Scores of groups of 16 consecutive float32 key rows, rs bytes apart (rs = 4*d, d a
+// multiple of 16), the groups gs bytes apart: lane l of a group holds row l and gets
+// chain_l = sum over t < d of qh[t*16+l] * row element t, one FMA chain in increasing t
+// (qkRowsAVX512's bits), stored at out[idx[l]]; each group's outputs start os elements
+// after the previous group's. It asks for the line ahead bytes past each line of the
+// group.
+TEXT ·scoresHeadsAVX512(SB), NOSPLIT, $0-80
+	SB_BODY(SB_F32, SB_MASKS32, SB_COLS32, 64, SB_PF32, 1024)
 
-// func scoresHeadsF16AVX512(out *float32, ld int, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, steps, m, p, ahead int)
-// scoresHeadsAVX512 for rows of float16 keys, widened as they are loaded.
-TEXT ·scoresHeadsF16AVX512(SB), NOSPLIT, $0-88
-	SH_BODY(SH_F16, 32)
+// func scoresHeadsF16AVX512(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
+// scoresHeadsAVX512 for rows of float16 keys (rs = 2*d), widened as they are loaded.
+TEXT ·scoresHeadsF16AVX512(SB), NOSPLIT, $0-80
+	SB_BODY(SB_F16, SB_MASKS16, SB_COLS16, 32, SB_PF16, 512)
 
-// func scoresHeadsBF16AVX512(out *float32, ld int, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, steps, m, p, ahead int)
-// scoresHeadsAVX512 for rows of bfloat16 keys, widened as they are loaded.
-TEXT ·scoresHeadsBF16AVX512(SB), NOSPLIT, $0-88
-	SH_BODY(SH_BF16, 32)
+// func scoresHeadsBF16AVX512(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
+// scoresHeadsAVX512 for rows of bfloat16 keys (rs = 2*d), widened as they are loaded.
+TEXT ·scoresHeadsBF16AVX512(SB), NOSPLIT, $0-80
+	SB_BODY(SB_BF16, SB_MASKS16, SB_COLS16, 32, SB_PF16, 512)

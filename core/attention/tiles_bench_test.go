@@ -87,7 +87,7 @@ func BenchmarkScoresHeads(b *testing.B) {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			for range b.N {
 				for j := 0; j < n; j += tileKeys {
-					k.scoresHeads(out, 16*tileKeys, tileKeys, qh, unsafe.Pointer(&keys[j*heads*d]), heads, 1, tileKeys, d, streamAhead, tensor.Float32)
+					k.scoresHeads(out, 16*tileKeys, qh, unsafe.Pointer(&keys[j*heads*d]), heads, tileKeys, d, streamAhead, tensor.Float32)
 				}
 			}
 			b.ReportMetric(float64(n*heads*d*4)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
