@@ -334,6 +334,20 @@ func pickHalf[F any](ok bool, f F) F {
 	return f
 }
 
+// byDType returns the one of f32, f16 and bf16 for dt, and the zero K for other dtypes.
+func byDType[K any](dt tensor.DType, f32, f16, bf16 K) K {
+	switch dt {
+	case tensor.Float32:
+		return f32
+	case tensor.Float16:
+		return f16
+	case tensor.BFloat16:
+		return bf16
+	}
+	var none K
+	return none
+}
+
 // headsKernel is an accumHeads routine for values of one dtype.
 type headsKernel func(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
 
@@ -341,15 +355,7 @@ type headsKernel func(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahe
 // bfloat16 values; f16 is nil where the path cannot read float16 (AVX2 without F16C).
 func accumHeadsOf(f32, f16, bf16 headsKernel) func(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) bool {
 	return func(rows []headRow, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) bool {
-		var kernel headsKernel
-		switch dt {
-		case tensor.Float32:
-			kernel = f32
-		case tensor.Float16:
-			kernel = f16
-		case tensor.BFloat16:
-			kernel = bf16
-		}
+		kernel := byDType(dt, f32, f16, bf16)
 		if kernel == nil {
 			return false
 		}
@@ -370,15 +376,7 @@ type scoresKernel func(out *float32, idx *[16]int32, qh *float32, k unsafe.Point
 // every position.
 func scoresHeadsOf(f32, f16, bf16 scoresKernel) func(out []float32, ld int, qh []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
 	return func(out []float32, ld int, qh []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
-		var kernel scoresKernel
-		switch dt {
-		case tensor.Float32:
-			kernel = f32
-		case tensor.Float16:
-			kernel = f16
-		case tensor.BFloat16:
-			kernel = bf16
-		}
+		kernel := byDType(dt, f32, f16, bf16)
 		if kernel == nil || heads <= 0 || (16%heads != 0 && heads%16 != 0) || d <= 0 || d%16 != 0 {
 			return false
 		}

@@ -68,20 +68,20 @@ hdone: \
 #define HS_BF16(ZR) VPMOVZXWD (SI), ZR; VPSLLD $16, ZR, ZR
 
 
-// SB_BODY(PIECE, MASKS, COLS, STEP, PF, PFSTEP) is the body of scoresHeadsAVX512 and
-// its half-precision forms: STEP bytes per 16 key elements, PIECE loading four elements
-// of four rows into the four 128-bit lanes of a vector, widened (lanes 1 to 3 under the
-// masks K1..K3 that MASKS sets), COLS the column code of that width and PF asking for
-// the lines ahead (PFSTEP bytes per 16 columns). A group is 16 consecutive key rows (R9
-// bytes apart), lane l holding row l. Its columns are taken 16 at a time, in four blocks
-// of four: lane k of register a gets columns 4b..4b+3 of row 4k+a through broadcast
-// loads, which need no shuffle across lanes, and a transposition of 4x4 within each
-// 128-bit lane gives columns 4b..4b+3 of the 16 rows in lane order. Column t of every
-// lane goes into the lane's chain in Z30, one FMA per column in increasing t, with the
-// lane's query element from the lanes vectors at R8. Finished chains go to the outputs
-// through the index vector Z31. It is defined before the first routine, where go vet's
-// frame check does not take it for part of one.
-#define SB_BODY(PIECE, MASKS, COLS, STEP, PF, PFSTEP) \
+// SB_BODY(PIECE, MASKS, W1, W2, W3, STEP, PF, PFSTEP) is the body of scoresHeadsAVX512
+// and its half-precision forms: STEP bytes per 16 key elements (blocks of four W1, W2
+// and W3 bytes after the first), PIECE loading four elements of four rows into the four
+// 128-bit lanes of a vector, widened (lanes 1 to 3 under the masks K1..K3 that MASKS
+// sets), and PF asking for the lines ahead (PFSTEP bytes per 16 columns). A group is 16
+// consecutive key rows (R9 bytes apart), lane l holding row l. Its columns are taken 16
+// at a time, in four blocks of four: lane k of register a gets columns 4b..4b+3 of row
+// 4k+a through broadcast loads, which need no shuffle across lanes, and a transposition
+// of 4x4 within each 128-bit lane gives columns 4b..4b+3 of the 16 rows in lane order.
+// Column t of every lane goes into the lane's chain in Z30, one FMA per column in
+// increasing t, with the lane's query element from the lanes vectors at R8. Finished
+// chains go to the outputs through the index vector Z31. It is defined before the first
+// routine, where go vet's frame check does not take it for part of one.
+#define SB_BODY(PIECE, MASKS, W1, W2, W3, STEP, PF, PFSTEP) \
 	MOVQ      out+0(FP), DI; \
 	MOVQ      idx+8(FP), R11; \
 	VMOVDQU32 (R11), Z31; \
@@ -98,7 +98,7 @@ sbgroup: \
 sbcols: \
 	PF; \
 	ADDQ      $PFSTEP, R13; \
-	COLS(PIECE); \
+	SB_COLS(PIECE, W1, W2, W3); \
 	SB_NEXT_COLS(STEP); \
 	JG        sbcols; \
 	MOVQ      os+64(FP), DX; \
@@ -137,13 +137,15 @@ sbdone: \
 // (loaded into ZQ) to ACC, the operands in qkRowsAVX512's order.
 #define SB_FMA(OFF, ZK, ZQ, ACC) VMOVUPS OFF(R8), ZQ; VFMADD231PS ZK, ZQ, ACC
 
-// The four blocks of four columns of 16 columns (SB_BODY), for float32 rows (16 bytes
-// per block) and for half-precision rows (8 bytes per block).
-#define SB_COLS32(PIECE) \
-	PIECE(0(R10), 0(R12), 0(R14), 0(AX), Y0, Z0); \
-	PIECE(0(R10)(R9*1), 0(R12)(R9*1), 0(R14)(R9*1), 0(AX)(R9*1), Y1, Z1); \
-	PIECE(0(R10)(R9*2), 0(R12)(R9*2), 0(R14)(R9*2), 0(AX)(R9*2), Y2, Z2); \
-	PIECE(0(R10)(BX*1), 0(R12)(BX*1), 0(R14)(BX*1), 0(AX)(BX*1), Y3, Z3); \
+// SB_BLOCK(PIECE, O, Q0, Q1, Q2, Q3) is one block of four columns, O bytes into the rows
+// (SB_BODY): registers Z0..Z3 get rows a, 4+a, 8+a and 12+a (a = 0..3) in their 128-bit
+// lanes, the 4x4 transposition within lanes gives the four columns in Z8..Z11, and each
+// goes into the chains with its query lanes at Q0..Q3(R8).
+#define SB_BLOCK(PIECE, O, Q0, Q1, Q2, Q3) \
+	PIECE(O(R10), O(R12), O(R14), O(AX), Y0, Z0); \
+	PIECE(O(R10)(R9*1), O(R12)(R9*1), O(R14)(R9*1), O(AX)(R9*1), Y1, Z1); \
+	PIECE(O(R10)(R9*2), O(R12)(R9*2), O(R14)(R9*2), O(AX)(R9*2), Y2, Z2); \
+	PIECE(O(R10)(BX*1), O(R12)(BX*1), O(R14)(BX*1), O(AX)(BX*1), Y3, Z3); \
 	VUNPCKLPS Z1, Z0, Z4; \
 	VUNPCKHPS Z1, Z0, Z5; \
 	VUNPCKLPS Z3, Z2, Z6; \
@@ -152,126 +154,18 @@ sbdone: \
 	VSHUFPS $0xEE, Z6, Z4, Z9; \
 	VSHUFPS $0x44, Z7, Z5, Z10; \
 	VSHUFPS $0xEE, Z7, Z5, Z11; \
-	SB_FMA(0, Z8, Z16, Z30); \
-	SB_FMA(64, Z9, Z16, Z30); \
-	SB_FMA(128, Z10, Z16, Z30); \
-	SB_FMA(192, Z11, Z16, Z30); \
-	PIECE(16(R10), 16(R12), 16(R14), 16(AX), Y0, Z0); \
-	PIECE(16(R10)(R9*1), 16(R12)(R9*1), 16(R14)(R9*1), 16(AX)(R9*1), Y1, Z1); \
-	PIECE(16(R10)(R9*2), 16(R12)(R9*2), 16(R14)(R9*2), 16(AX)(R9*2), Y2, Z2); \
-	PIECE(16(R10)(BX*1), 16(R12)(BX*1), 16(R14)(BX*1), 16(AX)(BX*1), Y3, Z3); \
-	VUNPCKLPS Z1, Z0, Z4; \
-	VUNPCKHPS Z1, Z0, Z5; \
-	VUNPCKLPS Z3, Z2, Z6; \
-	VUNPCKHPS Z3, Z2, Z7; \
-	VSHUFPS $0x44, Z6, Z4, Z8; \
-	VSHUFPS $0xEE, Z6, Z4, Z9; \
-	VSHUFPS $0x44, Z7, Z5, Z10; \
-	VSHUFPS $0xEE, Z7, Z5, Z11; \
-	SB_FMA(256, Z8, Z16, Z30); \
-	SB_FMA(320, Z9, Z16, Z30); \
-	SB_FMA(384, Z10, Z16, Z30); \
-	SB_FMA(448, Z11, Z16, Z30); \
-	PIECE(32(R10), 32(R12), 32(R14), 32(AX), Y0, Z0); \
-	PIECE(32(R10)(R9*1), 32(R12)(R9*1), 32(R14)(R9*1), 32(AX)(R9*1), Y1, Z1); \
-	PIECE(32(R10)(R9*2), 32(R12)(R9*2), 32(R14)(R9*2), 32(AX)(R9*2), Y2, Z2); \
-	PIECE(32(R10)(BX*1), 32(R12)(BX*1), 32(R14)(BX*1), 32(AX)(BX*1), Y3, Z3); \
-	VUNPCKLPS Z1, Z0, Z4; \
-	VUNPCKHPS Z1, Z0, Z5; \
-	VUNPCKLPS Z3, Z2, Z6; \
-	VUNPCKHPS Z3, Z2, Z7; \
-	VSHUFPS $0x44, Z6, Z4, Z8; \
-	VSHUFPS $0xEE, Z6, Z4, Z9; \
-	VSHUFPS $0x44, Z7, Z5, Z10; \
-	VSHUFPS $0xEE, Z7, Z5, Z11; \
-	SB_FMA(512, Z8, Z16, Z30); \
-	SB_FMA(576, Z9, Z16, Z30); \
-	SB_FMA(640, Z10, Z16, Z30); \
-	SB_FMA(704, Z11, Z16, Z30); \
-	PIECE(48(R10), 48(R12), 48(R14), 48(AX), Y0, Z0); \
-	PIECE(48(R10)(R9*1), 48(R12)(R9*1), 48(R14)(R9*1), 48(AX)(R9*1), Y1, Z1); \
-	PIECE(48(R10)(R9*2), 48(R12)(R9*2), 48(R14)(R9*2), 48(AX)(R9*2), Y2, Z2); \
-	PIECE(48(R10)(BX*1), 48(R12)(BX*1), 48(R14)(BX*1), 48(AX)(BX*1), Y3, Z3); \
-	VUNPCKLPS Z1, Z0, Z4; \
-	VUNPCKHPS Z1, Z0, Z5; \
-	VUNPCKLPS Z3, Z2, Z6; \
-	VUNPCKHPS Z3, Z2, Z7; \
-	VSHUFPS $0x44, Z6, Z4, Z8; \
-	VSHUFPS $0xEE, Z6, Z4, Z9; \
-	VSHUFPS $0x44, Z7, Z5, Z10; \
-	VSHUFPS $0xEE, Z7, Z5, Z11; \
-	SB_FMA(768, Z8, Z16, Z30); \
-	SB_FMA(832, Z9, Z16, Z30); \
-	SB_FMA(896, Z10, Z16, Z30); \
-	SB_FMA(960, Z11, Z16, Z30)
+	SB_FMA(Q0, Z8, Z16, Z30); \
+	SB_FMA(Q1, Z9, Z16, Z30); \
+	SB_FMA(Q2, Z10, Z16, Z30); \
+	SB_FMA(Q3, Z11, Z16, Z30)
 
-
-#define SB_COLS16(PIECE) \
-	PIECE(0(R10), 0(R12), 0(R14), 0(AX), Y0, Z0); \
-	PIECE(0(R10)(R9*1), 0(R12)(R9*1), 0(R14)(R9*1), 0(AX)(R9*1), Y1, Z1); \
-	PIECE(0(R10)(R9*2), 0(R12)(R9*2), 0(R14)(R9*2), 0(AX)(R9*2), Y2, Z2); \
-	PIECE(0(R10)(BX*1), 0(R12)(BX*1), 0(R14)(BX*1), 0(AX)(BX*1), Y3, Z3); \
-	VUNPCKLPS Z1, Z0, Z4; \
-	VUNPCKHPS Z1, Z0, Z5; \
-	VUNPCKLPS Z3, Z2, Z6; \
-	VUNPCKHPS Z3, Z2, Z7; \
-	VSHUFPS $0x44, Z6, Z4, Z8; \
-	VSHUFPS $0xEE, Z6, Z4, Z9; \
-	VSHUFPS $0x44, Z7, Z5, Z10; \
-	VSHUFPS $0xEE, Z7, Z5, Z11; \
-	SB_FMA(0, Z8, Z16, Z30); \
-	SB_FMA(64, Z9, Z16, Z30); \
-	SB_FMA(128, Z10, Z16, Z30); \
-	SB_FMA(192, Z11, Z16, Z30); \
-	PIECE(8(R10), 8(R12), 8(R14), 8(AX), Y0, Z0); \
-	PIECE(8(R10)(R9*1), 8(R12)(R9*1), 8(R14)(R9*1), 8(AX)(R9*1), Y1, Z1); \
-	PIECE(8(R10)(R9*2), 8(R12)(R9*2), 8(R14)(R9*2), 8(AX)(R9*2), Y2, Z2); \
-	PIECE(8(R10)(BX*1), 8(R12)(BX*1), 8(R14)(BX*1), 8(AX)(BX*1), Y3, Z3); \
-	VUNPCKLPS Z1, Z0, Z4; \
-	VUNPCKHPS Z1, Z0, Z5; \
-	VUNPCKLPS Z3, Z2, Z6; \
-	VUNPCKHPS Z3, Z2, Z7; \
-	VSHUFPS $0x44, Z6, Z4, Z8; \
-	VSHUFPS $0xEE, Z6, Z4, Z9; \
-	VSHUFPS $0x44, Z7, Z5, Z10; \
-	VSHUFPS $0xEE, Z7, Z5, Z11; \
-	SB_FMA(256, Z8, Z16, Z30); \
-	SB_FMA(320, Z9, Z16, Z30); \
-	SB_FMA(384, Z10, Z16, Z30); \
-	SB_FMA(448, Z11, Z16, Z30); \
-	PIECE(16(R10), 16(R12), 16(R14), 16(AX), Y0, Z0); \
-	PIECE(16(R10)(R9*1), 16(R12)(R9*1), 16(R14)(R9*1), 16(AX)(R9*1), Y1, Z1); \
-	PIECE(16(R10)(R9*2), 16(R12)(R9*2), 16(R14)(R9*2), 16(AX)(R9*2), Y2, Z2); \
-	PIECE(16(R10)(BX*1), 16(R12)(BX*1), 16(R14)(BX*1), 16(AX)(BX*1), Y3, Z3); \
-	VUNPCKLPS Z1, Z0, Z4; \
-	VUNPCKHPS Z1, Z0, Z5; \
-	VUNPCKLPS Z3, Z2, Z6; \
-	VUNPCKHPS Z3, Z2, Z7; \
-	VSHUFPS $0x44, Z6, Z4, Z8; \
-	VSHUFPS $0xEE, Z6, Z4, Z9; \
-	VSHUFPS $0x44, Z7, Z5, Z10; \
-	VSHUFPS $0xEE, Z7, Z5, Z11; \
-	SB_FMA(512, Z8, Z16, Z30); \
-	SB_FMA(576, Z9, Z16, Z30); \
-	SB_FMA(640, Z10, Z16, Z30); \
-	SB_FMA(704, Z11, Z16, Z30); \
-	PIECE(24(R10), 24(R12), 24(R14), 24(AX), Y0, Z0); \
-	PIECE(24(R10)(R9*1), 24(R12)(R9*1), 24(R14)(R9*1), 24(AX)(R9*1), Y1, Z1); \
-	PIECE(24(R10)(R9*2), 24(R12)(R9*2), 24(R14)(R9*2), 24(AX)(R9*2), Y2, Z2); \
-	PIECE(24(R10)(BX*1), 24(R12)(BX*1), 24(R14)(BX*1), 24(AX)(BX*1), Y3, Z3); \
-	VUNPCKLPS Z1, Z0, Z4; \
-	VUNPCKHPS Z1, Z0, Z5; \
-	VUNPCKLPS Z3, Z2, Z6; \
-	VUNPCKHPS Z3, Z2, Z7; \
-	VSHUFPS $0x44, Z6, Z4, Z8; \
-	VSHUFPS $0xEE, Z6, Z4, Z9; \
-	VSHUFPS $0x44, Z7, Z5, Z10; \
-	VSHUFPS $0xEE, Z7, Z5, Z11; \
-	SB_FMA(768, Z8, Z16, Z30); \
-	SB_FMA(832, Z9, Z16, Z30); \
-	SB_FMA(896, Z10, Z16, Z30); \
-	SB_FMA(960, Z11, Z16, Z30)
-
+// SB_COLS(PIECE, O1, O2, O3) is the four blocks of 16 columns, the blocks O1, O2 and O3
+// bytes after the first: 16, 32 and 48 for float32 rows, 8, 16 and 24 for halves.
+#define SB_COLS(PIECE, O1, O2, O3) \
+	SB_BLOCK(PIECE, 0, 0, 64, 128, 192); \
+	SB_BLOCK(PIECE, O1, 256, 320, 384, 448); \
+	SB_BLOCK(PIECE, O2, 512, 576, 640, 704); \
+	SB_BLOCK(PIECE, O3, 768, 832, 896, 960)
 
 // PIECE routines: register ZR (through YR for halves) gets the four elements at A0, A1,
 // A2 and A3 in its 128-bit lanes 0 to 3.
@@ -2386,14 +2280,14 @@ sddone:
 // after the previous group's. It asks for the line ahead bytes past each line of the
 // group.
 TEXT ·scoresHeadsAVX512(SB), NOSPLIT, $0-80
-	SB_BODY(SB_F32, SB_MASKS32, SB_COLS32, 64, SB_PF32, 1024)
+	SB_BODY(SB_F32, SB_MASKS32, 16, 32, 48, 64, SB_PF32, 1024)
 
 // func scoresHeadsF16AVX512(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
 // scoresHeadsAVX512 for rows of float16 keys (rs = 2*d), widened as they are loaded.
 TEXT ·scoresHeadsF16AVX512(SB), NOSPLIT, $0-80
-	SB_BODY(SB_F16, SB_MASKS16, SB_COLS16, 32, SB_PF16, 512)
+	SB_BODY(SB_F16, SB_MASKS16, 8, 16, 24, 32, SB_PF16, 512)
 
 // func scoresHeadsBF16AVX512(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
 // scoresHeadsAVX512 for rows of bfloat16 keys (rs = 2*d), widened as they are loaded.
 TEXT ·scoresHeadsBF16AVX512(SB), NOSPLIT, $0-80
-	SB_BODY(SB_BF16, SB_MASKS16, SB_COLS16, 32, SB_PF16, 512)
+	SB_BODY(SB_BF16, SB_MASKS16, 8, 16, 24, 32, SB_PF16, 512)

@@ -313,16 +313,7 @@ func TestKernelAccumHeads(t *testing.T) {
 				for _, dv := range []int{16, 48, 128, 256} {
 					for _, n := range []int{0, 1, 7, 64} {
 						vs := nr*dv + 5
-						wide := randSlice(rng, max(1, n*vs))
-						data := unsafe.Pointer(&wide[0])
-						if dt != tensor.Float32 {
-							half := make([]uint16, len(wide))
-							for i := range half {
-								half[i] = uint16(rng.Uint32())
-							}
-							rowkernels.WidenRows(wide, len(wide), unsafe.Pointer(&half[0]), len(half), 1, len(half), dt)
-							data = unsafe.Pointer(&half[0])
-						}
+						wide, data := randOfDType(rng, max(1, n*vs), dt)
 						heads := rng.Perm(nr)
 						ldo := dv + 1
 						want := randSlice(rng, nr*ldo)
@@ -358,6 +349,21 @@ func TestKernelAccumHeads(t *testing.T) {
 	})
 }
 
+// randOfDType returns n random values of dt (any bit pattern for the halves) at data,
+// and wide, the same values as float32.
+func randOfDType(rng *rand.Rand, n int, dt tensor.DType) (wide []float32, data unsafe.Pointer) {
+	wide = randSlice(rng, n)
+	if dt == tensor.Float32 {
+		return wide, unsafe.Pointer(&wide[0])
+	}
+	half := make([]uint16, n)
+	for i := range half {
+		half[i] = uint16(rng.Uint32())
+	}
+	rowkernels.WidenRows(wide, n, unsafe.Pointer(&half[0]), n, 1, n, dt)
+	return wide, unsafe.Pointer(&half[0])
+}
+
 // TestKernelScoresHeads: every path's scoresHeads, where there is one, gives each head's
 // scores the bits of qkRows on the head's keys transposed by the same path, for every
 // head count it takes (1 to 48), head dims 16 to 256, 0 to 64 positions, every half bit
@@ -378,16 +384,7 @@ func TestKernelScoresHeads(t *testing.T) {
 					for _, n := range []int{0, p, 3 * p, 64} {
 						// Whole blocks of 16 positions for the reference's transposition.
 						rows := (n + 15) &^ 15 * heads
-						wide := randSlice(rng, max(1, rows*d))
-						data := unsafe.Pointer(&wide[0])
-						if dt != tensor.Float32 {
-							half := make([]uint16, len(wide))
-							for i := range half {
-								half[i] = uint16(rng.Uint32())
-							}
-							rowkernels.WidenRows(wide, len(wide), unsafe.Pointer(&half[0]), len(half), 1, len(half), dt)
-							data = unsafe.Pointer(&half[0])
-						}
+						wide, data := randOfDType(rng, max(1, rows*d), dt)
 						q := randSlice(rng, heads*d)
 						qh := make([]float32, max(16, heads)*d)
 						laneQueries(qh, heads, d, func(h, t int) float32 { return q[h*d+t] })
