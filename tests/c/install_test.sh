@@ -4,6 +4,8 @@
 # Usage: install_test.sh BUILD_DIR WORK_DIR CMAKE CC PKG_CONFIG CONSUMER_SRC
 set -euo pipefail
 build=$1 work=$2 cmake=$3 cc=$4 pkgconfig=$5 src=$6
+# A failing step's output goes to a log; show which step failed and the logs' ends.
+trap 'echo "install_test.sh: line $LINENO failed" >&2; for f in "$work"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done' ERR
 rm -rf "$work"
 prefix=$work/prefix
 mkdir -p "$work"
@@ -26,7 +28,10 @@ echo "installed into $prefix"
 "$cmake" --build "$work/cmake-consumer" >>"$work/cmake-consumer.log"
 grep -q "^mlxprim_DIR:PATH=$libdir/cmake/mlxprim$" "$work/cmake-consumer/CMakeCache.txt"
 # It runs against the installed library (found through the RPATH CMake set), not the build tree's.
-ldd "$work/cmake-consumer/consumer" | grep -q "libmlxprim.so.0 => $libdir/libmlxprim.so.0"
+# (ldd's output is taken whole first: grep -q stopping early in a pipe would end ldd with
+# SIGPIPE, which pipefail counts as a failure.)
+deps=$(ldd "$work/cmake-consumer/consumer")
+grep -q "libmlxprim.so.0 => $libdir/libmlxprim.so.0" <<<"$deps"
 "$work/cmake-consumer/consumer"
 
 # An incompatible version request must fail to configure (0.x: same minor version only).
