@@ -138,18 +138,19 @@ func (pl *plan) packLaneQueries(sc *scratch, items []decodeItem) {
 	if !pl.keyStream(items) {
 		return
 	}
-	sc.qh = grow(sc.qh, max(16, pl.Hkv)*pl.D)
+	w := pl.kern.headLanes
+	sc.qh = grow(sc.qh, max(w, pl.Hkv)*pl.D)
 	lanes := pl.lanes(1)
-	laneQueries(sc.qh, pl.Hkv, pl.D, func(h, t int) float32 { return items[h].tr.qt[t*lanes] })
+	laneQueries(sc.qh, pl.Hkv, pl.D, w, func(h, t int) float32 { return items[h].tr.qt[t*lanes] })
 }
 
 // streamKeys is decodeTile's key step when keyStream can take the items: scoresHeads
 // then reads the tile's keys of every head as one stream in address order, asking for
 // its lines ahead while it computes, instead of a burst read ahead and then one head's
 // rows a position apart, transposed. It scores the keys the rows see (they share their
-// query position, as in streamValues), from the start of a step of 16/Hkv positions,
-// into each item's sr with qkRows' bits; the scores of the other keys of the tile are
-// left for maskTile to overwrite. It reports whether it did the step.
+// query position, as in streamValues), from the start of a step of headLanes/Hkv
+// positions, into each item's sr with qkRows' bits; the scores of the other keys of the
+// tile are left for maskTile to overwrite. It reports whether it did the step.
 func (pl *plan) streamKeys(sc *scratch, items []decodeItem, ts int) bool {
 	if !pl.keyStream(items) {
 		return false
@@ -159,7 +160,7 @@ func (pl *plan) streamKeys(sc *scratch, items []decodeItem, ts int) bool {
 	if ra >= rb {
 		return false // no key to score (decode only visits tiles with some)
 	}
-	step := max(1, 16/pl.Hkv)
+	step := max(1, pl.kern.headLanes/pl.Hkv)
 	ra -= (ra - ts) % step
 	n := (rb - ra + step - 1) / step * step
 	if ra+n > w.t.Shape[1] {

@@ -41,11 +41,13 @@ type kernels struct {
 	// laid flat (position j, head h at k + (j*heads+h)*d elements) for j < n, and it sets
 	// out[h*ld+j] = sum_{t<d} q_h[t]*key(j, h)[t] in increasing t, one FMA per term (the
 	// bits of qkRows from the transposed keys), for the queries q_h given as laneQueries
-	// lays them out. heads must divide 16 or be a multiple of it, and n a multiple of
-	// 16/heads. It asks for the line ahead bytes past each one it reads. It reports false,
-	// and computes nothing, for a dt, heads or d it cannot take. nil where the path has
-	// none.
+	// lays them out for headLanes lanes. heads must divide headLanes or be a multiple of
+	// it, and n a multiple of max(1, headLanes/heads). It asks for the line ahead bytes
+	// past each one it reads. It reports false, and computes nothing, for a dt, heads or
+	// d it cannot take (float16 without F16C on AVX2). nil where the path has none.
 	scoresHeads func(out []float32, ld int, qh []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool
+	// headLanes is the number of key rows scoresHeads reads at once, one per vector lane.
+	headLanes int
 	// accumHalf is accum for value rows of float16 or bfloat16 (dt), vs elements apart,
 	// each widened as it is read (the same bits); nil where the path has none.
 	accumHalf func(o, p []float32, v unsafe.Pointer, vs int, dt tensor.DType)
@@ -88,16 +90,16 @@ type kernels struct {
 }
 
 // laneQueries sets qh to the queries of scoresHeads: for heads query rows q(h) of d
-// elements, the lanes of 16 key rows read at once (lane l is head l mod heads, or head
-// 16*b+l in block b of 16 heads when heads exceeds 16), element t of every lane
-// together: qh[(b*d+t)*16+l] = q(head of lane l)[t]. qh has room for max(16, heads)*d
+// elements, the lanes of the w key rows read at once (lane l is head l mod heads, or
+// head w*b+l in block b of w heads when heads exceeds w), element t of every lane
+// together: qh[(b*d+t)*w+l] = q(head of lane l)[t]. qh has room for max(w, heads)*d
 // elements.
-func laneQueries(qh []float32, heads, d int, q func(h, t int) float32) {
-	for b := range max(1, heads/16) {
+func laneQueries(qh []float32, heads, d, w int, q func(h, t int) float32) {
+	for b := range max(1, heads/w) {
 		for t := range d {
-			lanes := qh[(b*d+t)*16 : (b*d+t+1)*16]
+			lanes := qh[(b*d+t)*w : (b*d+t+1)*w]
 			for l := range lanes {
-				lanes[l] = q((b*16+l)%heads, t)
+				lanes[l] = q((b*w+l)%heads, t)
 			}
 		}
 	}

@@ -15,14 +15,15 @@ import (
 // described in the assembly, so they differ from the generic path only by rounding.
 var (
 	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, accumHeads: accumHeadsOf(accumHeadsAVX512, accumHeadsF16AVX512, accumHeadsBF16AVX512),
-		scoresHeads: scoresHeadsOf(scoresHeadsAVX512, scoresHeadsF16AVX512, scoresHeadsBF16AVX512),
-		accumHalf:   accumHalfOf(accumF16AVX512, accumBF16AVX512), accum4Half: accum4HalfOf(accum4F16AVX512, accum4BF16AVX512), scaleDiv: scaleDivAVX512,
+		scoresHeads: scoresHeadsOf(16, scoresHeadsAVX512, scoresHeadsF16AVX512, scoresHeadsBF16AVX512), headLanes: 16,
+		accumHalf: accumHalfOf(accumF16AVX512, accumBF16AVX512), accum4Half: accum4HalfOf(accum4F16AVX512, accum4BF16AVX512), scaleDiv: scaleDivAVX512,
 		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4Checked(accum4AVX512), axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512, softCap: softCapAVX512Go, tanhDiv: tanhDivAVX512Go,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
 			transposeHalf: transposeHalfAVX512,
 			mergeLanes:    mergeLanesAVX512, alibi: alibiTileAVX512Go, bias: biasTileAVX512Go}}
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, accumHeads: accumHeadsOf(accumHeadsAVX2, pickHalf(hasF16C, accumHeadsF16AVX2), accumHeadsBF16AVX2),
+		scoresHeads: scoresHeadsOf(8, scoresHeadsAVX2, pickHalf(hasF16C, scoresKernel(scoresHeadsF16AVX2)), scoresHeadsBF16AVX2), headLanes: 8,
 		accumHalf:  pickHalf(hasF16C, accumHalfOf(accumF16AVX2, accumBF16AVX2)),
 		accum4Half: pickHalf(hasF16C, accum4HalfOf(accum4F16AVX2, accum4BF16AVX2)), scaleDiv: scaleDivAVX2,
 		scores2: pairScores(scoresAVX2), accum2: accum2AVX2, accum4: accum4Checked(accum4AVX2), axpyRows: axpyRowsAVX2,
@@ -59,6 +60,15 @@ func scoresHeadsF16AVX512(out *float32, idx *[16]int32, qh *float32, k unsafe.Po
 
 //go:noescape
 func scoresHeadsBF16AVX512(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
+
+//go:noescape
+func scoresHeadsAVX2(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
+
+//go:noescape
+func scoresHeadsF16AVX2(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
+
+//go:noescape
+func scoresHeadsBF16AVX2(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
 
 //go:noescape
 func accumHeadsAVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
@@ -366,21 +376,22 @@ func accumHeadsOf(f32, f16, bf16 headsKernel) func(rows []headRow, v unsafe.Poin
 	}
 }
 
-// scoresKernel is a scoresHeads routine for keys of one dtype.
+// scoresKernel is a scoresHeads routine for keys of one dtype: groups of w consecutive
+// key rows (w the path's vector width), lane l holding row l.
 type scoresKernel func(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
 
 // scoresHeadsOf returns kernels.scoresHeads from a path's routines for float32, float16
-// and bfloat16 keys. A group of the routines is 16 consecutive key rows: the keys of
-// 16/heads positions (heads <= 16), or 16 heads of one position (heads a multiple of
-// 16), which take one call per block of 16 heads, each with its lanes of queries, over
-// every position.
-func scoresHeadsOf(f32, f16, bf16 scoresKernel) func(out []float32, ld int, qh []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
+// and bfloat16 keys, groups of w rows (f16 is nil where the path cannot read float16). A
+// group is the keys of w/heads positions (heads <= w), or w heads of one position
+// (heads a multiple of w), which take one call per block of w heads, each with its
+// lanes of queries, over every position.
+func scoresHeadsOf(w int, f32, f16, bf16 scoresKernel) func(out []float32, ld int, qh []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
 	return func(out []float32, ld int, qh []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
 		kernel := byDType(dt, f32, f16, bf16)
-		if kernel == nil || heads <= 0 || (16%heads != 0 && heads%16 != 0) || d <= 0 || d%16 != 0 {
+		if kernel == nil || heads <= 0 || (w%heads != 0 && heads%w != 0) || d <= 0 || d%16 != 0 {
 			return false
 		}
-		p, m := max(1, 16/heads), max(1, heads/16)
+		p, m := max(1, w/heads), max(1, heads/w)
 		if n <= 0 {
 			return true
 		}
@@ -388,13 +399,13 @@ func scoresHeadsOf(f32, f16, bf16 scoresKernel) func(out []float32, ld int, qh [
 			return false
 		}
 		var idx [16]int32
-		for l := range idx {
-			idx[l] = int32((l%heads)*ld + l/heads) // l/heads is 0 when heads >= 16
+		for l := range w {
+			idx[l] = int32((l%heads)*ld + l/heads) // l/heads is 0 when heads >= w
 		}
-		_, _ = out[(heads-1)*ld+n-1], qh[m*d*16-1]
+		_, _ = out[(heads-1)*ld+n-1], qh[m*d*w-1]
 		rs := d * dt.Bits() / 8
 		for b := range m {
-			kernel(&out[b*16*ld], &idx, &qh[b*d*16], unsafe.Add(k, b*16*rs), rs, d, n/p, m*16*rs, p, ahead)
+			kernel(&out[b*w*ld], &idx, &qh[b*d*w], unsafe.Add(k, b*w*rs), rs, d, n/p, m*w*rs, p, ahead)
 		}
 		return true
 	}

@@ -206,6 +206,103 @@ hdone: \
 	RET
 
 #define H2_F32 VMOVUPS (SI), Y2; VMOVUPS 32(SI), Y3
+
+// SB2_BODY(PIECE, O1, STEP, PF, PFSTEP) is the body of scoresHeadsAVX2 and its
+// half-precision forms (SB_BODY on AVX2): a group is 8 consecutive key rows (R9 bytes
+// apart), lane l holding row l, and its columns are taken 8 at a time in two blocks of
+// four, the second O1 bytes after the first (STEP bytes per 8 columns). PIECE puts the
+// four elements of row a at its first address into the low 128-bit lane of a vector
+// and those of row 4+a at its second into the high one, widened; a 4x4 transposition
+// within lanes then gives four columns of the 8 rows in lane order, which go into the
+// lanes' chains (Y13) with their query lanes at R8, one FMA per column in increasing t.
+// PF asks for the lines ahead (PFSTEP bytes per 8 columns). The finished chains are
+// stored lane by lane at the indices at idx. It is defined before the first routine,
+// where go vet's frame check does not take it for part of one.
+#define SB2_BODY(PIECE, O1, STEP, PF, PFSTEP) \
+	MOVQ      out+0(FP), DI; \
+	MOVQ      k+24(FP), SI; \
+	MOVQ      rs+32(FP), R9; \
+	LEAQ      (R9)(R9*2), BX; \
+	MOVQ      groups+48(FP), CX; \
+	TESTQ     CX, CX; \
+	JLE       sb2done; \
+sb2group: \
+	VXORPS    Y13, Y13, Y13; \
+	MOVQ      qh+16(FP), R8; \
+	MOVQ      ahead+72(FP), R13; \
+	ADDQ      SI, R13; \
+	MOVQ      SI, R10; \
+	LEAQ      (SI)(R9*4), R12; \
+	MOVQ      d+40(FP), DX; \
+sb2cols: \
+	PF; \
+	ADDQ      $PFSTEP, R13; \
+	SB2_BLOCK(PIECE, 0, 0, 32, 64, 96); \
+	SB2_BLOCK(PIECE, O1, 128, 160, 192, 224); \
+	ADDQ      $256, R8; \
+	ADDQ      $STEP, R10; \
+	ADDQ      $STEP, R12; \
+	SUBQ      $8, DX; \
+	JG        sb2cols; \
+	MOVQ      idx+8(FP), R11; \
+	MOVLQSX 0(R11), AX; \
+	VEXTRACTPS $0, X13, (DI)(AX*4); \
+	MOVLQSX 4(R11), AX; \
+	VEXTRACTPS $1, X13, (DI)(AX*4); \
+	MOVLQSX 8(R11), AX; \
+	VEXTRACTPS $2, X13, (DI)(AX*4); \
+	MOVLQSX 12(R11), AX; \
+	VEXTRACTPS $3, X13, (DI)(AX*4); \
+	VEXTRACTF128 $1, Y13, X14; \
+	MOVLQSX 16(R11), AX; \
+	VEXTRACTPS $0, X14, (DI)(AX*4); \
+	MOVLQSX 20(R11), AX; \
+	VEXTRACTPS $1, X14, (DI)(AX*4); \
+	MOVLQSX 24(R11), AX; \
+	VEXTRACTPS $2, X14, (DI)(AX*4); \
+	MOVLQSX 28(R11), AX; \
+	VEXTRACTPS $3, X14, (DI)(AX*4); \
+	MOVQ      os+64(FP), DX; \
+	LEAQ      (DI)(DX*4), DI; \
+	ADDQ      gs+56(FP), SI; \
+	DECQ      CX; \
+	JNZ       sb2group; \
+sb2done: \
+	VZEROUPPER; \
+	RET
+
+// SB2_BLOCK(PIECE, O, Q0, Q1, Q2, Q3) is one block of four columns, O bytes into the
+// rows (SB2_BODY): Y0..Y3 get rows a and 4+a (a = 0..3), the transposition gives the
+// columns in Y8..Y11, and each goes into the chains with its query lanes at Q0..Q3(R8).
+#define SB2_BLOCK(PIECE, O, Q0, Q1, Q2, Q3) \
+	PIECE(O(R10), O(R12), X0, Y0); \
+	PIECE(O(R10)(R9*1), O(R12)(R9*1), X1, Y1); \
+	PIECE(O(R10)(R9*2), O(R12)(R9*2), X2, Y2); \
+	PIECE(O(R10)(BX*1), O(R12)(BX*1), X3, Y3); \
+	VUNPCKLPS Y1, Y0, Y4; \
+	VUNPCKHPS Y1, Y0, Y5; \
+	VUNPCKLPS Y3, Y2, Y6; \
+	VUNPCKHPS Y3, Y2, Y7; \
+	VSHUFPS $0x44, Y6, Y4, Y8; \
+	VSHUFPS $0xEE, Y6, Y4, Y9; \
+	VSHUFPS $0x44, Y7, Y5, Y10; \
+	VSHUFPS $0xEE, Y7, Y5, Y11; \
+	VMOVUPS Q0(R8), Y12; VFMADD231PS Y8, Y12, Y13; \
+	VMOVUPS Q1(R8), Y12; VFMADD231PS Y9, Y12, Y13; \
+	VMOVUPS Q2(R8), Y12; VFMADD231PS Y10, Y12, Y13; \
+	VMOVUPS Q3(R8), Y12; VFMADD231PS Y11, Y12, Y13
+
+// PIECE routines for SB2_BODY: the four elements at A0 in the low 128-bit lane of YR and
+// those at A1 in the high one.
+#define SB2_F32(A0, A1, XR, YR) VMOVUPS A0, XR; VINSERTF128 $1, A1, YR, YR
+#define SB2_HALVES(A0, A1, XR) VMOVQ A0, XR; VPINSRQ $1, A1, XR, XR
+#define SB2_F16(A0, A1, XR, YR) SB2_HALVES(A0, A1, XR); VCVTPH2PS XR, YR
+#define SB2_BF16(A0, A1, XR, YR) SB2_HALVES(A0, A1, XR); VPMOVZXWD XR, YR; VPSLLD $16, YR, YR
+
+// Lines asked for ahead of R13: 8 columns of 8 rows are 256 bytes of float32 and 128 of
+// halves, and the rows lie one after another.
+#define SB2_PF32 PREFETCHT0 0(R13); PREFETCHT0 64(R13); PREFETCHT0 128(R13); PREFETCHT0 192(R13)
+#define SB2_PF16 PREFETCHT0 0(R13); PREFETCHT0 64(R13)
 #define H2_F16 VCVTPH2PS (SI), Y2; VCVTPH2PS 16(SI), Y3
 #define H2_BF16 VPMOVZXWD (SI), Y2; VPSLLD $16, Y2, Y2; VPMOVZXWD 16(SI), Y3; VPSLLD $16, Y3, Y3
 
@@ -1671,3 +1768,20 @@ DATA mlshift<>+52(SB)/4, $18
 DATA mlshift<>+56(SB)/4, $17
 DATA mlshift<>+60(SB)/4, $16
 GLOBL mlshift<>(SB), RODATA|NOPTR, $64
+
+// func scoresHeadsAVX2(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
+// scoresHeadsAVX512 with groups of 8 rows: lane l of a group holds row l and gets
+// chain_l = sum over t < d of qh[t*8+l] * row element t (qkRowsAVX2's bits), stored at
+// out[idx[l]] (l < 8).
+TEXT ·scoresHeadsAVX2(SB), NOSPLIT, $0-80
+	SB2_BODY(SB2_F32, 16, 32, SB2_PF32, 256)
+
+// func scoresHeadsF16AVX2(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
+// scoresHeadsAVX2 for rows of float16 keys (F16C), widened as they are loaded.
+TEXT ·scoresHeadsF16AVX2(SB), NOSPLIT, $0-80
+	SB2_BODY(SB2_F16, 8, 16, SB2_PF16, 128)
+
+// func scoresHeadsBF16AVX2(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
+// scoresHeadsAVX2 for rows of bfloat16 keys, widened as they are loaded.
+TEXT ·scoresHeadsBF16AVX2(SB), NOSPLIT, $0-80
+	SB2_BODY(SB2_BF16, 8, 16, SB2_PF16, 128)

@@ -380,14 +380,14 @@ func TestKernelScoresHeads(t *testing.T) {
 		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float16, tensor.BFloat16} {
 			for _, heads := range []int{1, 2, 4, 8, 16, 32, 48} {
 				for _, d := range []int{16, 48, 128, 256} {
-					p := max(1, 16/heads)
+					p := max(1, k.headLanes/heads)
 					for _, n := range []int{0, p, 3 * p, 64} {
 						// Whole blocks of 16 positions for the reference's transposition.
 						rows := (n + 15) &^ 15 * heads
 						wide, data := randOfDType(rng, max(1, rows*d), dt)
 						q := randSlice(rng, heads*d)
-						qh := make([]float32, max(16, heads)*d)
-						laneQueries(qh, heads, d, func(h, t int) float32 { return q[h*d+t] })
+						qh := make([]float32, max(k.headLanes, heads)*d)
+						laneQueries(qh, heads, d, k.headLanes, func(h, t int) float32 { return q[h*d+t] })
 						const ld = 70
 						got := make([]float32, heads*ld)
 						for i := range got {
@@ -420,10 +420,11 @@ func TestKernelScoresHeads(t *testing.T) {
 				}
 			}
 		}
-		// What it cannot take: head counts that neither divide 16 nor are multiples of
-		// it, head dims off the 16 grid, positions that split a step.
+		// What it cannot take: head counts that neither divide the lanes nor are multiples
+		// of them, head dims off the 16 grid, positions that split a step.
+		w := k.headLanes
 		out, qh := make([]float32, 64*16), make([]float32, 48*16)
-		for _, c := range []struct{ heads, n, d int }{{3, 16, 16}, {24, 16, 16}, {8, 3, 16}, {4, 4, 24}} {
+		for _, c := range []struct{ heads, n, d int }{{3, 16, 16}, {w + w/2, 16, 16}, {w / 2, 3, 16}, {4, 4, 24}} {
 			if k.scoresHeads(out, 64, qh, unsafe.Pointer(&qh[0]), c.heads, c.n, c.d, 0, tensor.Float32) {
 				t.Errorf("heads=%d n=%d d=%d: taken", c.heads, c.n, c.d)
 			}

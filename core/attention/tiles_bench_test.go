@@ -80,7 +80,7 @@ func BenchmarkScoresHeads(b *testing.B) {
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	const heads, d = 8, 128
-	qh := randSlice(r, 16*d)
+	qh := randSlice(r, max(k.headLanes, heads)*d)
 	out := make([]float32, heads*16*tileKeys)
 	for _, n := range []int{tileKeys, 16384, 32768} {
 		keys := randSlice(r, n*heads*d)
