@@ -245,23 +245,9 @@ sb2cols: \
 	SUBQ      $8, DX; \
 	JG        sb2cols; \
 	MOVQ      idx+8(FP), R11; \
-	MOVLQSX 0(R11), AX; \
-	VEXTRACTPS $0, X13, (DI)(AX*4); \
-	MOVLQSX 4(R11), AX; \
-	VEXTRACTPS $1, X13, (DI)(AX*4); \
-	MOVLQSX 8(R11), AX; \
-	VEXTRACTPS $2, X13, (DI)(AX*4); \
-	MOVLQSX 12(R11), AX; \
-	VEXTRACTPS $3, X13, (DI)(AX*4); \
+	SB2_STORE4(X13, 0); \
 	VEXTRACTF128 $1, Y13, X14; \
-	MOVLQSX 16(R11), AX; \
-	VEXTRACTPS $0, X14, (DI)(AX*4); \
-	MOVLQSX 20(R11), AX; \
-	VEXTRACTPS $1, X14, (DI)(AX*4); \
-	MOVLQSX 24(R11), AX; \
-	VEXTRACTPS $2, X14, (DI)(AX*4); \
-	MOVLQSX 28(R11), AX; \
-	VEXTRACTPS $3, X14, (DI)(AX*4); \
+	SB2_STORE4(X14, 16); \
 	MOVQ      os+64(FP), DX; \
 	LEAQ      (DI)(DX*4), DI; \
 	ADDQ      gs+56(FP), SI; \
@@ -270,6 +256,17 @@ sb2cols: \
 sb2done: \
 	VZEROUPPER; \
 	RET
+
+// SB2_STORE4(XR, I) stores the four lanes of XR at DI + 4*idx[l], idx read from I(R11).
+#define SB2_STORE4(XR, I) \
+	MOVLQSX I(R11), AX; \
+	VEXTRACTPS $0, XR, (DI)(AX*4); \
+	MOVLQSX I+4(R11), AX; \
+	VEXTRACTPS $1, XR, (DI)(AX*4); \
+	MOVLQSX I+8(R11), AX; \
+	VEXTRACTPS $2, XR, (DI)(AX*4); \
+	MOVLQSX I+12(R11), AX; \
+	VEXTRACTPS $3, XR, (DI)(AX*4)
 
 // SB2_BLOCK(PIECE, O, Q0, Q1, Q2, Q3) is one block of four columns, O bytes into the
 // rows (SB2_BODY): Y0..Y3 get rows a and 4+a (a = 0..3), the transposition gives the
