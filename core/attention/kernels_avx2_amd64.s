@@ -1,7 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
-#include "accum4_amd64.h"
+#include "kernels_amd64.h"
 
 // AVX2 + FMA attention kernels. Each routine computes the generic Go loop named in its
 // comment (kernels_generic.go), 8 float32 lanes at a time. Head-dim lengths (len(q),
@@ -219,21 +219,10 @@ hdone: \
 // stored lane by lane at the indices at idx. It is defined before the first routine,
 // where go vet's frame check does not take it for part of one.
 #define SB2_BODY(PIECE, O1, STEP, PF, PFSTEP) \
-	MOVQ      out+0(FP), DI; \
-	MOVQ      k+24(FP), SI; \
-	MOVQ      rs+32(FP), R9; \
-	LEAQ      (R9)(R9*2), BX; \
-	MOVQ      groups+48(FP), CX; \
-	TESTQ     CX, CX; \
-	JLE       sb2done; \
+	SH_ARGS; \
 sb2group: \
 	VXORPS    Y13, Y13, Y13; \
-	MOVQ      qh+16(FP), R8; \
-	MOVQ      ahead+72(FP), R13; \
-	ADDQ      SI, R13; \
-	MOVQ      SI, R10; \
-	LEAQ      (SI)(R9*4), R12; \
-	MOVQ      d+40(FP), DX; \
+	SH_START; \
 sb2cols: \
 	PF; \
 	ADDQ      $PFSTEP, R13; \
@@ -253,7 +242,7 @@ sb2cols: \
 	ADDQ      gs+56(FP), SI; \
 	DECQ      CX; \
 	JNZ       sb2group; \
-sb2done: \
+sbdone: \
 	VZEROUPPER; \
 	RET
 

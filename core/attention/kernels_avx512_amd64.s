@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-#include "accum4_amd64.h"
+#include "kernels_amd64.h"
 
 // AVX-512 (F, BW, VL, DQ) attention kernels. Each routine computes the generic Go loop
 // named in its comment (kernels_generic.go), 16 float32 lanes at a time. Head-dim
@@ -82,16 +82,10 @@ hdone: \
 // chains go to the outputs through the index vector Z31. It is defined before the first
 // routine, where go vet's frame check does not take it for part of one.
 #define SB_BODY(PIECE, MASKS, W1, W2, W3, STEP, PF, PFSTEP) \
-	MOVQ      out+0(FP), DI; \
 	MOVQ      idx+8(FP), R11; \
 	VMOVDQU32 (R11), Z31; \
-	MOVQ      k+24(FP), SI; \
-	MOVQ      rs+32(FP), R9; \
-	LEAQ      (R9)(R9*2), BX; \
 	MASKS; \
-	MOVQ      groups+48(FP), CX; \
-	TESTQ     CX, CX; \
-	JLE       sbdone; \
+	SH_ARGS; \
 sbgroup: \
 	VXORPS    Z30, Z30, Z30; \
 	SB_START; \
@@ -112,17 +106,11 @@ sbdone: \
 	VZEROUPPER; \
 	RET
 
-// SB_START sets up the group at SI: the query lanes R8, the lines ahead R13, the
-// pointers to rows 0, 4, 8 and 12 (R10, R12, R14, AX) and the columns left DX.
+// SB_START is SH_START with the pointers to rows 8 and 12 too (R14, AX).
 #define SB_START \
-	MOVQ      qh+16(FP), R8; \
-	MOVQ      ahead+72(FP), R13; \
-	ADDQ      SI, R13; \
-	MOVQ      SI, R10; \
-	LEAQ      (SI)(R9*4), R12; \
+	SH_START; \
 	LEAQ      (R12)(R9*4), R14; \
-	LEAQ      (R14)(R9*4), AX; \
-	MOVQ      d+40(FP), DX
+	LEAQ      (R14)(R9*4), AX
 
 // SB_NEXT_COLS(STEP) moves to the next 16 columns and counts them off (flags for JG).
 #define SB_NEXT_COLS(STEP) \
@@ -1762,6 +1750,15 @@ trdone:
 // zero) and widens them into ZR.
 #define HROW(CONV, ADDR, YR, ZR) VMOVDQU16.Z ADDR, K2, YR; CONV(YR, ZR)
 
+// HROW3(CONV, YA, ZA, YB, ZB, YC, ZC) loads rows R10, R10+R9 and R10+2*R9 into ZA, ZB
+// and ZC through HROW, and moves R10 three rows on.
+#define HROW3(CONV, YA, ZA, YB, ZB, YC, ZC) \
+	HROW(CONV, (R10), YA, ZA); \
+	HROW(CONV, (R10)(R9*1), YB, ZB); \
+	HROW(CONV, (R10)(R9*2), YC, ZC); \
+	LEAQ  (R10)(R9*2), R10; \
+	ADDQ  R9, R10
+
 // TRH_BODY(CONV) is the body of the two kernels below, after TRH_ARGS.
 #define TRH_BODY(CONV) \
 	MOVL  $0xffff, R14; \
@@ -1778,31 +1775,11 @@ trhcols: \
 	KMOVW R13, K2; \
 trhload: \
 	MOVQ  SI, R10; \
-	HROW(CONV, (R10), Y0, Z0); \
-	HROW(CONV, (R10)(R9*1), Y1, Z1); \
-	HROW(CONV, (R10)(R9*2), Y2, Z2); \
-	LEAQ  (R10)(R9*2), R10; \
-	ADDQ  R9, R10; \
-	HROW(CONV, (R10), Y3, Z3); \
-	HROW(CONV, (R10)(R9*1), Y4, Z4); \
-	HROW(CONV, (R10)(R9*2), Y5, Z5); \
-	LEAQ  (R10)(R9*2), R10; \
-	ADDQ  R9, R10; \
-	HROW(CONV, (R10), Y6, Z6); \
-	HROW(CONV, (R10)(R9*1), Y7, Z7); \
-	HROW(CONV, (R10)(R9*2), Y8, Z8); \
-	LEAQ  (R10)(R9*2), R10; \
-	ADDQ  R9, R10; \
-	HROW(CONV, (R10), Y9, Z9); \
-	HROW(CONV, (R10)(R9*1), Y10, Z10); \
-	HROW(CONV, (R10)(R9*2), Y11, Z11); \
-	LEAQ  (R10)(R9*2), R10; \
-	ADDQ  R9, R10; \
-	HROW(CONV, (R10), Y12, Z12); \
-	HROW(CONV, (R10)(R9*1), Y13, Z13); \
-	HROW(CONV, (R10)(R9*2), Y14, Z14); \
-	LEAQ  (R10)(R9*2), R10; \
-	ADDQ  R9, R10; \
+	HROW3(CONV, Y0, Z0, Y1, Z1, Y2, Z2); \
+	HROW3(CONV, Y3, Z3, Y4, Z4, Y5, Z5); \
+	HROW3(CONV, Y6, Z6, Y7, Z7, Y8, Z8); \
+	HROW3(CONV, Y9, Z9, Y10, Z10, Y11, Z11); \
+	HROW3(CONV, Y12, Z12, Y13, Z13, Y14, Z14); \
 	HROW(CONV, (R10), Y15, Z15); \
 	TRANSPOSE16; \
 	VMOVUPS Z0, 0(DI); \

@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "rowops_amd64.h"
 
 // AVX2 + FMA row primitives. Each routine is the generic Go loop named in its comment
 // (rowops_generic.go), 8 float32 lanes at a time. Float32 loops end with one masked block
@@ -848,14 +849,7 @@ done:
 // softmaxRowsAVX512 (which see) on AVX2: max, expSum into the dst row, then the dst row
 // times 1/sum, row after row, with the bits of those kernels.
 TEXT ·softmaxRowsAVX2(SB), NOSPLIT, $0-48
-	MOVQ dst+0(FP), R10
-	MOVQ x+8(FP), R8
-	MOVQ rows+16(FP), R11
-	MOVQ n+24(FP), R14
-	MOVQ ldd+32(FP), R12
-	SHLQ $2, R12
-	MOVQ ldx+40(FP), R13
-	SHLQ $2, R13
+	SOFTMAX_ROWS_ARGS
 	EXPCONSTS
 	TESTQ R11, R11
 	JLE srdone

@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "rowops_amd64.h"
 
 // AVX-512 (F, BW, VL, DQ) row primitives. Each routine is the generic Go loop named in its
 // comment (rowops_generic.go), 16 float32 lanes at a time. Loops run in whole blocks of 16
@@ -804,14 +805,7 @@ TEXT ·axpbyAVX512(SB), NOSPLIT, $0-84
 // expSum into a scratch row, scaleShift by 1/s) in one call with the same bits, the
 // exponentials written to dst and scaled there (dst may be x).
 TEXT ·softmaxRowsAVX512(SB), NOSPLIT, $0-48
-	MOVQ dst+0(FP), R10
-	MOVQ x+8(FP), R8
-	MOVQ rows+16(FP), R11
-	MOVQ n+24(FP), R14
-	MOVQ ldd+32(FP), R12
-	SHLQ $2, R12
-	MOVQ ldx+40(FP), R13
-	SHLQ $2, R13
+	SOFTMAX_ROWS_ARGS
 	EXPCONSTS
 	TESTQ R11, R11
 	JLE srdone
