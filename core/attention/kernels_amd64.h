@@ -24,6 +24,14 @@
 	LEAQ (DI)(R14*2), BX; \
 	ADDQ R14, BX
 
+// PROB4(A, B, C, D) broadcasts probability j (R12) of the four rows of ACCUM4_ARGS
+// (SI, R8, R10, AX) into A, B, C and D: the step that opens each j of the accum4 loops.
+#define PROB4(A, B, C, D) \
+	VBROADCASTSS (SI)(R12*4), A; \
+	VBROADCASTSS (R8)(R12*4), B; \
+	VBROADCASTSS (R10)(R12*4), C; \
+	VBROADCASTSS (AX)(R12*4), D
+
 // HACCUM_ARGS loads the arguments of accumF16AVX512, accumBF16AVX512 and their AVX2 forms: o DI, len(o)
 // DX, p SI, len(p) CX, v BX, vsBytes R9. It is included before the first routine, where go vet's frame check
 // does not take it for part of one.
