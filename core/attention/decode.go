@@ -113,46 +113,70 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 	}
 }
 
-// keyStream reports whether streamKeys can take the keys of items (every item of one
-// batch entry, set up for a chunk): each is a single row of its own KV head, in head
-// order, with keys to see in the chunk (multi-head attention), and the keys lie flat,
-// each head's row of D elements (a multiple of 16) right after the previous head's and
-// each position right after the previous one.
-func (pl *plan) keyStream(items []decodeItem) bool {
-	w := pl.k
-	if pl.kern.scoresHeads == nil || pl.kern.tiles == nil || len(items) != pl.Hkv ||
-		w.sd != 1 || pl.D != pl.dp || w.sh != pl.D || w.ss != pl.Hkv*pl.D {
-		return false
+// keyStream reports how streamKeys can take the keys of items (every item of one batch
+// entry, set up for a chunk): heads when each is a single row of its own KV head
+// (multi-head attention), groups when each is the four query rows of its KV head at one
+// position (grouped-query attention with four query heads per KV head), none otherwise.
+// Either way the items are in head order with keys to see in the chunk, and the keys lie
+// flat: each head's row of D elements (a multiple of 16 for heads, of 4 for groups) right
+// after the previous head's and each position right after the previous one.
+func (pl *plan) keyStream(items []decodeItem) keyStreamKind {
+	w, k := pl.k, pl.kern
+	if k.tiles == nil || len(items) != pl.Hkv || w.sd != 1 || pl.D != pl.dp || w.sh != pl.D || w.ss != pl.Hkv*pl.D {
+		return noKeyStream
+	}
+	kind, rows := noKeyStream, 0
+	switch {
+	case k.scoresHeads != nil && pl.grp == 1:
+		kind, rows = headStream, 1
+	case k.scoresGroups != nil && pl.grp == 4 && pl.Hkv%4 == 0 && pl.D%4 == 0:
+		kind, rows = groupStream, 4
+	default:
+		return noKeyStream
 	}
 	for i := range items {
-		if it := &items[i]; it.rs.n(pl) != 1 || it.rs.kvh != i || it.a >= it.e {
-			return false
+		if it := &items[i]; it.rs.n(pl) != rows || it.rs.r1-it.rs.r0 != 1 || it.rs.kvh != i || it.a >= it.e {
+			return noKeyStream
 		}
 	}
-	return true
+	return kind
 }
 
-// packLaneQueries sets sc.qh to the queries of items as scoresHeads reads them, when
-// keyStream can take the items.
+// keyStreamKind is how streamKeys takes a tile's keys: not at all, with scoresHeads or
+// with scoresGroups.
+type keyStreamKind int
+
+const (
+	noKeyStream keyStreamKind = iota
+	headStream
+	groupStream
+)
+
+// packLaneQueries sets sc.qh to the queries of items as scoresHeads or scoresGroups reads
+// them, when keyStream can take the items.
 func (pl *plan) packLaneQueries(sc *scratch, items []decodeItem) {
-	if !pl.keyStream(items) {
-		return
+	lanes := pl.lanes(pl.grp)
+	switch pl.keyStream(items) {
+	case headStream:
+		w := pl.kern.headLanes
+		sc.qh = grow(sc.qh, max(w, pl.Hkv)*pl.D)
+		laneQueries(sc.qh, pl.Hkv, pl.D, w, func(h, t int) float32 { return items[h].tr.qt[t*lanes] })
+	case groupStream:
+		sc.qh = grow(sc.qh, 4*pl.Hkv*pl.D)
+		groupQueries(sc.qh, pl.Hkv, pl.D, func(h, a, t int) float32 { return items[h].tr.qt[t*lanes+a] })
 	}
-	w := pl.kern.headLanes
-	sc.qh = grow(sc.qh, max(w, pl.Hkv)*pl.D)
-	lanes := pl.lanes(1)
-	laneQueries(sc.qh, pl.Hkv, pl.D, w, func(h, t int) float32 { return items[h].tr.qt[t*lanes] })
 }
 
 // streamKeys is decodeTile's key step when keyStream can take the items: scoresHeads
-// then reads the tile's keys of every head as one stream in address order, asking for
-// its lines ahead while it computes, instead of a burst read ahead and then one head's
-// rows a position apart, transposed. It scores the keys the rows see (they share their
-// query position, as in streamValues), from the start of a step of headLanes/Hkv
+// (or scoresGroups) then reads the tile's keys of every head as one stream in address
+// order, asking for its lines ahead while it computes, instead of a burst read ahead and
+// then one head's rows a position apart, transposed. It scores the keys the rows see
+// (they share their query position, as in streamValues), from the start of a step of
 // positions, into each item's sr with qkRows' bits; the scores of the other keys of the
 // tile are left for maskTile to overwrite. It reports whether it did the step.
 func (pl *plan) streamKeys(sc *scratch, items []decodeItem, ts int) bool {
-	if !pl.keyStream(items) {
+	kind := pl.keyStream(items)
+	if kind == noKeyStream {
 		return false
 	}
 	it0, w := &items[0], pl.k
@@ -160,7 +184,10 @@ func (pl *plan) streamKeys(sc *scratch, items []decodeItem, ts int) bool {
 	if ra >= rb {
 		return false // no key to score (decode only visits tiles with some)
 	}
-	step := max(1, pl.kern.headLanes/pl.Hkv)
+	step := 4
+	if kind == headStream {
+		step = max(1, pl.kern.headLanes/pl.Hkv)
+	}
 	ra -= (ra - ts) % step
 	n := (rb - ra + step - 1) / step * step
 	if ra+n > w.t.Shape[1] {
@@ -168,6 +195,9 @@ func (pl *plan) streamKeys(sc *scratch, items []decodeItem, ts int) bool {
 	}
 	size := w.t.DType.Bits() / 8
 	k := unsafe.Add(w.t.Data, w.off(it0.rs.b, ra, 0)*size)
+	if kind == groupStream {
+		return pl.kern.scoresGroups(sc.srs[ra-ts:], 16*tileKeys, tileKeys, sc.qh, k, pl.Hkv, n, pl.D, streamAhead, w.t.DType)
+	}
 	return pl.kern.scoresHeads(sc.srs[ra-ts:], 16*tileKeys, sc.qh, k, pl.Hkv, n, pl.D, streamAhead, w.t.DType)
 }
 
@@ -177,26 +207,31 @@ func (pl *plan) streamKeys(sc *scratch, items []decodeItem, ts int) bool {
 const streamAhead = 32 << 10
 
 // streamValues is decodeTile's value step when every item is a single row of its own KV
-// head (multi-head attention) and they all see the same keys of the tile, with values
-// whose heads lie side by side within a position: accumHeads then takes every
-// head of a position in address order as one stream, which asks for its lines ahead
-// while it computes, instead of a burst read ahead and then one head's rows a position
-// apart. Grouped-query items keep accum4, which holds four rows' sums in registers:
-// reading and writing four rows' sums for each value made decode 2.3x slower where the
-// cache holds the values. It reports whether it did the step; each row gets the bits of
-// accumValues.
+// head (multi-head attention), or the four query rows of its KV head at one position
+// (grouped-query attention with four query heads per KV head, Dv a multiple of 64), and
+// they all see the same keys of the tile, with values whose heads lie side by side
+// within a position. accumHeads then takes every head of a position in address order as
+// one stream, and accumGroups every head of a step of 8 positions, keeping four rows'
+// sums in registers over the step (reading and writing them for each value made decode
+// 2.3x slower where the cache holds the values); both ask for their lines ahead while
+// they compute, instead of a burst read ahead and then one head's rows a position apart.
+// It reports whether it did the step; each row gets the bits of accumValues.
 func (pl *plan) streamValues(sc *scratch, items []decodeItem, ts int) bool {
 	w, k := pl.v, pl.kern
 	if k.accumHeads == nil || w.sd != 1 || pl.Dv != pl.dvp ||
 		w.sh < 0 || (pl.Hkv-1)*w.sh+pl.Dv > w.ss {
 		return false
 	}
+	rows := 1
+	if pl.grp == 4 && k.accumGroups != nil && pl.Dv%64 == 0 && items[0].st.cs == 1 {
+		rows = 4
+	}
 	for i := range items {
-		if it := &items[i]; it.rs.n(pl) != 1 || it.a >= it.e {
+		if it := &items[i]; it.rs.n(pl) != rows || it.rs.r1-it.rs.r0 != 1 || it.a >= it.e {
 			return false
 		}
 	}
-	// Single rows of one batch entry share their query position, hence the keys they see
+	// Rows of one batch entry and one position share their query position, hence the keys they see
 	// (which depend on the batch entry and the position, never on the head).
 	it0 := &items[0]
 	ra, rb := max(ts, it0.a, it0.tr.lo[0]), min(ts+tileKeys, it0.e, it0.tr.hi[0])
@@ -204,14 +239,18 @@ func (pl *plan) streamValues(sc *scratch, items []decodeItem, ts int) bool {
 		return true
 	}
 	b := items[0].rs.b
-	rows := sc.heads[:0]
+	hr := sc.heads[:0]
 	for i := range items {
 		it := &items[i]
-		rows = append(rows, headRow{o: &it.st.o[0], p: &it.sr[ra-ts], head: it.rs.kvh * w.sh})
+		hr = append(hr, headRow{o: &it.st.o[0], p: &it.sr[ra-ts], head: it.rs.kvh * w.sh})
 	}
-	sc.heads = rows
+	sc.heads = hr
 	size := w.t.DType.Bits() / 8
-	return k.accumHeads(rows, unsafe.Add(w.t.Data, w.off(b, ra, 0)*size), w.ss, rb-ra, pl.Dv, streamAhead, w.t.DType)
+	v := unsafe.Add(w.t.Data, w.off(b, ra, 0)*size)
+	if rows == 4 {
+		return k.accumGroups(hr, items[0].st.rs, tileKeys, v, w.ss, rb-ra, pl.Dv, streamAhead, w.t.DType)
+	}
+	return k.accumHeads(hr, v, w.ss, rb-ra, pl.Dv, streamAhead, w.t.DType)
 }
 
 // transposeKeys sets kt to keys [j, j+n) of (b, kvh) transposed (n a multiple of 16), as

@@ -3,8 +3,10 @@
 package attention
 
 import (
-	xcpu "golang.org/x/sys/cpu"
+	"math"
 	"unsafe"
+
+	xcpu "golang.org/x/sys/cpu"
 
 	"github.com/mlxprim/mlxprim/core/tensor"
 )
@@ -16,6 +18,7 @@ import (
 var (
 	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, accumHeads: accumHeadsOf(accumHeadsAVX512, accumHeadsF16AVX512, accumHeadsBF16AVX512),
 		scoresHeads: scoresHeadsOf(16, scoresHeadsAVX512, scoresHeadsF16AVX512, scoresHeadsBF16AVX512), headLanes: 16,
+		scoresGroups: scoresGroupsOf(scoresGroupsAVX512, scoresGroupsF16AVX512, scoresGroupsBF16AVX512), accumGroups: accumGroupsOf(accumGroupsAVX512, accumGroupsF16AVX512, accumGroupsBF16AVX512),
 		accumHalf: accumHalfOf(accumF16AVX512, accumBF16AVX512), accum4Half: accum4HalfOf(accum4F16AVX512, accum4BF16AVX512), scaleDiv: scaleDivAVX512,
 		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4Checked(accum4AVX512), axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512, softCap: softCapAVX512Go, tanhDiv: tanhDivAVX512Go,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
@@ -51,6 +54,24 @@ func accumHeadsF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, 
 
 //go:noescape
 func accumHeadsBF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
+
+//go:noescape
+func accumGroupsAVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
+
+//go:noescape
+func accumGroupsF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
+
+//go:noescape
+func accumGroupsBF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
+
+//go:noescape
+func scoresGroupsAVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+
+//go:noescape
+func scoresGroupsF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+
+//go:noescape
+func scoresGroupsBF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
 
 //go:noescape
 func scoresHeadsAVX512(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
@@ -407,6 +428,51 @@ func scoresHeadsOf(w int, f32, f16, bf16 scoresKernel) func(out []float32, ld in
 		for b := range m {
 			kernel(&out[b*w*ld], &idx, &qh[b*d*w], unsafe.Add(k, b*w*rs), rs, d, n/p, m*w*rs, p, ahead)
 		}
+		return true
+	}
+}
+
+// accumGroupsKernel is an accumGroups routine for values of one dtype.
+type accumGroupsKernel func(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
+
+// accumGroupsOf returns kernels.accumGroups from a path's routines for float32, float16
+// and bfloat16 values.
+func accumGroupsOf(f32, f16, bf16 accumGroupsKernel) func(rows []headRow, ldo, ldp int, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) bool {
+	return func(rows []headRow, ldo, ldp int, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) bool {
+		kernel := byDType(dt, f32, f16, bf16)
+		if kernel == nil || dv <= 0 || dv%64 != 0 {
+			return false
+		}
+		if len(rows) > 0 && n > 0 {
+			kernel(&rows[0], len(rows), v, vs, n, dv, ldo, ahead, ldp)
+		}
+		return true
+	}
+}
+
+// groupsKernel is a scoresGroups routine for keys of one dtype: blocks of four heads,
+// steps of four positions.
+type groupsKernel func(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+
+// scoresGroupsOf returns kernels.scoresGroups from a path's routines for float32, float16
+// and bfloat16 keys.
+func scoresGroupsOf(f32, f16, bf16 groupsKernel) func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
+	return func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
+		kernel := byDType(dt, f32, f16, bf16)
+		if kernel == nil || heads <= 0 || heads%4 != 0 || d <= 0 || d%4 != 0 || n%4 != 0 ||
+			ld < 0 || lr < 0 || int64(heads)*int64(ld)+3*int64(lr)+int64(n) > math.MaxInt32 {
+			return false
+		}
+		if n <= 0 {
+			return true
+		}
+		var idx [16]int32
+		for l := range idx {
+			idx[l] = int32((l/4)*ld + (l%4)*lr)
+		}
+		_, _ = out[(heads-1)*ld+3*lr+n-1], qg[4*heads*d-1]
+		rs := d * dt.Bits() / 8
+		kernel(&out[0], &idx, &qg[0], k, rs, heads*rs, d, n/4, heads/4, 4*ld, ahead)
 		return true
 	}
 }

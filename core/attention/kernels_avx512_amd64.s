@@ -185,6 +185,232 @@ sbdone: \
 	PREFETCHT0 0(R13); PREFETCHT0 64(R13); PREFETCHT0 128(R13); PREFETCHT0 192(R13); \
 	PREFETCHT0 256(R13); PREFETCHT0 320(R13); PREFETCHT0 384(R13); PREFETCHT0 448(R13)
 
+// AG_BODY(SHIFT, LOAD4, STEP4, PF) is the body of accumGroupsAVX512 and its half
+// forms: SHIFT turns element counts of values into bytes, LOAD4 loads four vectors of
+// values at R11 (STEP4 bytes of a row), PF asks for the lines ahead at R13. Positions go
+// in steps of up to 8 (AG_STEP); within a step, for each head (a headRow, four output
+// rows ldo apart and four probability rows ldp apart) and each block of 64 columns, the
+// 16 sums stay in Z0-Z15 over the step's positions, as in accum4AVX512, whose bits every
+// output gets. Locals: the positions left, the step's first value, the step's offset
+// into the probability rows, the head, the step's length and the end of the heads. It
+// is defined before the first routine, where go vet's frame check does not take it for
+// part of one.
+#define AG_BODY(SHIFT, LOAD4, STEP4, PF) \
+	MOVQ  n+32(FP), AX; \
+	TESTQ AX, AX; \
+	JLE   agdone; \
+	MOVQ  nrows+8(FP), CX; \
+	TESTQ CX, CX; \
+	JLE   agdone; \
+	MOVQ  AX, left-8(SP); \
+	LEAQ  (CX)(CX*2), CX; \
+	MOVQ  rows+0(FP), AX; \
+	LEAQ  (AX)(CX*8), CX; \
+	MOVQ  CX, hend-48(SP); \
+	MOVQ  v+16(FP), AX; \
+	MOVQ  AX, vstep-16(SP); \
+	MOVQ  ahead+56(FP), R13; \
+	ADDQ  AX, R13; \
+	MOVQ  $0, poff-24(SP); \
+	MOVQ  vs+24(FP), R9; \
+	SHLQ  $SHIFT, R9; \
+	MOVQ  ldo+48(FP), R14; \
+	SHLQ  $2, R14; \
+agstep: \
+	MOVQ  left-8(SP), AX; \
+	CMPQ  AX, $AG_STEP; \
+	JLE   aglen; \
+	MOVQ  $AG_STEP, AX; \
+aglen: \
+	MOVQ  AX, slen-40(SP); \
+	MOVQ  rows+0(FP), AX; \
+	MOVQ  AX, hrow-32(SP); \
+aghead: \
+	MOVQ  hrow-32(SP), AX; \
+	MOVQ  0(AX), DI; \
+	MOVQ  8(AX), SI; \
+	MOVQ  16(AX), CX; \
+	SHLQ  $SHIFT, CX; \
+	ADDQ  vstep-16(SP), CX; \
+	ADDQ  poff-24(SP), SI; \
+	MOVQ  ldp+64(FP), AX; \
+	SHLQ  $2, AX; \
+	LEAQ  (SI)(AX*1), R8; \
+	LEAQ  (SI)(AX*2), R10; \
+	LEAQ  (R10)(AX*1), AX; \
+	MOVQ  dv+40(FP), DX; \
+agblock: \
+	LEAQ  (DI)(R14*2), BX; \
+	ADDQ  R14, BX; \
+	AG_SUMS(VMOVUPS, 0(DI), 64(DI), 128(DI), 192(DI), Z0, Z1, Z2, Z3); \
+	AG_SUMS(VMOVUPS, 0(DI)(R14*1), 64(DI)(R14*1), 128(DI)(R14*1), 192(DI)(R14*1), Z4, Z5, Z6, Z7); \
+	AG_SUMS(VMOVUPS, 0(DI)(R14*2), 64(DI)(R14*2), 128(DI)(R14*2), 192(DI)(R14*2), Z8, Z9, Z10, Z11); \
+	AG_SUMS(VMOVUPS, 0(BX), 64(BX), 128(BX), 192(BX), Z12, Z13, Z14, Z15); \
+	MOVQ  CX, R11; \
+	XORQ  R12, R12; \
+agj: \
+	PF; \
+	PROB4(Z16, Z17, Z18, Z19); \
+	LOAD4; \
+	VFMADD231PS Z20, Z16, Z0; \
+	VFMADD231PS Z20, Z17, Z4; \
+	VFMADD231PS Z20, Z18, Z8; \
+	VFMADD231PS Z20, Z19, Z12; \
+	VFMADD231PS Z21, Z16, Z1; \
+	VFMADD231PS Z21, Z17, Z5; \
+	VFMADD231PS Z21, Z18, Z9; \
+	VFMADD231PS Z21, Z19, Z13; \
+	VFMADD231PS Z22, Z16, Z2; \
+	VFMADD231PS Z22, Z17, Z6; \
+	VFMADD231PS Z22, Z18, Z10; \
+	VFMADD231PS Z22, Z19, Z14; \
+	VFMADD231PS Z23, Z16, Z3; \
+	VFMADD231PS Z23, Z17, Z7; \
+	VFMADD231PS Z23, Z18, Z11; \
+	VFMADD231PS Z23, Z19, Z15; \
+	ADDQ  R9, R11; \
+	INCQ  R12; \
+	CMPQ  R12, slen-40(SP); \
+	JLT   agj; \
+	AG_STORE(0(DI), 64(DI), 128(DI), 192(DI), Z0, Z1, Z2, Z3); \
+	AG_STORE(0(DI)(R14*1), 64(DI)(R14*1), 128(DI)(R14*1), 192(DI)(R14*1), Z4, Z5, Z6, Z7); \
+	AG_STORE(0(DI)(R14*2), 64(DI)(R14*2), 128(DI)(R14*2), 192(DI)(R14*2), Z8, Z9, Z10, Z11); \
+	AG_STORE(0(BX), 64(BX), 128(BX), 192(BX), Z12, Z13, Z14, Z15); \
+	ADDQ  $256, DI; \
+	ADDQ  $STEP4, CX; \
+	SUBQ  $64, DX; \
+	JG    agblock; \
+	MOVQ  hrow-32(SP), AX; \
+	ADDQ  $24, AX; \
+	MOVQ  AX, hrow-32(SP); \
+	CMPQ  AX, hend-48(SP); \
+	JLT   aghead; \
+	MOVQ  slen-40(SP), AX; \
+	SUBQ  AX, left-8(SP); \
+	MOVQ  AX, CX; \
+	SHLQ  $2, CX; \
+	ADDQ  CX, poff-24(SP); \
+	IMULQ R9, AX; \
+	ADDQ  AX, vstep-16(SP); \
+	CMPQ  left-8(SP), $0; \
+	JG    agstep; \
+agdone: \
+	VZEROUPPER; \
+	RET
+
+// AG_STEP is the most positions of a step of accumGroupsAVX512.
+#define AG_STEP 8
+
+// AG_SUMS(OP, A0, A1, A2, A3, Z0, Z1, Z2, Z3) loads four vectors of sums; AG_STORE stores
+// them back.
+#define AG_SUMS(OP, A0, A1, A2, A3, R0, R1, R2, R3) OP A0, R0; OP A1, R1; OP A2, R2; OP A3, R3
+#define AG_STORE(A0, A1, A2, A3, R0, R1, R2, R3) VMOVUPS R0, A0; VMOVUPS R1, A1; VMOVUPS R2, A2; VMOVUPS R3, A3
+
+// Lines asked for ahead of R13 per position of a block of 64 columns: 256 bytes of
+// float32 values, 128 of halves.
+#define AG_PF32 PREFETCHT0 0(R13); PREFETCHT0 64(R13); PREFETCHT0 128(R13); PREFETCHT0 192(R13); ADDQ $256, R13
+#define AG_PF16 PREFETCHT0 0(R13); PREFETCHT0 64(R13); ADDQ $128, R13
+
+// SG_BODY(PIECE, MASKS, W, PF) is the body of scoresGroupsAVX512 and its half-precision
+// forms: grouped-query keys, four query rows per KV head, read in steps of four
+// positions. Lane 4k+a of a vector is row a of head 4b+k of a block b of four heads: a
+// 16-byte broadcast (8 bytes widened for halves, W bytes of a row) puts four columns of
+// head 4b+k's row in 128-bit lane k (PIECE, lanes 1 to 3 under the masks K1..K3 that
+// MASKS sets), and an in-lane permutation repeats each column over the four rows' lanes.
+// Each of the four positions of a step has its own chain (Z20..Z23), one FMA per column
+// in increasing order, with the query lanes at R8. Registers: SI the step's first key,
+// R10, R14, AX and R12 the four positions' columns of the block (R11 bytes apart), R9
+// and BX one and three rows, R13 the lines ahead (PF asks for one step's worth per four
+// columns), CX the blocks left, Z28 the block's output indices (Z31 plus the block
+// stride Z27 per block). It is defined before the first routine, where go vet's frame
+// check does not take it for part of one.
+#define SG_BODY(PIECE, MASKS, W, PF) \
+	MOVQ         idx+8(FP), R11; \
+	VMOVDQU32    (R11), Z31; \
+	VPBROADCASTD qs+72(FP), Z27; \
+	MASKS; \
+	MOVQ         out+0(FP), DI; \
+	MOVQ         k+24(FP), SI; \
+	MOVQ         rs+32(FP), R9; \
+	LEAQ         (R9)(R9*2), BX; \
+	MOVQ         ps+40(FP), R11; \
+	MOVQ         ahead+80(FP), R13; \
+	ADDQ         SI, R13; \
+	MOVQ         steps+56(FP), CX; \
+	TESTQ        CX, CX; \
+	JLE          sgdone; \
+	MOVQ         CX, left-8(SP); \
+sgstep: \
+	MOVQ         qg+16(FP), R8; \
+	MOVQ         quads+64(FP), CX; \
+	VMOVDQA32    Z31, Z28; \
+	MOVQ         SI, R10; \
+sgblock: \
+	LEAQ         (R10)(R11*1), R14; \
+	LEAQ         (R10)(R11*2), AX; \
+	LEAQ         (R14)(R11*2), R12; \
+	VXORPS       Z20, Z20, Z20; \
+	VXORPS       Z21, Z21, Z21; \
+	VXORPS       Z22, Z22, Z22; \
+	VXORPS       Z23, Z23, Z23; \
+	MOVQ         d+48(FP), DX; \
+sgcols: \
+	PF; \
+	VMOVUPS      0(R8), Z16; \
+	VMOVUPS      64(R8), Z17; \
+	VMOVUPS      128(R8), Z18; \
+	VMOVUPS      192(R8), Z19; \
+	SG_POS(PIECE, R10, Z20); \
+	SG_POS(PIECE, R14, Z21); \
+	SG_POS(PIECE, AX, Z22); \
+	SG_POS(PIECE, R12, Z23); \
+	ADDQ         $256, R8; \
+	ADDQ         $W, R10; \
+	ADDQ         $W, R14; \
+	ADDQ         $W, AX; \
+	ADDQ         $W, R12; \
+	SUBQ         $4, DX; \
+	JG           sgcols; \
+	KXNORW       K4, K4, K4; \
+	VSCATTERDPS  Z20, K4, (DI)(Z28*4); \
+	KXNORW       K4, K4, K4; \
+	VSCATTERDPS  Z21, K4, 4(DI)(Z28*4); \
+	KXNORW       K4, K4, K4; \
+	VSCATTERDPS  Z22, K4, 8(DI)(Z28*4); \
+	KXNORW       K4, K4, K4; \
+	VSCATTERDPS  Z23, K4, 12(DI)(Z28*4); \
+	VPADDD       Z27, Z28, Z28; \
+	ADDQ         BX, R10; \
+	DECQ         CX; \
+	JNZ          sgblock; \
+	LEAQ         (SI)(R11*4), SI; \
+	ADDQ         $16, DI; \
+	DECQ         left-8(SP); \
+	JNZ          sgstep; \
+sgdone: \
+	VZEROUPPER; \
+	RET
+
+// SG_POS(PIECE, P, ACC) adds four columns of the block's four heads at position P to the
+// position's chains in ACC: Z0 gets the four heads' columns in its 128-bit lanes, and
+// each column, repeated over its lane, meets its query lanes in Z16..Z19, the operands in
+// qkRowsAVX512's order.
+#define SG_POS(PIECE, P, ACC) \
+	PIECE((P), (P)(R9*1), (P)(R9*2), (P)(BX*1), Y0, Z0); \
+	VPERMILPS   $0x00, Z0, Z1; \
+	VFMADD231PS Z1, Z16, ACC; \
+	VPERMILPS   $0x55, Z0, Z2; \
+	VFMADD231PS Z2, Z17, ACC; \
+	VPERMILPS   $0xAA, Z0, Z3; \
+	VFMADD231PS Z3, Z18, ACC; \
+	VPERMILPS   $0xFF, Z0, Z4; \
+	VFMADD231PS Z4, Z19, ACC
+
+// Lines asked for ahead of R13 per four columns of a block: four positions of four heads'
+// 16 bytes (float32), or 8 bytes (halves), in address order over the step.
+#define SG_PF32 PREFETCHT0 0(R13); PREFETCHT0 64(R13); PREFETCHT0 128(R13); PREFETCHT0 192(R13); ADDQ $256, R13
+#define SG_PF16 PREFETCHT0 0(R13); PREFETCHT0 64(R13); ADDQ $128, R13
+
 DATA a512<>+0(SB)/4, $1.0               // one
 DATA a512<>+4(SB)/4, $1.44269504088896341 // log2(e)
 DATA a512<>+8(SB)/4, $89.0              // exp input clamp high: exp(89) overflows to +Inf
@@ -2262,3 +2488,44 @@ TEXT ·scoresHeadsF16AVX512(SB), NOSPLIT, $0-80
 // scoresHeadsAVX512 for rows of bfloat16 keys (rs = 2*d), widened as they are loaded.
 TEXT ·scoresHeadsBF16AVX512(SB), NOSPLIT, $0-80
 	SB_BODY(SB_BF16, SB_MASKS16, 8, 16, 24, 32, SB_PF16, 512)
+
+// func scoresGroupsAVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+// Scores of grouped-query decode, four query rows per KV head, for steps of four
+// positions of float32 keys laid flat: position p at k + p*ps bytes, head h's row of d
+// elements (a multiple of 4) rs = 4*d bytes after head h-1's, quads blocks of four heads
+// (ps = 16*quads*d). Lane l = 4k+a of block b gets chain_l = sum over t < d of
+// qg[(b*d+t)*16+l] * row element t of head 4b+k, one FMA chain in increasing t
+// (qkRowsAVX512's bits), stored at out[idx[l] + b*qs + p] for the step's positions p. It
+// asks for the line ahead bytes past each line of the keys it reads.
+TEXT ·scoresGroupsAVX512(SB), NOSPLIT, $8-88
+	SG_BODY(SB_F32, SB_MASKS32, 16, SG_PF32)
+
+// func scoresGroupsF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+// scoresGroupsAVX512 for float16 keys (rs = 2*d), widened as they are loaded.
+TEXT ·scoresGroupsF16AVX512(SB), NOSPLIT, $8-88
+	SG_BODY(SB_F16, SB_MASKS16, 8, SG_PF16)
+
+// func scoresGroupsBF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+// scoresGroupsAVX512 for bfloat16 keys (rs = 2*d), widened as they are loaded.
+TEXT ·scoresGroupsBF16AVX512(SB), NOSPLIT, $8-88
+	SG_BODY(SB_BF16, SB_MASKS16, 8, SG_PF16)
+
+// func accumGroupsAVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
+// Grouped-query values, four output rows per head: for each headRow, output rows
+// o + r*ldo and probability rows p + r*ldp (r < 4), and positions j < n of float32 values
+// vs elements apart, o_r[c] += p_r[j] * v[j*vs+head+c] for c < dv (a multiple of 64), in
+// increasing j, each output with accumAVX512's bits. It reads the heads of each step of
+// positions in turn and asks for the line ahead bytes past each line it reads in
+// address order.
+TEXT ·accumGroupsAVX512(SB), NOSPLIT, $48-72
+	AG_BODY(2, V4_F32, 256, AG_PF32)
+
+// func accumGroupsF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
+// accumGroupsAVX512 for float16 values, each widened as it is loaded.
+TEXT ·accumGroupsF16AVX512(SB), NOSPLIT, $48-72
+	AG_BODY(1, V4_F16, 128, AG_PF16)
+
+// func accumGroupsBF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
+// accumGroupsAVX512 for bfloat16 values.
+TEXT ·accumGroupsBF16AVX512(SB), NOSPLIT, $48-72
+	AG_BODY(1, V4_BF16, 128, AG_PF16)

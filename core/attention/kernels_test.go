@@ -349,6 +349,62 @@ func TestKernelAccumHeads(t *testing.T) {
 	})
 }
 
+// TestKernelAccumGroups: every path's accumGroups, where there is one, gives each of a
+// head's four output rows the bits of accum on the widened values, for heads in any
+// order with gaps between them, steps cut short, every half bit pattern and prefetch
+// distances past the values, with guards after each output row.
+func TestKernelAccumGroups(t *testing.T) {
+	rng := rand.New(rand.NewPCG(82, 83))
+	forEachISA(t, func(t *testing.T) {
+		k := selectKernels()
+		if k.accumGroups == nil {
+			t.Skip("no grouped value stream on this path")
+		}
+		const guard = float32(7)
+		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float16, tensor.BFloat16} {
+			for _, nh := range []int{1, 3, 8} {
+				for _, dv := range []int{64, 128, 256} {
+					for _, n := range []int{0, 1, 7, 8, 20, 64} {
+						vs := nh*dv + 5
+						wide, data := randOfDType(rng, max(1, n*vs), dt)
+						heads := rng.Perm(nh)
+						ldo, ldp := dv+1, n+3
+						want := randSlice(rng, 4*nh*ldo)
+						for r := range 4 * nh {
+							want[r*ldo+dv] = guard
+						}
+						got := slices.Clone(want)
+						p := randSlice(rng, 4*nh*ldp+1)
+						rows := make([]headRow, nh)
+						for h := range nh {
+							rows[h] = headRow{o: &got[4*h*ldo], p: &p[4*h*ldp], head: heads[h] * dv}
+							for r := range 4 {
+								if n > 0 {
+									i := 4*h + r
+									k.accum(want[i*ldo:i*ldo+dv], p[i*ldp:i*ldp+n], wide[heads[h]*dv:], vs)
+								}
+							}
+						}
+						ahead := []int{0, 64, 32 << 10}[rng.IntN(3)]
+						if !k.accumGroups(rows, ldo, ldp, data, vs, n, dv, ahead, dt) {
+							t.Fatalf("%v dv=%d: not taken", dt, dv)
+						}
+						for i := range got {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%v heads=%d dv=%d n=%d: o[%d] = %#08x, want %#08x", dt, nh, dv, n, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
+							}
+						}
+					}
+				}
+			}
+		}
+		out := make([]float32, 4*96)
+		if k.accumGroups([]headRow{{o: &out[0], p: &out[0]}}, 96, 96, unsafe.Pointer(&out[0]), 96, 1, 96, 0, tensor.Float32) {
+			t.Error("dv=96: taken")
+		}
+	})
+}
+
 // randOfDType returns n random values of dt (any bit pattern for the halves) at data,
 // and wide, the same values as float32.
 func randOfDType(rng *rand.Rand, n int, dt tensor.DType) (wide []float32, data unsafe.Pointer) {
@@ -426,6 +482,78 @@ func TestKernelScoresHeads(t *testing.T) {
 		out, qh := make([]float32, 64*16), make([]float32, 48*16)
 		for _, c := range []struct{ heads, n, d int }{{3, 16, 16}, {w + w/2, 16, 16}, {w / 2, 3, 16}, {4, 4, 24}} {
 			if k.scoresHeads(out, 64, qh, unsafe.Pointer(&qh[0]), c.heads, c.n, c.d, 0, tensor.Float32) {
+				t.Errorf("heads=%d n=%d d=%d: taken", c.heads, c.n, c.d)
+			}
+		}
+	})
+}
+
+// TestKernelScoresGroups: every path's scoresGroups, where there is one, gives each
+// query row's scores the bits of qkRows on its head's keys transposed by the same path,
+// for 4 to 16 KV heads, head dims 4 to 256, 0 to 64 positions, every half bit pattern
+// and prefetch distances past the end of the keys, and writes nothing else.
+func TestKernelScoresGroups(t *testing.T) {
+	rng := rand.New(rand.NewPCG(80, 81))
+	forEachISA(t, func(t *testing.T) {
+		k := selectKernels()
+		if k.scoresGroups == nil {
+			t.Skip("no grouped key stream on this path")
+		}
+		tk := k.tiles
+		const guard = float32(7)
+		const ld, lr = 300, 70 // four rows of 70 per head, 20 between heads
+		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float16, tensor.BFloat16} {
+			for _, heads := range []int{4, 8, 16} {
+				for _, d := range []int{4, 12, 16, 128, 256} {
+					for _, n := range []int{0, 4, 12, 64} {
+						// Whole blocks of 16 positions for the reference's transposition.
+						wide, data := randOfDType(rng, max(1, (n+15)&^15*heads*d), dt)
+						q := randSlice(rng, 4*heads*d) // row a of head h at (4h+a)*d
+						qg := make([]float32, 4*heads*d)
+						groupQueries(qg, heads, d, func(h, a, t int) float32 { return q[(4*h+a)*d+t] })
+						got := make([]float32, heads*ld)
+						for i := range got {
+							got[i] = guard
+						}
+						ahead := []int{0, 64, 32 << 10}[rng.IntN(3)]
+						if !k.scoresGroups(got, ld, lr, qg, data, heads, n, d, ahead, dt) {
+							t.Fatalf("%v heads=%d d=%d n=%d: not taken", dt, heads, d, n)
+						}
+						dp := (d + 15) &^ 15 // the transposition takes whole vectors of columns
+						kt, qt, s := make([]float32, dp*64), make([]float32, dp*16), make([]float32, 4*tileKeys)
+						keys := make([]float32, max(1, (n+15)&^15*dp))
+						for h := range heads {
+							if n > 0 {
+								for j := range (n + 15) &^ 15 {
+									copy(keys[j*dp:j*dp+d], wide[(j*heads+h)*d:(j*heads+h+1)*d])
+								}
+								tk.transpose(&kt[0], &keys[0], dp, dp, (n+15)&^15)
+								for a := range 4 {
+									for t := range d {
+										qt[t*16+a] = q[(4*h+a)*d+t]
+									}
+								}
+								tk.qkRows(&s[0], &qt[0], &kt[0], d, 4)
+							}
+							for j := range ld {
+								want := guard
+								if a, c := j/lr, j%lr; a < 4 && c < n {
+									want = s[a*tileKeys+c]
+								}
+								if g := got[h*ld+j]; math.Float32bits(g) != math.Float32bits(want) {
+									t.Fatalf("%v heads=%d d=%d n=%d: out[%d][%d] = %#08x, want %#08x", dt, heads, d, n, h, j, math.Float32bits(g), math.Float32bits(want))
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+		// What it cannot take: head counts off the multiples of 4, head dims off the 4
+		// grid, positions that split a step.
+		out, qg := make([]float32, 64*16), make([]float32, 48*16)
+		for _, c := range []struct{ heads, n, d int }{{2, 4, 16}, {6, 4, 16}, {4, 2, 16}, {4, 4, 6}} {
+			if k.scoresGroups(out, 64, 16, qg, unsafe.Pointer(&qg[0]), c.heads, c.n, c.d, 0, tensor.Float32) {
 				t.Errorf("heads=%d n=%d d=%d: taken", c.heads, c.n, c.d)
 			}
 		}
