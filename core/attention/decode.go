@@ -129,7 +129,7 @@ func (pl *plan) keyStream(items []decodeItem) keyStreamKind {
 	switch {
 	case k.scoresHeads != nil && pl.grp == 1:
 		kind, rows = headStream, 1
-	case k.scoresGroups != nil && pl.grp == 4 && pl.Hkv%4 == 0 && pl.D%4 == 0:
+	case k.scoresGroups != nil && pl.grp == 4 && pl.Hkv%(k.headLanes/4) == 0 && pl.D%4 == 0:
 		kind, rows = groupStream, 4
 	default:
 		return noKeyStream
@@ -163,7 +163,7 @@ func (pl *plan) packLaneQueries(sc *scratch, items []decodeItem) {
 		laneQueries(sc.qh, pl.Hkv, pl.D, w, func(h, t int) float32 { return items[h].tr.qt[t*lanes] })
 	case groupStream:
 		sc.qh = grow(sc.qh, 4*pl.Hkv*pl.D)
-		groupQueries(sc.qh, pl.Hkv, pl.D, func(h, a, t int) float32 { return items[h].tr.qt[t*lanes+a] })
+		groupQueries(sc.qh, pl.Hkv, pl.D, pl.kern.headLanes, func(h, a, t int) float32 { return items[h].tr.qt[t*lanes+a] })
 	}
 }
 
@@ -208,7 +208,8 @@ const streamAhead = 32 << 10
 
 // streamValues is decodeTile's value step when every item is a single row of its own KV
 // head (multi-head attention), or the four query rows of its KV head at one position
-// (grouped-query attention with four query heads per KV head, Dv a multiple of 64), and
+// (grouped-query attention with four query heads per KV head, Dv in whole blocks of the
+// path's accumGroups), and
 // they all see the same keys of the tile, with values whose heads lie side by side
 // within a position. accumHeads then takes every head of a position in address order as
 // one stream, and accumGroups every head of a step of 8 positions, keeping four rows'
@@ -223,7 +224,7 @@ func (pl *plan) streamValues(sc *scratch, items []decodeItem, ts int) bool {
 		return false
 	}
 	rows := 1
-	if pl.grp == 4 && k.accumGroups != nil && pl.Dv%64 == 0 && items[0].st.cs == 1 {
+	if pl.grp == 4 && k.accumGroups != nil && pl.Dv%k.groupCols == 0 && items[0].st.cs == 1 {
 		rows = 4
 	}
 	for i := range items {

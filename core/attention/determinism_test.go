@@ -231,7 +231,8 @@ func TestDecodeReadAhead(t *testing.T) {
 }
 
 func testDecodeReadAhead(t *testing.T, layout Layout, window int) {
-	c := baseCfg(2, 1, 4096, 8, 64)
+	// Three query heads per KV head: neither key nor value stream takes them.
+	c := baseCfg(2, 1, 4096, 6, 64)
 	c.Hkv, c.layout, c.p.Causal, c.p.WindowLeft = 2, layout, true, window
 	pr := newProblem(c, 9)
 	if pl, err := newPlan(pr.q.t, pr.k.t, pr.v.t, pr.o.t, nil, pr.c.p); err != nil {

@@ -52,18 +52,21 @@ type kernels struct {
 	// head: for keys laid as for scoresHeads (d a multiple of 4) it sets
 	// out[h*ld+a*lr+j] = sum_{t<d} q_{h,a}[t]*key(j, h)[t] for row a < 4 of head h and
 	// j < n, one FMA per term in increasing t (qkRows' bits), for the queries q_{h,a} as
-	// groupQueries lays them out. heads must be a multiple of 4 and n of 4. It asks for
+	// groupQueries lays them out for headLanes lanes. heads must be a multiple of
+	// headLanes/4 and n of 4. It asks for
 	// the line ahead bytes past each one it reads, and reports false, computing nothing,
 	// for a dt, heads, n or d it cannot take. nil where the path has none.
 	scoresGroups func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool
 	// accumGroups is accumHeads for grouped-query decode with four query rows per KV
 	// head: rows[i] gives four output rows o+r*ldo and probability rows p+r*ldp (r < 4),
-	// and for each it adds p_r[j]*v[j*vs+head+c] to o_r[c] for c < dv (a multiple of 64)
-	// and j < n, in increasing j (accum's bits). It reads the heads of a few positions
+	// and for each it adds p_r[j]*v[j*vs+head+c] to o_r[c] for c < dv and j < n, in
+	// increasing j (accum's bits). It reads the heads of a few positions
 	// at a time and asks for the line ahead bytes past each one it reads. It reports
-	// false, computing nothing, for a dt or dv it cannot take. nil where the path has
-	// none.
+	// false, computing nothing, for a dt or dv it cannot take (dv off the blocks of
+	// groupCols columns, float16 without F16C on AVX2). nil where the path has none.
 	accumGroups func(rows []headRow, ldo, ldp int, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) bool
+	// groupCols is the block of columns of accumGroups: it takes dv in whole blocks.
+	groupCols int
 	// accumHalf is accum for value rows of float16 or bfloat16 (dt), vs elements apart,
 	// each widened as it is read (the same bits); nil where the path has none.
 	accumHalf func(o, p []float32, v unsafe.Pointer, vs int, dt tensor.DType)
@@ -121,16 +124,17 @@ func laneQueries(qh []float32, heads, d, w int, q func(h, t int) float32) {
 	}
 }
 
-// groupQueries sets qg to the queries of scoresGroups: for heads KV heads (a multiple of
-// 4) with four query rows q(h, a) of d elements each, block b of four heads holds element
-// t of row a of head 4b+k in lane 4k+a: qg[(b*d+t)*16+4k+a] = q(4b+k, a)[t]. qg has room
-// for 4*heads*d elements.
-func groupQueries(qg []float32, heads, d int, q func(h, a, t int) float32) {
-	for b := range heads / 4 {
+// groupQueries sets qg to the queries of scoresGroups on vectors of w lanes: for heads
+// KV heads (a multiple of w/4) with four query rows q(h, a) of d elements each, block b
+// of w/4 heads holds element t of row a of head (w/4)b+k in lane 4k+a:
+// qg[(b*d+t)*w+4k+a] = q((w/4)b+k, a)[t]. qg has room for 4*heads*d elements.
+func groupQueries(qg []float32, heads, d, w int, q func(h, a, t int) float32) {
+	hb := w / 4
+	for b := range heads / hb {
 		for t := range d {
-			lanes := qg[(b*d+t)*16 : (b*d+t+1)*16]
+			lanes := qg[(b*d+t)*w : (b*d+t+1)*w]
 			for l := range lanes {
-				lanes[l] = q(4*b+l/4, l%4, t)
+				lanes[l] = q(hb*b+l/4, l%4, t)
 			}
 		}
 	}

@@ -18,7 +18,7 @@ import (
 var (
 	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, accumHeads: accumHeadsOf(accumHeadsAVX512, accumHeadsF16AVX512, accumHeadsBF16AVX512),
 		scoresHeads: scoresHeadsOf(16, scoresHeadsAVX512, scoresHeadsF16AVX512, scoresHeadsBF16AVX512), headLanes: 16,
-		scoresGroups: scoresGroupsOf(scoresGroupsAVX512, scoresGroupsF16AVX512, scoresGroupsBF16AVX512), accumGroups: accumGroupsOf(accumGroupsAVX512, accumGroupsF16AVX512, accumGroupsBF16AVX512),
+		scoresGroups: scoresGroupsOf(16, scoresGroupsAVX512, scoresGroupsF16AVX512, scoresGroupsBF16AVX512), accumGroups: accumGroupsOf(64, accumGroupsAVX512, accumGroupsF16AVX512, accumGroupsBF16AVX512), groupCols: 64,
 		accumHalf: accumHalfOf(accumF16AVX512, accumBF16AVX512), accum4Half: accum4HalfOf(accum4F16AVX512, accum4BF16AVX512), scaleDiv: scaleDivAVX512,
 		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4Checked(accum4AVX512), axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512, softCap: softCapAVX512Go, tanhDiv: tanhDivAVX512Go,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
@@ -27,6 +27,8 @@ var (
 			mergeLanes:    mergeLanesAVX512, alibi: alibiTileAVX512Go, bias: biasTileAVX512Go}}
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, accumHeads: accumHeadsOf(accumHeadsAVX2, pickHalf(hasF16C, accumHeadsF16AVX2), accumHeadsBF16AVX2),
 		scoresHeads: scoresHeadsOf(8, scoresHeadsAVX2, pickHalf(hasF16C, scoresKernel(scoresHeadsF16AVX2)), scoresHeadsBF16AVX2), headLanes: 8,
+		scoresGroups: scoresGroupsOf(8, scoresGroupsAVX2, pickHalf(hasF16C, groupsKernel(scoresGroupsF16AVX2)), scoresGroupsBF16AVX2),
+		accumGroups:  accumGroupsOf(16, accumGroupsAVX2, pickHalf(hasF16C, accumGroupsKernel(accumGroupsF16AVX2)), accumGroupsBF16AVX2), groupCols: 16,
 		accumHalf:  pickHalf(hasF16C, accumHalfOf(accumF16AVX2, accumBF16AVX2)),
 		accum4Half: pickHalf(hasF16C, accum4HalfOf(accum4F16AVX2, accum4BF16AVX2)), scaleDiv: scaleDivAVX2,
 		scores2: pairScores(scoresAVX2), accum2: accum2AVX2, accum4: accum4Checked(accum4AVX2), axpyRows: axpyRowsAVX2,
@@ -72,6 +74,24 @@ func scoresGroupsF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.P
 
 //go:noescape
 func scoresGroupsBF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+
+//go:noescape
+func accumGroupsAVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
+
+//go:noescape
+func accumGroupsF16AVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
+
+//go:noescape
+func accumGroupsBF16AVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
+
+//go:noescape
+func scoresGroupsAVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+
+//go:noescape
+func scoresGroupsF16AVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+
+//go:noescape
+func scoresGroupsBF16AVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
 
 //go:noescape
 func scoresHeadsAVX512(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
@@ -436,11 +456,12 @@ func scoresHeadsOf(w int, f32, f16, bf16 scoresKernel) func(out []float32, ld in
 type accumGroupsKernel func(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
 
 // accumGroupsOf returns kernels.accumGroups from a path's routines for float32, float16
-// and bfloat16 values.
-func accumGroupsOf(f32, f16, bf16 accumGroupsKernel) func(rows []headRow, ldo, ldp int, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) bool {
+// and bfloat16 values (f16 is nil where the path cannot read float16), which take
+// blocks of cols columns.
+func accumGroupsOf(cols int, f32, f16, bf16 accumGroupsKernel) func(rows []headRow, ldo, ldp int, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) bool {
 	return func(rows []headRow, ldo, ldp int, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) bool {
 		kernel := byDType(dt, f32, f16, bf16)
-		if kernel == nil || dv <= 0 || dv%64 != 0 {
+		if kernel == nil || dv <= 0 || dv%cols != 0 {
 			return false
 		}
 		if len(rows) > 0 && n > 0 {
@@ -450,16 +471,18 @@ func accumGroupsOf(f32, f16, bf16 accumGroupsKernel) func(rows []headRow, ldo, l
 	}
 }
 
-// groupsKernel is a scoresGroups routine for keys of one dtype: blocks of four heads,
-// steps of four positions.
+// groupsKernel is a scoresGroups routine for keys of one dtype: blocks of w/4 heads (w
+// the path's vector width), steps of four positions.
 type groupsKernel func(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
 
 // scoresGroupsOf returns kernels.scoresGroups from a path's routines for float32, float16
-// and bfloat16 keys.
-func scoresGroupsOf(f32, f16, bf16 groupsKernel) func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
+// and bfloat16 keys, on vectors of w lanes (f16 is nil where the path cannot read
+// float16).
+func scoresGroupsOf(w int, f32, f16, bf16 groupsKernel) func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
+	hb := w / 4 // heads per block
 	return func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
 		kernel := byDType(dt, f32, f16, bf16)
-		if kernel == nil || heads <= 0 || heads%4 != 0 || d <= 0 || d%4 != 0 || n%4 != 0 ||
+		if kernel == nil || heads <= 0 || heads%hb != 0 || d <= 0 || d%4 != 0 || n%4 != 0 ||
 			ld < 0 || lr < 0 || int64(heads)*int64(ld)+3*int64(lr)+int64(n) > math.MaxInt32 {
 			return false
 		}
@@ -467,12 +490,12 @@ func scoresGroupsOf(f32, f16, bf16 groupsKernel) func(out []float32, ld, lr int,
 			return true
 		}
 		var idx [16]int32
-		for l := range idx {
+		for l := range w {
 			idx[l] = int32((l/4)*ld + (l%4)*lr)
 		}
 		_, _ = out[(heads-1)*ld+3*lr+n-1], qg[4*heads*d-1]
 		rs := d * dt.Bits() / 8
-		kernel(&out[0], &idx, &qg[0], k, rs, heads*rs, d, n/4, heads/4, 4*ld, ahead)
+		kernel(&out[0], &idx, &qg[0], k, rs, heads*rs, d, n/4, heads/hb, hb*ld, ahead)
 		return true
 	}
 }

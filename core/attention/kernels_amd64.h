@@ -63,3 +63,99 @@
 	MOVQ SI, R10; \
 	LEAQ (SI)(R9*4), R12; \
 	MOVQ d+40(FP), DX
+
+// AG_BODY(SHIFT, LOAD, STEP, COLS, PF, PROBS, SLOAD, SFMA, SSTORE) is the body of the
+// accumGroups routines of both paths: SHIFT turns element counts of values into bytes,
+// LOAD loads a block of COLS values at R11 (STEP bytes of a row) into registers, PF asks
+// for the lines ahead at R13, PROBS broadcasts the four probabilities of a position, and
+// SLOAD, SFMA and SSTORE load, update and store the four output rows' sums of the block.
+// Positions go in steps of up to 8 (AG_STEP); within a step, for each head (a headRow,
+// four output rows ldo apart and four probability rows ldp apart) and each block of
+// COLS columns, the sums stay in registers over the step's positions, as in accum4,
+// whose bits every output gets. Locals: the positions left, the step's first value, the
+// step's offset into the probability rows, the head, the step's length and the end of
+// the heads.
+#define AG_BODY(SHIFT, LOAD, STEP, COLS, PF, PROBS, SLOAD, SFMA, SSTORE) \
+	MOVQ  n+32(FP), AX; \
+	TESTQ AX, AX; \
+	JLE   agdone; \
+	MOVQ  nrows+8(FP), CX; \
+	TESTQ CX, CX; \
+	JLE   agdone; \
+	MOVQ  AX, left-8(SP); \
+	LEAQ  (CX)(CX*2), CX; \
+	MOVQ  rows+0(FP), AX; \
+	LEAQ  (AX)(CX*8), CX; \
+	MOVQ  CX, hend-48(SP); \
+	MOVQ  v+16(FP), AX; \
+	MOVQ  AX, vstep-16(SP); \
+	MOVQ  ahead+56(FP), R13; \
+	ADDQ  AX, R13; \
+	MOVQ  $0, poff-24(SP); \
+	MOVQ  vs+24(FP), R9; \
+	SHLQ  $SHIFT, R9; \
+	MOVQ  ldo+48(FP), R14; \
+	SHLQ  $2, R14; \
+agstep: \
+	MOVQ  left-8(SP), AX; \
+	CMPQ  AX, $AG_STEP; \
+	JLE   aglen; \
+	MOVQ  $AG_STEP, AX; \
+aglen: \
+	MOVQ  AX, slen-40(SP); \
+	MOVQ  rows+0(FP), AX; \
+	MOVQ  AX, hrow-32(SP); \
+aghead: \
+	MOVQ  hrow-32(SP), AX; \
+	MOVQ  0(AX), DI; \
+	MOVQ  8(AX), SI; \
+	MOVQ  16(AX), CX; \
+	SHLQ  $SHIFT, CX; \
+	ADDQ  vstep-16(SP), CX; \
+	ADDQ  poff-24(SP), SI; \
+	MOVQ  ldp+64(FP), AX; \
+	SHLQ  $2, AX; \
+	LEAQ  (SI)(AX*1), R8; \
+	LEAQ  (SI)(AX*2), R10; \
+	LEAQ  (R10)(AX*1), AX; \
+	MOVQ  dv+40(FP), DX; \
+agblock: \
+	LEAQ  (DI)(R14*2), BX; \
+	ADDQ  R14, BX; \
+	SLOAD; \
+	MOVQ  CX, R11; \
+	XORQ  R12, R12; \
+agj: \
+	PF; \
+	PROBS; \
+	LOAD; \
+	SFMA; \
+	ADDQ  R9, R11; \
+	INCQ  R12; \
+	CMPQ  R12, slen-40(SP); \
+	JLT   agj; \
+	SSTORE; \
+	ADDQ  $(4*COLS), DI; \
+	ADDQ  $STEP, CX; \
+	SUBQ  $COLS, DX; \
+	JG    agblock; \
+	MOVQ  hrow-32(SP), AX; \
+	ADDQ  $24, AX; \
+	MOVQ  AX, hrow-32(SP); \
+	CMPQ  AX, hend-48(SP); \
+	JLT   aghead; \
+	MOVQ  slen-40(SP), AX; \
+	SUBQ  AX, left-8(SP); \
+	MOVQ  AX, CX; \
+	SHLQ  $2, CX; \
+	ADDQ  CX, poff-24(SP); \
+	IMULQ R9, AX; \
+	ADDQ  AX, vstep-16(SP); \
+	CMPQ  left-8(SP), $0; \
+	JG    agstep; \
+agdone: \
+	VZEROUPPER; \
+	RET
+
+// AG_STEP is the most positions of a step of the accumGroups routines.
+#define AG_STEP 8

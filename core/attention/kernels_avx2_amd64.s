@@ -292,6 +292,131 @@ sbdone: \
 #define H2_F16 VCVTPH2PS (SI), Y2; VCVTPH2PS 16(SI), Y3
 #define H2_BF16 VPMOVZXWD (SI), Y2; VPSLLD $16, Y2, Y2; VPMOVZXWD 16(SI), Y3; VPSLLD $16, Y3, Y3
 
+// The 8 sums of four output rows (DI, DI+R14, DI+2*R14 and BX) by two vectors, in Y0-Y7
+// (Y2r, Y2r+1 for row r): SUMS4Y_LOAD and SUMS4Y_STORE move them, SUMS4Y_FMA adds the
+// four probabilities Y8-Y11 times the two vectors of values Y12, Y13 into them, the
+// operands in accumAVX2's order.
+#define SUMS4Y_MOVE(OP) \
+	OP(0(DI), Y0); OP(32(DI), Y1); OP(0(DI)(R14*1), Y2); OP(32(DI)(R14*1), Y3); \
+	OP(0(DI)(R14*2), Y4); OP(32(DI)(R14*2), Y5); OP(0(BX), Y6); OP(32(BX), Y7)
+#define SUMY_LOAD(A, Y) VMOVUPS A, Y
+#define SUMY_STORE(A, Y) VMOVUPS Y, A
+#define SUMS4Y_LOAD SUMS4Y_MOVE(SUMY_LOAD)
+#define SUMS4Y_STORE SUMS4Y_MOVE(SUMY_STORE)
+#define SUMS4Y_PROB PROB4(Y8, Y9, Y10, Y11)
+#define SUMS4Y_FMA \
+	VFMADD231PS Y12, Y8, Y0; VFMADD231PS Y12, Y9, Y2; VFMADD231PS Y12, Y10, Y4; VFMADD231PS Y12, Y11, Y6; \
+	VFMADD231PS Y13, Y8, Y1; VFMADD231PS Y13, Y9, Y3; VFMADD231PS Y13, Y10, Y5; VFMADD231PS Y13, Y11, Y7
+
+// Lines asked for ahead of R13 by accumGroupsAVX2 per position of a block of 16 columns:
+// 64 bytes of float32 values, 32 of halves.
+#define AG2_PF32 PREFETCHT0 0(R13); ADDQ $64, R13
+#define AG2_PF16 PREFETCHT0 0(R13); ADDQ $32, R13
+
+// SG2_BODY(PIECE, W, PF) is the body of scoresGroupsAVX2 and its half-precision forms
+// (SG_BODY on AVX2): lane 4k+a of a vector is row a of head 2b+k of a block b of two
+// heads. PIECE puts four columns (W bytes of a row) of head 2b at its first address in
+// the low 128-bit lane and of head 2b+1 at its second in the high one, widened, and an
+// in-lane permutation repeats each column over the four rows' lanes. Each of the four
+// positions of a step has its own chain (Y12..Y15), one FMA per column in increasing
+// order, with the query lanes at R8. Registers as in SG_BODY; the finished chains are
+// stored lane by lane at the indices at idx (SG2_STORE), DI the block's outputs (the
+// step's first in the local sout). PF asks for the lines ahead per four columns.
+#define SG2_BODY(PIECE, W, PF) \
+	MOVQ  out+0(FP), DI; \
+	MOVQ  DI, sout-16(SP); \
+	MOVQ  k+24(FP), SI; \
+	MOVQ  rs+32(FP), R9; \
+	MOVQ  ps+40(FP), R11; \
+	MOVQ  ahead+80(FP), R13; \
+	ADDQ  SI, R13; \
+	MOVQ  steps+56(FP), CX; \
+	TESTQ CX, CX; \
+	JLE   sgdone; \
+	MOVQ  CX, left-8(SP); \
+sgstep: \
+	MOVQ  qg+16(FP), R8; \
+	MOVQ  quads+64(FP), CX; \
+	MOVQ  sout-16(SP), DI; \
+	MOVQ  SI, R10; \
+sgblock: \
+	LEAQ  (R10)(R11*1), R14; \
+	LEAQ  (R10)(R11*2), AX; \
+	LEAQ  (R14)(R11*2), R12; \
+	VXORPS Y12, Y12, Y12; \
+	VXORPS Y13, Y13, Y13; \
+	VXORPS Y14, Y14, Y14; \
+	VXORPS Y15, Y15, Y15; \
+	MOVQ  d+48(FP), DX; \
+sgcols: \
+	PF; \
+	VMOVUPS 0(R8), Y8; \
+	VMOVUPS 32(R8), Y9; \
+	VMOVUPS 64(R8), Y10; \
+	VMOVUPS 96(R8), Y11; \
+	SG2_POS(PIECE, R10, Y12); \
+	SG2_POS(PIECE, R14, Y13); \
+	SG2_POS(PIECE, AX, Y14); \
+	SG2_POS(PIECE, R12, Y15); \
+	ADDQ  $128, R8; \
+	ADDQ  $W, R10; \
+	ADDQ  $W, R14; \
+	ADDQ  $W, AX; \
+	ADDQ  $W, R12; \
+	SUBQ  $4, DX; \
+	JG    sgcols; \
+	MOVQ  idx+8(FP), R14; \
+	SG2_STORE(Y12, X12, 0); \
+	SG2_STORE(Y13, X13, 4); \
+	SG2_STORE(Y14, X14, 8); \
+	SG2_STORE(Y15, X15, 12); \
+	MOVQ  qs+72(FP), AX; \
+	LEAQ  (DI)(AX*4), DI; \
+	ADDQ  R9, R10; \
+	DECQ  CX; \
+	JNZ   sgblock; \
+	LEAQ  (SI)(R11*4), SI; \
+	ADDQ  $16, sout-16(SP); \
+	DECQ  left-8(SP); \
+	JNZ   sgstep; \
+sgdone: \
+	VZEROUPPER; \
+	RET
+
+// SG2_POS(PIECE, P, ACC) adds four columns of the block's two heads at position P to the
+// position's chains in ACC (SG_POS on AVX2), with the query lanes in Y8..Y11.
+#define SG2_POS(PIECE, P, ACC) \
+	PIECE((P), (P)(R9*1), X0, Y0); \
+	VPERMILPS   $0x00, Y0, Y1; \
+	VFMADD231PS Y1, Y8, ACC; \
+	VPERMILPS   $0x55, Y0, Y2; \
+	VFMADD231PS Y2, Y9, ACC; \
+	VPERMILPS   $0xAA, Y0, Y3; \
+	VFMADD231PS Y3, Y10, ACC; \
+	VPERMILPS   $0xFF, Y0, Y4; \
+	VFMADD231PS Y4, Y11, ACC
+
+// SG2_STORE(YR, XR, OFF) stores the 8 lanes of YR at OFF + DI + 4*idx[l], idx at R14
+// (AX and X0 clobbered).
+#define SG2_STORE(YR, XR, OFF) \
+	SG2_STORE4(XR, 0, OFF); \
+	VEXTRACTF128 $1, YR, X0; \
+	SG2_STORE4(X0, 16, OFF)
+#define SG2_STORE4(XR, I, OFF) \
+	MOVLQSX I(R14), AX; \
+	VEXTRACTPS $0, XR, OFF(DI)(AX*4); \
+	MOVLQSX I+4(R14), AX; \
+	VEXTRACTPS $1, XR, OFF(DI)(AX*4); \
+	MOVLQSX I+8(R14), AX; \
+	VEXTRACTPS $2, XR, OFF(DI)(AX*4); \
+	MOVLQSX I+12(R14), AX; \
+	VEXTRACTPS $3, XR, OFF(DI)(AX*4)
+
+// Lines asked for ahead of R13 per four columns of a block: four positions of two heads'
+// 16 bytes (float32), or 8 bytes (halves).
+#define SG2_PF32 PREFETCHT0 0(R13); PREFETCHT0 64(R13); ADDQ $128, R13
+#define SG2_PF16 PREFETCHT0 0(R13); ADDQ $64, R13
+
 // ACCUM4Y_BODY(LOAD, STEP) is the body of accum4AVX2 and of its half-precision forms,
 // after ACCUM4_ARGS: LOAD puts the 16 values at R11, widened, into Y12 and Y13, and a
 // block of 16 values takes STEP bytes of a value row.
@@ -301,39 +426,18 @@ sbdone: \
 q4yblk: \
 	CMPQ DX, $64; \
 	JLT q4ydone; \
-	VMOVUPS 0(DI), Y0; \
-	VMOVUPS 32(DI), Y1; \
-	VMOVUPS 0(DI)(R14*1), Y2; \
-	VMOVUPS 32(DI)(R14*1), Y3; \
-	VMOVUPS 0(DI)(R14*2), Y4; \
-	VMOVUPS 32(DI)(R14*2), Y5; \
-	VMOVUPS 0(BX), Y6; \
-	VMOVUPS 32(BX), Y7; \
+	SUMS4Y_LOAD; \
 	MOVQ R13, R11; \
 	XORQ R12, R12; \
 q4yj: \
 	PROB4(Y8, Y9, Y10, Y11); \
 	LOAD; \
-	VFMADD231PS Y12, Y8, Y0; \
-	VFMADD231PS Y12, Y9, Y2; \
-	VFMADD231PS Y12, Y10, Y4; \
-	VFMADD231PS Y12, Y11, Y6; \
-	VFMADD231PS Y13, Y8, Y1; \
-	VFMADD231PS Y13, Y9, Y3; \
-	VFMADD231PS Y13, Y10, Y5; \
-	VFMADD231PS Y13, Y11, Y7; \
+	SUMS4Y_FMA; \
 	ADDQ R9, R11; \
 	INCQ R12; \
 	CMPQ R12, CX; \
 	JLT q4yj; \
-	VMOVUPS Y0, 0(DI); \
-	VMOVUPS Y1, 32(DI); \
-	VMOVUPS Y2, 0(DI)(R14*1); \
-	VMOVUPS Y3, 32(DI)(R14*1); \
-	VMOVUPS Y4, 0(DI)(R14*2); \
-	VMOVUPS Y5, 32(DI)(R14*2); \
-	VMOVUPS Y6, 0(BX); \
-	VMOVUPS Y7, 32(BX); \
+	SUMS4Y_STORE; \
 	ADDQ $64, DI; \
 	ADDQ $64, BX; \
 	ADDQ $STEP, R13; \
@@ -1768,3 +1872,34 @@ TEXT ·scoresHeadsF16AVX2(SB), NOSPLIT, $0-80
 // scoresHeadsAVX2 for rows of bfloat16 keys, widened as they are loaded.
 TEXT ·scoresHeadsBF16AVX2(SB), NOSPLIT, $0-80
 	SB2_BODY(SB2_BF16, 8, 16, SB2_PF16, 128)
+
+// func accumGroupsAVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
+// accumGroupsAVX512 on AVX2: dv a multiple of 16, each output with accumAVX2's bits.
+TEXT ·accumGroupsAVX2(SB), NOSPLIT, $48-72
+	AG_BODY(2, A4_F32, 64, 16, AG2_PF32, SUMS4Y_PROB, SUMS4Y_LOAD, SUMS4Y_FMA, SUMS4Y_STORE)
+
+// func accumGroupsF16AVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
+// accumGroupsAVX2 for float16 values (F16C), each widened as it is loaded.
+TEXT ·accumGroupsF16AVX2(SB), NOSPLIT, $48-72
+	AG_BODY(1, A4_F16, 32, 16, AG2_PF16, SUMS4Y_PROB, SUMS4Y_LOAD, SUMS4Y_FMA, SUMS4Y_STORE)
+
+// func accumGroupsBF16AVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
+// accumGroupsAVX2 for bfloat16 values.
+TEXT ·accumGroupsBF16AVX2(SB), NOSPLIT, $48-72
+	AG_BODY(1, A4_BF16, 32, 16, AG2_PF16, SUMS4Y_PROB, SUMS4Y_LOAD, SUMS4Y_FMA, SUMS4Y_STORE)
+
+// func scoresGroupsAVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+// scoresGroupsAVX512 on AVX2: blocks of two heads (quads counts them), lane l = 4k+a of
+// block b for row a of head 2b+k, qg[(b*d+t)*8+l], outputs at out[idx[l] + b*qs + p].
+TEXT ·scoresGroupsAVX2(SB), NOSPLIT, $16-88
+	SG2_BODY(SB2_F32, 16, SG2_PF32)
+
+// func scoresGroupsF16AVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+// scoresGroupsAVX2 for float16 keys (F16C), widened as they are loaded.
+TEXT ·scoresGroupsF16AVX2(SB), NOSPLIT, $16-88
+	SG2_BODY(SB2_F16, 8, SG2_PF16)
+
+// func scoresGroupsBF16AVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+// scoresGroupsAVX2 for bfloat16 keys.
+TEXT ·scoresGroupsBF16AVX2(SB), NOSPLIT, $16-88
+	SG2_BODY(SB2_BF16, 8, SG2_PF16)

@@ -185,100 +185,6 @@ sbdone: \
 	PREFETCHT0 0(R13); PREFETCHT0 64(R13); PREFETCHT0 128(R13); PREFETCHT0 192(R13); \
 	PREFETCHT0 256(R13); PREFETCHT0 320(R13); PREFETCHT0 384(R13); PREFETCHT0 448(R13)
 
-// AG_BODY(SHIFT, LOAD4, STEP4, PF) is the body of accumGroupsAVX512 and its half
-// forms: SHIFT turns element counts of values into bytes, LOAD4 loads four vectors of
-// values at R11 (STEP4 bytes of a row), PF asks for the lines ahead at R13. Positions go
-// in steps of up to 8 (AG_STEP); within a step, for each head (a headRow, four output
-// rows ldo apart and four probability rows ldp apart) and each block of 64 columns, the
-// 16 sums stay in Z0-Z15 over the step's positions, as in accum4AVX512, whose bits every
-// output gets. Locals: the positions left, the step's first value, the step's offset
-// into the probability rows, the head, the step's length and the end of the heads. It
-// is defined before the first routine, where go vet's frame check does not take it for
-// part of one.
-#define AG_BODY(SHIFT, LOAD4, STEP4, PF) \
-	MOVQ  n+32(FP), AX; \
-	TESTQ AX, AX; \
-	JLE   agdone; \
-	MOVQ  nrows+8(FP), CX; \
-	TESTQ CX, CX; \
-	JLE   agdone; \
-	MOVQ  AX, left-8(SP); \
-	LEAQ  (CX)(CX*2), CX; \
-	MOVQ  rows+0(FP), AX; \
-	LEAQ  (AX)(CX*8), CX; \
-	MOVQ  CX, hend-48(SP); \
-	MOVQ  v+16(FP), AX; \
-	MOVQ  AX, vstep-16(SP); \
-	MOVQ  ahead+56(FP), R13; \
-	ADDQ  AX, R13; \
-	MOVQ  $0, poff-24(SP); \
-	MOVQ  vs+24(FP), R9; \
-	SHLQ  $SHIFT, R9; \
-	MOVQ  ldo+48(FP), R14; \
-	SHLQ  $2, R14; \
-agstep: \
-	MOVQ  left-8(SP), AX; \
-	CMPQ  AX, $AG_STEP; \
-	JLE   aglen; \
-	MOVQ  $AG_STEP, AX; \
-aglen: \
-	MOVQ  AX, slen-40(SP); \
-	MOVQ  rows+0(FP), AX; \
-	MOVQ  AX, hrow-32(SP); \
-aghead: \
-	MOVQ  hrow-32(SP), AX; \
-	MOVQ  0(AX), DI; \
-	MOVQ  8(AX), SI; \
-	MOVQ  16(AX), CX; \
-	SHLQ  $SHIFT, CX; \
-	ADDQ  vstep-16(SP), CX; \
-	ADDQ  poff-24(SP), SI; \
-	MOVQ  ldp+64(FP), AX; \
-	SHLQ  $2, AX; \
-	LEAQ  (SI)(AX*1), R8; \
-	LEAQ  (SI)(AX*2), R10; \
-	LEAQ  (R10)(AX*1), AX; \
-	MOVQ  dv+40(FP), DX; \
-agblock: \
-	LEAQ  (DI)(R14*2), BX; \
-	ADDQ  R14, BX; \
-	SUMS4_LOAD; \
-	MOVQ  CX, R11; \
-	XORQ  R12, R12; \
-agj: \
-	PF; \
-	PROB4(Z16, Z17, Z18, Z19); \
-	LOAD4; \
-	SUMS4_FMA; \
-	ADDQ  R9, R11; \
-	INCQ  R12; \
-	CMPQ  R12, slen-40(SP); \
-	JLT   agj; \
-	SUMS4_STORE; \
-	ADDQ  $256, DI; \
-	ADDQ  $STEP4, CX; \
-	SUBQ  $64, DX; \
-	JG    agblock; \
-	MOVQ  hrow-32(SP), AX; \
-	ADDQ  $24, AX; \
-	MOVQ  AX, hrow-32(SP); \
-	CMPQ  AX, hend-48(SP); \
-	JLT   aghead; \
-	MOVQ  slen-40(SP), AX; \
-	SUBQ  AX, left-8(SP); \
-	MOVQ  AX, CX; \
-	SHLQ  $2, CX; \
-	ADDQ  CX, poff-24(SP); \
-	IMULQ R9, AX; \
-	ADDQ  AX, vstep-16(SP); \
-	CMPQ  left-8(SP), $0; \
-	JG    agstep; \
-agdone: \
-	VZEROUPPER; \
-	RET
-
-// AG_STEP is the most positions of a step of accumGroupsAVX512.
-#define AG_STEP 8
 
 // The 16 sums of four output rows (DI, DI+R14, DI+2*R14 and BX) by four vectors, in
 // Z0-Z15 (Z4r..Z4r+3 for row r): SUMS4_LOAD and SUMS4_STORE move them, SUMS4_FMA adds the
@@ -293,6 +199,7 @@ agdone: \
 #define SUM_STORE(A, Z) VMOVUPS Z, A
 #define SUMS4_LOAD SUMS4_MOVE(SUM_LOAD)
 #define SUMS4_STORE SUMS4_MOVE(SUM_STORE)
+#define SUMS4_PROB PROB4(Z16, Z17, Z18, Z19)
 #define SUMS4_FMA \
 	VFMADD231PS Z20, Z16, Z0; VFMADD231PS Z20, Z17, Z4; VFMADD231PS Z20, Z18, Z8; VFMADD231PS Z20, Z19, Z12; \
 	VFMADD231PS Z21, Z16, Z1; VFMADD231PS Z21, Z17, Z5; VFMADD231PS Z21, Z18, Z9; VFMADD231PS Z21, Z19, Z13; \
@@ -2466,14 +2373,14 @@ TEXT ·scoresGroupsBF16AVX512(SB), NOSPLIT, $8-88
 // positions in turn and asks for the line ahead bytes past each line it reads in
 // address order.
 TEXT ·accumGroupsAVX512(SB), NOSPLIT, $48-72
-	AG_BODY(2, V4_F32, 256, AG_PF32)
+	AG_BODY(2, V4_F32, 256, 64, AG_PF32, SUMS4_PROB, SUMS4_LOAD, SUMS4_FMA, SUMS4_STORE)
 
 // func accumGroupsF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
 // accumGroupsAVX512 for float16 values, each widened as it is loaded.
 TEXT ·accumGroupsF16AVX512(SB), NOSPLIT, $48-72
-	AG_BODY(1, V4_F16, 128, AG_PF16)
+	AG_BODY(1, V4_F16, 128, 64, AG_PF16, SUMS4_PROB, SUMS4_LOAD, SUMS4_FMA, SUMS4_STORE)
 
 // func accumGroupsBF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
 // accumGroupsAVX512 for bfloat16 values.
 TEXT ·accumGroupsBF16AVX512(SB), NOSPLIT, $48-72
-	AG_BODY(1, V4_BF16, 128, AG_PF16)
+	AG_BODY(1, V4_BF16, 128, 64, AG_PF16, SUMS4_PROB, SUMS4_LOAD, SUMS4_FMA, SUMS4_STORE)

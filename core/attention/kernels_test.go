@@ -363,8 +363,11 @@ func TestKernelAccumGroups(t *testing.T) {
 		const guard = float32(7)
 		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float16, tensor.BFloat16} {
 			for _, nh := range []int{1, 3, 8} {
-				for _, dv := range []int{64, 128, 256} {
+				for _, dv := range []int{16, 48, 64, 128, 256} {
 					for _, n := range []int{0, 1, 7, 8, 20, 64} {
+						if dv%k.groupCols != 0 {
+							continue
+						}
 						vs := nh*dv + 5
 						wide, data := randOfDType(rng, max(1, n*vs), dt)
 						heads := rng.Perm(nh)
@@ -386,8 +389,10 @@ func TestKernelAccumGroups(t *testing.T) {
 							}
 						}
 						ahead := []int{0, 64, 32 << 10}[rng.IntN(3)]
-						if !k.accumGroups(rows, ldo, ldp, data, vs, n, dv, ahead, dt) {
-							t.Fatalf("%v dv=%d: not taken", dt, dv)
+						if took, want := k.accumGroups(rows, ldo, ldp, data, vs, n, dv, ahead, dt), dt != tensor.Float16 || xcpu.X86.HasF16C; took != want {
+							t.Fatalf("%v dv=%d: taken %v, want %v", dt, dv, took, want)
+						} else if !took {
+							continue
 						}
 						for i := range got {
 							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
@@ -398,9 +403,10 @@ func TestKernelAccumGroups(t *testing.T) {
 				}
 			}
 		}
-		out := make([]float32, 4*96)
-		if k.accumGroups([]headRow{{o: &out[0], p: &out[0]}}, 96, 96, unsafe.Pointer(&out[0]), 96, 1, 96, 0, tensor.Float32) {
-			t.Error("dv=96: taken")
+		dv := k.groupCols + 8
+		out := make([]float32, 4*dv)
+		if k.accumGroups([]headRow{{o: &out[0], p: &out[0]}}, dv, dv, unsafe.Pointer(&out[0]), dv, 1, dv, 0, tensor.Float32) {
+			t.Errorf("dv=%d: taken", dv)
 		}
 	})
 }
@@ -503,21 +509,27 @@ func TestKernelScoresGroups(t *testing.T) {
 		const guard = float32(7)
 		const ld, lr = 300, 70 // four rows of 70 per head, 20 between heads
 		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float16, tensor.BFloat16} {
-			for _, heads := range []int{4, 8, 16} {
+			for _, heads := range []int{2, 4, 6, 8, 16} {
+				if heads%(k.headLanes/4) != 0 {
+					continue
+				}
 				for _, d := range []int{4, 12, 16, 128, 256} {
 					for _, n := range []int{0, 4, 12, 64} {
 						// Whole blocks of 16 positions for the reference's transposition.
 						wide, data := randOfDType(rng, max(1, (n+15)&^15*heads*d), dt)
 						q := randSlice(rng, 4*heads*d) // row a of head h at (4h+a)*d
 						qg := make([]float32, 4*heads*d)
-						groupQueries(qg, heads, d, func(h, a, t int) float32 { return q[(4*h+a)*d+t] })
+						groupQueries(qg, heads, d, k.headLanes, func(h, a, t int) float32 { return q[(4*h+a)*d+t] })
 						got := make([]float32, heads*ld)
 						for i := range got {
 							got[i] = guard
 						}
 						ahead := []int{0, 64, 32 << 10}[rng.IntN(3)]
-						if !k.scoresGroups(got, ld, lr, qg, data, heads, n, d, ahead, dt) {
-							t.Fatalf("%v heads=%d d=%d n=%d: not taken", dt, heads, d, n)
+						// Every path with the kernel reads the three dtypes, float16 given F16C.
+						if took, want := k.scoresGroups(got, ld, lr, qg, data, heads, n, d, ahead, dt), dt != tensor.Float16 || xcpu.X86.HasF16C; took != want {
+							t.Fatalf("%v heads=%d d=%d n=%d: taken %v, want %v", dt, heads, d, n, took, want)
+						} else if !took {
+							continue
 						}
 						dp := (d + 15) &^ 15 // the transposition takes whole vectors of columns
 						kt, qt, s := make([]float32, dp*64), make([]float32, dp*16), make([]float32, 4*tileKeys)
@@ -549,10 +561,11 @@ func TestKernelScoresGroups(t *testing.T) {
 				}
 			}
 		}
-		// What it cannot take: head counts off the multiples of 4, head dims off the 4
-		// grid, positions that split a step.
+		// What it cannot take: head counts off the blocks of headLanes/4, head dims off
+		// the 4 grid, positions that split a step.
 		out, qg := make([]float32, 64*16), make([]float32, 48*16)
-		for _, c := range []struct{ heads, n, d int }{{2, 4, 16}, {6, 4, 16}, {4, 2, 16}, {4, 4, 6}} {
+		hb := k.headLanes / 4
+		for _, c := range []struct{ heads, n, d int }{{hb + 1, 4, 16}, {3 * hb / 2, 4, 16}, {hb, 2, 16}, {hb, 4, 6}} {
 			if k.scoresGroups(out, 64, 16, qg, unsafe.Pointer(&qg[0]), c.heads, c.n, c.d, 0, tensor.Float32) {
 				t.Errorf("heads=%d n=%d d=%d: taken", c.heads, c.n, c.d)
 			}
