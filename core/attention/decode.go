@@ -115,8 +115,9 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 
 // keyStream reports how streamKeys can take the keys of items (every item of one batch
 // entry, set up for a chunk): heads when each is a single row of its own KV head
-// (multi-head attention), groups when each is the four query rows of its KV head at one
-// position (grouped-query attention with four query heads per KV head), none otherwise.
+// (multi-head attention), groups when each is the query rows of its KV head at one
+// position (grouped-query attention with 4, 8, 12 or 16 query heads per KV head), none
+// otherwise.
 // Either way the items are in head order with keys to see in the chunk, and the keys lie
 // flat: each head's row of D elements (a multiple of 16 for heads, of 4 for groups) right
 // after the previous head's and each position right after the previous one.
@@ -129,8 +130,8 @@ func (pl *plan) keyStream(items []decodeItem) keyStreamKind {
 	switch {
 	case k.scoresHeads != nil && pl.grp == 1:
 		kind, rows = headStream, 1
-	case k.scoresGroups != nil && pl.grp == 4 && pl.Hkv%(k.headLanes/4) == 0 && pl.D%4 == 0:
-		kind, rows = groupStream, 4
+	case k.scoresGroups != nil && pl.grp%4 == 0 && pl.grp <= 16 && pl.Hkv%(k.headLanes/4) == 0 && pl.D%4 == 0:
+		kind, rows = groupStream, pl.grp
 	default:
 		return noKeyStream
 	}
@@ -162,8 +163,8 @@ func (pl *plan) packLaneQueries(sc *scratch, items []decodeItem) {
 		sc.qh = grow(sc.qh, max(w, pl.Hkv)*pl.D)
 		laneQueries(sc.qh, pl.Hkv, pl.D, w, func(h, t int) float32 { return items[h].tr.qt[t*lanes] })
 	case groupStream:
-		sc.qh = grow(sc.qh, 4*pl.Hkv*pl.D)
-		groupQueries(sc.qh, pl.Hkv, pl.D, pl.kern.headLanes, func(h, a, t int) float32 { return items[h].tr.qt[t*lanes+a] })
+		sc.qh = grow(sc.qh, pl.grp*pl.Hkv*pl.D)
+		groupQueries(sc.qh, pl.Hkv, pl.grp, pl.D, pl.kern.headLanes, func(h, a, t int) float32 { return items[h].tr.qt[t*lanes+a] })
 	}
 }
 
@@ -196,7 +197,7 @@ func (pl *plan) streamKeys(sc *scratch, items []decodeItem, ts int) bool {
 	size := w.t.DType.Bits() / 8
 	k := unsafe.Add(w.t.Data, w.off(it0.rs.b, ra, 0)*size)
 	if kind == groupStream {
-		return pl.kern.scoresGroups(sc.srs[ra-ts:], 16*tileKeys, tileKeys, sc.qh, k, pl.Hkv, n, pl.D, streamAhead, w.t.DType)
+		return pl.kern.scoresGroups(sc.srs[ra-ts:], 16*tileKeys, tileKeys, sc.qh, k, pl.Hkv, pl.grp, n, pl.D, streamAhead, w.t.DType)
 	}
 	return pl.kern.scoresHeads(sc.srs[ra-ts:], 16*tileKeys, sc.qh, k, pl.Hkv, n, pl.D, streamAhead, w.t.DType)
 }
@@ -207,9 +208,9 @@ func (pl *plan) streamKeys(sc *scratch, items []decodeItem, ts int) bool {
 const streamAhead = 32 << 10
 
 // streamValues is decodeTile's value step when every item is a single row of its own KV
-// head (multi-head attention), or the four query rows of its KV head at one position
-// (grouped-query attention with four query heads per KV head, Dv in whole blocks of the
-// path's accumGroups), and
+// head (multi-head attention), or the query rows of its KV head at one position
+// (grouped-query attention with 4, 8, 12 or 16 query heads per KV head, Dv in whole
+// blocks of the path's accumGroups), and
 // they all see the same keys of the tile, with values whose heads lie side by side
 // within a position. accumHeads then takes every head of a position in address order as
 // one stream, and accumGroups every head of a step of 8 positions, keeping four rows'
@@ -224,8 +225,8 @@ func (pl *plan) streamValues(sc *scratch, items []decodeItem, ts int) bool {
 		return false
 	}
 	rows := 1
-	if pl.grp == 4 && k.accumGroups != nil && pl.Dv%k.groupCols == 0 && items[0].st.cs == 1 {
-		rows = 4
+	if pl.grp%4 == 0 && pl.grp <= 16 && k.accumGroups != nil && pl.Dv%k.groupCols == 0 && items[0].st.cs == 1 {
+		rows = pl.grp
 	}
 	for i := range items {
 		if it := &items[i]; it.rs.n(pl) != rows || it.rs.r1-it.rs.r0 != 1 || it.a >= it.e {
@@ -242,13 +243,17 @@ func (pl *plan) streamValues(sc *scratch, items []decodeItem, ts int) bool {
 	b := items[0].rs.b
 	hr := sc.heads[:0]
 	for i := range items {
+		// One headRow per row, or per four rows of a grouped item (each quad loads the
+		// head's values of a step again, from L1 after the first).
 		it := &items[i]
-		hr = append(hr, headRow{o: &it.st.o[0], p: &it.sr[ra-ts], head: it.rs.kvh * w.sh})
+		for r := 0; r < rows; r += 4 {
+			hr = append(hr, headRow{o: &it.st.o[r*it.st.rs], p: &it.sr[r*tileKeys+ra-ts], head: it.rs.kvh * w.sh})
+		}
 	}
 	sc.heads = hr
 	size := w.t.DType.Bits() / 8
 	v := unsafe.Add(w.t.Data, w.off(b, ra, 0)*size)
-	if rows == 4 {
+	if rows > 1 {
 		return k.accumGroups(hr, items[0].st.rs, tileKeys, v, w.ss, rb-ra, pl.Dv, streamAhead, w.t.DType)
 	}
 	return k.accumHeads(hr, v, w.ss, rb-ra, pl.Dv, streamAhead, w.t.DType)

@@ -48,15 +48,15 @@ type kernels struct {
 	scoresHeads func(out []float32, ld int, qh []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool
 	// headLanes is the number of key rows scoresHeads reads at once, one per vector lane.
 	headLanes int
-	// scoresGroups is scoresHeads for grouped-query decode with four query rows per KV
-	// head: for keys laid as for scoresHeads (d a multiple of 4) it sets
-	// out[h*ld+a*lr+j] = sum_{t<d} q_{h,a}[t]*key(j, h)[t] for row a < 4 of head h and
+	// scoresGroups is scoresHeads for grouped-query decode with rows query rows per KV
+	// head (a multiple of 4): for keys laid as for scoresHeads (d a multiple of 4) it
+	// sets out[h*ld+a*lr+j] = sum_{t<d} q_{h,a}[t]*key(j, h)[t] for row a of head h and
 	// j < n, one FMA per term in increasing t (qkRows' bits), for the queries q_{h,a} as
 	// groupQueries lays them out for headLanes lanes. heads must be a multiple of
 	// headLanes/4 and n of 4. It asks for
 	// the line ahead bytes past each one it reads, and reports false, computing nothing,
 	// for a dt, heads, n or d it cannot take. nil where the path has none.
-	scoresGroups func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool
+	scoresGroups func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, rows, n, d, ahead int, dt tensor.DType) bool
 	// accumGroups is accumHeads for grouped-query decode with four query rows per KV
 	// head: rows[i] gives four output rows o+r*ldo and probability rows p+r*ldp (r < 4),
 	// and for each it adds p_r[j]*v[j*vs+head+c] to o_r[c] for c < dv and j < n, in
@@ -125,16 +125,19 @@ func laneQueries(qh []float32, heads, d, w int, q func(h, t int) float32) {
 }
 
 // groupQueries sets qg to the queries of scoresGroups on vectors of w lanes: for heads
-// KV heads (a multiple of w/4) with four query rows q(h, a) of d elements each, block b
-// of w/4 heads holds element t of row a of head (w/4)b+k in lane 4k+a:
-// qg[(b*d+t)*w+4k+a] = q((w/4)b+k, a)[t]. qg has room for 4*heads*d elements.
-func groupQueries(qg []float32, heads, d, w int, q func(h, a, t int) float32) {
-	hb := w / 4
+// KV heads (a multiple of w/4) with rows query rows q(h, a) of d elements each (a
+// multiple of 4), pass i of block b of w/4 heads holds element t of row 4i+a of head
+// (w/4)b+k in lane 4k+a: qg[((b*rows/4+i)*d+t)*w+4k+a] = q((w/4)b+k, 4i+a)[t]. qg has
+// room for rows*heads*d elements.
+func groupQueries(qg []float32, heads, rows, d, w int, q func(h, a, t int) float32) {
+	hb, rq := w/4, rows/4
 	for b := range heads / hb {
-		for t := range d {
-			lanes := qg[(b*d+t)*w : (b*d+t+1)*w]
-			for l := range lanes {
-				lanes[l] = q(hb*b+l/4, l%4, t)
+		for i := range rq {
+			for t := range d {
+				lanes := qg[((b*rq+i)*d+t)*w : ((b*rq+i)*d+t+1)*w]
+				for l := range lanes {
+					lanes[l] = q(hb*b+l/4, 4*i+l%4, t)
+				}
 			}
 		}
 	}

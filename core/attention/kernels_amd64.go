@@ -67,13 +67,13 @@ func accumGroupsF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv,
 func accumGroupsBF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
 
 //go:noescape
-func scoresGroupsAVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+func scoresGroupsAVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
 
 //go:noescape
-func scoresGroupsF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+func scoresGroupsF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
 
 //go:noescape
-func scoresGroupsBF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+func scoresGroupsBF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
 
 //go:noescape
 func accumGroupsAVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
@@ -85,13 +85,13 @@ func accumGroupsF16AVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, l
 func accumGroupsBF16AVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
 
 //go:noescape
-func scoresGroupsAVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+func scoresGroupsAVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
 
 //go:noescape
-func scoresGroupsF16AVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+func scoresGroupsF16AVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
 
 //go:noescape
-func scoresGroupsBF16AVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+func scoresGroupsBF16AVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
 
 //go:noescape
 func scoresHeadsAVX512(out *float32, idx *[16]int32, qh *float32, k unsafe.Pointer, rs, d, groups, gs, os, ahead int)
@@ -472,18 +472,18 @@ func accumGroupsOf(cols int, f32, f16, bf16 accumGroupsKernel) func(rows []headR
 }
 
 // groupsKernel is a scoresGroups routine for keys of one dtype: blocks of w/4 heads (w
-// the path's vector width), steps of four positions.
-type groupsKernel func(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+// the path's vector width), one pass per quad of rows, steps of four positions.
+type groupsKernel func(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
 
 // scoresGroupsOf returns kernels.scoresGroups from a path's routines for float32, float16
 // and bfloat16 keys, on vectors of w lanes (f16 is nil where the path cannot read
 // float16).
-func scoresGroupsOf(w int, f32, f16, bf16 groupsKernel) func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
+func scoresGroupsOf(w int, f32, f16, bf16 groupsKernel) func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, rows, n, d, ahead int, dt tensor.DType) bool {
 	hb := w / 4 // heads per block
-	return func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
+	return func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, rows, n, d, ahead int, dt tensor.DType) bool {
 		kernel := byDType(dt, f32, f16, bf16)
-		if kernel == nil || heads <= 0 || heads%hb != 0 || d <= 0 || d%4 != 0 || n%4 != 0 ||
-			ld < 0 || lr < 0 || int64(heads)*int64(ld)+3*int64(lr)+int64(n) > math.MaxInt32 {
+		if kernel == nil || heads <= 0 || heads%hb != 0 || rows <= 0 || rows%4 != 0 || d <= 0 || d%4 != 0 || n%4 != 0 ||
+			ld < 0 || lr < 0 || int64(heads)*int64(ld)+int64(rows)*int64(lr)+int64(n) > math.MaxInt32 {
 			return false
 		}
 		if n <= 0 {
@@ -493,9 +493,9 @@ func scoresGroupsOf(w int, f32, f16, bf16 groupsKernel) func(out []float32, ld, 
 		for l := range w {
 			idx[l] = int32((l/4)*ld + (l%4)*lr)
 		}
-		_, _ = out[(heads-1)*ld+3*lr+n-1], qg[4*heads*d-1]
-		rs := d * dt.Bits() / 8
-		kernel(&out[0], &idx, &qg[0], k, rs, heads*rs, d, n/4, heads/hb, hb*ld, ahead)
+		_, _ = out[(heads-1)*ld+(rows-1)*lr+n-1], qg[rows*heads*d-1]
+		rs, rq := d*dt.Bits()/8, rows/4
+		kernel(&out[0], &idx, &qg[0], k, rs, heads*rs, d, n/4, heads/hb, hb*ld-(rq-1)*4*lr, ahead, rq, 4*lr)
 		return true
 	}
 }

@@ -319,9 +319,10 @@ sbdone: \
 // the low 128-bit lane and of head 2b+1 at its second in the high one, widened, and an
 // in-lane permutation repeats each column over the four rows' lanes. Each of the four
 // positions of a step has its own chain (Y12..Y15), one FMA per column in increasing
-// order, with the query lanes at R8. Registers as in SG_BODY; the finished chains are
-// stored lane by lane at the indices at idx (SG2_STORE), DI the block's outputs (the
-// step's first in the local sout). PF asks for the lines ahead per four columns.
+// order, with the query lanes at R8. Registers and passes as in SG_BODY; the finished
+// chains are stored lane by lane at the indices at idx (SG2_STORE), DI the pass's
+// outputs (the step's first in the local sout). PF asks for the lines ahead per four
+// columns.
 #define SG2_BODY(PIECE, W, PF) \
 	MOVQ  out+0(FP), DI; \
 	MOVQ  DI, sout-16(SP); \
@@ -339,6 +340,8 @@ sgstep: \
 	MOVQ  quads+64(FP), CX; \
 	MOVQ  sout-16(SP), DI; \
 	MOVQ  SI, R10; \
+	MOVQ  rq+88(FP), AX; \
+	MOVQ  AX, iq-24(SP); \
 sgblock: \
 	LEAQ  (R10)(R11*1), R14; \
 	LEAQ  (R10)(R11*2), AX; \
@@ -370,6 +373,18 @@ sgcols: \
 	SG2_STORE(Y13, X13, 4); \
 	SG2_STORE(Y14, X14, 8); \
 	SG2_STORE(Y15, X15, 12); \
+	DECQ  iq-24(SP); \
+	JZ    sgnext; \
+	MOVQ  qrs+96(FP), AX; \
+	LEAQ  (DI)(AX*4), DI; \
+	SUBQ  R9, R10; \
+	MOVQ  R9, AX; \
+	SHLQ  $3, AX; \
+	SUBQ  AX, R13; \
+	JMP   sgblock; \
+sgnext: \
+	MOVQ  rq+88(FP), AX; \
+	MOVQ  AX, iq-24(SP); \
 	MOVQ  qs+72(FP), AX; \
 	LEAQ  (DI)(AX*4), DI; \
 	ADDQ  R9, R10; \
@@ -1888,18 +1903,19 @@ TEXT ·accumGroupsF16AVX2(SB), NOSPLIT, $48-72
 TEXT ·accumGroupsBF16AVX2(SB), NOSPLIT, $48-72
 	AG_BODY(1, A4_BF16, 32, 16, AG2_PF16, SUMS4Y_PROB, SUMS4Y_LOAD, SUMS4Y_FMA, SUMS4Y_STORE)
 
-// func scoresGroupsAVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+// func scoresGroupsAVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
 // scoresGroupsAVX512 on AVX2: blocks of two heads (quads counts them), lane l = 4k+a of
-// block b for row a of head 2b+k, qg[(b*d+t)*8+l], outputs at out[idx[l] + b*qs + p].
-TEXT ·scoresGroupsAVX2(SB), NOSPLIT, $16-88
+// pass i of block b for row 4i+a of head 2b+k, qg[((b*rq+i)*d+t)*8+l], outputs at
+// out[idx[l] + b*qs + i*qrs + p].
+TEXT ·scoresGroupsAVX2(SB), NOSPLIT, $24-104
 	SG2_BODY(SB2_F32, 16, SG2_PF32)
 
-// func scoresGroupsF16AVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+// func scoresGroupsF16AVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
 // scoresGroupsAVX2 for float16 keys (F16C), widened as they are loaded.
-TEXT ·scoresGroupsF16AVX2(SB), NOSPLIT, $16-88
+TEXT ·scoresGroupsF16AVX2(SB), NOSPLIT, $24-104
 	SG2_BODY(SB2_F16, 8, SG2_PF16)
 
-// func scoresGroupsBF16AVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+// func scoresGroupsBF16AVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
 // scoresGroupsAVX2 for bfloat16 keys.
-TEXT ·scoresGroupsBF16AVX2(SB), NOSPLIT, $16-88
+TEXT ·scoresGroupsBF16AVX2(SB), NOSPLIT, $24-104
 	SG2_BODY(SB2_BF16, 8, SG2_PF16)

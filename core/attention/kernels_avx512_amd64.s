@@ -218,16 +218,20 @@ sbdone: \
 // head 4b+k's row in 128-bit lane k (PIECE, lanes 1 to 3 under the masks K1..K3 that
 // MASKS sets), and an in-lane permutation repeats each column over the four rows' lanes.
 // Each of the four positions of a step has its own chain (Z20..Z23), one FMA per column
-// in increasing order, with the query lanes at R8. Registers: SI the step's first key,
-// R10, R14, AX and R12 the four positions' columns of the block (R11 bytes apart), R9
-// and BX one and three rows, R13 the lines ahead (PF asks for one step's worth per four
-// columns), CX the blocks left, Z28 the block's output indices (Z31 plus the block
-// stride Z27 per block). It is defined before the first routine, where go vet's frame
-// check does not take it for part of one.
+// in increasing order, with the query lanes at R8. With rq quads of rows per head, each
+// block of heads takes rq passes, one per quad of rows, over the same keys (from L1
+// after the first). Registers: SI the step's first key, R10, R14, AX and R12 the four
+// positions' columns of the block (R11 bytes apart), R9 and BX one and three rows, R13
+// the lines ahead (PF asks for one step's worth per four columns of the first pass;
+// later passes go back), CX the blocks left (the local iq the passes left), Z28 the
+// pass's output indices (Z31, plus Z26 per pass and Z27 per block). It is defined
+// before the first routine, where go vet's frame check does not take it for part of
+// one.
 #define SG_BODY(PIECE, MASKS, W, PF) \
 	MOVQ         idx+8(FP), R11; \
 	VMOVDQU32    (R11), Z31; \
 	VPBROADCASTD qs+72(FP), Z27; \
+	VPBROADCASTD qrs+96(FP), Z26; \
 	MASKS; \
 	MOVQ         out+0(FP), DI; \
 	MOVQ         k+24(FP), SI; \
@@ -245,6 +249,8 @@ sgstep: \
 	MOVQ         quads+64(FP), CX; \
 	VMOVDQA32    Z31, Z28; \
 	MOVQ         SI, R10; \
+	MOVQ         rq+88(FP), AX; \
+	MOVQ         AX, iq-16(SP); \
 sgblock: \
 	LEAQ         (R10)(R11*1), R14; \
 	LEAQ         (R10)(R11*2), AX; \
@@ -279,6 +285,17 @@ sgcols: \
 	VSCATTERDPS  Z22, K4, 8(DI)(Z28*4); \
 	KXNORW       K4, K4, K4; \
 	VSCATTERDPS  Z23, K4, 12(DI)(Z28*4); \
+	DECQ         iq-16(SP); \
+	JZ           sgnext; \
+	VPADDD       Z26, Z28, Z28; \
+	SUBQ         R9, R10; \
+	MOVQ         R9, AX; \
+	SHLQ         $4, AX; \
+	SUBQ         AX, R13; \
+	JMP          sgblock; \
+sgnext: \
+	MOVQ         rq+88(FP), AX; \
+	MOVQ         AX, iq-16(SP); \
 	VPADDD       Z27, Z28, Z28; \
 	ADDQ         BX, R10; \
 	DECQ         CX; \
@@ -2344,25 +2361,26 @@ TEXT ·scoresHeadsF16AVX512(SB), NOSPLIT, $0-80
 TEXT ·scoresHeadsBF16AVX512(SB), NOSPLIT, $0-80
 	SB_BODY(SB_BF16, SB_MASKS16, 8, 16, 24, 32, SB_PF16, 512)
 
-// func scoresGroupsAVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
-// Scores of grouped-query decode, four query rows per KV head, for steps of four
+// func scoresGroupsAVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
+// Scores of grouped-query decode, 4*rq query rows per KV head, for steps of four
 // positions of float32 keys laid flat: position p at k + p*ps bytes, head h's row of d
 // elements (a multiple of 4) rs = 4*d bytes after head h-1's, quads blocks of four heads
-// (ps = 16*quads*d). Lane l = 4k+a of block b gets chain_l = sum over t < d of
-// qg[(b*d+t)*16+l] * row element t of head 4b+k, one FMA chain in increasing t
-// (qkRowsAVX512's bits), stored at out[idx[l] + b*qs + p] for the step's positions p. It
-// asks for the line ahead bytes past each line of the keys it reads.
-TEXT ·scoresGroupsAVX512(SB), NOSPLIT, $8-88
+// (ps = 16*quads*d). Lane l = 4k+a of pass i of block b gets chain_l = sum over t < d of
+// qg[((b*rq+i)*d+t)*16+l] * row element t of head 4b+k, one FMA chain in increasing t
+// (qkRowsAVX512's bits), stored at out[idx[l] + b*qs + i*qrs + p] for the step's
+// positions p (qs counts back the rq-1 steps of qrs). It asks for the line ahead bytes
+// past each line of the keys it reads.
+TEXT ·scoresGroupsAVX512(SB), NOSPLIT, $16-104
 	SG_BODY(SB_F32, SB_MASKS32, 16, SG_PF32)
 
-// func scoresGroupsF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+// func scoresGroupsF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
 // scoresGroupsAVX512 for float16 keys (rs = 2*d), widened as they are loaded.
-TEXT ·scoresGroupsF16AVX512(SB), NOSPLIT, $8-88
+TEXT ·scoresGroupsF16AVX512(SB), NOSPLIT, $16-104
 	SG_BODY(SB_F16, SB_MASKS16, 8, SG_PF16)
 
-// func scoresGroupsBF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead int)
+// func scoresGroupsBF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
 // scoresGroupsAVX512 for bfloat16 keys (rs = 2*d), widened as they are loaded.
-TEXT ·scoresGroupsBF16AVX512(SB), NOSPLIT, $8-88
+TEXT ·scoresGroupsBF16AVX512(SB), NOSPLIT, $16-104
 	SG_BODY(SB_BF16, SB_MASKS16, 8, SG_PF16)
 
 // func accumGroupsAVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)

@@ -496,8 +496,9 @@ func TestKernelScoresHeads(t *testing.T) {
 
 // TestKernelScoresGroups: every path's scoresGroups, where there is one, gives each
 // query row's scores the bits of qkRows on its head's keys transposed by the same path,
-// for 4 to 16 KV heads, head dims 4 to 256, 0 to 64 positions, every half bit pattern
-// and prefetch distances past the end of the keys, and writes nothing else.
+// for 2 to 16 KV heads of 4 to 16 rows, head dims 4 to 256, 0 to 64 positions, every
+// half bit pattern and prefetch distances past the end of the keys, and writes nothing
+// else.
 func TestKernelScoresGroups(t *testing.T) {
 	rng := rand.New(rand.NewPCG(80, 81))
 	forEachISA(t, func(t *testing.T) {
@@ -507,70 +508,80 @@ func TestKernelScoresGroups(t *testing.T) {
 		}
 		tk := k.tiles
 		const guard = float32(7)
-		const ld, lr = 300, 70 // four rows of 70 per head, 20 between heads
+		const lr = 70 // rows of 70 per head, 20 more between heads
 		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float16, tensor.BFloat16} {
 			for _, heads := range []int{2, 4, 6, 8, 16} {
 				if heads%(k.headLanes/4) != 0 {
 					continue
 				}
-				for _, d := range []int{4, 12, 16, 128, 256} {
-					for _, n := range []int{0, 4, 12, 64} {
-						// Whole blocks of 16 positions for the reference's transposition.
-						wide, data := randOfDType(rng, max(1, (n+15)&^15*heads*d), dt)
-						q := randSlice(rng, 4*heads*d) // row a of head h at (4h+a)*d
-						qg := make([]float32, 4*heads*d)
-						groupQueries(qg, heads, d, k.headLanes, func(h, a, t int) float32 { return q[(4*h+a)*d+t] })
-						got := make([]float32, heads*ld)
-						for i := range got {
-							got[i] = guard
-						}
-						ahead := []int{0, 64, 32 << 10}[rng.IntN(3)]
-						// Every path with the kernel reads the three dtypes, float16 given F16C.
-						if took, want := k.scoresGroups(got, ld, lr, qg, data, heads, n, d, ahead, dt), dt != tensor.Float16 || xcpu.X86.HasF16C; took != want {
-							t.Fatalf("%v heads=%d d=%d n=%d: taken %v, want %v", dt, heads, d, n, took, want)
-						} else if !took {
-							continue
-						}
-						dp := (d + 15) &^ 15 // the transposition takes whole vectors of columns
-						kt, qt, s := make([]float32, dp*64), make([]float32, dp*16), make([]float32, 4*tileKeys)
-						keys := make([]float32, max(1, (n+15)&^15*dp))
-						for h := range heads {
-							if n > 0 {
-								for j := range (n + 15) &^ 15 {
-									copy(keys[j*dp:j*dp+d], wide[(j*heads+h)*d:(j*heads+h+1)*d])
-								}
-								tk.transpose(&kt[0], &keys[0], dp, dp, (n+15)&^15)
-								for a := range 4 {
-									for t := range d {
-										qt[t*16+a] = q[(4*h+a)*d+t]
-									}
-								}
-								tk.qkRows(&s[0], &qt[0], &kt[0], d, 4)
-							}
-							for j := range ld {
-								want := guard
-								if a, c := j/lr, j%lr; a < 4 && c < n {
-									want = s[a*tileKeys+c]
-								}
-								if g := got[h*ld+j]; math.Float32bits(g) != math.Float32bits(want) {
-									t.Fatalf("%v heads=%d d=%d n=%d: out[%d][%d] = %#08x, want %#08x", dt, heads, d, n, h, j, math.Float32bits(g), math.Float32bits(want))
-								}
-							}
+				for _, rows := range []int{4, 8, 12, 16} {
+					for _, d := range []int{4, 12, 16, 128, 256} {
+						for _, n := range []int{0, 4, 12, 64} {
+							testScoresGroups(t, rng, k, tk, dt, heads, rows, d, n, rows*lr+20, lr, guard)
 						}
 					}
 				}
 			}
 		}
-		// What it cannot take: head counts off the blocks of headLanes/4, head dims off
-		// the 4 grid, positions that split a step.
+		// What it cannot take: head counts off the blocks of headLanes/4, rows off the
+		// multiples of 4, head dims off the 4 grid, positions that split a step.
 		out, qg := make([]float32, 64*16), make([]float32, 48*16)
 		hb := k.headLanes / 4
-		for _, c := range []struct{ heads, n, d int }{{hb + 1, 4, 16}, {3 * hb / 2, 4, 16}, {hb, 2, 16}, {hb, 4, 6}} {
-			if k.scoresGroups(out, 64, 16, qg, unsafe.Pointer(&qg[0]), c.heads, c.n, c.d, 0, tensor.Float32) {
-				t.Errorf("heads=%d n=%d d=%d: taken", c.heads, c.n, c.d)
+		for _, c := range []struct{ heads, rows, n, d int }{{hb + 1, 4, 4, 16}, {3 * hb / 2, 4, 4, 16}, {hb, 2, 4, 16}, {hb, 6, 4, 16}, {hb, 4, 2, 16}, {hb, 4, 4, 6}} {
+			if k.scoresGroups(out, 64, 16, qg, unsafe.Pointer(&qg[0]), c.heads, c.rows, c.n, c.d, 0, tensor.Float32) {
+				t.Errorf("heads=%d rows=%d n=%d d=%d: taken", c.heads, c.rows, c.n, c.d)
 			}
 		}
 	})
+}
+
+// testScoresGroups is one case of TestKernelScoresGroups: rows query rows on each of
+// heads heads of d elements over n positions, the outputs ld apart for each head and lr
+// for each row, guards around them.
+func testScoresGroups(t *testing.T, rng *rand.Rand, k *kernels, tk *tileKernels, dt tensor.DType, heads, rows, d, n, ld, lr int, guard float32) {
+	t.Helper()
+	// Whole blocks of 16 positions for the reference's transposition.
+	wide, data := randOfDType(rng, max(1, (n+15)&^15*heads*d), dt)
+	q := randSlice(rng, rows*heads*d) // row a of head h at (rows*h+a)*d
+	qg := make([]float32, rows*heads*d)
+	groupQueries(qg, heads, rows, d, k.headLanes, func(h, a, t int) float32 { return q[(rows*h+a)*d+t] })
+	got := make([]float32, heads*ld)
+	for i := range got {
+		got[i] = guard
+	}
+	ahead := []int{0, 64, 32 << 10}[rng.IntN(3)]
+	// Every path with the kernel reads the three dtypes, float16 given F16C.
+	if took, want := k.scoresGroups(got, ld, lr, qg, data, heads, rows, n, d, ahead, dt), dt != tensor.Float16 || xcpu.X86.HasF16C; took != want {
+		t.Fatalf("%v heads=%d rows=%d d=%d n=%d: taken %v, want %v", dt, heads, rows, d, n, took, want)
+	} else if !took {
+		return
+	}
+	dp := (d + 15) &^ 15 // the transposition takes whole vectors of columns
+	kt, qt, s := make([]float32, dp*64), make([]float32, dp*16), make([]float32, 16*tileKeys)
+	keys := make([]float32, max(1, (n+15)&^15*dp))
+	for h := range heads {
+		if n > 0 {
+			for j := range (n + 15) &^ 15 {
+				copy(keys[j*dp:j*dp+d], wide[(j*heads+h)*d:(j*heads+h+1)*d])
+			}
+			tk.transpose(&kt[0], &keys[0], dp, dp, (n+15)&^15)
+			for a := range rows {
+				for t := range d {
+					qt[t*16+a] = q[(rows*h+a)*d+t]
+				}
+			}
+			tk.qkRows(&s[0], &qt[0], &kt[0], d, rows)
+		}
+		for j := range ld {
+			want := guard
+			if a, c := j/lr, j%lr; a < rows && c < n {
+				want = s[a*tileKeys+c]
+			}
+			if g := got[h*ld+j]; math.Float32bits(g) != math.Float32bits(want) {
+				t.Fatalf("%v heads=%d rows=%d d=%d n=%d: out[%d][%d] = %#08x, want %#08x", dt, heads, rows, d, n, h, j, math.Float32bits(g), math.Float32bits(want))
+			}
+		}
+	}
 }
 
 // TestKernelAccumHalf: every path's accumHalf, where there is one, gives the bits of
