@@ -90,6 +90,8 @@ TOL = SimpleNamespace(atol=3e-5, rtol=1e-4)
 CHECK_ROWS = 64        # query rows compared with the float64 reference
 SLOW_CALL = 1.0        # seconds: a checked call this slow is timed only SLOW_REPEATS more
 SLOW_REPEATS = 2
+PAIRS = 5              # decode: bursts of our calls, each between two read readings
+PAIR_TIME = 0.1        # seconds of calls per burst
 MIB = 1 << 20
 
 # Peers whose CPU implementation forms the whole score matrix (their measured peaks show it).
@@ -347,6 +349,8 @@ def bench_case(L, s, preparers, peak, st, rates, log):
         rates[(lib, s.case, s.causal)] = (amount / secs, s.label())
     if around:
         around.append(kb.read_bandwidth_now(st, log))
+        if OURS in runs:
+            rec["paired"] = paired_fractions(runs[OURS], nbytes, st, log)
     del runs
     gc.collect()  # the peers' buffers go before the next shape
     t = rec["times"].get(OURS)
@@ -364,6 +368,39 @@ def bench_case(L, s, preparers, peak, st, rates, log):
             else:
                 rec.update(kb.roofline(0, nbytes, t, peak, around))
     return rec
+
+
+def paired_fractions(run, nbytes, st, log):
+    """Our decode's fraction of the read bandwidth, measured in PAIRS short bursts of our
+    calls alternating with read readings: each burst's GB/s against the larger of the
+    readings just before and just after it. The readings sit seconds closer to the calls
+    than the two around a whole row's timings, so a change of the host's load between
+    them moves the fraction less."""
+    readings = [kb.read_bandwidth_now(st, log)]
+    out = []
+    for _ in range(PAIRS):
+        time.sleep(st.settle)
+        run()  # wakes the worker threads
+        n, t0 = 0, time.perf_counter()
+        while n < 3 or time.perf_counter() - t0 < PAIR_TIME:
+            run()
+            n += 1
+        gbs = nbytes * n / (time.perf_counter() - t0) / 1e9
+        readings.append(kb.read_bandwidth_now(st, log))
+        near = [b for b in readings[-2:] if b]
+        if near:
+            out.append({"gbs": gbs, "read_gbs": max(near), "fraction": gbs / max(near)})
+    return out
+
+
+def paired_summary(rec):
+    """The median, lowest and highest paired fraction of a decode record, or None."""
+    fr = sorted(p["fraction"] for p in rec.get("paired") or [])
+    if not fr:
+        return None
+    mid = len(fr) // 2
+    med = fr[mid] if len(fr) % 2 else (fr[mid - 1] + fr[mid]) / 2
+    return med, fr[0], fr[-1]
 
 
 # ---------------------------------------------------------------------------------------
@@ -721,6 +758,14 @@ def benchmark(a, L, versions, missing):
 
     print()
     kb.print_table(results, libs)
+    paired = [(r, paired_summary(r)) for r in results if r["case"] == "decode"]
+    if any(p for _, p in paired):
+        print(f"\ndecode against the read bandwidth, paired: {PAIRS} bursts of {PAIR_TIME:g} s "
+              "of our calls, each against the larger of the readings just before and after "
+              "it; median (lowest-highest)")
+        for r, p in paired:
+            if p:
+                print(f"  {r['label']:<28} {100 * p[0]:5.1f}% ({100 * p[1]:.1f}-{100 * p[2]:.1f}%)")
     skipped = [(r, lib, st_) for r in results for lib, st_ in r["status"].items()
                if st_.split(":")[0] in ("skipped", "unsupported", "error", "mismatch")]
     if skipped:
