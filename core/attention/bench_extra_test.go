@@ -197,3 +197,28 @@ func BenchmarkPrefillHalf(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeQueries: decode of 1 to 8 query positions (speculative decoding's
+// drafts) against 32768 cached keys of 8 KV heads (D=128, float32), with 8 and 32 query
+// heads, in GB/s of keys and values read.
+func BenchmarkDecodeQueries(b *testing.B) {
+	r := rand.New(rand.NewPCG(2, 5))
+	const d, hkv, lk = 128, 8, 32768
+	k, v := benchTensor(r, 1, lk, hkv, d), benchTensor(r, 1, lk, hkv, d)
+	for _, hq := range []int{8, 32} {
+		for _, lq := range []int{1, 2, 4, 8} {
+			b.Run(fmt.Sprintf("Hq=%d/Lq=%d", hq, lq), func(b *testing.B) {
+				q, out := benchTensor(r, 1, lq, hq, d), benchTensor(r, 1, lq, hq, d)
+				p := DefaultParams()
+				p.Causal = true
+				b.ResetTimer()
+				for range b.N {
+					if err := Forward(q, k, v, out, nil, p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(2*float64(lk*hkv*d*4)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+			})
+		}
+	}
+}

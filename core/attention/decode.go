@@ -113,6 +113,27 @@ func (pl *plan) decodeTile(sc *scratch, items []decodeItem, ts int) {
 	}
 }
 
+// wideTileBytes bounds the keys and values of every head that wideTile reads ahead of
+// a tile: they must still be in the 1 MiB L2 when the items' tile steps read them.
+const wideTileBytes = 640 << 10
+
+// wideTile is runByChunk's tile step for items of 16 rows or more (grouped-query decode
+// of several query positions): the tile's keys and values of every head are read in
+// address order, each as one sequential burst, and then each item's tileStep takes its
+// head's rows from the cache, instead of each item reading its head's rows a position
+// apart from memory. Each item gets tileStep's arithmetic, hence the same bits.
+func (pl *plan) wideTile(sc *scratch, items []decodeItem, ts int) {
+	if row := pl.Hkv * (pl.dp*pl.k.t.DType.Bits() + pl.dvp*pl.v.t.DType.Bits()) / 8; tileKeys*row <= wideTileBytes {
+		pl.touchBlock(pl.k, items, ts, tileKeys)
+		pl.touchBlock(pl.v, items, ts, tileKeys)
+	}
+	for i := range items {
+		if it := &items[i]; it.a < it.e && ts+tileKeys > it.a && ts < it.e {
+			pl.tileStep(sc, it.tr, it.st, it.rs, ts, it.a, it.e)
+		}
+	}
+}
+
 // keyStream reports how streamKeys can take the keys of items (every item of one batch
 // entry, set up for a chunk): heads when each is a single row of its own KV head
 // (multi-head attention), groups when each is the query rows of its KV head at one

@@ -280,6 +280,70 @@ func testDecodeReadAhead(t *testing.T, layout Layout, window int) {
 	pr.check(t, 1)
 }
 
+// TestDecodeRowsByChunk: decode of 2 to 8 query positions whose items have 16 rows or
+// more (grouped-query heads), which reads every head of a chunk's tiles together
+// (wideTile), against the float64 reference, with each batch entry equal to itself alone
+// and each query row equal to the same row decoded alone (Lq = 1 against the keys it
+// sees), bit for bit, in cache dtypes float32 and bfloat16.
+func TestDecodeRowsByChunk(t *testing.T) {
+	// Two threads: with many more, decode splits the work otherwise.
+	defer cpu.SetNumThreads(cpu.NumThreads())
+	if err := cpu.SetNumThreads(2); err != nil {
+		t.Fatal(err)
+	}
+	forEachISA(t, func(t *testing.T) {
+		for _, dt := range []tensor.DType{tensor.Float32, tensor.BFloat16} {
+			for _, c := range []struct{ lq, hq, hkv, d int }{{4, 16, 4, 64}, {8, 8, 2, 40}, {2, 32, 4, 64}} {
+				t.Run(fmt.Sprintf("%v/Lq=%d/Hq=%d/Hkv=%d/D=%d", dt, c.lq, c.hq, c.hkv, c.d), func(t *testing.T) {
+					cf := baseCfg(2, c.lq, 2500, c.hq, c.d)
+					cf.Hkv, cf.dk, cf.dv = c.hkv, dt, dt
+					cf.p.Causal = true
+					cf.p.KeyLengths = []int32{2500, 1700}
+					pr := newProblem(cf, 13)
+					if err := pr.run(); err != nil {
+						t.Fatal(err)
+					}
+					pr.check(t, 1)
+					expectEntriesAlone(t, pr)
+					expectRowsAlone(t, pr)
+				})
+			}
+		}
+	})
+}
+
+// expectRowsAlone checks that each query row of pr (causal, key lengths) equals the same
+// row decoded alone against the keys it sees, bit for bit.
+func expectRowsAlone(t *testing.T, pr *problem) {
+	t.Helper()
+	c := pr.c
+	out := make([]float32, c.Hq*c.Dv)
+	lse := make([]float32, c.Hq)
+	ot := tensor.FromFloat32(out, 1, 1, c.Hq, c.Dv)
+	lt := tensor.FromFloat32(lse, 1, c.Hq, 1)
+	for b := range c.B {
+		kl := int(c.p.KeyLengths[b])
+		for i := range c.Lq {
+			// Bottom-right causal alignment against the whole Lk, then the key length.
+			n := min(kl, c.Lk-c.Lq+i+1)
+			p := c.p
+			p.KeyLengths = nil
+			q := sub(sub(pr.q.t, 0, b, 1), 1, i, 1)
+			k, v := sub(sub(pr.k.t, 0, b, 1), 1, 0, n), sub(sub(pr.v.t, 0, b, 1), 1, 0, n)
+			if err := Forward(q, k, v, ot, &lt, p); err != nil {
+				t.Fatal(err)
+			}
+			for h := range c.Hq {
+				for d := range c.Dv {
+					if got, want := out[h*c.Dv+d], float32(pr.o.get(b, i, h, d)); got != want {
+						t.Fatalf("batch %d row %d alone: out[%d %d] = %v, in the call %v", b, i, h, d, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestDecodeHalfCache: decode over keys and values stored in float16 or bfloat16 (the
 // kernels that widen them as they read, where the path has them, and the float32 copies
 // otherwise) against the float64 reference, with one, two and four query rows per KV head

@@ -160,7 +160,10 @@ func (pl *plan) run() {
 		return rowSet{b: bh / pl.Hkv, kvh: bh % pl.Hkv, r0: qt * qr, r1: min((qt+1)*qr, pl.Lq)}
 	}
 	rows := min(qr, pl.Lq) * pl.grp
-	if pl.kern.tiles != nil && rows < 16 && pl.Hkv*nqt > 1 && pl.B*nch >= cpu.NumThreads() {
+	// Decode (up to 8 query positions) against enough chunks for every worker, with
+	// several KV heads: by chunk, every head of a chunk together.
+	decode := rows < 16 || (nqt == 1 && pl.Lq <= 8)
+	if pl.kern.tiles != nil && decode && pl.Hkv*nqt > 1 && pl.B*nch >= cpu.NumThreads() {
 		pl.runByChunk(pl.Hkv*nqt, nch, rows, set)
 		return
 	}
@@ -355,11 +358,11 @@ func (pl *plan) runSplit(items, nch, rows int, set func(int) rowSet) {
 	cs.release()
 }
 
-// runByChunk is runSplit for the tile kernels on items of fewer than 16 rows (decode),
-// with one work item per (batch entry, chunk) covering the g items of that entry, whose
-// tiles go through decodeTile together so that keys and values are read in address
-// order. Every item's chunk state is computed as by runSplit: the results are the same
-// bits.
+// runByChunk is runSplit for the tile kernels on decode items, with one work item per
+// (batch entry, chunk) covering the g items of that entry, whose tiles go through
+// decodeTile together (items of fewer than 16 rows) or wideTile (more) so that keys and
+// values are read in address order. Every item's chunk state is computed as by
+// runSplit: the results are the same bits.
 func (pl *plan) runByChunk(g, nch, rows int, set func(int) rowSet) {
 	cs := pl.newChunkStates(pl.B*g, nch, rows)
 	cpu.ParallelFor(pl.B*nch, streamGrain(pl.B*nch), func(lo, hi int) {
@@ -391,7 +394,11 @@ func (pl *plan) runByChunk(g, nch, rows int, set func(int) rowSet) {
 				}
 			}
 			for ts := ca + (max(lo, ca)-ca)/tileKeys*tileKeys; ts < hi; ts += tileKeys {
-				pl.decodeTile(sc, items, ts)
+				if rows < 16 {
+					pl.decodeTile(sc, items, ts)
+				} else {
+					pl.wideTile(sc, items, ts)
+				}
 			}
 			if nch == 1 { // the only chunk: merging it into an empty state would copy it
 				for i := range items {
