@@ -123,13 +123,14 @@ const wideTileBytes = 640 << 10
 // head's rows from the cache, instead of each item reading its head's rows a position
 // apart from memory. Each item gets tileStep's arithmetic, hence the same bits.
 func (pl *plan) wideTile(sc *scratch, items []decodeItem, ts int) {
-	if row := pl.Hkv * (pl.dp*pl.k.t.DType.Bits() + pl.dvp*pl.v.t.DType.Bits()) / 8; tileKeys*row <= wideTileBytes {
+	burst := pl.Hkv*(pl.dp*pl.k.t.DType.Bits()+pl.dvp*pl.v.t.DType.Bits())/8*tileKeys <= wideTileBytes
+	if burst {
 		pl.touchBlock(pl.k, items, ts, tileKeys)
 		pl.touchBlock(pl.v, items, ts, tileKeys)
 	}
 	for i := range items {
 		if it := &items[i]; it.a < it.e && ts+tileKeys > it.a && ts < it.e {
-			pl.tileStep(sc, it.tr, it.st, it.rs, ts, it.a, it.e)
+			pl.tileStep(sc, it.tr, it.st, it.rs, ts, it.a, it.e, !burst)
 		}
 	}
 }

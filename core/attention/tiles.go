@@ -47,13 +47,14 @@ func (pl *plan) chunkTiles(sc *scratch, st state, rs rowSet, c int) {
 	lo, hi := pl.keySpan(rs)
 	a, e := max(c*chunkKeys, lo), min((c+1)*chunkKeys, hi)
 	for ts := a - a%tileKeys; ts < e; ts += tileKeys {
-		pl.tileStep(sc, sc.rows, st, rs, ts, a, e)
+		pl.tileStep(sc, sc.rows, st, rs, ts, a, e, true)
 	}
 }
 
 // tileStep folds the keys of tile [ts, ts+tileKeys) that lie in [a, e) into st, for the
-// rows of rs described by tr.
-func (pl *plan) tileStep(sc *scratch, tr itemRows, st state, rs rowSet, ts, a, e int) {
+// rows of rs described by tr; ahead asks for the head's next tile while it computes
+// (wideTile reads every head's tiles itself).
+func (pl *plan) tileStep(sc *scratch, tr itemRows, st state, rs rowSet, ts, a, e int, ahead bool) {
 	tk := pl.kern.tiles
 	n := rs.n(pl)
 	lanes := pl.lanes(n)
@@ -64,7 +65,7 @@ func (pl *plan) tileStep(sc *scratch, tr itemRows, st state, rs rowSet, ts, a, e
 	ja, jb := ts, ts+tileKeys
 	nk := jb - ja
 	wide := st.rs == 1
-	if next := ts + tileKeys; next < e {
+	if next := ts + tileKeys; ahead && next < e {
 		pl.prefetch(pl.k, pl.kRows, b, rs.kvh, next, min(next+tileKeys, e), pl.D)
 		pl.prefetch(pl.v, pl.vDirect, b, rs.kvh, next, min(next+tileKeys, e), pl.Dv)
 	}
