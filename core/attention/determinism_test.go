@@ -280,11 +280,13 @@ func testDecodeReadAhead(t *testing.T, layout Layout, window int) {
 	pr.check(t, 1)
 }
 
-// TestDecodeRowsByChunk: decode of 2 to 8 query positions whose items have 16 rows or
-// more (grouped-query heads), which reads every head of a chunk's tiles together
-// (wideTile), against the float64 reference, with each batch entry equal to itself alone
-// and each query row equal to the same row decoded alone (Lq = 1 against the keys it
-// sees), bit for bit, in cache dtypes float32 and bfloat16.
+// TestDecodeRowsByChunk: decode of 2 to 8 query positions by chunk (decodeTile for items
+// of fewer than 16 rows, wideTile for more), against the float64 reference, with each
+// batch entry equal to itself alone and each query row equal to the same row decoded
+// alone (Lq = 1 against the keys it sees), bit for bit, in cache dtypes float32 and
+// bfloat16; and, for items of fewer than 16 rows, an infinite value at the last key
+// reaches the last row only (the tile kernels of wider items, as in prefill, take every
+// key of a tile for all rows, with zero probabilities for the keys a row does not see).
 func TestDecodeRowsByChunk(t *testing.T) {
 	// Two threads: with many more, decode splits the work otherwise.
 	defer cpu.SetNumThreads(cpu.NumThreads())
@@ -293,7 +295,7 @@ func TestDecodeRowsByChunk(t *testing.T) {
 	}
 	forEachISA(t, func(t *testing.T) {
 		for _, dt := range []tensor.DType{tensor.Float32, tensor.BFloat16} {
-			for _, c := range []struct{ lq, hq, hkv, d int }{{4, 16, 4, 64}, {8, 8, 2, 40}, {2, 32, 4, 64}} {
+			for _, c := range []struct{ lq, hq, hkv, d int }{{4, 16, 4, 64}, {8, 8, 2, 40}, {2, 32, 4, 64}, {4, 8, 8, 64}, {8, 4, 4, 64}, {2, 8, 4, 64}} {
 				t.Run(fmt.Sprintf("%v/Lq=%d/Hq=%d/Hkv=%d/D=%d", dt, c.lq, c.hq, c.hkv, c.d), func(t *testing.T) {
 					cf := baseCfg(2, c.lq, 2500, c.hq, c.d)
 					cf.Hkv, cf.dk, cf.dv = c.hkv, dt, dt
@@ -306,10 +308,38 @@ func TestDecodeRowsByChunk(t *testing.T) {
 					pr.check(t, 1)
 					expectEntriesAlone(t, pr)
 					expectRowsAlone(t, pr)
+					if c.lq*c.hq/c.hkv < 16 {
+						expectLastKeyAlone(t, pr)
+					}
 				})
 			}
 		}
 	})
+}
+
+// expectLastKeyAlone sets the values of batch entry 0's last key (seen by its last query
+// row only, causal) to +Inf and checks that the other rows keep their bits.
+func expectLastKeyAlone(t *testing.T, pr *problem) {
+	t.Helper()
+	c := pr.c
+	before := slices.Clone(pr.o.f32)
+	for h := range c.Hkv {
+		for d := range c.Dv {
+			pr.v.set(float32(math.Inf(1)), 0, c.Lk-1, h, d)
+		}
+	}
+	if err := pr.run(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.Lq - 1 {
+		for h := range c.Hq {
+			for d := range c.Dv {
+				if o := pr.o.off(0, i, h, d); pr.o.f32[o] != before[o] {
+					t.Fatalf("row %d head %d: out[%d] = %v with an infinite value it does not see, was %v", i, h, d, pr.o.f32[o], before[o])
+				}
+			}
+		}
+	}
 }
 
 // expectRowsAlone checks that each query row of pr (causal, key lengths) equals the same
