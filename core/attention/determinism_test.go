@@ -317,6 +317,49 @@ func TestDecodeRowsByChunk(t *testing.T) {
 	})
 }
 
+// TestDecodeSingleHead: decode with one KV head gives the same bits by chunk (the decode
+// kernels) as by head and chunk (runSplit), and the float64 reference's values, with one
+// and four query positions.
+func TestDecodeSingleHead(t *testing.T) {
+	defer func(prev int) { singleHeadStreamBytes = prev }(singleHeadStreamBytes)
+	defer cpu.SetNumThreads(cpu.NumThreads())
+	if err := cpu.SetNumThreads(2); err != nil {
+		t.Fatal(err)
+	}
+	forEachISA(t, func(t *testing.T) {
+		for _, lq := range []int{1, 4} {
+			for _, hq := range []int{4, 8} {
+				c := baseCfg(2, lq, 2500, hq, 64)
+				c.Hkv = 1
+				c.p.Causal = true
+				c.p.KeyLengths = []int32{2500, 1700}
+				pr := newProblem(c, 17)
+				singleHeadStreamBytes = math.MaxInt
+				if err := pr.run(); err != nil {
+					t.Fatal(err)
+				}
+				pr.check(t, 1)
+				want, wantLSE := outBits(pr)
+				singleHeadStreamBytes = 0
+				if err := pr.run(); err != nil {
+					t.Fatal(err)
+				}
+				got, gotLSE := outBits(pr)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("Lq=%d Hq=%d: out[%d] = %v by chunk, %v by head", lq, hq, i, got[i], want[i])
+					}
+				}
+				for i := range wantLSE {
+					if math.Float32bits(gotLSE[i]) != math.Float32bits(wantLSE[i]) {
+						t.Fatalf("Lq=%d Hq=%d: lse[%d] = %v by chunk, %v by head", lq, hq, i, gotLSE[i], wantLSE[i])
+					}
+				}
+			}
+		}
+	})
+}
+
 // expectLastKeyAlone sets the values of batch entry 0's last key (seen by its last query
 // row only, causal) to +Inf and checks that the other rows keep their bits.
 func expectLastKeyAlone(t *testing.T, pr *problem) {

@@ -183,8 +183,8 @@ func (pl *plan) run() {
 }
 
 // singleHeadStreamBytes is the size of one batch entry's keys and values above which
-// decode with a single KV head goes by chunk.
-const singleHeadStreamBytes = 16 << 20
+// decode with a single KV head goes by chunk. A variable so tests can force both ways.
+var singleHeadStreamBytes = 16 << 20
 
 // prefillItems runs the prefill work items [lo, hi) in parallel, each rowSet
 // set(g) a whole tile of query rows over all its keys.
