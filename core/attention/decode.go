@@ -139,10 +139,9 @@ func (pl *plan) wideTile(sc *scratch, items []decodeItem, ts int) {
 // entry, set up for a chunk): heads when each is a single row of its own KV head
 // (multi-head attention), groups when each is the query rows of its KV head at one
 // position (grouped-query attention with 4, 8, 12 or 16 query heads per KV head), none
-// otherwise.
-// Either way the items are in head order with keys to see in the chunk, and the keys lie
-// flat: each head's row of D elements (a multiple of 16 for heads, of 4 for groups) right
-// after the previous head's and each position right after the previous one.
+// otherwise. Either way the items are in head order with keys to see in the chunk, and
+// the keys lie flat: each head's row of D elements (a multiple of 16) right after the
+// previous head's and each position right after the previous one.
 func (pl *plan) keyStream(items []decodeItem) keyStreamKind {
 	w, k := pl.k, pl.kern
 	if k.tiles == nil || len(items) != pl.Hkv || w.sd != 1 || pl.D != pl.dp || w.sh != pl.D || w.ss != pl.Hkv*pl.D {
