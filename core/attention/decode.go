@@ -153,6 +153,8 @@ func (pl *plan) keyStream(items []decodeItem) keyStreamKind {
 		kind, rows = headStream, 1
 	case k.scoresGroups != nil && pl.grp%4 == 0 && pl.grp <= 16 && pl.Hkv%(k.headLanes/4) == 0 && pl.D%4 == 0:
 		kind, rows = groupStream, pl.grp
+	case k.scoresPairs != nil && pl.grp == 2 && pl.Hkv%8 == 0 && pl.D%4 == 0:
+		kind, rows = pairStream, 2
 	default:
 		return noKeyStream
 	}
@@ -164,14 +166,15 @@ func (pl *plan) keyStream(items []decodeItem) keyStreamKind {
 	return kind
 }
 
-// keyStreamKind is how streamKeys takes a tile's keys: not at all, with scoresHeads or
-// with scoresGroups.
+// keyStreamKind is how streamKeys takes a tile's keys: not at all, with scoresHeads,
+// with scoresGroups or with scoresPairs.
 type keyStreamKind int
 
 const (
 	noKeyStream keyStreamKind = iota
 	headStream
 	groupStream
+	pairStream
 )
 
 // packLaneQueries sets sc.qh to the queries of items as scoresHeads or scoresGroups reads
@@ -186,6 +189,9 @@ func (pl *plan) packLaneQueries(sc *scratch, items []decodeItem) {
 	case groupStream:
 		sc.qh = grow(sc.qh, pl.grp*pl.Hkv*pl.D)
 		groupQueries(sc.qh, pl.Hkv, pl.grp, pl.D, pl.kern.headLanes, func(h, a, t int) float32 { return items[h].tr.qt[t*lanes+a] })
+	case pairStream:
+		sc.qh = grow(sc.qh, 2*pl.Hkv*pl.D)
+		pairQueries(sc.qh, pl.Hkv, pl.D, func(h, a, t int) float32 { return items[h].tr.qt[t*lanes+a] })
 	}
 }
 
@@ -207,8 +213,11 @@ func (pl *plan) streamKeys(sc *scratch, items []decodeItem, ts int) bool {
 		return false // no key to score (decode only visits tiles with some)
 	}
 	step := 4
-	if kind == headStream {
+	switch kind {
+	case headStream:
 		step = max(1, pl.kern.headLanes/pl.Hkv)
+	case pairStream:
+		step = 2
 	}
 	ra -= (ra - ts) % step
 	n := (rb - ra + step - 1) / step * step
@@ -217,8 +226,11 @@ func (pl *plan) streamKeys(sc *scratch, items []decodeItem, ts int) bool {
 	}
 	size := w.t.DType.Bits() / 8
 	k := unsafe.Add(w.t.Data, w.off(it0.rs.b, ra, 0)*size)
-	if kind == groupStream {
+	switch kind {
+	case groupStream:
 		return pl.kern.scoresGroups(sc.srs[ra-ts:], 16*tileKeys, tileKeys, sc.qh, k, pl.Hkv, pl.grp, n, pl.D, streamAhead, w.t.DType)
+	case pairStream:
+		return pl.kern.scoresPairs(sc.srs[ra-ts:], 16*tileKeys, tileKeys, sc.qh, k, pl.Hkv, n, pl.D, streamAhead, w.t.DType)
 	}
 	return pl.kern.scoresHeads(sc.srs[ra-ts:], 16*tileKeys, sc.qh, k, pl.Hkv, n, pl.D, streamAhead, w.t.DType)
 }
@@ -245,9 +257,12 @@ func (pl *plan) streamValues(sc *scratch, items []decodeItem, ts int) bool {
 		w.sh < 0 || (pl.Hkv-1)*w.sh+pl.Dv > w.ss {
 		return false
 	}
-	rows := 1
-	if pl.grp%4 == 0 && pl.grp <= 16 && k.accumGroups != nil && pl.Dv%k.groupCols == 0 && items[0].st.cs == 1 {
-		rows = pl.grp
+	rows, quads := 1, false
+	switch {
+	case pl.grp%4 == 0 && pl.grp <= 16 && k.accumGroups != nil && pl.Dv%k.groupCols == 0 && items[0].st.cs == 1:
+		rows, quads = pl.grp, true
+	case pl.grp == 2 && items[0].st.cs == 1:
+		rows = 2
 	}
 	for i := range items {
 		if it := &items[i]; it.rs.n(pl) != rows || it.rs.r1-it.rs.r0 != 1 || it.a >= it.e {
@@ -263,18 +278,22 @@ func (pl *plan) streamValues(sc *scratch, items []decodeItem, ts int) bool {
 	}
 	b := items[0].rs.b
 	hr := sc.heads[:0]
+	rstep := 1
+	if quads {
+		rstep = 4
+	}
 	for i := range items {
-		// One headRow per row, or per four rows of a grouped item (each quad loads the
-		// head's values of a step again, from L1 after the first).
+		// One headRow per row, or per four rows of a grouped item: each loads the head's
+		// values again, from L1 after the first.
 		it := &items[i]
-		for r := 0; r < rows; r += 4 {
+		for r := 0; r < rows; r += rstep {
 			hr = append(hr, headRow{o: &it.st.o[r*it.st.rs], p: &it.sr[r*tileKeys+ra-ts], head: it.rs.kvh * w.sh})
 		}
 	}
 	sc.heads = hr
 	size := w.t.DType.Bits() / 8
 	v := unsafe.Add(w.t.Data, w.off(b, ra, 0)*size)
-	if rows > 1 {
+	if quads {
 		return k.accumGroups(hr, items[0].st.rs, tileKeys, v, w.ss, rb-ra, pl.Dv, streamAhead, w.t.DType)
 	}
 	return k.accumHeads(hr, v, w.ss, rb-ra, pl.Dv, streamAhead, w.t.DType)

@@ -421,12 +421,12 @@ func expectRowsAlone(t *testing.T, pr *problem) {
 // kernels that widen them as they read, where the path has them, and the float32 copies
 // otherwise) against the float64 reference, with one, two and four query rows per KV head
 // (one KV head takes the per-head path, two the batched decode tiles, four heads of four
-// or eight rows the grouped streams), head dims in whole and partial vectors, and each
-// batch entry equal to itself alone.
+// or eight rows and eight heads of two rows the grouped streams), head dims in whole and
+// partial vectors, and each batch entry equal to itself alone.
 func TestDecodeHalfCache(t *testing.T) {
 	forEachISA(t, func(t *testing.T) {
 		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float16, tensor.BFloat16} {
-			for _, heads := range [][2]int{{2, 2}, {4, 2}, {8, 2}, {4, 1}, {16, 4}, {32, 4}} {
+			for _, heads := range [][2]int{{2, 2}, {4, 2}, {8, 2}, {4, 1}, {16, 4}, {32, 4}, {16, 8}} {
 				for _, d := range []int{40, 64} {
 					t.Run(fmt.Sprintf("%v/Hq=%d/Hkv=%d/D=%d", dt, heads[0], heads[1], d), func(t *testing.T) {
 						c := baseCfg(2, 1, 2500, heads[0], d)

@@ -328,6 +328,110 @@ sgdone: \
 #define SG_PF32 PREFETCHT0 0(R13); PREFETCHT0 64(R13); PREFETCHT0 128(R13); PREFETCHT0 192(R13); ADDQ $256, R13
 #define SG_PF16 PREFETCHT0 0(R13); PREFETCHT0 64(R13); ADDQ $128, R13
 
+// SP_BODY(PIECE, W, PF) is the body of scoresPairsAVX512 and its half-precision forms:
+// grouped-query keys with two query rows per KV head, read in steps of two positions.
+// Lane 2m+a of a vector is row a of head 8b+m of a block b of eight heads: PIECE puts
+// two columns (W bytes of a row) of each head m in quadword m (heads 0 to 3 from P, 4
+// to 7 from Q, four rows further; quadwords 1 to 7 under the masks K1..K7), and an
+// in-lane permutation repeats each column over the head's two lanes. Each position of a
+// step has its own chain (Z20, Z21), one FMA per column in increasing order, with the
+// query lanes at R8. Registers: SI the step's first key, R10 and R14 (position 0), AX
+// and R12 (position 1) the block's columns, R9 and BX one and three rows, R11 the
+// position stride, R13 the lines ahead, CX the blocks left, Z28 the block's output
+// indices (Z31 plus the block stride Z27 per block); the scatters borrow K1. It is
+// defined before the first routine, where go vet's frame check does not take it for
+// part of one.
+#define SP_BODY(PIECE, W, PF) \
+	MOVQ         idx+8(FP), R11; \
+	VMOVDQU32    (R11), Z31; \
+	VPBROADCASTD qs+72(FP), Z27; \
+	SP_MASKS; \
+	MOVQ         out+0(FP), DI; \
+	MOVQ         k+24(FP), SI; \
+	MOVQ         rs+32(FP), R9; \
+	LEAQ         (R9)(R9*2), BX; \
+	MOVQ         ps+40(FP), R11; \
+	MOVQ         ahead+80(FP), R13; \
+	ADDQ         SI, R13; \
+	MOVQ         steps+56(FP), CX; \
+	TESTQ        CX, CX; \
+	JLE          spdone; \
+	MOVQ         CX, left-8(SP); \
+spstep: \
+	MOVQ         qg+16(FP), R8; \
+	MOVQ         blocks+64(FP), CX; \
+	VMOVDQA32    Z31, Z28; \
+	MOVQ         SI, R10; \
+spblock: \
+	LEAQ         (R10)(R9*4), R14; \
+	LEAQ         (R10)(R11*1), AX; \
+	LEAQ         (AX)(R9*4), R12; \
+	VXORPS       Z20, Z20, Z20; \
+	VXORPS       Z21, Z21, Z21; \
+	MOVQ         d+48(FP), DX; \
+spcols: \
+	PF; \
+	VMOVUPS      0(R8), Z16; \
+	VMOVUPS      64(R8), Z17; \
+	VMOVUPS      128(R8), Z18; \
+	VMOVUPS      192(R8), Z19; \
+	SP_POS(PIECE, R10, R14, 0, Z16, Z17, Z20); \
+	SP_POS(PIECE, AX, R12, 0, Z16, Z17, Z21); \
+	SP_POS(PIECE, R10, R14, W, Z18, Z19, Z20); \
+	SP_POS(PIECE, AX, R12, W, Z18, Z19, Z21); \
+	ADDQ         $256, R8; \
+	ADDQ         $(2*W), R10; \
+	ADDQ         $(2*W), R14; \
+	ADDQ         $(2*W), AX; \
+	ADDQ         $(2*W), R12; \
+	SUBQ         $4, DX; \
+	JG           spcols; \
+	KXNORW       K1, K1, K1; \
+	VSCATTERDPS  Z20, K1, (DI)(Z28*4); \
+	KXNORW       K1, K1, K1; \
+	VSCATTERDPS  Z21, K1, 4(DI)(Z28*4); \
+	MOVL         $2, AX; \
+	KMOVW        AX, K1; \
+	VPADDD       Z27, Z28, Z28; \
+	LEAQ         (R10)(BX*2), R10; \
+	ADDQ         R9, R10; \
+	DECQ         CX; \
+	JNZ          spblock; \
+	LEAQ         (SI)(R11*2), SI; \
+	ADDQ         $8, DI; \
+	DECQ         left-8(SP); \
+	JNZ          spstep; \
+spdone: \
+	VZEROUPPER; \
+	RET
+
+// SP_POS(PIECE, P, Q, O, QA, QB, ACC) adds two columns, O bytes into the rows, of the
+// block's eight heads at one position (heads 0 to 3 at P, 4 to 7 at Q) to the position's
+// chains in ACC, with the query lanes of the two columns in QA and QB.
+#define SP_POS(PIECE, P, Q, O, QA, QB, ACC) \
+	PIECE(O(P), O(P)(R9*1), O(P)(R9*2), O(P)(BX*1), O(Q), O(Q)(R9*1), O(Q)(R9*2), O(Q)(BX*1)); \
+	VPERMILPS   $0xA0, Z0, Z1; \
+	VFMADD231PS Z1, QA, ACC; \
+	VPERMILPS   $0xF5, Z0, Z2; \
+	VFMADD231PS Z2, QB, ACC
+
+// PIECE routines for SP_BODY: quadword m of Z0 gets the two float32 columns at Am
+// (SP_F32), or the two halves at Am widened (dword m of Y0 first).
+#define SP_F32(A0, A1, A2, A3, A4, A5, A6, A7) \
+	VPBROADCASTQ A0, Z0; VPBROADCASTQ A1, K1, Z0; VPBROADCASTQ A2, K2, Z0; VPBROADCASTQ A3, K3, Z0; \
+	VPBROADCASTQ A4, K4, Z0; VPBROADCASTQ A5, K5, Z0; VPBROADCASTQ A6, K6, Z0; VPBROADCASTQ A7, K7, Z0
+#define SP_HALVES(A0, A1, A2, A3, A4, A5, A6, A7) \
+	VPBROADCASTD A0, Y0; VPBROADCASTD A1, K1, Y0; VPBROADCASTD A2, K2, Y0; VPBROADCASTD A3, K3, Y0; \
+	VPBROADCASTD A4, K4, Y0; VPBROADCASTD A5, K5, Y0; VPBROADCASTD A6, K6, Y0; VPBROADCASTD A7, K7, Y0
+#define SP_F16(A0, A1, A2, A3, A4, A5, A6, A7) SP_HALVES(A0, A1, A2, A3, A4, A5, A6, A7); VCVTPH2PS Y0, Z0
+#define SP_BF16(A0, A1, A2, A3, A4, A5, A6, A7) SP_HALVES(A0, A1, A2, A3, A4, A5, A6, A7); VPMOVZXWD Y0, Z0; VPSLLD $16, Z0, Z0
+
+// SP_MASKS sets K1..K7 to elements 1 to 7 (quadwords of Z0, dwords of Y0).
+#define SP_MASKS \
+	MOVL $2, DX; KMOVW DX, K1; MOVL $4, DX; KMOVW DX, K2; MOVL $8, DX; KMOVW DX, K3; \
+	MOVL $16, DX; KMOVW DX, K4; MOVL $32, DX; KMOVW DX, K5; MOVL $64, DX; KMOVW DX, K6; \
+	MOVL $128, DX; KMOVW DX, K7
+
 DATA a512<>+0(SB)/4, $1.0               // one
 DATA a512<>+4(SB)/4, $1.44269504088896341 // log2(e)
 DATA a512<>+8(SB)/4, $89.0              // exp input clamp high: exp(89) overflows to +Inf
@@ -2402,3 +2506,24 @@ TEXT ·accumGroupsF16AVX512(SB), NOSPLIT, $48-72
 // accumGroupsAVX512 for bfloat16 values.
 TEXT ·accumGroupsBF16AVX512(SB), NOSPLIT, $48-72
 	AG_BODY(1, V4_BF16, 128, 64, AG_PF16, SUMS4_PROB, SUMS4_LOAD, SUMS4_FMA, SUMS4_STORE)
+
+// func scoresPairsAVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, blocks, qs, ahead int)
+// Scores of grouped-query decode, two query rows per KV head, for steps of two positions
+// of float32 keys laid flat: position p at k + p*ps bytes, head h's row of d elements (a
+// multiple of 4) rs = 4*d bytes after head h-1's, blocks of eight heads (ps =
+// 32*blocks*d). Lane l = 2m+a of block b gets chain_l = sum over t < d of
+// qg[(b*d+t)*16+l] * row element t of head 8b+m, one FMA chain in increasing t
+// (qkRowsAVX512's bits), stored at out[idx[l] + b*qs + p] for the step's positions p. It
+// asks for the line ahead bytes past each line of the keys it reads.
+TEXT ·scoresPairsAVX512(SB), NOSPLIT, $8-88
+	SP_BODY(SP_F32, 8, SG_PF32)
+
+// func scoresPairsF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, blocks, qs, ahead int)
+// scoresPairsAVX512 for float16 keys (rs = 2*d), widened as they are loaded.
+TEXT ·scoresPairsF16AVX512(SB), NOSPLIT, $8-88
+	SP_BODY(SP_F16, 4, SG_PF16)
+
+// func scoresPairsBF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, blocks, qs, ahead int)
+// scoresPairsAVX512 for bfloat16 keys.
+TEXT ·scoresPairsBF16AVX512(SB), NOSPLIT, $8-88
+	SP_BODY(SP_BF16, 4, SG_PF16)

@@ -535,23 +535,70 @@ func TestKernelScoresGroups(t *testing.T) {
 	})
 }
 
-// testScoresGroups is one case of TestKernelScoresGroups: rows query rows on each of
-// heads heads of d elements over n positions, the outputs ld apart for each head and lr
-// for each row, guards around them.
+// TestKernelScoresPairs: every path's scoresPairs, where there is one, gives each query
+// row's scores the bits of qkRows on its head's keys transposed by the same path, for 8
+// to 24 KV heads of two rows, head dims 4 to 256, 0 to 64 positions, every half bit
+// pattern and prefetch distances past the end of the keys, and writes nothing else.
+func TestKernelScoresPairs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(84, 85))
+	forEachISA(t, func(t *testing.T) {
+		k := selectKernels()
+		if k.scoresPairs == nil {
+			t.Skip("no paired key stream on this path")
+		}
+		const guard = float32(7)
+		const lr = 70
+		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float16, tensor.BFloat16} {
+			for _, heads := range []int{8, 16, 24} {
+				for _, d := range []int{4, 12, 16, 128, 256} {
+					for _, n := range []int{0, 2, 6, 64} {
+						pairs := func(qg []float32, q func(h, a, t int) float32) { pairQueries(qg, heads, d, q) }
+						run := func(got []float32, ld int, qg []float32, data unsafe.Pointer, ahead int) bool {
+							return k.scoresPairs(got, ld, lr, qg, data, heads, n, d, ahead, dt)
+						}
+						testScoresRows(t, rng, k.tiles, dt, heads, 2, d, n, 2*lr+20, lr, guard, pairs, run)
+					}
+				}
+			}
+		}
+		out, qg := make([]float32, 64*32), make([]float32, 48*32)
+		for _, c := range []struct{ heads, n, d int }{{4, 2, 16}, {12, 2, 16}, {8, 3, 16}, {8, 2, 6}} {
+			if k.scoresPairs(out, 64, 16, qg, unsafe.Pointer(&qg[0]), c.heads, c.n, c.d, 0, tensor.Float32) {
+				t.Errorf("heads=%d n=%d d=%d: taken", c.heads, c.n, c.d)
+			}
+		}
+	})
+}
+
+// testScoresGroups is one case of TestKernelScoresGroups.
 func testScoresGroups(t *testing.T, rng *rand.Rand, k *kernels, tk *tileKernels, dt tensor.DType, heads, rows, d, n, ld, lr int, guard float32) {
+	t.Helper()
+	lay := func(qg []float32, q func(h, a, t int) float32) { groupQueries(qg, heads, rows, d, k.headLanes, q) }
+	run := func(got []float32, ld int, qg []float32, data unsafe.Pointer, ahead int) bool {
+		return k.scoresGroups(got, ld, lr, qg, data, heads, rows, n, d, ahead, dt)
+	}
+	testScoresRows(t, rng, tk, dt, heads, rows, d, n, ld, lr, guard, lay, run)
+}
+
+// testScoresRows checks a grouped key stream (run, its queries laid out by lay): rows
+// query rows on each of heads heads of d elements over n positions, the outputs ld apart
+// for each head and lr for each row, guards around them, against qkRows on the keys
+// transposed by the same path.
+func testScoresRows(t *testing.T, rng *rand.Rand, tk *tileKernels, dt tensor.DType, heads, rows, d, n, ld, lr int, guard float32,
+	lay func(qg []float32, q func(h, a, t int) float32), run func(got []float32, ld int, qg []float32, data unsafe.Pointer, ahead int) bool) {
 	t.Helper()
 	// Whole blocks of 16 positions for the reference's transposition.
 	wide, data := randOfDType(rng, max(1, (n+15)&^15*heads*d), dt)
 	q := randSlice(rng, rows*heads*d) // row a of head h at (rows*h+a)*d
 	qg := make([]float32, rows*heads*d)
-	groupQueries(qg, heads, rows, d, k.headLanes, func(h, a, t int) float32 { return q[(rows*h+a)*d+t] })
+	lay(qg, func(h, a, t int) float32 { return q[(rows*h+a)*d+t] })
 	got := make([]float32, heads*ld)
 	for i := range got {
 		got[i] = guard
 	}
 	ahead := []int{0, 64, 32 << 10}[rng.IntN(3)]
 	// Every path with the kernel reads the three dtypes, float16 given F16C.
-	if took, want := k.scoresGroups(got, ld, lr, qg, data, heads, rows, n, d, ahead, dt), dt != tensor.Float16 || xcpu.X86.HasF16C; took != want {
+	if took, want := run(got, ld, qg, data, ahead), dt != tensor.Float16 || xcpu.X86.HasF16C; took != want {
 		t.Fatalf("%v heads=%d rows=%d d=%d n=%d: taken %v, want %v", dt, heads, rows, d, n, took, want)
 	} else if !took {
 		return
