@@ -153,7 +153,7 @@ func (pl *plan) keyStream(items []decodeItem) keyStreamKind {
 		kind, rows = headStream, 1
 	case k.scoresGroups != nil && pl.grp%4 == 0 && pl.grp <= 16 && pl.Hkv%(k.headLanes/4) == 0 && pl.D%4 == 0:
 		kind, rows = groupStream, pl.grp
-	case k.scoresPairs != nil && pl.grp == 2 && pl.Hkv%8 == 0 && pl.D%4 == 0:
+	case k.scoresPairs != nil && pl.grp == 2 && pl.Hkv%(k.headLanes/2) == 0 && pl.D%4 == 0:
 		kind, rows = pairStream, 2
 	default:
 		return noKeyStream
@@ -191,7 +191,7 @@ func (pl *plan) packLaneQueries(sc *scratch, items []decodeItem) {
 		groupQueries(sc.qh, pl.Hkv, pl.grp, pl.D, pl.kern.headLanes, func(h, a, t int) float32 { return items[h].tr.qt[t*lanes+a] })
 	case pairStream:
 		sc.qh = grow(sc.qh, 2*pl.Hkv*pl.D)
-		pairQueries(sc.qh, pl.Hkv, pl.D, func(h, a, t int) float32 { return items[h].tr.qt[t*lanes+a] })
+		pairQueries(sc.qh, pl.Hkv, pl.D, pl.kern.headLanes, func(h, a, t int) float32 { return items[h].tr.qt[t*lanes+a] })
 	}
 }
 
@@ -217,7 +217,7 @@ func (pl *plan) streamKeys(sc *scratch, items []decodeItem, ts int) bool {
 	case headStream:
 		step = max(1, pl.kern.headLanes/pl.Hkv)
 	case pairStream:
-		step = 2
+		step = 32 / pl.kern.headLanes
 	}
 	ra -= (ra - ts) % step
 	n := (rb - ra + step - 1) / step * step

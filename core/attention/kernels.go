@@ -58,8 +58,8 @@ type kernels struct {
 	// for a dt, heads, n or d it cannot take. nil where the path has none.
 	scoresGroups func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, rows, n, d, ahead int, dt tensor.DType) bool
 	// scoresPairs is scoresGroups for two query rows per KV head (rows 2): heads must be
-	// a multiple of 8 and n of 2, the queries as pairQueries lays them out. nil where the
-	// path has none.
+	// a multiple of headLanes/2 and n of 32/headLanes, the queries as pairQueries lays
+	// them out for headLanes lanes. nil where the path has none.
 	scoresPairs func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool
 	// accumGroups is accumHeads for grouped-query decode with four query rows per KV
 	// head: rows[i] gives four output rows o+r*ldo and probability rows p+r*ldp (r < 4),
@@ -147,16 +147,17 @@ func groupQueries(qg []float32, heads, rows, d, w int, q func(h, a, t int) float
 	}
 }
 
-// pairQueries sets qg to the queries of scoresPairs: for heads KV heads (a multiple of 8)
-// with two query rows q(h, a) of d elements each, block b of eight heads holds element t
-// of row a of head 8b+m in lane 2m+a: qg[(b*d+t)*16+2m+a] = q(8b+m, a)[t]. qg has room
-// for 2*heads*d elements.
-func pairQueries(qg []float32, heads, d int, q func(h, a, t int) float32) {
-	for b := range heads / 8 {
+// pairQueries sets qg to the queries of scoresPairs on vectors of w lanes: for heads KV
+// heads (a multiple of w/2) with two query rows q(h, a) of d elements each, block b of
+// w/2 heads holds element t of row a of head (w/2)b+m in lane 2m+a:
+// qg[(b*d+t)*w+2m+a] = q((w/2)b+m, a)[t]. qg has room for 2*heads*d elements.
+func pairQueries(qg []float32, heads, d, w int, q func(h, a, t int) float32) {
+	hb := w / 2
+	for b := range heads / hb {
 		for t := range d {
-			lanes := qg[(b*d+t)*16 : (b*d+t+1)*16]
+			lanes := qg[(b*d+t)*w : (b*d+t+1)*w]
 			for l := range lanes {
-				lanes[l] = q(8*b+l/2, l%2, t)
+				lanes[l] = q(hb*b+l/2, l%2, t)
 			}
 		}
 	}

@@ -19,7 +19,7 @@ var (
 	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, accumHeads: accumHeadsOf(accumHeadsAVX512, accumHeadsF16AVX512, accumHeadsBF16AVX512),
 		scoresHeads: scoresHeadsOf(16, scoresHeadsAVX512, scoresHeadsF16AVX512, scoresHeadsBF16AVX512), headLanes: 16,
 		scoresGroups: scoresGroupsOf(16, scoresGroupsAVX512, scoresGroupsF16AVX512, scoresGroupsBF16AVX512), accumGroups: accumGroupsOf(64, accumGroupsAVX512, accumGroupsF16AVX512, accumGroupsBF16AVX512), groupCols: 64,
-		scoresPairs: scoresPairsOf(scoresPairsAVX512, scoresPairsF16AVX512, scoresPairsBF16AVX512), accumHalf: accumHalfOf(accumF16AVX512, accumBF16AVX512), accum4Half: accum4HalfOf(accum4F16AVX512, accum4BF16AVX512), scaleDiv: scaleDivAVX512,
+		scoresPairs: scoresPairsOf(16, scoresPairsAVX512, scoresPairsF16AVX512, scoresPairsBF16AVX512), accumHalf: accumHalfOf(accumF16AVX512, accumBF16AVX512), accum4Half: accum4HalfOf(accum4F16AVX512, accum4BF16AVX512), scaleDiv: scaleDivAVX512,
 		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4Checked(accum4AVX512), axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512, softCap: softCapAVX512Go, tanhDiv: tanhDivAVX512Go,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
 			transpose: transposeTileAVX512, qkRows: qkRowsAVX512, softmaxRow: softmaxRowAVX512,
@@ -28,6 +28,7 @@ var (
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, accumHeads: accumHeadsOf(accumHeadsAVX2, pickHalf(hasF16C, accumHeadsF16AVX2), accumHeadsBF16AVX2),
 		scoresHeads: scoresHeadsOf(8, scoresHeadsAVX2, pickHalf(hasF16C, scoresKernel(scoresHeadsF16AVX2)), scoresHeadsBF16AVX2), headLanes: 8,
 		scoresGroups: scoresGroupsOf(8, scoresGroupsAVX2, pickHalf(hasF16C, groupsKernel(scoresGroupsF16AVX2)), scoresGroupsBF16AVX2),
+		scoresPairs:  scoresPairsOf(8, scoresPairsAVX2, pickHalf(hasF16C, pairsKernel(scoresPairsF16AVX2)), scoresPairsBF16AVX2),
 		accumGroups:  accumGroupsOf(16, accumGroupsAVX2, pickHalf(hasF16C, accumGroupsKernel(accumGroupsF16AVX2)), accumGroupsBF16AVX2), groupCols: 16,
 		accumHalf:  pickHalf(hasF16C, accumHalfOf(accumF16AVX2, accumBF16AVX2)),
 		accum4Half: pickHalf(hasF16C, accum4HalfOf(accum4F16AVX2, accum4BF16AVX2)), scaleDiv: scaleDivAVX2,
@@ -56,6 +57,15 @@ func accumHeadsF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, 
 
 //go:noescape
 func accumHeadsBF16AVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ahead int)
+
+//go:noescape
+func scoresPairsAVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, blocks, qs, ahead int)
+
+//go:noescape
+func scoresPairsF16AVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, blocks, qs, ahead int)
+
+//go:noescape
+func scoresPairsBF16AVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, blocks, qs, ahead int)
 
 //go:noescape
 func scoresPairsAVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, blocks, qs, ahead int)
@@ -480,16 +490,18 @@ func accumGroupsOf(cols int, f32, f16, bf16 accumGroupsKernel) func(rows []headR
 	}
 }
 
-// pairsKernel is a scoresPairs routine for keys of one dtype: blocks of eight heads,
-// steps of two positions.
+// pairsKernel is a scoresPairs routine for keys of one dtype: blocks of w/2 heads (w the
+// path's vector width), steps of 16/w positions.
 type pairsKernel func(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, blocks, qs, ahead int)
 
-// scoresPairsOf returns kernels.scoresPairs from the AVX-512 routines for float32,
-// float16 and bfloat16 keys.
-func scoresPairsOf(f32, f16, bf16 pairsKernel) func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
+// scoresPairsOf returns kernels.scoresPairs from a path's routines for float32, float16
+// and bfloat16 keys, on vectors of w lanes (f16 is nil where the path cannot read
+// float16).
+func scoresPairsOf(w int, f32, f16, bf16 pairsKernel) func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
+	hb, step := w/2, 32/w // heads per block, positions per step
 	return func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, n, d, ahead int, dt tensor.DType) bool {
 		kernel := byDType(dt, f32, f16, bf16)
-		if kernel == nil || heads <= 0 || heads%8 != 0 || d <= 0 || d%4 != 0 || n%2 != 0 ||
+		if kernel == nil || heads <= 0 || heads%hb != 0 || d <= 0 || d%4 != 0 || n%step != 0 ||
 			ld < 0 || lr < 0 || int64(heads)*int64(ld)+int64(lr)+int64(n) > math.MaxInt32 {
 			return false
 		}
@@ -497,12 +509,12 @@ func scoresPairsOf(f32, f16, bf16 pairsKernel) func(out []float32, ld, lr int, q
 			return true
 		}
 		var idx [16]int32
-		for l := range idx {
+		for l := range w {
 			idx[l] = int32((l/2)*ld + (l%2)*lr)
 		}
 		_, _ = out[(heads-1)*ld+lr+n-1], qg[2*heads*d-1]
 		rs := d * dt.Bits() / 8
-		kernel(&out[0], &idx, &qg[0], k, rs, heads*rs, d, n/2, heads/8, 8*ld, ahead)
+		kernel(&out[0], &idx, &qg[0], k, rs, heads*rs, d, n/step, heads/hb, hb*ld, ahead)
 		return true
 	}
 }

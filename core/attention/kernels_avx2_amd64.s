@@ -432,6 +432,102 @@ sgdone: \
 #define SG2_PF32 PREFETCHT0 0(R13); PREFETCHT0 64(R13); ADDQ $128, R13
 #define SG2_PF16 PREFETCHT0 0(R13); ADDQ $64, R13
 
+// SP2_BODY(PIECE, W, PF) is the body of scoresPairsAVX2 and its half-precision forms
+// (SP_BODY on AVX2): lane 2m+a of a vector is row a of head 4b+m of a block b of four
+// heads. PIECE puts two columns (W bytes of a row) of each head m in quadword m, widened,
+// and an in-lane permutation repeats each column over the head's two lanes. Each of the
+// four positions of a step has its own chain (Y12..Y15), one FMA per column in increasing
+// order, with the query lanes at R8. Registers as in SG2_BODY; PF asks for the lines
+// ahead per four columns.
+#define SP2_BODY(PIECE, W, PF) \
+	MOVQ  out+0(FP), DI; \
+	MOVQ  DI, sout-16(SP); \
+	MOVQ  k+24(FP), SI; \
+	MOVQ  rs+32(FP), R9; \
+	LEAQ  (R9)(R9*2), BX; \
+	MOVQ  ps+40(FP), R11; \
+	MOVQ  ahead+80(FP), R13; \
+	ADDQ  SI, R13; \
+	MOVQ  steps+56(FP), CX; \
+	TESTQ CX, CX; \
+	JLE   spdone; \
+	MOVQ  CX, left-8(SP); \
+spstep: \
+	MOVQ  qg+16(FP), R8; \
+	MOVQ  blocks+64(FP), CX; \
+	MOVQ  sout-16(SP), DI; \
+	MOVQ  SI, R10; \
+spblock: \
+	LEAQ  (R10)(R11*1), R14; \
+	LEAQ  (R10)(R11*2), AX; \
+	LEAQ  (R14)(R11*2), R12; \
+	VXORPS Y12, Y12, Y12; \
+	VXORPS Y13, Y13, Y13; \
+	VXORPS Y14, Y14, Y14; \
+	VXORPS Y15, Y15, Y15; \
+	MOVQ  d+48(FP), DX; \
+spcols: \
+	PF; \
+	VMOVUPS 0(R8), Y8; \
+	VMOVUPS 32(R8), Y9; \
+	VMOVUPS 64(R8), Y10; \
+	VMOVUPS 96(R8), Y11; \
+	SP2_POS(PIECE, R10, 0, Y8, Y9, Y12); \
+	SP2_POS(PIECE, R14, 0, Y8, Y9, Y13); \
+	SP2_POS(PIECE, AX, 0, Y8, Y9, Y14); \
+	SP2_POS(PIECE, R12, 0, Y8, Y9, Y15); \
+	SP2_POS(PIECE, R10, W, Y10, Y11, Y12); \
+	SP2_POS(PIECE, R14, W, Y10, Y11, Y13); \
+	SP2_POS(PIECE, AX, W, Y10, Y11, Y14); \
+	SP2_POS(PIECE, R12, W, Y10, Y11, Y15); \
+	ADDQ  $128, R8; \
+	ADDQ  $(2*W), R10; \
+	ADDQ  $(2*W), R14; \
+	ADDQ  $(2*W), AX; \
+	ADDQ  $(2*W), R12; \
+	SUBQ  $4, DX; \
+	JG    spcols; \
+	MOVQ  idx+8(FP), R14; \
+	SG2_STORE(Y12, X12, 0); \
+	SG2_STORE(Y13, X13, 4); \
+	SG2_STORE(Y14, X14, 8); \
+	SG2_STORE(Y15, X15, 12); \
+	MOVQ  qs+72(FP), AX; \
+	LEAQ  (DI)(AX*4), DI; \
+	ADDQ  BX, R10; \
+	DECQ  CX; \
+	JNZ   spblock; \
+	LEAQ  (SI)(R11*4), SI; \
+	ADDQ  $16, sout-16(SP); \
+	DECQ  left-8(SP); \
+	JNZ   spstep; \
+spdone: \
+	VZEROUPPER; \
+	RET
+
+// SP2_POS(PIECE, P, O, QA, QB, ACC) adds two columns, O bytes into the rows, of the
+// block's four heads at position P to the position's chains in ACC, with the query lanes
+// of the two columns in QA and QB.
+#define SP2_POS(PIECE, P, O, QA, QB, ACC) \
+	PIECE(O(P), O(P)(R9*1), O(P)(R9*2), O(P)(BX*1)); \
+	VPERMILPS   $0xA0, Y0, Y1; \
+	VFMADD231PS Y1, QA, ACC; \
+	VPERMILPS   $0xF5, Y0, Y2; \
+	VFMADD231PS Y2, QB, ACC
+
+// PIECE routines for SP2_BODY: quadword m of Y0 gets the two float32 columns at Am, or
+// the two halves at Am widened (dword m of X0 first).
+#define SP2_F32(A0, A1, A2, A3) \
+	VMOVQ A0, X0; VPINSRQ $1, A1, X0, X0; VMOVQ A2, X1; VPINSRQ $1, A3, X1, X1; VINSERTF128 $1, X1, Y0, Y0
+#define SP2_HALVES(A0, A1, A2, A3) VMOVD A0, X0; VPINSRD $1, A1, X0, X0; VPINSRD $2, A2, X0, X0; VPINSRD $3, A3, X0, X0
+#define SP2_F16(A0, A1, A2, A3) SP2_HALVES(A0, A1, A2, A3); VCVTPH2PS X0, Y0
+#define SP2_BF16(A0, A1, A2, A3) SP2_HALVES(A0, A1, A2, A3); VPMOVZXWD X0, Y0; VPSLLD $16, Y0, Y0
+
+// Lines asked for ahead of R13 per four columns of a block: four positions of four
+// heads' 16 bytes (float32), or 8 bytes (halves).
+#define SP2_PF32 PREFETCHT0 0(R13); PREFETCHT0 64(R13); PREFETCHT0 128(R13); PREFETCHT0 192(R13); ADDQ $256, R13
+#define SP2_PF16 PREFETCHT0 0(R13); PREFETCHT0 64(R13); ADDQ $128, R13
+
 // ACCUM4Y_BODY(LOAD, STEP) is the body of accum4AVX2 and of its half-precision forms,
 // after ACCUM4_ARGS: LOAD puts the 16 values at R11, widened, into Y12 and Y13, and a
 // block of 16 values takes STEP bytes of a value row.
@@ -1919,3 +2015,20 @@ TEXT ·scoresGroupsF16AVX2(SB), NOSPLIT, $24-104
 // scoresGroupsAVX2 for bfloat16 keys.
 TEXT ·scoresGroupsBF16AVX2(SB), NOSPLIT, $24-104
 	SG2_BODY(SB2_BF16, 8, SG2_PF16)
+
+// func scoresPairsAVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, blocks, qs, ahead int)
+// scoresPairsAVX512 on AVX2: blocks of four heads, steps of four positions, lane l =
+// 2m+a of block b for row a of head 4b+m, qg[(b*d+t)*8+l], outputs at
+// out[idx[l] + b*qs + p].
+TEXT ·scoresPairsAVX2(SB), NOSPLIT, $16-88
+	SP2_BODY(SP2_F32, 8, SP2_PF32)
+
+// func scoresPairsF16AVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, blocks, qs, ahead int)
+// scoresPairsAVX2 for float16 keys (F16C), widened as they are loaded.
+TEXT ·scoresPairsF16AVX2(SB), NOSPLIT, $16-88
+	SP2_BODY(SP2_F16, 4, SP2_PF16)
+
+// func scoresPairsBF16AVX2(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, blocks, qs, ahead int)
+// scoresPairsAVX2 for bfloat16 keys.
+TEXT ·scoresPairsBF16AVX2(SB), NOSPLIT, $16-88
+	SP2_BODY(SP2_BF16, 4, SP2_PF16)

@@ -536,7 +536,7 @@ func TestKernelScoresGroups(t *testing.T) {
 }
 
 // TestKernelScoresPairs: every path's scoresPairs, where there is one, gives each query
-// row's scores the bits of qkRows on its head's keys transposed by the same path, for 8
+// row's scores the bits of qkRows on its head's keys transposed by the same path, for 4
 // to 24 KV heads of two rows, head dims 4 to 256, 0 to 64 positions, every half bit
 // pattern and prefetch distances past the end of the keys, and writes nothing else.
 func TestKernelScoresPairs(t *testing.T) {
@@ -549,10 +549,14 @@ func TestKernelScoresPairs(t *testing.T) {
 		const guard = float32(7)
 		const lr = 70
 		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float16, tensor.BFloat16} {
-			for _, heads := range []int{8, 16, 24} {
+			hb, step := k.headLanes/2, 32/k.headLanes
+			for _, heads := range []int{4, 8, 12, 16, 24} {
+				if heads%hb != 0 {
+					continue
+				}
 				for _, d := range []int{4, 12, 16, 128, 256} {
-					for _, n := range []int{0, 2, 6, 64} {
-						pairs := func(qg []float32, q func(h, a, t int) float32) { pairQueries(qg, heads, d, q) }
+					for _, n := range []int{0, step, 3 * step, 64} {
+						pairs := func(qg []float32, q func(h, a, t int) float32) { pairQueries(qg, heads, d, k.headLanes, q) }
 						run := func(got []float32, ld int, qg []float32, data unsafe.Pointer, ahead int) bool {
 							return k.scoresPairs(got, ld, lr, qg, data, heads, n, d, ahead, dt)
 						}
@@ -562,7 +566,8 @@ func TestKernelScoresPairs(t *testing.T) {
 			}
 		}
 		out, qg := make([]float32, 64*32), make([]float32, 48*32)
-		for _, c := range []struct{ heads, n, d int }{{4, 2, 16}, {12, 2, 16}, {8, 3, 16}, {8, 2, 6}} {
+		hb, step := k.headLanes/2, 32/k.headLanes
+		for _, c := range []struct{ heads, n, d int }{{hb / 2, step, 16}, {hb + hb/2, step, 16}, {hb, step + 1, 16}, {hb, step, 6}} {
 			if k.scoresPairs(out, 64, 16, qg, unsafe.Pointer(&qg[0]), c.heads, c.n, c.d, 0, tensor.Float32) {
 				t.Errorf("heads=%d n=%d d=%d: taken", c.heads, c.n, c.d)
 			}
