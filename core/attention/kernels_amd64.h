@@ -159,3 +159,24 @@ agdone: \
 
 // AG_STEP is the most positions of a step of the accumGroups routines.
 #define AG_STEP 8
+
+// The grouped key streams' shared steps (SG_BODY, SP_BODY and their AVX2 forms).
+// STREAM_ARGS(DONE) loads out DI, k SI, rs R9 (3*rs in BX), ps R11, the lines ahead R13
+// and the steps into the local left, jumping to DONE when there are none.
+#define STREAM_ARGS(DONE) \
+	MOVQ  out+0(FP), DI; \
+	MOVQ  k+24(FP), SI; \
+	MOVQ  rs+32(FP), R9; \
+	LEAQ  (R9)(R9*2), BX; \
+	MOVQ  ps+40(FP), R11; \
+	MOVQ  ahead+80(FP), R13; \
+	ADDQ  SI, R13; \
+	MOVQ  steps+56(FP), CX; \
+	TESTQ CX, CX; \
+	JLE   DONE; \
+	MOVQ  CX, left-8(SP)
+
+// POS4_BASES points R14, AX and R12 at positions 1, 2 and 3 of a step from R10 (position
+// 0), R11 bytes apart; POS4_NEXT(W) moves the four pointers on by W bytes.
+#define POS4_BASES LEAQ (R10)(R11*1), R14; LEAQ (R10)(R11*2), AX; LEAQ (R14)(R11*2), R12
+#define POS4_NEXT(W) ADDQ $W, R10; ADDQ $W, R14; ADDQ $W, AX; ADDQ $W, R12

@@ -324,17 +324,8 @@ sbdone: \
 // outputs (the step's first in the local sout). PF asks for the lines ahead per four
 // columns.
 #define SG2_BODY(PIECE, W, PF) \
-	MOVQ  out+0(FP), DI; \
+	STREAM_ARGS(sgdone); \
 	MOVQ  DI, sout-16(SP); \
-	MOVQ  k+24(FP), SI; \
-	MOVQ  rs+32(FP), R9; \
-	MOVQ  ps+40(FP), R11; \
-	MOVQ  ahead+80(FP), R13; \
-	ADDQ  SI, R13; \
-	MOVQ  steps+56(FP), CX; \
-	TESTQ CX, CX; \
-	JLE   sgdone; \
-	MOVQ  CX, left-8(SP); \
 sgstep: \
 	MOVQ  qg+16(FP), R8; \
 	MOVQ  quads+64(FP), CX; \
@@ -343,29 +334,18 @@ sgstep: \
 	MOVQ  rq+88(FP), AX; \
 	MOVQ  AX, iq-24(SP); \
 sgblock: \
-	LEAQ  (R10)(R11*1), R14; \
-	LEAQ  (R10)(R11*2), AX; \
-	LEAQ  (R14)(R11*2), R12; \
-	VXORPS Y12, Y12, Y12; \
-	VXORPS Y13, Y13, Y13; \
-	VXORPS Y14, Y14, Y14; \
-	VXORPS Y15, Y15, Y15; \
+	POS4_BASES; \
+	SG2_CHAINS; \
 	MOVQ  d+48(FP), DX; \
 sgcols: \
 	PF; \
-	VMOVUPS 0(R8), Y8; \
-	VMOVUPS 32(R8), Y9; \
-	VMOVUPS 64(R8), Y10; \
-	VMOVUPS 96(R8), Y11; \
+	SG2_QUERIES; \
 	SG2_POS(PIECE, R10, Y12); \
 	SG2_POS(PIECE, R14, Y13); \
 	SG2_POS(PIECE, AX, Y14); \
 	SG2_POS(PIECE, R12, Y15); \
 	ADDQ  $128, R8; \
-	ADDQ  $W, R10; \
-	ADDQ  $W, R14; \
-	ADDQ  $W, AX; \
-	ADDQ  $W, R12; \
+	POS4_NEXT(W); \
 	SUBQ  $4, DX; \
 	JG    sgcols; \
 	MOVQ  idx+8(FP), R14; \
@@ -397,6 +377,11 @@ sgnext: \
 sgdone: \
 	VZEROUPPER; \
 	RET
+
+// SG2_CHAINS empties the four positions' chains, Y12..Y15; SG2_QUERIES loads the query
+// lanes of four columns at R8 into Y8..Y11 (SG2_BODY and SP2_BODY).
+#define SG2_CHAINS VXORPS Y12, Y12, Y12; VXORPS Y13, Y13, Y13; VXORPS Y14, Y14, Y14; VXORPS Y15, Y15, Y15
+#define SG2_QUERIES VMOVUPS 0(R8), Y8; VMOVUPS 32(R8), Y9; VMOVUPS 64(R8), Y10; VMOVUPS 96(R8), Y11
 
 // SG2_POS(PIECE, P, ACC) adds four columns of the block's two heads at position P to the
 // position's chains in ACC (SG_POS on AVX2), with the query lanes in Y8..Y11.
@@ -440,38 +425,20 @@ sgdone: \
 // order, with the query lanes at R8. Registers as in SG2_BODY; PF asks for the lines
 // ahead per four columns.
 #define SP2_BODY(PIECE, W, PF) \
-	MOVQ  out+0(FP), DI; \
+	STREAM_ARGS(spdone); \
 	MOVQ  DI, sout-16(SP); \
-	MOVQ  k+24(FP), SI; \
-	MOVQ  rs+32(FP), R9; \
-	LEAQ  (R9)(R9*2), BX; \
-	MOVQ  ps+40(FP), R11; \
-	MOVQ  ahead+80(FP), R13; \
-	ADDQ  SI, R13; \
-	MOVQ  steps+56(FP), CX; \
-	TESTQ CX, CX; \
-	JLE   spdone; \
-	MOVQ  CX, left-8(SP); \
 spstep: \
 	MOVQ  qg+16(FP), R8; \
 	MOVQ  blocks+64(FP), CX; \
 	MOVQ  sout-16(SP), DI; \
 	MOVQ  SI, R10; \
 spblock: \
-	LEAQ  (R10)(R11*1), R14; \
-	LEAQ  (R10)(R11*2), AX; \
-	LEAQ  (R14)(R11*2), R12; \
-	VXORPS Y12, Y12, Y12; \
-	VXORPS Y13, Y13, Y13; \
-	VXORPS Y14, Y14, Y14; \
-	VXORPS Y15, Y15, Y15; \
+	POS4_BASES; \
+	SG2_CHAINS; \
 	MOVQ  d+48(FP), DX; \
 spcols: \
 	PF; \
-	VMOVUPS 0(R8), Y8; \
-	VMOVUPS 32(R8), Y9; \
-	VMOVUPS 64(R8), Y10; \
-	VMOVUPS 96(R8), Y11; \
+	SG2_QUERIES; \
 	SP2_POS(PIECE, R10, 0, Y8, Y9, Y12); \
 	SP2_POS(PIECE, R14, 0, Y8, Y9, Y13); \
 	SP2_POS(PIECE, AX, 0, Y8, Y9, Y14); \
@@ -481,10 +448,7 @@ spcols: \
 	SP2_POS(PIECE, AX, W, Y10, Y11, Y14); \
 	SP2_POS(PIECE, R12, W, Y10, Y11, Y15); \
 	ADDQ  $128, R8; \
-	ADDQ  $(2*W), R10; \
-	ADDQ  $(2*W), R14; \
-	ADDQ  $(2*W), AX; \
-	ADDQ  $(2*W), R12; \
+	POS4_NEXT((2*W)); \
 	SUBQ  $4, DX; \
 	JG    spcols; \
 	MOVQ  idx+8(FP), R14; \

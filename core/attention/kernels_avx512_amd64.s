@@ -233,17 +233,7 @@ sbdone: \
 	VPBROADCASTD qs+72(FP), Z27; \
 	VPBROADCASTD qrs+96(FP), Z26; \
 	MASKS; \
-	MOVQ         out+0(FP), DI; \
-	MOVQ         k+24(FP), SI; \
-	MOVQ         rs+32(FP), R9; \
-	LEAQ         (R9)(R9*2), BX; \
-	MOVQ         ps+40(FP), R11; \
-	MOVQ         ahead+80(FP), R13; \
-	ADDQ         SI, R13; \
-	MOVQ         steps+56(FP), CX; \
-	TESTQ        CX, CX; \
-	JLE          sgdone; \
-	MOVQ         CX, left-8(SP); \
+	STREAM_ARGS(sgdone); \
 sgstep: \
 	MOVQ         qg+16(FP), R8; \
 	MOVQ         quads+64(FP), CX; \
@@ -252,9 +242,7 @@ sgstep: \
 	MOVQ         rq+88(FP), AX; \
 	MOVQ         AX, iq-16(SP); \
 sgblock: \
-	LEAQ         (R10)(R11*1), R14; \
-	LEAQ         (R10)(R11*2), AX; \
-	LEAQ         (R14)(R11*2), R12; \
+	POS4_BASES; \
 	VXORPS       Z20, Z20, Z20; \
 	VXORPS       Z21, Z21, Z21; \
 	VXORPS       Z22, Z22, Z22; \
@@ -271,10 +259,7 @@ sgcols: \
 	SG_POS(PIECE, AX, Z22); \
 	SG_POS(PIECE, R12, Z23); \
 	ADDQ         $256, R8; \
-	ADDQ         $W, R10; \
-	ADDQ         $W, R14; \
-	ADDQ         $W, AX; \
-	ADDQ         $W, R12; \
+	POS4_NEXT(W); \
 	SUBQ         $4, DX; \
 	JG           sgcols; \
 	KXNORW       K4, K4, K4; \
@@ -346,17 +331,7 @@ sgdone: \
 	VMOVDQU32    (R11), Z31; \
 	VPBROADCASTD qs+72(FP), Z27; \
 	SP_MASKS; \
-	MOVQ         out+0(FP), DI; \
-	MOVQ         k+24(FP), SI; \
-	MOVQ         rs+32(FP), R9; \
-	LEAQ         (R9)(R9*2), BX; \
-	MOVQ         ps+40(FP), R11; \
-	MOVQ         ahead+80(FP), R13; \
-	ADDQ         SI, R13; \
-	MOVQ         steps+56(FP), CX; \
-	TESTQ        CX, CX; \
-	JLE          spdone; \
-	MOVQ         CX, left-8(SP); \
+	STREAM_ARGS(spdone); \
 spstep: \
 	MOVQ         qg+16(FP), R8; \
 	MOVQ         blocks+64(FP), CX; \
@@ -380,10 +355,7 @@ spcols: \
 	SP_POS(PIECE, R10, R14, W, Z18, Z19, Z20); \
 	SP_POS(PIECE, AX, R12, W, Z18, Z19, Z21); \
 	ADDQ         $256, R8; \
-	ADDQ         $(2*W), R10; \
-	ADDQ         $(2*W), R14; \
-	ADDQ         $(2*W), AX; \
-	ADDQ         $(2*W), R12; \
+	POS4_NEXT((2*W)); \
 	SUBQ         $4, DX; \
 	JG           spcols; \
 	KXNORW       K1, K1, K1; \
