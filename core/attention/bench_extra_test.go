@@ -152,12 +152,7 @@ func BenchmarkDecodeHalf(b *testing.B) {
 			b.Run(fmt.Sprintf("%v/Hq=%d", dt, hq), func(b *testing.B) {
 				p := DefaultParams()
 				p.Causal = true
-				for b.Loop() {
-					if err := Forward(q, k, v, out, nil, p); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(2.0*float64(lk*hkv*d*2)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+				decodeGBs(b, q, k, v, out, p, 2*lk*hkv*d*2)
 			})
 		}
 	}
@@ -211,13 +206,7 @@ func BenchmarkDecodeQueries(b *testing.B) {
 				q, out := benchTensor(r, 1, lq, hq, d), benchTensor(r, 1, lq, hq, d)
 				p := DefaultParams()
 				p.Causal = true
-				b.ResetTimer()
-				for range b.N {
-					if err := Forward(q, k, v, out, nil, p); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(2*float64(lk*hkv*d*4)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+				decodeGBs(b, q, k, v, out, p, 2*lk*hkv*d*4)
 			})
 		}
 	}

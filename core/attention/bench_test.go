@@ -41,6 +41,21 @@ func benchTensorAt(r *rand.Rand, off int, shape ...int) tensor.Tensor {
 	return tensor.FromFloat32(randSlice(r, off+tensor.NumElOf(shape))[off:], shape...)
 }
 
+// decodeGBs runs Forward(q, k, v, out) b.N times from a reset timer and returns, and
+// reports, the GB/s of its kvBytes of keys and values per call.
+func decodeGBs(b *testing.B, q, k, v, out tensor.Tensor, p Params, kvBytes int) float64 {
+	b.Helper()
+	b.ResetTimer()
+	for range b.N {
+		if err := Forward(q, k, v, out, nil, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	gbs := float64(kvBytes) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+	b.ReportMetric(gbs, "GB/s")
+	return gbs
+}
+
 // BenchmarkPrefill: float32 BSHD self-attention, B=1, H=8; 4*B*H*Lq*Lk*D flops, halved
 // when causal.
 func BenchmarkPrefill(b *testing.B) {
@@ -88,14 +103,7 @@ func BenchmarkDecode(b *testing.B) {
 				k, v := benchTensor(r, 1, lk, hkv, d), benchTensor(r, 1, lk, hkv, d)
 				p := DefaultParams()
 				p.Causal = true
-				b.ResetTimer()
-				for range b.N {
-					if err := Forward(q, k, v, out, nil, p); err != nil {
-						b.Fatal(err)
-					}
-				}
-				gbs := 2.0 * float64(lk*hkv*d*4) * float64(b.N) / b.Elapsed().Seconds() / 1e9
-				b.ReportMetric(gbs, "GB/s")
+				gbs := decodeGBs(b, q, k, v, out, p, 2*lk*hkv*d*4)
 				b.ReportMetric(100*gbs/lim.Read.All, "%read")
 			})
 		}
@@ -138,14 +146,7 @@ func BenchmarkDecodeOffset(b *testing.B) {
 			b.Run(fmt.Sprintf("Hq=%d/Hkv=8/Lk=%d/offset=%dB", hq, lk, 4*off), func(b *testing.B) {
 				q, out := benchTensor(r, 1, 1, hq, d), benchTensor(r, 1, 1, hq, d)
 				k, v := benchTensorAt(r, off, 1, lk, 8, d), benchTensorAt(r, off, 1, lk, 8, d)
-				p := DefaultParams()
-				b.ResetTimer()
-				for range b.N {
-					if err := Forward(q, k, v, out, nil, p); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(2*float64(lk*8*d*4)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+				decodeGBs(b, q, k, v, out, DefaultParams(), 2*lk*8*d*4)
 			})
 		}
 	}

@@ -348,11 +348,7 @@ sgcols: \
 	POS4_NEXT(W); \
 	SUBQ  $4, DX; \
 	JG    sgcols; \
-	MOVQ  idx+8(FP), R14; \
-	SG2_STORE(Y12, X12, 0); \
-	SG2_STORE(Y13, X13, 4); \
-	SG2_STORE(Y14, X14, 8); \
-	SG2_STORE(Y15, X15, 12); \
+	SG2_STORES; \
 	DECQ  iq-24(SP); \
 	JZ    sgnext; \
 	MOVQ  qrs+96(FP), AX; \
@@ -370,13 +366,22 @@ sgnext: \
 	ADDQ  R9, R10; \
 	DECQ  CX; \
 	JNZ   sgblock; \
-	LEAQ  (SI)(R11*4), SI; \
-	ADDQ  $16, sout-16(SP); \
-	DECQ  left-8(SP); \
-	JNZ   sgstep; \
+	SG2_NEXT_STEP(sgstep); \
 sgdone: \
 	VZEROUPPER; \
 	RET
+
+// SG2_STORES stores the four positions' chains lane by lane at the indices at idx;
+// SG2_NEXT_STEP(STEP) moves on to the next step of four positions and loops to STEP while
+// steps are left (SG2_BODY and SP2_BODY).
+#define SG2_STORES \
+	MOVQ idx+8(FP), R14; \
+	SG2_STORE(Y12, X12, 0); SG2_STORE(Y13, X13, 4); SG2_STORE(Y14, X14, 8); SG2_STORE(Y15, X15, 12)
+#define SG2_NEXT_STEP(STEP) \
+	LEAQ (SI)(R11*4), SI; \
+	ADDQ $16, sout-16(SP); \
+	DECQ left-8(SP); \
+	JNZ  STEP
 
 // SG2_CHAINS empties the four positions' chains, Y12..Y15; SG2_QUERIES loads the query
 // lanes of four columns at R8 into Y8..Y11 (SG2_BODY and SP2_BODY).
@@ -451,20 +456,13 @@ spcols: \
 	POS4_NEXT((2*W)); \
 	SUBQ  $4, DX; \
 	JG    spcols; \
-	MOVQ  idx+8(FP), R14; \
-	SG2_STORE(Y12, X12, 0); \
-	SG2_STORE(Y13, X13, 4); \
-	SG2_STORE(Y14, X14, 8); \
-	SG2_STORE(Y15, X15, 12); \
+	SG2_STORES; \
 	MOVQ  qs+72(FP), AX; \
 	LEAQ  (DI)(AX*4), DI; \
 	ADDQ  BX, R10; \
 	DECQ  CX; \
 	JNZ   spblock; \
-	LEAQ  (SI)(R11*4), SI; \
-	ADDQ  $16, sout-16(SP); \
-	DECQ  left-8(SP); \
-	JNZ   spstep; \
+	SG2_NEXT_STEP(spstep); \
 spdone: \
 	VZEROUPPER; \
 	RET

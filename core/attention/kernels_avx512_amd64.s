@@ -250,10 +250,7 @@ sgblock: \
 	MOVQ         d+48(FP), DX; \
 sgcols: \
 	PF; \
-	VMOVUPS      0(R8), Z16; \
-	VMOVUPS      64(R8), Z17; \
-	VMOVUPS      128(R8), Z18; \
-	VMOVUPS      192(R8), Z19; \
+	SG_QUERIES; \
 	SG_POS(PIECE, R10, Z20); \
 	SG_POS(PIECE, R14, Z21); \
 	SG_POS(PIECE, AX, Z22); \
@@ -292,6 +289,10 @@ sgnext: \
 sgdone: \
 	VZEROUPPER; \
 	RET
+
+// SG_QUERIES loads the query lanes of four columns at R8 into Z16..Z19 (SG_BODY and
+// SP_BODY).
+#define SG_QUERIES VMOVUPS 0(R8), Z16; VMOVUPS 64(R8), Z17; VMOVUPS 128(R8), Z18; VMOVUPS 192(R8), Z19
 
 // SG_POS(PIECE, P, ACC) adds four columns of the block's four heads at position P to the
 // position's chains in ACC: Z0 gets the four heads' columns in its 128-bit lanes, and
@@ -346,10 +347,7 @@ spblock: \
 	MOVQ         d+48(FP), DX; \
 spcols: \
 	PF; \
-	VMOVUPS      0(R8), Z16; \
-	VMOVUPS      64(R8), Z17; \
-	VMOVUPS      128(R8), Z18; \
-	VMOVUPS      192(R8), Z19; \
+	SG_QUERIES; \
 	SP_POS(PIECE, R10, R14, 0, Z16, Z17, Z20); \
 	SP_POS(PIECE, AX, R12, 0, Z16, Z17, Z21); \
 	SP_POS(PIECE, R10, R14, W, Z18, Z19, Z20); \
