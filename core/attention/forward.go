@@ -82,7 +82,7 @@ type scratch struct {
 	decode    []decodeItem // runByChunk: every item of a batch entry
 	heads     []headRow    // streamValues' rows
 	srs       []float32    // every decode item's scores, [items][16][tileKeys]
-	qh        []float32    // streamKeys' queries, as laneQueries lays them out
+	qh        []float32    // streamKeys' queries, as laneQueries, groupQueries or pairQueries lay them out
 
 	mergeA, mergeC [16]float32 // mergeRows' factors for one vector of rows
 }
@@ -166,8 +166,8 @@ func (pl *plan) run() {
 	// of 128 on one: +25-72% at Lk 32768, -7% to +20% by the run at 16384, 14% slower
 	// at 4096).
 	decode := rows < 16 || (nqt == 1 && pl.Lq <= 8)
-	heads := pl.Hkv*nqt > 1 || pl.Lk*(pl.D*pl.k.t.DType.Bits()+pl.Dv*pl.v.t.DType.Bits())/8 > singleHeadStreamBytes
-	if pl.kern.tiles != nil && decode && heads && pl.B*nch >= cpu.NumThreads() {
+	kvBytes := pl.Lk * (pl.D*pl.k.t.DType.Bits() + pl.Dv*pl.v.t.DType.Bits()) / 8
+	if pl.kern.tiles != nil && decode && (pl.Hkv*nqt > 1 || kvBytes > singleHeadStreamBytes) && pl.B*nch >= cpu.NumThreads() {
 		pl.runByChunk(pl.Hkv*nqt, nch, rows, set)
 		return
 	}
