@@ -114,7 +114,8 @@ func TestAllocations(t *testing.T) {
 		c := tensor.FromFloat32(make([]float32, n*n), n, n)
 		Matmul(a, b, c, DefaultParams()) // warm the pools
 		allocs := testing.AllocsPerRun(3, func() { Matmul(a, b, c, DefaultParams()) })
-		loops := (n + 511) / 512 // one parallel loop per 512-column block
+		nc := pickKernel(tensor.Float32).nc
+		loops := (n + nc - 1) / nc // one parallel loop per N block
 		if limit := 16 + 12*float64(loops); allocs > limit {
 			t.Fatalf("n=%d: %v allocations per call, want at most %v", n, allocs, limit)
 		}

@@ -56,6 +56,6 @@ func (sp *kernelSpec) panel() int {
 const (
 	maxMR    = 12
 	maxNR    = 32
-	maxKC    = 512
+	maxKC    = 1024
 	maxPanel = maxKC / 2 * maxNR
 )

@@ -269,7 +269,10 @@ done:
 
 // func rows32(dst unsafe.Pointer, ldd uintptr, src unsafe.Pointer, lds uintptr, rows int, panels int)
 // Copies rows of float32 (lds bytes apart) into panels of 32 columns (ldd bytes apart),
-// reading each row left to right across the panels. In Go:
+// reading each row left to right across the panels. Each 128 bytes read request the
+// same bytes 8 rows down: rows are a whole row of B apart (often a page or more), a
+// pattern the hardware prefetchers do not follow; from memory this copies about a fifth
+// faster than requesting only each row's first line. In Go:
 //
 //	for k := 0; k < rows; k++ {
 //		for q := 0; q < panels; q++ {
@@ -283,6 +286,7 @@ TEXT ·rows32(SB), NOSPLIT, $0-48
 	MOVQ lds+24(FP), R8
 	MOVQ rows+32(FP), CX
 	MOVQ panels+40(FP), R10
+	LEAQ (R8*8), R11 // 8 rows down
 	TESTQ CX, CX
 	JZ   done
 	TESTQ R10, R10
@@ -291,8 +295,9 @@ row:
 	MOVQ SI, AX
 	MOVQ DI, BX
 	MOVQ R10, DX
-	PREFETCHT0 (SI)(R8*2)
 panel:
+	PREFETCHT0 (AX)(R11*1)
+	PREFETCHT0 64(AX)(R11*1)
 	VMOVUPS (AX), Z0
 	VMOVUPS 64(AX), Z1
 	VMOVUPS Z0, (BX)
