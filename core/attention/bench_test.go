@@ -89,12 +89,13 @@ func BenchmarkPrefill(b *testing.B) {
 }
 
 // BenchmarkDecode: one query token (B=1, D=128, float32) against Lk cached keys, with
-// Hq=32, 64 and 16 query heads on Hkv=8 KV heads (GQA), Hq=Hkv=8 (MHA) and Hq=8 on one
-// KV head (MQA: split-KV across chunks); reports the key+value bytes read per second.
+// Hq=32, 64 and 16 query heads on Hkv=8 KV heads (GQA), Hq=Hkv=8 (MHA), Hq=8 on one
+// KV head (MQA: split-KV across chunks) and groups that are not a power of two (24 on
+// 8, 28 on 4, 40 on 8); reports the key+value bytes read per second.
 func BenchmarkDecode(b *testing.B) {
 	r := rand.New(rand.NewPCG(2, 2))
 	const d = 128
-	for _, heads := range [][2]int{{32, 8}, {64, 8}, {16, 8}, {8, 8}, {8, 1}} {
+	for _, heads := range [][2]int{{32, 8}, {64, 8}, {16, 8}, {8, 8}, {8, 1}, {24, 8}, {28, 4}, {40, 8}} {
 		hq, hkv := heads[0], heads[1]
 		for _, lk := range []int{1024, 4096, 16384, 32768} {
 			b.Run(fmt.Sprintf("Hq=%d/Hkv=%d/Lk=%d", hq, hkv, lk), func(b *testing.B) {

@@ -135,11 +135,29 @@ func (pl *plan) wideTile(sc *scratch, items []decodeItem, ts int) {
 	}
 }
 
+// groupRows is the number of rows per KV head the grouped-query streams run on: the query
+// heads per KV head rounded up to a whole number of quads (3 to 4, 6 and 7 to 8). The
+// extra rows have zero queries; their scores and sums go to rows of the item's scores
+// and state past its own (which have room for 16), which nothing reads, so the item's
+// rows get the bits they get without them. 0 when the streams do not
+// take the grouping: fewer than 3 rows (2 has scoresPairs), more than 16, no room, or
+// padding rows past a quarter of them. The streams are bound by their arithmetic from
+// 8 rows on, which padding adds to: with 5 query heads per KV head padded to 8, decode
+// measured 6% slower than the block reads at Lk 16384 and 32768, where 3 (padded to 4)
+// measured 2-31% faster, 6 alike or faster and 7 26-34% faster.
+func (pl *plan) groupRows() int {
+	g4 := roundUp(pl.grp, 4)
+	if pl.grp < 3 || g4 > 16 || 4*pl.grp < 3*g4 || g4 > pl.lanes(pl.grp) {
+		return 0
+	}
+	return g4
+}
+
 // keyStream reports how streamKeys can take the keys of items (every item of one batch
 // entry, set up for a chunk): heads when each is a single row of its own KV head
 // (multi-head attention), groups when each is the query rows of its KV head at one
-// position (grouped-query attention with 4, 8, 12 or 16 query heads per KV head), none
-// otherwise. Either way the items are in head order with keys to see in the chunk, and
+// position (grouped-query attention with 3 to 16 query heads per KV head, see
+// groupRows), none otherwise. Either way the items are in head order with keys to see in the chunk, and
 // the keys lie flat: each head's row of D elements (a multiple of 16) right after the
 // previous head's and each position right after the previous one.
 func (pl *plan) keyStream(items []decodeItem) keyStreamKind {
@@ -151,7 +169,7 @@ func (pl *plan) keyStream(items []decodeItem) keyStreamKind {
 	switch {
 	case k.scoresHeads != nil && pl.grp == 1:
 		kind, rows = headStream, 1
-	case k.scoresGroups != nil && pl.grp%4 == 0 && pl.grp <= 16 && pl.Hkv%(k.headLanes/4) == 0 && pl.D%4 == 0:
+	case k.scoresGroups != nil && pl.groupRows() > 0 && pl.Hkv%(k.headLanes/4) == 0 && pl.D%4 == 0:
 		kind, rows = groupStream, pl.grp
 	case k.scoresPairs != nil && pl.grp == 2 && pl.Hkv%(k.headLanes/2) == 0 && pl.D%4 == 0:
 		kind, rows = pairStream, 2
@@ -187,8 +205,14 @@ func (pl *plan) packLaneQueries(sc *scratch, items []decodeItem) {
 		sc.qh = grow(sc.qh, max(w, pl.Hkv)*pl.D)
 		laneQueries(sc.qh, pl.Hkv, pl.D, w, func(h, t int) float32 { return items[h].tr.qt[t*lanes] })
 	case groupStream:
-		sc.qh = grow(sc.qh, pl.grp*pl.Hkv*pl.D)
-		groupQueries(sc.qh, pl.Hkv, pl.grp, pl.D, pl.kern.headLanes, func(h, a, t int) float32 { return items[h].tr.qt[t*lanes+a] })
+		g4 := pl.groupRows()
+		sc.qh = grow(sc.qh, g4*pl.Hkv*pl.D)
+		groupQueries(sc.qh, pl.Hkv, g4, pl.D, pl.kern.headLanes, func(h, a, t int) float32 {
+			if a >= pl.grp {
+				return 0 // a padding row
+			}
+			return items[h].tr.qt[t*lanes+a]
+		})
 	case pairStream:
 		sc.qh = grow(sc.qh, 2*pl.Hkv*pl.D)
 		pairQueries(sc.qh, pl.Hkv, pl.D, pl.kern.headLanes, func(h, a, t int) float32 { return items[h].tr.qt[t*lanes+a] })
@@ -228,7 +252,7 @@ func (pl *plan) streamKeys(sc *scratch, items []decodeItem, ts int) bool {
 	k := unsafe.Add(w.t.Data, w.off(it0.rs.b, ra, 0)*size)
 	switch kind {
 	case groupStream:
-		return pl.kern.scoresGroups(sc.srs[ra-ts:], 16*tileKeys, tileKeys, sc.qh, k, pl.Hkv, pl.grp, n, pl.D, streamAhead, w.t.DType)
+		return pl.kern.scoresGroups(sc.srs[ra-ts:], 16*tileKeys, tileKeys, sc.qh, k, pl.Hkv, pl.groupRows(), n, pl.D, streamAhead, w.t.DType)
 	case pairStream:
 		return pl.kern.scoresPairs(sc.srs[ra-ts:], 16*tileKeys, tileKeys, sc.qh, k, pl.Hkv, n, pl.D, streamAhead, w.t.DType)
 	}
@@ -242,8 +266,8 @@ const streamAhead = 32 << 10
 
 // streamValues is decodeTile's value step when every item is a single row of its own KV
 // head (multi-head attention), or the query rows of its KV head at one position
-// (grouped-query attention with 4, 8, 12 or 16 query heads per KV head, Dv in whole
-// blocks of the path's accumGroups), and
+// (grouped-query attention with 3 to 16 query heads per KV head as groupRows pads them,
+// Dv in whole blocks of the path's accumGroups), and
 // they all see the same keys of the tile, with values whose heads lie side by side
 // within a position. accumHeads then takes every head of a position in address order as
 // one stream, and accumGroups every head of a step of 8 positions, keeping four rows'
@@ -259,7 +283,7 @@ func (pl *plan) streamValues(sc *scratch, items []decodeItem, ts int) bool {
 	}
 	rows, quads := 1, false
 	switch {
-	case pl.grp%4 == 0 && pl.grp <= 16 && k.accumGroups != nil && pl.Dv%k.groupCols == 0 && items[0].st.cs == 1:
+	case pl.groupRows() > 0 && k.accumGroups != nil && pl.Dv%k.groupCols == 0 && items[0].st.cs == 1:
 		rows, quads = pl.grp, true
 	case pl.grp == 2 && items[0].st.cs == 1:
 		rows = 2
@@ -284,7 +308,9 @@ func (pl *plan) streamValues(sc *scratch, items []decodeItem, ts int) bool {
 	}
 	for i := range items {
 		// One headRow per row, or per four rows of a grouped item: each loads the head's
-		// values again, from L1 after the first.
+		// values again, from L1 after the first. The padding rows of the last quad
+		// (groupRows) take their scores for probabilities and add into state rows that
+		// nothing reads.
 		it := &items[i]
 		for r := 0; r < rows; r += rstep {
 			hr = append(hr, headRow{o: &it.st.o[r*it.st.rs], p: &it.sr[r*tileKeys+ra-ts], head: it.rs.kvh * w.sh})

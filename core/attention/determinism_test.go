@@ -231,8 +231,9 @@ func TestDecodeReadAhead(t *testing.T) {
 }
 
 func testDecodeReadAhead(t *testing.T, layout Layout, window int) {
-	// Three query heads per KV head: neither key nor value stream takes them.
-	c := baseCfg(2, 1, 4096, 6, 64)
+	// Rows of 40 elements, off the streams' whole vectors: neither key nor value stream
+	// takes them.
+	c := baseCfg(2, 1, 4096, 6, 40)
 	c.Hkv, c.layout, c.p.Causal, c.p.WindowLeft = 2, layout, true, window
 	pr := newProblem(c, 9)
 	if pl, err := newPlan(pr.q.t, pr.k.t, pr.v.t, pr.o.t, nil, pr.c.p); err != nil {
@@ -486,6 +487,74 @@ func TestDecodeValueStream(t *testing.T) {
 						}
 					}
 				}
+			}
+		}
+	})
+}
+
+// TestDecodePaddedGroups: grouped-query decode whose query heads per KV head are not a
+// whole number of quads (3, 6, 7, 10, 13: the streams pad them to 4, 8, 12 or 16 rows)
+// matches the float64 reference, gives each batch entry the bits it gets alone, and gives
+// the bits of the block reads the streams replace, for every cache dtype, on every path
+// with the streams, which must run; 5 (left to the block reads) is checked against the
+// reference too. One thread, so that decode runs chunk by chunk through decodeTile.
+func TestDecodePaddedGroups(t *testing.T) {
+	defer cpu.SetNumThreads(cpu.NumThreads())
+	if err := cpu.SetNumThreads(1); err != nil {
+		t.Fatal(err)
+	}
+	forEachISA(t, func(t *testing.T) {
+		k := selectKernels()
+		if k.scoresGroups == nil || k.accumGroups == nil {
+			t.Skip("no grouped-query streams on this path")
+		}
+		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float16, tensor.BFloat16} {
+			for _, grp := range []int{3, 5, 6, 7, 10, 13} {
+				t.Run(fmt.Sprintf("%v/grp=%d", dt, grp), func(t *testing.T) {
+					c := baseCfg(2, 1, 2500, 4*grp, 64)
+					c.Hkv, c.dk, c.dv = 4, dt, dt
+					c.p.Causal = true
+					c.p.KeyLengths = []int32{2500, 1700}
+					pr := newProblem(c, 17)
+					keys, values := k.scoresGroups, k.accumGroups
+					var keyCalls, valueCalls int
+					k.scoresGroups = func(out []float32, ld, lr int, qg []float32, kp unsafe.Pointer, heads, rows, n, d, ahead int, dt tensor.DType) bool {
+						ok := keys(out, ld, lr, qg, kp, heads, rows, n, d, ahead, dt)
+						if ok {
+							keyCalls++
+						}
+						return ok
+					}
+					k.accumGroups = func(rows []headRow, ldo, ldp int, v unsafe.Pointer, vs, n, dv, ahead int, dt tensor.DType) bool {
+						ok := values(rows, ldo, ldp, v, vs, n, dv, ahead, dt)
+						if ok {
+							valueCalls++
+						}
+						return ok
+					}
+					err := pr.run()
+					k.scoresGroups, k.accumGroups = keys, values
+					if err != nil {
+						t.Fatal(err)
+					}
+					if streams := grp != 5; (keyCalls > 0) != streams || (valueCalls > 0) != streams {
+						t.Fatalf("%d key and %d value stream calls did the work", keyCalls, valueCalls)
+					}
+					pr.check(t, 1)
+					expectEntriesAlone(t, pr)
+					streamed := slices.Clone(pr.o.f32)
+					k.scoresGroups, k.accumGroups = nil, nil
+					err = pr.run()
+					k.scoresGroups, k.accumGroups = keys, values
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i, v := range pr.o.f32 {
+						if math.Float32bits(v) != math.Float32bits(streamed[i]) {
+							t.Fatalf("out[%d] = %v streamed, %v without", i, streamed[i], v)
+						}
+					}
+				})
 			}
 		}
 	})
