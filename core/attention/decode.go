@@ -143,7 +143,7 @@ func (pl *plan) wideTile(sc *scratch, items []decodeItem, ts int) {
 // take the grouping: fewer than 3 rows (2 has scoresPairs), more than 16, no room, or
 // padding rows past a quarter of them. The streams are bound by their arithmetic from
 // 8 rows on, which padding adds to: with 5 query heads per KV head padded to 8, decode
-// measured 6% slower than the block reads at Lk 16384 and 32768, where 3 (padded to 4)
+// measured 3-6% slower than the block reads at Lk 16384 and 32768, where 3 (padded to 4)
 // measured 2-31% faster, 6 alike or faster and 7 26-34% faster.
 func (pl *plan) groupRows() int {
 	g4 := roundUp(pl.grp, 4)

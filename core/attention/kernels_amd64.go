@@ -18,7 +18,8 @@ import (
 var (
 	avx512Kernels = &kernels{scores: scoresAVX512, expSum: expSumAVX512, accum: accumAVX512, accumHeads: accumHeadsOf(accumHeadsAVX512, accumHeadsF16AVX512, accumHeadsBF16AVX512),
 		scoresHeads: scoresHeadsOf(16, scoresHeadsAVX512, scoresHeadsF16AVX512, scoresHeadsBF16AVX512), headLanes: 16,
-		scoresGroups: scoresGroupsOf(16, scoresGroupsAVX512, scoresGroupsF16AVX512, scoresGroupsBF16AVX512), accumGroups: accumGroupsOf(64, accumGroupsAVX512, accumGroupsF16AVX512, accumGroupsBF16AVX512), groupCols: 64,
+		scoresGroups: scoresGroupsOf(16, scoresGroupsAVX512, scoresGroupsF16AVX512, scoresGroupsBF16AVX512,
+			[3]groupsKernel{scoresGroupsPairedAVX512, scoresGroupsPairedF16AVX512, scoresGroupsPairedBF16AVX512}), accumGroups: accumGroupsOf(64, accumGroupsAVX512, accumGroupsF16AVX512, accumGroupsBF16AVX512), groupCols: 64,
 		scoresPairs: scoresPairsOf(16, scoresPairsAVX512, scoresPairsF16AVX512, scoresPairsBF16AVX512), accumHalf: accumHalfOf(accumF16AVX512, accumBF16AVX512), accum4Half: accum4HalfOf(accum4F16AVX512, accum4BF16AVX512), scaleDiv: scaleDivAVX512,
 		scores2: scores2AVX512Go, accum2: accum2AVX512, accum4: accum4Checked(accum4AVX512), axpyRows: axpyRowsAVX512, axpyRows2: axpyRows2AVX512, softCap: softCapAVX512Go, tanhDiv: tanhDivAVX512Go,
 		tiles: &tileKernels{qk: qkTileAVX512, softmax: softmaxTileAVX512, pv: pvTileAVX512,
@@ -27,7 +28,7 @@ var (
 			mergeLanes:    mergeLanesAVX512, alibi: alibiTileAVX512Go, bias: biasTileAVX512Go}}
 	avx2Kernels = &kernels{scores: scoresAVX2, expSum: expSumAVX2, accum: accumAVX2, accumHeads: accumHeadsOf(accumHeadsAVX2, pickHalf(hasF16C, accumHeadsF16AVX2), accumHeadsBF16AVX2),
 		scoresHeads: scoresHeadsOf(8, scoresHeadsAVX2, pickHalf(hasF16C, scoresKernel(scoresHeadsF16AVX2)), scoresHeadsBF16AVX2), headLanes: 8,
-		scoresGroups: scoresGroupsOf(8, scoresGroupsAVX2, pickHalf(hasF16C, groupsKernel(scoresGroupsF16AVX2)), scoresGroupsBF16AVX2),
+		scoresGroups: scoresGroupsOf(8, scoresGroupsAVX2, pickHalf(hasF16C, groupsKernel(scoresGroupsF16AVX2)), scoresGroupsBF16AVX2, [3]groupsKernel{}),
 		scoresPairs:  scoresPairsOf(8, scoresPairsAVX2, pickHalf(hasF16C, pairsKernel(scoresPairsF16AVX2)), scoresPairsBF16AVX2),
 		accumGroups:  accumGroupsOf(16, accumGroupsAVX2, pickHalf(hasF16C, accumGroupsKernel(accumGroupsF16AVX2)), accumGroupsBF16AVX2), groupCols: 16,
 		accumHalf:  pickHalf(hasF16C, accumHalfOf(accumF16AVX2, accumBF16AVX2)),
@@ -93,6 +94,15 @@ func scoresGroupsF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.P
 
 //go:noescape
 func scoresGroupsBF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
+
+//go:noescape
+func scoresGroupsPairedAVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
+
+//go:noescape
+func scoresGroupsPairedF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
+
+//go:noescape
+func scoresGroupsPairedBF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
 
 //go:noescape
 func accumGroupsAVX2(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
@@ -525,11 +535,15 @@ type groupsKernel func(out *float32, idx *[16]int32, qg *float32, k unsafe.Point
 
 // scoresGroupsOf returns kernels.scoresGroups from a path's routines for float32, float16
 // and bfloat16 keys, on vectors of w lanes (f16 is nil where the path cannot read
-// float16).
-func scoresGroupsOf(w int, f32, f16, bf16 groupsKernel) func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, rows, n, d, ahead int, dt tensor.DType) bool {
+// float16). paired, where the path has them, are the same routines taking the quads of
+// rows in pairs (rows a multiple of 8): the same sums.
+func scoresGroupsOf(w int, f32, f16, bf16 groupsKernel, paired [3]groupsKernel) func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, rows, n, d, ahead int, dt tensor.DType) bool {
 	hb := w / 4 // heads per block
 	return func(out []float32, ld, lr int, qg []float32, k unsafe.Pointer, heads, rows, n, d, ahead int, dt tensor.DType) bool {
-		kernel := byDType(dt, f32, f16, bf16)
+		kernel, back := byDType(dt, f32, f16, bf16), rows/4-1 // back: the steps of qrs qs counts back
+		if pk := byDType(dt, paired[0], paired[1], paired[2]); pk != nil && rows%8 == 0 {
+			kernel, back = pk, rows/4-2
+		}
 		if kernel == nil || heads <= 0 || heads%hb != 0 || rows <= 0 || rows%4 != 0 || d <= 0 || d%4 != 0 || n%4 != 0 ||
 			ld < 0 || lr < 0 || int64(heads)*int64(ld)+int64(rows)*int64(lr)+int64(n) > math.MaxInt32 {
 			return false
@@ -543,7 +557,7 @@ func scoresGroupsOf(w int, f32, f16, bf16 groupsKernel) func(out []float32, ld, 
 		}
 		_, _ = out[(heads-1)*ld+(rows-1)*lr+n-1], qg[rows*heads*d-1]
 		rs, rq := d*dt.Bits()/8, rows/4
-		kernel(&out[0], &idx, &qg[0], k, rs, heads*rs, d, n/4, heads/hb, hb*ld-(rq-1)*4*lr, ahead, rq, 4*lr)
+		kernel(&out[0], &idx, &qg[0], k, rs, heads*rs, d, n/4, heads/hb, hb*ld-back*4*lr, ahead, rq, 4*lr)
 		return true
 	}
 }

@@ -290,6 +290,116 @@ sgdone: \
 	VZEROUPPER; \
 	RET
 
+// SGP_BODY(PIECE, MASKS, W, PF) is SG_BODY for an even number rq of quads of rows per
+// head, taken in pairs: each pass computes two quads (i, i+1), their queries d*64 bytes
+// apart (DX), the second quad's chains in Z9..Z12 and its queries in Z5..Z8. One load
+// and one permutation of each column serve both quads, and eight chains are in flight
+// instead of four: on one thread at Lk 32768, 28 query heads on 4 (padded to 8 rows)
+// decode 15% faster and 64 on 8 9%. The pass's columns end at the local qend; qs counts
+// back the rq-2 steps of qrs of the pairs.
+#define SGP_BODY(PIECE, MASKS, W, PF) \
+	MOVQ         idx+8(FP), R11; \
+	VMOVDQU32    (R11), Z31; \
+	VPBROADCASTD qs+72(FP), Z27; \
+	VPBROADCASTD qrs+96(FP), Z26; \
+	MASKS; \
+	STREAM_ARGS(sgpdone); \
+	MOVQ         d+48(FP), DX; \
+	SHLQ         $6, DX; \
+sgpstep: \
+	MOVQ         qg+16(FP), R8; \
+	MOVQ         quads+64(FP), CX; \
+	VMOVDQA32    Z31, Z28; \
+	MOVQ         SI, R10; \
+	MOVQ         rq+88(FP), AX; \
+	SHRQ         $1, AX; \
+	MOVQ         AX, iq-16(SP); \
+sgpblock: \
+	POS4_BASES; \
+	VXORPS       Z20, Z20, Z20; \
+	VXORPS       Z21, Z21, Z21; \
+	VXORPS       Z22, Z22, Z22; \
+	VXORPS       Z23, Z23, Z23; \
+	VXORPS       Z9, Z9, Z9; \
+	VXORPS       Z10, Z10, Z10; \
+	VXORPS       Z11, Z11, Z11; \
+	VXORPS       Z12, Z12, Z12; \
+	MOVQ         R8, qend-24(SP); \
+	ADDQ         DX, qend-24(SP); \
+sgpcols: \
+	PF; \
+	SG_QUERIES; \
+	VMOVUPS      0(R8)(DX*1), Z5; \
+	VMOVUPS      64(R8)(DX*1), Z6; \
+	VMOVUPS      128(R8)(DX*1), Z7; \
+	VMOVUPS      192(R8)(DX*1), Z8; \
+	SGP_POS(PIECE, R10, Z20, Z9); \
+	SGP_POS(PIECE, R14, Z21, Z10); \
+	SGP_POS(PIECE, AX, Z22, Z11); \
+	SGP_POS(PIECE, R12, Z23, Z12); \
+	ADDQ         $256, R8; \
+	POS4_NEXT(W); \
+	CMPQ         R8, qend-24(SP); \
+	JB           sgpcols; \
+	VPADDD       Z26, Z28, Z29; \
+	KXNORW       K4, K4, K4; \
+	VSCATTERDPS  Z20, K4, (DI)(Z28*4); \
+	KXNORW       K4, K4, K4; \
+	VSCATTERDPS  Z21, K4, 4(DI)(Z28*4); \
+	KXNORW       K4, K4, K4; \
+	VSCATTERDPS  Z22, K4, 8(DI)(Z28*4); \
+	KXNORW       K4, K4, K4; \
+	VSCATTERDPS  Z23, K4, 12(DI)(Z28*4); \
+	KXNORW       K4, K4, K4; \
+	VSCATTERDPS  Z9, K4, (DI)(Z29*4); \
+	KXNORW       K4, K4, K4; \
+	VSCATTERDPS  Z10, K4, 4(DI)(Z29*4); \
+	KXNORW       K4, K4, K4; \
+	VSCATTERDPS  Z11, K4, 8(DI)(Z29*4); \
+	KXNORW       K4, K4, K4; \
+	VSCATTERDPS  Z12, K4, 12(DI)(Z29*4); \
+	ADDQ         DX, R8; \
+	DECQ         iq-16(SP); \
+	JZ           sgpnext; \
+	VPADDD       Z26, Z29, Z28; \
+	SUBQ         R9, R10; \
+	MOVQ         R9, AX; \
+	SHLQ         $4, AX; \
+	SUBQ         AX, R13; \
+	JMP          sgpblock; \
+sgpnext: \
+	MOVQ         rq+88(FP), AX; \
+	SHRQ         $1, AX; \
+	MOVQ         AX, iq-16(SP); \
+	VPADDD       Z27, Z28, Z28; \
+	ADDQ         BX, R10; \
+	DECQ         CX; \
+	JNZ          sgpblock; \
+	LEAQ         (SI)(R11*4), SI; \
+	ADDQ         $16, DI; \
+	DECQ         left-8(SP); \
+	JNZ          sgpstep; \
+sgpdone: \
+	VZEROUPPER; \
+	RET
+
+// SGP_POS(PIECE, P, ACC0, ACC1) is SG_POS for two quads: each permuted column meets the
+// first quad's query lanes (Z16..Z19) in ACC0 and the second's (Z5..Z8) in ACC1.
+#define SGP_POS(PIECE, P, ACC0, ACC1) \
+	PIECE((P), (P)(R9*1), (P)(R9*2), (P)(BX*1), Y0, Z0); \
+	VPERMILPS   $0x00, Z0, Z1; \
+	VFMADD231PS Z1, Z16, ACC0; \
+	VFMADD231PS Z1, Z5, ACC1; \
+	VPERMILPS   $0x55, Z0, Z2; \
+	VFMADD231PS Z2, Z17, ACC0; \
+	VFMADD231PS Z2, Z6, ACC1; \
+	VPERMILPS   $0xAA, Z0, Z3; \
+	VFMADD231PS Z3, Z18, ACC0; \
+	VFMADD231PS Z3, Z7, ACC1; \
+	VPERMILPS   $0xFF, Z0, Z4; \
+	VFMADD231PS Z4, Z19, ACC0; \
+	VFMADD231PS Z4, Z8, ACC1
+
 // SG_QUERIES loads the query lanes of four columns at R8 into Z16..Z19 (SG_BODY and
 // SP_BODY).
 #define SG_QUERIES VMOVUPS 0(R8), Z16; VMOVUPS 64(R8), Z17; VMOVUPS 128(R8), Z18; VMOVUPS 192(R8), Z19
@@ -2456,6 +2566,22 @@ TEXT ·scoresGroupsF16AVX512(SB), NOSPLIT, $16-104
 // scoresGroupsAVX512 for bfloat16 keys (rs = 2*d), widened as they are loaded.
 TEXT ·scoresGroupsBF16AVX512(SB), NOSPLIT, $16-104
 	SG_BODY(SB_BF16, SB_MASKS16, 8, SG_PF16)
+
+// func scoresGroupsPairedAVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
+// scoresGroupsAVX512 for an even rq, two quads of rows per pass (SGP_BODY): the same
+// sums, with qs counting back rq-2 steps of qrs.
+TEXT ·scoresGroupsPairedAVX512(SB), NOSPLIT, $24-104
+	SGP_BODY(SB_F32, SB_MASKS32, 16, SG_PF32)
+
+// func scoresGroupsPairedF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
+// scoresGroupsPairedAVX512 for float16 keys (rs = 2*d).
+TEXT ·scoresGroupsPairedF16AVX512(SB), NOSPLIT, $24-104
+	SGP_BODY(SB_F16, SB_MASKS16, 8, SG_PF16)
+
+// func scoresGroupsPairedBF16AVX512(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, quads, qs, ahead, rq, qrs int)
+// scoresGroupsPairedAVX512 for bfloat16 keys (rs = 2*d).
+TEXT ·scoresGroupsPairedBF16AVX512(SB), NOSPLIT, $24-104
+	SGP_BODY(SB_BF16, SB_MASKS16, 8, SG_PF16)
 
 // func accumGroupsAVX512(rows *headRow, nrows int, v unsafe.Pointer, vs, n, dv, ldo, ahead, ldp int)
 // Grouped-query values, four output rows per head: for each headRow, output rows
