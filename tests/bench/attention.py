@@ -7,8 +7,9 @@ Cases (float32, B = 1, BSHD layout, scale 1/sqrt(D)):
            plus one H = 16 case; compute-bound, so our GFLOP/s is compared with the FMA
            peak. FLOPs = 4 B H Lq Lk D, halved for causal (square).
   decode   one query against Lk in 4096..32768 cached keys (no mask), D in {64, 128},
-           H = 8, plus the Llama-style grouped-query case Hq = 32, Hkv = 8, D = 128,
-           Lk = 8192; memory-bound, so our GB/s (K and V read, q read, out written) is
+           H = 8, plus the grouped-query cases Hq = 32, Hkv = 8 (Llama-style) and Hq = 28,
+           Hkv = 4 (Qwen-style, seven query heads per KV head), D = 128, Lk = 8192;
+           memory-bound, so our GB/s (K and V read, q read, out written) is
            compared with the measured read bandwidth. Our call writes into a preallocated
            output, as an engine's does.
 
@@ -140,6 +141,7 @@ def default_shapes():
         decode += [Shape(1, 1, n, 8, 8, d, False) for d in (64, 128)]
         if n == 8192:
             decode.append(Shape(1, 1, n, 32, 8, 128, False))  # Llama-style GQA decode
+            decode.append(Shape(1, 1, n, 28, 4, 128, False))  # Qwen-style GQA decode
     return {"prefill": prefill, "decode": decode}
 
 
