@@ -211,6 +211,21 @@ sbdone: \
 #define AG_PF32 PREFETCHT0 0(R13); PREFETCHT0 64(R13); PREFETCHT0 128(R13); PREFETCHT0 192(R13); ADDQ $256, R13
 #define AG_PF16 PREFETCHT0 0(R13); PREFETCHT0 64(R13); ADDQ $128, R13
 
+// Steps SG_BODY and SGP_BODY share. SG_CHAINS empties four positions' chains;
+// SG_SCATTERS stores them (one position each, 4 bytes apart) at the output indices IDX;
+// SG_PASS_BACK takes the keys and the lines ahead back to the block's start for the next
+// pass; SG_NEXT_BLOCK moves the indices and keys on to the next block of heads (LOOP
+// while there is one); SG_NEXT_STEP moves on to the next step of positions.
+#define SG_CHAINS(A, B, C, D) VXORPS A, A, A; VXORPS B, B, B; VXORPS C, C, C; VXORPS D, D, D
+#define SG_SCATTERS(IDX, A, B, C, D) \
+	KXNORW K4, K4, K4; VSCATTERDPS A, K4, (DI)(IDX*4); \
+	KXNORW K4, K4, K4; VSCATTERDPS B, K4, 4(DI)(IDX*4); \
+	KXNORW K4, K4, K4; VSCATTERDPS C, K4, 8(DI)(IDX*4); \
+	KXNORW K4, K4, K4; VSCATTERDPS D, K4, 12(DI)(IDX*4)
+#define SG_PASS_BACK SUBQ R9, R10; MOVQ R9, AX; SHLQ $4, AX; SUBQ AX, R13
+#define SG_NEXT_BLOCK(LOOP) VPADDD Z27, Z28, Z28; ADDQ BX, R10; DECQ CX; JNZ LOOP
+#define SG_NEXT_STEP(LOOP) LEAQ (SI)(R11*4), SI; ADDQ $16, DI; DECQ left-8(SP); JNZ LOOP
+
 // SG_BODY(PIECE, MASKS, W, PF) is the body of scoresGroupsAVX512 and its half-precision
 // forms: grouped-query keys, four query rows per KV head, read in steps of four
 // positions. Lane 4k+a of a vector is row a of head 4b+k of a block b of four heads: a
@@ -243,10 +258,7 @@ sgstep: \
 	MOVQ         AX, iq-16(SP); \
 sgblock: \
 	POS4_BASES; \
-	VXORPS       Z20, Z20, Z20; \
-	VXORPS       Z21, Z21, Z21; \
-	VXORPS       Z22, Z22, Z22; \
-	VXORPS       Z23, Z23, Z23; \
+	SG_CHAINS(Z20, Z21, Z22, Z23); \
 	MOVQ         d+48(FP), DX; \
 sgcols: \
 	PF; \
@@ -259,33 +271,17 @@ sgcols: \
 	POS4_NEXT(W); \
 	SUBQ         $4, DX; \
 	JG           sgcols; \
-	KXNORW       K4, K4, K4; \
-	VSCATTERDPS  Z20, K4, (DI)(Z28*4); \
-	KXNORW       K4, K4, K4; \
-	VSCATTERDPS  Z21, K4, 4(DI)(Z28*4); \
-	KXNORW       K4, K4, K4; \
-	VSCATTERDPS  Z22, K4, 8(DI)(Z28*4); \
-	KXNORW       K4, K4, K4; \
-	VSCATTERDPS  Z23, K4, 12(DI)(Z28*4); \
+	SG_SCATTERS(Z28, Z20, Z21, Z22, Z23); \
 	DECQ         iq-16(SP); \
 	JZ           sgnext; \
 	VPADDD       Z26, Z28, Z28; \
-	SUBQ         R9, R10; \
-	MOVQ         R9, AX; \
-	SHLQ         $4, AX; \
-	SUBQ         AX, R13; \
+	SG_PASS_BACK; \
 	JMP          sgblock; \
 sgnext: \
 	MOVQ         rq+88(FP), AX; \
 	MOVQ         AX, iq-16(SP); \
-	VPADDD       Z27, Z28, Z28; \
-	ADDQ         BX, R10; \
-	DECQ         CX; \
-	JNZ          sgblock; \
-	LEAQ         (SI)(R11*4), SI; \
-	ADDQ         $16, DI; \
-	DECQ         left-8(SP); \
-	JNZ          sgstep; \
+	SG_NEXT_BLOCK(sgblock); \
+	SG_NEXT_STEP(sgstep); \
 sgdone: \
 	VZEROUPPER; \
 	RET
@@ -316,14 +312,8 @@ sgpstep: \
 	MOVQ         AX, iq-16(SP); \
 sgpblock: \
 	POS4_BASES; \
-	VXORPS       Z20, Z20, Z20; \
-	VXORPS       Z21, Z21, Z21; \
-	VXORPS       Z22, Z22, Z22; \
-	VXORPS       Z23, Z23, Z23; \
-	VXORPS       Z9, Z9, Z9; \
-	VXORPS       Z10, Z10, Z10; \
-	VXORPS       Z11, Z11, Z11; \
-	VXORPS       Z12, Z12, Z12; \
+	SG_CHAINS(Z20, Z21, Z22, Z23); \
+	SG_CHAINS(Z9, Z10, Z11, Z12); \
 	MOVQ         R8, qend-24(SP); \
 	ADDQ         DX, qend-24(SP); \
 sgpcols: \
@@ -342,43 +332,20 @@ sgpcols: \
 	CMPQ         R8, qend-24(SP); \
 	JB           sgpcols; \
 	VPADDD       Z26, Z28, Z29; \
-	KXNORW       K4, K4, K4; \
-	VSCATTERDPS  Z20, K4, (DI)(Z28*4); \
-	KXNORW       K4, K4, K4; \
-	VSCATTERDPS  Z21, K4, 4(DI)(Z28*4); \
-	KXNORW       K4, K4, K4; \
-	VSCATTERDPS  Z22, K4, 8(DI)(Z28*4); \
-	KXNORW       K4, K4, K4; \
-	VSCATTERDPS  Z23, K4, 12(DI)(Z28*4); \
-	KXNORW       K4, K4, K4; \
-	VSCATTERDPS  Z9, K4, (DI)(Z29*4); \
-	KXNORW       K4, K4, K4; \
-	VSCATTERDPS  Z10, K4, 4(DI)(Z29*4); \
-	KXNORW       K4, K4, K4; \
-	VSCATTERDPS  Z11, K4, 8(DI)(Z29*4); \
-	KXNORW       K4, K4, K4; \
-	VSCATTERDPS  Z12, K4, 12(DI)(Z29*4); \
+	SG_SCATTERS(Z28, Z20, Z21, Z22, Z23); \
+	SG_SCATTERS(Z29, Z9, Z10, Z11, Z12); \
 	ADDQ         DX, R8; \
 	DECQ         iq-16(SP); \
 	JZ           sgpnext; \
 	VPADDD       Z26, Z29, Z28; \
-	SUBQ         R9, R10; \
-	MOVQ         R9, AX; \
-	SHLQ         $4, AX; \
-	SUBQ         AX, R13; \
+	SG_PASS_BACK; \
 	JMP          sgpblock; \
 sgpnext: \
 	MOVQ         rq+88(FP), AX; \
 	SHRQ         $1, AX; \
 	MOVQ         AX, iq-16(SP); \
-	VPADDD       Z27, Z28, Z28; \
-	ADDQ         BX, R10; \
-	DECQ         CX; \
-	JNZ          sgpblock; \
-	LEAQ         (SI)(R11*4), SI; \
-	ADDQ         $16, DI; \
-	DECQ         left-8(SP); \
-	JNZ          sgpstep; \
+	SG_NEXT_BLOCK(sgpblock); \
+	SG_NEXT_STEP(sgpstep); \
 sgpdone: \
 	VZEROUPPER; \
 	RET
