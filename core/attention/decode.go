@@ -139,12 +139,12 @@ func (pl *plan) wideTile(sc *scratch, items []decodeItem, ts int) {
 // heads per KV head rounded up to a whole number of quads (3 to 4, 6 and 7 to 8). The
 // extra rows have zero queries; their scores and sums go to rows of the item's scores
 // and state past its own (which have room for 16), which nothing reads, so the item's
-// rows get the bits they get without them. 0 when the streams do not
-// take the grouping: fewer than 3 rows (2 has scoresPairs), more than 16, no room, or
-// padding rows past a quarter of them. The streams are bound by their arithmetic from
-// 8 rows on, which padding adds to: with 5 query heads per KV head padded to 8, decode
-// measured 3-6% slower than the block reads at Lk 16384 and 32768, where 3 (padded to 4)
-// measured 2-31% faster, 6 alike or faster and 7 26-34% faster.
+// rows get the bits they get without them. It is 0 when the streams do not take the
+// grouping: fewer than 3 rows (2 has scoresPairs), more than 16, no room, or padding
+// rows past a quarter of them. The streams are bound by their arithmetic from 8 rows
+// on, which padding adds to: with 5 query heads per KV head padded to 8, decode measured
+// 3-6% slower than the block reads at Lk 16384 and 32768, where 3 (padded to 4) measured
+// 2-31% faster, 6 alike or faster and 7 26-34% faster.
 func (pl *plan) groupRows() int {
 	g4 := roundUp(pl.grp, 4)
 	if pl.grp < 3 || g4 > 16 || 4*pl.grp < 3*g4 || g4 > pl.lanes(pl.grp) {
@@ -157,9 +157,9 @@ func (pl *plan) groupRows() int {
 // entry, set up for a chunk): heads when each is a single row of its own KV head
 // (multi-head attention), groups when each is the query rows of its KV head at one
 // position (grouped-query attention with 3 to 16 query heads per KV head, see
-// groupRows), none otherwise. Either way the items are in head order with keys to see in the chunk, and
-// the keys lie flat: each head's row of D elements (a multiple of 16) right after the
-// previous head's and each position right after the previous one.
+// groupRows), none otherwise. Either way the items are in head order with keys to see
+// in the chunk, and the keys lie flat: each head's row of D elements (a multiple of 16)
+// right after the previous head's and each position right after the previous one.
 func (pl *plan) keyStream(items []decodeItem) keyStreamKind {
 	w, k := pl.k, pl.kern
 	if k.tiles == nil || len(items) != pl.Hkv || w.sd != 1 || pl.D != pl.dp || w.sh != pl.D || w.ss != pl.Hkv*pl.D {
