@@ -67,7 +67,7 @@
 // last. With 48 k steps or more it leaves the rows to CNEXT_STEP(STAY), which each step
 // of four asks for one row (two lines) and moves on until the last: 24 requests at once
 // are more than the core keeps in flight from memory, and the ones past that measured as
-// lost when other cores load the memory (one thread at 2048³: +2% on a quiet host, +6%
+// lost when other cores load the memory (one thread at 2048³: +2% on a quiet host, +4-6%
 // with another core streaming reads). With fewer k steps it asks for them all at once
 // (PREFETCHNEXT512, which leaves R14 at the last row).
 #define CNEXT_START(SPREAD) \
