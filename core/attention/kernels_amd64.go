@@ -500,6 +500,16 @@ func accumGroupsOf(cols int, f32, f16, bf16 accumGroupsKernel) func(rows []headR
 	}
 }
 
+// laneOutputs returns the output index of each of w lanes that hold rows query rows of
+// consecutive heads (the grouped key streams): lane l is row l%rows of head l/rows, whose
+// outputs start at (l/rows)*ld + (l%rows)*lr.
+func laneOutputs(w, rows, ld, lr int) (idx [16]int32) {
+	for l := range w {
+		idx[l] = int32((l/rows)*ld + (l%rows)*lr)
+	}
+	return idx
+}
+
 // pairsKernel is a scoresPairs routine for keys of one dtype: blocks of w/2 heads (w the
 // path's vector width), steps of 16/w positions.
 type pairsKernel func(out *float32, idx *[16]int32, qg *float32, k unsafe.Pointer, rs, ps, d, steps, blocks, qs, ahead int)
@@ -518,10 +528,7 @@ func scoresPairsOf(w int, f32, f16, bf16 pairsKernel) func(out []float32, ld, lr
 		if n <= 0 {
 			return true
 		}
-		var idx [16]int32
-		for l := range w {
-			idx[l] = int32((l/2)*ld + (l%2)*lr)
-		}
+		idx := laneOutputs(w, 2, ld, lr)
 		_, _ = out[(heads-1)*ld+lr+n-1], qg[2*heads*d-1]
 		rs := d * dt.Bits() / 8
 		kernel(&out[0], &idx, &qg[0], k, rs, heads*rs, d, n/step, heads/hb, hb*ld, ahead)
@@ -551,10 +558,7 @@ func scoresGroupsOf(w int, f32, f16, bf16 groupsKernel, paired [3]groupsKernel) 
 		if n <= 0 {
 			return true
 		}
-		var idx [16]int32
-		for l := range w {
-			idx[l] = int32((l/4)*ld + (l%4)*lr)
-		}
+		idx := laneOutputs(w, 4, ld, lr)
 		_, _ = out[(heads-1)*ld+(rows-1)*lr+n-1], qg[rows*heads*d-1]
 		rs, rq := d*dt.Bits()/8, rows/4
 		kernel(&out[0], &idx, &qg[0], k, rs, heads*rs, d, n/4, heads/hb, hb*ld-back*4*lr, ahead, rq, 4*lr)

@@ -209,11 +209,30 @@ sbdone: \
 #define AG_PF32 PREFETCHT0 0(R13); PREFETCHT0 64(R13); PREFETCHT0 128(R13); PREFETCHT0 192(R13); ADDQ $256, R13
 #define AG_PF16 PREFETCHT0 0(R13); PREFETCHT0 64(R13); ADDQ $128, R13
 
-// Steps SG_BODY and SGP_BODY share. SG_CHAINS empties four positions' chains;
+// Steps SG_BODY and SGP_BODY share. SG_ARGS loads the output indices (Z31), their
+// strides per block and per pass (Z27, Z26), the lane masks (MASKS) and the stream's
+// arguments (STREAM_ARGS, to DONE when there are no steps); SG_STEP_START points at the
+// first block's queries, outputs and keys of a step, and SG_PASSES sets the local iq to
+// the passes of a block: rq >> SHIFT (one per quad, or per pair of quads).
+// SG_CHAINS empties four positions' chains;
 // SG_SCATTERS stores them (one position each, 4 bytes apart) at the output indices IDX;
 // SG_PASS_BACK takes the keys and the lines ahead back to the block's start for the next
 // pass; SG_NEXT_BLOCK moves the indices and keys on to the next block of heads (LOOP
 // while there is one); SG_NEXT_STEP moves on to the next step of positions.
+#define SG_ARGS(MASKS, DONE) \
+	MOVQ         idx+8(FP), R11; \
+	VMOVDQU32    (R11), Z31; \
+	VPBROADCASTD qs+72(FP), Z27; \
+	VPBROADCASTD qrs+96(FP), Z26; \
+	MASKS; \
+	STREAM_ARGS(DONE)
+#define SG_STEP_START(SHIFT) \
+	MOVQ      qg+16(FP), R8; \
+	MOVQ      quads+64(FP), CX; \
+	VMOVDQA32 Z31, Z28; \
+	MOVQ      SI, R10; \
+	SG_PASSES(SHIFT)
+#define SG_PASSES(SHIFT) MOVQ rq+88(FP), AX; SHRQ $SHIFT, AX; MOVQ AX, iq-16(SP)
 #define SG_CHAINS(A, B, C, D) VXORPS A, A, A; VXORPS B, B, B; VXORPS C, C, C; VXORPS D, D, D
 #define SG_SCATTERS(IDX, A, B, C, D) \
 	KXNORW K4, K4, K4; VSCATTERDPS A, K4, (DI)(IDX*4); \
@@ -241,19 +260,9 @@ sbdone: \
 // before the first routine, where go vet's frame check does not take it for part of
 // one.
 #define SG_BODY(PIECE, MASKS, W) \
-	MOVQ         idx+8(FP), R11; \
-	VMOVDQU32    (R11), Z31; \
-	VPBROADCASTD qs+72(FP), Z27; \
-	VPBROADCASTD qrs+96(FP), Z26; \
-	MASKS; \
-	STREAM_ARGS(sgdone); \
+	SG_ARGS(MASKS, sgdone); \
 sgstep: \
-	MOVQ         qg+16(FP), R8; \
-	MOVQ         quads+64(FP), CX; \
-	VMOVDQA32    Z31, Z28; \
-	MOVQ         SI, R10; \
-	MOVQ         rq+88(FP), AX; \
-	MOVQ         AX, iq-16(SP); \
+	SG_STEP_START(0); \
 sgblock: \
 	POS4_BASES; \
 	SG_CHAINS(Z20, Z21, Z22, Z23); \
@@ -275,8 +284,7 @@ sgcols: \
 	SG_PASS_BACK; \
 	JMP          sgblock; \
 sgnext: \
-	MOVQ         rq+88(FP), AX; \
-	MOVQ         AX, iq-16(SP); \
+	SG_PASSES(0); \
 	SG_NEXT_BLOCK(sgblock); \
 	SG_NEXT_STEP(sgstep); \
 sgdone: \
@@ -291,22 +299,11 @@ sgdone: \
 // decode 15% faster and 64 on 8 9%. The pass's columns end at the local qend; qs counts
 // back the rq-2 steps of qrs of the pairs.
 #define SGP_BODY(PIECE, MASKS, W) \
-	MOVQ         idx+8(FP), R11; \
-	VMOVDQU32    (R11), Z31; \
-	VPBROADCASTD qs+72(FP), Z27; \
-	VPBROADCASTD qrs+96(FP), Z26; \
-	MASKS; \
-	STREAM_ARGS(sgpdone); \
+	SG_ARGS(MASKS, sgpdone); \
 	MOVQ         d+48(FP), DX; \
 	SHLQ         $6, DX; \
 sgpstep: \
-	MOVQ         qg+16(FP), R8; \
-	MOVQ         quads+64(FP), CX; \
-	VMOVDQA32    Z31, Z28; \
-	MOVQ         SI, R10; \
-	MOVQ         rq+88(FP), AX; \
-	SHRQ         $1, AX; \
-	MOVQ         AX, iq-16(SP); \
+	SG_STEP_START(1); \
 sgpblock: \
 	POS4_BASES; \
 	SG_CHAINS(Z20, Z21, Z22, Z23); \
@@ -337,9 +334,7 @@ sgpcols: \
 	SG_PASS_BACK; \
 	JMP          sgpblock; \
 sgpnext: \
-	MOVQ         rq+88(FP), AX; \
-	SHRQ         $1, AX; \
-	MOVQ         AX, iq-16(SP); \
+	SG_PASSES(1); \
 	SG_NEXT_BLOCK(sgpblock); \
 	SG_NEXT_STEP(sgpstep); \
 sgpdone: \
