@@ -30,9 +30,9 @@ Usage (from the repository root, after `bash scripts/build.sh`):
         [--json build/bench/kernels.json] [--plot build/bench/kernels.png] [--install]
         [--peak PEAK.json]   (peaks saved earlier by `go run ./cmd/mlxp-peak > PEAK.json`)
 
---install pip-installs the pinned peers below. torch is not among them: PyPI's Linux
-x86_64 torch wheel depends on the CUDA packages (several GB), and the CPU-only wheel is not
-on PyPI; an installed torch is used when present. OpenBLAS (NumPy's BLAS) honours
+--install pip-installs the pinned peers below. torch is among them: PyPI's Linux x86_64
+wheel brings the CUDA packages with it (4.2 GB installed, about a minute here), which a
+CPU-only run never loads; its CPU matmul is MKL's. OpenBLAS (NumPy's BLAS) honours
 OPENBLAS_CORETYPE when set in the environment; the chosen kernel is printed in the header.
 
 Ops are a registry: adding one is one `register(Op(...))` entry below. An op whose mlxprim
@@ -68,6 +68,7 @@ PINNED = [
     "onnx==1.23.2",
     "matplotlib==3.11.2",
     "threadpoolctl==3.8.0",
+    "torch==2.15.0",
 ]
 
 PEERS = ["numpy", "mlx", "jax", "torch", "onnxruntime"]
