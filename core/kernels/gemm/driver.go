@@ -65,17 +65,19 @@ type scratch struct {
 const maxNC = 1024
 
 // Problems with at most narrowRows rows run in runNarrow, where a work item packs and
-// covers up to narrowPanels B panels (1 MiB of float32 for a K block of 512).
+// covers up to narrowPanels B panels, and at most narrowBytes of them (8 panels of
+// float32 for a K block of 1024).
 const (
 	narrowRows   = 96
 	narrowPanels = 16
+	narrowBytes  = 1 << 20
 )
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // narrowB is one runNarrow worker's B panels, for each B operand (2 MiB: pooled apart
 // from scratch, which every call takes).
-type narrowB [2][narrowPanels * maxPanel]float32
+type narrowB [2][narrowBytes / 4]float32
 
 var narrowPool = sync.Pool{New: func() any { return new(narrowB) }}
 
@@ -259,13 +261,15 @@ func (p *problem) runNarrow() {
 	}
 	// Few rows: one panel per item, so each item reads its 32 columns of B as long
 	// streams. More rows: items as wide as leaves two per worker, up to narrowPanels
-	// (2 KiB of each row of B for float32), so rows of A are reused across more panels,
-	// and packing B, which reads its rows far apart (a TLB miss for each), reads more
-	// of each. From 4 to 32 panels: +16% at 64x4096x4096; 16 panels measured 8-10%
-	// faster than 32 there, and faster than 8, 12 or 24 at 32 to 96 rows.
+	// and narrowBytes of packed B, so rows of A are reused across more panels, and
+	// packing B, which reads its rows far apart (a TLB miss for each), reads more of
+	// each. From 4 to 32 panels: +16% at 64x4096x4096; with K blocks of 512 float32,
+	// 16 panels (1 MiB) measured 8-10% faster than 32 there, and faster than 8, 12 or 24
+	// at 32 to 96 rows; with K blocks of 1024, 8 panels (1 MiB) measured alike to 4%
+	// faster than 16.
 	per := 1
 	if p.m > 16 {
-		per = max(4, min(narrowPanels, nP/(2*cpu.NumThreads())))
+		per = max(4, min(narrowPanels, narrowBytes/(4*sp.panel()), nP/(2*cpu.NumThreads())))
 	}
 	items := ceilDiv(nP, per)
 	grain := 1

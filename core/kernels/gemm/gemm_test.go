@@ -149,8 +149,8 @@ var scales = []Params{{Alpha: 1}, {Alpha: 0.5}, {Alpha: 1.5, Beta: -0.75}, {Alph
 
 // TestMatmulMatchesReference covers every path x input dtype x size x transposition,
 // cycling output dtype, layouts and alpha/beta. Sizes hit edge tiles (M, N not multiples
-// of any tile), K not a multiple of any K block (256, 512, 1024), more than one N block (256
-// or 512 columns) in both the few-rows and the blocked schedule and, through the batch
+// of any tile), K not a multiple of any K block (256, 1024), more than one N block (128,
+// 256 or 512 columns) in both the few-rows and the blocked schedule and, through the batch
 // test, more than one row pass.
 func TestMatmulMatchesReference(t *testing.T) {
 	sizes := [][3]int{ // M, N, K
@@ -162,11 +162,11 @@ func TestMatmulMatchesReference(t *testing.T) {
 		// Two N blocks of the blocked schedule on every path; its float64 reference is
 		// too slow under the race detector, and the schedule is the one of the other sizes.
 		sizes = append(sizes, [3]int{100, 1040, 260})
-		// K blocks of the blocked schedule on every path (three of 512, two of 1024),
-		// the last one short.
-		sizes = append(sizes, [3]int{110, 300, 1100})
-		// The few-rows schedule with items of 16 panels on two threads, the last one
-		// short and its last panel partial.
+		// Three K blocks or more of the blocked schedule on every path, the last one
+		// short.
+		sizes = append(sizes, [3]int{110, 300, 2100})
+		// The few-rows schedule with items of 16 panels on two threads (8 for float32
+		// on AVX-512), the last one short and its last panel partial.
 		sizes = append(sizes, [3]int{40, 2100, 70})
 	}
 	forEachPath(t, func(t *testing.T, isa cpu.ISA) {
@@ -261,7 +261,7 @@ func colsView(x tensor.Tensor, c0, n int) tensor.Tensor {
 // invariance: a row computed alone (M=1, the decode schedule and short kernel), a few
 // rows, a column subset, the same rows as a batch of matrices, transposed storage and
 // Linear all give the bits of the full product, for M=64 (few-rows schedule) and M=130
-// (blocked schedule). K=600 spans two K blocks or more on every path.
+// (blocked schedule). K=1100 spans two K blocks or more on every path.
 func TestDeterminism(t *testing.T) {
 	forEachPath(t, func(t *testing.T, isa cpu.ISA) {
 		for _, in := range []tensor.DType{tensor.Float32, tensor.BFloat16} {
@@ -273,7 +273,7 @@ func TestDeterminism(t *testing.T) {
 }
 
 func checkDeterminism(t *testing.T, in tensor.DType, m int) {
-	const n, k = 100, 600
+	const n, k = 100, 1100
 	rng := rand.New(rand.NewPCG(3, uint64(in)))
 	a := newBuf(in, []int{m, k}, rowMajor)
 	av := a.fill(normals(rng, m*k))

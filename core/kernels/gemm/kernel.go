@@ -56,6 +56,6 @@ func (sp *kernelSpec) panel() int {
 const (
 	maxMR    = 12
 	maxNR    = 32
-	maxKC    = 1024
+	maxKC    = 2048
 	maxPanel = maxKC / 2 * maxNR
 )

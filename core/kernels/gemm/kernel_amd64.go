@@ -12,14 +12,16 @@ import (
 
 // The N blocks keep a K block of packed B (kc·nc·4 bytes: 512 KiB for float32) within
 // half of a 1 MiB L2, so that it stays there while each micro-panel of A passes over it;
-// 1024 columns (1 MiB) measured 0-4% slower. Of the shapes of that size, the AVX-512
-// paths take the deepest K block the A micro-panel leaves room for in L1 (12 rows of 512
-// float32 or 1024 bfloat16, 24 KiB): each K block reads and writes every tile of C once,
-// and A is read once per N block, so 512 x 256 moves a fifth less than 256 x 512. It
-// measured 2-4% faster for float32 from 1024³ to 4096³, where C and A come from L3 or
-// memory, and 0-3% for bfloat16.
+// 1024 columns (1 MiB) measured 0-4% slower. Of the shapes of that size, deeper K blocks
+// read and write every tile of C fewer times (once per K block) and read A more often
+// (once per N block). The float32 AVX-512 path takes 1024 x 128: its A micro-panel (12
+// rows of 1024, 48 KiB) no longer stays in L1, but C, which comes from L3 or memory and
+// is written back, moves half as often as with 512 x 256. It measured alike on a quiet
+// host and 2-4% faster with the other core loading memory; from Python, at 2048³, 0.98x
+// NumPy (OpenBLAS) became 1.00x (medians of six processes each). The bfloat16 path keeps
+// 1024 x 256 (2048 x 128 measured 0-3% slower).
 var (
-	avx512Spec = kernelSpec{name: "avx512", mr: 12, nr: 32, kc: 512, nc: 256, mc: 12, run: sgemm512, smallMR: 4, small: sgemm512x4, gemv: &avx512Gemv}
+	avx512Spec = kernelSpec{name: "avx512", mr: 12, nr: 32, kc: 1024, nc: 128, mc: 12, run: sgemm512, smallMR: 4, small: sgemm512x4, gemv: &avx512Gemv}
 	avx2Spec   = kernelSpec{name: "avx2", mr: 6, nr: 16, kc: 256, nc: 512, mc: 24, run: sgemm256, gemv: &avx2Gemv}
 	bf16Spec   = kernelSpec{name: "avx512bf16", mr: 12, nr: 32, kc: 1024, nc: 256, mc: 24, bf16: true, run: bgemm512, smallMR: 4, small: bgemm512x4}
 )
