@@ -14,15 +14,16 @@ import (
 // half of a 1 MiB L2, so that it stays there while each micro-panel of A passes over it;
 // 1024 columns (1 MiB) measured 0-4% slower. Of the shapes of that size, deeper K blocks
 // read and write every tile of C fewer times (once per K block) and read A more often
-// (once per N block). The float32 AVX-512 path takes 1024 x 128: its A micro-panel (12
-// rows of 1024, 48 KiB) no longer stays in L1, but C, which comes from L3 or memory and
-// is written back, moves half as often as with 512 x 256. It measured alike on a quiet
-// host and 2-4% faster with the other core loading memory; from Python, at 2048³, 0.98x
-// NumPy (OpenBLAS) became 1.00x (medians of six processes each). The bfloat16 path keeps
-// 1024 x 256 (2048 x 128 measured 0-3% slower).
+// (once per N block). The float32 paths take 1024 x 128. On AVX-512 the A micro-panel
+// (12 rows of 1024, 48 KiB) no longer stays in L1, but C, which comes from L3 or memory
+// and is written back, moves half as often as with 512 x 256: alike on a quiet host and
+// 2-4% faster with the other core loading memory; from Python on one thread, 2-2.5%
+// faster at 1024³ and 2048³. On AVX2 (6 rows of 1024, 24 KiB, in L1) C moves a quarter
+// as often as with 256 x 512: alike to 4% faster from 512x2048x2048 to 2048³. The
+// bfloat16 path keeps 1024 x 256 (2048 x 128 measured 0-3% slower).
 var (
 	avx512Spec = kernelSpec{name: "avx512", mr: 12, nr: 32, kc: 1024, nc: 128, mc: 12, run: sgemm512, smallMR: 4, small: sgemm512x4, gemv: &avx512Gemv}
-	avx2Spec   = kernelSpec{name: "avx2", mr: 6, nr: 16, kc: 256, nc: 512, mc: 24, run: sgemm256, gemv: &avx2Gemv}
+	avx2Spec   = kernelSpec{name: "avx2", mr: 6, nr: 16, kc: 1024, nc: 128, mc: 24, run: sgemm256, gemv: &avx2Gemv}
 	bf16Spec   = kernelSpec{name: "avx512bf16", mr: 12, nr: 32, kc: 1024, nc: 256, mc: 24, bf16: true, run: bgemm512, smallMR: 4, small: bgemm512x4}
 )
 
