@@ -65,19 +65,18 @@ type scratch struct {
 const maxNC = 1024
 
 // Problems with at most narrowRows rows run in runNarrow, where a work item packs and
-// covers up to narrowPanels B panels, and at most narrowBytes of them (8 panels of
-// float32 for a K block of 1024).
+// covers up to narrowPanels B panels of the path's narrowKC rows (1 MiB of float32 for
+// 512 rows).
 const (
 	narrowRows   = 96
 	narrowPanels = 16
-	narrowBytes  = 1 << 20
 )
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // narrowB is one runNarrow worker's B panels, for each B operand (2 MiB: pooled apart
 // from scratch, which every call takes).
-type narrowB [2][narrowBytes / 4]float32
+type narrowB [2][narrowPanels * maxNarrowPanel]float32
 
 var narrowPool = sync.Pool{New: func() any { return new(narrowB) }}
 
@@ -145,6 +144,7 @@ type block struct {
 	last           bool         // the last K block
 	packed         [2][]float32 // packed B panels of the block, from panel index jp0
 	jp0            int
+	panel          int          // float32 words from one packed panel to the next
 	ws             [2][]float32 // workspaces (not direct): row r, column j at r*wld+j
 	wld            int
 }
@@ -154,6 +154,7 @@ func (p *problem) atK(b block, pc int, packed [2][]float32) block {
 	b.pc, b.kc = pc, min(p.spec.kc, p.k-pc)
 	b.last = pc+p.spec.kc >= p.k
 	b.packed = packed
+	b.panel = p.spec.panel()
 	return b
 }
 
@@ -265,11 +266,10 @@ func (p *problem) runNarrow() {
 	// packing B, which reads its rows far apart (a TLB miss for each), reads more of
 	// each. From 4 to 32 panels: +16% at 64x4096x4096; with K blocks of 512 float32,
 	// 16 panels (1 MiB) measured 8-10% faster than 32 there, and faster than 8, 12 or 24
-	// at 32 to 96 rows; with K blocks of 1024, 8 panels (1 MiB) measured alike to 4%
-	// faster than 16.
+	// at 32 to 96 rows.
 	per := 1
 	if p.m > 16 {
-		per = max(4, min(narrowPanels, narrowBytes/(4*sp.panel()), nP/(2*cpu.NumThreads())))
+		per = max(4, min(narrowPanels, nP/(2*cpu.NumThreads())))
 	}
 	items := ceilDiv(nP, per)
 	grain := 1
@@ -283,16 +283,16 @@ func (p *problem) runNarrow() {
 		defer narrowPool.Put(nb)
 		for it := lo; it < hi; it++ {
 			jp0, jp1 := it*per, min(nP, (it+1)*per)
-			b := block{mm: p.m, nc: p.n, jp0: jp0, wld: nP * sp.nr}
+			b := block{mm: p.m, nc: p.n, jp0: jp0, wld: nP * sp.nr, panel: sp.panelOf(sp.narrowKC)}
 			for t := range p.nb {
 				b.packed[t] = nb[t][:]
 				if ws[t] != nil {
 					b.ws[t] = *ws[t]
 				}
 			}
-			for b.pc = 0; ; b.pc += sp.kc {
-				b.kc = min(sp.kc, p.k-b.pc)
-				b.last = b.pc+sp.kc >= p.k
+			for b.pc = 0; ; b.pc += sp.narrowKC {
+				b.kc = min(sp.narrowKC, p.k-b.pc)
+				b.last = b.pc+sp.narrowKC >= p.k
 				for t := range p.nb {
 					for x := range p.packTasks(&b, t, jp1-jp0) {
 						p.packTask(s, &b, t, x, jp0, jp1)
@@ -336,20 +336,20 @@ func (p *problem) packTask(s *scratch, b *block, t, x, jpa, jpb int) {
 	}
 	j0 := b.jc + jpa*sp.nr
 	cols := min((jpb-jpa)*sp.nr, b.jc+b.nc-j0)
-	buf := b.packed[t][(jpa-b.jp0)*sp.panel():]
+	buf := b.packed[t][(jpa-b.jp0)*b.panel:]
 	kb, ke := x*packRows, min(b.kc, (x+1)*packRows)
 	if sp.bf16 {
 		half := unsafe.Slice((*uint16)(unsafe.Pointer(&buf[0])), 2*len(buf))
-		packBRowsBF16(half, 2*sp.panel(), sp.nr, &p.b[t], b.pc, b.kc, kb/2, ceilDiv(ke, 2), j0, cols)
+		packBRowsBF16(half, 2*b.panel, sp.nr, &p.b[t], b.pc, b.kc, kb/2, ceilDiv(ke, 2), j0, cols)
 		return
 	}
-	packBRows(buf, sp.panel(), sp.nr, &p.b[t], b.pc, kb, ke, j0, cols)
+	packBRows(buf, b.panel, sp.nr, &p.b[t], b.pc, kb, ke, j0, cols)
 }
 
 // packPanel packs B panel jp of operand t for the block's K block into b.packed[t].
 func (p *problem) packPanel(s *scratch, b *block, t, jp int) {
 	sp := p.spec
-	panel := sp.panel()
+	panel := b.panel
 	j0 := b.jc + jp*sp.nr
 	cols := min(sp.nr, b.jc+b.nc-j0)
 	buf := b.packed[t][(jp-b.jp0)*panel : (jp-b.jp0+1)*panel]
@@ -365,7 +365,7 @@ func (p *problem) packPanel(s *scratch, b *block, t, jp int) {
 func (p *problem) tiles(s *scratch, b *block, pr0, pr1, pc0, pc1 int) {
 	sp := p.spec
 	mr, nr := sp.mr, sp.nr
-	panel := sp.panel()
+	panel := b.panel
 	flags := uintptr(0)
 	if b.pc > 0 {
 		flags |= flagLoad

@@ -28,8 +28,11 @@ type kernelSpec struct {
 	mr   int // rows of a tile (A rows per micro-panel)
 	nr   int // columns of a tile (B columns per packed panel)
 	kc   int // K block: fixed per path, even (bfloat16 pairs never straddle blocks)
-	nc   int // N block: columns of B packed together
-	mc   int // rows per parallel work item, a multiple of mr
+	// narrowKC is the K block of the few-rows schedule (runNarrow), also even; its work
+	// items pack up to narrowPanels panels of it.
+	narrowKC int
+	nc       int // N block: columns of B packed together
+	mc       int // rows per parallel work item, a multiple of mr
 	// bf16: A and B are bfloat16 and B is packed as (k even, k odd) pairs; the kernel's
 	// kc counts pairs. Otherwise both are packed/read as float32.
 	bf16 bool
@@ -44,11 +47,14 @@ type kernelSpec struct {
 }
 
 // panel returns the size of one packed B panel (kc x nr values) in float32 words.
-func (sp *kernelSpec) panel() int {
+func (sp *kernelSpec) panel() int { return sp.panelOf(sp.kc) }
+
+// panelOf returns the size of a packed B panel of kc rows in float32 words.
+func (sp *kernelSpec) panelOf(kc int) int {
 	if sp.bf16 {
-		return sp.kc * sp.nr / 2
+		return kc * sp.nr / 2
 	}
-	return sp.kc * sp.nr
+	return kc * sp.nr
 }
 
 // Largest tile and block sizes of any path; scratch buffers are sized by them. A float32
@@ -58,4 +64,7 @@ const (
 	maxNR    = 32
 	maxKC    = 2048
 	maxPanel = maxKC / 2 * maxNR
+	// maxNarrowPanel bounds every path's panelOf(narrowKC): 512 float32 or 1024 bfloat16
+	// rows of 32.
+	maxNarrowPanel = 512 * maxNR
 )

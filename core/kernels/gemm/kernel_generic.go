@@ -11,7 +11,7 @@ const (
 )
 
 var genericSpec = kernelSpec{
-	name: "generic", mr: genericMR, nr: genericNR, kc: 256, nc: 512, mc: 16, run: gemmGeneric,
+	name: "generic", mr: genericMR, nr: genericNR, kc: 256, nc: 512, narrowKC: 256, mc: 16, run: gemmGeneric,
 }
 
 // gemmGeneric is the microKernel of the generic path (4 x 16 tile, float32 operands).
