@@ -16,9 +16,10 @@ import (
 // a shared buffer, then work items (mc rows by a share of the columns) run in parallel:
 // each takes micro-panels of mr rows of A (read in place when they are float32/bfloat16
 // rows with unit stride, packed otherwise) and runs the micro-kernel against every
-// packed B panel. Packing the next K block's panels is appended to the current block's
-// parallel loop, into a second buffer. Problems with few rows (runNarrow) instead give
-// each worker its own columns for all of K.
+// packed B panel. One parallel loop covers the whole problem: packing the next block's
+// panels (the next K block, or the next column block's first) is appended to the
+// current block's work items, into a second buffer. Problems with few rows (runNarrow)
+// instead give each worker its own columns for all of K.
 //
 // Accumulators live as float32 either in C itself (direct) or in a workspace, and carry
 // over between K blocks, so each element is one chain over k whatever the schedule;
@@ -120,20 +121,28 @@ func (p *problem) run() {
 			defer putFloats(ws[t])
 		}
 	}
+	// Every column block of every row band at every K block, in that order, as the
+	// steps of one pass.
+	steps := make([]block, 0, ceilDiv(p.n, sp.nc)*ceilDiv(p.m, mSuper)*max(1, ceilDiv(p.k, sp.kc)))
 	for jc := 0; jc < p.n; jc += sp.nc {
 		nc := min(sp.nc, p.n-jc)
 		for i0 := 0; i0 < p.m; i0 += mSuper {
 			b := block{i0: i0, mm: min(mSuper, p.m-i0), jc: jc, nc: nc, wld: ceilDiv(nc, sp.nr) * sp.nr}
-			var slots [2][2][]float32
 			for t := range p.nb {
-				slots[0][t], slots[1][t] = *packed[0][t], *packed[1][t]
 				if ws[t] != nil {
 					b.ws[t] = *ws[t]
 				}
 			}
-			p.pass(b, slots)
+			for pc := 0; pc == 0 || pc < p.k; pc += sp.kc {
+				var slot [2][]float32
+				for t := range p.nb {
+					slot[t] = *packed[len(steps)%2][t]
+				}
+				steps = append(steps, p.atK(b, pc, slot))
+			}
 		}
 	}
+	p.pass(steps)
 }
 
 // block is the part of the problem one pass covers: rows i0..i0+mm-1, columns
@@ -158,47 +167,58 @@ func (p *problem) atK(b block, pc int, packed [2][]float32) block {
 	return b
 }
 
-// pass computes one block over all of K in one parallel loop of ordered phases: phase 0
-// packs the first K block's B panels; phase q >= 1 runs the work items of K block q-1
-// (mc rows, and when rows are few a share of the columns) and then packs K block q into
-// the other buffer slot. A task starts only when every task of the earlier phases has
-// finished; those were handed out first, so waiting never deadlocks, and the workers
-// stay awake across phases instead of being started again for each K block.
-func (p *problem) pass(b0 block, slots [2][2][]float32) {
+// passStep is one step of pass: a block at one K block, with its work division.
+type passStep struct {
+	b      *block
+	mP, nP int    // A micro-panels and B panels of the block
+	nSplit int    // column shares per row item
+	items  int    // work items (row items times column shares)
+	packN  [2]int // packing tasks for operand 0, for both operands
+}
+
+// pass runs the steps (blocks at one K block each) in one parallel loop of ordered
+// phases: phase 0 packs the first step's B panels; phase q >= 1 runs the work items of
+// step q-1 (mc rows, and when rows are few a share of the columns) and then packs step
+// q's into the other buffer slot. A task starts only when every task of the earlier
+// phases has finished; those were handed out first, so waiting never deadlocks, and the
+// workers stay awake across phases instead of being started again for each block. So
+// the next column block's first B panels are packed while the current one's last K
+// block runs.
+func (p *problem) pass(blocks []block) {
 	sp := p.spec
-	nP := ceilDiv(b0.nc, sp.nr)
-	mP := ceilDiv(b0.mm, sp.mr)
 	perItem := sp.mc / sp.mr
-	mItems := ceilDiv(mP, perItem)
 	threads := cpu.NumThreads()
-	nSplit := 1
-	if mItems < 4*threads {
-		nSplit = min(nP, ceilDiv(4*threads, mItems))
-	}
-	items := mItems * nSplit
-	kBlocks := max(1, ceilDiv(p.k, sp.kc))
-	blocks := make([]block, kBlocks)
-	packN := make([][2]int, kBlocks) // per K block: tasks for operand 0, for both
-	starts := make([]int, kBlocks+2) // first task of each phase; starts[q+1] ends phase q
-	for q := range blocks {
-		blocks[q] = p.atK(b0, q*sp.kc, slots[q%2])
-		n0 := p.packTasks(&blocks[q], 0, nP)
+	steps := make([]passStep, len(blocks))
+	starts := make([]int, len(blocks)+2) // first task of each phase; starts[q+1] ends phase q
+	flops := 0
+	for q := range steps {
+		st := &steps[q]
+		st.b = &blocks[q]
+		st.mP, st.nP = ceilDiv(st.b.mm, sp.mr), ceilDiv(st.b.nc, sp.nr)
+		mItems := ceilDiv(st.mP, perItem)
+		st.nSplit = 1
+		if mItems < 4*threads {
+			st.nSplit = min(st.nP, ceilDiv(4*threads, mItems))
+		}
+		st.items = mItems * st.nSplit
+		n0 := p.packTasks(st.b, 0, st.nP)
 		n := n0
 		if p.nb == 2 {
-			n += p.packTasks(&blocks[q], 1, nP)
+			n += p.packTasks(st.b, 1, st.nP)
 		}
-		packN[q] = [2]int{n0, n}
+		st.packN = [2]int{n0, n}
+		flops += 2 * st.b.mm * st.b.nc * st.b.kc
 	}
-	starts[1] = packN[0][1]
-	for q := 1; q <= kBlocks; q++ {
-		starts[q+1] = starts[q] + items
-		if q < kBlocks {
-			starts[q+1] += packN[q][1]
+	starts[1] = steps[0].packN[1]
+	for q := 1; q <= len(steps); q++ {
+		starts[q+1] = starts[q] + steps[q-1].items
+		if q < len(steps) {
+			starts[q+1] += steps[q].packN[1]
 		}
 	}
-	total := starts[kBlocks+1]
+	total := starts[len(steps)+1]
 	grain := 1
-	if p.serial || 2*b0.mm*b0.nc*p.k < serialFlops {
+	if p.serial || flops < serialFlops {
 		grain = total
 	}
 	var done atomic.Int64
@@ -211,7 +231,7 @@ func (p *problem) pass(b0 block, slots [2][2][]float32) {
 				q++
 			}
 			waitFor(&done, int64(starts[q]))
-			p.passTask(s, blocks, packN, q, x-starts[q], items, nSplit, perItem, mP, nP)
+			p.passTask(s, steps, q, x-starts[q], perItem)
 			done.Add(1)
 		}
 	})
@@ -228,22 +248,24 @@ func waitFor(done *atomic.Int64, n int64) {
 	}
 }
 
-// passTask runs task i of phase q of pass: a work item of K block q-1, or a packing
-// task of K block q.
-func (p *problem) passTask(s *scratch, blocks []block, packN [][2]int, q, i, items, nSplit, perItem, mP, nP int) {
-	if q > 0 && i < items {
-		mi, ni := i/nSplit, i%nSplit
-		p.tiles(s, &blocks[q-1], mi*perItem, min(mP, (mi+1)*perItem), ni*nP/nSplit, (ni+1)*nP/nSplit)
+// passTask runs task i of phase q of pass: a work item of step q-1, or a packing task
+// of step q.
+func (p *problem) passTask(s *scratch, steps []passStep, q, i, perItem int) {
+	if q > 0 && i < steps[q-1].items {
+		st := &steps[q-1]
+		mi, ni := i/st.nSplit, i%st.nSplit
+		p.tiles(s, st.b, mi*perItem, min(st.mP, (mi+1)*perItem), ni*st.nP/st.nSplit, (ni+1)*st.nP/st.nSplit)
 		return
 	}
 	if q > 0 {
-		i -= items
+		i -= steps[q-1].items
 	}
+	st := &steps[q]
 	t := 0
-	if n0 := packN[q][0]; i >= n0 {
+	if n0 := st.packN[0]; i >= n0 {
 		t, i = 1, i-n0
 	}
-	p.packTask(s, &blocks[q], t, i, 0, nP)
+	p.packTask(s, st.b, t, i, 0, st.nP)
 }
 
 // runNarrow handles problems with few rows (decode-like shapes): the
