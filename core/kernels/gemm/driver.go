@@ -284,11 +284,10 @@ func (p *problem) runNarrow() {
 	}
 	// Few rows: one panel per item, so each item reads its 32 columns of B as long
 	// streams. More rows: items as wide as leaves two per worker, up to narrowPanels
-	// and narrowBytes of packed B, so rows of A are reused across more panels, and
+	// (1 MiB of packed B for float32), so rows of A are reused across more panels, and
 	// packing B, which reads its rows far apart (a TLB miss for each), reads more of
-	// each. From 4 to 32 panels: +16% at 64x4096x4096; with K blocks of 512 float32,
-	// 16 panels (1 MiB) measured 8-10% faster than 32 there, and faster than 8, 12 or 24
-	// at 32 to 96 rows.
+	// each. From 4 to 32 panels: +16% at 64x4096x4096; 16 panels measured 8-10% faster
+	// than 32 there, and faster than 8, 12 or 24 at 32 to 96 rows.
 	per := 1
 	if p.m > 16 {
 		per = max(4, min(narrowPanels, nP/(2*cpu.NumThreads())))

@@ -165,8 +165,8 @@ func TestMatmulMatchesReference(t *testing.T) {
 		// Three K blocks or more of the blocked schedule on every path, the last one
 		// short.
 		sizes = append(sizes, [3]int{110, 300, 2100})
-		// The few-rows schedule with items of 16 panels on two threads (8 for float32
-		// on AVX-512), the last one short and its last panel partial.
+		// The few-rows schedule with items of 16 panels on two threads, the last one
+		// short and its last panel partial.
 		sizes = append(sizes, [3]int{40, 2100, 70})
 	}
 	forEachPath(t, func(t *testing.T, isa cpu.ISA) {
