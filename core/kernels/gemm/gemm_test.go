@@ -149,14 +149,15 @@ var scales = []Params{{Alpha: 1}, {Alpha: 0.5}, {Alpha: 1.5, Beta: -0.75}, {Alph
 
 // TestMatmulMatchesReference covers every path x input dtype x size x transposition,
 // cycling output dtype, layouts and alpha/beta. Sizes hit edge tiles (M, N not multiples
-// of any tile), K not a multiple of any K block (256, 1024), more than one N block (128,
-// 256 or 512 columns) in both the few-rows and the blocked schedule and, through the batch
-// test, more than one row pass.
+// of any tile), K not a multiple of any K block (256, 512, 1024), more than one work
+// item's columns in the few-rows schedule, more than one column block (128, 256 or 512
+// columns) and K block in the blocked schedule (also under the race detector) and,
+// through the batch test, more than one row band.
 func TestMatmulMatchesReference(t *testing.T) {
 	sizes := [][3]int{ // M, N, K
 		{1, 1, 1}, {1, 7, 31}, {7, 33, 33}, {31, 31, 7}, {33, 64, 127}, {64, 1, 64},
 		{127, 127, 300}, {13, 70, 513}, {1023, 33, 20}, {5, 1023, 1023}, {2, 17, 1023},
-		{20, 600, 40}, {3, 2, 0},
+		{20, 600, 40}, {3, 2, 0}, {97, 129, 1025},
 	}
 	if !raceEnabled {
 		// Two N blocks of the blocked schedule on every path; its float64 reference is

@@ -34,19 +34,29 @@ func copyRows32(dst unsafe.Pointer, ldd uintptr, src unsafe.Pointer, lds uintptr
 	rows32Go(dst, ldd, src, lds, rows, panels)
 }
 
-// widenF16 and widenBF16 convert n values; n need not be a multiple of 16.
+// widenF16 and widenBF16 convert n values; n need not be a multiple of 16. The pointers
+// move past the vector part only when a tail remains: a pointer one past the end of
+// dst's or src's allocation is not a valid Go pointer.
 func widenF16(dst unsafe.Pointer, src unsafe.Pointer, n int) {
 	if cpu.Selected() == cpu.AVX512 {
-		f16ToF32(dst, src, n&^15)
-		dst, src, n = unsafe.Add(dst, (n&^15)*4), unsafe.Add(src, (n&^15)*2), n&15
+		m := n &^ 15
+		f16ToF32(dst, src, m)
+		if m == n {
+			return
+		}
+		dst, src, n = unsafe.Add(dst, m*4), unsafe.Add(src, m*2), n-m
 	}
 	f16ToF32Go(dst, src, n)
 }
 
 func widenBF16(dst unsafe.Pointer, src unsafe.Pointer, n int) {
 	if cpu.Selected() == cpu.AVX512 {
-		bf16ToF32(dst, src, n&^15)
-		dst, src, n = unsafe.Add(dst, (n&^15)*4), unsafe.Add(src, (n&^15)*2), n&15
+		m := n &^ 15
+		bf16ToF32(dst, src, m)
+		if m == n {
+			return
+		}
+		dst, src, n = unsafe.Add(dst, m*4), unsafe.Add(src, m*2), n-m
 	}
 	bf16ToF32Go(dst, src, n)
 }
