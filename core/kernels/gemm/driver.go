@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -25,7 +26,8 @@ import (
 // over between K blocks, so each element is one chain over k whatever the schedule;
 // after the last K block a finisher turns each row segment into the output.
 
-// mSuper bounds the rows handled per pass, and so the workspace size.
+// mSuper bounds the rows of a row band (the rows one block covers), and so the
+// workspace size.
 const mSuper = 2048
 
 // serialFlops: below this many flops per pass a problem runs on the calling goroutine.
@@ -123,7 +125,9 @@ func (p *problem) run() {
 	}
 	// Every column block of every row band at every K block, in that order, as the
 	// steps of one pass.
-	steps := make([]block, 0, ceilDiv(p.n, sp.nc)*ceilDiv(p.m, mSuper)*max(1, ceilDiv(p.k, sp.kc)))
+	plan := planPool.Get().(*passPlan)
+	defer planPool.Put(plan)
+	blocks := plan.blocks[:0]
 	for jc := 0; jc < p.n; jc += sp.nc {
 		nc := min(sp.nc, p.n-jc)
 		for i0 := 0; i0 < p.m; i0 += mSuper {
@@ -136,17 +140,19 @@ func (p *problem) run() {
 			for pc := 0; pc == 0 || pc < p.k; pc += sp.kc {
 				var slot [2][]float32
 				for t := range p.nb {
-					slot[t] = *packed[len(steps)%2][t]
+					slot[t] = *packed[len(blocks)%2][t]
 				}
-				steps = append(steps, p.atK(b, pc, slot))
+				blocks = append(blocks, p.atK(b, pc, slot))
 			}
 		}
 	}
-	p.pass(steps)
+	plan.blocks = blocks
+	p.pass(plan)
+	clear(plan.blocks) // drop the buffers' references before pooling
 }
 
-// block is the part of the problem one pass covers: rows i0..i0+mm-1, columns
-// jc..jc+nc-1, and the current K block pc..pc+kc-1.
+// block is one step of a pass: rows i0..i0+mm-1 (a row band), columns jc..jc+nc-1
+// (a column block), and the K block pc..pc+kc-1.
 type block struct {
 	i0, mm, jc, nc int
 	pc, kc         int
@@ -167,6 +173,16 @@ func (p *problem) atK(b block, pc int, packed [2][]float32) block {
 	return b
 }
 
+// passPlan holds a pass's steps and phase table; pooled, so that a call allocates
+// none of it however many steps it has.
+type passPlan struct {
+	blocks []block
+	steps  []passStep
+	starts []int // first task of each phase; starts[q+1] ends phase q
+}
+
+var planPool = sync.Pool{New: func() any { return new(passPlan) }}
+
 // passStep is one step of pass: a block at one K block, with its work division.
 type passStep struct {
 	b      *block
@@ -184,12 +200,14 @@ type passStep struct {
 // workers stay awake across phases instead of being started again for each block. So
 // the next column block's first B panels are packed while the current one's last K
 // block runs.
-func (p *problem) pass(blocks []block) {
+func (p *problem) pass(plan *passPlan) {
 	sp := p.spec
 	perItem := sp.mc / sp.mr
 	threads := cpu.NumThreads()
-	steps := make([]passStep, len(blocks))
-	starts := make([]int, len(blocks)+2) // first task of each phase; starts[q+1] ends phase q
+	blocks := plan.blocks
+	steps := slices.Grow(plan.steps[:0], len(blocks))[:len(blocks)]
+	starts := slices.Grow(plan.starts[:0], len(blocks)+2)[:len(blocks)+2]
+	plan.steps, plan.starts = steps, starts
 	flops := 0
 	for q := range steps {
 		st := &steps[q]
@@ -284,9 +302,9 @@ func (p *problem) runNarrow() {
 	}
 	// Few rows: one panel per item, so each item reads its 32 columns of B as long
 	// streams. More rows: items as wide as leaves two per worker, up to narrowPanels
-	// (1 MiB of packed B for float32), so rows of A are reused across more panels, and
-	// packing B, which reads its rows far apart (a TLB miss for each), reads more of
-	// each. From 4 to 32 panels: +16% at 64x4096x4096; 16 panels measured 8-10% faster
+	// (2 KiB of each row of B for float32 on AVX-512, 1 MiB of packed B), so rows of A
+	// are reused across more panels, and packing B, which reads its rows far apart (a
+	// TLB miss for each), reads more of each. From 4 to 32 panels: +16% at 64x4096x4096; 16 panels measured 8-10% faster
 	// than 32 there, and faster than 8, 12 or 24 at 32 to 96 rows.
 	per := 1
 	if p.m > 16 {

@@ -27,9 +27,9 @@ type kernelSpec struct {
 	name string
 	mr   int // rows of a tile (A rows per micro-panel)
 	nr   int // columns of a tile (B columns per packed panel)
-	kc   int // K block: fixed per path, even (bfloat16 pairs never straddle blocks)
-	// narrowKC is the K block of the few-rows schedule (runNarrow), also even; its work
-	// items pack up to narrowPanels panels of it.
+	kc   int // K block of the blocked schedule: even (bfloat16 pairs never straddle blocks)
+	// narrowKC is the K block of the few-rows schedule (runNarrow): even and at most kc
+	// (packed A rows are kc apart); its work items pack up to narrowPanels panels of it.
 	narrowKC int
 	nc       int // N block: columns of B packed together
 	mc       int // rows per parallel work item, a multiple of mr

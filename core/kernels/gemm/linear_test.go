@@ -146,30 +146,35 @@ func TestGatedLinearMatchesReference(t *testing.T) {
 // TestGatedLinearMatchesLinear: the gate and up values GatedLinear hands to combine are
 // bit-identical to what Linear computes with each weight.
 func TestGatedLinearMatchesLinear(t *testing.T) {
+	// The few-rows schedule, and the blocked one with several K and column blocks,
+	// whose two B operands alternate their packing buffers step by step.
+	shapes := []struct{ rows, in, out int }{{18, 520, 600}, {130, 1100, 300}}
 	forEachPath(t, func(t *testing.T, isa cpu.ISA) {
 		for _, in := range []tensor.DType{tensor.Float32, tensor.BFloat16} {
-			rng := rand.New(rand.NewPCG(7, 0))
-			x := newBuf(in, []int{2, 9, 520}, rowMajor)
-			x.fill(normals(rng, 2*9*520))
-			var w [2]*buf
-			for i := range w {
-				w[i] = newBuf(in, []int{600, 520}, rowMajor)
-				w[i].fill(normals(rng, 600*520))
-			}
-			for which := range 2 {
-				lin := newBuf(tensor.Float32, []int{2, 9, 600}, rowMajor)
-				if err := Linear(x.t, w[which].t, nil, lin.t); err != nil {
-					t.Fatal(err)
+			for _, sh := range shapes {
+				rng := rand.New(rand.NewPCG(7, 0))
+				x := newBuf(in, []int{sh.rows, sh.in}, rowMajor)
+				x.fill(normals(rng, sh.rows*sh.in))
+				var w [2]*buf
+				for i := range w {
+					w[i] = newBuf(in, []int{sh.out, sh.in}, rowMajor)
+					w[i].fill(normals(rng, sh.out*sh.in))
 				}
-				got := newBuf(tensor.Float32, []int{2, 9, 600}, rowMajor)
-				pick := func(dst, gate, up []float32) {
-					copy(dst, [2][]float32{gate, up}[which])
-				}
-				if err := GatedLinear(x.t, w[0].t, w[1].t, got.t, pick); err != nil {
-					t.Fatal(err)
-				}
-				if !slices.Equal(got.bits(), lin.bits()) {
-					t.Fatalf("%v: operand %d differs from Linear", in, which)
+				for which := range 2 {
+					lin := newBuf(tensor.Float32, []int{sh.rows, sh.out}, rowMajor)
+					if err := Linear(x.t, w[which].t, nil, lin.t); err != nil {
+						t.Fatal(err)
+					}
+					got := newBuf(tensor.Float32, []int{sh.rows, sh.out}, rowMajor)
+					pick := func(dst, gate, up []float32) {
+						copy(dst, [2][]float32{gate, up}[which])
+					}
+					if err := GatedLinear(x.t, w[0].t, w[1].t, got.t, pick); err != nil {
+						t.Fatal(err)
+					}
+					if !slices.Equal(got.bits(), lin.bits()) {
+						t.Fatalf("%v %+v: operand %d differs from Linear", in, sh, which)
+					}
 				}
 			}
 		}

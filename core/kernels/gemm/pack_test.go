@@ -94,7 +94,7 @@ func TestSpecBounds(t *testing.T) {
 			}
 			if sp.mr > maxMR || sp.nr > maxNR || sp.kc%2 != 0 || sp.kc > kcMax || sp.nc > maxNC ||
 				sp.nc%sp.nr != 0 || sp.mc%sp.mr != 0 || sp.smallMR > sp.mr || (sp.small == nil) != (sp.smallMR == 0) ||
-				sp.narrowKC <= 0 || sp.narrowKC%2 != 0 || sp.panelOf(sp.narrowKC) > maxNarrowPanel {
+				sp.narrowKC <= 0 || sp.narrowKC%2 != 0 || sp.narrowKC > sp.kc || sp.panelOf(sp.narrowKC) > maxNarrowPanel {
 				t.Errorf("%s: sizes out of bounds: %+v", sp.name, *sp)
 			}
 		}
