@@ -243,6 +243,23 @@ sbdone: \
 #define SG_NEXT_BLOCK(LOOP) VPADDD Z27, Z28, Z28; ADDQ BX, R10; DECQ CX; JNZ LOOP
 #define SG_NEXT_STEP(LOOP) LEAQ (SI)(R11*4), SI; ADDQ $16, DI; DECQ left-8(SP); JNZ LOOP
 
+// SG_PASS_END(LAST, BLOCK, NEXT, SHIFT, STEP, DONE) ends a pass of a grouped key stream:
+// while quads of rows remain, another pass over the block's positions (the next output
+// indices from LAST's), else the next block, then the next step, then the routine's end.
+#define SG_PASS_END(LAST, BLOCK, NEXT, SHIFT, STEP, DONE) \
+	DECQ   iq-16(SP); \
+	JZ     NEXT; \
+	VPADDD Z26, LAST, Z28; \
+	SG_PASS_BACK; \
+	JMP    BLOCK; \
+NEXT: \
+	SG_PASSES(SHIFT); \
+	SG_NEXT_BLOCK(BLOCK); \
+	SG_NEXT_STEP(STEP); \
+DONE: \
+	VZEROUPPER; \
+	RET
+
 // SG_BODY(PIECE, MASKS, W) is the body of scoresGroupsAVX512 and its half-precision
 // forms: grouped-query keys, four query rows per KV head, read in steps of four
 // positions. Lane 4k+a of a vector is row a of head 4b+k of a block b of four heads: a
@@ -278,18 +295,7 @@ sgcols: \
 	SUBQ         $4, DX; \
 	JG           sgcols; \
 	SG_SCATTERS(Z28, Z20, Z21, Z22, Z23); \
-	DECQ         iq-16(SP); \
-	JZ           sgnext; \
-	VPADDD       Z26, Z28, Z28; \
-	SG_PASS_BACK; \
-	JMP          sgblock; \
-sgnext: \
-	SG_PASSES(0); \
-	SG_NEXT_BLOCK(sgblock); \
-	SG_NEXT_STEP(sgstep); \
-sgdone: \
-	VZEROUPPER; \
-	RET
+	SG_PASS_END(Z28, sgblock, sgnext, 0, sgstep, sgdone)
 
 // SGP_BODY(PIECE, MASKS, W) is SG_BODY for an even number rq of quads of rows per
 // head, taken in pairs: each pass computes two quads (i, i+1), their queries d*64 bytes
@@ -328,18 +334,7 @@ sgpcols: \
 	SG_SCATTERS(Z28, Z20, Z21, Z22, Z23); \
 	SG_SCATTERS(Z29, Z9, Z10, Z11, Z12); \
 	ADDQ         DX, R8; \
-	DECQ         iq-16(SP); \
-	JZ           sgpnext; \
-	VPADDD       Z26, Z29, Z28; \
-	SG_PASS_BACK; \
-	JMP          sgpblock; \
-sgpnext: \
-	SG_PASSES(1); \
-	SG_NEXT_BLOCK(sgpblock); \
-	SG_NEXT_STEP(sgpstep); \
-sgpdone: \
-	VZEROUPPER; \
-	RET
+	SG_PASS_END(Z29, sgpblock, sgpnext, 1, sgpstep, sgpdone)
 
 // SGP_POS(PIECE, P, ACC0, ACC1) is SG_POS for two quads: each permuted column meets the
 // first quad's query lanes (Z16..Z19) in ACC0 and the second's (Z5..Z8) in ACC1.
