@@ -142,10 +142,11 @@ func BenchmarkDecodeMatmul(b *testing.B) {
 	}
 }
 
-// BenchmarkLinear is a 4096x4096 layer over a batch of rows (prefill-like).
+// BenchmarkLinear is a 4096x4096 layer over a batch of rows: batched decode (16 rows on
+// the packed-weight schedule, 32 and 64 on the transposed one) and prefill-like.
 func BenchmarkLinear(b *testing.B) {
 	const n = 4096
-	for _, m := range []int{64, 512} {
+	for _, m := range []int{16, 32, 64, 512} {
 		b.Run(fmt.Sprintf("M=%d", m), func(b *testing.B) {
 			x := tensor.FromFloat32(randF32(m*n, 1), m, n)
 			w := tensor.FromFloat32(randF32(n*n, 2), n, n)

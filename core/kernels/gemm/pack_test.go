@@ -97,6 +97,12 @@ func TestSpecBounds(t *testing.T) {
 				sp.narrowKC <= 0 || sp.narrowKC%2 != 0 || sp.narrowKC > sp.kc || sp.panelOf(sp.narrowKC) > maxNarrowPanel {
 				t.Errorf("%s: sizes out of bounds: %+v", sp.name, *sp)
 			}
+			// A transposed problem's items cover whole groups of finishRows rows, and
+			// finishT transposes a block's columns (rounded up to 16) for each operand
+			// into its half of bt.
+			if transItemRows%sp.mr != 0 || transItemRows%finishRows != 0 || ceilDiv(sp.nc, 16)*16*finishRows > maxPanel/2 {
+				t.Errorf("%s: transposed-schedule sizes out of bounds", sp.name)
+			}
 		}
 		restore()
 	}
