@@ -49,7 +49,10 @@ type problem struct {
 	a       operand
 	b       [2]operand
 	nb      int // number of B operands (2 for GatedLinear)
-	out     operand
+	// a2, when set, is a second A operand (a transposed GatedLinear's up weight): then
+	// there is one B operand, and accumulator t = 1 takes a2 times it.
+	a2  operand
+	out operand
 	// direct: accumulate straight into out (float32, unit column stride). The kernel then
 	// applies alpha itself; fin, if set, post-processes out in place.
 	direct bool
@@ -71,12 +74,12 @@ const transItemRows = 48
 
 // scratch is one worker's buffers, reused through a pool.
 type scratch struct {
-	a    [maxMR * maxKC / 2]float32 // packed A micro-panel (float32 rows, or bfloat16 rows)
-	tile [maxMR * maxNR]float32     // edge tile in direct mode
-	tmp  [maxNC]float32             // finisher row
-	bt   [maxPanel]float32          // widened columns of a transposed B
-	gv   [2][gemvBand]float32       // accumulator rows (runGemv)
-	col  [2][finishRows]float32     // gathered accumulators (transOut)
+	a    [2][maxMR * maxKC / 2]float32 // packed A micro-panels (float32 rows, or bfloat16 rows), of a and a2
+	tile [maxMR * maxNR]float32        // edge tile in direct mode
+	tmp  [maxNC]float32                // finisher row
+	bt   [maxPanel]float32             // widened columns of a transposed B
+	gv   [2][gemvBand]float32          // accumulator rows (runGemv)
+	col  [2][finishRows]float32        // gathered accumulators (transOut)
 }
 
 // maxNC bounds every path's nc, and so the columns one finisher call covers.
@@ -134,8 +137,10 @@ func (p *problem) run() {
 	var ws [2]*[]float32
 	for t := range p.nb {
 		for slot := range 2 {
-			packed[slot][t] = getFloats(sp.panel() * nPmax)
-			defer putFloats(packed[slot][t])
+			if t < p.packedOps() {
+				packed[slot][t] = getFloats(sp.panel() * nPmax)
+				defer putFloats(packed[slot][t])
+			}
 		}
 		if !p.direct {
 			ws[t] = getFloats(ceilDiv(min(mSuper, p.m), sp.mr) * sp.mr * nPmax * sp.nr)
@@ -158,7 +163,7 @@ func (p *problem) run() {
 			}
 			for pc := 0; pc == 0 || pc < p.k; pc += sp.kc {
 				var slot [2][]float32
-				for t := range p.nb {
+				for t := range p.packedOps() {
 					slot[t] = *packed[len(blocks)%2][t]
 				}
 				blocks = append(blocks, p.atK(b, pc, slot))
@@ -173,22 +178,27 @@ func (p *problem) run() {
 // transposed returns the problem out^T = B^T A^T for p, when that runs faster: A has a
 // few dozen to a few hundred rows that nearly fill whole B panels, and B's columns are
 // contiguous in the dtype the micro-kernel reads in place (a Linear layer's weight
-// rows, or Matmul's b with TransB). B's columns are then the kernel's A rows, read in
-// place, instead of being transposed into packed panels (a third of the time at 64
-// rows of 4096 on AVX-512, more on AVX2, whose transposes are in Go); only the rows of
-// A, the smaller operand, are packed. Every element keeps its chain, since
-// fma(b, a, acc) = fma(a, b, acc), so the bits are the same. The accumulators go
-// through the workspace, and p's finisher writes segments of out's rows from it.
+// rows, GatedLinear's two weights, or Matmul's b with TransB). B's columns are then the
+// kernel's A rows, read in place, instead of being transposed into packed panels (a
+// third of the time at 64 rows of 4096 on AVX-512, more on AVX2, whose transposes are
+// in Go); only the rows of A, the smaller operand, are packed, once for both weights.
+// Every element keeps its chain, since fma(b, a, acc) = fma(a, b, acc), so the bits
+// are the same. The accumulators go through the workspace, and p's finisher writes
+// segments of out's rows from it.
 func (p *problem) transposed() (problem, bool) {
 	sp := p.spec
-	b := &p.b[0]
 	filled := float64(p.m) / float64(ceilDiv(p.m, sp.nr)*sp.nr)
-	readable := b.dt == tensor.Float32 && !sp.bf16 || b.dt == tensor.BFloat16 && sp.bf16 && p.k%2 == 0
 	// The transposed problem's rows (p.n) must take the blocked schedule, which
 	// finishes through finishT.
-	if p.transOut || p.nb != 1 || p.m <= gemvRows || p.m > p.n || p.n <= narrowRows ||
-		filled < transposedFill || !readable || b.rs != 1 {
+	if p.transOut || p.m <= gemvRows || p.m > p.n || p.n <= narrowRows || filled < transposedFill {
 		return problem{}, false
+	}
+	for t := range p.nb {
+		b := &p.b[t]
+		readable := b.dt == tensor.Float32 && !sp.bf16 || b.dt == tensor.BFloat16 && sp.bf16 && p.k%2 == 0
+		if !readable || b.rs != 1 {
+			return problem{}, false
+		}
 	}
 	step, ok := p.a.rowStep(0, p.m)
 	if !ok {
@@ -196,7 +206,11 @@ func (p *problem) transposed() (problem, bool) {
 	}
 	q := *p
 	q.m, q.n = p.n, p.m
-	q.a = operand{p: b.p, dt: b.dt, rs: b.cs, cs: 1}
+	weightRows := func(b *operand) operand { return operand{p: b.p, dt: b.dt, rs: b.cs, cs: 1} }
+	q.a = weightRows(&p.b[0])
+	if p.nb == 2 {
+		q.a2, q.b[1] = weightRows(&p.b[1]), operand{}
+	}
 	q.b[0] = operand{p: p.a.p, dt: p.a.dt, rs: p.a.cs, cs: step}
 	q.direct, q.transOut, q.alpha = false, true, 1
 	if q.fin == nil { // direct: the kernel would have applied alpha
@@ -285,7 +299,7 @@ func (p *problem) pass(plan *passPlan) {
 		st.items = mItems * st.nSplit
 		n0 := p.packTasks(st.b, 0, st.nP)
 		n := n0
-		if p.nb == 2 {
+		if p.packedOps() == 2 {
 			n += p.packTasks(st.b, 1, st.nP)
 		}
 		st.packN = [2]int{n0, n}
@@ -488,12 +502,19 @@ func (p *problem) tiles(s *scratch, b *block, pr0, pr1, pc0, pc1 int) {
 		if sp.small != nil && rows <= sp.smallMR {
 			kmr, run = sp.smallMR, sp.small
 		}
-		aPtr, lda := p.aPanel(s, i, rows, kmr, b.pc, b.kc)
+		var aPtrs [2]unsafe.Pointer
+		var ldas [2]uintptr
+		aPtrs[0], ldas[0] = p.aPanel(&p.a, s.a[0][:], i, rows, kmr, b.pc, b.kc)
+		aPtrs[1], ldas[1] = aPtrs[0], ldas[0]
+		if p.a2.p != nil {
+			aPtrs[1], ldas[1] = p.aPanel(&p.a2, s.a[1][:], i, rows, kmr, b.pc, b.kc)
+		}
 		for jp := pc0; jp < pc1; jp++ {
 			j0 := jp * nr // relative to jc
 			cols := min(nr, b.nc-j0)
 			for t := range p.nb {
-				bp := unsafe.Pointer(&b.packed[t][(jp-b.jp0)*panel])
+				bp := unsafe.Pointer(&b.packed[min(t, p.packedOps()-1)][(jp-b.jp0)*panel])
+				aPtr, lda := aPtrs[t], ldas[t]
 				if !p.direct {
 					c := unsafe.Pointer(&b.ws[t][r0*b.wld+j0])
 					run(kk, aPtr, lda, bp, c, uintptr(b.wld*4), flags, p.alpha)
@@ -572,14 +593,21 @@ func (p *problem) finishT(s *scratch, b *block, r0, r1, c0, c1 int) {
 	}
 }
 
-// aPanel returns the A micro-panel of kmr rows for rows i..i+rows-1 and K block
-// k0..k0+kc-1: the rows in place when the kernel can read them directly, else a packed
-// copy in s.a (zero rows pad it to kmr).
-func (p *problem) aPanel(s *scratch, i, rows, kmr, k0, kc int) (unsafe.Pointer, uintptr) {
+// packedOps returns how many B operands are packed: one when a2 shares it.
+func (p *problem) packedOps() int {
+	if p.a2.p != nil {
+		return 1
+	}
+	return p.nb
+}
+
+// aPanel returns the micro-panel of A operand a of kmr rows for rows i..i+rows-1 and K
+// block k0..k0+kc-1: the rows in place when the kernel can read them directly, else a
+// packed copy in buf (zero rows pad it to kmr).
+func (p *problem) aPanel(a *operand, buf []float32, i, rows, kmr, k0, kc int) (unsafe.Pointer, uintptr) {
 	sp := p.spec
-	a := &p.a
 	if kc == 0 {
-		return unsafe.Pointer(&s.a[0]), 0 // nothing is read
+		return unsafe.Pointer(&buf[0]), 0 // nothing is read
 	}
 	want := tensor.Float32
 	if sp.bf16 {
@@ -592,11 +620,11 @@ func (p *problem) aPanel(s *scratch, i, rows, kmr, k0, kc int) (unsafe.Pointer, 
 	}
 	if sp.bf16 {
 		ld := sp.kc
-		buf := unsafe.Slice((*uint16)(unsafe.Pointer(&s.a[0])), kmr*ld)
-		packABF16(buf, ld, a, i, rows, kmr, k0, kc)
-		return unsafe.Pointer(&buf[0]), uintptr(ld * 2)
+		half := unsafe.Slice((*uint16)(unsafe.Pointer(&buf[0])), kmr*ld)
+		packABF16(half, ld, a, i, rows, kmr, k0, kc)
+		return unsafe.Pointer(&half[0]), uintptr(ld * 2)
 	}
 	ld := sp.kc
-	packA(s.a[:], ld, a, i, rows, kmr, k0, kc)
-	return unsafe.Pointer(&s.a[0]), uintptr(ld * 4)
+	packA(buf, ld, a, i, rows, kmr, k0, kc)
+	return unsafe.Pointer(&buf[0]), uintptr(ld * 4)
 }

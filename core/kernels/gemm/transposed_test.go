@@ -130,3 +130,48 @@ func TestTransposedMatmul(t *testing.T) {
 		}
 	})
 }
+
+// TestTransposedGatedLinear: GatedLinear on the transposed schedule (both weights read
+// in place, x packed once) hands combine gate and up values bit-identical to Matmul
+// against contiguous copies of each W^T, which runs the other schedule.
+func TestTransposedGatedLinear(t *testing.T) {
+	forEachPath(t, func(t *testing.T, isa cpu.ISA) {
+		for _, in := range []tensor.DType{tensor.Float32, tensor.BFloat16} {
+			for i, sh := range transposedShapes {
+				t.Run(fmt.Sprintf("%v/%+v", in, sh), func(t *testing.T) {
+					rng := rand.New(rand.NewPCG(13, uint64(i)))
+					x := newBuf(in, []int{sh.rows, sh.in}, padRev)
+					x.fill(normals(rng, sh.rows*sh.in))
+					var w, wt [2]*buf
+					for j := range w {
+						w[j] = newBuf(in, []int{sh.out, sh.in}, rowMajor)
+						wv := w[j].fill(normals(rng, sh.out*sh.in))
+						wt[j] = newBuf(in, []int{sh.in, sh.out}, rowMajor)
+						wt[j].fill(transpose(wv, sh.out, sh.in))
+					}
+					out := newBuf(tensor.Float32, []int{sh.rows, sh.out}, rowMajor)
+					pr := linearProblem(x.t, out.t, w[0].t)
+					pr.nb = 2
+					pr.b[0], pr.b[1] = weightT(w[0].t), weightT(w[1].t)
+					want := in == tensor.Float32 || pickKernel(in).bf16
+					if _, got := pr.transposed(); got != want {
+						t.Fatalf("transposed schedule taken: %v, want %v", got, want)
+					}
+					for which := range 2 {
+						got := newBuf(tensor.Float32, []int{sh.rows, sh.out}, padRev)
+						pick := func(dst, gate, up []float32) {
+							copy(dst, [2][]float32{gate, up}[which])
+						}
+						if err := GatedLinear(x.t, w[0].t, w[1].t, got.t, pick); err != nil {
+							t.Fatal(err)
+						}
+						if !slices.Equal(got.bits(), product(t, 0, x.t, wt[which].t, tensor.Float32, DefaultParams())) {
+							t.Fatalf("operand %d differs from Matmul with W^T packed", which)
+						}
+						got.checkGuards(t, "out")
+					}
+				})
+			}
+		}
+	})
+}
