@@ -187,11 +187,20 @@ func (p *problem) run() {
 // segments of out's rows from it.
 func (p *problem) transposed() (problem, bool) {
 	sp := p.spec
-	filled := float64(p.m) / float64(ceilDiv(p.m, sp.nr)*sp.nr)
+	filled := func(sp *kernelSpec) bool {
+		return float64(p.m) >= transposedFill*float64(ceilDiv(p.m, sp.nr)*sp.nr)
+	}
 	// The transposed problem's rows (p.n) must take the blocked schedule, which
 	// finishes through finishT.
-	if p.transOut || p.m <= gemvRows || p.m > p.n || p.n <= narrowRows || filled < transposedFill {
+	if p.transOut || p.m <= gemvRows || p.m > p.n || p.n <= narrowRows {
 		return problem{}, false
+	}
+	if !filled(sp) {
+		h := halfWidth(sp)
+		if h == nil || ceilDiv(p.m, h.nr)*h.nr-p.m > halfWidthPad {
+			return problem{}, false
+		}
+		sp = h
 	}
 	for t := range p.nb {
 		b := &p.b[t]
@@ -205,7 +214,7 @@ func (p *problem) transposed() (problem, bool) {
 		return problem{}, false
 	}
 	q := *p
-	q.m, q.n = p.n, p.m
+	q.spec, q.m, q.n = sp, p.n, p.m
 	weightRows := func(b *operand) operand { return operand{p: b.p, dt: b.dt, rs: b.cs, cs: 1} }
 	q.a = weightRows(&p.b[0])
 	if p.nb == 2 {
@@ -223,6 +232,12 @@ func (p *problem) transposed() (problem, bool) {
 // share of real columns the padding costs more than packing B (AVX-512 at 4096x4096:
 // 40 rows, 63% filled, 6-12% slower transposed; 24 rows, 75%, 27% faster).
 const transposedFill = 0.7
+
+// halfWidthPad: a path with a 16-column twin (halfWidth) uses it instead when that pads
+// at most this many rows. The twin does half the work per loaded value of B, so it
+// gains only where the other schedules are slow or wasteful (AVX-512 at 4096x4096: 12
+// rows +20%, 16 rows +44%, 44 rows +11%; 40 rows alike, 36 rows 8% slower).
+const halfWidthPad = 4
 
 // block is one step of a pass: rows i0..i0+mm-1 (a row band), columns jc..jc+nc-1
 // (a column block), and the K block pc..pc+kc-1.

@@ -26,7 +26,10 @@ import (
 var (
 	avx512Spec = kernelSpec{name: "avx512", mr: 12, nr: 32, kc: 1024, nc: 128, narrowKC: 512, mc: 12, run: sgemm512, smallMR: 4, small: sgemm512x4, gemv: &avx512Gemv}
 	avx2Spec   = kernelSpec{name: "avx2", mr: 6, nr: 16, kc: 1024, nc: 128, narrowKC: 256, mc: 24, run: sgemm256, gemv: &avx2Gemv}
-	bf16Spec   = kernelSpec{name: "avx512bf16", mr: 12, nr: 32, kc: 1024, nc: 256, narrowKC: 1024, mc: 24, bf16: true, run: bgemm512, smallMR: 4, small: bgemm512x4}
+	// avx512N16Spec serves the transposed schedule when A's rows fill a 16-column
+	// panel much better than a 32-column one (problem.transposed).
+	avx512N16Spec = kernelSpec{name: "avx512n16", mr: 12, nr: 16, kc: 1024, nc: 128, narrowKC: 512, mc: 12, run: sgemm512n16}
+	bf16Spec      = kernelSpec{name: "avx512bf16", mr: 12, nr: 32, kc: 1024, nc: 256, narrowKC: 1024, mc: 24, bf16: true, run: bgemm512, smallMR: 4, small: bgemm512x4}
 )
 
 // hasBF16 reports VDPBF16PS support; the AVX-512 path must also be selected.
@@ -56,7 +59,17 @@ func bgemm512(kc int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, c unsafe.
 func sgemm256(kc int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, c unsafe.Pointer, ldc uintptr, flags uintptr, alpha float32)
 
 //go:noescape
+func sgemm512n16(kc int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, c unsafe.Pointer, ldc uintptr, flags uintptr, alpha float32)
+
 func sgemm512x4(kc int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, c unsafe.Pointer, ldc uintptr, flags uintptr, alpha float32)
 
 //go:noescape
 func bgemm512x4(kc int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, c unsafe.Pointer, ldc uintptr, flags uintptr, alpha float32)
+
+// halfWidth returns sp's twin for 16-column panels, or nil when its path has none.
+func halfWidth(sp *kernelSpec) *kernelSpec {
+	if sp == &avx512Spec {
+		return &avx512N16Spec
+	}
+	return nil
+}

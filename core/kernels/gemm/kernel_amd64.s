@@ -476,3 +476,104 @@ TEXT ·sgemm512x4(SB), NOSPLIT, $0-60
 // bgemm512 for 4 rows of A and C.
 TEXT ·bgemm512x4(SB), NOSPLIT, $0-60
 	KERNEL4(STEPBFx4, 4)
+
+// ---- AVX-512 float32, 12 x 16, for the transposed schedule with few columns ---------
+// acc row i lives in Z(i); B in Z24; broadcasts in Z26..Z31. C tiles of this kernel are
+// in the workspace (L2), so it asks for none ahead.
+
+#define ROW512N16(addr, t, c) \
+	VBROADCASTSS addr, t; \
+	VFMADD231PS  Z24, t, c
+
+#define STEP512N16(off, boff) \
+	VMOVUPS boff(DX), Z24; \
+	ROW512N16(off(SI), Z26, Z0); \
+	ROW512N16(off(SI)(R8*1), Z27, Z1); \
+	ROW512N16(off(SI)(R8*2), Z28, Z2); \
+	ROW512N16(off(R11), Z29, Z3); \
+	ROW512N16(off(R11)(R8*1), Z30, Z4); \
+	ROW512N16(off(R11)(R8*2), Z31, Z5); \
+	ROW512N16(off(R12), Z26, Z6); \
+	ROW512N16(off(R12)(R8*1), Z27, Z7); \
+	ROW512N16(off(R12)(R8*2), Z28, Z8); \
+	ROW512N16(off(R13), Z29, Z9); \
+	ROW512N16(off(R13)(R8*1), Z30, Z10); \
+	ROW512N16(off(R13)(R8*2), Z31, Z11)
+
+#define LOADROWN16(c) \
+	VMOVUPS (DI), c; \
+	ADDQ    R9, DI
+
+#define STOREROWN16(c) \
+	VMOVUPS c, (DI); \
+	ADDQ    R9, DI
+
+#define SCALEN16(c) VMULPS Z24, c, c
+
+#define ZERON16(c) VPXORD c, c, c
+
+#define ALLROWSN16(op) \
+	op(Z0); op(Z1); op(Z2); op(Z3); op(Z4); op(Z5); \
+	op(Z6); op(Z7); op(Z8); op(Z9); op(Z10); op(Z11)
+
+// func sgemm512n16(kc int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, c unsafe.Pointer, ldc uintptr, flags uintptr, alpha float32)
+// b is packed as kc rows of 16 float32. In Go:
+//
+//	for k := 0; k < kc; k++ {
+//		for i := 0; i < 12; i++ {
+//			for j := 0; j < 16; j++ {
+//				acc[i][j] = fma(a[i*lda+k], b[k*16+j], acc[i][j])
+//			}
+//		}
+//	}
+TEXT ·sgemm512n16(SB), NOSPLIT, $0-60
+	PROLOGUE
+	MOVQ DI, BX
+	TESTQ $1, R10
+	JZ   zero
+	ALLROWSN16(LOADROWN16)
+	JMP  loop
+zero:
+	ALLROWSN16(ZERON16)
+loop:
+	MOVQ BX, DI
+	MOVQ CX, AX
+	SHRQ $2, AX
+	JZ   tail
+loop4:
+	PREFETCHT0 1024(DX)
+	STEP512N16(0, 0)
+	PREFETCHT0 1088(DX)
+	STEP512N16(4, 64)
+	PREFETCHT0 1152(DX)
+	STEP512N16(8, 128)
+	PREFETCHT0 1216(DX)
+	STEP512N16(12, 192)
+	ADDQ $16, SI
+	ADDQ $16, R11
+	ADDQ $16, R12
+	ADDQ $16, R13
+	ADDQ $256, DX
+	DECQ AX
+	JNZ  loop4
+tail:
+	ANDQ $3, CX
+	JZ   store
+loop1:
+	STEP512N16(0, 0)
+	ADDQ $4, SI
+	ADDQ $4, R11
+	ADDQ $4, R12
+	ADDQ $4, R13
+	ADDQ $64, DX
+	DECQ CX
+	JNZ  loop1
+store:
+	TESTQ $2, R10
+	JZ   write
+	VBROADCASTSS alpha+56(FP), Z24
+	ALLROWSN16(SCALEN16)
+write:
+	ALLROWSN16(STOREROWN16)
+	VZEROUPPER
+	RET

@@ -87,7 +87,11 @@ func isNaN32(b uint32) bool { return b&0x7f800000 == 0x7f800000 && b&0x7fffff !=
 func TestSpecBounds(t *testing.T) {
 	for _, isa := range cpu.Available() {
 		restore := cpu.UseISA(isa)
-		for _, sp := range []*kernelSpec{pickKernel(tensorF32), pickKernel(tensorBF16)} {
+		specs := []*kernelSpec{pickKernel(tensorF32), pickKernel(tensorBF16)}
+		if h := halfWidth(specs[0]); h != nil {
+			specs = append(specs, h)
+		}
+		for _, sp := range specs {
 			kcMax := maxKC / 2
 			if sp.bf16 {
 				kcMax = maxKC
