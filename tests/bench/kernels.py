@@ -690,6 +690,70 @@ register(Op(
 ))
 
 
+# --- gated linear (an MLP's input projection) ------------------------------------------
+# silu(x Wg^T) * (x Wu^T) with both weights as (hidden, in); every peer runs the same two
+# products and the SwiGLU.
+
+def glin_make(s, rng):
+    m, k, n = s
+    return {"x": rng.uniform(-1, 1, (m, k)).astype("float32"),
+            "wg": (rng.uniform(-1, 1, (n, k)) / 16).astype("float32"),
+            "wu": (rng.uniform(-1, 1, (n, k)) / 16).astype("float32")}
+
+
+def glin_ref(i):
+    np = _np()
+    x = i["x"].astype(np.float64)
+    g, u = x @ i["wg"].astype(np.float64).T, x @ i["wu"].astype(np.float64).T
+    return g / (1 + np.exp(-g)) * u
+
+
+def glin_numpy(L, i):
+    np, x, wg, wu = L.np, i["x"], i["wg"], i["wu"]
+
+    def run():
+        g = x @ wg.T
+        return g / (1 + np.exp(-g)) * (x @ wu.T)
+    return run
+
+
+def glin_ort(L, i):
+    h = L.onnx.helper
+    nodes = [h.make_node("Gemm", ["x", "wg"], ["g"], transB=1),
+             h.make_node("Sigmoid", ["g"], ["s"]),
+             h.make_node("Mul", ["g", "s"], ["a"]),
+             h.make_node("Gemm", ["x", "wu"], ["u"], transB=1),
+             h.make_node("Mul", ["a", "u"], ["y"])]
+    return ort_run(L, nodes, {"x": i["x"], "wg": i["wg"], "wu": i["wu"]})
+
+
+register(Op(
+    name="gated_linear",
+    # (rows, in, hidden): a Llama-7B MLP input for one token, 16 and 64 rows.
+    shapes=[(1, 4096, 11008), (16, 4096, 11008), (64, 4096, 11008)],
+    quick=[(12, 33, 130), (64, 70, 300)],
+    make=glin_make,
+    reference=glin_ref,
+    work=lambda s: (4 * s[0] * s[1] * s[2], 4 * (s[0] * s[1] + 2 * s[1] * s[2] + s[0] * s[2])),
+    ours=lambda L, i: with_out(L.mp.gated_linear, i["x"], i["wg"], i["wu"],
+                               like=L.np.empty((i["x"].shape[0], i["wg"].shape[0]), "float32")),
+    peers={
+        "numpy": glin_numpy,
+        "mlx": lambda L, i: mx_run(L, lambda x, wg, wu: L.mxnn.silu(x @ wg.T) * (x @ wu.T),
+                                   i["x"], i["wg"], i["wu"]),
+        "jax": lambda L, i: jax_run(L, lambda x, wg, wu: L.jax.nn.silu(x @ wg.T) * (x @ wu.T),
+                                    i["x"], i["wg"], i["wu"]),
+        "torch": lambda L, i: torch_run(
+            L, lambda x, wg, wu: L.F.silu(L.F.linear(x, wg)) * L.F.linear(x, wu),
+            i["x"], i["wg"], i["wu"]),
+        "onnxruntime": glin_ort,
+    },
+    # Products of K terms in [-1/16, 1/16] (sums ~1): float32 error ~1e-6 each.
+    atol=1e-4, rtol=1e-4,
+    label=lambda s: f"{s[0]}x{s[1]}x{s[2]}",
+))
+
+
 # --- weight-only quantized linear layers (decode matvec) --------------------------------
 # Inputs are quantized here with NumPy from the formulas of the header, so every library
 # multiplies by exactly the same dequantized weights.
