@@ -4,8 +4,9 @@
 //
 // It is a packed, blocked GEMM with assembly micro-kernels per ISA path (AVX-512,
 // AVX512-BF16, AVX2+FMA) and a plain-Go definition (kernel_generic.go). Products of at
-// most 8 rows with float32 operands (decode shapes) instead stream B in place, without
-// packing (gemv.go), with the same per-element chain. Accumulation is
+// most 8 rows with float32 operands (decode shapes; bfloat16 with a transposed B on the
+// AVX512-BF16 path) instead stream B in place, without packing (gemv.go), with the same
+// per-element chain. Accumulation is
 // float32. Every output element is one multiply-add chain over k = 0..K-1 in order, so
 // its value depends only on its row of A, its column of B, K and the ISA path: results
 // are bit-identical for any thread count, batch size, tile position or matrix shape

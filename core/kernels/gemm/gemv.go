@@ -12,13 +12,15 @@ import (
 // are contiguous, B is streamed once, in place, instead of being packed. Each output
 // element is still one chain acc = fma(a_ik, b_kj, acc) over k in order, starting
 // from +0, so the bits equal the blocked path's on the same ISA path; the finishing
-// step (alpha, finisher) is the blocked path's too.
+// step (alpha, finisher) is the blocked path's too. On the AVX512-BF16 path, bfloat16
+// operands with a transposed B and K even take it too, by k pairs with VDPBF16PS as
+// bgemm512 does (the same bits as its blocked path).
 //
 // The columns are split into bands of gemvBand or gemvBandT (fixed, so independent of
-// the thread count), one work item each. A row-major B is read a group of 8 rows at a time across
-// the band (4 KiB per row, so each page is visited once per band), the accumulators
-// staying in the band's workspace. A transposed B is read as tiles of vec columns (W
-// rows) by vec k's, transposed in registers.
+// the thread count), one work item each. A row-major B is read a group of 8 rows at a
+// time across the band (4 KiB per row, so each page is visited once per band), the
+// accumulators staying in the band's workspace. A transposed B is read as tiles of vec
+// columns (W rows) by vec k's (or k pairs), transposed in registers.
 
 // gemvRows is the largest row count that takes the few-rows path.
 const gemvRows = 8
@@ -33,22 +35,33 @@ const (
 	gemvBandT = 256
 )
 
-// gemvSpec is the few-rows kernel pair of an ISA path (see gemv_amd64.s): vec float32
-// per vector; n for a row-major B, t for a transposed B.
+// gemvSpec is the few-rows kernel pair of an ISA path (see gemv_amd64.s): vec 32-bit
+// words per vector; n for a row-major B (nil: none), t for a transposed B. With pairs
+// (the AVX512-BF16 path) A and B are bfloat16 and t takes k pairs, each 32-bit word
+// of A's tiles and of W's rows holding k even and k odd, as bgemm512 does.
 type gemvSpec struct {
-	vec int
-	n   func(m, k int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, ldb uintptr, c unsafe.Pointer, ldc uintptr, nv int, mask int)
-	t   func(m, kt, kr int, a unsafe.Pointer, w unsafe.Pointer, ldw uintptr, c unsafe.Pointer, mask int)
+	vec   int
+	n     func(m, k int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, ldb uintptr, c unsafe.Pointer, ldc uintptr, nv int, mask int)
+	t     func(m, kt, kr int, a unsafe.Pointer, w unsafe.Pointer, ldw uintptr, c unsafe.Pointer, mask int)
+	pairs bool
 }
 
 // gemvFits reports whether the problem can take the few-rows path.
 func (p *problem) gemvFits() bool {
 	g := p.spec.gemv
-	if g == nil || p.m > gemvRows || p.k == 0 || p.a.dt != tensor.Float32 {
+	want := tensor.Float32
+	if g != nil && g.pairs {
+		want = tensor.BFloat16
+	}
+	if g == nil || p.m > gemvRows || p.k == 0 || p.a.dt != want || g.pairs && p.k%2 != 0 {
 		return false
 	}
 	for t := range p.nb {
 		b := &p.b[t]
+		// The pairs path reads W rows as 32-bit words: their stride must be whole words.
+		if b.cs == 1 && g.n == nil || g.pairs && b.cs%2 != 0 {
+			return false
+		}
 		// A transposed B gathers its last k's with 32-bit indices r*cs.
 		if b.cs != 1 && (b.rs != 1 || max(b.cs, -b.cs) > (1<<31-1)/g.vec) {
 			return false
@@ -83,7 +96,21 @@ func (p *problem) runGemv() {
 				loadF32(wk.rows[i*k:(i+1)*k], p.a.at(i, 0), p.a.cs, p.a.dt)
 			}
 		}
-		if p.b[t].cs != 1 && wk.tiles == nil {
+		if p.b[t].cs != 1 && wk.tiles == nil && g.pairs {
+			// Pairs of bfloat16 k's, one 32-bit word each, in tiles of vec pairs.
+			kp := k / 2
+			buf := getFloats(ceilDiv(kp, vec) * m * vec)
+			defer putFloats(buf)
+			wk.tiles = *buf
+			words := unsafe.Slice((*uint32)(unsafe.Pointer(&wk.tiles[0])), len(wk.tiles))
+			for i := range m {
+				for q := range kp {
+					lo := *(*uint16)(p.a.at(i, 2*q))
+					hi := *(*uint16)(p.a.at(i, 2*q+1))
+					words[(q/vec*m+i)*vec+q%vec] = uint32(lo) | uint32(hi)<<16
+				}
+			}
+		} else if p.b[t].cs != 1 && wk.tiles == nil {
 			buf := getFloats(ceilDiv(k, vec) * m * vec)
 			defer putFloats(buf)
 			wk.tiles = *buf
@@ -142,11 +169,15 @@ func (p *problem) gemvBand(wk *gemvWork, t, j0, w int) {
 		c := ws[j*m : (j+vec)*m]
 		clear(c)
 		rows := min(vec, j0+w-j)
-		kt, kr := k/vec, k%vec
-		if rows < vec {
-			kt, kr = 0, k // a partial tile is gathered for all k
+		kk := k
+		if g.pairs {
+			kk = k / 2
 		}
-		g.t(m, kt, kr, unsafe.Pointer(&wk.tiles[0]), b.at(0, j), uintptr(b.cs*4), unsafe.Pointer(&c[0]), 1<<rows-1)
+		kt, kr := kk/vec, kk%vec
+		if rows < vec {
+			kt, kr = 0, kk // a partial tile is gathered for all k
+		}
+		g.t(m, kt, kr, unsafe.Pointer(&wk.tiles[0]), b.at(0, j), uintptr(b.cs*b.size()), unsafe.Pointer(&c[0]), 1<<rows-1)
 	}
 }
 

@@ -7,6 +7,7 @@ import "unsafe"
 var (
 	avx512Gemv = gemvSpec{vec: 16, n: gemvN512, t: gemvT512}
 	avx2Gemv   = gemvSpec{vec: 8, n: gemvN256, t: gemvT256}
+	bf16Gemv   = gemvSpec{vec: 16, t: bgemvT512, pairs: true}
 )
 
 //go:noescape
@@ -20,3 +21,6 @@ func gemvN256(m, k int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, ldb uin
 
 //go:noescape
 func gemvT256(m, kt, kr int, a unsafe.Pointer, w unsafe.Pointer, ldw uintptr, c unsafe.Pointer, mask int)
+
+//go:noescape
+func bgemvT512(m, kt, kr int, a unsafe.Pointer, w unsafe.Pointer, ldw uintptr, c unsafe.Pointer, mask int)

@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "dpbf16_amd64.h"
 
 // Kernels of the few-rows path (gemv.go). Every output element gets the micro-kernels'
 // chain: c = fma(a[i][k], b[k][j], c) for k in order, starting from the value in c
@@ -520,7 +521,7 @@ GLOBL gemvIota<>(SB), RODATA|NOPTR, $64
 
 // TFMA<n>Z(off, col): one k step for n rows of A (row r at AX + 64*r, a[k] at off):
 // accumulator Z(16+r) += a[r][k] * col.
-#define TFMA8Z(off, col) \
+#define TFMA8Z(off, col, coln) \
 	VFMADD231PS.BCST off+0(AX), col, Z16; \
 	VFMADD231PS.BCST off+64(AX), col, Z17; \
 	VFMADD231PS.BCST off+128(AX), col, Z18; \
@@ -529,16 +530,270 @@ GLOBL gemvIota<>(SB), RODATA|NOPTR, $64
 	VFMADD231PS.BCST off+320(AX), col, Z21; \
 	VFMADD231PS.BCST off+384(AX), col, Z22; \
 	VFMADD231PS.BCST off+448(AX), col, Z23
-#define TFMA4Z(off, col) \
+#define TFMA4Z(off, col, coln) \
 	VFMADD231PS.BCST off+0(AX), col, Z16; \
 	VFMADD231PS.BCST off+64(AX), col, Z17; \
 	VFMADD231PS.BCST off+128(AX), col, Z18; \
 	VFMADD231PS.BCST off+192(AX), col, Z19
-#define TFMA2Z(off, col) \
+#define TFMA2Z(off, col, coln) \
 	VFMADD231PS.BCST off+0(AX), col, Z16; \
 	VFMADD231PS.BCST off+64(AX), col, Z17
-#define TFMA1Z(off, col) \
+#define TFMA1Z(off, col, coln) \
 	VFMADD231PS.BCST off+0(AX), col, Z16
+
+// GEMVT512 is the body of the 16-row transposed kernels: FMA<n>(off, col, coln)
+// takes one k (or k pair) of n rows of A against the transposed W column col (Z<coln>),
+// GFMA one gathered column (Z16) into the accumulator row Z18. The 16 W rows are read
+// 64 bytes from each per tile. Ahead of that, each tile asks for the next KiB of one
+// row, 1 KiB ahead, taking the rows in turn (row kt mod 16): one run of 16 lines at a
+// time instead of 16 streams 64 bytes apart, without keeping them in the outer caches
+// (PREFETCHNTA). Decode at 1x4096x11008 on one thread: +14% in Go, +18% from Python
+// (2 MiB pages).
+#define GEMVT512(FMA8, FMA4, FMA2, FMA1, GFMA) \
+	MOVQ a+24(FP), SI; \
+	MOVQ w+32(FP), R11; \
+	MOVQ ldw+40(FP), R9; \
+	MOVQ c+48(FP), DI; \
+	LEAQ (R9)(R9*2), R10; \
+	LEAQ (R11)(R9*4), R12; \
+	LEAQ (R12)(R9*4), R13; \
+	LEAQ (R13)(R9*4), DX; \
+	MOVQ kt+8(FP), R8; \
+	TESTQ R8, R8; \
+	JZ   gather; \
+	tile: \
+	MOVQ R8, AX; \
+	ANDQ $15, AX; \
+	IMULQ R9, AX; \
+	ADDQ R11, AX; \
+	PREFETCHNTA 1024(AX); \
+	PREFETCHNTA 1088(AX); \
+	PREFETCHNTA 1152(AX); \
+	PREFETCHNTA 1216(AX); \
+	PREFETCHNTA 1280(AX); \
+	PREFETCHNTA 1344(AX); \
+	PREFETCHNTA 1408(AX); \
+	PREFETCHNTA 1472(AX); \
+	PREFETCHNTA 1536(AX); \
+	PREFETCHNTA 1600(AX); \
+	PREFETCHNTA 1664(AX); \
+	PREFETCHNTA 1728(AX); \
+	PREFETCHNTA 1792(AX); \
+	PREFETCHNTA 1856(AX); \
+	PREFETCHNTA 1920(AX); \
+	PREFETCHNTA 1984(AX); \
+	VMOVUPS (R11), Z0; \
+	VMOVUPS (R11)(R9*1), Z1; \
+	VMOVUPS (R11)(R9*2), Z2; \
+	VMOVUPS (R11)(R10*1), Z3; \
+	VMOVUPS (R12), Z4; \
+	VMOVUPS (R12)(R9*1), Z5; \
+	VMOVUPS (R12)(R9*2), Z6; \
+	VMOVUPS (R12)(R10*1), Z7; \
+	VMOVUPS (R13), Z8; \
+	VMOVUPS (R13)(R9*1), Z9; \
+	VMOVUPS (R13)(R9*2), Z10; \
+	VMOVUPS (R13)(R10*1), Z11; \
+	VMOVUPS (DX), Z12; \
+	VMOVUPS (DX)(R9*1), Z13; \
+	VMOVUPS (DX)(R9*2), Z14; \
+	VMOVUPS (DX)(R10*1), Z15; \
+	TRANSPOSE16; \
+	MOVQ SI, AX; \
+	MOVQ DI, BX; \
+	MOVQ m+0(FP), CX; \
+	rows8: \
+	CMPQ CX, $8; \
+	JLT  rows4; \
+	VMOVUPS 0(BX), Z16; \
+	VMOVUPS 64(BX), Z17; \
+	VMOVUPS 128(BX), Z18; \
+	VMOVUPS 192(BX), Z19; \
+	VMOVUPS 256(BX), Z20; \
+	VMOVUPS 320(BX), Z21; \
+	VMOVUPS 384(BX), Z22; \
+	VMOVUPS 448(BX), Z23; \
+	FMA8(0, Z0, 0); \
+	FMA8(4, Z1, 1); \
+	FMA8(8, Z2, 2); \
+	FMA8(12, Z3, 3); \
+	FMA8(16, Z4, 4); \
+	FMA8(20, Z5, 5); \
+	FMA8(24, Z6, 6); \
+	FMA8(28, Z7, 7); \
+	FMA8(32, Z8, 8); \
+	FMA8(36, Z9, 9); \
+	FMA8(40, Z10, 10); \
+	FMA8(44, Z11, 11); \
+	FMA8(48, Z12, 12); \
+	FMA8(52, Z13, 13); \
+	FMA8(56, Z14, 14); \
+	FMA8(60, Z15, 15); \
+	VMOVUPS Z16, 0(BX); \
+	VMOVUPS Z17, 64(BX); \
+	VMOVUPS Z18, 128(BX); \
+	VMOVUPS Z19, 192(BX); \
+	VMOVUPS Z20, 256(BX); \
+	VMOVUPS Z21, 320(BX); \
+	VMOVUPS Z22, 384(BX); \
+	VMOVUPS Z23, 448(BX); \
+	ADDQ $512, AX; \
+	ADDQ $512, BX; \
+	SUBQ $8, CX; \
+	JMP  rows8; \
+	rows4: \
+	CMPQ CX, $4; \
+	JLT  rows2; \
+	VMOVUPS 0(BX), Z16; \
+	VMOVUPS 64(BX), Z17; \
+	VMOVUPS 128(BX), Z18; \
+	VMOVUPS 192(BX), Z19; \
+	FMA4(0, Z0, 0); \
+	FMA4(4, Z1, 1); \
+	FMA4(8, Z2, 2); \
+	FMA4(12, Z3, 3); \
+	FMA4(16, Z4, 4); \
+	FMA4(20, Z5, 5); \
+	FMA4(24, Z6, 6); \
+	FMA4(28, Z7, 7); \
+	FMA4(32, Z8, 8); \
+	FMA4(36, Z9, 9); \
+	FMA4(40, Z10, 10); \
+	FMA4(44, Z11, 11); \
+	FMA4(48, Z12, 12); \
+	FMA4(52, Z13, 13); \
+	FMA4(56, Z14, 14); \
+	FMA4(60, Z15, 15); \
+	VMOVUPS Z16, 0(BX); \
+	VMOVUPS Z17, 64(BX); \
+	VMOVUPS Z18, 128(BX); \
+	VMOVUPS Z19, 192(BX); \
+	ADDQ $256, AX; \
+	ADDQ $256, BX; \
+	SUBQ $4, CX; \
+	rows2: \
+	CMPQ CX, $2; \
+	JLT  rows1; \
+	VMOVUPS 0(BX), Z16; \
+	VMOVUPS 64(BX), Z17; \
+	FMA2(0, Z0, 0); \
+	FMA2(4, Z1, 1); \
+	FMA2(8, Z2, 2); \
+	FMA2(12, Z3, 3); \
+	FMA2(16, Z4, 4); \
+	FMA2(20, Z5, 5); \
+	FMA2(24, Z6, 6); \
+	FMA2(28, Z7, 7); \
+	FMA2(32, Z8, 8); \
+	FMA2(36, Z9, 9); \
+	FMA2(40, Z10, 10); \
+	FMA2(44, Z11, 11); \
+	FMA2(48, Z12, 12); \
+	FMA2(52, Z13, 13); \
+	FMA2(56, Z14, 14); \
+	FMA2(60, Z15, 15); \
+	VMOVUPS Z16, 0(BX); \
+	VMOVUPS Z17, 64(BX); \
+	ADDQ $128, AX; \
+	ADDQ $128, BX; \
+	SUBQ $2, CX; \
+	rows1: \
+	CMPQ CX, $1; \
+	JLT  tilend; \
+	VMOVUPS 0(BX), Z16; \
+	FMA1(0, Z0, 0); \
+	FMA1(4, Z1, 1); \
+	FMA1(8, Z2, 2); \
+	FMA1(12, Z3, 3); \
+	FMA1(16, Z4, 4); \
+	FMA1(20, Z5, 5); \
+	FMA1(24, Z6, 6); \
+	FMA1(28, Z7, 7); \
+	FMA1(32, Z8, 8); \
+	FMA1(36, Z9, 9); \
+	FMA1(40, Z10, 10); \
+	FMA1(44, Z11, 11); \
+	FMA1(48, Z12, 12); \
+	FMA1(52, Z13, 13); \
+	FMA1(56, Z14, 14); \
+	FMA1(60, Z15, 15); \
+	VMOVUPS Z16, 0(BX); \
+	ADDQ $64, AX; \
+	ADDQ $64, BX; \
+	SUBQ $1, CX; \
+	tilend: \
+	MOVQ AX, SI; \
+	ADDQ $64, R11; \
+	ADDQ $64, R12; \
+	ADDQ $64, R13; \
+	ADDQ $64, DX; \
+	DECQ R8; \
+	JNZ  tile; \
+	gather: \
+	MOVQ kr+16(FP), R8; \
+	TESTQ R8, R8; \
+	JZ   done; \
+	MOVQ R9, AX; \
+	SARQ $2, AX; \
+	VPBROADCASTD AX, Z17; \
+	VPMULLD gemvIota<>(SB), Z17, Z17; \
+	XORQ R13, R13; \
+	MOVQ m+0(FP), R12; \
+	SHLQ $6, R12; \
+	gk: \
+	MOVQ mask+56(FP), BX; \
+	KMOVW BX, K1; \
+	VPXORD Z16, Z16, Z16; \
+	VGATHERDPS (R11)(Z17*4), K1, Z16; \
+	LEAQ (SI)(R13*1), AX; \
+	MOVQ DI, BX; \
+	MOVQ m+0(FP), CX; \
+	grow: \
+	VMOVUPS (BX), Z18; \
+	GFMA; \
+	VMOVUPS Z18, (BX); \
+	ADDQ $64, AX; \
+	ADDQ $64, BX; \
+	DECQ CX; \
+	JNZ  grow; \
+	ADDQ $4, R11; \
+	ADDQ $4, R13; \
+	CMPQ R13, $64; \
+	JLT  gnext; \
+	XORQ R13, R13; \
+	ADDQ R12, SI; \
+	gnext: \
+	DECQ R8; \
+	JNZ  gk; \
+	done: \
+	VZEROUPPER; \
+	RET
+
+#define GFMAZ VFMADD231PS.BCST (AX), Z16, Z18
+
+// TDP<n>(off, col, coln): one k pair for n rows of A (row r at AX + 64*r, the pair
+// a[r][2p], a[r][2p+1] at off): accumulator Z(16+r) += the pair's dot product with
+// column pair coln (VDPBF16PS, as bgemm512 does).
+#define TDP8(off, col, coln) \
+	VPBROADCASTD off+0(AX), Z24; DPBF16(coln, 24, 16); \
+	VPBROADCASTD off+64(AX), Z25; DPBF16(coln, 25, 17); \
+	VPBROADCASTD off+128(AX), Z26; DPBF16(coln, 26, 18); \
+	VPBROADCASTD off+192(AX), Z27; DPBF16(coln, 27, 19); \
+	VPBROADCASTD off+256(AX), Z28; DPBF16(coln, 28, 20); \
+	VPBROADCASTD off+320(AX), Z29; DPBF16(coln, 29, 21); \
+	VPBROADCASTD off+384(AX), Z30; DPBF16(coln, 30, 22); \
+	VPBROADCASTD off+448(AX), Z31; DPBF16(coln, 31, 23)
+#define TDP4(off, col, coln) \
+	VPBROADCASTD off+0(AX), Z24; DPBF16(coln, 24, 16); \
+	VPBROADCASTD off+64(AX), Z25; DPBF16(coln, 25, 17); \
+	VPBROADCASTD off+128(AX), Z26; DPBF16(coln, 26, 18); \
+	VPBROADCASTD off+192(AX), Z27; DPBF16(coln, 27, 19)
+#define TDP2(off, col, coln) \
+	VPBROADCASTD off+0(AX), Z24; DPBF16(coln, 24, 16); \
+	VPBROADCASTD off+64(AX), Z25; DPBF16(coln, 25, 17)
+#define TDP1(off, col, coln) \
+	VPBROADCASTD off+0(AX), Z24; DPBF16(coln, 24, 16)
+#define GDP VPBROADCASTD (AX), Z24; DPBF16(16, 24, 18)
 
 // func gemvT512(m, kt, kr int, a unsafe.Pointer, w unsafe.Pointer, ldw uintptr, c unsafe.Pointer, mask int)
 // Transposed B: output columns j0..j0+15 from W rows j0..j0+15 (w points at W[j0][0],
@@ -555,230 +810,7 @@ GLOBL gemvIota<>(SB), RODATA|NOPTR, $64
 //		}
 //	}
 TEXT ·gemvT512(SB), NOSPLIT, $0-64
-	MOVQ a+24(FP), SI
-	MOVQ w+32(FP), R11
-	MOVQ ldw+40(FP), R9
-	MOVQ c+48(FP), DI
-	LEAQ (R9)(R9*2), R10
-	LEAQ (R11)(R9*4), R12 // rows 4..7
-	LEAQ (R12)(R9*4), R13 // rows 8..11
-	LEAQ (R13)(R9*4), DX  // rows 12..15
-	MOVQ kt+8(FP), R8
-	TESTQ R8, R8
-	JZ   gather
-tile:
-	// The 16 W rows are read 64 bytes from each per tile. Ahead of that, each tile
-	// asks for the next KiB of one row, 1 KiB ahead, taking the rows in turn (row
-	// kt mod 16 here): one run of 16 lines at a time instead of 16 streams 64 bytes
-	// apart, without keeping them in the outer caches (PREFETCHNTA). Decode at
-	// 1x4096x11008 on one thread: +14% in Go, +18% from Python (2 MiB pages).
-	MOVQ R8, AX
-	ANDQ $15, AX
-	IMULQ R9, AX
-	ADDQ R11, AX
-	PREFETCHNTA 1024(AX)
-	PREFETCHNTA 1088(AX)
-	PREFETCHNTA 1152(AX)
-	PREFETCHNTA 1216(AX)
-	PREFETCHNTA 1280(AX)
-	PREFETCHNTA 1344(AX)
-	PREFETCHNTA 1408(AX)
-	PREFETCHNTA 1472(AX)
-	PREFETCHNTA 1536(AX)
-	PREFETCHNTA 1600(AX)
-	PREFETCHNTA 1664(AX)
-	PREFETCHNTA 1728(AX)
-	PREFETCHNTA 1792(AX)
-	PREFETCHNTA 1856(AX)
-	PREFETCHNTA 1920(AX)
-	PREFETCHNTA 1984(AX)
-	VMOVUPS (R11), Z0
-	VMOVUPS (R11)(R9*1), Z1
-	VMOVUPS (R11)(R9*2), Z2
-	VMOVUPS (R11)(R10*1), Z3
-	VMOVUPS (R12), Z4
-	VMOVUPS (R12)(R9*1), Z5
-	VMOVUPS (R12)(R9*2), Z6
-	VMOVUPS (R12)(R10*1), Z7
-	VMOVUPS (R13), Z8
-	VMOVUPS (R13)(R9*1), Z9
-	VMOVUPS (R13)(R9*2), Z10
-	VMOVUPS (R13)(R10*1), Z11
-	VMOVUPS (DX), Z12
-	VMOVUPS (DX)(R9*1), Z13
-	VMOVUPS (DX)(R9*2), Z14
-	VMOVUPS (DX)(R10*1), Z15
-	TRANSPOSE16
-	MOVQ SI, AX
-	MOVQ DI, BX
-	MOVQ m+0(FP), CX
-rows8:
-	CMPQ CX, $8
-	JLT  rows4
-	VMOVUPS 0(BX), Z16
-	VMOVUPS 64(BX), Z17
-	VMOVUPS 128(BX), Z18
-	VMOVUPS 192(BX), Z19
-	VMOVUPS 256(BX), Z20
-	VMOVUPS 320(BX), Z21
-	VMOVUPS 384(BX), Z22
-	VMOVUPS 448(BX), Z23
-	TFMA8Z(0, Z0)
-	TFMA8Z(4, Z1)
-	TFMA8Z(8, Z2)
-	TFMA8Z(12, Z3)
-	TFMA8Z(16, Z4)
-	TFMA8Z(20, Z5)
-	TFMA8Z(24, Z6)
-	TFMA8Z(28, Z7)
-	TFMA8Z(32, Z8)
-	TFMA8Z(36, Z9)
-	TFMA8Z(40, Z10)
-	TFMA8Z(44, Z11)
-	TFMA8Z(48, Z12)
-	TFMA8Z(52, Z13)
-	TFMA8Z(56, Z14)
-	TFMA8Z(60, Z15)
-	VMOVUPS Z16, 0(BX)
-	VMOVUPS Z17, 64(BX)
-	VMOVUPS Z18, 128(BX)
-	VMOVUPS Z19, 192(BX)
-	VMOVUPS Z20, 256(BX)
-	VMOVUPS Z21, 320(BX)
-	VMOVUPS Z22, 384(BX)
-	VMOVUPS Z23, 448(BX)
-	ADDQ $512, AX
-	ADDQ $512, BX
-	SUBQ $8, CX
-	JMP  rows8
-rows4:
-	CMPQ CX, $4
-	JLT  rows2
-	VMOVUPS 0(BX), Z16
-	VMOVUPS 64(BX), Z17
-	VMOVUPS 128(BX), Z18
-	VMOVUPS 192(BX), Z19
-	TFMA4Z(0, Z0)
-	TFMA4Z(4, Z1)
-	TFMA4Z(8, Z2)
-	TFMA4Z(12, Z3)
-	TFMA4Z(16, Z4)
-	TFMA4Z(20, Z5)
-	TFMA4Z(24, Z6)
-	TFMA4Z(28, Z7)
-	TFMA4Z(32, Z8)
-	TFMA4Z(36, Z9)
-	TFMA4Z(40, Z10)
-	TFMA4Z(44, Z11)
-	TFMA4Z(48, Z12)
-	TFMA4Z(52, Z13)
-	TFMA4Z(56, Z14)
-	TFMA4Z(60, Z15)
-	VMOVUPS Z16, 0(BX)
-	VMOVUPS Z17, 64(BX)
-	VMOVUPS Z18, 128(BX)
-	VMOVUPS Z19, 192(BX)
-	ADDQ $256, AX
-	ADDQ $256, BX
-	SUBQ $4, CX
-rows2:
-	CMPQ CX, $2
-	JLT  rows1
-	VMOVUPS 0(BX), Z16
-	VMOVUPS 64(BX), Z17
-	TFMA2Z(0, Z0)
-	TFMA2Z(4, Z1)
-	TFMA2Z(8, Z2)
-	TFMA2Z(12, Z3)
-	TFMA2Z(16, Z4)
-	TFMA2Z(20, Z5)
-	TFMA2Z(24, Z6)
-	TFMA2Z(28, Z7)
-	TFMA2Z(32, Z8)
-	TFMA2Z(36, Z9)
-	TFMA2Z(40, Z10)
-	TFMA2Z(44, Z11)
-	TFMA2Z(48, Z12)
-	TFMA2Z(52, Z13)
-	TFMA2Z(56, Z14)
-	TFMA2Z(60, Z15)
-	VMOVUPS Z16, 0(BX)
-	VMOVUPS Z17, 64(BX)
-	ADDQ $128, AX
-	ADDQ $128, BX
-	SUBQ $2, CX
-rows1:
-	CMPQ CX, $1
-	JLT  tilend
-	VMOVUPS 0(BX), Z16
-	TFMA1Z(0, Z0)
-	TFMA1Z(4, Z1)
-	TFMA1Z(8, Z2)
-	TFMA1Z(12, Z3)
-	TFMA1Z(16, Z4)
-	TFMA1Z(20, Z5)
-	TFMA1Z(24, Z6)
-	TFMA1Z(28, Z7)
-	TFMA1Z(32, Z8)
-	TFMA1Z(36, Z9)
-	TFMA1Z(40, Z10)
-	TFMA1Z(44, Z11)
-	TFMA1Z(48, Z12)
-	TFMA1Z(52, Z13)
-	TFMA1Z(56, Z14)
-	TFMA1Z(60, Z15)
-	VMOVUPS Z16, 0(BX)
-	ADDQ $64, AX
-	ADDQ $64, BX
-	SUBQ $1, CX
-tilend:
-	MOVQ AX, SI // the next A tile
-	ADDQ $64, R11
-	ADDQ $64, R12
-	ADDQ $64, R13
-	ADDQ $64, DX
-	DECQ R8
-	JNZ  tile
-gather:
-	MOVQ kr+16(FP), R8
-	TESTQ R8, R8
-	JZ   done
-	// Lane r gathers from R11 + r*ldw: indices r*(ldw/4), scaled by 4.
-	MOVQ R9, AX
-	SARQ $2, AX
-	VPBROADCASTD AX, Z17
-	VPMULLD gemvIota<>(SB), Z17, Z17
-	XORQ R13, R13 // byte offset of k in the A tile
-	MOVQ m+0(FP), R12
-	SHLQ $6, R12 // bytes per A tile
-gk:
-	MOVQ mask+56(FP), BX
-	KMOVW BX, K1
-	VPXORD Z16, Z16, Z16
-	VGATHERDPS (R11)(Z17*4), K1, Z16
-	LEAQ (SI)(R13*1), AX
-	MOVQ DI, BX
-	MOVQ m+0(FP), CX
-grow:
-	VMOVUPS (BX), Z18
-	VFMADD231PS.BCST (AX), Z16, Z18
-	VMOVUPS Z18, (BX)
-	ADDQ $64, AX
-	ADDQ $64, BX
-	DECQ CX
-	JNZ  grow
-	ADDQ $4, R11
-	ADDQ $4, R13
-	CMPQ R13, $64
-	JLT  gnext
-	XORQ R13, R13
-	ADDQ R12, SI
-gnext:
-	DECQ R8
-	JNZ  gk
-done:
-	VZEROUPPER
-	RET
+	GEMVT512(TFMA8Z, TFMA4Z, TFMA2Z, TFMA1Z, GFMAZ)
 
 // TFMA<n>Y(off, col): one k step for n rows of A (row r at AX + 32*r, a[k] at off):
 // accumulator Yr += a[r][k] * col, with a[r][k] broadcast in Y(4+r).
@@ -977,3 +1009,19 @@ gnext:
 done:
 	VZEROUPPER
 	RET
+
+// func bgemvT512(m, kt, kr int, a unsafe.Pointer, w unsafe.Pointer, ldw uintptr, c unsafe.Pointer, mask int)
+// gemvT512 for bfloat16 A and W, by k pairs: a tile is 16 pairs (32 k's) of 16 W rows
+// (each 32-bit word of a row is the pair k, k+1), transposed as words; A is packed in
+// tiles of 16 pairs: pair p of row i at a + ((p/16)*m + i)*64 + (p%16)*4. kt tiles,
+// then kr single pairs. In Go (dotpair as in bgemm512):
+//
+//	for p := 0; p < 16*kt+kr; p++ {
+//		for i := 0; i < m; i++ {
+//			for r := 0; r < 16; r++ {
+//				c[i][r] = dotpair(a[i][2p:], w[r*ldw+2p:], c[i][r])
+//			}
+//		}
+//	}
+TEXT ·bgemvT512(SB), NOSPLIT, $0-64
+	GEMVT512(TDP8, TDP4, TDP2, TDP1, GDP)

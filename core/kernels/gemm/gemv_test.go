@@ -56,7 +56,11 @@ func TestGemvPathSelection(t *testing.T) {
 			{"B strided columns", f32(rowMajor, 2, 40), f32(rowsRev, 40, 30), Params{Alpha: 1}, false},
 			{"W reversed k", f32(rowMajor, 2, 40), f32(padRev, 30, 40), Params{Alpha: 1, TransB: true}, false},
 			{"float16", newBuf(tensor.Float16, []int{2, 40}, rowMajor).t, newBuf(tensor.Float16, []int{40, 30}, rowMajor).t, Params{Alpha: 1}, false},
-			{"bfloat16", newBuf(tensor.BFloat16, []int{2, 40}, rowMajor).t, newBuf(tensor.BFloat16, []int{30, 40}, rowMajor).t, Params{Alpha: 1, TransB: true}, false},
+			// bfloat16 takes it on the AVX512-BF16 path only, with W transposed (pairs of
+			// k's in its rows) and K even.
+			{"bfloat16", newBuf(tensor.BFloat16, []int{2, 40}, rowMajor).t, newBuf(tensor.BFloat16, []int{30, 40}, rowMajor).t, Params{Alpha: 1, TransB: true}, pickKernel(tensor.BFloat16).bf16},
+			{"bfloat16 odd K", newBuf(tensor.BFloat16, []int{2, 41}, rowMajor).t, newBuf(tensor.BFloat16, []int{30, 41}, rowMajor).t, Params{Alpha: 1, TransB: true}, false},
+			{"bfloat16 row-major B", newBuf(tensor.BFloat16, []int{2, 40}, rowMajor).t, newBuf(tensor.BFloat16, []int{40, 30}, rowMajor).t, Params{Alpha: 1}, false},
 		}
 		for _, c := range cases {
 			pr := gemvProblem(c.a, c.b, c.p)
@@ -99,57 +103,61 @@ func newB(dt tensor.DType, k, n int, trans bool, l gemvLayout) *buf {
 	return newBuf(dt, shape, rowMajor)
 }
 
-// TestGemvMatchesBlocked: for M = 1..9 rows at every ISA path, both layouts of B, N and
-// K at and around the vector, tile and band sizes (and a band wider than a finisher call), strided A and B, and alpha/beta with
-// half-precision outputs, rows computed alone equal the same rows of a 130-row product
-// bit for bit, and match the float64 reference.
+// TestGemvMatchesBlocked: for M = 1..9 rows at every ISA path, float32 and bfloat16
+// inputs (the AVX512-BF16 path's pairs kernel with even K, the blocked path otherwise),
+// both layouts of B, N and K at and around the vector, tile and band sizes (and a band
+// wider than a finisher call), strided A and B, and alpha/beta with half-precision
+// outputs, rows computed alone equal the same rows of a 130-row product bit for bit,
+// and match the float64 reference.
 func TestGemvMatchesBlocked(t *testing.T) {
 	const big = 130
 	type nk struct{ n, k int }
 	sizes := []nk{{1, 1}, {7, 9}, {8, 8}, {16, 16}, {17, 33}, {31, 15}, {33, 600}, {255, 17}, {256, 64}, {300, 100}, {520, 47}, {1100, 40}}
 	forEachPath(t, func(t *testing.T, isa cpu.ISA) {
 		count := 0
-		for _, sz := range sizes {
-			for _, trans := range []bool{false, true} {
-				count++
-				n, k := sz.n, sz.k
-				lb := gemvLayout(count % int(gemvLayouts))
-				la := layout(count % 2) // contiguous or padded with reversed columns
-				rng := rand.New(rand.NewPCG(11, uint64(count)))
-				a := newBuf(tensor.Float32, []int{big, k}, la)
-				av := a.fill(normals(rng, big*k))
-				b := newB(tensor.Float32, k, n, trans, lb)
-				bv := b.fill(normals(rng, k*n))
-				p := scales[count%len(scales)]
-				p.TransB = trans
-				out := floatTypes[count%3]
-				cold := newBuf(out, []int{big, n}, rowMajor)
-				coldv := cold.fill(normals(rng, big*n))
-				full := newBuf(out, []int{big, n}, rowMajor)
-				copy(full.mem, cold.mem)
-				if err := Matmul(a.t, b.t, full.t, p); err != nil {
-					t.Fatal(err)
-				}
-				fullBits := full.bits()
-				name := fmt.Sprintf("N=%d/K=%d/trans=%v/%d/%v", n, k, trans, lb, out)
-				for m := 1; m <= 9; m++ {
-					r0 := (m * 13) % (big - m)
-					c := newBuf(out, []int{m, n}, layout(m%2))
-					c.fill(coldv[r0*n : (r0+m)*n])
-					if err := Matmul(rowsView(a.t, r0, m), b.t, c.t, p); err != nil {
+		for _, in := range []tensor.DType{tensor.Float32, tensor.BFloat16} {
+			for _, sz := range sizes {
+				for _, trans := range []bool{false, true} {
+					count++
+					n, k := sz.n, sz.k
+					lb := gemvLayout(count % int(gemvLayouts))
+					la := layout(count % 2) // contiguous or padded with reversed columns
+					rng := rand.New(rand.NewPCG(11, uint64(count)))
+					a := newBuf(in, []int{big, k}, la)
+					av := a.fill(normals(rng, big*k))
+					b := newB(in, k, n, trans, lb)
+					bv := b.fill(normals(rng, k*n))
+					p := scales[count%len(scales)]
+					p.TransB = trans
+					out := floatTypes[count%3]
+					cold := newBuf(out, []int{big, n}, rowMajor)
+					coldv := cold.fill(normals(rng, big*n))
+					full := newBuf(out, []int{big, n}, rowMajor)
+					copy(full.mem, cold.mem)
+					if err := Matmul(a.t, b.t, full.t, p); err != nil {
 						t.Fatal(err)
 					}
-					if got := c.bits(); !slices.Equal(got, fullBits[r0*n:(r0+m)*n]) {
-						t.Fatalf("%s: rows %d..%d alone differ from the same rows of the %d-row product", name, r0, r0+m-1, big)
+					fullBits := full.bits()
+					name := fmt.Sprintf("%v/N=%d/K=%d/trans=%v/%d/%v", in, n, k, trans, lb, out)
+					for m := 1; m <= 9; m++ {
+						r0 := (m * 13) % (big - m)
+						c := newBuf(out, []int{m, n}, layout(m%2))
+						c.fill(coldv[r0*n : (r0+m)*n])
+						if err := Matmul(rowsView(a.t, r0, m), b.t, c.t, p); err != nil {
+							t.Fatal(err)
+						}
+						if got := c.bits(); !slices.Equal(got, fullBits[r0*n:(r0+m)*n]) {
+							t.Fatalf("%s: rows %d..%d alone differ from the same rows of the %d-row product", name, r0, r0+m-1, big)
+						}
+						c.checkGuards(t, "c")
+						bshape := []int{k, n}
+						if trans {
+							bshape = []int{n, k}
+						}
+						ref, tol := refMatmul(mat{av[r0*k : (r0+m)*k], []int{m, k}}, mat{bv, bshape},
+							coldv[r0*n:(r0+m)*n], []int{m, n}, p, out)
+						compareAll(t, name, c.read(), ref, tol)
 					}
-					c.checkGuards(t, "c")
-					bshape := []int{k, n}
-					if trans {
-						bshape = []int{n, k}
-					}
-					ref, tol := refMatmul(mat{av[r0*k : (r0+m)*k], []int{m, k}}, mat{bv, bshape},
-						coldv[r0*n:(r0+m)*n], []int{m, n}, p, out)
-					compareAll(t, name, c.read(), ref, tol)
 				}
 			}
 		}

@@ -29,7 +29,7 @@ var (
 	// avx512N16Spec serves the transposed schedule when A's rows fill a 16-column
 	// panel much better than a 32-column one (problem.transposed).
 	avx512N16Spec = kernelSpec{name: "avx512n16", mr: 12, nr: 16, kc: 1024, nc: 128, narrowKC: 512, mc: 12, run: sgemm512n16}
-	bf16Spec      = kernelSpec{name: "avx512bf16", mr: 12, nr: 32, kc: 1024, nc: 256, narrowKC: 1024, mc: 24, bf16: true, run: bgemm512, smallMR: 4, small: bgemm512x4}
+	bf16Spec      = kernelSpec{name: "avx512bf16", mr: 12, nr: 32, kc: 1024, nc: 256, narrowKC: 1024, mc: 24, bf16: true, run: bgemm512, smallMR: 4, small: bgemm512x4, gemv: &bf16Gemv}
 )
 
 // hasBF16 reports VDPBF16PS support; the AVX-512 path must also be selected.
