@@ -667,9 +667,10 @@ def lin_ref(i):
 
 register(Op(
     name="linear",
-    # (rows, in, out): y = x W^T + b with W as (out, in), a layer's own layout; batched
-    # decode of 32 and 64 sequences, and a 128-token chunk into an MLP's width.
-    shapes=[(32, 4096, 4096), (64, 4096, 4096), (128, 4096, 11008)],
+    # (rows, in, out): y = x W^T + b with W as (out, in), a layer's own layout; decode of
+    # one sequence and batched decode of 32 and 64, and a 128-token chunk into an MLP's
+    # width.
+    shapes=[(1, 4096, 11008), (32, 4096, 4096), (64, 4096, 4096), (128, 4096, 11008)],
     quick=[(24, 33, 130), (64, 70, 300)],
     make=lin_make,
     reference=lin_ref,
