@@ -541,6 +541,26 @@ GLOBL gemvIota<>(SB), RODATA|NOPTR, $64
 #define TFMA1Z(off, col, coln) \
 	VFMADD231PS.BCST off+0(AX), col, Z16
 
+// ALLCOLS(F) runs the step macro F on the 16 transposed columns Z0..Z15 (a's word c
+// at byte 4c of each row's tile).
+#define ALLCOLS(F) \
+	F(0, Z0, 0); \
+	F(4, Z1, 1); \
+	F(8, Z2, 2); \
+	F(12, Z3, 3); \
+	F(16, Z4, 4); \
+	F(20, Z5, 5); \
+	F(24, Z6, 6); \
+	F(28, Z7, 7); \
+	F(32, Z8, 8); \
+	F(36, Z9, 9); \
+	F(40, Z10, 10); \
+	F(44, Z11, 11); \
+	F(48, Z12, 12); \
+	F(52, Z13, 13); \
+	F(56, Z14, 14); \
+	F(60, Z15, 15)
+
 // GEMVT512 is the body of the 16-row transposed kernels: FMA<n>(off, col, coln)
 // takes one k (or k pair) of n rows of A against the transposed W column col (Z<coln>),
 // GFMA one gathered column (Z16) into the accumulator row Z18. The 16 W rows are read
@@ -613,22 +633,7 @@ GLOBL gemvIota<>(SB), RODATA|NOPTR, $64
 	VMOVUPS 320(BX), Z21; \
 	VMOVUPS 384(BX), Z22; \
 	VMOVUPS 448(BX), Z23; \
-	FMA8(0, Z0, 0); \
-	FMA8(4, Z1, 1); \
-	FMA8(8, Z2, 2); \
-	FMA8(12, Z3, 3); \
-	FMA8(16, Z4, 4); \
-	FMA8(20, Z5, 5); \
-	FMA8(24, Z6, 6); \
-	FMA8(28, Z7, 7); \
-	FMA8(32, Z8, 8); \
-	FMA8(36, Z9, 9); \
-	FMA8(40, Z10, 10); \
-	FMA8(44, Z11, 11); \
-	FMA8(48, Z12, 12); \
-	FMA8(52, Z13, 13); \
-	FMA8(56, Z14, 14); \
-	FMA8(60, Z15, 15); \
+	ALLCOLS(FMA8); \
 	VMOVUPS Z16, 0(BX); \
 	VMOVUPS Z17, 64(BX); \
 	VMOVUPS Z18, 128(BX); \
@@ -648,22 +653,7 @@ GLOBL gemvIota<>(SB), RODATA|NOPTR, $64
 	VMOVUPS 64(BX), Z17; \
 	VMOVUPS 128(BX), Z18; \
 	VMOVUPS 192(BX), Z19; \
-	FMA4(0, Z0, 0); \
-	FMA4(4, Z1, 1); \
-	FMA4(8, Z2, 2); \
-	FMA4(12, Z3, 3); \
-	FMA4(16, Z4, 4); \
-	FMA4(20, Z5, 5); \
-	FMA4(24, Z6, 6); \
-	FMA4(28, Z7, 7); \
-	FMA4(32, Z8, 8); \
-	FMA4(36, Z9, 9); \
-	FMA4(40, Z10, 10); \
-	FMA4(44, Z11, 11); \
-	FMA4(48, Z12, 12); \
-	FMA4(52, Z13, 13); \
-	FMA4(56, Z14, 14); \
-	FMA4(60, Z15, 15); \
+	ALLCOLS(FMA4); \
 	VMOVUPS Z16, 0(BX); \
 	VMOVUPS Z17, 64(BX); \
 	VMOVUPS Z18, 128(BX); \
@@ -676,22 +666,7 @@ GLOBL gemvIota<>(SB), RODATA|NOPTR, $64
 	JLT  rows1; \
 	VMOVUPS 0(BX), Z16; \
 	VMOVUPS 64(BX), Z17; \
-	FMA2(0, Z0, 0); \
-	FMA2(4, Z1, 1); \
-	FMA2(8, Z2, 2); \
-	FMA2(12, Z3, 3); \
-	FMA2(16, Z4, 4); \
-	FMA2(20, Z5, 5); \
-	FMA2(24, Z6, 6); \
-	FMA2(28, Z7, 7); \
-	FMA2(32, Z8, 8); \
-	FMA2(36, Z9, 9); \
-	FMA2(40, Z10, 10); \
-	FMA2(44, Z11, 11); \
-	FMA2(48, Z12, 12); \
-	FMA2(52, Z13, 13); \
-	FMA2(56, Z14, 14); \
-	FMA2(60, Z15, 15); \
+	ALLCOLS(FMA2); \
 	VMOVUPS Z16, 0(BX); \
 	VMOVUPS Z17, 64(BX); \
 	ADDQ $128, AX; \
@@ -701,22 +676,7 @@ GLOBL gemvIota<>(SB), RODATA|NOPTR, $64
 	CMPQ CX, $1; \
 	JLT  tilend; \
 	VMOVUPS 0(BX), Z16; \
-	FMA1(0, Z0, 0); \
-	FMA1(4, Z1, 1); \
-	FMA1(8, Z2, 2); \
-	FMA1(12, Z3, 3); \
-	FMA1(16, Z4, 4); \
-	FMA1(20, Z5, 5); \
-	FMA1(24, Z6, 6); \
-	FMA1(28, Z7, 7); \
-	FMA1(32, Z8, 8); \
-	FMA1(36, Z9, 9); \
-	FMA1(40, Z10, 10); \
-	FMA1(44, Z11, 11); \
-	FMA1(48, Z12, 12); \
-	FMA1(52, Z13, 13); \
-	FMA1(56, Z14, 14); \
-	FMA1(60, Z15, 15); \
+	ALLCOLS(FMA1); \
 	VMOVUPS Z16, 0(BX); \
 	ADDQ $64, AX; \
 	ADDQ $64, BX; \
