@@ -195,9 +195,11 @@ func (p *problem) transposed() (problem, bool) {
 	if p.transOut || p.m <= gemvRows || p.m > p.n || p.n <= narrowRows {
 		return problem{}, false
 	}
-	if !filled(sp) {
+	// Rows that fit one panel need only fill more than half of it: the other schedule
+	// is slowest there.
+	if !filled(sp) && !(p.m <= sp.nr && 2*p.m > sp.nr) {
 		h := halfWidth(sp)
-		if h == nil || ceilDiv(p.m, h.nr)*h.nr-p.m > halfWidthPad {
+		if h == nil || p.m > h.nr && ceilDiv(p.m, h.nr)*h.nr-p.m > halfWidthPad {
 			return problem{}, false
 		}
 		sp = h
@@ -230,13 +232,15 @@ func (p *problem) transposed() (problem, bool) {
 
 // transposedFill: the transposed schedule pads A's rows to whole B panels; below this
 // share of real columns the padding costs more than packing B (AVX-512 at 4096x4096:
-// 40 rows, 63% filled, 6-12% slower transposed; 24 rows, 75%, 27% faster).
+// 40 rows, 63% filled, 6-12% slower transposed; 24 rows, 75%, 27% faster), except
+// within one panel, where more than half is enough (17 to 22 rows: 27-29% faster).
 const transposedFill = 0.7
 
-// halfWidthPad: a path with a 16-column twin (halfWidth) uses it instead when that pads
-// at most this many rows. The twin does half the work per loaded value of B, so it
-// gains only where the other schedules are slow or wasteful (AVX-512 at 4096x4096: 12
-// rows +20%, 16 rows +44%, 44 rows +11%; 40 rows alike, 36 rows 8% slower).
+// halfWidthPad: a path with a 16-column twin (halfWidth) uses it instead when the rows
+// fit one of its panels or pad at most this many rows. The twin does half the work per
+// loaded value of B, so it gains only where the other schedules are slow or wasteful
+// (AVX-512 at 4096x4096: 9 to 11 rows +20-32%, 12 rows +20%, 16 rows +44%, 44 rows
+// +1-11%; 40 rows alike, 36 rows 8% slower).
 const halfWidthPad = 4
 
 // block is one step of a pass: rows i0..i0+mm-1 (a row band), columns jc..jc+nc-1

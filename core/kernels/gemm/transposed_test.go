@@ -12,31 +12,38 @@ import (
 )
 
 // The transposed schedule (problem.transposed): out^T = W x^T with the weight's rows
-// read in place. Shapes (rows of x, in, out) that take it: two K blocks and an out that
-// ends in a partial group of 16 and a partial work item (300); two row bands of the
-// weight (2100 > mSuper) with x at 75% of a 32-column panel (24 rows); and few work
-// items, so that columns are shared between items (130 out). The last three fill a
-// 16-column panel better than a 32-column one (AVX-512's 16-column kernel): one panel
-// over two K blocks; 12 rows with K not a multiple of 4 (the kernel's single steps);
-// three panels.
+// read in place. Shapes (rows of x, in, out) that take it, and the panel widths their
+// rows fill well enough (fills): two K blocks and an out that ends in a partial group
+// of 16 and a partial work item (300); two row bands of the weight (2100 > mSuper) with
+// x at 75% of a 32-column panel (24 rows); and few work items, so that columns are
+// shared between items (130 out). Then rows that only 16-column panels suit (AVX-512's
+// 16-column kernel): one panel over two K blocks; 12 rows with K not a multiple of 4
+// (the kernel's single steps); three panels; 9 rows in one. And 20 rows, which only
+// one 32-column panel suits.
 var transposedShapes = []struct {
 	rows, in, out int
-	narrow        bool // fills 16-column panels only
+	fills         string // "both", "16" or "32"
 }{
-	{64, 1100, 300, false}, {24, 40, 2100, false}, {100, 70, 130, false},
-	{16, 1100, 300, true}, {12, 33, 130, true}, {44, 70, 2100, true},
+	{64, 1100, 300, "both"}, {24, 40, 2100, "both"}, {100, 70, 130, "both"},
+	{16, 1100, 300, "16"}, {12, 33, 130, "16"}, {44, 70, 2100, "16"}, {9, 70, 300, "16"},
+	{20, 70, 300, "32"},
 }
 
-// wantTransposed reports whether the shape takes the transposed schedule for inputs of
-// dtype in on the selected path: the path must read the weight in place, and a shape
-// that fills 16-column panels only needs such panels (AVX2, generic) or a 16-column
-// twin (AVX-512 float32).
-func wantTransposed(in tensor.DType, narrow bool) bool {
+// wantTransposed reports whether a shape takes the transposed schedule for inputs of
+// dtype in on the selected path: the path must read the weight in place, and offer
+// panels of a width the rows fill (16: AVX2, generic, or AVX-512 float32's twin).
+func wantTransposed(in tensor.DType, fills string) bool {
 	sp := pickKernel(in)
 	if in != tensor.Float32 && !sp.bf16 {
 		return false
 	}
-	return !narrow || sp.nr == 16 || halfWidth(sp) != nil
+	switch fills {
+	case "16":
+		return sp.nr == 16 || halfWidth(sp) != nil
+	case "32":
+		return sp.nr == 32
+	}
+	return true
 }
 
 // transposedTakes reports whether Linear over x [rows, in] and w [out, in] takes the
@@ -70,7 +77,7 @@ func TestTransposedLinear(t *testing.T) {
 					y := newBuf(tensor.BFloat16, []int{sh.rows, sh.out}, rowMajor)
 					plain := newBuf(tensor.Float32, []int{sh.rows, sh.out}, padRev)
 
-					want := wantTransposed(in, sh.narrow)
+					want := wantTransposed(in, sh.fills)
 					if got := transposedTakes(x.t, w.t, y.t); got != want {
 						t.Fatalf("transposed schedule taken: %v, want %v", got, want)
 					}
@@ -172,7 +179,7 @@ func TestTransposedGatedLinear(t *testing.T) {
 					pr := linearProblem(x.t, out.t, w[0].t)
 					pr.nb = 2
 					pr.b[0], pr.b[1] = weightT(w[0].t), weightT(w[1].t)
-					want := wantTransposed(in, sh.narrow)
+					want := wantTransposed(in, sh.fills)
 					if _, got := pr.transposed(); got != want {
 						t.Fatalf("transposed schedule taken: %v, want %v", got, want)
 					}
