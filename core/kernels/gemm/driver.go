@@ -65,7 +65,8 @@ type problem struct {
 	transOut bool
 }
 
-// finishRows is how many rows of a transposed problem one finisher call covers.
+// finishRows is how many rows of a transposed problem one finisher call covers: the
+// side of the blocks transposeBlocks turns.
 const finishRows = 16
 
 // transItemRows: the rows of a transposed problem's work item (out's columns), a
@@ -298,7 +299,7 @@ func (p *problem) pass(plan *passPlan) {
 	if p.transOut {
 		// Items of whole 64-byte runs of out's rows, so that no two workers write
 		// the same line.
-		perItem = max(perItem, transItemRows/sp.mr)
+		perItem = transItemRows / sp.mr
 	}
 	threads := cpu.NumThreads()
 	blocks := plan.blocks
