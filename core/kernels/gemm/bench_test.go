@@ -123,6 +123,27 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeBig is decode against a layer weight larger than the last-level cache
+// (11008x4096 float32, 180 MB), two weights in turn so that neither stays cached.
+func BenchmarkDecodeBig(b *testing.B) {
+	const k, n = 4096, 11008
+	ws := [2]tensor.Tensor{tensor.FromFloat32(randF32(n*k, 2), n, k), tensor.FromFloat32(randF32(n*k, 3), n, k)}
+	for _, m := range []int{1, 4} {
+		b.Run(fmt.Sprintf("M=%d", m), func(b *testing.B) {
+			x := tensor.FromFloat32(randF32(m*k, 1), m, k)
+			y := tensor.FromFloat32(make([]float32, m*n), m, n)
+			i := 0
+			for b.Loop() {
+				if err := Linear(x, ws[i%2], nil, y); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(n*k*4)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+		})
+	}
+}
+
 // BenchmarkDecodeMatmul is the decode shape with a row-major float32 B [K, N]
 // (Matmul without TransB): M = 1..8 rows against 4096x4096.
 func BenchmarkDecodeMatmul(b *testing.B) {

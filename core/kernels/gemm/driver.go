@@ -533,6 +533,7 @@ func (p *problem) tiles(s *scratch, b *block, pr0, pr1, pc0, pc1 int) {
 			j0 := jp * nr // relative to jc
 			cols := min(nr, b.nc-j0)
 			for t := range p.nb {
+				// With a2, both accumulators take the one packed operand.
 				bp := unsafe.Pointer(&b.packed[min(t, p.packedOps()-1)][(jp-b.jp0)*panel])
 				aPtr, lda := aPtrs[t], ldas[t]
 				if !p.direct {

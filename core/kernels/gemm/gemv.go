@@ -58,8 +58,11 @@ func (p *problem) gemvFits() bool {
 	}
 	for t := range p.nb {
 		b := &p.b[t]
+		if b.cs == 1 && g.n == nil { // a path without a row-major kernel
+			return false
+		}
 		// The pairs path reads W rows as 32-bit words: their stride must be whole words.
-		if b.cs == 1 && g.n == nil || g.pairs && b.cs%2 != 0 {
+		if g.pairs && b.cs%2 != 0 {
 			return false
 		}
 		// A transposed B gathers its last k's with 32-bit indices r*cs.

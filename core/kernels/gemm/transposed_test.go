@@ -20,13 +20,29 @@ import (
 // 16-column kernel): one panel over two K blocks; 12 rows with K not a multiple of 4
 // (the kernel's single steps); three panels; 9 rows in one. And 20 rows, which only
 // one 32-column panel suits.
-var transposedShapes = []struct {
+type transposedShape struct {
 	rows, in, out int
 	fills         string // "both", "16" or "32"
-}{
+}
+
+var transposedShapes = []transposedShape{
 	{64, 1100, 300, "both"}, {24, 40, 2100, "both"}, {100, 70, 130, "both"},
 	{16, 1100, 300, "16"}, {12, 33, 130, "16"}, {44, 70, 2100, "16"}, {9, 70, 300, "16"},
 	{20, 70, 300, "32"},
+}
+
+// forEachTransposedCase runs body for every path, input dtype (float32 and bfloat16)
+// and shape of transposedShapes, with a generator seeded by seed and the shape's index.
+func forEachTransposedCase(t *testing.T, seed uint64, body func(t *testing.T, in tensor.DType, sh transposedShape, rng *rand.Rand)) {
+	forEachPath(t, func(t *testing.T, isa cpu.ISA) {
+		for _, in := range []tensor.DType{tensor.Float32, tensor.BFloat16} {
+			for i, sh := range transposedShapes {
+				t.Run(fmt.Sprintf("%v/%+v", in, sh), func(t *testing.T) {
+					body(t, in, sh, rand.New(rand.NewPCG(seed, uint64(i))))
+				})
+			}
+		}
+	})
 }
 
 // wantTransposed reports whether a shape takes the transposed schedule for inputs of
@@ -61,49 +77,42 @@ func transposedTakes(x, w tensor.Tensor, y tensor.Tensor) bool {
 // against a contiguous copy of W^T, which packs it and runs the other schedule: every
 // element is the same chain either way.
 func TestTransposedLinear(t *testing.T) {
-	forEachPath(t, func(t *testing.T, isa cpu.ISA) {
-		for _, in := range []tensor.DType{tensor.Float32, tensor.BFloat16} {
-			for i, sh := range transposedShapes {
-				t.Run(fmt.Sprintf("%v/%+v", in, sh), func(t *testing.T) {
-					rng := rand.New(rand.NewPCG(11, uint64(i)))
-					// x's rows are padded with its last axis reversed: rows stay evenly
-					// spaced, and packing them reads backwards.
-					x := newBuf(in, []int{sh.rows, sh.in}, padRev)
-					w := newBuf(in, []int{sh.out, sh.in}, rowMajor)
-					xv := x.fill(normals(rng, sh.rows*sh.in))
-					wv := w.fill(normals(rng, sh.out*sh.in))
-					bb := newBuf(tensor.Float32, []int{sh.out}, rowMajor)
-					bv := bb.fill(normals(rng, sh.out))
-					y := newBuf(tensor.BFloat16, []int{sh.rows, sh.out}, rowMajor)
-					plain := newBuf(tensor.Float32, []int{sh.rows, sh.out}, padRev)
+	forEachTransposedCase(t, 11, func(t *testing.T, in tensor.DType, sh transposedShape, rng *rand.Rand) {
+		// x's rows are padded with its last axis reversed: rows stay evenly
+		// spaced, and packing them reads backwards.
+		x := newBuf(in, []int{sh.rows, sh.in}, padRev)
+		w := newBuf(in, []int{sh.out, sh.in}, rowMajor)
+		xv := x.fill(normals(rng, sh.rows*sh.in))
+		wv := w.fill(normals(rng, sh.out*sh.in))
+		bb := newBuf(tensor.Float32, []int{sh.out}, rowMajor)
+		bv := bb.fill(normals(rng, sh.out))
+		y := newBuf(tensor.BFloat16, []int{sh.rows, sh.out}, rowMajor)
+		plain := newBuf(tensor.Float32, []int{sh.rows, sh.out}, padRev)
 
-					want := wantTransposed(in, sh.fills)
-					if got := transposedTakes(x.t, w.t, y.t); got != want {
-						t.Fatalf("transposed schedule taken: %v, want %v", got, want)
-					}
-					if err := Linear(x.t, w.t, &bb.t, y.t); err != nil {
-						t.Fatal(err)
-					}
-					ref, sAbs := refLinear(xv, wv, bv, sh.rows, sh.in, sh.out)
-					tol := make([]float64, len(ref))
-					for j := range ref {
-						tol[j] = tolerance(sh.in, sAbs[j], math.Abs(bv[j%sh.out]), ref[j], tensor.BFloat16)
-					}
-					compareAll(t, "linear", y.read(), ref, tol)
-					y.checkGuards(t, "y")
-
-					if err := Linear(x.t, w.t, nil, plain.t); err != nil {
-						t.Fatal(err)
-					}
-					wt := newBuf(in, []int{sh.in, sh.out}, rowMajor)
-					wt.fill(transpose(wv, sh.out, sh.in))
-					if !slices.Equal(plain.bits(), product(t, 0, x.t, wt.t, tensor.Float32, DefaultParams())) {
-						t.Fatal("Linear differs from Matmul with W^T packed")
-					}
-					plain.checkGuards(t, "plain")
-				})
-			}
+		want := wantTransposed(in, sh.fills)
+		if got := transposedTakes(x.t, w.t, y.t); got != want {
+			t.Fatalf("transposed schedule taken: %v, want %v", got, want)
 		}
+		if err := Linear(x.t, w.t, &bb.t, y.t); err != nil {
+			t.Fatal(err)
+		}
+		ref, sAbs := refLinear(xv, wv, bv, sh.rows, sh.in, sh.out)
+		tol := make([]float64, len(ref))
+		for j := range ref {
+			tol[j] = tolerance(sh.in, sAbs[j], math.Abs(bv[j%sh.out]), ref[j], tensor.BFloat16)
+		}
+		compareAll(t, "linear", y.read(), ref, tol)
+		y.checkGuards(t, "y")
+
+		if err := Linear(x.t, w.t, nil, plain.t); err != nil {
+			t.Fatal(err)
+		}
+		wt := newBuf(in, []int{sh.in, sh.out}, rowMajor)
+		wt.fill(transpose(wv, sh.out, sh.in))
+		if !slices.Equal(plain.bits(), product(t, 0, x.t, wt.t, tensor.Float32, DefaultParams())) {
+			t.Fatal("Linear differs from Matmul with W^T packed")
+		}
+		plain.checkGuards(t, "plain")
 	})
 }
 
@@ -161,43 +170,36 @@ func TestTransposedMatmul(t *testing.T) {
 // in place, x packed once) hands combine gate and up values bit-identical to Matmul
 // against contiguous copies of each W^T, which runs the other schedule.
 func TestTransposedGatedLinear(t *testing.T) {
-	forEachPath(t, func(t *testing.T, isa cpu.ISA) {
-		for _, in := range []tensor.DType{tensor.Float32, tensor.BFloat16} {
-			for i, sh := range transposedShapes {
-				t.Run(fmt.Sprintf("%v/%+v", in, sh), func(t *testing.T) {
-					rng := rand.New(rand.NewPCG(13, uint64(i)))
-					x := newBuf(in, []int{sh.rows, sh.in}, padRev)
-					x.fill(normals(rng, sh.rows*sh.in))
-					var w, wt [2]*buf
-					for j := range w {
-						w[j] = newBuf(in, []int{sh.out, sh.in}, rowMajor)
-						wv := w[j].fill(normals(rng, sh.out*sh.in))
-						wt[j] = newBuf(in, []int{sh.in, sh.out}, rowMajor)
-						wt[j].fill(transpose(wv, sh.out, sh.in))
-					}
-					out := newBuf(tensor.Float32, []int{sh.rows, sh.out}, rowMajor)
-					pr := linearProblem(x.t, out.t, w[0].t)
-					pr.nb = 2
-					pr.b[0], pr.b[1] = weightT(w[0].t), weightT(w[1].t)
-					want := wantTransposed(in, sh.fills)
-					if _, got := pr.transposed(); got != want {
-						t.Fatalf("transposed schedule taken: %v, want %v", got, want)
-					}
-					for which := range 2 {
-						got := newBuf(tensor.Float32, []int{sh.rows, sh.out}, padRev)
-						pick := func(dst, gate, up []float32) {
-							copy(dst, [2][]float32{gate, up}[which])
-						}
-						if err := GatedLinear(x.t, w[0].t, w[1].t, got.t, pick); err != nil {
-							t.Fatal(err)
-						}
-						if !slices.Equal(got.bits(), product(t, 0, x.t, wt[which].t, tensor.Float32, DefaultParams())) {
-							t.Fatalf("operand %d differs from Matmul with W^T packed", which)
-						}
-						got.checkGuards(t, "out")
-					}
-				})
+	forEachTransposedCase(t, 13, func(t *testing.T, in tensor.DType, sh transposedShape, rng *rand.Rand) {
+		x := newBuf(in, []int{sh.rows, sh.in}, padRev)
+		x.fill(normals(rng, sh.rows*sh.in))
+		var w, wt [2]*buf
+		for j := range w {
+			w[j] = newBuf(in, []int{sh.out, sh.in}, rowMajor)
+			wv := w[j].fill(normals(rng, sh.out*sh.in))
+			wt[j] = newBuf(in, []int{sh.in, sh.out}, rowMajor)
+			wt[j].fill(transpose(wv, sh.out, sh.in))
+		}
+		out := newBuf(tensor.Float32, []int{sh.rows, sh.out}, rowMajor)
+		pr := linearProblem(x.t, out.t, w[0].t)
+		pr.nb = 2
+		pr.b[0], pr.b[1] = weightT(w[0].t), weightT(w[1].t)
+		want := wantTransposed(in, sh.fills)
+		if _, got := pr.transposed(); got != want {
+			t.Fatalf("transposed schedule taken: %v, want %v", got, want)
+		}
+		for which := range 2 {
+			got := newBuf(tensor.Float32, []int{sh.rows, sh.out}, padRev)
+			pick := func(dst, gate, up []float32) {
+				copy(dst, [2][]float32{gate, up}[which])
 			}
+			if err := GatedLinear(x.t, w[0].t, w[1].t, got.t, pick); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got.bits(), product(t, 0, x.t, wt[which].t, tensor.Float32, DefaultParams())) {
+				t.Fatalf("operand %d differs from Matmul with W^T packed", which)
+			}
+			got.checkGuards(t, "out")
 		}
 	})
 }
