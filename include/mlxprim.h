@@ -202,6 +202,13 @@ mlxp_status mlxp_get_num_threads(int32_t* out_n);
  * The library never writes to shape or strides. Element [i0, ..., in] lives at
  * (char*)data + byte_offset + (i0*s0 + ... + in*sn) * bits/8.
  *
+ * Every tensor argument of every function is checked before anything is written: a
+ * shape whose element count overflows int64 gives MLXP_ERR_OUT_OF_MEMORY; a stride
+ * beyond +-2^56, or strides that reach further than 2^56 elements from the first one
+ * (the sum of |stride| * (size - 1)), give MLXP_ERR_INVALID_ARGUMENT. The library
+ * cannot know the size of the caller's buffer: every element the descriptor reaches
+ * must be readable (and, for an output, writable).
+ *
  * Accepted dtypes (code, bits): float32 (2,32), float16 (2,16), bfloat16 (4,16),
  * int8 (0,8), uint8 (1,8), int32 (0,32), int64 (0,64), bool (6,8) and packed int4 (0,4):
  * two elements per byte, element 2i in the low nibble and 2i+1 in the high nibble; an int4

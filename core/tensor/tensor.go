@@ -101,7 +101,9 @@ func (t Tensor) Validate(name string) error {
 	if t.Data == nil {
 		return errs.New(errs.InvalidArgument, "%s: data is NULL", name)
 	}
-	// The byte extent reachable from Data must fit the address space comfortably.
+	// The extent reachable from Data, in elements, must fit the address space
+	// comfortably: 2^56 elements of at most 8 bytes stay below 2^63 bytes. Each term is
+	// checked before it is formed, so that no product wraps around.
 	const limit = 1 << 56
 	var span uint64
 	for i, d := range t.Shape {
@@ -111,6 +113,9 @@ func (t Tensor) Validate(name string) error {
 		}
 		if s < 0 {
 			s = -s
+		}
+		if s != 0 && uint64(d-1) > limit/uint64(s) {
+			return errs.New(errs.InvalidArgument, "%s: strides reach beyond the address space", name)
 		}
 		span += uint64(d-1) * uint64(s)
 		if span > limit {

@@ -37,6 +37,9 @@ func TestValidate(t *testing.T) {
 		"nil data":      {Tensor{DType: Float32, Shape: []int{2}, Strides: []int{1}}, errs.InvalidArgument},
 		"stride count":  {Tensor{Data: good.Data, DType: Float32, Shape: []int{2}, Strides: nil}, errs.InvalidArgument},
 		"huge stride":   {Tensor{Data: good.Data, DType: Float32, Shape: []int{2}, Strides: []int{1 << 60}}, errs.InvalidArgument},
+		// 256 * 2^56 is 2^64, which wraps to 0 in 64 bits.
+		"wrapping span": {Tensor{Data: good.Data, DType: Float32, Shape: []int{257}, Strides: []int{1 << 56}}, errs.InvalidArgument},
+		"long span":     {Tensor{Data: good.Data, DType: Float32, Shape: []int{3, 1 << 55}, Strides: []int{1 << 55, 1}}, errs.InvalidArgument},
 		"overflow":      {Tensor{Data: good.Data, DType: Float32, Shape: []int{1 << 40, 1 << 40}, Strides: []int{0, 0}}, errs.OutOfMemory},
 		"dtype":         {Tensor{Data: good.Data, Shape: []int{2}, Strides: []int{1}}, errs.UnsupportedDtype},
 		"ndim":          {Tensor{Data: good.Data, DType: Float32, Shape: make([]int, 17), Strides: make([]int, 17)}, errs.InvalidArgument},
@@ -46,6 +49,11 @@ func TestValidate(t *testing.T) {
 		if err := c.t.Validate("x"); errs.KindOf(err) != c.kind {
 			t.Errorf("%s: %v, want kind %v", name, err, c.kind)
 		}
+	}
+	// A span of exactly 2^56 elements is the largest accepted.
+	edge := Tensor{Data: good.Data, DType: Float32, Shape: []int{2}, Strides: []int{1 << 56}}
+	if err := edge.Validate("x"); err != nil {
+		t.Errorf("span at the limit: %v", err)
 	}
 	// Zero elements need no data.
 	empty := Tensor{DType: Float32, Shape: []int{0, 3}, Strides: []int{3, 1}}

@@ -118,6 +118,21 @@ static void test_softmax(void) {
     c.xshape[1] = c.oshape[1] = 0; /* N == 0 */
     SM_EXPECT(&c, &c.x, &c.out, &c.p, MLXP_ERR_SHAPE_MISMATCH, "x");
 
+    /* Sizes whose element count overflows int64, and strides whose reach does (256 * 2^56
+     * is 2^64, which wraps to 0 in 64 bits). */
+    c.xshape[0] = c.oshape[0] = INT64_C(1) << 40;
+    c.xshape[1] = c.oshape[1] = INT64_C(1) << 40;
+    SM_EXPECT(&c, &c.x, &c.out, &c.p, MLXP_ERR_OUT_OF_MEMORY, "x");
+    {
+        int64_t wrap[2] = {1, INT64_C(1) << 56};
+        c.xshape[1] = c.oshape[1] = 257;
+        c.x.strides = wrap;
+        SM_EXPECT(&c, &c.x, &c.out, &c.p, MLXP_ERR_INVALID_ARGUMENT, "x");
+        int64_t far[2] = {INT64_C(1) << 57, 1};
+        c.x.strides = far;
+        SM_EXPECT(&c, &c.x, &c.out, &c.p, MLXP_ERR_INVALID_ARGUMENT, "x");
+    }
+
     c.x.dtype.lanes = 2;
     SM_EXPECT(&c, &c.x, &c.out, &c.p, MLXP_ERR_INVALID_ARGUMENT, "x");
     c.out.dtype.lanes = 0;
