@@ -17,7 +17,7 @@ func GLU(kind Activation, gate, up, out tensor.Tensor) error {
 		return err
 	}
 	k := rowOps()
-	sp := newSpans(k, gate, up, out)
+	sp := newSpans(k, spanLen, gate, up, out)
 	gs, ups, outs := sp.io(0), sp.io(1), sp.io(2)
 	if outs == nil {
 		return nil
@@ -55,7 +55,7 @@ func GLUBackward(kind Activation, gate, up, dout, dgate, dup tensor.Tensor) erro
 	}
 	k := rowOps()
 	f := k.actGrad[kind]
-	sp := newSpans(k, gate, up, dout, dgate, dup)
+	sp := newSpans(k, gradSpanLen, gate, up, dout, dgate, dup)
 	gs, ups, douts, dgs, dups := sp.io(0), sp.io(1), sp.io(2), sp.io(3), sp.io(4)
 	cpu.ParallelFor(sp.count, sp.grain(), func(lo, hi int) {
 		buf := getScratch(5 * sp.n)
