@@ -258,6 +258,11 @@ def _np():
     return numpy
 
 
+def _mp():
+    import mlxprim  # loaded (or put on sys.path) by load_libraries
+    return mlxprim
+
+
 def register(op):
     OPS[op.name] = op
     return op
@@ -480,6 +485,80 @@ register(Op(
 ))
 
 
+# --- group_norm -----------------------------------------------------------------------
+# x [N, C, H, W] (channels first); mean and biased variance over each group of C / G
+# adjacent channels and all positions, then a per-channel weight and bias. Shapes are
+# (N, C, H, W, G).
+
+GN_EPS = 1e-5
+
+
+def gn_make(s, rng):
+    n, c, h, w, g = s
+    return {"x": (1 + 2 * rng.standard_normal((n, c, h, w))).astype("float32"),
+            "w": (1 + 0.1 * rng.standard_normal(c)).astype("float32"),
+            "b": (0.1 * rng.standard_normal(c)).astype("float32"),
+            "groups": g}
+
+
+def gn_formula(xp, x, w, b, groups):
+    """Group norm of the channels-first x with NumPy or jax.numpy."""
+    n, c = x.shape[:2]
+    h = x.reshape(n, groups, -1)
+    d = h - h.mean(-1, keepdims=True)
+    h = d / xp.sqrt((d * d).mean(-1, keepdims=True) + GN_EPS)
+    per_channel = (c,) + (1,) * (x.ndim - 2)
+    return h.reshape(x.shape) * w.reshape(per_channel) + b.reshape(per_channel)
+
+
+def gn_ref(i):
+    np = _np()
+    return gn_formula(np, i["x"].astype(np.float64), i["w"], i["b"], i["groups"])
+
+
+def gn_numpy(L, i):
+    np, x, w, b, g = L.np, i["x"], i["w"], i["b"], i["groups"]
+    return lambda: gn_formula(np, x, w, b, g)
+
+
+def gn_mlx(L, i):
+    # mlx.nn.GroupNorm takes channels last: it gets an [N, H, W, C] copy made here, outside
+    # timing. Timed: the module on that copy (pytorch_compatible groups adjacent channels,
+    # as ours; its own transposes to and from groups included), output handed back as an
+    # [N, C, H, W] view (no copy).
+    mx, c = L.mx, i["x"].shape[1]
+    gn = L.mxnn.GroupNorm(i["groups"], c, eps=GN_EPS, pytorch_compatible=True)
+    gn.weight, gn.bias = mx.array(i["w"]), mx.array(i["b"])
+    x = L.np.ascontiguousarray(L.np.moveaxis(i["x"], 1, -1))
+    return mx_run(L, lambda x: mx.moveaxis(gn(x), -1, 1), x)
+
+
+register(Op(
+    name="group_norm",
+    # A diffusion U-Net block at 64x64 (batch 8) and a 128x128 one, 32 groups each.
+    shapes=[(8, 512, 64, 64, 32), (1, 256, 128, 128, 32)],
+    quick=[(2, 6, 5, 7, 3), (3, 64, 4, 4, 32)],
+    make=gn_make,
+    reference=gn_ref,
+    work=lambda s: (7 * numel(s[:4]), 8 * numel(s[:4]) + 8 * s[1]),  # x, out; w, b once
+    ours=lambda L, i: with_out(L.mp.group_norm, i["x"], i["groups"], i["w"], i["b"],
+                               like=i["x"], eps=GN_EPS),
+    peers={
+        "numpy": gn_numpy,
+        "mlx": gn_mlx,
+        "jax": lambda L, i: jax_run(L, lambda x, w, b: gn_formula(L.jnp, x, w, b, i["groups"]),
+                                    i["x"], i["w"], i["b"]),
+        "torch": lambda L, i: torch_run(
+            L, lambda x, w, b: L.F.group_norm(x, i["groups"], w, b, GN_EPS),
+            i["x"], i["w"], i["b"]),
+    },
+    # Float32 mean and variance over up to 131072 values per group: ~1e-6 when summed
+    # pairwise or in blocks, ~1e-4 from mlx's layer_norm; a wrong grouping is off by ~0.03.
+    atol=2e-4, rtol=1e-4,
+    label=lambda s: f"{s[0]}x{s[1]}x{s[2]}x{s[3]} G{s[4]}",
+))
+
+
 # --- swiglu ---------------------------------------------------------------------------
 
 def swiglu_make(s, rng):
@@ -518,6 +597,72 @@ register(Op(
         "torch": lambda L, i: torch_run(L, lambda g, u: L.F.silu(g) * u, i["gate"], i["up"]),
     },
     atol=1e-6, rtol=1e-5,  # float32 exp and two roundings
+))
+
+
+# --- gelu -----------------------------------------------------------------------------
+# One op for both forms of mlxprim.gelu, chosen by the shape's last field: the exact
+# x/2 (1 + erf(x / sqrt 2)) (approximate="none") or the tanh approximation
+# x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (approximate="tanh"). Shapes are
+# (rows, cols, tanh).
+
+GELU_C = math.sqrt(2 / math.pi)
+
+
+def gelu_make(s, rng):
+    return {"x": (2 * rng.standard_normal(s[:2])).astype("float32"), "tanh": s[2]}
+
+
+def gelu_ref(i):
+    np = _np()
+    x = i["x"].astype(np.float64)
+    if i["tanh"]:
+        return x / 2 * (1 + np.tanh(GELU_C * (x + 0.044715 * x ** 3)))
+    z = (x / math.sqrt(2)).ravel()  # NumPy has no erf: math.erf, one value at a time
+    return x / 2 * (1 + np.fromiter(map(math.erf, z), np.float64, z.size).reshape(x.shape))
+
+
+def gelu_numpy(L, i):
+    if not i["tanh"]:
+        raise Unsupported("NumPy has no vectorized erf")
+    np, x = L.np, i["x"]
+    # x * x * x: NumPy's float32 x ** 3 takes a generic pow, ~100x slower
+    return lambda: x / 2 * (1 + np.tanh(GELU_C * (x + 0.044715 * (x * x * x))))
+
+
+def gelu_ort(L, i):
+    node = L.onnx.helper.make_node("Gelu", ["x"], ["y"],
+                                   approximate="tanh" if i["tanh"] else "none")
+    try:
+        return ort_run(L, [node], {"x": i["x"]}, opset=20)  # Gelu is new in opset 20
+    except Exception as e:  # an onnxruntime that predates opset 20 rejects the graph
+        raise Unsupported(f"Gelu (ONNX opset 20): {str(e).splitlines()[0][:100]}") from e
+
+
+register(Op(
+    name="gelu",
+    shapes=[(m, 14336, t) for t in (False, True) for m in (1, 128, 1024)],
+    quick=[(4, 64, False), (3, 1000, True)],
+    make=gelu_make,
+    reference=gelu_ref,
+    # Elementwise operations, erf and tanh counted as one each; x, out.
+    work=lambda s: ((8 if s[2] else 5) * s[0] * s[1], 8 * s[0] * s[1]),
+    ours=lambda L, i: with_out(L.mp.gelu, i["x"], like=i["x"],
+                               approximate="tanh" if i["tanh"] else "none"),
+    peers={
+        "numpy": gelu_numpy,
+        "mlx": lambda L, i: mx_run(L, L.mxnn.gelu_approx if i["tanh"] else L.mxnn.gelu, i["x"]),
+        "jax": lambda L, i: jax_run(L, lambda x: L.jax.nn.gelu(x, approximate=i["tanh"]),
+                                    i["x"]),
+        "torch": lambda L, i: torch_run(
+            L, lambda x: L.F.gelu(x, approximate="tanh" if i["tanh"] else "none"), i["x"]),
+        "onnxruntime": gelu_ort,
+    },
+    # Float32 erf or tanh and a few roundings: ~5e-7 absolute where 1 + erf (1 + tanh)
+    # cancels for x < 0; torch's vectorized erf is off by up to ~1.3e-6 there. The two
+    # forms differ by up to 4.7e-4, so a swapped form still fails.
+    atol=3e-6, rtol=1e-5,
+    label=lambda s: f"{s[0]}x{s[1]}" + (" tanh" if s[2] else ""),
 ))
 
 
@@ -863,6 +1008,74 @@ register(Op(
     peers={"numpy": q4_numpy, "mlx": q4_mlx},
     atol=1e-3, rtol=1e-4,
     label=lambda s: f"{s[0]}x{s[1]}x{s[2]}",
+))
+
+
+# MLX's affine format: per group of 64 inputs w = scale * q + bias, q an unsigned bits-wide
+# code packed into 32-bit words lowest field first. Weights are quantized by mlxprim's
+# quantize_affine in make; shapes are (M, out, in, bits).
+
+AFF_GROUP = 64
+
+
+def aff_make(s, rng):
+    np = _np()
+    m, out, inp, bits = s
+    w = rng.standard_normal((out, inp)).astype(np.float32)
+    wq, scales, biases = _mp().quantize_affine(w, group_size=AFF_GROUP, bits=bits)
+    return {"x": rng.standard_normal((m, inp)).astype(np.float32), "w": w, "wq": wq,
+            "scales": scales, "biases": biases, "bits": bits}
+
+
+def aff_weights(np, i):
+    """The dequantized float32 [out, in] weights, f32(f32(q * scale) + bias) as MLX rounds."""
+    wq, bits = i["wq"], i["bits"]
+    q = (wq[:, :, None] >> np.arange(0, 32, bits, dtype=np.uint32)) & (2 ** bits - 1)
+    q = q.reshape(wq.shape[0], -1).astype(np.float32)
+    return (q * np.repeat(i["scales"], AFF_GROUP, axis=1)
+            + np.repeat(i["biases"], AFF_GROUP, axis=1))
+
+
+def aff_ref(i):
+    np = _np()
+    return i["x"].astype(np.float64) @ aff_weights(np, i).astype(np.float64).T
+
+
+def aff_mlx(L, i):
+    # MLX quantizes the same float weights itself (mx.quantize, outside timing); timed: its
+    # quantized matmul.
+    mx, bits = L.mx, i["bits"]
+    wq, scales, biases = mx.quantize(mx.array(i["w"]), group_size=AFF_GROUP, bits=bits)
+    x = mx.array(i["x"])
+    mx.eval(wq, scales, biases, x)
+
+    def run():
+        y = mx.quantized_matmul(x, wq, scales, biases, transpose=True, group_size=AFF_GROUP,
+                                bits=bits)
+        mx.eval(y)
+        return y
+    return run
+
+
+register(Op(
+    name="affine_linear",
+    shapes=[(1, n, 4096, b) for b in (4, 8) for n in (4096, 11008)],
+    quick=[(1, 64, 128, 4), (3, 33, 64, 8)],
+    make=aff_make,
+    reference=aff_ref,
+    # codes, scales and biases, x and out
+    work=lambda s: (2 * s[0] * s[1] * s[2],
+                    s[1] * s[2] * s[3] // 8 + 8 * s[1] * s[2] // AFF_GROUP
+                    + 4 * s[0] * (s[1] + s[2])),
+    ours=lambda L, i: with_out(L.mp.affine_linear, i["x"], i["wq"], i["scales"], i["biases"],
+                               like=L.np.empty((i["x"].shape[0], i["wq"].shape[0]), "float32"),
+                               group_size=AFF_GROUP, bits=i["bits"]),
+    # Unpack and dequantize, then multiply: the naive way (as int4_linear's).
+    peers={"numpy": lambda L, i: (lambda: i["x"] @ aff_weights(L.np, i).T), "mlx": aff_mlx},
+    # Dot products of 4096 N(0, 1) x by N(0, 1)-sized weights (sums ~64): float32 errors
+    # up to ~2e-4 (ours, NumPy) and 8e-4 (mlx), as int4_linear's.
+    atol=1e-3, rtol=1e-4,
+    label=lambda s: f"{s[0]}x{s[1]}x{s[2]} {s[3]}-bit",
 ))
 
 

@@ -80,6 +80,18 @@ def test_ours_agrees_with_numpy(libs, name):
         assert ok, msg
 
 
+@pytest.mark.parametrize("name", sorted(kb.OPS))
+def test_every_op_matches_its_reference(libs, name):
+    # Ours on every registered op's --quick shapes, against the op's float64 reference
+    # with the op's own tolerance (what a full run checks before it times anything).
+    op = kb.OPS[name]
+    for shape in op.quick:
+        inputs = op.make(shape, np.random.default_rng(2))
+        ours = op.ours(libs, inputs)()
+        ok, err, msg = kb.check(libs, op, ours, op.reference(inputs))
+        assert ok, (shape, msg)
+
+
 def test_wrong_output_is_reported_and_not_timed(libs):
     # A peer 0.1% off must fail the check (rtol 2e-4 for softmax) and stay untimed.
     op = kb.OPS["softmax"]
