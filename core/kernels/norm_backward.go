@@ -66,7 +66,9 @@ func RMSNormBackward(a RMSNormBackwardArgs) error {
 // it loads h and dy and lets row write dx into dst (tmp is 2*D of scratch, parts the
 // chunk's partial sums of the wanted parameter gradients), then adds d_residual_out and
 // stores dx. The parameter gradients are summed over fixed chunks of rows and the
-// partials added in chunk order.
+// partials added in chunk order. row's last kernel call, k.axpby, writes dx: for a large
+// float32 dx (and no d_residual_out, whose sum comes after) it is given the streaming
+// axpby, which skips reading dx's lines before it overwrites them.
 func normBackwardRows(h, dy tensor.Tensor, dres *tensor.Tensor, dx tensor.Tensor, gradOuts []*tensor.Tensor,
 	row func(k *rowKernels, dst, h, dy, tmp []float32, parts [][]float32)) {
 	k := rowOps()
@@ -74,6 +76,12 @@ func normBackwardRows(h, dy tensor.Tensor, dres *tensor.Tensor, dx tensor.Tensor
 	hs, dys, dress, dxs := newRowIO(k, h), newRowIO(k, dy), optRowIO(k, dres), newRowIO(k, dx)
 	grain, chunks := gradChunks(h.NumRows(), rowsPerChunk(d))
 	pg := newParamGrads(chunks, d, gradOuts...)
+	kdx := k
+	if s := k.forOutput(dxs); s != k && dress == nil {
+		c := *k
+		c.axpby = s.axpby
+		kdx = &c
+	}
 	cpu.ParallelFor(h.NumRows(), grain, func(lo, hi int) {
 		buf := getScratch(6 * d)
 		defer putScratch(buf)
@@ -89,7 +97,7 @@ func normBackwardRows(h, dy tensor.Tensor, dres *tensor.Tensor, dx tensor.Tensor
 			oo := dxs.offset(r)
 			if dress == nil {
 				o := dxs.dst(oo, ob)
-				row(k, o, hv, dyv, tmp, parts)
+				row(kdx, o, hv, dyv, tmp, parts)
 				dxs.store(oo, o)
 				continue
 			}

@@ -69,8 +69,8 @@ type rowKernels struct {
 	actGrad [numActivations]func(a, da, x []float32)
 
 	// stream is the same set of kernels except that the ones writing a line's final values
-	// (scaleShift, normAffine, act) bypass the cache with non-temporal stores; nil when the
-	// path has no such stores.
+	// (scaleShift, normAffine, axpby, act) bypass the cache with non-temporal stores; nil
+	// when the path has no such stores.
 	stream *rowKernels
 }
 

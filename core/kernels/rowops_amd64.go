@@ -181,6 +181,9 @@ func divAVX512(dst, x []float32, t float32)
 func axpbyAVX512(dst, x, y []float32, a, b, c float32)
 
 //go:noescape
+func axpbyNTAVX512(dst, x, y []float32, a, b, c float32)
+
+//go:noescape
 func expSumAVX512(dst, x []float32, m float32, next []byte) float32
 
 //go:noescape
@@ -244,6 +247,9 @@ func divAVX2(dst, x []float32, t float32)
 func axpbyAVX2(dst, x, y []float32, a, b, c float32)
 
 //go:noescape
+func axpbyNTAVX2(dst, x, y []float32, a, b, c float32)
+
+//go:noescape
 func expSumAVX2(dst, x []float32, m float32, next []byte) float32
 
 //go:noescape
@@ -264,13 +270,14 @@ func geluGradAVX2(a, da, x []float32)
 //go:noescape
 func geluTanhGradAVX2(a, da, x []float32)
 
-// The streaming twins: scaleShift, normAffine and act with non-temporal stores.
+// The streaming twins: scaleShift, normAffine, axpby and act with non-temporal stores.
 var avx512Stream, avx2Stream rowKernels
 
 func init() {
 	avx512Stream = avx512Kernels
 	avx512Stream.scaleShift = streamScaleShift(scaleShiftAVX512, scaleShiftNTAVX512)
 	avx512Stream.normAffine = streamNormAffine(normAffineAVX512, normAffineNTAVX512)
+	avx512Stream.axpby = streamAxpby(axpbyAVX512, axpbyNTAVX512)
 	avx512Stream.act = [numActivations]func(dst, x, up []float32){
 		SiLU:     streamAct(siluAVX512, siluNTAVX512),
 		GELU:     streamAct(geluAVX512, geluNTAVX512),
@@ -287,6 +294,7 @@ func init() {
 	avx2Stream = avx2Kernels
 	avx2Stream.scaleShift = streamScaleShift(scaleShiftAVX2, scaleShiftNTAVX2)
 	avx2Stream.normAffine = streamNormAffine(normAffineAVX2, normAffineNTAVX2)
+	avx2Stream.axpby = streamAxpby(axpbyAVX2, axpbyNTAVX2)
 	avx2Stream.act = [numActivations]func(dst, x, up []float32){
 		SiLU:     streamAct(siluAVX2, siluNTAVX2),
 		GELU:     streamAct(geluAVX2, geluNTAVX2),
@@ -346,6 +354,14 @@ func streamScaleShift(plain, nt func(dst, x []float32, c, s, b float32)) func(ds
 		h := alignedFrom(dst[:len(x)])
 		plain(dst[:h], x[:h], c, s, b)
 		nt(dst[h:len(x)], x[h:], c, s, b)
+	}
+}
+
+func streamAxpby(plain, nt func(dst, x, y []float32, a, b, c float32)) func(dst, x, y []float32, a, b, c float32) {
+	return func(dst, x, y []float32, a, b, c float32) {
+		h := alignedFrom(dst[:len(x)])
+		plain(dst[:h], x[:h], y[:h], a, b, c)
+		nt(dst[h:len(x)], x[h:], y[h:len(x)], a, b, c)
 	}
 }
 

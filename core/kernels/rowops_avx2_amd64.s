@@ -806,6 +806,39 @@ done:
 	VZEROUPPER
 	RET
 
+// AXPBYLOOP is the loop of axpby: store writes the whole blocks, fence ends the routine
+// (as in SCALESHIFTLOOP). Expects DI, SI, DX, CX set and a, b, c in Y10, Y11, Y12.
+#define AXPBYLOOP(store, fence) \
+	CMPQ CX, $8; \
+	JLT tail; \
+loop: \
+	VMULPS (SI), Y10, Y0; \
+	VMULPS (DX), Y11, Y1; \
+	VADDPS Y1, Y0, Y0; \
+	VADDPS Y12, Y0, Y0; \
+	store Y0, (DI); \
+	ADDQ $32, SI; \
+	ADDQ $32, DX; \
+	ADDQ $32, DI; \
+	SUBQ $8, CX; \
+	CMPQ CX, $8; \
+	JGE loop; \
+tail: \
+	TESTQ CX, CX; \
+	JLE done; \
+	TAILMASK; \
+	VMASKMOVPS (SI), Y13, Y0; \
+	VMASKMOVPS (DX), Y13, Y1; \
+	VMULPS Y10, Y0, Y0; \
+	VMULPS Y11, Y1, Y1; \
+	VADDPS Y1, Y0, Y0; \
+	VADDPS Y12, Y0, Y0; \
+	VMASKMOVPS Y0, Y13, (DI); \
+done: \
+	fence; \
+	VZEROUPPER; \
+	RET
+
 // func axpbyAVX2(dst, x, y []float32, a, b, c float32)
 // for j, v := range x { dst[j] = (v*a + y[j]*b) + c }   (each operation rounded)
 TEXT ·axpbyAVX2(SB), NOSPLIT, $0-84
@@ -816,34 +849,19 @@ TEXT ·axpbyAVX2(SB), NOSPLIT, $0-84
 	VBROADCASTSS a+72(FP), Y10
 	VBROADCASTSS b+76(FP), Y11
 	VBROADCASTSS c+80(FP), Y12
-	CMPQ CX, $8
-	JLT tail
-loop:
-	VMULPS (SI), Y10, Y0
-	VMULPS (DX), Y11, Y1
-	VADDPS Y1, Y0, Y0
-	VADDPS Y12, Y0, Y0
-	VMOVUPS Y0, (DI)
-	ADDQ $32, SI
-	ADDQ $32, DX
-	ADDQ $32, DI
-	SUBQ $8, CX
-	CMPQ CX, $8
-	JGE loop
-tail:
-	TESTQ CX, CX
-	JLE done
-	TAILMASK
-	VMASKMOVPS (SI), Y13, Y0
-	VMASKMOVPS (DX), Y13, Y1
-	VMULPS Y10, Y0, Y0
-	VMULPS Y11, Y1, Y1
-	VADDPS Y1, Y0, Y0
-	VADDPS Y12, Y0, Y0
-	VMASKMOVPS Y0, Y13, (DI)
-done:
-	VZEROUPPER
-	RET
+	AXPBYLOOP(VMOVUPS, NOP)
+
+// func axpbyNTAVX2(dst, x, y []float32, a, b, c float32)
+// axpbyAVX2 with non-temporal stores of the whole blocks; dst must be 32-byte aligned.
+TEXT ·axpbyNTAVX2(SB), NOSPLIT, $0-84
+	MOVQ dst_base+0(FP), DI
+	MOVQ x_base+24(FP), SI
+	MOVQ x_len+32(FP), CX
+	MOVQ y_base+48(FP), DX
+	VBROADCASTSS a+72(FP), Y10
+	VBROADCASTSS b+76(FP), Y11
+	VBROADCASTSS c+80(FP), Y12
+	AXPBYLOOP(VMOVNTPS, SFENCE)
 
 // func softmaxRowsAVX2(dst, x *float32, rows, n, ldd, ldx int)
 // softmaxRowsAVX512 (which see) on AVX2: max, expSum into the dst row, then the dst row

@@ -785,6 +785,7 @@ TEXT ·divAVX512(SB), NOSPLIT, $0-52
 // AXPBY maps Z0 = x, Z1 = y to (x*a + y*b) + c with a, b, c in Z16, Z17, Z18.
 #define AXPBY VMULPS Z16, Z0, Z0; VMULPS Z17, Z1, Z1; VADDPS Z1, Z0, Z0; VADDPS Z18, Z0, Z0
 #define AXPBY_FULL VMOVUPS (SI), Z0; VMOVUPS (DX), Z1; AXPBY; VMOVUPS Z0, (DI)
+#define AXPBY_FULL_NT VMOVUPS (SI), Z0; VMOVUPS (DX), Z1; AXPBY; VMOVNTPS Z0, (DI)
 #define AXPBY_PART VMOVUPS.Z (SI), K1, Z0; VMOVUPS.Z (DX), K1, Z1; AXPBY; VMOVUPS Z0, K1, (DI)
 
 // func axpbyAVX512(dst, x, y []float32, a, b, c float32)
@@ -798,6 +799,18 @@ TEXT ·axpbyAVX512(SB), NOSPLIT, $0-84
 	VBROADCASTSS b+76(FP), Z17
 	VBROADCASTSS c+80(FP), Z18
 	ELEMLOOP(AXPBY_FULL, AXPBY_PART, STEP_2, NOP)
+
+// func axpbyNTAVX512(dst, x, y []float32, a, b, c float32)
+// axpbyAVX512 with non-temporal stores of the whole blocks; dst must be 64-byte aligned.
+TEXT ·axpbyNTAVX512(SB), NOSPLIT, $0-84
+	MOVQ dst_base+0(FP), DI
+	MOVQ x_base+24(FP), SI
+	MOVQ x_len+32(FP), CX
+	MOVQ y_base+48(FP), DX
+	VBROADCASTSS a+72(FP), Z16
+	VBROADCASTSS b+76(FP), Z17
+	VBROADCASTSS c+80(FP), Z18
+	ELEMLOOP(AXPBY_FULL_NT, AXPBY_PART, STEP_2, SFENCE)
 
 // func softmaxRowsAVX512(dst, x *float32, rows, n, ldd, ldx int)
 // For each of rows rows (ldx and ldd floats apart): m := max(x row); s := expSum(dst

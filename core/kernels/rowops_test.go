@@ -631,6 +631,7 @@ func TestRowStreamingKernels(t *testing.T) {
 				check("scaleShift", func(d []float32) { k.scaleShift(d, x, 0.5, 3, 0.25) }, func(d []float32) { s.scaleShift(d, x, 0.5, 3, 0.25) })
 				check("normAffine", func(d []float32) { k.normAffine(d, x, 0.5, 3, w, b) }, func(d []float32) { s.normAffine(d, x, 0.5, 3, w, b) })
 				check("normAffine nil", func(d []float32) { k.normAffine(d, x, 0, 3, nil, nil) }, func(d []float32) { s.normAffine(d, x, 0, 3, nil, nil) })
+				check("axpby", func(d []float32) { k.axpby(d, x, w, 0.5, -3, 0.25) }, func(d []float32) { s.axpby(d, x, w, 0.5, -3, 0.25) })
 				for _, kind := range activations {
 					check(kind.String(), func(d []float32) { k.act[kind](d, x, w) }, func(d []float32) { s.act[kind](d, x, w) })
 					check(kind.String()+" no up", func(d []float32) { k.act[kind](d, x, nil) }, func(d []float32) { s.act[kind](d, x, nil) })
@@ -663,6 +664,14 @@ func TestStreamedOutputs(t *testing.T) {
 		},
 		"gelu": func(x, _, out []float32, r int) error {
 			return Activate(GELU, tensor.FromFloat32(x, r, n), tensor.FromFloat32(out, r, n))
+		},
+		"rms_norm_backward": func(x, y, out []float32, r int) error {
+			return RMSNormBackward(RMSNormBackwardArgs{H: tensor.FromFloat32(x, r, n), Weight: &W,
+				DY: tensor.FromFloat32(y, r, n), DX: tensor.FromFloat32(out, r, n), Eps: 1e-6})
+		},
+		"layer_norm_backward": func(x, y, out []float32, r int) error {
+			return LayerNormBackward(LayerNormBackwardArgs{H: tensor.FromFloat32(x, r, n), Weight: &W,
+				DY: tensor.FromFloat32(y, r, n), DX: tensor.FromFloat32(out, r, n), Eps: 1e-5})
 		},
 	}
 	for _, isa := range cpu.Available() {
