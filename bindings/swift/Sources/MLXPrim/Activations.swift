@@ -7,7 +7,7 @@ extension MLXPrim {
     /// act(x) elementwise, as `mlxp_activation` defines it: computed in float32, rounded
     /// once into T.
     /// - Throws: `MLXPrimError` (see the buffer variant).
-    public static func activation<T: MLXPrimFloat>(_ x: [T], kind: Activation) throws -> [T] {
+    public static func activation<T: MLXPrimElement>(_ x: [T], kind: Activation) throws -> [T] {
         var out = [T](repeating: 0, count: x.count)
         try x.withUnsafeBufferPointer { x in
             try out.withUnsafeMutableBufferPointer { out in
@@ -20,7 +20,7 @@ extension MLXPrim {
     /// act(x) written into `out`, which may be `x` itself.
     /// - Throws: `.shapeMismatch` when the lengths differ, `.invalidArgument` for a partial
     ///   overlap. On failure `out` is left unchanged.
-    public static func activation<T: MLXPrimFloat>(
+    public static func activation<T: MLXPrimElement>(
         _ x: UnsafeBufferPointer<T>, kind: Activation, into out: UnsafeMutableBufferPointer<T>
     ) throws {
         try withTensors { t in
@@ -29,7 +29,7 @@ extension MLXPrim {
     }
 
     /// dx = dy * act'(x), as `mlxp_activation_backward` defines it.
-    public static func activationBackward<T: MLXPrimFloat>(
+    public static func activationBackward<T: MLXPrimElement>(
         x: [T], dy: [T], kind: Activation
     ) throws -> [T] {
         var dx = [T](repeating: 0, count: x.count)
@@ -44,7 +44,7 @@ extension MLXPrim {
     }
 
     /// dx = dy * act'(x) written into `dx`, which may be `x` or `dy` itself.
-    public static func activationBackward<T: MLXPrimFloat>(
+    public static func activationBackward<T: MLXPrimElement>(
         x: UnsafeBufferPointer<T>, dy: UnsafeBufferPointer<T>, kind: Activation,
         into dx: UnsafeMutableBufferPointer<T>
     ) throws {
@@ -56,7 +56,7 @@ extension MLXPrim {
 
     /// Gated linear unit, as `mlxp_glu` defines it: act(gate) * up (SwiGLU with `.silu`,
     /// GeGLU with `.gelu` or `.geluTanh`). `gate` and `up` have the same length.
-    public static func glu<T: MLXPrimFloat>(gate: [T], up: [T], kind: Activation) throws -> [T] {
+    public static func glu<T: MLXPrimElement>(gate: [T], up: [T], kind: Activation) throws -> [T] {
         var out = [T](repeating: 0, count: gate.count)
         try gate.withUnsafeBufferPointer { gate in
             try up.withUnsafeBufferPointer { up in
@@ -69,7 +69,7 @@ extension MLXPrim {
     }
 
     /// act(gate) * up written into `out`, which may be `gate` or `up` itself.
-    public static func glu<T: MLXPrimFloat>(
+    public static func glu<T: MLXPrimElement>(
         gate: UnsafeBufferPointer<T>, up: UnsafeBufferPointer<T>, kind: Activation,
         into out: UnsafeMutableBufferPointer<T>
     ) throws {
@@ -80,7 +80,7 @@ extension MLXPrim {
 
     /// Gradients of `glu`, as `mlxp_glu_backward` defines them:
     /// dgate = dout * up * act'(gate), dup = dout * act(gate).
-    public static func gluBackward<T: MLXPrimFloat>(
+    public static func gluBackward<T: MLXPrimElement>(
         gate: [T], up: [T], dout: [T], kind: Activation
     ) throws -> (dgate: [T], dup: [T]) {
         var dgate = [T](repeating: 0, count: gate.count)
@@ -102,7 +102,7 @@ extension MLXPrim {
 
     /// GLU gradients written into `dgate` and `dup`: distinct buffers, each of which may be
     /// one of the inputs itself.
-    public static func gluBackward<T: MLXPrimFloat>(
+    public static func gluBackward<T: MLXPrimElement>(
         gate: UnsafeBufferPointer<T>, up: UnsafeBufferPointer<T>, dout: UnsafeBufferPointer<T>,
         kind: Activation, dgate: UnsafeMutableBufferPointer<T>, dup: UnsafeMutableBufferPointer<T>
     ) throws {

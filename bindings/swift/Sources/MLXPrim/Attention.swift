@@ -121,7 +121,7 @@ extension MLXPrim {
     /// - Throws: `MLXPrimError` with `.shapeMismatch` (a count, ndim, Hq % Hkv, head dims,
     ///   lengths of the optional arrays) or `.invalidArgument` (window below -1, scale, cap,
     ///   a key length outside 0...Lk).
-    public static func flashAttention<T: MLXPrimFloat>(
+    public static func flashAttention<T: MLXPrimElement>(
         q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
         params: AttentionParams = .init(), returnLSE: Bool = false
     ) throws -> (output: [T], shape: [Int], lse: [Float]?) {
@@ -152,7 +152,7 @@ extension MLXPrim {
     /// `flashAttention(q:qShape:k:kShape:v:vShape:params:returnLSE:)`. `out` holds the
     /// output's elements, `lse` (or nil) B * Hq * Lq values; neither may overlap another
     /// buffer of the call. On failure nothing is written.
-    public static func flashAttention<T: MLXPrimFloat>(
+    public static func flashAttention<T: MLXPrimElement>(
         q: UnsafeBufferPointer<T>, qShape: [Int], k: UnsafeBufferPointer<T>, kShape: [Int],
         v: UnsafeBufferPointer<T>, vShape: [Int], params: AttentionParams = .init(),
         into out: UnsafeMutableBufferPointer<T>, lse: UnsafeMutableBufferPointer<Float>? = nil
@@ -190,7 +190,7 @@ extension MLXPrim {
     ///   - dout: the gradient of the output, in out's shape.
     /// - Returns: dq, dk and dv in the shapes of q, k and v.
     /// - Throws: as `flashAttention`.
-    public static func flashAttentionBackward<T: MLXPrimFloat>(
+    public static func flashAttentionBackward<T: MLXPrimElement>(
         q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
         out: [T], dout: [T], lse: [Float], params: AttentionParams = .init()
     ) throws -> (dq: [T], dk: [T], dv: [T]) {
@@ -207,7 +207,7 @@ extension MLXPrim {
     /// `flashAttentionBackward(q:qShape:k:kShape:v:vShape:out:dout:lse:params:)`. dq, dk and
     /// dv hold q's, k's and v's element counts and may not overlap each other or any input.
     /// On failure nothing is written.
-    public static func flashAttentionBackward<T: MLXPrimFloat>(
+    public static func flashAttentionBackward<T: MLXPrimElement>(
         q: UnsafeBufferPointer<T>, qShape: [Int], k: UnsafeBufferPointer<T>, kShape: [Int],
         v: UnsafeBufferPointer<T>, vShape: [Int], out: UnsafeBufferPointer<T>,
         dout: UnsafeBufferPointer<T>, lse: UnsafeBufferPointer<Float>,
@@ -237,7 +237,7 @@ extension MLXPrim {
     ///   - dout: the gradient of the output, in out's shape.
     /// - Returns: dbias in the bias's shape (`params.biasShape`).
     /// - Throws: as `flashAttention`; `.invalidArgument` when params.bias is nil.
-    public static func flashAttentionBiasGrad<T: MLXPrimFloat>(
+    public static func flashAttentionBiasGrad<T: MLXPrimElement>(
         q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
         out: [T], dout: [T], lse: [Float], params: AttentionParams
     ) throws -> [Float] {
@@ -258,7 +258,7 @@ extension MLXPrim {
     /// `flashAttentionBiasGrad(q:qShape:k:kShape:v:vShape:out:dout:lse:params:)`. dbias
     /// holds the bias's element count and may not overlap any input (the bias included).
     /// On failure nothing is written.
-    public static func flashAttentionBiasGrad<T: MLXPrimFloat>(
+    public static func flashAttentionBiasGrad<T: MLXPrimElement>(
         q: UnsafeBufferPointer<T>, qShape: [Int], k: UnsafeBufferPointer<T>, kShape: [Int],
         v: UnsafeBufferPointer<T>, vShape: [Int], out: UnsafeBufferPointer<T>,
         dout: UnsafeBufferPointer<T>, lse: UnsafeBufferPointer<Float>,
@@ -289,7 +289,7 @@ extension MLXPrim {
     /// `flashAttention`.
     /// - Returns: the output and its shape, as `flashAttention`.
     /// - Throws: as `flashAttention`; `.invalidArgument` when windowSize < 0.
-    public static func slidingWindowAttention<T: MLXPrimFloat>(
+    public static func slidingWindowAttention<T: MLXPrimElement>(
         q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
         windowSize: Int, causal: Bool, params: AttentionParams = .init()
     ) throws -> (output: [T], shape: [Int]) {
@@ -312,7 +312,7 @@ extension MLXPrim {
     /// Sliding-window attention written into `out`; see
     /// `slidingWindowAttention(q:qShape:k:kShape:v:vShape:windowSize:causal:params:)`.
     /// `out` must not overlap the inputs. On failure nothing is written.
-    public static func slidingWindowAttention<T: MLXPrimFloat>(
+    public static func slidingWindowAttention<T: MLXPrimElement>(
         q: UnsafeBufferPointer<T>, qShape: [Int], k: UnsafeBufferPointer<T>, kShape: [Int],
         v: UnsafeBufferPointer<T>, vShape: [Int], windowSize: Int, causal: Bool,
         params: AttentionParams = .init(), into out: UnsafeMutableBufferPointer<T>
@@ -346,7 +346,7 @@ extension MLXPrim {
     ///   - returnLSE: true also returns the lse as [Hq, totalQ].
     /// - Returns: the output, its shape [totalQ, Hq, Dv] and, with `returnLSE`, the lse.
     /// - Throws: as `flashAttention`; `.invalidArgument` for inconsistent cu_seqlens.
-    public static func flashAttentionVarlen<T: MLXPrimFloat>(
+    public static func flashAttentionVarlen<T: MLXPrimElement>(
         q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
         cuSeqlensQ: [Int32], cuSeqlensK: [Int32], params: AttentionParams = .init(),
         returnLSE: Bool = false
@@ -400,7 +400,7 @@ extension MLXPrim {
     ///   - dout: the gradient of the output, in out's shape.
     /// - Returns: dq, dk and dv in the shapes of q, k and v.
     /// - Throws: as `flashAttentionBackward`; `.invalidArgument` for inconsistent cu_seqlens.
-    public static func flashAttentionVarlenBackward<T: MLXPrimFloat>(
+    public static func flashAttentionVarlenBackward<T: MLXPrimElement>(
         q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
         out: [T], dout: [T], lse: [Float], cuSeqlensQ: [Int32], cuSeqlensK: [Int32],
         params: AttentionParams = .init()
@@ -418,7 +418,7 @@ extension MLXPrim {
     /// Packed attention gradients written into caller memory; see the array form of
     /// `flashAttentionVarlenBackward`. dq, dk and dv hold q's, k's and v's element counts
     /// and may not overlap each other or any input. On failure nothing is written.
-    public static func flashAttentionVarlenBackward<T: MLXPrimFloat>(
+    public static func flashAttentionVarlenBackward<T: MLXPrimElement>(
         q: UnsafeBufferPointer<T>, qShape: [Int], k: UnsafeBufferPointer<T>, kShape: [Int],
         v: UnsafeBufferPointer<T>, vShape: [Int], out: UnsafeBufferPointer<T>,
         dout: UnsafeBufferPointer<T>, lse: UnsafeBufferPointer<Float>, cuSeqlensQ: [Int32],
@@ -462,7 +462,7 @@ extension MLXPrim {
     ///   - the rest as `flashAttention`.
     /// - Returns: the output and its shape, as `flashAttention`.
     /// - Throws: as `flashAttention`; `.invalidArgument` when chunkSize < 0.
-    public static func chunkedCrossAttention<T: MLXPrimFloat>(
+    public static func chunkedCrossAttention<T: MLXPrimElement>(
         q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
         chunkSize: Int, causal: Bool, params: AttentionParams = .init()
     ) throws -> (output: [T], shape: [Int]) {
@@ -503,7 +503,7 @@ extension MLXPrim {
     ///   - the rest as `flashAttention`.
     /// - Returns: as `flashAttention`.
     /// - Throws: as `flashAttention` and `rope`.
-    public static func flashAttentionRope<T: MLXPrimFloat>(
+    public static func flashAttentionRope<T: MLXPrimElement>(
         q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
         rope: RopeParams = RopeParams(), params: AttentionParams = .init(),
         returnLSE: Bool = false
@@ -555,7 +555,7 @@ extension MLXPrim {
     ///   - dout: the gradient of the output, in out's shape.
     /// - Returns: dq, dk and dv in the shapes of q, k and v.
     /// - Throws: as `flashAttentionBackward` and `rope`.
-    public static func flashAttentionRopeBackward<T: MLXPrimFloat>(
+    public static func flashAttentionRopeBackward<T: MLXPrimElement>(
         q: [T], qShape: [Int], k: [T], kShape: [Int], v: [T], vShape: [Int],
         out: [T], dout: [T], lse: [Float], rope: RopeParams = RopeParams(),
         params: AttentionParams = .init()
@@ -574,7 +574,7 @@ extension MLXPrim {
     /// `flashAttentionRopeBackward(q:qShape:k:kShape:v:vShape:out:dout:lse:rope:params:)`.
     /// dq, dk and dv hold q's, k's and v's element counts and may not overlap each other or
     /// any input. On failure nothing is written.
-    public static func flashAttentionRopeBackward<T: MLXPrimFloat>(
+    public static func flashAttentionRopeBackward<T: MLXPrimElement>(
         q: UnsafeBufferPointer<T>, qShape: [Int], k: UnsafeBufferPointer<T>, kShape: [Int],
         v: UnsafeBufferPointer<T>, vShape: [Int], out: UnsafeBufferPointer<T>,
         dout: UnsafeBufferPointer<T>, lse: UnsafeBufferPointer<Float>,
@@ -603,7 +603,7 @@ extension MLXPrim {
     ///   - lseA, lseB: [B, H, L] each, the matching `flashAttention` lse.
     /// - Returns: the merged output ([B, L, H, D]) and lse ([B, H, L]).
     /// - Throws: `MLXPrimError` with `.shapeMismatch` or `.invalidArgument`.
-    public static func mergeAttentionStates<T: MLXPrimFloat>(
+    public static func mergeAttentionStates<T: MLXPrimElement>(
         oA: [T], lseA: [Float], oB: [T], lseB: [Float], shape: [Int]
     ) throws -> (output: [T], lse: [Float]) {
         var output = [T](repeating: 0, count: try elementCount(shape, "out"))
@@ -631,7 +631,7 @@ extension MLXPrim {
     /// `mergeAttentionStates(oA:lseA:oB:lseB:shape:)`. `out` may be `oA` or `oB` itself and
     /// `lse` (nil to skip) may be `lseA` or `lseB` itself; other overlaps are rejected. On
     /// failure nothing is written.
-    public static func mergeAttentionStates<T: MLXPrimFloat>(
+    public static func mergeAttentionStates<T: MLXPrimElement>(
         oA: UnsafeBufferPointer<T>, lseA: UnsafeBufferPointer<Float>, oB: UnsafeBufferPointer<T>,
         lseB: UnsafeBufferPointer<Float>, shape: [Int], into out: UnsafeMutableBufferPointer<T>,
         lse: UnsafeMutableBufferPointer<Float>? = nil
@@ -715,7 +715,7 @@ extension MLXPrim {
     }
 
     /// New dq, dk and dv of q's, k's and v's element counts, filled by body.
-    private static func newGradients<T: MLXPrimFloat>(
+    private static func newGradients<T: MLXPrimElement>(
         _ qShape: [Int], _ kShape: [Int], _ vShape: [Int],
         _ body: (
             UnsafeMutableBufferPointer<T>, UnsafeMutableBufferPointer<T>,
@@ -746,7 +746,7 @@ extension MLXPrim {
 
     /// Checks the element counts of a gradient call's inputs against their shapes (dout
     /// has out's shape).
-    private static func checkGradInputCounts<T: MLXPrimFloat>(
+    private static func checkGradInputCounts<T: MLXPrimElement>(
         _ q: UnsafeBufferPointer<T>, _ qShape: [Int], _ k: UnsafeBufferPointer<T>,
         _ kShape: [Int], _ v: UnsafeBufferPointer<T>, _ vShape: [Int],
         _ out: UnsafeBufferPointer<T>, _ dout: UnsafeBufferPointer<T>, _ outShape: [Int],
@@ -764,7 +764,7 @@ extension MLXPrim {
     /// `flashAttentionBackward` takes them: checks every buffer's count against its shape,
     /// then passes `call` the descriptors and the C attention parameters and checks its
     /// status.
-    private static func attentionBackward<T: MLXPrimFloat>(
+    private static func attentionBackward<T: MLXPrimElement>(
         q: UnsafeBufferPointer<T>, qShape: [Int], k: UnsafeBufferPointer<T>, kShape: [Int],
         v: UnsafeBufferPointer<T>, vShape: [Int], out: UnsafeBufferPointer<T>,
         dout: UnsafeBufferPointer<T>, lse: UnsafeBufferPointer<Float>, params: AttentionParams,

@@ -3,9 +3,10 @@ import CMLXPrim
 /// libmlxprim from Swift: library information, settings and the stateless operations.
 ///
 /// Operations take Swift arrays (returning new arrays) or buffer pointers (writing into
-/// caller memory, no allocation). Data is row-major; `shape` lists the sizes with the
-/// reduced axis last. Failures throw `MLXPrimError` with the library's status and message.
-/// Every function is safe to call from any thread.
+/// caller memory, no allocation) of any `MLXPrimElement`: `Float`, `Float16` or
+/// `BFloat16`. Data is row-major; `shape` lists the sizes with the reduced axis last.
+/// Failures throw `MLXPrimError` with the library's status and message. Every function is
+/// safe to call from any thread.
 public enum MLXPrim {
     /// The loaded library's version, "MAJOR.MINOR.PATCH".
     public static var version: String {

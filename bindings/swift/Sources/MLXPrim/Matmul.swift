@@ -23,7 +23,7 @@ extension MLXPrim {
     ///   `a` and `b` broadcast by NumPy's rules.
     /// - Throws: `MLXPrimError` with `.shapeMismatch` (a count, fewer than 2 axes, batch
     ///   dimensions that do not broadcast, inner sizes that differ) or `.invalidArgument`.
-    public static func matmul<T: MLXPrimFloat>(
+    public static func matmul<T: MLXPrimElement>(
         _ a: [T], shape aShape: [Int], _ b: [T], shape bShape: [Int],
         transA: Bool = false, transB: Bool = false, alpha: Float = 1
     ) throws -> (values: [T], shape: [Int]) {
@@ -44,7 +44,7 @@ extension MLXPrim {
     /// c = alpha * op(a) op(b) + beta * c, written into caller memory; see
     /// `matmul(_:shape:_:shape:transA:transB:alpha:)`. With beta 0 the old `c` is never read.
     /// `c` must not overlap `a` or `b`. On failure `c` is left unchanged.
-    public static func matmul<T: MLXPrimFloat>(
+    public static func matmul<T: MLXPrimElement>(
         _ a: UnsafeBufferPointer<T>, shape aShape: [Int], _ b: UnsafeBufferPointer<T>,
         shape bShape: [Int], into c: UnsafeMutableBufferPointer<T>, shape cShape: [Int],
         transA: Bool = false, transB: Bool = false, alpha: Float = 1, beta: Float = 0
@@ -74,7 +74,7 @@ extension MLXPrim {
     /// - Returns: y of shape [..., out] (x's leading dimensions).
     /// - Throws: `MLXPrimError` with `.shapeMismatch` (a count, x's last axis is not `in`,
     ///   bias length) or `.invalidArgument`.
-    public static func linear<T: MLXPrimFloat>(
+    public static func linear<T: MLXPrimElement>(
         x: [T], xShape: [Int], weight: [T], out outFeatures: Int, in inFeatures: Int,
         bias: [T]? = nil
     ) throws -> [T] {
@@ -97,7 +97,7 @@ extension MLXPrim {
     /// y = x weight^T + bias written into `y` ([..., out]); see
     /// `linear(x:xShape:weight:out:in:bias:)`. `y` must not overlap the inputs. On failure
     /// `y` is left unchanged.
-    public static func linear<T: MLXPrimFloat>(
+    public static func linear<T: MLXPrimElement>(
         x: UnsafeBufferPointer<T>, xShape: [Int], weight: UnsafeBufferPointer<T>,
         out outFeatures: Int, in inFeatures: Int, bias: UnsafeBufferPointer<T>? = nil,
         into y: UnsafeMutableBufferPointer<T>
@@ -122,7 +122,7 @@ extension MLXPrim {
     ///   - activation: `.silu` (SwiGLU), `.gelu` or `.geluTanh` (GeGLU).
     /// - Returns: [..., hidden] (x's leading dimensions).
     /// - Throws: `MLXPrimError` with `.shapeMismatch` or `.invalidArgument`.
-    public static func gatedLinear<T: MLXPrimFloat>(
+    public static func gatedLinear<T: MLXPrimElement>(
         x: [T], xShape: [Int], gate: [T], up: [T], hidden: Int, in inFeatures: Int,
         activation: Activation = .silu
     ) throws -> [T] {
@@ -145,7 +145,7 @@ extension MLXPrim {
     /// act(x gate^T) * (x up^T) written into `out` ([..., hidden]); see
     /// `gatedLinear(x:xShape:gate:up:hidden:in:activation:)`. `out` must not overlap the
     /// inputs. On failure `out` is left unchanged.
-    public static func gatedLinear<T: MLXPrimFloat>(
+    public static func gatedLinear<T: MLXPrimElement>(
         x: UnsafeBufferPointer<T>, xShape: [Int], gate: UnsafeBufferPointer<T>,
         up: UnsafeBufferPointer<T>, hidden: Int, in inFeatures: Int,
         activation: Activation = .silu, into out: UnsafeMutableBufferPointer<T>
@@ -177,7 +177,7 @@ extension MLXPrim {
     ///   weights `gate` and `up`); nil where skipped.
     /// - Throws: `MLXPrimError` with `.shapeMismatch` (a count, x's last axis is not `in`)
     ///   or `.invalidArgument`.
-    public static func gatedLinearBackward<T: MLXPrimFloat>(
+    public static func gatedLinearBackward<T: MLXPrimElement>(
         x: [T], xShape: [Int], gate: [T], up: [T], dout: [T], hidden: Int, in inFeatures: Int,
         activation: Activation = .silu, returnDX: Bool = true, returnDGate: Bool = true,
         returnDUp: Bool = true
@@ -212,7 +212,7 @@ extension MLXPrim {
     /// `gatedLinearBackward`. `dx` holds x's element count, `dgate` and `dup` hidden * in
     /// each; nil skips that gradient. They may not overlap each other or any input. On
     /// failure nothing is written.
-    public static func gatedLinearBackward<T: MLXPrimFloat>(
+    public static func gatedLinearBackward<T: MLXPrimElement>(
         x: UnsafeBufferPointer<T>, xShape: [Int], gate: UnsafeBufferPointer<T>,
         up: UnsafeBufferPointer<T>, dout: UnsafeBufferPointer<T>, hidden: Int,
         in inFeatures: Int, activation: Activation = .silu,

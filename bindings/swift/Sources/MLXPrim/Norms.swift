@@ -34,7 +34,7 @@ extension MLXPrim {
     ///   - eps: added to the variance; finite and >= 0.
     /// - Returns: the normalized output and, when `residual` was given, the sum h.
     /// - Throws: `MLXPrimError` with `.shapeMismatch` or `.invalidArgument` (eps, sizes).
-    public static func layerNorm<T: MLXPrimFloat>(
+    public static func layerNorm<T: MLXPrimElement>(
         _ x: [T], shape: [Int], weight: [T]? = nil, bias: [T]? = nil, residual: [T]? = nil,
         eps: Float = 1e-5
     ) throws -> (output: [T], residualSum: [T]?) {
@@ -46,7 +46,7 @@ extension MLXPrim {
     /// Layer normalization written into caller memory; see
     /// `layerNorm(_:shape:weight:bias:residual:eps:)`. `out` and `residualSum` may each be
     /// the same memory as `x` or `residual`, but not each other. On failure nothing changes.
-    public static func layerNorm<T: MLXPrimFloat>(
+    public static func layerNorm<T: MLXPrimElement>(
         _ x: UnsafeBufferPointer<T>, shape: [Int], weight: UnsafeBufferPointer<T>? = nil,
         bias: UnsafeBufferPointer<T>? = nil, residual: UnsafeBufferPointer<T>? = nil,
         eps: Float = 1e-5, into out: UnsafeMutableBufferPointer<T>,
@@ -69,7 +69,7 @@ extension MLXPrim {
     /// - Returns: the normalized output and, when `residual` was given, the sum h.
     /// - Throws: `MLXPrimError` with `.shapeMismatch` (including G not dividing C) or
     ///   `.invalidArgument` (G < 1, eps, sizes).
-    public static func groupNorm<T: MLXPrimFloat>(
+    public static func groupNorm<T: MLXPrimElement>(
         _ x: [T], shape: [Int], numGroups: Int, weight: [T]? = nil, bias: [T]? = nil,
         residual: [T]? = nil, eps: Float = 1e-5
     ) throws -> (output: [T], residualSum: [T]?) {
@@ -80,7 +80,7 @@ extension MLXPrim {
 
     /// Group normalization written into caller memory; see
     /// `groupNorm(_:shape:numGroups:weight:bias:residual:eps:)`. Aliasing as `layerNorm`.
-    public static func groupNorm<T: MLXPrimFloat>(
+    public static func groupNorm<T: MLXPrimElement>(
         _ x: UnsafeBufferPointer<T>, shape: [Int], numGroups: Int,
         weight: UnsafeBufferPointer<T>? = nil, bias: UnsafeBufferPointer<T>? = nil,
         residual: UnsafeBufferPointer<T>? = nil, eps: Float = 1e-5,
@@ -105,7 +105,7 @@ extension MLXPrim {
     ///   - eps: as in the forward call.
     /// - Returns: dx (h's shape) and dweight (D values).
     /// - Throws: `MLXPrimError` with `.shapeMismatch` or `.invalidArgument`.
-    public static func rmsNormBackward<T: MLXPrimFloat>(
+    public static func rmsNormBackward<T: MLXPrimElement>(
         h: [T], shape: [Int], weight: [T]? = nil, dy: [T], dResidualOut: [T]? = nil,
         eps: Float = 1e-6
     ) throws -> (dx: [T], dweight: [T]) {
@@ -132,7 +132,7 @@ extension MLXPrim {
     /// RMSNorm gradients written into caller memory; see
     /// `rmsNormBackward(h:shape:weight:dy:dResidualOut:eps:)`. `dx` may be `dy` itself;
     /// `dweight` nil skips the weight gradient. On failure nothing changes.
-    public static func rmsNormBackward<T: MLXPrimFloat>(
+    public static func rmsNormBackward<T: MLXPrimElement>(
         h: UnsafeBufferPointer<T>, shape: [Int], weight: UnsafeBufferPointer<T>? = nil,
         dy: UnsafeBufferPointer<T>, dResidualOut: UnsafeBufferPointer<T>? = nil,
         eps: Float = 1e-6, dx: UnsafeMutableBufferPointer<T>,
@@ -160,7 +160,7 @@ extension MLXPrim {
     ///
     /// - Parameters: as `rmsNormBackward`; the bias does not enter the gradients.
     /// - Returns: dx (h's shape), dweight and dbias (D values each).
-    public static func layerNormBackward<T: MLXPrimFloat>(
+    public static func layerNormBackward<T: MLXPrimElement>(
         h: [T], shape: [Int], weight: [T]? = nil, dy: [T], dResidualOut: [T]? = nil,
         eps: Float = 1e-5
     ) throws -> (dx: [T], dweight: [T], dbias: [T]) {
@@ -172,7 +172,7 @@ extension MLXPrim {
     /// LayerNorm gradients written into caller memory; see
     /// `layerNormBackward(h:shape:weight:dy:dResidualOut:eps:)`. `dx` may be `dy` itself;
     /// nil `dweight` or `dbias` skips that gradient. On failure nothing changes.
-    public static func layerNormBackward<T: MLXPrimFloat>(
+    public static func layerNormBackward<T: MLXPrimElement>(
         h: UnsafeBufferPointer<T>, shape: [Int], weight: UnsafeBufferPointer<T>? = nil,
         dy: UnsafeBufferPointer<T>, dResidualOut: UnsafeBufferPointer<T>? = nil,
         eps: Float = 1e-5, dx: UnsafeMutableBufferPointer<T>,
@@ -189,7 +189,7 @@ extension MLXPrim {
     ///
     /// - Parameters: h and dy [N, C, spatial...]; `numGroups` as in the forward call.
     /// - Returns: dx (h's shape), dweight and dbias (C values each).
-    public static func groupNormBackward<T: MLXPrimFloat>(
+    public static func groupNormBackward<T: MLXPrimElement>(
         h: [T], shape: [Int], numGroups: Int, weight: [T]? = nil, dy: [T],
         dResidualOut: [T]? = nil, eps: Float = 1e-5
     ) throws -> (dx: [T], dweight: [T], dbias: [T]) {
@@ -200,7 +200,7 @@ extension MLXPrim {
 
     /// GroupNorm gradients written into caller memory; see
     /// `groupNormBackward(h:shape:numGroups:weight:dy:dResidualOut:eps:)`.
-    public static func groupNormBackward<T: MLXPrimFloat>(
+    public static func groupNormBackward<T: MLXPrimElement>(
         h: UnsafeBufferPointer<T>, shape: [Int], numGroups: Int,
         weight: UnsafeBufferPointer<T>? = nil, dy: UnsafeBufferPointer<T>,
         dResidualOut: UnsafeBufferPointer<T>? = nil, eps: Float = 1e-5,
@@ -224,7 +224,7 @@ extension MLXPrim {
         return params
     }
 
-    private static func normForward<T: MLXPrimFloat>(
+    private static func normForward<T: MLXPrimElement>(
         _ op: NormForward, _ x: [T], shape: [Int], weight: [T]?, bias: [T]?, residual: [T]?,
         eps: Float, numGroups: Int
     ) throws -> (output: [T], residualSum: [T]?) {
@@ -249,7 +249,7 @@ extension MLXPrim {
         return (output, residualSum)
     }
 
-    private static func normForward<T: MLXPrimFloat>(
+    private static func normForward<T: MLXPrimElement>(
         _ op: NormForward, _ x: UnsafeBufferPointer<T>, shape: [Int],
         weight: UnsafeBufferPointer<T>?, bias: UnsafeBufferPointer<T>?,
         residual: UnsafeBufferPointer<T>?, eps: Float, numGroups: Int,
@@ -273,7 +273,7 @@ extension MLXPrim {
         }
     }
 
-    private static func normBackward<T: MLXPrimFloat>(
+    private static func normBackward<T: MLXPrimElement>(
         _ op: NormBackward, h: [T], shape: [Int], channels: Int, weight: [T]?, dy: [T],
         dResidualOut: [T]?, eps: Float, numGroups: Int
     ) throws -> (dx: [T], dweight: [T], dbias: [T]) {
@@ -302,7 +302,7 @@ extension MLXPrim {
         return (dx, dweight, dbias)
     }
 
-    private static func normBackward<T: MLXPrimFloat>(
+    private static func normBackward<T: MLXPrimElement>(
         _ op: NormBackward, h: UnsafeBufferPointer<T>, shape: [Int],
         weight: UnsafeBufferPointer<T>?, dy: UnsafeBufferPointer<T>,
         dResidualOut: UnsafeBufferPointer<T>?, eps: Float, numGroups: Int,

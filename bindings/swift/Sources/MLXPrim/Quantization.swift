@@ -21,7 +21,7 @@ extension MLXPrim {
     ///     grid with a zero point per row, w^ = (q - z) * s.
     /// - Returns: q [rows, cols], scales [rows] and, when not symmetric, zeros [rows].
     /// - Throws: `MLXPrimError` with `.shapeMismatch` or `.invalidArgument` (non-finite weight).
-    public static func quantizeInt8<T: MLXPrimFloat>(
+    public static func quantizeInt8<T: MLXPrimElement>(
         _ w: [T], rows: Int, cols: Int, symmetric: Bool = true
     ) throws -> (q: [Int8], scales: [Float], zeros: [Int32]?) {
         var q = [Int8](repeating: 0, count: try elementCount([rows, cols], "q"))
@@ -42,7 +42,7 @@ extension MLXPrim {
 
     /// Per-row int8 quantization into caller memory; symmetric when `zeros` is nil. The
     /// outputs must not overlap `w` or each other. On failure nothing is written.
-    public static func quantizeInt8<T: MLXPrimFloat>(
+    public static func quantizeInt8<T: MLXPrimElement>(
         _ w: UnsafeBufferPointer<T>, rows: Int, cols: Int, q: UnsafeMutableBufferPointer<Int8>,
         scales: UnsafeMutableBufferPointer<Float>, zeros: UnsafeMutableBufferPointer<Int32>? = nil
     ) throws {
@@ -58,7 +58,7 @@ extension MLXPrim {
 
     /// w^ = (q - zeros) * scales per row (zeros 0 when nil), as `mlxp_dequantize_int8`
     /// defines it, rounded once into T.
-    public static func dequantizeInt8<T: MLXPrimFloat>(
+    public static func dequantizeInt8<T: MLXPrimElement>(
         q: [Int8], scales: [Float], zeros: [Int32]? = nil, rows: Int, cols: Int,
         as _: T.Type = Float.self
     ) throws -> [T] {
@@ -77,7 +77,7 @@ extension MLXPrim {
     }
 
     /// int8 dequantization into `w` ([rows, cols]). On failure `w` is left unchanged.
-    public static func dequantizeInt8<T: MLXPrimFloat>(
+    public static func dequantizeInt8<T: MLXPrimElement>(
         q: UnsafeBufferPointer<Int8>, scales: UnsafeBufferPointer<Float>,
         zeros: UnsafeBufferPointer<Int32>? = nil, rows: Int, cols: Int,
         into w: UnsafeMutableBufferPointer<T>
@@ -100,7 +100,7 @@ extension MLXPrim {
     ///   - q, scales, zeros: as `quantizeInt8` returns them for a [out, in] weight.
     ///   - bias: `out` values, or nil.
     /// - Returns: y [..., out].
-    public static func int8Linear<T: MLXPrimFloat>(
+    public static func int8Linear<T: MLXPrimElement>(
         x: [T], xShape: [Int], q: [Int8], scales: [Float], zeros: [Int32]? = nil,
         out outFeatures: Int, in inFeatures: Int, bias: [T]? = nil
     ) throws -> [T] {
@@ -126,7 +126,7 @@ extension MLXPrim {
 
     /// int8 linear layer written into `y` ([..., out]), which may be `x` itself when
     /// in == out. On failure `y` is left unchanged.
-    public static func int8Linear<T: MLXPrimFloat>(
+    public static func int8Linear<T: MLXPrimElement>(
         x: UnsafeBufferPointer<T>, xShape: [Int], q: UnsafeBufferPointer<Int8>,
         scales: UnsafeBufferPointer<Float>, zeros: UnsafeBufferPointer<Int32>? = nil,
         out outFeatures: Int, in inFeatures: Int, bias: UnsafeBufferPointer<T>? = nil,
@@ -158,7 +158,7 @@ extension MLXPrim {
     ///   and, when not symmetric, zeros of the scales' shape.
     /// - Throws: `MLXPrimError` with `.invalidArgument` (group size, odd cols, non-finite
     ///   weight) or `.shapeMismatch`.
-    public static func quantizeInt4<T: MLXPrimFloat>(
+    public static func quantizeInt4<T: MLXPrimElement>(
         _ w: [T], rows: Int, cols: Int, groupSize: Int, symmetric: Bool = true
     ) throws -> (packed: [UInt8], scales: [Float], zeros: [UInt8]?) {
         let groupsShape = [rows, groupCount(cols, groupSize)]
@@ -181,7 +181,7 @@ extension MLXPrim {
 
     /// Per-group int4 quantization into caller memory; symmetric when `zeros` is nil. The
     /// outputs must not overlap `w` or each other. On failure nothing is written.
-    public static func quantizeInt4<T: MLXPrimFloat>(
+    public static func quantizeInt4<T: MLXPrimElement>(
         _ w: UnsafeBufferPointer<T>, rows: Int, cols: Int, groupSize: Int,
         packed: UnsafeMutableBufferPointer<UInt8>, scales: UnsafeMutableBufferPointer<Float>,
         zeros: UnsafeMutableBufferPointer<UInt8>? = nil
@@ -203,7 +203,7 @@ extension MLXPrim {
 
     /// The inverse of `quantizeInt4`, as `mlxp_dequantize_int4` defines it: w^ = (q - z) * s
     /// per group (z = 0 and two's-complement nibbles when zeros is nil), rounded into T.
-    public static func dequantizeInt4<T: MLXPrimFloat>(
+    public static func dequantizeInt4<T: MLXPrimElement>(
         packed: [UInt8], scales: [Float], zeros: [UInt8]? = nil, rows: Int, cols: Int,
         groupSize: Int, as _: T.Type = Float.self
     ) throws -> [T] {
@@ -223,7 +223,7 @@ extension MLXPrim {
     }
 
     /// int4 dequantization into `w` ([rows, cols]). On failure `w` is left unchanged.
-    public static func dequantizeInt4<T: MLXPrimFloat>(
+    public static func dequantizeInt4<T: MLXPrimElement>(
         packed: UnsafeBufferPointer<UInt8>, scales: UnsafeBufferPointer<Float>,
         zeros: UnsafeBufferPointer<UInt8>? = nil, rows: Int, cols: Int, groupSize: Int,
         into w: UnsafeMutableBufferPointer<T>
@@ -248,7 +248,7 @@ extension MLXPrim {
     /// - Parameters: x [..., in]; packed, scales and zeros as `quantizeInt4` returns them for
     ///   a [out, in] weight; bias `out` values or nil.
     /// - Returns: y [..., out].
-    public static func int4Linear<T: MLXPrimFloat>(
+    public static func int4Linear<T: MLXPrimElement>(
         x: [T], xShape: [Int], packed: [UInt8], scales: [Float], zeros: [UInt8]? = nil,
         out outFeatures: Int, in inFeatures: Int, groupSize: Int, bias: [T]? = nil
     ) throws -> [T] {
@@ -275,7 +275,7 @@ extension MLXPrim {
 
     /// int4 linear layer written into `y` ([..., out]), which may be `x` itself when
     /// in == out. On failure `y` is left unchanged.
-    public static func int4Linear<T: MLXPrimFloat>(
+    public static func int4Linear<T: MLXPrimElement>(
         x: UnsafeBufferPointer<T>, xShape: [Int], packed: UnsafeBufferPointer<UInt8>,
         scales: UnsafeBufferPointer<Float>, zeros: UnsafeBufferPointer<UInt8>? = nil,
         out outFeatures: Int, in inFeatures: Int, groupSize: Int,
@@ -310,7 +310,7 @@ extension MLXPrim {
     ///   - bits: 4 or 8.
     /// - Returns: words [rows, cols * bits / 32] (element j of a row in word j / (32 / bits)
     ///   at bit bits * (j % (32 / bits))), scales and biases [rows, cols / groupSize].
-    public static func quantizeAffine<T: MLXPrimFloat>(
+    public static func quantizeAffine<T: MLXPrimElement>(
         _ w: [T], rows: Int, cols: Int, groupSize: Int = 64, bits: Int = 4
     ) throws -> (words: [UInt32], scales: [T], biases: [T]) {
         let groupsShape = [rows, groupCount(cols, groupSize)]
@@ -334,7 +334,7 @@ extension MLXPrim {
 
     /// MLX affine quantization into caller memory. The outputs must not overlap `w` or each
     /// other. On failure nothing is written.
-    public static func quantizeAffine<T: MLXPrimFloat>(
+    public static func quantizeAffine<T: MLXPrimElement>(
         _ w: UnsafeBufferPointer<T>, rows: Int, cols: Int, groupSize: Int, bits: Int,
         words: UnsafeMutableBufferPointer<UInt32>, scales: UnsafeMutableBufferPointer<T>,
         biases: UnsafeMutableBufferPointer<T>
@@ -355,7 +355,7 @@ extension MLXPrim {
 
     /// mx.dequantize, bit for bit, as `mlxp_dequantize_affine` defines it:
     /// w = scales * q + biases with each operation rounded to T.
-    public static func dequantizeAffine<T: MLXPrimFloat>(
+    public static func dequantizeAffine<T: MLXPrimElement>(
         words: [UInt32], scales: [T], biases: [T], rows: Int, cols: Int, groupSize: Int = 64,
         bits: Int = 4
     ) throws -> [T] {
@@ -375,7 +375,7 @@ extension MLXPrim {
     }
 
     /// MLX affine dequantization into `w` ([rows, cols]). On failure `w` is left unchanged.
-    public static func dequantizeAffine<T: MLXPrimFloat>(
+    public static func dequantizeAffine<T: MLXPrimElement>(
         words: UnsafeBufferPointer<UInt32>, scales: UnsafeBufferPointer<T>,
         biases: UnsafeBufferPointer<T>, rows: Int, cols: Int, groupSize: Int, bits: Int,
         into w: UnsafeMutableBufferPointer<T>
@@ -400,7 +400,7 @@ extension MLXPrim {
     /// - Parameters: x [..., in]; words, scales and biases as `quantizeAffine` returns them
     ///   for a [out, in] weight; bias `out` values or nil.
     /// - Returns: y [..., out].
-    public static func affineLinear<T: MLXPrimFloat>(
+    public static func affineLinear<T: MLXPrimElement>(
         x: [T], xShape: [Int], words: [UInt32], scales: [T], biases: [T],
         out outFeatures: Int, in inFeatures: Int, groupSize: Int = 64, bits: Int = 4,
         bias: [T]? = nil
@@ -428,7 +428,7 @@ extension MLXPrim {
 
     /// MLX affine linear layer written into `y` ([..., out]), which may be `x` itself when
     /// in == out. On failure `y` is left unchanged.
-    public static func affineLinear<T: MLXPrimFloat>(
+    public static func affineLinear<T: MLXPrimElement>(
         x: UnsafeBufferPointer<T>, xShape: [Int], words: UnsafeBufferPointer<UInt32>,
         scales: UnsafeBufferPointer<T>, biases: UnsafeBufferPointer<T>, out outFeatures: Int,
         in inFeatures: Int, groupSize: Int, bits: Int, bias: UnsafeBufferPointer<T>? = nil,

@@ -15,7 +15,7 @@ extension MLXPrim {
     ///   layer's residual stream); both of `x`'s shape.
     /// - Throws: `MLXPrimError` with `.shapeMismatch` (a count or the weight length) or
     ///   `.invalidArgument` (eps, negative or too many sizes).
-    public static func rmsNorm<T: MLXPrimFloat>(
+    public static func rmsNorm<T: MLXPrimElement>(
         _ x: [T], shape: [Int], weight: [T]? = nil, residual: [T]? = nil, eps: Float = 1e-6
     ) throws -> (output: [T], residualSum: [T]?) {
         var output = [T](repeating: 0, count: x.count)
@@ -40,7 +40,7 @@ extension MLXPrim {
     /// `residualSum`, when given, receives h. `out` and `residualSum` may each be the same
     /// memory as `x` or `residual` (in place), but not each other; any other overlap is
     /// rejected. On failure no output is changed.
-    public static func rmsNorm<T: MLXPrimFloat>(
+    public static func rmsNorm<T: MLXPrimElement>(
         _ x: UnsafeBufferPointer<T>, shape: [Int], weight: UnsafeBufferPointer<T>? = nil,
         residual: UnsafeBufferPointer<T>? = nil, eps: Float = 1e-6,
         into out: UnsafeMutableBufferPointer<T>,

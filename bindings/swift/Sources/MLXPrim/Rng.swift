@@ -23,10 +23,10 @@ public final class Rng: @unchecked Sendable {
         mlxp_rng_destroy(handle)
     }
 
-    /// `count` uniform samples in [0, 1) (a Float16 sample can round up to 1), advancing
-    /// the stream by ceil(count / 4) blocks.
+    /// `count` uniform samples in [0, 1) (a Float16 or BFloat16 sample can round up to 1),
+    /// advancing the stream by ceil(count / 4) blocks.
     /// - Throws: `.invalidArgument` for a negative count.
-    public func uniform<T: MLXPrimFloat>(count: Int, as _: T.Type = Float.self) throws -> [T] {
+    public func uniform<T: MLXPrimElement>(count: Int, as _: T.Type = Float.self) throws -> [T] {
         // A negative count is passed on as the tensor's size, for the library to reject.
         var samples = [T](repeating: 0, count: max(count, 0))
         try samples.withUnsafeMutableBufferPointer { buffer in
@@ -36,16 +36,18 @@ public final class Rng: @unchecked Sendable {
     }
 
     /// Fills `buffer` with uniform samples in [0, 1), in order.
-    public func fill<T: MLXPrimFloat>(_ buffer: UnsafeMutableBufferPointer<T>) throws {
+    public func fill<T: MLXPrimElement>(_ buffer: UnsafeMutableBufferPointer<T>) throws {
         try fill(buffer, count: buffer.count)
     }
 
     /// Fills `array` with uniform samples in [0, 1), in order.
-    public func fill<T: MLXPrimFloat>(_ array: inout [T]) throws {
+    public func fill<T: MLXPrimElement>(_ array: inout [T]) throws {
         try array.withUnsafeMutableBufferPointer { try fill($0) }
     }
 
-    private func fill<T: MLXPrimFloat>(_ buffer: UnsafeMutableBufferPointer<T>, count: Int) throws {
+    private func fill<T: MLXPrimElement>(
+        _ buffer: UnsafeMutableBufferPointer<T>, count: Int
+    ) throws {
         try withDims([count]) { dims in
             var out = tensor(buffer.baseAddress, of: T.self, shape: dims)
             try check(mlxp_rng_uniform(handle, &out))

@@ -121,7 +121,7 @@ extension MLXPrim {
     ///   - params: frequencies, pairing, layout and scaling.
     /// - Returns: the rotated q, and the rotated k when k was given.
     /// - Throws: `MLXPrimError` with `.shapeMismatch` or `.invalidArgument` (bad params).
-    public static func rope<T: MLXPrimFloat>(
+    public static func rope<T: MLXPrimElement>(
         q: [T], qShape: [Int], k: [T]? = nil, kShape: [Int]? = nil, positions: [Int32]? = nil,
         params: RopeParams = RopeParams()
     ) throws -> (q: [T], k: [T]?) {
@@ -147,7 +147,7 @@ extension MLXPrim {
     /// `rope(q:qShape:k:kShape:positions:params:)`. `qOut` may be `q` and `kOut` may be `k`
     /// (in place); `k`, `kShape` and `kOut` are all given or all nil. On failure nothing
     /// changes.
-    public static func rope<T: MLXPrimFloat>(
+    public static func rope<T: MLXPrimElement>(
         q: UnsafeBufferPointer<T>, qShape: [Int], k: UnsafeBufferPointer<T>? = nil,
         kShape: [Int]? = nil, positions: UnsafeBufferPointer<Int32>? = nil,
         params: RopeParams = RopeParams(), qOut: UnsafeMutableBufferPointer<T>,

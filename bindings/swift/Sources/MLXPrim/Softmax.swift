@@ -12,7 +12,7 @@ extension MLXPrim {
     /// - Returns: an array of `x`'s shape.
     /// - Throws: `MLXPrimError` with `.shapeMismatch` (count or shape) or
     ///   `.invalidArgument` (temperature, negative or too many sizes).
-    public static func softmax<T: MLXPrimFloat>(
+    public static func softmax<T: MLXPrimElement>(
         _ x: [T], shape: [Int], temperature: Float = 1, log: Bool = false
     ) throws -> [T] {
         var output = [T](repeating: 0, count: x.count)
@@ -27,7 +27,7 @@ extension MLXPrim {
     /// Softmax (or log-softmax) of `x` written into `out`; see `softmax(_:shape:temperature:log:)`.
     /// `out` may be the same memory as `x` (in place); any other overlap is rejected.
     /// On failure `out` is left unchanged.
-    public static func softmax<T: MLXPrimFloat>(
+    public static func softmax<T: MLXPrimElement>(
         _ x: UnsafeBufferPointer<T>, shape: [Int], into out: UnsafeMutableBufferPointer<T>,
         temperature: Float = 1, log: Bool = false
     ) throws {

@@ -1,13 +1,20 @@
 import CMLXPrim
 
-/// An element type the kernels accept from Swift: `Float`, and `Float16` where the platform
-/// has it. (bfloat16 has no Swift type; use the C API for it.)
-public protocol MLXPrimFloat: BinaryFloatingPoint {
+/// An element type of the library's float tensors: `Float`, `Float16` where the platform
+/// has it, and `BFloat16`. Every op takes any of them, and the library converts each
+/// tensor to float32 to compute (see `include/mlxprim.h`).
+public protocol MLXPrimElement: ExpressibleByIntegerLiteral {
     /// The element's DLPack data type as mlxp_tensor describes it.
     static var mlxpDType: mlxp_dtype { get }
 }
 
+/// The element types that are also Swift floating-point types (`Float`, `Float16`), for
+/// code that needs arithmetic on the elements. `BFloat16` is a storage type only: it is an
+/// `MLXPrimElement` but not an `MLXPrimFloat`.
+public protocol MLXPrimFloat: MLXPrimElement, BinaryFloatingPoint {}
+
 extension Float: MLXPrimFloat {
+    /// float32: DLPack code 2 (MLXP_DTYPE_FLOAT), 32 bits.
     public static var mlxpDType: mlxp_dtype {
         mlxp_dtype(code: UInt8(MLXP_DTYPE_FLOAT), bits: 32, lanes: 1)
     }
@@ -16,6 +23,7 @@ extension Float: MLXPrimFloat {
 // Float16 is unavailable on Intel Macs; everywhere else it is a native type.
 #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
 extension Float16: MLXPrimFloat {
+    /// float16: DLPack code 2 (MLXP_DTYPE_FLOAT), 16 bits.
     public static var mlxpDType: mlxp_dtype {
         mlxp_dtype(code: UInt8(MLXP_DTYPE_FLOAT), bits: 16, lanes: 1)
     }
@@ -28,7 +36,7 @@ extension Float16: MLXPrimFloat {
 private let emptyBufferAddress = UnsafeMutableRawPointer(bitPattern: 64)!
 
 /// A row-major CPU tensor over `data`. `shape` must stay valid while the descriptor is used.
-func tensor<T: MLXPrimFloat>(
+func tensor<T: MLXPrimElement>(
     _ data: UnsafeRawPointer?, of _: T.Type, shape: UnsafeMutableBufferPointer<Int64>
 ) -> mlxp_tensor {
     mlxp_tensor(
@@ -120,14 +128,14 @@ final class TensorArena {
     }
 
     /// A float tensor over `buffer`.
-    func tensor<T: MLXPrimFloat>(
+    func tensor<T: MLXPrimElement>(
         _ buffer: UnsafeBufferPointer<T>, _ shape: [Int]
     ) -> UnsafeMutablePointer<mlxp_tensor> {
         tensor(buffer.baseAddress, T.mlxpDType, shape)
     }
 
     /// A float tensor over `buffer`, written by the call.
-    func tensor<T: MLXPrimFloat>(
+    func tensor<T: MLXPrimElement>(
         _ buffer: UnsafeMutableBufferPointer<T>, _ shape: [Int]
     ) -> UnsafeMutablePointer<mlxp_tensor> {
         tensor(buffer.baseAddress, T.mlxpDType, shape)
@@ -135,14 +143,14 @@ final class TensorArena {
 
     /// A 1-D float tensor of the buffer's own length, or nil for an omitted one: the library
     /// then reports a wrong length itself.
-    func vector<T: MLXPrimFloat>(
+    func vector<T: MLXPrimElement>(
         _ buffer: UnsafeBufferPointer<T>?
     ) -> UnsafeMutablePointer<mlxp_tensor>? {
         buffer.map { tensor($0, [$0.count]) }
     }
 
     /// A 1-D float output of the buffer's own length, or nil.
-    func vector<T: MLXPrimFloat>(
+    func vector<T: MLXPrimElement>(
         _ buffer: UnsafeMutableBufferPointer<T>?
     ) -> UnsafeMutablePointer<mlxp_tensor>? {
         buffer.map { tensor($0, [$0.count]) }

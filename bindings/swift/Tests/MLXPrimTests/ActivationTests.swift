@@ -47,6 +47,17 @@ final class ActivationTests: XCTestCase {
     }
     #endif
 
+    func testBFloat16() throws {
+        var data = TestData(seed: 66)
+        let x = data.bfloat16s(301, scale: 6)
+        for kind in MLXPrim.Activation.allCases {
+            // One rounding into bfloat16: relative 2^-8 (half an ulp of 8 significant bits).
+            assertClose(try MLXPrim.activation(x, kind: kind),
+                        x.doubles.map { activationReference($0, kind) }, rtol: 0x1p-8 + rtol,
+                        atol: atol, "bfloat16 \(kind)")
+        }
+    }
+
     func testActivationInPlace() throws {
         var data = TestData(seed: 62)
         let x: [Float] = data.values(40, scale: 3)

@@ -119,6 +119,21 @@ final class MatmulTests: XCTestCase {
     }
     #endif
 
+    // bfloat16 has 8 significant bits: its products are exact in float32, and the output
+    // rounds once, to within half an ulp, 2^-8 relative, on top of dotBound's float32 part.
+    func testBFloat16() throws {
+        var data = TestData(seed: 46)
+        let a = data.bfloat16s(4 * 33, scale: 1), b = data.bfloat16s(33 * 6, scale: 1)
+        let got = try MLXPrim.matmul(a, shape: [4, 33], b, shape: [33, 6])
+        XCTAssertEqual(got.shape, [4, 6])
+        let ref = matmulReference(a.doubles, [4, 33], b.doubles, [33, 6], transA: false,
+                                  transB: false, alpha: 1)
+        let bounds = zip(ref.values, ref.sumAbs).map {
+            dotBound(terms: ref.k, sumAbs: $1, value: $0, outputRoundoff: 0x1p-8)
+        }
+        assertWithin(got.values, ref.values, bounds: bounds, "bfloat16")
+    }
+
     func testBetaAccumulatesIntoC() throws {
         var data = TestData(seed: 42)
         let a: [Float] = data.values(3 * 8, scale: 1), b: [Float] = data.values(8 * 4, scale: 1)
@@ -170,6 +185,20 @@ final class MatmulTests: XCTestCase {
             let ref = linearReference(x.map(Double.init), w.map(Double.init), out: out, in: k,
                                       bias: b?.map(Double.init), outputRoundoff: 0x1p-24)
             assertWithin(y, ref.values, bounds: ref.bounds, "linear bias \(b != nil)")
+        }
+    }
+
+    func testLinearBFloat16() throws {
+        var data = TestData(seed: 47)
+        let k = 19, out = 11
+        let x = data.bfloat16s(2 * 3 * k, scale: 1), w = data.bfloat16s(out * k, scale: 1)
+        let bias = data.bfloat16s(out, scale: 1)
+        for b in [nil, bias] {
+            let y = try MLXPrim.linear(x: x, xShape: [2, 3, k], weight: w, out: out, in: k, bias: b)
+            // As testBFloat16: float32 accumulation, then one rounding into bfloat16 (2^-8).
+            let ref = linearReference(x.doubles, w.doubles, out: out, in: k, bias: b?.doubles,
+                                      outputRoundoff: 0x1p-8)
+            assertWithin(y, ref.values, bounds: ref.bounds, "bfloat16 linear bias \(b != nil)")
         }
     }
 

@@ -83,6 +83,32 @@ final class RMSNormTests: XCTestCase {
     }
     #endif
 
+    // bfloat16 output is rounded once from float32: relative error <= 2^-8 (half an ulp
+    // of 8 significant bits), plus the float32 tolerance above.
+    func testBFloat16() throws {
+        var data = TestData(seed: 6)
+        let shape = [3, 67], d = 67
+        let x = data.bfloat16s(3 * d, scale: 3), residual = data.bfloat16s(3 * d, scale: 3)
+        let weight = data.bfloat16s(d, scale: 2)
+        let (out, sum) = try MLXPrim.rmsNorm(
+            x, shape: shape, weight: weight, residual: residual, eps: 1e-5)
+
+        // h is the exact sum rounded once to bfloat16. The Float sum of these inputs is
+        // exact (checked), so rounding it is that one rounding.
+        let floatSums = zip(x, residual).map { Float($0) + Float($1) }
+        let exactSums = zip(x.doubles, residual.doubles).map { $0 + $1 }
+        XCTAssertEqual(floatSums.map(Double.init), exactSums, "Float sums must be exact")
+        let h = floatSums.map(BFloat16.init)
+        XCTAssertEqual(sum, h, "residual sum")
+        let want = rmsNormReference(h.doubles, rowLength: d, weight: weight.doubles, eps: 1e-5)
+        assertClose(out, want, rtol: 0x1p-8 + 1e-5, atol: 1e-6, "bfloat16")
+
+        let (plain, noSum) = try MLXPrim.rmsNorm(x, shape: shape)
+        XCTAssertNil(noSum)
+        let plainWant = rmsNormReference(x.doubles, rowLength: d, weight: nil, eps: 1e-6)
+        assertClose(plain, plainWant, rtol: 0x1p-8 + 1e-5, atol: 1e-6, "bfloat16, no weight")
+    }
+
     func testInPlaceBuffers() throws {
         // out over x and residualSum over residual, as a transformer layer updates its
         // residual stream; must equal the out-of-place result bit for bit.

@@ -102,6 +102,16 @@ final class RngTests: XCTestCase {
     }
     #endif
 
+    func testBFloat16IsTheRoundedFloatStream() throws {
+        // Each bfloat16 sample is the float32 sample rounded to nearest even (may reach 1);
+        // 2^16 samples hold a few exact ties.
+        let count = 1 << 16
+        let bf = try Rng(seed: 9).uniform(count: count, as: BFloat16.self)
+        let floats = try Rng(seed: 9).uniform(count: count)
+        XCTAssertEqual(bf, floats.map { BFloat16($0) })
+        XCTAssertTrue(bf.allSatisfy { Float($0) >= 0 && Float($0) <= 1 })
+    }
+
     func testCounts() throws {
         let rng = try Rng(seed: 1)
         XCTAssertEqual(try rng.uniform(count: 0), [])

@@ -64,6 +64,24 @@ final class SoftmaxTests: XCTestCase {
     }
     #endif
 
+    // bfloat16 output is rounded once from float32: relative error <= 2^-8 (half an ulp of
+    // 8 significant bits), plus the float32 tolerances above. The reference takes the
+    // bfloat16-rounded inputs.
+    func testBFloat16() throws {
+        var data = TestData(seed: 7)
+        for shape in shapes {
+            let x = data.bfloat16s(product(shape), scale: 8)
+            for (temperature, log) in [(1.0, false), (0.5, true)] {
+                let got = try MLXPrim.softmax(
+                    x, shape: shape, temperature: Float(temperature), log: log)
+                let want = softmaxReference(
+                    x.doubles, rowLength: shape.last!, temperature: temperature, log: log)
+                assertClose(got, want, rtol: 0x1p-8 + 2e-5, atol: log ? 2e-5 : 1e-12,
+                            "bfloat16 shape \(shape) log \(log)")
+            }
+        }
+    }
+
     func testLargeLogitsDoNotOverflow() throws {
         let x: [Float] = [1000, 999, 998, -1000]
         let got = try MLXPrim.softmax(x, shape: [4])

@@ -19,6 +19,18 @@ struct TestData {
     mutating func values<T: BinaryFloatingPoint>(_ count: Int, scale: Double) -> [T] {
         (0..<count).map { _ in T(next(scale: scale)) }
     }
+
+    /// Float values as `values` gives them, each rounded to bfloat16.
+    mutating func bfloat16s(_ count: Int, scale: Double) -> [BFloat16] {
+        (values(count, scale: scale) as [Float]).map(BFloat16.init)
+    }
+}
+
+extension Array where Element == BFloat16 {
+    /// The values exactly, as Double (every bfloat16 is a Float).
+    var doubles: [Double] {
+        map { Double(Float($0)) }
+    }
 }
 
 /// Elements of a shape.
@@ -42,6 +54,14 @@ func assertClose<T: BinaryFloatingPoint>(
         failures += ok ? 0 : 1
     }
     XCTAssertEqual(failures, 0, "\(what): elements out of tolerance", file: file, line: line)
+}
+
+/// assertClose for bfloat16 results, compared through their exact Float values.
+func assertClose(
+    _ got: [BFloat16], _ want: [Double], rtol: Double, atol: Double, _ what: String,
+    file: StaticString = #filePath, line: UInt = #line
+) {
+    assertClose(got.map(Float.init), want, rtol: rtol, atol: atol, what, file: file, line: line)
 }
 
 /// Asserts that body throws MLXPrimError with the given status and a non-empty message.
@@ -76,6 +96,14 @@ func assertWithin<T: BinaryFloatingPoint>(
         failures += ok ? 0 : 1
     }
     XCTAssertEqual(failures, 0, "\(what): elements out of bounds", file: file, line: line)
+}
+
+/// assertWithin for bfloat16 results, compared through their exact Float values.
+func assertWithin(
+    _ got: [BFloat16], _ want: [Double], bounds: [Double], _ what: String,
+    file: StaticString = #filePath, line: UInt = #line
+) {
+    assertWithin(got.map(Float.init), want, bounds: bounds, what, file: file, line: line)
 }
 
 /// The error bound of a sum of k products accumulated in float32 in any fixed order and
