@@ -43,21 +43,11 @@ func RMSNormBackward(a RMSNormBackwardArgs) error {
 	w := loadVector(rowOps(), a.Weight, d)
 	normBackwardRows(a.H, a.DY, a.DResidualOut, a.DX, []*tensor.Tensor{a.DWeight},
 		func(k *rowKernels, dst, h, dy, tmp []float32, parts [][]float32) {
-			r := rstd(k.sumSqDev(h, 0)/float32(d), a.Eps)
-			t := tmp[:d]
-			if parts[0] != nil {
-				k.scaleShift(t, h, 0, r, 0)
-				k.mul(t, t, dy)
-				k.add(parts[0], parts[0], t)
-			}
-			g := dy
-			if w != nil {
-				k.mul(t, dy, w)
-				g = t
-			}
-			c := float64(k.dot(g, h))
+			// Two passes over the row: the sums, then dx and dweight's part.
+			ss, c := k.sumSqDot(h, dy, w)
+			r := rstd(ss/float32(d), a.Eps)
 			r64 := float64(r)
-			k.axpby(dst, g, h, r, float32(-r64*r64*r64*c/float64(d)), 0)
+			k.rmsGrad(dst, parts[0], h, dy, w, r, float32(-r64*r64*r64*float64(c)/float64(d)))
 		})
 	return nil
 }
@@ -66,9 +56,9 @@ func RMSNormBackward(a RMSNormBackwardArgs) error {
 // it loads h and dy and lets row write dx into dst (tmp is 2*D of scratch, parts the
 // chunk's partial sums of the wanted parameter gradients), then adds d_residual_out and
 // stores dx. The parameter gradients are summed over fixed chunks of rows and the
-// partials added in chunk order. row's last kernel call, k.axpby, writes dx: for a large
-// float32 dx (and no d_residual_out, whose sum comes after) it is given the streaming
-// axpby, which skips reading dx's lines before it overwrites them.
+// partials added in chunk order. row's last kernel call (k.axpby or k.rmsGrad) writes dx:
+// for a large float32 dx (and no d_residual_out, whose sum comes after) it is given the
+// streaming one, which skips reading dx's lines before it overwrites them.
 func normBackwardRows(h, dy tensor.Tensor, dres *tensor.Tensor, dx tensor.Tensor, gradOuts []*tensor.Tensor,
 	row func(k *rowKernels, dst, h, dy, tmp []float32, parts [][]float32)) {
 	k := rowOps()
@@ -79,7 +69,7 @@ func normBackwardRows(h, dy tensor.Tensor, dres *tensor.Tensor, dx tensor.Tensor
 	kdx := k
 	if s := k.forOutput(dxs); s != k && dress == nil {
 		c := *k
-		c.axpby = s.axpby
+		c.axpby, c.rmsGrad = s.axpby, s.rmsGrad
 		kdx = &c
 	}
 	cpu.ParallelFor(h.NumRows(), grain, func(lo, hi int) {

@@ -17,12 +17,12 @@ import (
 //     reads and writes exactly that many elements. dst may be an input slice itself (the
 //     same elements, not a shifted view): element j of dst depends only on element j of
 //     the inputs.
-//   - Reductions (sum, sumSqDev, max, dot) visit the elements in an order that depends
+//   - Reductions (sum, sumSqDev, max, dot, sumSqDot) visit the elements in an order that depends
 //     only on the length, never on the address, so a row gives the same bits wherever it
 //     sits in a batch. The order differs between implementations (lane-wise partial sums
 //     in SIMD), so results agree across paths only to rounding.
 //   - Elementwise arithmetic without transcendentals (conversions, add, mul, scaleShift,
-//     normAffine, div, axpby) rounds each operation separately and never fuses a
+//     normAffine, div, axpby, rmsGrad) rounds each operation separately and never fuses a
 //     multiply-add, so every path gives bit-identical results for those.
 //   - exp, SiLU, GELU and their gradients are approximations in SIMD; their maximum
 //     errors are stated in rowops_amd64.go and checked by rowops_test.go.
@@ -45,6 +45,9 @@ type rowKernels struct {
 	sumSqDev func(x []float32, c float32) float32 // sum_j (x[j]-c)^2
 	max      func(x []float32) float32            // max over non-NaN x[j]; -Inf if none
 	dot      func(x, y []float32) float32         // sum_j x[j]*y[j]
+	// sumSqDot returns sum_j h[j]^2 and sum_j g[j]*h[j] with g[j] = dy[j]*w[j] rounded (dy[j]
+	// when w is empty): RMSNorm backward's two sums in one pass over h and dy.
+	sumSqDot func(h, dy, w []float32) (ss, c float32)
 
 	add        func(dst, a, b []float32)                            // dst = a + b
 	mul        func(dst, a, b []float32)                            // dst = a * b
@@ -52,6 +55,9 @@ type rowKernels struct {
 	normAffine func(dst, x []float32, c, s float32, w, b []float32) // dst = (x-c)*s (*w) (+b); w, b may be nil
 	div        func(dst, x []float32, t float32)                    // dst = x / t
 	axpby      func(dst, x, y []float32, a, b, c float32)           // dst = x*a + y*b + c
+	// rmsGrad is RMSNorm backward's pass over a row: with g = dy*w (dy when w is empty),
+	// dst = g*r + h*coef, and when part is not empty part += (h*r)*dy. dst may be h or dy.
+	rmsGrad func(dst, part, h, dy, w []float32, r, coef float32)
 
 	// expSum sets dst[j] = exp(x[j]-m) (dst may be nil) and returns the sum of those
 	// values. next is memory the caller reads afterwards (the next row, or nil): the SIMD
@@ -69,7 +75,7 @@ type rowKernels struct {
 	actGrad [numActivations]func(a, da, x []float32)
 
 	// stream is the same set of kernels except that the ones writing a line's final values
-	// (scaleShift, normAffine, axpby, act) bypass the cache with non-temporal stores; nil
+	// (scaleShift, normAffine, axpby, rmsGrad, act) bypass the cache with non-temporal stores; nil
 	// when the path has no such stores.
 	stream *rowKernels
 }

@@ -49,12 +49,14 @@ var avx512Kernels = rowKernels{
 	sumSqDev:      sumSqDevAVX512,
 	max:           maxAVX512,
 	dot:           dotAVX512,
+	sumSqDot:      sumSqDotAVX512,
 	add:           addAVX512,
 	mul:           mulAVX512,
 	scaleShift:    scaleShiftAVX512,
 	normAffine:    normAffineAVX512,
 	div:           divAVX512,
 	axpby:         axpbyAVX512,
+	rmsGrad:       rmsGradAVX512,
 	expSum:        expSumAVX512,
 	softmaxRows:   softmaxRowsAVX512,
 	act: [numActivations]func(dst, x, up []float32){
@@ -80,12 +82,14 @@ var avx2Kernels = rowKernels{
 	sumSqDev:      sumSqDevAVX2,
 	max:           maxAVX2,
 	dot:           dotAVX2,
+	sumSqDot:      sumSqDotAVX2,
 	add:           addAVX2,
 	mul:           mulAVX2,
 	scaleShift:    scaleShiftAVX2,
 	normAffine:    normAffineAVX2,
 	div:           divAVX2,
 	axpby:         axpbyAVX2,
+	rmsGrad:       rmsGradAVX2,
 	expSum:        expSumAVX2,
 	softmaxRows:   softmaxRowsAVX2,
 	act: [numActivations]func(dst, x, up []float32){
@@ -184,6 +188,15 @@ func axpbyAVX512(dst, x, y []float32, a, b, c float32)
 func axpbyNTAVX512(dst, x, y []float32, a, b, c float32)
 
 //go:noescape
+func sumSqDotAVX512(h, dy, w []float32) (ss, c float32)
+
+//go:noescape
+func rmsGradAVX512(dst, part, h, dy, w []float32, r, coef float32)
+
+//go:noescape
+func rmsGradNTAVX512(dst, part, h, dy, w []float32, r, coef float32)
+
+//go:noescape
 func expSumAVX512(dst, x []float32, m float32, next []byte) float32
 
 //go:noescape
@@ -250,6 +263,15 @@ func axpbyAVX2(dst, x, y []float32, a, b, c float32)
 func axpbyNTAVX2(dst, x, y []float32, a, b, c float32)
 
 //go:noescape
+func sumSqDotAVX2(h, dy, w []float32) (ss, c float32)
+
+//go:noescape
+func rmsGradAVX2(dst, part, h, dy, w []float32, r, coef float32)
+
+//go:noescape
+func rmsGradNTAVX2(dst, part, h, dy, w []float32, r, coef float32)
+
+//go:noescape
 func expSumAVX2(dst, x []float32, m float32, next []byte) float32
 
 //go:noescape
@@ -270,7 +292,8 @@ func geluGradAVX2(a, da, x []float32)
 //go:noescape
 func geluTanhGradAVX2(a, da, x []float32)
 
-// The streaming twins: scaleShift, normAffine, axpby and act with non-temporal stores.
+// The streaming twins: scaleShift, normAffine, axpby, rmsGrad and act with non-temporal
+// stores.
 var avx512Stream, avx2Stream rowKernels
 
 func init() {
@@ -278,6 +301,7 @@ func init() {
 	avx512Stream.scaleShift = streamScaleShift(scaleShiftAVX512, scaleShiftNTAVX512)
 	avx512Stream.normAffine = streamNormAffine(normAffineAVX512, normAffineNTAVX512)
 	avx512Stream.axpby = streamAxpby(axpbyAVX512, axpbyNTAVX512)
+	avx512Stream.rmsGrad = streamRMSGrad(rmsGradAVX512, rmsGradNTAVX512)
 	avx512Stream.act = [numActivations]func(dst, x, up []float32){
 		SiLU:     streamAct(siluAVX512, siluNTAVX512),
 		GELU:     streamAct(geluAVX512, geluNTAVX512),
@@ -295,6 +319,7 @@ func init() {
 	avx2Stream.scaleShift = streamScaleShift(scaleShiftAVX2, scaleShiftNTAVX2)
 	avx2Stream.normAffine = streamNormAffine(normAffineAVX2, normAffineNTAVX2)
 	avx2Stream.axpby = streamAxpby(axpbyAVX2, axpbyNTAVX2)
+	avx2Stream.rmsGrad = streamRMSGrad(rmsGradAVX2, rmsGradNTAVX2)
 	avx2Stream.act = [numActivations]func(dst, x, up []float32){
 		SiLU:     streamAct(siluAVX2, siluNTAVX2),
 		GELU:     streamAct(geluAVX2, geluNTAVX2),
@@ -362,6 +387,17 @@ func streamAxpby(plain, nt func(dst, x, y []float32, a, b, c float32)) func(dst,
 		h := alignedFrom(dst[:len(x)])
 		plain(dst[:h], x[:h], y[:h], a, b, c)
 		nt(dst[h:len(x)], x[h:], y[h:len(x)], a, b, c)
+	}
+}
+
+func streamRMSGrad(plain, nt func(dst, part, h, dy, w []float32, r, coef float32)) func(dst, part, h, dy, w []float32, r, coef float32) {
+	return func(dst, part, h, dy, w []float32, r, coef float32) {
+		n := len(h)
+		a := alignedFrom(dst[:n])
+		p0, p1 := split(part, min(a, len(part)))
+		w0, w1 := split(w, min(a, len(w)))
+		plain(dst[:a], p0, h[:a], dy[:a], w0, r, coef)
+		nt(dst[a:n], p1, h[a:], dy[a:n], w1, r, coef)
 	}
 }
 

@@ -112,6 +112,14 @@ DATA tail256<>+48(SB)/8, $0
 DATA tail256<>+56(SB)/8, $0
 GLOBL tail256<>(SB), RODATA|NOPTR, $64
 
+// ones8 stands in for an absent weight vector (read with stride 0): multiplying by 1
+// changes no value.
+DATA ones8<>+0(SB)/8, $0x3f8000003f800000
+DATA ones8<>+8(SB)/8, $0x3f8000003f800000
+DATA ones8<>+16(SB)/8, $0x3f8000003f800000
+DATA ones8<>+24(SB)/8, $0x3f8000003f800000
+GLOBL ones8<>(SB), RODATA|NOPTR, $32
+
 #define K(off) c256<>+off(SB)
 
 // TAILMASK sets Y13 to the mask of the first CX lanes (0 < CX < 8); AX and BX are clobbered.
@@ -862,6 +870,177 @@ TEXT ·axpbyNTAVX2(SB), NOSPLIT, $0-84
 	VBROADCASTSS b+76(FP), Y11
 	VBROADCASTSS c+80(FP), Y12
 	AXPBYLOOP(VMOVNTPS, SFENCE)
+
+// func sumSqDotAVX2(h, dy, w []float32) (ss, c float32)
+// sumSqDotAVX512 (which see) on 8 lanes.
+TEXT ·sumSqDotAVX2(SB), NOSPLIT, $0-80
+	MOVQ h_base+0(FP), SI
+	MOVQ h_len+8(FP), CX
+	MOVQ dy_base+24(FP), DX
+	MOVQ w_base+48(FP), R8
+	MOVQ w_len+56(FP), R9
+	MOVQ $32, R10
+	XORQ BX, BX
+	LEAQ ones8<>(SB), AX
+	TESTQ R9, R9
+	CMOVQEQ AX, R8
+	CMOVQEQ BX, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	CMPQ CX, $16
+	JLT single
+loop16:
+	VMOVUPS (SI), Y4
+	VMOVUPS 32(SI), Y5
+	VMOVUPS (DX), Y6
+	VMOVUPS 32(DX), Y7
+	VMULPS (R8), Y6, Y6
+	VMULPS (R8)(R10*1), Y7, Y7
+	VFMADD231PS Y4, Y4, Y0
+	VFMADD231PS Y5, Y5, Y1
+	VFMADD231PS Y6, Y4, Y2
+	VFMADD231PS Y7, Y5, Y3
+	ADDQ $64, SI
+	ADDQ $64, DX
+	LEAQ (R8)(R10*2), R8
+	SUBQ $16, CX
+	CMPQ CX, $16
+	JGE loop16
+single:
+	CMPQ CX, $8
+	JLT tail
+	VMOVUPS (SI), Y4
+	VMOVUPS (DX), Y6
+	VMULPS (R8), Y6, Y6
+	VFMADD231PS Y4, Y4, Y0
+	VFMADD231PS Y6, Y4, Y2
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ R10, R8
+	SUBQ $8, CX
+tail:
+	TESTQ CX, CX
+	JLE reduce
+	TAILMASK
+	VMASKMOVPS (SI), Y13, Y4
+	VMASKMOVPS (DX), Y13, Y6
+	VMASKMOVPS (R8), Y13, Y7
+	VMULPS Y7, Y6, Y6
+	VFMADD231PS Y4, Y4, Y0
+	VFMADD231PS Y6, Y4, Y2
+reduce:
+	VADDPS Y3, Y2, Y2
+	VADDPS Y1, Y0, Y0
+	HSUM
+	VMOVSS X0, ss+72(FP)
+	VMOVAPS Y2, Y0
+	HSUM
+	VMOVSS X0, c+76(FP)
+	VZEROUPPER
+	RET
+
+// RMSGRADLOOP is rmsGradAVX512's loop (which see) on 8 lanes: store writes dst's whole
+// blocks, fence ends the routine. Expects DI, R11 (part or 0), SI, DX, R8 (w, or ones8
+// with R10 = 0), R10 (32), CX, and r and coef in Y10, Y11.
+#define RMSGRADLOOP(store, fence) \
+	CMPQ CX, $8; \
+	JLT tail; \
+loop: \
+	VMOVUPS (SI), Y0; \
+	VMOVUPS (DX), Y1; \
+	VMULPS (R8), Y1, Y2; \
+	VMULPS Y10, Y2, Y2; \
+	VMULPS Y11, Y0, Y3; \
+	VADDPS Y3, Y2, Y2; \
+	TESTQ R11, R11; \
+	JZ nopart; \
+	VMULPS Y10, Y0, Y4; \
+	VMULPS Y1, Y4, Y4; \
+	VADDPS (R11), Y4, Y4; \
+	VMOVUPS Y4, (R11); \
+	ADDQ $32, R11; \
+nopart: \
+	store Y2, (DI); \
+	ADDQ $32, SI; \
+	ADDQ $32, DX; \
+	ADDQ $32, DI; \
+	ADDQ R10, R8; \
+	SUBQ $8, CX; \
+	CMPQ CX, $8; \
+	JGE loop; \
+tail: \
+	TESTQ CX, CX; \
+	JLE done; \
+	TAILMASK; \
+	VMASKMOVPS (SI), Y13, Y0; \
+	VMASKMOVPS (DX), Y13, Y1; \
+	VMASKMOVPS (R8), Y13, Y5; \
+	VMULPS Y5, Y1, Y2; \
+	VMULPS Y10, Y2, Y2; \
+	VMULPS Y11, Y0, Y3; \
+	VADDPS Y3, Y2, Y2; \
+	TESTQ R11, R11; \
+	JZ tailnopart; \
+	VMULPS Y10, Y0, Y4; \
+	VMULPS Y1, Y4, Y4; \
+	VMASKMOVPS (R11), Y13, Y5; \
+	VADDPS Y5, Y4, Y4; \
+	VMASKMOVPS Y4, Y13, (R11); \
+tailnopart: \
+	VMASKMOVPS Y2, Y13, (DI); \
+done: \
+	fence; \
+	VZEROUPPER; \
+	RET
+
+// func rmsGradAVX2(dst, part, h, dy, w []float32, r, coef float32)
+// rmsGradAVX512 (which see) on 8 lanes.
+TEXT ·rmsGradAVX2(SB), NOSPLIT, $0-128
+	MOVQ dst_base+0(FP), DI
+	MOVQ part_base+24(FP), R11
+	MOVQ part_len+32(FP), R9
+	MOVQ h_base+48(FP), SI
+	MOVQ h_len+56(FP), CX
+	MOVQ dy_base+72(FP), DX
+	MOVQ w_base+96(FP), R8
+	MOVQ w_len+104(FP), R12
+	VBROADCASTSS r+120(FP), Y10
+	VBROADCASTSS coef+124(FP), Y11
+	XORQ BX, BX
+	TESTQ R9, R9
+	CMOVQEQ BX, R11
+	MOVQ $32, R10
+	LEAQ ones8<>(SB), AX
+	TESTQ R12, R12
+	CMOVQEQ AX, R8
+	CMOVQEQ BX, R10
+	RMSGRADLOOP(VMOVUPS, NOP)
+
+// func rmsGradNTAVX2(dst, part, h, dy, w []float32, r, coef float32)
+// rmsGradAVX2 with non-temporal stores of dst's whole blocks; dst must be 32-byte
+// aligned.
+TEXT ·rmsGradNTAVX2(SB), NOSPLIT, $0-128
+	MOVQ dst_base+0(FP), DI
+	MOVQ part_base+24(FP), R11
+	MOVQ part_len+32(FP), R9
+	MOVQ h_base+48(FP), SI
+	MOVQ h_len+56(FP), CX
+	MOVQ dy_base+72(FP), DX
+	MOVQ w_base+96(FP), R8
+	MOVQ w_len+104(FP), R12
+	VBROADCASTSS r+120(FP), Y10
+	VBROADCASTSS coef+124(FP), Y11
+	XORQ BX, BX
+	TESTQ R9, R9
+	CMOVQEQ BX, R11
+	MOVQ $32, R10
+	LEAQ ones8<>(SB), AX
+	TESTQ R12, R12
+	CMOVQEQ AX, R8
+	CMOVQEQ BX, R10
+	RMSGRADLOOP(VMOVNTPS, SFENCE)
 
 // func softmaxRowsAVX2(dst, x *float32, rows, n, ldd, ldx int)
 // softmaxRowsAVX512 (which see) on AVX2: max, expSum into the dst row, then the dst row

@@ -812,6 +812,180 @@ TEXT ·axpbyNTAVX512(SB), NOSPLIT, $0-84
 	VBROADCASTSS c+80(FP), Z18
 	ELEMLOOP(AXPBY_FULL_NT, AXPBY_PART, STEP_2, SFENCE)
 
+// func sumSqDotAVX512(h, dy, w []float32) (ss, c float32)
+// for j, v := range h { g := dy[j] * w[j] (dy[j] when w is empty); ss += v*v; c += g*v }
+// (two accumulators for each sum, as lanes; the order depends only on the length)
+TEXT ·sumSqDotAVX512(SB), NOSPLIT, $0-80
+	MOVQ h_base+0(FP), SI
+	MOVQ h_len+8(FP), CX
+	MOVQ dy_base+24(FP), DX
+	MOVQ w_base+48(FP), R8
+	MOVQ w_len+56(FP), R9
+	MOVQ $64, R10
+	XORQ BX, BX
+	LEAQ ones16<>(SB), AX
+	TESTQ R9, R9
+	CMOVQEQ AX, R8
+	CMOVQEQ BX, R10
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	CMPQ CX, $32
+	JLT single
+loop32:
+	VMOVUPS (SI), Z4
+	VMOVUPS 64(SI), Z5
+	VMOVUPS (DX), Z6
+	VMOVUPS 64(DX), Z7
+	VMULPS (R8), Z6, Z6
+	VMULPS (R8)(R10*1), Z7, Z7
+	VFMADD231PS Z4, Z4, Z0
+	VFMADD231PS Z5, Z5, Z1
+	VFMADD231PS Z6, Z4, Z2
+	VFMADD231PS Z7, Z5, Z3
+	ADDQ $128, SI
+	ADDQ $128, DX
+	LEAQ (R8)(R10*2), R8
+	SUBQ $32, CX
+	CMPQ CX, $32
+	JGE loop32
+single:
+	CMPQ CX, $16
+	JLT tail
+	VMOVUPS (SI), Z4
+	VMOVUPS (DX), Z6
+	VMULPS (R8), Z6, Z6
+	VFMADD231PS Z4, Z4, Z0
+	VFMADD231PS Z6, Z4, Z2
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ R10, R8
+	SUBQ $16, CX
+tail:
+	TESTQ CX, CX
+	JLE reduce
+	TAILMASK
+	VMOVUPS.Z (SI), K1, Z4
+	VMOVUPS.Z (DX), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMULPS Z7, Z6, Z6
+	VFMADD231PS Z4, Z4, Z0
+	VFMADD231PS Z6, Z4, Z2
+reduce:
+	VADDPS Z3, Z2, Z2
+	VADDPS Z1, Z0, Z0
+	HSUM
+	VMOVSS X0, ss+72(FP)
+	VMOVAPS Z2, Z0
+	HSUM
+	VMOVSS X0, c+76(FP)
+	VZEROUPPER
+	RET
+
+// RMSGRADLOOP is the loop of rmsGrad: g = dy*w, dst = g*r + h*coef (each operation
+// rounded), part += (h*r)*dy when part (R11) is not 0; store writes dst's whole blocks,
+// fence ends the routine. Expects DI (dst), R11 (part or 0), SI (h), DX (dy), R8 (w, or
+// ones16 with R10 = 0), R10 (64), CX (length), r and coef in Z16, Z17.
+#define RMSGRADLOOP(store, fence) \
+	CMPQ CX, $16; \
+	JLT tail; \
+loop: \
+	VMOVUPS (SI), Z0; \
+	VMOVUPS (DX), Z1; \
+	VMULPS (R8), Z1, Z2; \
+	VMULPS Z16, Z2, Z2; \
+	VMULPS Z17, Z0, Z3; \
+	VADDPS Z3, Z2, Z2; \
+	TESTQ R11, R11; \
+	JZ nopart; \
+	VMULPS Z16, Z0, Z4; \
+	VMULPS Z1, Z4, Z4; \
+	VADDPS (R11), Z4, Z4; \
+	VMOVUPS Z4, (R11); \
+	ADDQ $64, R11; \
+nopart: \
+	store Z2, (DI); \
+	ADDQ $64, SI; \
+	ADDQ $64, DX; \
+	ADDQ $64, DI; \
+	ADDQ R10, R8; \
+	SUBQ $16, CX; \
+	CMPQ CX, $16; \
+	JGE loop; \
+tail: \
+	TESTQ CX, CX; \
+	JLE done; \
+	TAILMASK; \
+	VMOVUPS.Z (SI), K1, Z0; \
+	VMOVUPS.Z (DX), K1, Z1; \
+	VMOVUPS.Z (R8), K1, Z5; \
+	VMULPS Z5, Z1, Z2; \
+	VMULPS Z16, Z2, Z2; \
+	VMULPS Z17, Z0, Z3; \
+	VADDPS Z3, Z2, Z2; \
+	TESTQ R11, R11; \
+	JZ tailnopart; \
+	VMULPS Z16, Z0, Z4; \
+	VMULPS Z1, Z4, Z4; \
+	VMOVUPS.Z (R11), K1, Z5; \
+	VADDPS Z5, Z4, Z4; \
+	VMOVUPS Z4, K1, (R11); \
+tailnopart: \
+	VMOVUPS Z2, K1, (DI); \
+done: \
+	fence; \
+	VZEROUPPER; \
+	RET
+
+// func rmsGradAVX512(dst, part, h, dy, w []float32, r, coef float32)
+// for j, v := range h { g := dy[j] * w[j] (dy[j] when w is empty)
+//	if len(part) > 0 { part[j] += (v*r) * dy[j] }; dst[j] = g*r + v*coef }
+TEXT ·rmsGradAVX512(SB), NOSPLIT, $0-128
+	MOVQ dst_base+0(FP), DI
+	MOVQ part_base+24(FP), R11
+	MOVQ part_len+32(FP), R9
+	MOVQ h_base+48(FP), SI
+	MOVQ h_len+56(FP), CX
+	MOVQ dy_base+72(FP), DX
+	MOVQ w_base+96(FP), R8
+	MOVQ w_len+104(FP), R12
+	VBROADCASTSS r+120(FP), Z16
+	VBROADCASTSS coef+124(FP), Z17
+	XORQ BX, BX
+	TESTQ R9, R9
+	CMOVQEQ BX, R11
+	MOVQ $64, R10
+	LEAQ ones16<>(SB), AX
+	TESTQ R12, R12
+	CMOVQEQ AX, R8
+	CMOVQEQ BX, R10
+	RMSGRADLOOP(VMOVUPS, NOP)
+
+// func rmsGradNTAVX512(dst, part, h, dy, w []float32, r, coef float32)
+// rmsGradAVX512 with non-temporal stores of dst's whole blocks; dst must be 64-byte
+// aligned.
+TEXT ·rmsGradNTAVX512(SB), NOSPLIT, $0-128
+	MOVQ dst_base+0(FP), DI
+	MOVQ part_base+24(FP), R11
+	MOVQ part_len+32(FP), R9
+	MOVQ h_base+48(FP), SI
+	MOVQ h_len+56(FP), CX
+	MOVQ dy_base+72(FP), DX
+	MOVQ w_base+96(FP), R8
+	MOVQ w_len+104(FP), R12
+	VBROADCASTSS r+120(FP), Z16
+	VBROADCASTSS coef+124(FP), Z17
+	XORQ BX, BX
+	TESTQ R9, R9
+	CMOVQEQ BX, R11
+	MOVQ $64, R10
+	LEAQ ones16<>(SB), AX
+	TESTQ R12, R12
+	CMOVQEQ AX, R8
+	CMOVQEQ BX, R10
+	RMSGRADLOOP(VMOVNTPS, SFENCE)
+
 // func softmaxRowsAVX512(dst, x *float32, rows, n, ldd, ldx int)
 // For each of rows rows (ldx and ldd floats apart): m := max(x row); s := expSum(dst
 // row, x row, m, next x row); dst row *= 1/s. That is Softmax's float32 path (max,

@@ -77,6 +77,8 @@ func TestRowKernelsReadNoFurther(t *testing.T) {
 			k.normAffine(out, x, 1, 2, w, b)
 			k.div(out, x, 3)
 			k.axpby(out, x, y, 1, 2, 3)
+			_, _ = k.sumSqDot(x, y, w)
+			k.rmsGrad(out, make([]float32, n), x, y, w, 1, 2)
 			for _, kind := range activations {
 				k.act[kind](out, x, y)
 				k.actGrad[kind](out, make([]float32, n), x)

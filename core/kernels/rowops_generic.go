@@ -19,12 +19,14 @@ var genericKernels = rowKernels{
 	sumSqDev:   sumSqDevGeneric,
 	max:        maxGeneric,
 	dot:        dotGeneric,
+	sumSqDot:   sumSqDotGeneric,
 	add:        addGeneric,
 	mul:        mulGeneric,
 	scaleShift: scaleShiftGeneric,
 	normAffine: normAffineGeneric,
 	div:        divGeneric,
 	axpby:      axpbyGeneric,
+	rmsGrad:    rmsGradGeneric,
 	expSum:     expSumGeneric,
 	act: [numActivations]func(dst, x, up []float32){
 		SiLU:     actGeneric(siluF64),
@@ -148,6 +150,34 @@ func axpbyGeneric(dst, x, y []float32, a, b, c float32) {
 	dst, y = dst[:len(x)], y[:len(x)]
 	for j, v := range x {
 		dst[j] = float32(float32(v*a)+float32(y[j]*b)) + c
+	}
+}
+
+func sumSqDotGeneric(h, dy, w []float32) (ss, c float32) {
+	dy = dy[:len(h)]
+	for j, v := range h {
+		g := dy[j]
+		if len(w) > 0 {
+			g = float32(g * w[j])
+		}
+		ss += float32(v * v)
+		c += float32(g * v)
+	}
+	return ss, c
+}
+
+func rmsGradGeneric(dst, part, h, dy, w []float32, r, coef float32) {
+	dst, dy = dst[:len(h)], dy[:len(h)]
+	for j, v := range h {
+		d := dy[j]
+		g := d
+		if len(w) > 0 {
+			g = float32(d * w[j])
+		}
+		if len(part) > 0 {
+			part[j] += float32(float32(v*r) * d)
+		}
+		dst[j] = float32(float32(g*r) + float32(v*coef))
 	}
 }
 

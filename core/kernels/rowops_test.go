@@ -189,6 +189,8 @@ func TestRowElementwiseExact(t *testing.T) {
 				{"normAffine wb", func(k *rowKernels, d []float32) { k.normAffine(d, x, 0.1, 1.3, w, b) }},
 				{"div", func(k *rowKernels, d []float32) { k.div(d, x, 0.7) }},
 				{"axpby", func(k *rowKernels, d []float32) { k.axpby(d, x, y, 0.3, -1.7, 0.01) }},
+				{"rmsGrad", func(k *rowKernels, d []float32) { k.rmsGrad(d, nil, x, y, nil, 0.7, -0.003) }},
+				{"rmsGrad w", func(k *rowKernels, d []float32) { k.rmsGrad(d, nil, x, y, w, 0.7, -0.003) }},
 			}
 			for _, c := range cases {
 				want := make([]float32, n)
@@ -210,8 +212,31 @@ func TestRowElementwiseExact(t *testing.T) {
 			if !sameBits(in, want) {
 				t.Fatalf("axpby in place n=%d differs", n)
 			}
+			// rmsGrad adds to part, and may write over h or dy.
+			wantD, wantP := make([]float32, n), slices.Clone(b)
+			g.rmsGrad(wantD, wantP, x, y, w, 1.3, 0.02)
+			for _, over := range []string{"h", "dy"} {
+				h, dy, part := slices.Clone(x), slices.Clone(y), slices.Clone(b)
+				dst := h
+				if over == "dy" {
+					dst = dy
+				}
+				k.rmsGrad(dst, part, h, dy, w, 1.3, 0.02)
+				if !sameBits(dst, wantD) || !sameBits(part, wantP) {
+					t.Fatalf("rmsGrad over %s n=%d differs", over, n)
+				}
+			}
 		}
 	})
+}
+
+// sq0 returns the terms x[j]^2 of a sum of squares, in float64.
+func sq0(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v) * float64(v)
+	}
+	return out
 }
 
 // sumBound is the classic worst-case bound for a float32 sum of terms: n * 2^-24 * sum|t|,
@@ -253,6 +278,16 @@ func TestRowReductions(t *testing.T) {
 			check("sum", k.sum(x), sum)
 			check("sumSqDev", k.sumSqDev(x, c), sq)
 			check("dot", k.dot(x, y), dot)
+			ss, c := k.sumSqDot(x, y, nil)
+			check("sumSqDot ss", ss, sq0(x))
+			check("sumSqDot c", c, dot)
+			w := randF32(rng, n, 1)
+			var gdot []float64
+			for i, v := range x {
+				gdot = append(gdot, float64(float32(y[i]*w[i]))*float64(v))
+			}
+			_, c = k.sumSqDot(x, y, w)
+			check("sumSqDot c with w", c, gdot)
 			if got := k.max(x); float64(got) != wantMax {
 				t.Fatalf("max n=%d: %v, want %v", n, got, wantMax)
 			}
@@ -632,6 +667,14 @@ func TestRowStreamingKernels(t *testing.T) {
 				check("normAffine", func(d []float32) { k.normAffine(d, x, 0.5, 3, w, b) }, func(d []float32) { s.normAffine(d, x, 0.5, 3, w, b) })
 				check("normAffine nil", func(d []float32) { k.normAffine(d, x, 0, 3, nil, nil) }, func(d []float32) { s.normAffine(d, x, 0, 3, nil, nil) })
 				check("axpby", func(d []float32) { k.axpby(d, x, w, 0.5, -3, 0.25) }, func(d []float32) { s.axpby(d, x, w, 0.5, -3, 0.25) })
+				check("rmsGrad", func(d []float32) { k.rmsGrad(d, nil, x, w, b, 0.5, -3) }, func(d []float32) { s.rmsGrad(d, nil, x, w, b, 0.5, -3) })
+				// rmsGrad's part (ordinary stores) too.
+				want, got := slices.Clone(b), slices.Clone(b)
+				k.rmsGrad(make([]float32, n), want, x, w, b, 0.5, -3)
+				s.rmsGrad(make([]float32, n), got, x, w, b, 0.5, -3)
+				if !sameBits(got, want) {
+					t.Fatalf("rmsGrad part n=%d: streaming differs", n)
+				}
 				for _, kind := range activations {
 					check(kind.String(), func(d []float32) { k.act[kind](d, x, w) }, func(d []float32) { s.act[kind](d, x, w) })
 					check(kind.String()+" no up", func(d []float32) { k.act[kind](d, x, nil) }, func(d []float32) { s.act[kind](d, x, nil) })
