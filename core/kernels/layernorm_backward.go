@@ -41,24 +41,13 @@ func LayerNormBackward(a LayerNormBackwardArgs) error {
 	w := loadVector(rowOps(), a.Weight, d)
 	n := float32(d)
 	normBackwardRows(a.H, a.DY, a.DResidualOut, a.DX, []*tensor.Tensor{a.DWeight, a.DBias},
-		func(k *rowKernels, dst, h, dy, tmp []float32, parts [][]float32) {
+		func(k *rowKernels, dst, h, dy, _ []float32, parts [][]float32) {
+			// Four passes over the row: mean, variance, the two sums of g, then dx and
+			// the parameter gradients' parts.
 			mean, r := meanRstd(k, h, a.Eps)
-			xhat, t := tmp[:d], tmp[d:2*d]
-			k.scaleShift(xhat, h, mean, r, 0)
-			if parts[0] != nil {
-				k.mul(t, dy, xhat)
-				k.add(parts[0], parts[0], t)
-			}
-			if parts[1] != nil {
-				k.add(parts[1], parts[1], dy)
-			}
-			g := dy
-			if w != nil {
-				k.mul(t, dy, w)
-				g = t
-			}
-			mg, mgx := k.sum(g)/n, k.dot(g, xhat)/n
-			k.axpby(dst, g, xhat, r, -r*mgx, -r*mg)
+			sg, sgx := k.lnSums(h, dy, w, mean, r)
+			mg, mgx := sg/n, sgx/n
+			k.lnGrad(dst, parts[0], parts[1], h, dy, w, mean, r, r, -r*mgx, -r*mg)
 		})
 	return nil
 }

@@ -56,7 +56,7 @@ func RMSNormBackward(a RMSNormBackwardArgs) error {
 // it loads h and dy and lets row write dx into dst (tmp is 2*D of scratch, parts the
 // chunk's partial sums of the wanted parameter gradients), then adds d_residual_out and
 // stores dx. The parameter gradients are summed over fixed chunks of rows and the
-// partials added in chunk order. row's last kernel call (k.axpby or k.rmsGrad) writes dx:
+// partials added in chunk order. row's last kernel call (rmsGrad or lnGrad) writes dx:
 // for a large float32 dx (and no d_residual_out, whose sum comes after) it is given the
 // streaming one, which skips reading dx's lines before it overwrites them.
 func normBackwardRows(h, dy tensor.Tensor, dres *tensor.Tensor, dx tensor.Tensor, gradOuts []*tensor.Tensor,
@@ -69,7 +69,7 @@ func normBackwardRows(h, dy tensor.Tensor, dres *tensor.Tensor, dx tensor.Tensor
 	kdx := k
 	if s := k.forOutput(dxs); s != k && dress == nil {
 		c := *k
-		c.axpby, c.rmsGrad = s.axpby, s.rmsGrad
+		c.rmsGrad, c.lnGrad = s.rmsGrad, s.lnGrad
 		kdx = &c
 	}
 	cpu.ParallelFor(h.NumRows(), grain, func(lo, hi int) {

@@ -17,12 +17,12 @@ import (
 //     reads and writes exactly that many elements. dst may be an input slice itself (the
 //     same elements, not a shifted view): element j of dst depends only on element j of
 //     the inputs.
-//   - Reductions (sum, sumSqDev, max, dot, sumSqDot) visit the elements in an order that depends
+//   - Reductions (sum, sumSqDev, max, dot, sumSqDot, lnSums) visit the elements in an order that depends
 //     only on the length, never on the address, so a row gives the same bits wherever it
 //     sits in a batch. The order differs between implementations (lane-wise partial sums
 //     in SIMD), so results agree across paths only to rounding.
 //   - Elementwise arithmetic without transcendentals (conversions, add, mul, scaleShift,
-//     normAffine, div, axpby, rmsGrad) rounds each operation separately and never fuses a
+//     normAffine, div, axpby, rmsGrad, lnGrad) rounds each operation separately and never fuses a
 //     multiply-add, so every path gives bit-identical results for those.
 //   - exp, SiLU, GELU and their gradients are approximations in SIMD; their maximum
 //     errors are stated in rowops_amd64.go and checked by rowops_test.go.
@@ -48,6 +48,9 @@ type rowKernels struct {
 	// sumSqDot returns sum_j h[j]^2 and sum_j g[j]*h[j] with g[j] = dy[j]*w[j] rounded (dy[j]
 	// when w is empty): RMSNorm backward's two sums in one pass over h and dy.
 	sumSqDot func(h, dy, w []float32) (ss, c float32)
+	// lnSums returns sum_j g[j] and sum_j g[j]*xhat[j] with xhat[j] = (h[j]-mean)*r (as
+	// scaleShift rounds it) and g as in sumSqDot: LayerNorm backward's sums in one pass.
+	lnSums func(h, dy, w []float32, mean, r float32) (sg, sgx float32)
 
 	add        func(dst, a, b []float32)                            // dst = a + b
 	mul        func(dst, a, b []float32)                            // dst = a * b
@@ -58,6 +61,10 @@ type rowKernels struct {
 	// rmsGrad is RMSNorm backward's pass over a row: with g = dy*w (dy when w is empty),
 	// dst = g*r + h*coef, and when part is not empty part += (h*r)*dy. dst may be h or dy.
 	rmsGrad func(dst, part, h, dy, w []float32, r, coef float32)
+	// lnGrad is LayerNorm backward's pass over a row: with xhat and g as in lnSums,
+	// dst = (g*a + xhat*b) + c (axpby's rounding), pw += dy*xhat and pb += dy where those
+	// are not empty. dst may be h or dy.
+	lnGrad func(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
 
 	// expSum sets dst[j] = exp(x[j]-m) (dst may be nil) and returns the sum of those
 	// values. next is memory the caller reads afterwards (the next row, or nil): the SIMD
@@ -75,7 +82,7 @@ type rowKernels struct {
 	actGrad [numActivations]func(a, da, x []float32)
 
 	// stream is the same set of kernels except that the ones writing a line's final values
-	// (scaleShift, normAffine, axpby, rmsGrad, act) bypass the cache with non-temporal stores; nil
+	// (scaleShift, normAffine, axpby, rmsGrad, lnGrad, act) bypass the cache with non-temporal stores; nil
 	// when the path has no such stores.
 	stream *rowKernels
 }

@@ -50,6 +50,7 @@ var avx512Kernels = rowKernels{
 	max:           maxAVX512,
 	dot:           dotAVX512,
 	sumSqDot:      sumSqDotAVX512,
+	lnSums:        lnSumsAVX512,
 	add:           addAVX512,
 	mul:           mulAVX512,
 	scaleShift:    scaleShiftAVX512,
@@ -57,6 +58,7 @@ var avx512Kernels = rowKernels{
 	div:           divAVX512,
 	axpby:         axpbyAVX512,
 	rmsGrad:       rmsGradAVX512,
+	lnGrad:        lnGradAVX512,
 	expSum:        expSumAVX512,
 	softmaxRows:   softmaxRowsAVX512,
 	act: [numActivations]func(dst, x, up []float32){
@@ -83,6 +85,7 @@ var avx2Kernels = rowKernels{
 	max:           maxAVX2,
 	dot:           dotAVX2,
 	sumSqDot:      sumSqDotAVX2,
+	lnSums:        lnSumsAVX2,
 	add:           addAVX2,
 	mul:           mulAVX2,
 	scaleShift:    scaleShiftAVX2,
@@ -90,6 +93,7 @@ var avx2Kernels = rowKernels{
 	div:           divAVX2,
 	axpby:         axpbyAVX2,
 	rmsGrad:       rmsGradAVX2,
+	lnGrad:        lnGradAVX2,
 	expSum:        expSumAVX2,
 	softmaxRows:   softmaxRowsAVX2,
 	act: [numActivations]func(dst, x, up []float32){
@@ -197,6 +201,15 @@ func rmsGradAVX512(dst, part, h, dy, w []float32, r, coef float32)
 func rmsGradNTAVX512(dst, part, h, dy, w []float32, r, coef float32)
 
 //go:noescape
+func lnSumsAVX512(h, dy, w []float32, mean, r float32) (sg, sgx float32)
+
+//go:noescape
+func lnGradAVX512(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
+
+//go:noescape
+func lnGradNTAVX512(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
+
+//go:noescape
 func expSumAVX512(dst, x []float32, m float32, next []byte) float32
 
 //go:noescape
@@ -272,6 +285,15 @@ func rmsGradAVX2(dst, part, h, dy, w []float32, r, coef float32)
 func rmsGradNTAVX2(dst, part, h, dy, w []float32, r, coef float32)
 
 //go:noescape
+func lnSumsAVX2(h, dy, w []float32, mean, r float32) (sg, sgx float32)
+
+//go:noescape
+func lnGradAVX2(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
+
+//go:noescape
+func lnGradNTAVX2(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
+
+//go:noescape
 func expSumAVX2(dst, x []float32, m float32, next []byte) float32
 
 //go:noescape
@@ -292,8 +314,8 @@ func geluGradAVX2(a, da, x []float32)
 //go:noescape
 func geluTanhGradAVX2(a, da, x []float32)
 
-// The streaming twins: scaleShift, normAffine, axpby, rmsGrad and act with non-temporal
-// stores.
+// The streaming twins: scaleShift, normAffine, axpby, rmsGrad, lnGrad and act with
+// non-temporal stores.
 var avx512Stream, avx2Stream rowKernels
 
 func init() {
@@ -302,6 +324,7 @@ func init() {
 	avx512Stream.normAffine = streamNormAffine(normAffineAVX512, normAffineNTAVX512)
 	avx512Stream.axpby = streamAxpby(axpbyAVX512, axpbyNTAVX512)
 	avx512Stream.rmsGrad = streamRMSGrad(rmsGradAVX512, rmsGradNTAVX512)
+	avx512Stream.lnGrad = streamLNGrad(lnGradAVX512, lnGradNTAVX512)
 	avx512Stream.act = [numActivations]func(dst, x, up []float32){
 		SiLU:     streamAct(siluAVX512, siluNTAVX512),
 		GELU:     streamAct(geluAVX512, geluNTAVX512),
@@ -320,6 +343,7 @@ func init() {
 	avx2Stream.normAffine = streamNormAffine(normAffineAVX2, normAffineNTAVX2)
 	avx2Stream.axpby = streamAxpby(axpbyAVX2, axpbyNTAVX2)
 	avx2Stream.rmsGrad = streamRMSGrad(rmsGradAVX2, rmsGradNTAVX2)
+	avx2Stream.lnGrad = streamLNGrad(lnGradAVX2, lnGradNTAVX2)
 	avx2Stream.act = [numActivations]func(dst, x, up []float32){
 		SiLU:     streamAct(siluAVX2, siluNTAVX2),
 		GELU:     streamAct(geluAVX2, geluNTAVX2),
@@ -398,6 +422,18 @@ func streamRMSGrad(plain, nt func(dst, part, h, dy, w []float32, r, coef float32
 		w0, w1 := split(w, min(a, len(w)))
 		plain(dst[:a], p0, h[:a], dy[:a], w0, r, coef)
 		nt(dst[a:n], p1, h[a:], dy[a:n], w1, r, coef)
+	}
+}
+
+func streamLNGrad(plain, nt func(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)) func(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32) {
+	return func(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32) {
+		n := len(h)
+		k := alignedFrom(dst[:n])
+		pw0, pw1 := split(pw, min(k, len(pw)))
+		pb0, pb1 := split(pb, min(k, len(pb)))
+		w0, w1 := split(w, min(k, len(w)))
+		plain(dst[:k], pw0, pb0, h[:k], dy[:k], w0, mean, r, a, b, c)
+		nt(dst[k:n], pw1, pb1, h[k:], dy[k:n], w1, mean, r, a, b, c)
 	}
 }
 

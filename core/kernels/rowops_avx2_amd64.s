@@ -1042,6 +1042,220 @@ TEXT ·rmsGradNTAVX2(SB), NOSPLIT, $0-128
 	CMOVQEQ BX, R10
 	RMSGRADLOOP(VMOVNTPS, SFENCE)
 
+// func lnSumsAVX2(h, dy, w []float32, mean, r float32) (sg, sgx float32)
+// lnSumsAVX512 (which see) on 8 lanes.
+TEXT ·lnSumsAVX2(SB), NOSPLIT, $0-88
+	MOVQ h_base+0(FP), SI
+	MOVQ h_len+8(FP), CX
+	MOVQ dy_base+24(FP), DX
+	MOVQ w_base+48(FP), R8
+	MOVQ w_len+56(FP), R9
+	VBROADCASTSS mean+72(FP), Y10
+	VBROADCASTSS r+76(FP), Y11
+	MOVQ $32, R10
+	XORQ BX, BX
+	LEAQ ones8<>(SB), AX
+	TESTQ R9, R9
+	CMOVQEQ AX, R8
+	CMOVQEQ BX, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	CMPQ CX, $16
+	JLT single
+loop16:
+	VMOVUPS (SI), Y4
+	VMOVUPS 32(SI), Y5
+	VSUBPS Y10, Y4, Y4
+	VSUBPS Y10, Y5, Y5
+	VMULPS Y11, Y4, Y4
+	VMULPS Y11, Y5, Y5
+	VMOVUPS (DX), Y6
+	VMOVUPS 32(DX), Y7
+	VMULPS (R8), Y6, Y6
+	VMULPS (R8)(R10*1), Y7, Y7
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y1, Y1
+	VFMADD231PS Y6, Y4, Y2
+	VFMADD231PS Y7, Y5, Y3
+	ADDQ $64, SI
+	ADDQ $64, DX
+	LEAQ (R8)(R10*2), R8
+	SUBQ $16, CX
+	CMPQ CX, $16
+	JGE loop16
+single:
+	CMPQ CX, $8
+	JLT tail
+	VMOVUPS (SI), Y4
+	VSUBPS Y10, Y4, Y4
+	VMULPS Y11, Y4, Y4
+	VMOVUPS (DX), Y6
+	VMULPS (R8), Y6, Y6
+	VADDPS Y6, Y0, Y0
+	VFMADD231PS Y6, Y4, Y2
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ R10, R8
+	SUBQ $8, CX
+tail:
+	TESTQ CX, CX
+	JLE reduce
+	TAILMASK
+	VMASKMOVPS (SI), Y13, Y4
+	VSUBPS Y10, Y4, Y4
+	VMULPS Y11, Y4, Y4
+	VANDPS Y13, Y4, Y4
+	VMASKMOVPS (DX), Y13, Y6
+	VMASKMOVPS (R8), Y13, Y7
+	VMULPS Y7, Y6, Y6
+	VADDPS Y6, Y0, Y0
+	VFMADD231PS Y6, Y4, Y2
+reduce:
+	VADDPS Y3, Y2, Y2
+	VADDPS Y1, Y0, Y0
+	HSUM
+	VMOVSS X0, sg+80(FP)
+	VMOVAPS Y2, Y0
+	HSUM
+	VMOVSS X0, sgx+84(FP)
+	VZEROUPPER
+	RET
+
+// LNGRADLOOP is lnGradAVX512's loop (which see) on 8 lanes: store writes dst's whole
+// blocks, fence ends the routine. Expects DI, R11 (pw or 0), R12 (pb or 0), SI, DX, R8
+// (w, or ones8 with R10 = 0), R10 (32), CX, and mean, r, a, b, c in Y10, Y11, Y12, Y14,
+// Y15.
+#define LNGRADLOOP(store, fence) \
+	CMPQ CX, $8; \
+	JLT tail; \
+loop: \
+	VMOVUPS (SI), Y0; \
+	VMOVUPS (DX), Y1; \
+	VSUBPS Y10, Y0, Y0; \
+	VMULPS Y11, Y0, Y0; \
+	VMULPS (R8), Y1, Y2; \
+	VMULPS Y12, Y2, Y2; \
+	VMULPS Y14, Y0, Y3; \
+	VADDPS Y3, Y2, Y2; \
+	VADDPS Y15, Y2, Y2; \
+	TESTQ R11, R11; \
+	JZ nopw; \
+	VMULPS Y0, Y1, Y4; \
+	VADDPS (R11), Y4, Y4; \
+	VMOVUPS Y4, (R11); \
+	ADDQ $32, R11; \
+nopw: \
+	TESTQ R12, R12; \
+	JZ nopb; \
+	VADDPS (R12), Y1, Y4; \
+	VMOVUPS Y4, (R12); \
+	ADDQ $32, R12; \
+nopb: \
+	store Y2, (DI); \
+	ADDQ $32, SI; \
+	ADDQ $32, DX; \
+	ADDQ $32, DI; \
+	ADDQ R10, R8; \
+	SUBQ $8, CX; \
+	CMPQ CX, $8; \
+	JGE loop; \
+tail: \
+	TESTQ CX, CX; \
+	JLE done; \
+	TAILMASK; \
+	VMASKMOVPS (SI), Y13, Y0; \
+	VMASKMOVPS (DX), Y13, Y1; \
+	VMASKMOVPS (R8), Y13, Y5; \
+	VSUBPS Y10, Y0, Y0; \
+	VMULPS Y11, Y0, Y0; \
+	VMULPS Y5, Y1, Y2; \
+	VMULPS Y12, Y2, Y2; \
+	VMULPS Y14, Y0, Y3; \
+	VADDPS Y3, Y2, Y2; \
+	VADDPS Y15, Y2, Y2; \
+	TESTQ R11, R11; \
+	JZ tailnopw; \
+	VMULPS Y0, Y1, Y4; \
+	VMASKMOVPS (R11), Y13, Y5; \
+	VADDPS Y5, Y4, Y4; \
+	VMASKMOVPS Y4, Y13, (R11); \
+tailnopw: \
+	TESTQ R12, R12; \
+	JZ tailnopb; \
+	VMASKMOVPS (R12), Y13, Y5; \
+	VADDPS Y5, Y1, Y4; \
+	VMASKMOVPS Y4, Y13, (R12); \
+tailnopb: \
+	VMASKMOVPS Y2, Y13, (DI); \
+done: \
+	fence; \
+	VZEROUPPER; \
+	RET
+
+// func lnGradAVX2(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
+// lnGradAVX512 (which see) on 8 lanes.
+TEXT ·lnGradAVX2(SB), NOSPLIT, $0-164
+	MOVQ dst_base+0(FP), DI
+	MOVQ pw_base+24(FP), R11
+	MOVQ pw_len+32(FP), R9
+	XORQ BX, BX
+	TESTQ R9, R9
+	CMOVQEQ BX, R11
+	MOVQ pb_base+48(FP), R12
+	MOVQ pb_len+56(FP), R9
+	TESTQ R9, R9
+	CMOVQEQ BX, R12
+	MOVQ h_base+72(FP), SI
+	MOVQ h_len+80(FP), CX
+	MOVQ dy_base+96(FP), DX
+	MOVQ w_base+120(FP), R8
+	MOVQ w_len+128(FP), R9
+	VBROADCASTSS mean+144(FP), Y10
+	VBROADCASTSS r+148(FP), Y11
+	VBROADCASTSS a+152(FP), Y12
+	VBROADCASTSS b+156(FP), Y14
+	VBROADCASTSS c+160(FP), Y15
+	MOVQ $32, R10
+	XORQ BX, BX
+	LEAQ ones8<>(SB), AX
+	TESTQ R9, R9
+	CMOVQEQ AX, R8
+	CMOVQEQ BX, R10
+	LNGRADLOOP(VMOVUPS, NOP)
+
+// func lnGradNTAVX2(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
+// lnGradAVX2 with non-temporal stores of dst's whole blocks; dst must be 32-byte aligned.
+TEXT ·lnGradNTAVX2(SB), NOSPLIT, $0-164
+	MOVQ dst_base+0(FP), DI
+	MOVQ pw_base+24(FP), R11
+	MOVQ pw_len+32(FP), R9
+	XORQ BX, BX
+	TESTQ R9, R9
+	CMOVQEQ BX, R11
+	MOVQ pb_base+48(FP), R12
+	MOVQ pb_len+56(FP), R9
+	TESTQ R9, R9
+	CMOVQEQ BX, R12
+	MOVQ h_base+72(FP), SI
+	MOVQ h_len+80(FP), CX
+	MOVQ dy_base+96(FP), DX
+	MOVQ w_base+120(FP), R8
+	MOVQ w_len+128(FP), R9
+	VBROADCASTSS mean+144(FP), Y10
+	VBROADCASTSS r+148(FP), Y11
+	VBROADCASTSS a+152(FP), Y12
+	VBROADCASTSS b+156(FP), Y14
+	VBROADCASTSS c+160(FP), Y15
+	MOVQ $32, R10
+	XORQ BX, BX
+	LEAQ ones8<>(SB), AX
+	TESTQ R9, R9
+	CMOVQEQ AX, R8
+	CMOVQEQ BX, R10
+	LNGRADLOOP(VMOVNTPS, SFENCE)
+
 // func softmaxRowsAVX2(dst, x *float32, rows, n, ldd, ldx int)
 // softmaxRowsAVX512 (which see) on AVX2: max, expSum into the dst row, then the dst row
 // times 1/sum, row after row, with the bits of those kernels.

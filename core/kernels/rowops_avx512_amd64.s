@@ -986,6 +986,223 @@ TEXT ·rmsGradNTAVX512(SB), NOSPLIT, $0-128
 	CMOVQEQ BX, R10
 	RMSGRADLOOP(VMOVNTPS, SFENCE)
 
+// func lnSumsAVX512(h, dy, w []float32, mean, r float32) (sg, sgx float32)
+// for j, v := range h { xhat := (v - mean) * r; g := dy[j] * w[j] (dy[j] when w is
+// empty); sg += g; sgx += g*xhat }   (two accumulators for each sum, as lanes)
+TEXT ·lnSumsAVX512(SB), NOSPLIT, $0-88
+	MOVQ h_base+0(FP), SI
+	MOVQ h_len+8(FP), CX
+	MOVQ dy_base+24(FP), DX
+	MOVQ w_base+48(FP), R8
+	MOVQ w_len+56(FP), R9
+	VBROADCASTSS mean+72(FP), Z16
+	VBROADCASTSS r+76(FP), Z17
+	MOVQ $64, R10
+	XORQ BX, BX
+	LEAQ ones16<>(SB), AX
+	TESTQ R9, R9
+	CMOVQEQ AX, R8
+	CMOVQEQ BX, R10
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	CMPQ CX, $32
+	JLT single
+loop32:
+	VMOVUPS (SI), Z4
+	VMOVUPS 64(SI), Z5
+	VSUBPS Z16, Z4, Z4
+	VSUBPS Z16, Z5, Z5
+	VMULPS Z17, Z4, Z4
+	VMULPS Z17, Z5, Z5
+	VMOVUPS (DX), Z6
+	VMOVUPS 64(DX), Z7
+	VMULPS (R8), Z6, Z6
+	VMULPS (R8)(R10*1), Z7, Z7
+	VADDPS Z6, Z0, Z0
+	VADDPS Z7, Z1, Z1
+	VFMADD231PS Z6, Z4, Z2
+	VFMADD231PS Z7, Z5, Z3
+	ADDQ $128, SI
+	ADDQ $128, DX
+	LEAQ (R8)(R10*2), R8
+	SUBQ $32, CX
+	CMPQ CX, $32
+	JGE loop32
+single:
+	CMPQ CX, $16
+	JLT tail
+	VMOVUPS (SI), Z4
+	VSUBPS Z16, Z4, Z4
+	VMULPS Z17, Z4, Z4
+	VMOVUPS (DX), Z6
+	VMULPS (R8), Z6, Z6
+	VADDPS Z6, Z0, Z0
+	VFMADD231PS Z6, Z4, Z2
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ R10, R8
+	SUBQ $16, CX
+tail:
+	TESTQ CX, CX
+	JLE reduce
+	TAILMASK
+	VMOVUPS.Z (SI), K1, Z4
+	VSUBPS.Z Z16, Z4, K1, Z4
+	VMULPS.Z Z17, Z4, K1, Z4
+	VMOVUPS.Z (DX), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMULPS Z7, Z6, Z6
+	VADDPS Z6, Z0, Z0
+	VFMADD231PS Z6, Z4, Z2
+reduce:
+	VADDPS Z3, Z2, Z2
+	VADDPS Z1, Z0, Z0
+	HSUM
+	VMOVSS X0, sg+80(FP)
+	VMOVAPS Z2, Z0
+	HSUM
+	VMOVSS X0, sgx+84(FP)
+	VZEROUPPER
+	RET
+
+// LNGRADLOOP is the loop of lnGrad: xhat = (h-mean)*r, g = dy*w, dst = (g*a + xhat*b) + c
+// (each operation rounded), pw += dy*xhat and pb += dy where R11 and R12 are not 0;
+// store writes dst's whole blocks, fence ends the routine. Expects DI, R11, R12, SI (h),
+// DX (dy), R8 (w, or ones16 with R10 = 0), R10 (64), CX, and mean, r, a, b, c in
+// Z16..Z20.
+#define LNGRADLOOP(store, fence) \
+	CMPQ CX, $16; \
+	JLT tail; \
+loop: \
+	VMOVUPS (SI), Z0; \
+	VMOVUPS (DX), Z1; \
+	VSUBPS Z16, Z0, Z0; \
+	VMULPS Z17, Z0, Z0; \
+	VMULPS (R8), Z1, Z2; \
+	VMULPS Z18, Z2, Z2; \
+	VMULPS Z19, Z0, Z3; \
+	VADDPS Z3, Z2, Z2; \
+	VADDPS Z20, Z2, Z2; \
+	TESTQ R11, R11; \
+	JZ nopw; \
+	VMULPS Z0, Z1, Z4; \
+	VADDPS (R11), Z4, Z4; \
+	VMOVUPS Z4, (R11); \
+	ADDQ $64, R11; \
+nopw: \
+	TESTQ R12, R12; \
+	JZ nopb; \
+	VADDPS (R12), Z1, Z4; \
+	VMOVUPS Z4, (R12); \
+	ADDQ $64, R12; \
+nopb: \
+	store Z2, (DI); \
+	ADDQ $64, SI; \
+	ADDQ $64, DX; \
+	ADDQ $64, DI; \
+	ADDQ R10, R8; \
+	SUBQ $16, CX; \
+	CMPQ CX, $16; \
+	JGE loop; \
+tail: \
+	TESTQ CX, CX; \
+	JLE done; \
+	TAILMASK; \
+	VMOVUPS.Z (SI), K1, Z0; \
+	VMOVUPS.Z (DX), K1, Z1; \
+	VMOVUPS.Z (R8), K1, Z5; \
+	VSUBPS Z16, Z0, Z0; \
+	VMULPS Z17, Z0, Z0; \
+	VMULPS Z5, Z1, Z2; \
+	VMULPS Z18, Z2, Z2; \
+	VMULPS Z19, Z0, Z3; \
+	VADDPS Z3, Z2, Z2; \
+	VADDPS Z20, Z2, Z2; \
+	TESTQ R11, R11; \
+	JZ tailnopw; \
+	VMULPS Z0, Z1, Z4; \
+	VMOVUPS.Z (R11), K1, Z5; \
+	VADDPS Z5, Z4, Z4; \
+	VMOVUPS Z4, K1, (R11); \
+tailnopw: \
+	TESTQ R12, R12; \
+	JZ tailnopb; \
+	VMOVUPS.Z (R12), K1, Z5; \
+	VADDPS Z5, Z1, Z4; \
+	VMOVUPS Z4, K1, (R12); \
+tailnopb: \
+	VMOVUPS Z2, K1, (DI); \
+done: \
+	fence; \
+	VZEROUPPER; \
+	RET
+
+// func lnGradAVX512(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
+// for j, v := range h { xhat := (v-mean)*r; g := dy[j]*w[j] (dy[j] when w is empty)
+//	pw[j] += dy[j]*xhat; pb[j] += dy[j] (each when not empty); dst[j] = (g*a + xhat*b) + c }
+TEXT ·lnGradAVX512(SB), NOSPLIT, $0-164
+	MOVQ dst_base+0(FP), DI
+	MOVQ pw_base+24(FP), R11
+	MOVQ pw_len+32(FP), R9
+	XORQ BX, BX
+	TESTQ R9, R9
+	CMOVQEQ BX, R11
+	MOVQ pb_base+48(FP), R12
+	MOVQ pb_len+56(FP), R9
+	TESTQ R9, R9
+	CMOVQEQ BX, R12
+	MOVQ h_base+72(FP), SI
+	MOVQ h_len+80(FP), CX
+	MOVQ dy_base+96(FP), DX
+	MOVQ w_base+120(FP), R8
+	MOVQ w_len+128(FP), R9
+	VBROADCASTSS mean+144(FP), Z16
+	VBROADCASTSS r+148(FP), Z17
+	VBROADCASTSS a+152(FP), Z18
+	VBROADCASTSS b+156(FP), Z19
+	VBROADCASTSS c+160(FP), Z20
+	MOVQ $64, R10
+	XORQ BX, BX
+	LEAQ ones16<>(SB), AX
+	TESTQ R9, R9
+	CMOVQEQ AX, R8
+	CMOVQEQ BX, R10
+	LNGRADLOOP(VMOVUPS, NOP)
+
+// func lnGradNTAVX512(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
+// lnGradAVX512 with non-temporal stores of dst's whole blocks; dst must be 64-byte
+// aligned.
+TEXT ·lnGradNTAVX512(SB), NOSPLIT, $0-164
+	MOVQ dst_base+0(FP), DI
+	MOVQ pw_base+24(FP), R11
+	MOVQ pw_len+32(FP), R9
+	XORQ BX, BX
+	TESTQ R9, R9
+	CMOVQEQ BX, R11
+	MOVQ pb_base+48(FP), R12
+	MOVQ pb_len+56(FP), R9
+	TESTQ R9, R9
+	CMOVQEQ BX, R12
+	MOVQ h_base+72(FP), SI
+	MOVQ h_len+80(FP), CX
+	MOVQ dy_base+96(FP), DX
+	MOVQ w_base+120(FP), R8
+	MOVQ w_len+128(FP), R9
+	VBROADCASTSS mean+144(FP), Z16
+	VBROADCASTSS r+148(FP), Z17
+	VBROADCASTSS a+152(FP), Z18
+	VBROADCASTSS b+156(FP), Z19
+	VBROADCASTSS c+160(FP), Z20
+	MOVQ $64, R10
+	XORQ BX, BX
+	LEAQ ones16<>(SB), AX
+	TESTQ R9, R9
+	CMOVQEQ AX, R8
+	CMOVQEQ BX, R10
+	LNGRADLOOP(VMOVNTPS, SFENCE)
+
 // func softmaxRowsAVX512(dst, x *float32, rows, n, ldd, ldx int)
 // For each of rows rows (ldx and ldd floats apart): m := max(x row); s := expSum(dst
 // row, x row, m, next x row); dst row *= 1/s. That is Softmax's float32 path (max,

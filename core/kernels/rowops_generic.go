@@ -20,6 +20,7 @@ var genericKernels = rowKernels{
 	max:        maxGeneric,
 	dot:        dotGeneric,
 	sumSqDot:   sumSqDotGeneric,
+	lnSums:     lnSumsGeneric,
 	add:        addGeneric,
 	mul:        mulGeneric,
 	scaleShift: scaleShiftGeneric,
@@ -27,6 +28,7 @@ var genericKernels = rowKernels{
 	div:        divGeneric,
 	axpby:      axpbyGeneric,
 	rmsGrad:    rmsGradGeneric,
+	lnGrad:     lnGradGeneric,
 	expSum:     expSumGeneric,
 	act: [numActivations]func(dst, x, up []float32){
 		SiLU:     actGeneric(siluF64),
@@ -178,6 +180,39 @@ func rmsGradGeneric(dst, part, h, dy, w []float32, r, coef float32) {
 			part[j] += float32(float32(v*r) * d)
 		}
 		dst[j] = float32(float32(g*r) + float32(v*coef))
+	}
+}
+
+func lnSumsGeneric(h, dy, w []float32, mean, r float32) (sg, sgx float32) {
+	dy = dy[:len(h)]
+	for j, v := range h {
+		xh := float32(float32(v-mean) * r)
+		g := dy[j]
+		if len(w) > 0 {
+			g = float32(g * w[j])
+		}
+		sg += g
+		sgx += float32(g * xh)
+	}
+	return sg, sgx
+}
+
+func lnGradGeneric(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32) {
+	dst, dy = dst[:len(h)], dy[:len(h)]
+	for j, v := range h {
+		xh := float32(float32(v-mean) * r)
+		d := dy[j]
+		g := d
+		if len(w) > 0 {
+			g = float32(d * w[j])
+		}
+		if len(pw) > 0 {
+			pw[j] += float32(d * xh)
+		}
+		if len(pb) > 0 {
+			pb[j] += d
+		}
+		dst[j] = float32(float32(g*a)+float32(xh*b)) + c
 	}
 }
 

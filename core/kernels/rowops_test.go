@@ -191,6 +191,8 @@ func TestRowElementwiseExact(t *testing.T) {
 				{"axpby", func(k *rowKernels, d []float32) { k.axpby(d, x, y, 0.3, -1.7, 0.01) }},
 				{"rmsGrad", func(k *rowKernels, d []float32) { k.rmsGrad(d, nil, x, y, nil, 0.7, -0.003) }},
 				{"rmsGrad w", func(k *rowKernels, d []float32) { k.rmsGrad(d, nil, x, y, w, 0.7, -0.003) }},
+				{"lnGrad", func(k *rowKernels, d []float32) { k.lnGrad(d, nil, nil, x, y, nil, 0.2, 1.3, 1.3, 0.04, -0.01) }},
+				{"lnGrad w", func(k *rowKernels, d []float32) { k.lnGrad(d, nil, nil, x, y, w, 0.2, 1.3, 1.3, 0.04, -0.01) }},
 			}
 			for _, c := range cases {
 				want := make([]float32, n)
@@ -224,6 +226,21 @@ func TestRowElementwiseExact(t *testing.T) {
 				k.rmsGrad(dst, part, h, dy, w, 1.3, 0.02)
 				if !sameBits(dst, wantD) || !sameBits(part, wantP) {
 					t.Fatalf("rmsGrad over %s n=%d differs", over, n)
+				}
+			}
+			// lnGrad adds to both parts, and may write over h or dy.
+			wantD, wantP = make([]float32, n), slices.Clone(b)
+			wantPB := slices.Clone(y)
+			g.lnGrad(wantD, wantP, wantPB, x, y, w, 0.2, 1.3, 1.3, 0.04, -0.01)
+			for _, over := range []string{"h", "dy"} {
+				h, dy, pw, pb := slices.Clone(x), slices.Clone(y), slices.Clone(b), slices.Clone(y)
+				dst := h
+				if over == "dy" {
+					dst = dy
+				}
+				k.lnGrad(dst, pw, pb, h, dy, w, 0.2, 1.3, 1.3, 0.04, -0.01)
+				if !sameBits(dst, wantD) || !sameBits(pw, wantP) || !sameBits(pb, wantPB) {
+					t.Fatalf("lnGrad over %s n=%d differs", over, n)
 				}
 			}
 		}
@@ -288,6 +305,16 @@ func TestRowReductions(t *testing.T) {
 			}
 			_, c = k.sumSqDot(x, y, w)
 			check("sumSqDot c with w", c, gdot)
+			const mean, r = 0.3, 1.7
+			var gs, gx []float64
+			for i, v := range x {
+				g := float64(float32(y[i] * w[i]))
+				gs = append(gs, g)
+				gx = append(gx, g*float64(float32(float32(v-mean)*r)))
+			}
+			sg, sgx := k.lnSums(x, y, w, mean, r)
+			check("lnSums sg", sg, gs)
+			check("lnSums sgx", sgx, gx)
 			if got := k.max(x); float64(got) != wantMax {
 				t.Fatalf("max n=%d: %v, want %v", n, got, wantMax)
 			}
@@ -668,6 +695,8 @@ func TestRowStreamingKernels(t *testing.T) {
 				check("normAffine nil", func(d []float32) { k.normAffine(d, x, 0, 3, nil, nil) }, func(d []float32) { s.normAffine(d, x, 0, 3, nil, nil) })
 				check("axpby", func(d []float32) { k.axpby(d, x, w, 0.5, -3, 0.25) }, func(d []float32) { s.axpby(d, x, w, 0.5, -3, 0.25) })
 				check("rmsGrad", func(d []float32) { k.rmsGrad(d, nil, x, w, b, 0.5, -3) }, func(d []float32) { s.rmsGrad(d, nil, x, w, b, 0.5, -3) })
+				check("lnGrad", func(d []float32) { k.lnGrad(d, nil, nil, x, w, b, 0.1, 2, 0.5, -3, 0.25) },
+					func(d []float32) { s.lnGrad(d, nil, nil, x, w, b, 0.1, 2, 0.5, -3, 0.25) })
 				// rmsGrad's part (ordinary stores) too.
 				want, got := slices.Clone(b), slices.Clone(b)
 				k.rmsGrad(make([]float32, n), want, x, w, b, 0.5, -3)
