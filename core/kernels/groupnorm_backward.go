@@ -47,6 +47,8 @@ func GroupNormBackward(a GroupNormBackwardArgs) error {
 	w := loadVector(k, a.Weight, c)
 	l := newGroupLayout(a.Groups, &a.H, nil, &a.DY, a.DResidualOut, &a.DX)
 	h, dy, dres, dx := optRowIO(k, l.ts[0]), optRowIO(k, l.ts[2]), optRowIO(k, l.ts[3]), optRowIO(k, l.ts[4])
+	// A large float32 dx is written with non-temporal stores (no read of its lines first).
+	axpbyDX := k.forOutput(dx).axpby
 	if a.H.NumEl() == 0 {
 		l.samples = 0 // nothing to normalize; the parameter gradients are zero
 	}
@@ -93,7 +95,7 @@ func GroupNormBackward(a GroupNormBackwardArgs) error {
 				oo := dx.offset(row)
 				if dres == nil {
 					o := dx.dst(oo, ob)
-					k.axpby(o, dyv, xhat, rw, -r*mgx, -r*mg)
+					axpbyDX(o, dyv, xhat, rw, -r*mgx, -r*mg)
 					dx.store(oo, o)
 					continue
 				}

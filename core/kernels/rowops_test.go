@@ -741,6 +741,11 @@ func TestStreamedOutputs(t *testing.T) {
 			return RMSNormBackward(RMSNormBackwardArgs{H: tensor.FromFloat32(x, r, n), Weight: &W,
 				DY: tensor.FromFloat32(y, r, n), DX: tensor.FromFloat32(out, r, n), Eps: 1e-6})
 		},
+		"group_norm_backward": func(x, y, out []float32, r int) error {
+			one := tensor.FromFloat32(w[:1], 1)
+			return GroupNormBackward(GroupNormBackwardArgs{H: tensor.FromFloat32(x, r, 1, n), Groups: 1, Weight: &one,
+				DY: tensor.FromFloat32(y, r, 1, n), DX: tensor.FromFloat32(out, r, 1, n), Eps: 1e-5})
+		},
 		"layer_norm_backward": func(x, y, out []float32, r int) error {
 			return LayerNormBackward(LayerNormBackwardArgs{H: tensor.FromFloat32(x, r, n), Weight: &W,
 				DY: tensor.FromFloat32(y, r, n), DX: tensor.FromFloat32(out, r, n), Eps: 1e-5})
