@@ -47,7 +47,7 @@ func LayerNormBackward(a LayerNormBackwardArgs) error {
 			mean, r := meanRstd(k, h, a.Eps)
 			sg, sgx := k.lnSums(h, dy, w, mean, r)
 			mg, mgx := sg/n, sgx/n
-			k.lnGrad(dst, parts[0], parts[1], h, dy, w, mean, r, r, -r*mgx, -r*mg)
+			k.normGrad(dst, parts[0], parts[1], h, dy, w, mean, r, r, -r*mgx, -r*mg)
 		})
 	return nil
 }

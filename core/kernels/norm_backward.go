@@ -43,11 +43,12 @@ func RMSNormBackward(a RMSNormBackwardArgs) error {
 	w := loadVector(rowOps(), a.Weight, d)
 	normBackwardRows(a.H, a.DY, a.DResidualOut, a.DX, []*tensor.Tensor{a.DWeight},
 		func(k *rowKernels, dst, h, dy, tmp []float32, parts [][]float32) {
-			// Two passes over the row: the sums, then dx and dweight's part.
+			// Two passes over the row: the sums, then dx and dweight's part. LayerNorm's
+			// pass with mean 0 has xhat = h*r, so dx = g*r + xhat*(-r^2 c/d).
 			ss, c := k.sumSqDot(h, dy, w)
 			r := rstd(ss/float32(d), a.Eps)
 			r64 := float64(r)
-			k.rmsGrad(dst, parts[0], h, dy, w, r, float32(-r64*r64*r64*float64(c)/float64(d)))
+			k.normGrad(dst, parts[0], nil, h, dy, w, 0, r, r, float32(-r64*r64*float64(c)/float64(d)), 0)
 		})
 	return nil
 }
@@ -56,7 +57,7 @@ func RMSNormBackward(a RMSNormBackwardArgs) error {
 // it loads h and dy and lets row write dx into dst (tmp is 2*D of scratch, parts the
 // chunk's partial sums of the wanted parameter gradients), then adds d_residual_out and
 // stores dx. The parameter gradients are summed over fixed chunks of rows and the
-// partials added in chunk order. row's last kernel call (rmsGrad or lnGrad) writes dx:
+// partials added in chunk order. row's last kernel call, normGrad, writes dx:
 // for a large float32 dx (and no d_residual_out, whose sum comes after) it is given the
 // streaming one, which skips reading dx's lines before it overwrites them.
 func normBackwardRows(h, dy tensor.Tensor, dres *tensor.Tensor, dx tensor.Tensor, gradOuts []*tensor.Tensor,
@@ -69,7 +70,7 @@ func normBackwardRows(h, dy tensor.Tensor, dres *tensor.Tensor, dx tensor.Tensor
 	kdx := k
 	if s := k.forOutput(dxs); s != k && dress == nil {
 		c := *k
-		c.rmsGrad, c.lnGrad = s.rmsGrad, s.lnGrad
+		c.normGrad = s.normGrad
 		kdx = &c
 	}
 	cpu.ParallelFor(h.NumRows(), grain, func(lo, hi int) {

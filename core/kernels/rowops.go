@@ -17,13 +17,13 @@ import (
 //     reads and writes exactly that many elements. dst may be an input slice itself (the
 //     same elements, not a shifted view): element j of dst depends only on element j of
 //     the inputs.
-//   - Reductions (sum, sumSqDev, max, dot, sumSqDot, lnSums) visit the elements in an order that depends
-//     only on the length, never on the address, so a row gives the same bits wherever it
-//     sits in a batch. The order differs between implementations (lane-wise partial sums
+//   - Reductions (sum, sumSqDev, max, dot, sumSqDot, lnSums) visit the elements in an
+//     order that depends only on the length, never on the address, so a row gives the
+//     same bits wherever it sits in a batch. The order differs between implementations (lane-wise partial sums
 //     in SIMD), so results agree across paths only to rounding.
 //   - Elementwise arithmetic without transcendentals (conversions, add, mul, scaleShift,
-//     normAffine, div, axpby, rmsGrad, lnGrad) rounds each operation separately and never fuses a
-//     multiply-add, so every path gives bit-identical results for those.
+//     normAffine, div, axpby, normGrad) rounds each operation separately and never fuses
+//     a multiply-add, so every path gives bit-identical results for those.
 //   - exp, SiLU, GELU and their gradients are approximations in SIMD; their maximum
 //     errors are stated in rowops_amd64.go and checked by rowops_test.go.
 type rowKernels struct {
@@ -58,13 +58,10 @@ type rowKernels struct {
 	normAffine func(dst, x []float32, c, s float32, w, b []float32) // dst = (x-c)*s (*w) (+b); w, b may be nil
 	div        func(dst, x []float32, t float32)                    // dst = x / t
 	axpby      func(dst, x, y []float32, a, b, c float32)           // dst = x*a + y*b + c
-	// rmsGrad is RMSNorm backward's pass over a row: with g = dy*w (dy when w is empty),
-	// dst = g*r + h*coef, and when part is not empty part += (h*r)*dy. dst may be h or dy.
-	rmsGrad func(dst, part, h, dy, w []float32, r, coef float32)
-	// lnGrad is LayerNorm backward's pass over a row: with xhat and g as in lnSums,
-	// dst = (g*a + xhat*b) + c (axpby's rounding), pw += dy*xhat and pb += dy where those
-	// are not empty. dst may be h or dy.
-	lnGrad func(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
+	// normGrad is the norms' backward pass over a row (LayerNorm's, and RMSNorm's with
+	// mean 0): with xhat and g as in lnSums, dst = (g*a + xhat*b) + c (axpby's rounding),
+	// pw += dy*xhat and pb += dy where those are not empty. dst may be h or dy.
+	normGrad func(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
 
 	// expSum sets dst[j] = exp(x[j]-m) (dst may be nil) and returns the sum of those
 	// values. next is memory the caller reads afterwards (the next row, or nil): the SIMD
@@ -82,8 +79,8 @@ type rowKernels struct {
 	actGrad [numActivations]func(a, da, x []float32)
 
 	// stream is the same set of kernels except that the ones writing a line's final values
-	// (scaleShift, normAffine, axpby, rmsGrad, lnGrad, act) bypass the cache with non-temporal stores; nil
-	// when the path has no such stores.
+	// (scaleShift, normAffine, axpby, normGrad, act) bypass the cache with non-temporal
+	// stores; nil when the path has no such stores.
 	stream *rowKernels
 }
 

@@ -57,8 +57,7 @@ var avx512Kernels = rowKernels{
 	normAffine:    normAffineAVX512,
 	div:           divAVX512,
 	axpby:         axpbyAVX512,
-	rmsGrad:       rmsGradAVX512,
-	lnGrad:        lnGradAVX512,
+	normGrad:      normGradAVX512,
 	expSum:        expSumAVX512,
 	softmaxRows:   softmaxRowsAVX512,
 	act: [numActivations]func(dst, x, up []float32){
@@ -92,8 +91,7 @@ var avx2Kernels = rowKernels{
 	normAffine:    normAffineAVX2,
 	div:           divAVX2,
 	axpby:         axpbyAVX2,
-	rmsGrad:       rmsGradAVX2,
-	lnGrad:        lnGradAVX2,
+	normGrad:      normGradAVX2,
 	expSum:        expSumAVX2,
 	softmaxRows:   softmaxRowsAVX2,
 	act: [numActivations]func(dst, x, up []float32){
@@ -195,19 +193,13 @@ func axpbyNTAVX512(dst, x, y []float32, a, b, c float32)
 func sumSqDotAVX512(h, dy, w []float32) (ss, c float32)
 
 //go:noescape
-func rmsGradAVX512(dst, part, h, dy, w []float32, r, coef float32)
-
-//go:noescape
-func rmsGradNTAVX512(dst, part, h, dy, w []float32, r, coef float32)
-
-//go:noescape
 func lnSumsAVX512(h, dy, w []float32, mean, r float32) (sg, sgx float32)
 
 //go:noescape
-func lnGradAVX512(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
+func normGradAVX512(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
 
 //go:noescape
-func lnGradNTAVX512(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
+func normGradNTAVX512(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
 
 //go:noescape
 func expSumAVX512(dst, x []float32, m float32, next []byte) float32
@@ -279,19 +271,13 @@ func axpbyNTAVX2(dst, x, y []float32, a, b, c float32)
 func sumSqDotAVX2(h, dy, w []float32) (ss, c float32)
 
 //go:noescape
-func rmsGradAVX2(dst, part, h, dy, w []float32, r, coef float32)
-
-//go:noescape
-func rmsGradNTAVX2(dst, part, h, dy, w []float32, r, coef float32)
-
-//go:noescape
 func lnSumsAVX2(h, dy, w []float32, mean, r float32) (sg, sgx float32)
 
 //go:noescape
-func lnGradAVX2(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
+func normGradAVX2(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
 
 //go:noescape
-func lnGradNTAVX2(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
+func normGradNTAVX2(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
 
 //go:noescape
 func expSumAVX2(dst, x []float32, m float32, next []byte) float32
@@ -314,8 +300,8 @@ func geluGradAVX2(a, da, x []float32)
 //go:noescape
 func geluTanhGradAVX2(a, da, x []float32)
 
-// The streaming twins: scaleShift, normAffine, axpby, rmsGrad, lnGrad and act with
-// non-temporal stores.
+// The streaming twins: scaleShift, normAffine, axpby, normGrad and act with non-temporal
+// stores.
 var avx512Stream, avx2Stream rowKernels
 
 func init() {
@@ -323,8 +309,7 @@ func init() {
 	avx512Stream.scaleShift = streamScaleShift(scaleShiftAVX512, scaleShiftNTAVX512)
 	avx512Stream.normAffine = streamNormAffine(normAffineAVX512, normAffineNTAVX512)
 	avx512Stream.axpby = streamAxpby(axpbyAVX512, axpbyNTAVX512)
-	avx512Stream.rmsGrad = streamRMSGrad(rmsGradAVX512, rmsGradNTAVX512)
-	avx512Stream.lnGrad = streamLNGrad(lnGradAVX512, lnGradNTAVX512)
+	avx512Stream.normGrad = streamNormGrad(normGradAVX512, normGradNTAVX512)
 	avx512Stream.act = [numActivations]func(dst, x, up []float32){
 		SiLU:     streamAct(siluAVX512, siluNTAVX512),
 		GELU:     streamAct(geluAVX512, geluNTAVX512),
@@ -342,8 +327,7 @@ func init() {
 	avx2Stream.scaleShift = streamScaleShift(scaleShiftAVX2, scaleShiftNTAVX2)
 	avx2Stream.normAffine = streamNormAffine(normAffineAVX2, normAffineNTAVX2)
 	avx2Stream.axpby = streamAxpby(axpbyAVX2, axpbyNTAVX2)
-	avx2Stream.rmsGrad = streamRMSGrad(rmsGradAVX2, rmsGradNTAVX2)
-	avx2Stream.lnGrad = streamLNGrad(lnGradAVX2, lnGradNTAVX2)
+	avx2Stream.normGrad = streamNormGrad(normGradAVX2, normGradNTAVX2)
 	avx2Stream.act = [numActivations]func(dst, x, up []float32){
 		SiLU:     streamAct(siluAVX2, siluNTAVX2),
 		GELU:     streamAct(geluAVX2, geluNTAVX2),
@@ -414,18 +398,7 @@ func streamAxpby(plain, nt func(dst, x, y []float32, a, b, c float32)) func(dst,
 	}
 }
 
-func streamRMSGrad(plain, nt func(dst, part, h, dy, w []float32, r, coef float32)) func(dst, part, h, dy, w []float32, r, coef float32) {
-	return func(dst, part, h, dy, w []float32, r, coef float32) {
-		n := len(h)
-		a := alignedFrom(dst[:n])
-		p0, p1 := split(part, min(a, len(part)))
-		w0, w1 := split(w, min(a, len(w)))
-		plain(dst[:a], p0, h[:a], dy[:a], w0, r, coef)
-		nt(dst[a:n], p1, h[a:], dy[a:n], w1, r, coef)
-	}
-}
-
-func streamLNGrad(plain, nt func(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)) func(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32) {
+func streamNormGrad(plain, nt func(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)) func(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32) {
 	return func(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32) {
 		n := len(h)
 		k := alignedFrom(dst[:n])

@@ -941,107 +941,6 @@ reduce:
 	VZEROUPPER
 	RET
 
-// RMSGRADLOOP is rmsGradAVX512's loop (which see) on 8 lanes: store writes dst's whole
-// blocks, fence ends the routine. Expects DI, R11 (part or 0), SI, DX, R8 (w, or ones8
-// with R10 = 0), R10 (32), CX, and r and coef in Y10, Y11.
-#define RMSGRADLOOP(store, fence) \
-	CMPQ CX, $8; \
-	JLT tail; \
-loop: \
-	VMOVUPS (SI), Y0; \
-	VMOVUPS (DX), Y1; \
-	VMULPS (R8), Y1, Y2; \
-	VMULPS Y10, Y2, Y2; \
-	VMULPS Y11, Y0, Y3; \
-	VADDPS Y3, Y2, Y2; \
-	TESTQ R11, R11; \
-	JZ nopart; \
-	VMULPS Y10, Y0, Y4; \
-	VMULPS Y1, Y4, Y4; \
-	VADDPS (R11), Y4, Y4; \
-	VMOVUPS Y4, (R11); \
-	ADDQ $32, R11; \
-nopart: \
-	store Y2, (DI); \
-	ADDQ $32, SI; \
-	ADDQ $32, DX; \
-	ADDQ $32, DI; \
-	ADDQ R10, R8; \
-	SUBQ $8, CX; \
-	CMPQ CX, $8; \
-	JGE loop; \
-tail: \
-	TESTQ CX, CX; \
-	JLE done; \
-	TAILMASK; \
-	VMASKMOVPS (SI), Y13, Y0; \
-	VMASKMOVPS (DX), Y13, Y1; \
-	VMASKMOVPS (R8), Y13, Y5; \
-	VMULPS Y5, Y1, Y2; \
-	VMULPS Y10, Y2, Y2; \
-	VMULPS Y11, Y0, Y3; \
-	VADDPS Y3, Y2, Y2; \
-	TESTQ R11, R11; \
-	JZ tailnopart; \
-	VMULPS Y10, Y0, Y4; \
-	VMULPS Y1, Y4, Y4; \
-	VMASKMOVPS (R11), Y13, Y5; \
-	VADDPS Y5, Y4, Y4; \
-	VMASKMOVPS Y4, Y13, (R11); \
-tailnopart: \
-	VMASKMOVPS Y2, Y13, (DI); \
-done: \
-	fence; \
-	VZEROUPPER; \
-	RET
-
-// func rmsGradAVX2(dst, part, h, dy, w []float32, r, coef float32)
-// rmsGradAVX512 (which see) on 8 lanes.
-TEXT ·rmsGradAVX2(SB), NOSPLIT, $0-128
-	MOVQ dst_base+0(FP), DI
-	MOVQ part_base+24(FP), R11
-	MOVQ part_len+32(FP), R9
-	MOVQ h_base+48(FP), SI
-	MOVQ h_len+56(FP), CX
-	MOVQ dy_base+72(FP), DX
-	MOVQ w_base+96(FP), R8
-	MOVQ w_len+104(FP), R12
-	VBROADCASTSS r+120(FP), Y10
-	VBROADCASTSS coef+124(FP), Y11
-	XORQ BX, BX
-	TESTQ R9, R9
-	CMOVQEQ BX, R11
-	MOVQ $32, R10
-	LEAQ ones8<>(SB), AX
-	TESTQ R12, R12
-	CMOVQEQ AX, R8
-	CMOVQEQ BX, R10
-	RMSGRADLOOP(VMOVUPS, NOP)
-
-// func rmsGradNTAVX2(dst, part, h, dy, w []float32, r, coef float32)
-// rmsGradAVX2 with non-temporal stores of dst's whole blocks; dst must be 32-byte
-// aligned.
-TEXT ·rmsGradNTAVX2(SB), NOSPLIT, $0-128
-	MOVQ dst_base+0(FP), DI
-	MOVQ part_base+24(FP), R11
-	MOVQ part_len+32(FP), R9
-	MOVQ h_base+48(FP), SI
-	MOVQ h_len+56(FP), CX
-	MOVQ dy_base+72(FP), DX
-	MOVQ w_base+96(FP), R8
-	MOVQ w_len+104(FP), R12
-	VBROADCASTSS r+120(FP), Y10
-	VBROADCASTSS coef+124(FP), Y11
-	XORQ BX, BX
-	TESTQ R9, R9
-	CMOVQEQ BX, R11
-	MOVQ $32, R10
-	LEAQ ones8<>(SB), AX
-	TESTQ R12, R12
-	CMOVQEQ AX, R8
-	CMOVQEQ BX, R10
-	RMSGRADLOOP(VMOVNTPS, SFENCE)
-
 // func lnSumsAVX2(h, dy, w []float32, mean, r float32) (sg, sgx float32)
 // lnSumsAVX512 (which see) on 8 lanes.
 TEXT ·lnSumsAVX2(SB), NOSPLIT, $0-88
@@ -1123,11 +1022,11 @@ reduce:
 	VZEROUPPER
 	RET
 
-// LNGRADLOOP is lnGradAVX512's loop (which see) on 8 lanes: store writes dst's whole
+// NORMGRADLOOP is normGradAVX512's loop (which see) on 8 lanes: store writes dst's whole
 // blocks, fence ends the routine. Expects DI, R11 (pw or 0), R12 (pb or 0), SI, DX, R8
 // (w, or ones8 with R10 = 0), R10 (32), CX, and mean, r, a, b, c in Y10, Y11, Y12, Y14,
 // Y15.
-#define LNGRADLOOP(store, fence) \
+#define NORMGRADLOOP(store, fence) \
 	CMPQ CX, $8; \
 	JLT tail; \
 loop: \
@@ -1194,9 +1093,9 @@ done: \
 	VZEROUPPER; \
 	RET
 
-// func lnGradAVX2(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
-// lnGradAVX512 (which see) on 8 lanes.
-TEXT ·lnGradAVX2(SB), NOSPLIT, $0-164
+// func normGradAVX2(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
+// normGradAVX512 (which see) on 8 lanes.
+TEXT ·normGradAVX2(SB), NOSPLIT, $0-164
 	MOVQ dst_base+0(FP), DI
 	MOVQ pw_base+24(FP), R11
 	MOVQ pw_len+32(FP), R9
@@ -1223,11 +1122,11 @@ TEXT ·lnGradAVX2(SB), NOSPLIT, $0-164
 	TESTQ R9, R9
 	CMOVQEQ AX, R8
 	CMOVQEQ BX, R10
-	LNGRADLOOP(VMOVUPS, NOP)
+	NORMGRADLOOP(VMOVUPS, NOP)
 
-// func lnGradNTAVX2(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
-// lnGradAVX2 with non-temporal stores of dst's whole blocks; dst must be 32-byte aligned.
-TEXT ·lnGradNTAVX2(SB), NOSPLIT, $0-164
+// func normGradNTAVX2(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
+// normGradAVX2 with non-temporal stores of dst's whole blocks; dst must be 32-byte aligned.
+TEXT ·normGradNTAVX2(SB), NOSPLIT, $0-164
 	MOVQ dst_base+0(FP), DI
 	MOVQ pw_base+24(FP), R11
 	MOVQ pw_len+32(FP), R9
@@ -1254,7 +1153,7 @@ TEXT ·lnGradNTAVX2(SB), NOSPLIT, $0-164
 	TESTQ R9, R9
 	CMOVQEQ AX, R8
 	CMOVQEQ BX, R10
-	LNGRADLOOP(VMOVNTPS, SFENCE)
+	NORMGRADLOOP(VMOVNTPS, SFENCE)
 
 // func softmaxRowsAVX2(dst, x *float32, rows, n, ldd, ldx int)
 // softmaxRowsAVX512 (which see) on AVX2: max, expSum into the dst row, then the dst row

@@ -883,109 +883,6 @@ reduce:
 	VZEROUPPER
 	RET
 
-// RMSGRADLOOP is the loop of rmsGrad: g = dy*w, dst = g*r + h*coef (each operation
-// rounded), part += (h*r)*dy when part (R11) is not 0; store writes dst's whole blocks,
-// fence ends the routine. Expects DI (dst), R11 (part or 0), SI (h), DX (dy), R8 (w, or
-// ones16 with R10 = 0), R10 (64), CX (length), r and coef in Z16, Z17.
-#define RMSGRADLOOP(store, fence) \
-	CMPQ CX, $16; \
-	JLT tail; \
-loop: \
-	VMOVUPS (SI), Z0; \
-	VMOVUPS (DX), Z1; \
-	VMULPS (R8), Z1, Z2; \
-	VMULPS Z16, Z2, Z2; \
-	VMULPS Z17, Z0, Z3; \
-	VADDPS Z3, Z2, Z2; \
-	TESTQ R11, R11; \
-	JZ nopart; \
-	VMULPS Z16, Z0, Z4; \
-	VMULPS Z1, Z4, Z4; \
-	VADDPS (R11), Z4, Z4; \
-	VMOVUPS Z4, (R11); \
-	ADDQ $64, R11; \
-nopart: \
-	store Z2, (DI); \
-	ADDQ $64, SI; \
-	ADDQ $64, DX; \
-	ADDQ $64, DI; \
-	ADDQ R10, R8; \
-	SUBQ $16, CX; \
-	CMPQ CX, $16; \
-	JGE loop; \
-tail: \
-	TESTQ CX, CX; \
-	JLE done; \
-	TAILMASK; \
-	VMOVUPS.Z (SI), K1, Z0; \
-	VMOVUPS.Z (DX), K1, Z1; \
-	VMOVUPS.Z (R8), K1, Z5; \
-	VMULPS Z5, Z1, Z2; \
-	VMULPS Z16, Z2, Z2; \
-	VMULPS Z17, Z0, Z3; \
-	VADDPS Z3, Z2, Z2; \
-	TESTQ R11, R11; \
-	JZ tailnopart; \
-	VMULPS Z16, Z0, Z4; \
-	VMULPS Z1, Z4, Z4; \
-	VMOVUPS.Z (R11), K1, Z5; \
-	VADDPS Z5, Z4, Z4; \
-	VMOVUPS Z4, K1, (R11); \
-tailnopart: \
-	VMOVUPS Z2, K1, (DI); \
-done: \
-	fence; \
-	VZEROUPPER; \
-	RET
-
-// func rmsGradAVX512(dst, part, h, dy, w []float32, r, coef float32)
-// for j, v := range h { g := dy[j] * w[j] (dy[j] when w is empty)
-//	if len(part) > 0 { part[j] += (v*r) * dy[j] }; dst[j] = g*r + v*coef }
-TEXT ·rmsGradAVX512(SB), NOSPLIT, $0-128
-	MOVQ dst_base+0(FP), DI
-	MOVQ part_base+24(FP), R11
-	MOVQ part_len+32(FP), R9
-	MOVQ h_base+48(FP), SI
-	MOVQ h_len+56(FP), CX
-	MOVQ dy_base+72(FP), DX
-	MOVQ w_base+96(FP), R8
-	MOVQ w_len+104(FP), R12
-	VBROADCASTSS r+120(FP), Z16
-	VBROADCASTSS coef+124(FP), Z17
-	XORQ BX, BX
-	TESTQ R9, R9
-	CMOVQEQ BX, R11
-	MOVQ $64, R10
-	LEAQ ones16<>(SB), AX
-	TESTQ R12, R12
-	CMOVQEQ AX, R8
-	CMOVQEQ BX, R10
-	RMSGRADLOOP(VMOVUPS, NOP)
-
-// func rmsGradNTAVX512(dst, part, h, dy, w []float32, r, coef float32)
-// rmsGradAVX512 with non-temporal stores of dst's whole blocks; dst must be 64-byte
-// aligned.
-TEXT ·rmsGradNTAVX512(SB), NOSPLIT, $0-128
-	MOVQ dst_base+0(FP), DI
-	MOVQ part_base+24(FP), R11
-	MOVQ part_len+32(FP), R9
-	MOVQ h_base+48(FP), SI
-	MOVQ h_len+56(FP), CX
-	MOVQ dy_base+72(FP), DX
-	MOVQ w_base+96(FP), R8
-	MOVQ w_len+104(FP), R12
-	VBROADCASTSS r+120(FP), Z16
-	VBROADCASTSS coef+124(FP), Z17
-	XORQ BX, BX
-	TESTQ R9, R9
-	CMOVQEQ BX, R11
-	MOVQ $64, R10
-	LEAQ ones16<>(SB), AX
-	TESTQ R12, R12
-	CMOVQEQ AX, R8
-	CMOVQEQ BX, R10
-	RMSGRADLOOP(VMOVNTPS, SFENCE)
-
 // func lnSumsAVX512(h, dy, w []float32, mean, r float32) (sg, sgx float32)
 // for j, v := range h { xhat := (v - mean) * r; g := dy[j] * w[j] (dy[j] when w is
 // empty); sg += g; sgx += g*xhat }   (two accumulators for each sum, as lanes)
@@ -1067,12 +964,12 @@ reduce:
 	VZEROUPPER
 	RET
 
-// LNGRADLOOP is the loop of lnGrad: xhat = (h-mean)*r, g = dy*w, dst = (g*a + xhat*b) + c
+// NORMGRADLOOP is the loop of normGrad: xhat = (h-mean)*r, g = dy*w, dst = (g*a + xhat*b) + c
 // (each operation rounded), pw += dy*xhat and pb += dy where R11 and R12 are not 0;
 // store writes dst's whole blocks, fence ends the routine. Expects DI, R11, R12, SI (h),
 // DX (dy), R8 (w, or ones16 with R10 = 0), R10 (64), CX, and mean, r, a, b, c in
 // Z16..Z20.
-#define LNGRADLOOP(store, fence) \
+#define NORMGRADLOOP(store, fence) \
 	CMPQ CX, $16; \
 	JLT tail; \
 loop: \
@@ -1139,10 +1036,10 @@ done: \
 	VZEROUPPER; \
 	RET
 
-// func lnGradAVX512(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
+// func normGradAVX512(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
 // for j, v := range h { xhat := (v-mean)*r; g := dy[j]*w[j] (dy[j] when w is empty)
 //	pw[j] += dy[j]*xhat; pb[j] += dy[j] (each when not empty); dst[j] = (g*a + xhat*b) + c }
-TEXT ·lnGradAVX512(SB), NOSPLIT, $0-164
+TEXT ·normGradAVX512(SB), NOSPLIT, $0-164
 	MOVQ dst_base+0(FP), DI
 	MOVQ pw_base+24(FP), R11
 	MOVQ pw_len+32(FP), R9
@@ -1169,12 +1066,12 @@ TEXT ·lnGradAVX512(SB), NOSPLIT, $0-164
 	TESTQ R9, R9
 	CMOVQEQ AX, R8
 	CMOVQEQ BX, R10
-	LNGRADLOOP(VMOVUPS, NOP)
+	NORMGRADLOOP(VMOVUPS, NOP)
 
-// func lnGradNTAVX512(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
-// lnGradAVX512 with non-temporal stores of dst's whole blocks; dst must be 64-byte
+// func normGradNTAVX512(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32)
+// normGradAVX512 with non-temporal stores of dst's whole blocks; dst must be 64-byte
 // aligned.
-TEXT ·lnGradNTAVX512(SB), NOSPLIT, $0-164
+TEXT ·normGradNTAVX512(SB), NOSPLIT, $0-164
 	MOVQ dst_base+0(FP), DI
 	MOVQ pw_base+24(FP), R11
 	MOVQ pw_len+32(FP), R9
@@ -1201,7 +1098,7 @@ TEXT ·lnGradNTAVX512(SB), NOSPLIT, $0-164
 	TESTQ R9, R9
 	CMOVQEQ AX, R8
 	CMOVQEQ BX, R10
-	LNGRADLOOP(VMOVNTPS, SFENCE)
+	NORMGRADLOOP(VMOVNTPS, SFENCE)
 
 // func softmaxRowsAVX512(dst, x *float32, rows, n, ldd, ldx int)
 // For each of rows rows (ldx and ldd floats apart): m := max(x row); s := expSum(dst

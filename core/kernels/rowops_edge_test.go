@@ -78,9 +78,8 @@ func TestRowKernelsReadNoFurther(t *testing.T) {
 			k.div(out, x, 3)
 			k.axpby(out, x, y, 1, 2, 3)
 			_, _ = k.sumSqDot(x, y, w)
-			k.rmsGrad(out, make([]float32, n), x, y, w, 1, 2)
 			_, _ = k.lnSums(x, y, w, 1, 2)
-			k.lnGrad(out, make([]float32, n), make([]float32, n), x, y, w, 1, 2, 3, 4, 5)
+			k.normGrad(out, make([]float32, n), make([]float32, n), x, y, w, 1, 2, 3, 4, 5)
 			for _, kind := range activations {
 				k.act[kind](out, x, y)
 				k.actGrad[kind](out, make([]float32, n), x)

@@ -27,8 +27,7 @@ var genericKernels = rowKernels{
 	normAffine: normAffineGeneric,
 	div:        divGeneric,
 	axpby:      axpbyGeneric,
-	rmsGrad:    rmsGradGeneric,
-	lnGrad:     lnGradGeneric,
+	normGrad:   normGradGeneric,
 	expSum:     expSumGeneric,
 	act: [numActivations]func(dst, x, up []float32){
 		SiLU:     actGeneric(siluF64),
@@ -168,21 +167,6 @@ func sumSqDotGeneric(h, dy, w []float32) (ss, c float32) {
 	return ss, c
 }
 
-func rmsGradGeneric(dst, part, h, dy, w []float32, r, coef float32) {
-	dst, dy = dst[:len(h)], dy[:len(h)]
-	for j, v := range h {
-		d := dy[j]
-		g := d
-		if len(w) > 0 {
-			g = float32(d * w[j])
-		}
-		if len(part) > 0 {
-			part[j] += float32(float32(v*r) * d)
-		}
-		dst[j] = float32(float32(g*r) + float32(v*coef))
-	}
-}
-
 func lnSumsGeneric(h, dy, w []float32, mean, r float32) (sg, sgx float32) {
 	dy = dy[:len(h)]
 	for j, v := range h {
@@ -197,7 +181,7 @@ func lnSumsGeneric(h, dy, w []float32, mean, r float32) (sg, sgx float32) {
 	return sg, sgx
 }
 
-func lnGradGeneric(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32) {
+func normGradGeneric(dst, pw, pb, h, dy, w []float32, mean, r, a, b, c float32) {
 	dst, dy = dst[:len(h)], dy[:len(h)]
 	for j, v := range h {
 		xh := float32(float32(v-mean) * r)

@@ -189,10 +189,9 @@ func TestRowElementwiseExact(t *testing.T) {
 				{"normAffine wb", func(k *rowKernels, d []float32) { k.normAffine(d, x, 0.1, 1.3, w, b) }},
 				{"div", func(k *rowKernels, d []float32) { k.div(d, x, 0.7) }},
 				{"axpby", func(k *rowKernels, d []float32) { k.axpby(d, x, y, 0.3, -1.7, 0.01) }},
-				{"rmsGrad", func(k *rowKernels, d []float32) { k.rmsGrad(d, nil, x, y, nil, 0.7, -0.003) }},
-				{"rmsGrad w", func(k *rowKernels, d []float32) { k.rmsGrad(d, nil, x, y, w, 0.7, -0.003) }},
-				{"lnGrad", func(k *rowKernels, d []float32) { k.lnGrad(d, nil, nil, x, y, nil, 0.2, 1.3, 1.3, 0.04, -0.01) }},
-				{"lnGrad w", func(k *rowKernels, d []float32) { k.lnGrad(d, nil, nil, x, y, w, 0.2, 1.3, 1.3, 0.04, -0.01) }},
+				{"normGrad mean 0", func(k *rowKernels, d []float32) { k.normGrad(d, nil, nil, x, y, w, 0, 0.7, 0.7, -0.003, 0) }},
+				{"normGrad", func(k *rowKernels, d []float32) { k.normGrad(d, nil, nil, x, y, nil, 0.2, 1.3, 1.3, 0.04, -0.01) }},
+				{"normGrad w", func(k *rowKernels, d []float32) { k.normGrad(d, nil, nil, x, y, w, 0.2, 1.3, 1.3, 0.04, -0.01) }},
 			}
 			for _, c := range cases {
 				want := make([]float32, n)
@@ -214,33 +213,18 @@ func TestRowElementwiseExact(t *testing.T) {
 			if !sameBits(in, want) {
 				t.Fatalf("axpby in place n=%d differs", n)
 			}
-			// rmsGrad adds to part, and may write over h or dy.
-			wantD, wantP := make([]float32, n), slices.Clone(b)
-			g.rmsGrad(wantD, wantP, x, y, w, 1.3, 0.02)
-			for _, over := range []string{"h", "dy"} {
-				h, dy, part := slices.Clone(x), slices.Clone(y), slices.Clone(b)
-				dst := h
-				if over == "dy" {
-					dst = dy
-				}
-				k.rmsGrad(dst, part, h, dy, w, 1.3, 0.02)
-				if !sameBits(dst, wantD) || !sameBits(part, wantP) {
-					t.Fatalf("rmsGrad over %s n=%d differs", over, n)
-				}
-			}
-			// lnGrad adds to both parts, and may write over h or dy.
-			wantD, wantP = make([]float32, n), slices.Clone(b)
-			wantPB := slices.Clone(y)
-			g.lnGrad(wantD, wantP, wantPB, x, y, w, 0.2, 1.3, 1.3, 0.04, -0.01)
+			// normGrad adds to both parts, and may write over h or dy.
+			wantD, wantP, wantPB := make([]float32, n), slices.Clone(b), slices.Clone(y)
+			g.normGrad(wantD, wantP, wantPB, x, y, w, 0.2, 1.3, 1.3, 0.04, -0.01)
 			for _, over := range []string{"h", "dy"} {
 				h, dy, pw, pb := slices.Clone(x), slices.Clone(y), slices.Clone(b), slices.Clone(y)
 				dst := h
 				if over == "dy" {
 					dst = dy
 				}
-				k.lnGrad(dst, pw, pb, h, dy, w, 0.2, 1.3, 1.3, 0.04, -0.01)
+				k.normGrad(dst, pw, pb, h, dy, w, 0.2, 1.3, 1.3, 0.04, -0.01)
 				if !sameBits(dst, wantD) || !sameBits(pw, wantP) || !sameBits(pb, wantPB) {
-					t.Fatalf("lnGrad over %s n=%d differs", over, n)
+					t.Fatalf("normGrad over %s n=%d differs", over, n)
 				}
 			}
 		}
@@ -694,15 +678,14 @@ func TestRowStreamingKernels(t *testing.T) {
 				check("normAffine", func(d []float32) { k.normAffine(d, x, 0.5, 3, w, b) }, func(d []float32) { s.normAffine(d, x, 0.5, 3, w, b) })
 				check("normAffine nil", func(d []float32) { k.normAffine(d, x, 0, 3, nil, nil) }, func(d []float32) { s.normAffine(d, x, 0, 3, nil, nil) })
 				check("axpby", func(d []float32) { k.axpby(d, x, w, 0.5, -3, 0.25) }, func(d []float32) { s.axpby(d, x, w, 0.5, -3, 0.25) })
-				check("rmsGrad", func(d []float32) { k.rmsGrad(d, nil, x, w, b, 0.5, -3) }, func(d []float32) { s.rmsGrad(d, nil, x, w, b, 0.5, -3) })
-				check("lnGrad", func(d []float32) { k.lnGrad(d, nil, nil, x, w, b, 0.1, 2, 0.5, -3, 0.25) },
-					func(d []float32) { s.lnGrad(d, nil, nil, x, w, b, 0.1, 2, 0.5, -3, 0.25) })
-				// rmsGrad's part (ordinary stores) too.
-				want, got := slices.Clone(b), slices.Clone(b)
-				k.rmsGrad(make([]float32, n), want, x, w, b, 0.5, -3)
-				s.rmsGrad(make([]float32, n), got, x, w, b, 0.5, -3)
-				if !sameBits(got, want) {
-					t.Fatalf("rmsGrad part n=%d: streaming differs", n)
+				check("normGrad", func(d []float32) { k.normGrad(d, nil, nil, x, w, b, 0.1, 2, 0.5, -3, 0.25) },
+					func(d []float32) { s.normGrad(d, nil, nil, x, w, b, 0.1, 2, 0.5, -3, 0.25) })
+				// normGrad's parts (ordinary stores) too.
+				wantW, wantB, gotW, gotB := slices.Clone(b), slices.Clone(x), slices.Clone(b), slices.Clone(x)
+				k.normGrad(make([]float32, n), wantW, wantB, x, w, b, 0.1, 2, 0.5, -3, 0.25)
+				s.normGrad(make([]float32, n), gotW, gotB, x, w, b, 0.1, 2, 0.5, -3, 0.25)
+				if !sameBits(gotW, wantW) || !sameBits(gotB, wantB) {
+					t.Fatalf("normGrad parts n=%d: streaming differs", n)
 				}
 				for _, kind := range activations {
 					check(kind.String(), func(d []float32) { k.act[kind](d, x, w) }, func(d []float32) { s.act[kind](d, x, w) })
