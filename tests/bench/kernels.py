@@ -981,18 +981,17 @@ def q4_numpy(L, i):
 def q4_mlx(L, i):
     # The same weights in MLX's affine 4-bit format: unsigned codes c + 8, scale s and
     # bias -8 s per group, packed eight per 32-bit word low nibble first.
-    mx, np = L.mx, L.np
+    np = L.np
     u = (i["codes"] + 8).astype(np.uint8)
     words = (u[:, 0::2] | (u[:, 1::2] << 4)).view(np.uint32)
-    wq, scales = mx.array(words), mx.array(i["scales"])
-    biases, x = mx.array(-8 * i["scales"]), mx.array(i["x"])
-    mx.eval(wq, scales, biases, x)
+    return mx_quantized_matmul(L, i["x"], words, i["scales"], -8 * i["scales"], 64, 4)
 
-    def run():
-        y = mx.quantized_matmul(x, wq, scales, biases, transpose=True, group_size=64, bits=4)
-        mx.eval(y)
-        return y
-    return run
+
+def mx_quantized_matmul(L, x, wq, scales, biases, group, bits):
+    """An mlx run function of x times the affine-quantized weight (wq, scales, biases)^T."""
+    mm = L.mx.quantized_matmul
+    return mx_run(L, lambda *a: mm(*a, transpose=True, group_size=group, bits=bits),
+                  x, wq, scales, biases)
 
 
 register(Op(
@@ -1046,15 +1045,7 @@ def aff_mlx(L, i):
     # quantized matmul.
     mx, bits = L.mx, i["bits"]
     wq, scales, biases = mx.quantize(mx.array(i["w"]), group_size=AFF_GROUP, bits=bits)
-    x = mx.array(i["x"])
-    mx.eval(wq, scales, biases, x)
-
-    def run():
-        y = mx.quantized_matmul(x, wq, scales, biases, transpose=True, group_size=AFF_GROUP,
-                                bits=bits)
-        mx.eval(y)
-        return y
-    return run
+    return mx_quantized_matmul(L, i["x"], wq, scales, biases, AFF_GROUP, bits)
 
 
 register(Op(
