@@ -199,7 +199,7 @@ func (p *problem) transposed() (problem, bool) {
 	// Rows that fit one panel need only fill more than half of it: the other schedule
 	// is slowest there.
 	if !filled(sp) && !(p.m <= sp.nr && 2*p.m > sp.nr) {
-		h := halfWidth(sp)
+		h := sp.half
 		if h == nil || p.m > h.nr && ceilDiv(p.m, h.nr)*h.nr-p.m > halfWidthPad {
 			return problem{}, false
 		}
@@ -223,7 +223,7 @@ func (p *problem) transposed() (problem, bool) {
 	if p.nb == 2 {
 		q.a2, q.b[1] = weightRows(&p.b[1]), operand{}
 	}
-	q.b[0] = operand{p: p.a.p, dt: p.a.dt, rs: p.a.cs, cs: step}
+	q.b[0] = operand{p: p.a.at(0, 0), dt: p.a.dt, rs: p.a.cs, cs: step}
 	q.direct, q.transOut, q.alpha = false, true, 1
 	if q.fin == nil { // direct: the kernel would have applied alpha
 		q.fin = matmulFin{alpha: p.alpha}
@@ -237,7 +237,7 @@ func (p *problem) transposed() (problem, bool) {
 // within one panel, where more than half is enough (17 to 22 rows: 27-29% faster).
 const transposedFill = 0.7
 
-// halfWidthPad: a path with a 16-column twin (halfWidth) uses it instead when the rows
+// halfWidthPad: a path with a 16-column twin (kernelSpec.half) uses it instead when the rows
 // fit one of its panels or pad at most this many rows. The twin does half the work per
 // loaded value of B, so it gains only where the other schedules are slow or wasteful
 // (AVX-512 at 4096x4096: 9 to 11 rows +20-32%, 12 rows +20%, 16 rows +44%, 44 rows
@@ -297,8 +297,9 @@ func (p *problem) pass(plan *passPlan) {
 	sp := p.spec
 	perItem := sp.mc / sp.mr
 	if p.transOut {
-		// Items of whole 64-byte runs of out's rows, so that no two workers write
-		// the same line.
+		// Items of 48 of out's columns: whole 64-byte runs of a float32 out's rows (64-byte
+		// aligned), so that no two workers write the same line there. A 16-bit out's
+		// items share a line with their neighbours (false sharing, not a race).
 		perItem = transItemRows / sp.mr
 	}
 	threads := cpu.NumThreads()

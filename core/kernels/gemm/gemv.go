@@ -36,24 +36,32 @@ const (
 )
 
 // gemvSpec is the few-rows kernel pair of an ISA path (see gemv_amd64.s): vec 32-bit
-// words per vector; n for a row-major B (nil: none), t for a transposed B. With pairs
-// (the AVX512-BF16 path) A and B are bfloat16 and t takes k pairs, each 32-bit word
-// of A's tiles and of W's rows holding k even and k odd, as bgemm512 does.
+// words per vector; n for a row-major B (nil: none), t for a transposed B. On a bf16
+// path (kernelSpec.bf16) A and B are bfloat16 and t takes k pairs, each 32-bit word of
+// A's tiles and of W's rows holding k even and k odd, as bgemm512 does.
 type gemvSpec struct {
-	vec   int
-	n     func(m, k int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, ldb uintptr, c unsafe.Pointer, ldc uintptr, nv int, mask int)
-	t     func(m, kt, kr int, a unsafe.Pointer, w unsafe.Pointer, ldw uintptr, c unsafe.Pointer, mask int)
-	pairs bool
+	vec int
+	n   func(m, k int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, ldb uintptr, c unsafe.Pointer, ldc uintptr, nv int, mask int)
+	t   func(m, kt, kr int, a unsafe.Pointer, w unsafe.Pointer, ldw uintptr, c unsafe.Pointer, mask int)
+}
+
+// gemvWords is how many 32-bit words hold k values of a row in the few-rows kernels:
+// k float32 values, or k/2 pairs of bfloat16 ones on a bf16 path.
+func gemvWords(sp *kernelSpec, k int) int {
+	if sp.bf16 {
+		return k / 2
+	}
+	return k
 }
 
 // gemvFits reports whether the problem can take the few-rows path.
 func (p *problem) gemvFits() bool {
-	g := p.spec.gemv
+	g, pairs := p.spec.gemv, p.spec.bf16
 	want := tensor.Float32
-	if g != nil && g.pairs {
+	if pairs {
 		want = tensor.BFloat16
 	}
-	if g == nil || p.m > gemvRows || p.k == 0 || p.a.dt != want || g.pairs && p.k%2 != 0 {
+	if g == nil || p.m > gemvRows || p.k == 0 || p.a.dt != want || pairs && p.k%2 != 0 {
 		return false
 	}
 	for t := range p.nb {
@@ -62,7 +70,7 @@ func (p *problem) gemvFits() bool {
 			return false
 		}
 		// The pairs path reads W rows as 32-bit words: their stride must be whole words.
-		if g.pairs && b.cs%2 != 0 {
+		if pairs && b.cs%2 != 0 {
 			return false
 		}
 		// A transposed B gathers its last k's with 32-bit indices r*cs.
@@ -99,28 +107,22 @@ func (p *problem) runGemv() {
 				loadF32(wk.rows[i*k:(i+1)*k], p.a.at(i, 0), p.a.cs, p.a.dt)
 			}
 		}
-		if p.b[t].cs != 1 && wk.tiles == nil && g.pairs {
-			// Pairs of bfloat16 k's, one 32-bit word each, in tiles of vec pairs.
-			kp := k / 2
-			buf := getFloats(ceilDiv(kp, vec) * m * vec)
+		if p.b[t].cs != 1 && wk.tiles == nil {
+			// Tiles of vec 32-bit words of each row: float32 k's, or on a bf16 path
+			// pairs of bfloat16 k's (k even in the low half).
+			kw := gemvWords(p.spec, k)
+			buf := getFloats(ceilDiv(kw, vec) * m * vec)
 			defer putFloats(buf)
 			wk.tiles = *buf
-			words := unsafe.Slice((*uint32)(unsafe.Pointer(&wk.tiles[0])), len(wk.tiles))
+			half := unsafe.Slice((*uint16)(unsafe.Pointer(&wk.tiles[0])), 2*len(wk.tiles))
 			for i := range m {
-				for q := range kp {
-					lo := *(*uint16)(p.a.at(i, 2*q))
-					hi := *(*uint16)(p.a.at(i, 2*q+1))
-					words[(q/vec*m+i)*vec+q%vec] = uint32(lo) | uint32(hi)<<16
-				}
-			}
-		} else if p.b[t].cs != 1 && wk.tiles == nil {
-			buf := getFloats(ceilDiv(k, vec) * m * vec)
-			defer putFloats(buf)
-			wk.tiles = *buf
-			for i := range m {
-				for q := 0; q < k; q += vec {
-					d := wk.tiles[(q/vec*m+i)*vec:]
-					loadF32(d[:min(vec, k-q)], p.a.at(i, q), p.a.cs, p.a.dt)
+				for q := 0; q < kw; q += vec {
+					d, n := (q/vec*m+i)*vec, min(vec, kw-q)
+					if p.spec.bf16 {
+						loadBits(half[2*d:2*(d+n)], p.a.at(i, 2*q), p.a.cs)
+					} else {
+						loadF32(wk.tiles[d:d+n], p.a.at(i, q), p.a.cs, p.a.dt)
+					}
 				}
 			}
 		}
@@ -172,10 +174,7 @@ func (p *problem) gemvBand(wk *gemvWork, t, j0, w int) {
 		c := ws[j*m : (j+vec)*m]
 		clear(c)
 		rows := min(vec, j0+w-j)
-		kk := k
-		if g.pairs {
-			kk = k / 2
-		}
+		kk := gemvWords(p.spec, k)
 		kt, kr := kk/vec, kk%vec
 		if rows < vec {
 			kt, kr = 0, kk // a partial tile is gathered for all k

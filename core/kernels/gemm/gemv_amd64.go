@@ -7,7 +7,7 @@ import "unsafe"
 var (
 	avx512Gemv = gemvSpec{vec: 16, n: gemvN512, t: gemvT512}
 	avx2Gemv   = gemvSpec{vec: 8, n: gemvN256, t: gemvT256}
-	bf16Gemv   = gemvSpec{vec: 16, t: bgemvT512, pairs: true}
+	bf16Gemv   = gemvSpec{vec: 16, t: bgemvT512}
 )
 
 //go:noescape

@@ -44,6 +44,8 @@ type kernelSpec struct {
 	// gemv, when set, is the path's few-rows kernel pair (gemv.go), with the same
 	// chain per element.
 	gemv *gemvSpec
+	// half, when set, is the path's twin for 16-column panels (problem.transposed).
+	half *kernelSpec
 }
 
 // panel returns the size of one packed B panel (kc x nr values) in float32 words.

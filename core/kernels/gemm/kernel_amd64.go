@@ -24,7 +24,7 @@ import (
 // schedule keeps the K blocks it had (512 float32 on AVX-512, 256 on AVX2): with 1024,
 // at 64x4096x4096 from Python (B on 2 MiB pages), it measured 4.5% slower.
 var (
-	avx512Spec = kernelSpec{name: "avx512", mr: 12, nr: 32, kc: 1024, nc: 128, narrowKC: 512, mc: 12, run: sgemm512, smallMR: 4, small: sgemm512x4, gemv: &avx512Gemv}
+	avx512Spec = kernelSpec{name: "avx512", mr: 12, nr: 32, kc: 1024, nc: 128, narrowKC: 512, mc: 12, run: sgemm512, smallMR: 4, small: sgemm512x4, gemv: &avx512Gemv, half: &avx512N16Spec}
 	avx2Spec   = kernelSpec{name: "avx2", mr: 6, nr: 16, kc: 1024, nc: 128, narrowKC: 256, mc: 24, run: sgemm256, gemv: &avx2Gemv}
 	// avx512N16Spec serves the transposed schedule when A's rows fill a 16-column
 	// panel much better than a 32-column one (problem.transposed).
@@ -61,15 +61,8 @@ func sgemm256(kc int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, c unsafe.
 //go:noescape
 func sgemm512n16(kc int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, c unsafe.Pointer, ldc uintptr, flags uintptr, alpha float32)
 
+//go:noescape
 func sgemm512x4(kc int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, c unsafe.Pointer, ldc uintptr, flags uintptr, alpha float32)
 
 //go:noescape
 func bgemm512x4(kc int, a unsafe.Pointer, lda uintptr, b unsafe.Pointer, c unsafe.Pointer, ldc uintptr, flags uintptr, alpha float32)
-
-// halfWidth returns sp's twin for 16-column panels, or nil when its path has none.
-func halfWidth(sp *kernelSpec) *kernelSpec {
-	if sp == &avx512Spec {
-		return &avx512N16Spec
-	}
-	return nil
-}

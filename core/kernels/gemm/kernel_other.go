@@ -6,6 +6,3 @@ import "github.com/mlxprim/mlxprim/core/tensor"
 
 // pickKernel chooses the path for operands of dtype dt: only the generic one here.
 func pickKernel(dt tensor.DType) *kernelSpec { return &genericSpec }
-
-// halfWidth returns sp's twin for 16-column panels: none here.
-func halfWidth(*kernelSpec) *kernelSpec { return nil }

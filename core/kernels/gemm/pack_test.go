@@ -88,7 +88,7 @@ func TestSpecBounds(t *testing.T) {
 	for _, isa := range cpu.Available() {
 		restore := cpu.UseISA(isa)
 		specs := []*kernelSpec{pickKernel(tensorF32), pickKernel(tensorBF16)}
-		if h := halfWidth(specs[0]); h != nil {
+		if h := specs[0].half; h != nil {
 			specs = append(specs, h)
 		}
 		for _, sp := range specs {

@@ -55,7 +55,7 @@ func wantTransposed(in tensor.DType, fills string) bool {
 	}
 	switch fills {
 	case "16":
-		return sp.nr == 16 || halfWidth(sp) != nil
+		return sp.nr == 16 || sp.half != nil
 	case "32":
 		return sp.nr == 32
 	}
